@@ -1,0 +1,132 @@
+import { readFileSync } from 'node:fs';
+import { isClientHandler, type Handler, type Migrations } from '../api.ts';
+import { rebindError, type SourceLocation } from '../errors.ts';
+import type { Artifact } from './build.ts';
+import type { TrackedTimers } from './evaluate.ts';
+
+// The binding table maps every handler name (`chat.say`) to the function of
+// the module version that is live now. Callers look names up at the moment
+// of the call, so once a patch swaps the table, no call can reach old code.
+
+export const LIFECYCLE = new Set(['init', 'dispose', 'tick', 'migrations']);
+
+type Lifecycle = (ctx: never, ...args: never[]) => unknown;
+
+/** One evaluated version of a module. */
+export interface ModuleVersion {
+  module: string;
+  version: number;
+  hash: string;
+  /** Absolute path of the module's entry file. */
+  file: string;
+  /** The file name its code was compiled under (stack frames show it). */
+  url: string;
+  artifact: Artifact;
+  handlers: Map<string, Handler>;
+  publicHandlers: Set<string>;
+  init?: Lifecycle;
+  dispose?: Lifecycle;
+  tick?: Lifecycle;
+  migrations?: Migrations;
+  timers: TrackedTimers;
+  activatedAt: number;
+}
+
+export interface Binding {
+  name: string;
+  fn: Handler;
+  public: boolean;
+  module: ModuleVersion;
+}
+
+function exportLocation(file: string, rel: string, name: string): SourceLocation | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.split('\n');
+  const pattern = new RegExp(`export\\s+(?:(?:async\\s+)?function\\*?|const|let|var|class)\\s+${name}\\b|export\\s*\\{[^}]*\\b${name}\\b`);
+  for (let i = 0; i < lines.length; i++) {
+    const match = pattern.exec(lines[i]!);
+    if (match) return { file: rel, line: i + 1, column: match.index + 1, lineText: lines[i]! };
+  }
+  return { file: rel, line: 1, column: 1 };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/**
+ * Sorts a module's exports into lifecycle hooks and handlers, refusing
+ * anything else: state belongs in stores, not in a module that is replaced.
+ */
+export function readExports(exports: Record<string, unknown>, base: Omit<ModuleVersion, 'handlers' | 'publicHandlers'>, rel: string): ModuleVersion {
+  const version: ModuleVersion = { ...base, handlers: new Map(), publicHandlers: new Set() };
+  for (const key of Object.keys(exports)) {
+    const value = exports[key];
+    const bad = (why: string): never => {
+      const location = exportLocation(base.file, rel, key);
+      throw rebindError('PATCH_BAD_EXPORT', `${location ? `${location.file}:${location.line}:${location.column}` : rel}: export "${key}" ${why}`, {
+        ...(location ? { location } : {}),
+        details: { module: base.module, export: key },
+      });
+    };
+    if (key === 'migrations') {
+      if (typeof value !== 'object' || value === null) bad(`must be an object of migrations by store name, not ${describe(value)}`);
+      version.migrations = value as Migrations;
+      continue;
+    }
+    if (typeof value !== 'function') {
+      bad(`is ${describe(value)}; a logic module exports only functions (keep data in a store under state/)`);
+    }
+    if (key === 'init' || key === 'dispose' || key === 'tick') {
+      version[key] = value as Lifecycle;
+      continue;
+    }
+    version.handlers.set(key, value as Handler);
+    if (isClientHandler(value)) version.publicHandlers.add(key);
+  }
+  return version;
+}
+
+export class BindingTable {
+  private readonly bindings = new Map<string, Binding>();
+  /** Module name to its live version. */
+  readonly live = new Map<string, ModuleVersion>();
+
+  resolve(name: string): Binding | undefined {
+    return this.bindings.get(name);
+  }
+
+  names(): string[] {
+    return [...this.bindings.keys()];
+  }
+
+  /**
+   * Unbinds the old versions of the given modules and binds the new ones, in
+   * one synchronous step. Returns the versions that were replaced or removed.
+   */
+  swap(activate: readonly ModuleVersion[], remove: readonly string[]): ModuleVersion[] {
+    const replaced: ModuleVersion[] = [];
+    for (const name of [...activate.map((v) => v.module), ...remove]) {
+      const old = this.live.get(name);
+      if (!old) continue;
+      replaced.push(old);
+      for (const handler of old.handlers.keys()) this.bindings.delete(`${name}.${handler}`);
+      this.live.delete(name);
+    }
+    for (const version of activate) {
+      this.live.set(version.module, version);
+      for (const [handler, fn] of version.handlers) {
+        const name = `${version.module}.${handler}`;
+        this.bindings.set(name, { name, fn, public: version.publicHandlers.has(handler), module: version });
+      }
+    }
+    return replaced;
+  }
+}

@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as esbuild from 'esbuild';
+import { rebindError, type SourceLocation } from '../errors.ts';
+
+// Builds one module into one CommonJS bundle: its helpers under logic/ are
+// inlined, while state/, server/api, packages and Node built-ins stay
+// external, so that at run time they resolve to the host's own instances.
+// Each module keeps an incremental esbuild context: a rebuild re-reads only
+// what changed.
+
+/** The id that logic's imports of server/api are rewritten to. */
+export const API_ID = 'rebind:api';
+
+export interface Artifact {
+  code: string;
+  map: string;
+  /** sha256 of the code: identical builds are no-ops. */
+  hash: string;
+  /** Absolute paths of every source file bundled in. */
+  inputs: string[];
+  /** Where the bundle would live; source map paths are relative to its folder. */
+  outfile: string;
+}
+
+export interface ProjectPaths {
+  root: string;
+  logicDir: string;
+  stateDir: string;
+  /** Files that count as `server/api` (the project's, and the host's own). */
+  apiFiles: string[];
+}
+
+export function hashText(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function withTsExtension(abs: string): string {
+  if (abs.endsWith('.ts')) return abs;
+  if (abs.endsWith('.js')) return abs.slice(0, -3) + '.ts';
+  if (existsSync(abs + '.ts')) return abs + '.ts';
+  if (existsSync(path.join(abs, 'index.ts'))) return path.join(abs, 'index.ts');
+  return abs + '.ts';
+}
+
+function hostExternals(paths: ProjectPaths): esbuild.Plugin {
+  const apiFiles = new Set(paths.apiFiles.map((f) => path.resolve(f)));
+  const stateDir = path.resolve(paths.stateDir) + path.sep;
+  return {
+    name: 'rebind-host-externals',
+    setup(build) {
+      build.onResolve({ filter: /^[./]/ }, (args) => {
+        if (args.kind === 'entry-point') return undefined;
+        const abs = withTsExtension(path.resolve(args.resolveDir, args.path));
+        if (apiFiles.has(abs)) return { path: API_ID, external: true };
+        if (abs.startsWith(stateDir)) return { path: abs, external: true };
+        return undefined;
+      });
+    },
+  };
+}
+
+export function relativeToRoot(root: string, file: string): string {
+  return path.relative(root, path.resolve(root, file)).split(path.sep).join('/');
+}
+
+function compileError(root: string, failure: unknown, entry: string): Error {
+  const errors = (failure as { errors?: esbuild.Message[] }).errors;
+  const first = errors?.[0];
+  if (!first) return rebindError('PATCH_COMPILE_ERROR', `${relativeToRoot(root, entry)}: ${String((failure as Error).message ?? failure)}`);
+  const loc = first.location;
+  const location: SourceLocation | undefined = loc
+    ? { file: relativeToRoot(root, loc.file), line: loc.line, column: loc.column + 1, lineText: loc.lineText }
+    : undefined;
+  const where = location ? `${location.file}:${location.line}:${location.column}` : relativeToRoot(root, entry);
+  const more = errors!.length > 1 ? ` (and ${errors!.length - 1} more)` : '';
+  return rebindError('PATCH_COMPILE_ERROR', `${where}: ${first.text}${more}`, location ? { location } : {});
+}
+
+export class Builder {
+  private contexts = new Map<string, Promise<esbuild.BuildContext>>();
+
+  constructor(private readonly paths: ProjectPaths) {}
+
+  private options(entry: string, outfile: string): esbuild.BuildOptions {
+    return {
+      entryPoints: [entry],
+      outfile,
+      absWorkingDir: this.paths.root,
+      bundle: true,
+      format: 'cjs',
+      platform: 'node',
+      target: 'node20',
+      packages: 'external',
+      write: false,
+      sourcemap: 'external',
+      sourcesContent: false,
+      metafile: true,
+      logLevel: 'silent',
+      plugins: [hostExternals(this.paths)],
+    };
+  }
+
+  /** Builds `entry` (absolute path); `key` names its incremental context. */
+  async build(key: string, entry: string): Promise<Artifact> {
+    const outfile = path.join(this.paths.root, '.rebind', key + '.js');
+    let pending = this.contexts.get(key);
+    if (!pending) {
+      pending = esbuild.context(this.options(entry, outfile));
+      this.contexts.set(key, pending);
+    }
+    let result: esbuild.BuildResult;
+    try {
+      result = await (await pending).rebuild();
+    } catch (failure) {
+      throw compileError(this.paths.root, failure, entry);
+    }
+    const js = result.outputFiles!.find((f) => f.path.endsWith('.js'))!;
+    const map = result.outputFiles!.find((f) => f.path.endsWith('.js.map'))!;
+    const inputs = Object.keys(result.metafile!.inputs)
+      .filter((f) => !f.includes(':'))
+      .map((f) => path.resolve(this.paths.root, f));
+    return { code: js.text, map: map.text, hash: hashText(js.text), inputs, outfile };
+  }
+
+  /** A one-off build that keeps no context (state files load once). */
+  async buildOnce(entry: string, outfile: string): Promise<Artifact> {
+    let result: esbuild.BuildResult;
+    try {
+      result = await esbuild.build(this.options(entry, outfile));
+    } catch (failure) {
+      throw compileError(this.paths.root, failure, entry);
+    }
+    const js = result.outputFiles!.find((f) => f.path.endsWith('.js'))!;
+    const map = result.outputFiles!.find((f) => f.path.endsWith('.js.map'))!;
+    return { code: js.text, map: map.text, hash: hashText(js.text), inputs: [entry], outfile };
+  }
+
+  async forget(key: string): Promise<void> {
+    const pending = this.contexts.get(key);
+    this.contexts.delete(key);
+    if (pending) await (await pending.catch(() => undefined))?.dispose();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.contexts.keys()].map((k) => this.forget(k)));
+  }
+}

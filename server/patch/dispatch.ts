@@ -1,0 +1,169 @@
+import type { Ctx, Logger, RoomView } from '../api.ts';
+import { isRebindError, rebindError, RebindError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { afterCommit, savepoint, transact } from '../store/transaction.ts';
+import type { BindingTable, ModuleVersion } from './bindings.ts';
+import { mapStack } from './sourcemaps.ts';
+
+// Every call, from a client, another handler, a timer or the CLI, goes
+// through here: the name is resolved in the binding table at the moment of
+// the call, and the call's synchronous run is one store transaction.
+
+export type Origin = 'client' | 'internal' | 'timer' | 'admin' | 'system';
+
+/** What the network layer does for logic; pushes happen only after commit. */
+export interface Outbox {
+  send(player: string, event: string, payload: unknown): void;
+  broadcast(room: string, event: string, payload: unknown): void;
+  join(room: string, player: string): void;
+  leave(room: string, player: string): void;
+  setRoomView(room: string, view: RoomView): void;
+}
+
+export interface TimerService {
+  schedule(delayMs: number, name: string, payload: unknown, player: string | null): string;
+  cancel(id: string): boolean;
+}
+
+const loggers = new Map<string, Logger>();
+function loggerFor(module: string): Logger {
+  let log = loggers.get(module);
+  if (!log) loggers.set(module, (log = createLogger(module)));
+  return log;
+}
+
+class CallContext implements Ctx {
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    readonly player: string | null,
+    readonly module: string,
+  ) {}
+
+  get log(): Logger {
+    return loggerFor(this.module);
+  }
+
+  call<R>(name: string, payload?: unknown): R {
+    return savepoint(() => this.dispatcher.invoke(name, payload, this.player, 'internal')) as R;
+  }
+
+  schedule(delayMs: number, name: string, payload?: unknown): string {
+    return this.dispatcher.timers.schedule(delayMs, name, payload ?? null, this.player);
+  }
+
+  cancel(timerId: string): boolean {
+    return this.dispatcher.timers.cancel(timerId);
+  }
+
+  send(player: string, event: string, payload?: unknown): void {
+    const outbox = this.dispatcher.outbox;
+    afterCommit(() => outbox.send(player, event, payload ?? null));
+  }
+
+  broadcast(room: string, event: string, payload?: unknown): void {
+    const outbox = this.dispatcher.outbox;
+    afterCommit(() => outbox.broadcast(room, event, payload ?? null));
+  }
+
+  join(room: string, player?: string): void {
+    const who = this.target(player, 'join');
+    const outbox = this.dispatcher.outbox;
+    afterCommit(() => outbox.join(room, who));
+  }
+
+  leave(room: string, player?: string): void {
+    const who = this.target(player, 'leave');
+    const outbox = this.dispatcher.outbox;
+    afterCommit(() => outbox.leave(room, who));
+  }
+
+  setRoomView(room: string, view: RoomView): void {
+    const outbox = this.dispatcher.outbox;
+    afterCommit(() => outbox.setRoomView(room, view));
+  }
+
+  private target(player: string | undefined, what: string): string {
+    const who = player ?? this.player;
+    if (!who) throw rebindError('NOT_JOINED', `ctx.${what}: no player given and this call has no caller`);
+    return who;
+  }
+}
+
+export interface HandlerStats {
+  calls: number;
+  errors: number;
+}
+
+const NO_OUTBOX: Outbox = {
+  send() {},
+  broadcast() {},
+  join() {},
+  leave() {},
+  setRoomView() {},
+};
+
+export class Dispatcher {
+  readonly stats = new Map<string, HandlerStats>();
+  outbox: Outbox = NO_OUTBOX;
+  private readonly log = createLogger('calls');
+
+  constructor(
+    readonly bindings: BindingTable,
+    public timers: TimerService,
+  ) {}
+
+  context(player: string | null, module: string): Ctx {
+    return new CallContext(this, player, module);
+  }
+
+  /**
+   * Calls a handler by name inside the current transaction (or a new one).
+   * Returns what the handler returns, a promise included; throws a
+   * RebindError. `client` calls may reach only handlers marked `client()`.
+   */
+  invoke(name: string, payload: unknown, player: string | null, origin: Origin): unknown {
+    const binding = this.bindings.resolve(name);
+    if (!binding) {
+      throw rebindError('UNKNOWN_HANDLER', `no handler named "${name}"`, { details: { handler: name } });
+    }
+    if (origin === 'client' && !binding.public) {
+      throw rebindError('NOT_PUBLIC', `"${name}" is not callable by clients (export it with client())`, { details: { handler: name } });
+    }
+    let stats = this.stats.get(name);
+    if (!stats) this.stats.set(name, (stats = { calls: 0, errors: 0 }));
+    stats.calls++;
+    const ctx = new CallContext(this, player, binding.module.module);
+    let result: unknown;
+    try {
+      result = transact(() => binding.fn(ctx, payload));
+    } catch (err) {
+      stats.errors++;
+      throw this.handlerError(name, err);
+    }
+    if (result instanceof Promise) {
+      const counted = stats;
+      return result.catch((err: unknown) => {
+        counted.errors++;
+        throw this.handlerError(name, err);
+      });
+    }
+    return result;
+  }
+
+  /** Runs a lifecycle hook (init, dispose, tick) of one version in a transaction. */
+  lifecycle(version: ModuleVersion, hook: 'init' | 'dispose' | 'tick', ...args: unknown[]): unknown {
+    const fn = version[hook] as ((ctx: Ctx, ...rest: unknown[]) => unknown) | undefined;
+    if (!fn) return undefined;
+    const ctx = new CallContext(this, null, version.module);
+    return transact(() => fn(ctx, ...args));
+  }
+
+  /** Game errors pass through; a crash becomes HANDLER_ERROR, its stack logged. */
+  private handlerError(name: string, err: unknown): RebindError {
+    if (isRebindError(err)) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    const stack = err instanceof Error && err.stack ? mapStack(err.stack) : message;
+    this.log.error(`${name} threw: ${stack}`);
+    return rebindError('HANDLER_ERROR', `${name} failed: ${message}`, { details: { handler: name } });
+  }
+}

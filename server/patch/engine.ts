@@ -1,0 +1,295 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import type { StoreRegistry } from '../store/registry.ts';
+import { transact } from '../store/transaction.ts';
+import { readExports, type BindingTable, type ModuleVersion } from './bindings.ts';
+import { Builder, hashText, relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
+import type { Dispatcher } from './dispatch.ts';
+import { evaluateBundle, TrackedTimers } from './evaluate.ts';
+import { History, type ModuleChange, type Origin, type PatchRecord } from './history.ts';
+import { runMigrations } from './migrate.ts';
+import { discoverModules } from './modules.ts';
+import { codeUrl, locateError, mapStack, registerSourceMap, unregisterSourceMap } from './sourcemaps.ts';
+
+// A patch is a transaction: build, evaluate, check and init every new
+// version first; on any failure nothing changes and the old code keeps
+// serving. Otherwise every name is swapped in one synchronous step, and only
+// then are the old versions disposed.
+
+export interface PatchRequest {
+  /** Module names to rebuild; default: every module whose sources changed. */
+  modules?: string[];
+  /** Changed files (absolute); every module that includes one is rebuilt. */
+  files?: string[];
+  origin?: Origin;
+  by?: string;
+}
+
+/** A build kept for rollback. */
+interface Kept {
+  artifact: Artifact;
+  inputs: Map<string, string>;
+  url: string;
+}
+
+interface Plan {
+  module: string;
+  file: string;
+  artifact: Artifact;
+  inputs: Map<string, string>;
+}
+
+const KEEP_VERSIONS = 10;
+
+function hashInputs(files: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const file of files) {
+    try {
+      out.set(file, hashText(readFileSync(file, 'utf8')));
+    } catch {
+      out.set(file, 'missing');
+    }
+  }
+  return out;
+}
+
+export class PatchEngine {
+  readonly history = new History();
+  private readonly builder: Builder;
+  private readonly kept = new Map<string, Kept[]>();
+  private readonly nextVersion = new Map<string, number>();
+  private readonly log = createLogger('patch');
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly paths: ProjectPaths,
+    private readonly registry: StoreRegistry,
+    private readonly bindings: BindingTable,
+    private readonly dispatcher: Dispatcher,
+  ) {
+    this.builder = new Builder(paths);
+  }
+
+  /** Builds and swaps; resolves to the record, also when the patch was rejected. */
+  patch(request: PatchRequest = {}): Promise<PatchRecord> {
+    return this.serialized(() => this.runPatch(request));
+  }
+
+  /** Re-activates the previous version of `module` (default: of every module the last patch changed). */
+  rollback(module?: string, options: { origin?: Origin; by?: string } = {}): Promise<PatchRecord> {
+    return this.serialized(async () => {
+      const started = performance.now();
+      const origin = options.origin ?? 'api';
+      try {
+        const targets = module ? [module] : this.history.lastChangedModules();
+        if (targets.length === 0) throw rebindError('NO_ROLLBACK', 'nothing to roll back: no patch has changed a module yet');
+        const plans: Plan[] = targets.map((name) => {
+          const stack = this.kept.get(name);
+          if (!this.bindings.live.has(name) && !stack) throw rebindError('UNKNOWN_MODULE', `no module named "${name}"`);
+          const previous = stack && stack.length >= 2 ? stack[stack.length - 2]! : undefined;
+          if (!previous) throw rebindError('NO_ROLLBACK', `${name} has no previous version to roll back to`);
+          return { module: name, file: this.bindings.live.get(name)?.file ?? path.join(this.paths.logicDir, name + '.ts'), artifact: previous.artifact, inputs: previous.inputs };
+        });
+        return this.activate({ origin, by: options.by, kind: 'rollback', started }, plans, []);
+      } catch (err) {
+        return this.history.fail({ origin, by: options.by, kind: 'rollback', started }, [], err);
+      }
+    });
+  }
+
+  live(): Map<string, ModuleVersion> {
+    return this.bindings.live;
+  }
+
+  async close(): Promise<void> {
+    await this.queue.catch(() => undefined);
+    for (const version of this.bindings.live.values()) version.timers.clearAll();
+    await this.builder.close();
+  }
+
+  private serialized<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job, job);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runPatch(request: PatchRequest): Promise<PatchRecord> {
+    const started = performance.now();
+    const meta = { origin: request.origin ?? 'api', by: request.by, kind: 'patch' as const, started };
+    const onDisk = discoverModules(this.paths.logicDir);
+    const live = this.bindings.live;
+    let targets: string[];
+    let removals: string[];
+    try {
+      if (request.modules && request.modules.length > 0) {
+        for (const name of request.modules) {
+          if (!onDisk.has(name) && !live.has(name)) {
+            throw rebindError('UNKNOWN_MODULE', `no module named "${name}" (no file ${relativeToRoot(this.paths.root, path.join(this.paths.logicDir, name + '.ts'))})`);
+          }
+        }
+        targets = request.modules.filter((m) => onDisk.has(m));
+        removals = request.modules.filter((m) => !onDisk.has(m));
+      } else if (request.files) {
+        const changed = new Set(request.files.map((f) => path.resolve(f)));
+        targets = [...onDisk].filter(([name, file]) => changed.has(file) || !live.has(name) || this.includesAny(name, changed)).map(([name]) => name);
+        removals = [...live.keys()].filter((m) => !onDisk.has(m));
+      } else {
+        targets = [...onDisk.keys()].filter((name) => !live.has(name) || this.sourcesChanged(name));
+        removals = [...live.keys()].filter((m) => !onDisk.has(m));
+      }
+    } catch (err) {
+      return this.history.fail(meta, [], err);
+    }
+
+    const plans: Plan[] = [];
+    const unchanged: ModuleChange[] = [];
+    try {
+      const built = await Promise.all(
+        targets.map(async (name) => {
+          const file = onDisk.get(name)!;
+          const before = this.kept.get(name)?.at(-1)?.inputs;
+          const preRead = before ? hashInputs([...before.keys()]) : new Map<string, string>();
+          const artifact = await this.builder.build(name, file);
+          const inputs = new Map(preRead);
+          for (const [f, h] of hashInputs(artifact.inputs.filter((f) => !preRead.has(f)))) inputs.set(f, h);
+          for (const f of [...inputs.keys()]) if (!artifact.inputs.includes(f)) inputs.delete(f);
+          return { module: name, file, artifact, inputs };
+        }),
+      );
+      for (const plan of built) {
+        const current = live.get(plan.module);
+        if (current && current.hash === plan.artifact.hash) {
+          const top = this.kept.get(plan.module)?.at(-1);
+          if (top) top.inputs = plan.inputs;
+          unchanged.push({ module: plan.module, change: 'unchanged', oldVersion: current.version, newVersion: current.version, oldHash: current.hash, newHash: current.hash });
+        } else plans.push(plan);
+      }
+    } catch (err) {
+      return this.history.fail(meta, [], err);
+    }
+    if (plans.length === 0 && removals.length === 0) return this.history.noop(meta, unchanged);
+    return this.activate(meta, plans, removals, unchanged);
+  }
+
+  private sourcesChanged(name: string): boolean {
+    const top = this.kept.get(name)?.at(-1);
+    if (!top) return true;
+    for (const [file, hash] of hashInputs([...top.inputs.keys()])) if (top.inputs.get(file) !== hash) return true;
+    return false;
+  }
+
+  private includesAny(name: string, files: Set<string>): boolean {
+    const top = this.kept.get(name)?.at(-1);
+    if (!top) return false;
+    for (const file of top.inputs.keys()) if (files.has(file)) return true;
+    return false;
+  }
+
+  private evaluate(plan: Plan): ModuleVersion {
+    const version = (this.nextVersion.get(plan.module) ?? 0) + 1;
+    const url = codeUrl('logic', plan.module, version);
+    const rel = relativeToRoot(this.paths.root, plan.file);
+    registerSourceMap(url, plan.artifact.map, plan.artifact.outfile, this.paths.root);
+    const timers = new TrackedTimers((err) => this.log.error(`a timer of ${rel} v${version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`));
+    try {
+      const require = this.registry.hostRequire(this.paths, (file) => {
+        throw rebindError('PATCH_STATE_IMPORT', `${rel} imports ${relativeToRoot(this.paths.root, file)}, which was not loaded at start: stores are created once, restart the server to add one`);
+      });
+      const exports = evaluateBundle(plan.artifact.code, url, rel, require, timers);
+      const base = { module: plan.module, version, hash: plan.artifact.hash, file: plan.file, url, artifact: plan.artifact, timers, activatedAt: Date.now() };
+      const result = readExports(exports, base, rel);
+      this.nextVersion.set(plan.module, version);
+      return result;
+    } catch (err) {
+      timers.clearAll();
+      unregisterSourceMap(url);
+      throw err;
+    }
+  }
+
+  private activate(meta: Parameters<History['fail']>[0], plans: Plan[], removals: string[], unchanged: ModuleChange[] = []): PatchRecord {
+    const fresh: ModuleVersion[] = [];
+    let replaced: ModuleVersion[];
+    let migrated: string[] = [];
+    try {
+      for (const plan of plans) fresh.push(this.evaluate(plan));
+      replaced = transact(() => {
+        for (const version of fresh) this.runInit(version);
+        migrated = runMigrations(fresh, this.registry);
+        return this.bindings.swap(fresh, removals);
+      });
+    } catch (err) {
+      for (const version of fresh) {
+        version.timers.clearAll();
+        unregisterSourceMap(version.url);
+      }
+      return this.history.fail(meta, unchanged, err);
+    }
+
+    const changes: ModuleChange[] = [...unchanged];
+    for (const version of fresh) {
+      const old = replaced.find((r) => r.module === version.module);
+      changes.push({ module: version.module, change: old ? 'updated' : 'added', oldVersion: old?.version ?? null, newVersion: version.version, oldHash: old?.hash ?? null, newHash: version.hash });
+      this.keep(version, plans.find((p) => p.module === version.module)!, meta.kind === 'rollback');
+    }
+    for (const name of removals) {
+      const old = replaced.find((r) => r.module === name);
+      if (old) changes.push({ module: name, change: 'removed', oldVersion: old.version, newVersion: null, oldHash: old.hash, newHash: null });
+      void this.builder.forget(name);
+    }
+    for (const old of replaced) this.dispose(old);
+    return this.history.ok(meta, changes, migrated);
+  }
+
+  private runInit(version: ModuleVersion): void {
+    let result: unknown;
+    try {
+      result = this.dispatcher.lifecycle(version, 'init');
+    } catch (err) {
+      throw this.hookError('PATCH_INIT_ERROR', version, 'init', err);
+    }
+    if (result instanceof Promise) {
+      result.catch(() => undefined);
+      throw this.hookError('PATCH_INIT_ERROR', version, 'init', new Error('init must be synchronous (start async work with ctx.schedule)'));
+    }
+  }
+
+  private hookError(code: string, version: ModuleVersion, hook: string, err: unknown): RebindError {
+    if (isRebindError(err) && err.code.startsWith('PATCH_')) return err;
+    const rel = relativeToRoot(this.paths.root, version.file);
+    const location: SourceLocation | undefined = locateError(err);
+    const where = location ? `${location.file}:${location.line}:${location.column}` : rel;
+    const message = err instanceof Error ? err.message : String(err);
+    return rebindError(code, `${where}: ${hook} of ${version.module} threw: ${message}`, {
+      ...(location ? { location } : {}),
+      details: { module: version.module, stack: err instanceof Error && err.stack ? mapStack(err.stack) : message },
+    });
+  }
+
+  private keep(version: ModuleVersion, plan: Plan, isRollback: boolean): void {
+    let stack = this.kept.get(version.module);
+    if (!stack) this.kept.set(version.module, (stack = []));
+    if (isRollback) {
+      const dropped = stack.pop();
+      if (dropped) unregisterSourceMap(dropped.url);
+      const previous = stack.pop();
+      if (previous) unregisterSourceMap(previous.url);
+    }
+    stack.push({ artifact: plan.artifact, inputs: plan.inputs, url: version.url });
+    while (stack.length > KEEP_VERSIONS) unregisterSourceMap(stack.shift()!.url);
+  }
+
+  private dispose(old: ModuleVersion): void {
+    try {
+      this.dispatcher.lifecycle(old, 'dispose');
+    } catch (err) {
+      this.log.error(`dispose of ${old.module} v${old.version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`);
+    }
+    const left = old.timers.clearAll();
+    if (left > 0) {
+      this.log.warn(`${relativeToRoot(this.paths.root, old.file)} v${old.version} left ${left} timer(s) running; cleared them (use ctx.schedule for timers that should outlive a patch)`);
+    }
+  }
+}

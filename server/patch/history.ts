@@ -1,0 +1,108 @@
+import { isRebindError, type SourceLocation } from '../errors.ts';
+
+// Every patch and rollback is recorded: who asked, what changed (versions and
+// content hashes), how long it took, and the error if it was rejected.
+
+export type Origin = 'start' | 'watch' | 'cli' | 'api' | 'dashboard';
+
+export interface ModuleChange {
+  module: string;
+  change: 'added' | 'updated' | 'removed' | 'unchanged';
+  oldVersion: number | null;
+  newVersion: number | null;
+  oldHash: string | null;
+  newHash: string | null;
+}
+
+export interface PatchError {
+  code: string;
+  message: string;
+  location?: SourceLocation;
+  stack?: string;
+}
+
+export interface PatchRecord {
+  id: number;
+  at: string;
+  kind: 'patch' | 'rollback';
+  origin: Origin;
+  by?: string;
+  ok: boolean;
+  /** True when nothing differed from the live code. */
+  noop: boolean;
+  modules: ModuleChange[];
+  migrations: string[];
+  durationMs: number;
+  error?: PatchError;
+}
+
+export interface RecordMeta {
+  origin: Origin;
+  by?: string | undefined;
+  kind: 'patch' | 'rollback';
+  /** performance.now() when the request arrived. */
+  started: number;
+}
+
+const KEEP = 1000;
+
+export class History {
+  private readonly records: PatchRecord[] = [];
+  private nextId = 1;
+  private listeners = new Set<(record: PatchRecord) => void>();
+
+  onRecord(listener: (record: PatchRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  list(limit = KEEP): PatchRecord[] {
+    return this.records.slice(-limit);
+  }
+
+  last(): PatchRecord | undefined {
+    return this.records.at(-1);
+  }
+
+  /** Modules that the newest successful, non-empty patch changed. */
+  lastChangedModules(): string[] {
+    for (let i = this.records.length - 1; i >= 0; i--) {
+      const r = this.records[i]!;
+      if (!r.ok || r.noop) continue;
+      return r.modules.filter((m) => m.change === 'updated').map((m) => m.module);
+    }
+    return [];
+  }
+
+  ok(meta: RecordMeta, modules: ModuleChange[], migrations: string[]): PatchRecord {
+    return this.add(meta, { ok: true, noop: false, modules, migrations });
+  }
+
+  noop(meta: RecordMeta, modules: ModuleChange[]): PatchRecord {
+    return this.add(meta, { ok: true, noop: true, modules, migrations: [] });
+  }
+
+  fail(meta: RecordMeta, modules: ModuleChange[], err: unknown): PatchRecord {
+    const error: PatchError = isRebindError(err)
+      ? { code: err.code, message: err.message, ...(err.location ? { location: err.location } : {}), ...(typeof err.details?.stack === 'string' ? { stack: err.details.stack } : {}) }
+      : { code: 'PATCH_ERROR', message: err instanceof Error ? err.message : String(err) };
+    return this.add(meta, { ok: false, noop: false, modules, migrations: [], error });
+  }
+
+  private add(meta: RecordMeta, outcome: Pick<PatchRecord, 'ok' | 'noop' | 'modules' | 'migrations' | 'error'>): PatchRecord {
+    const record: PatchRecord = {
+      id: this.nextId++,
+      at: new Date().toISOString(),
+      kind: meta.kind,
+      origin: meta.origin,
+      ...(meta.by ? { by: meta.by } : {}),
+      ...outcome,
+      durationMs: Math.round((performance.now() - meta.started) * 1000) / 1000,
+    };
+    if (!record.error) delete record.error;
+    this.records.push(record);
+    if (this.records.length > KEEP) this.records.splice(0, this.records.length - KEEP);
+    for (const listener of this.listeners) listener(record);
+    return record;
+  }
+}
