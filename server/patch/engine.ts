@@ -42,6 +42,8 @@ interface Plan {
 }
 
 const KEEP_VERSIONS = 10;
+/** How long a replaced version's pending timeouts may still fire, so calls in flight can finish. */
+const TIMEOUT_GRACE_MS = 10_000;
 
 function hashInputs(files: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();
@@ -192,7 +194,10 @@ export class PatchEngine {
     const url = codeUrl('logic', plan.module, version);
     const rel = relativeToRoot(this.paths.root, plan.file);
     registerSourceMap(url, plan.artifact.map, plan.artifact.outfile, this.paths.root);
-    const timers = new TrackedTimers((err) => this.log.error(`a timer of ${rel} v${version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`));
+    const timers = new TrackedTimers(
+      (err) => this.log.error(`a timer of ${rel} v${version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`),
+      (kind) => this.log.warn(`${rel} v${version} was replaced; its ${kind} was refused (use ctx.schedule for timers that should outlive a patch)`),
+    );
     try {
       const require = this.registry.hostRequire(this.paths, (file) => {
         throw rebindError('PATCH_STATE_IMPORT', `${rel} imports ${relativeToRoot(this.paths.root, file)}, which was not loaded at start: stores are created once, restart the server to add one`);
@@ -287,9 +292,9 @@ export class PatchEngine {
     } catch (err) {
       this.log.error(`dispose of ${old.module} v${old.version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`);
     }
-    const left = old.timers.clearAll();
-    if (left > 0) {
-      this.log.warn(`${relativeToRoot(this.paths.root, old.file)} v${old.version} left ${left} timer(s) running; cleared them (use ctx.schedule for timers that should outlive a patch)`);
+    const intervals = old.timers.retire(TIMEOUT_GRACE_MS);
+    if (intervals > 0) {
+      this.log.warn(`${relativeToRoot(this.paths.root, old.file)} v${old.version} left ${intervals} interval(s) running; cleared them (use ctx.schedule or tick for work that should outlive a patch)`);
     }
   }
 }

@@ -11,10 +11,21 @@ import { locateError, mapStack } from './sourcemaps.ts';
 
 type TimerHandle = ReturnType<typeof setTimeout>;
 
+/**
+ * The raw timers of one module version. When the version is retired, its
+ * intervals stop at once; one-shot timeouts may still fire for a grace period,
+ * so that a call that started on that version and awaits a delay can finish,
+ * and after it every timer left is cleared and no new one starts.
+ */
 export class TrackedTimers {
-  private readonly live = new Set<TimerHandle>();
+  private readonly live = new Map<TimerHandle, 'timeout' | 'interval'>();
+  private retired = false;
+  private closed = false;
 
-  constructor(private readonly onError: (err: unknown) => void) {}
+  constructor(
+    private readonly onError: (err: unknown) => void,
+    private readonly onRefused: (kind: string) => void = () => undefined,
+  ) {}
 
   private guard(fn: unknown, args: unknown[]): () => void {
     return () => {
@@ -26,19 +37,21 @@ export class TrackedTimers {
     };
   }
 
-  readonly setTimeout = (fn: unknown, ms?: number, ...args: unknown[]): TimerHandle => {
+  readonly setTimeout = (fn: unknown, ms?: number, ...args: unknown[]): TimerHandle | undefined => {
+    if (this.closed) return this.refuse('setTimeout');
     const run = this.guard(fn, args);
     const handle: TimerHandle = globalThis.setTimeout(() => {
       this.live.delete(handle);
       run();
     }, ms);
-    this.live.add(handle);
+    this.live.set(handle, 'timeout');
     return handle;
   };
 
-  readonly setInterval = (fn: unknown, ms?: number, ...args: unknown[]): TimerHandle => {
+  readonly setInterval = (fn: unknown, ms?: number, ...args: unknown[]): TimerHandle | undefined => {
+    if (this.retired) return this.refuse('setInterval');
     const handle = globalThis.setInterval(this.guard(fn, args), ms);
-    this.live.add(handle);
+    this.live.set(handle, 'interval');
     return handle;
   };
 
@@ -48,14 +61,36 @@ export class TrackedTimers {
     globalThis.clearTimeout(handle);
   };
 
+  private refuse(kind: string): undefined {
+    this.onRefused(kind);
+    return undefined;
+  }
+
   get count(): number {
     return this.live.size;
   }
 
-  /** Clears every timer still pending; returns how many there were. */
+  /** Stops the intervals now and every other timer after `graceMs`; returns how many intervals were running. */
+  retire(graceMs: number): number {
+    this.retired = true;
+    let intervals = 0;
+    for (const [handle, kind] of this.live) {
+      if (kind !== 'interval') continue;
+      globalThis.clearInterval(handle);
+      this.live.delete(handle);
+      intervals++;
+    }
+    if (graceMs <= 0) this.clearAll();
+    else globalThis.setTimeout(() => this.clearAll(), graceMs).unref();
+    return intervals;
+  }
+
+  /** Clears every timer still pending and refuses new ones; returns how many there were. */
   clearAll(): number {
+    this.retired = true;
+    this.closed = true;
     const n = this.live.size;
-    for (const handle of this.live) globalThis.clearTimeout(handle);
+    for (const handle of this.live.keys()) globalThis.clearTimeout(handle);
     this.live.clear();
     return n;
   }

@@ -1,0 +1,56 @@
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+// A throwaway game project on disk: state/ and logic/ files written for real,
+// removed when the test is done.
+
+export class TempProject {
+  readonly root: string;
+
+  constructor(files: Record<string, string> = {}) {
+    this.root = mkdtempSync(path.join(tmpdir(), 'rebind-test-'));
+    mkdirSync(path.join(this.root, 'state'));
+    mkdirSync(path.join(this.root, 'logic'));
+    for (const [rel, text] of Object.entries(files)) this.write(rel, text);
+  }
+
+  path(rel: string): string {
+    return path.join(this.root, rel);
+  }
+
+  write(rel: string, text: string): string {
+    const file = this.path(rel);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, text);
+    return file;
+  }
+
+  remove(rel: string): void {
+    unlinkSync(this.path(rel));
+  }
+
+  cleanup(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** A counter store most tests share. */
+export const COUNTER_STATE = `
+import { defineStore } from '../server/api';
+export const counter = defineStore('counter', { n: 0, log: [] as string[] }, { version: 1 });
+`;
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` until it returns true or `ms` pass. */
+export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await sleep(10);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
