@@ -94,13 +94,43 @@ export function readExports(exports: Record<string, unknown>, base: Omit<ModuleV
   return version;
 }
 
+function* bindingsOf(version: ModuleVersion): Generator<Binding> {
+  for (const [handler, fn] of version.handlers) {
+    yield { name: `${version.module}.${handler}`, fn, public: version.publicHandlers.has(handler), module: version };
+  }
+}
+
 export class BindingTable {
   private readonly bindings = new Map<string, Binding>();
   /** Module name to its live version. */
   readonly live = new Map<string, ModuleVersion>();
 
+  /** While a patch runs init and migrations: the incoming versions, seen before they are live. */
+  private incoming: { bindings: Map<string, Binding>; modules: Set<string> } | undefined;
+
   resolve(name: string): Binding | undefined {
+    if (this.incoming) {
+      const staged = this.incoming.bindings.get(name);
+      if (staged) return staged;
+      const dot = name.lastIndexOf('.');
+      if (dot > 0 && this.incoming.modules.has(name.slice(0, dot))) return undefined;
+    }
     return this.bindings.get(name);
+  }
+
+  /**
+   * Runs `fn` with the incoming versions (and removals) visible to resolve(),
+   * so that an init may call handlers of other modules of the same patch.
+   */
+  withIncoming<T>(activate: readonly ModuleVersion[], remove: readonly string[], fn: () => T): T {
+    const bindings = new Map<string, Binding>();
+    for (const version of activate) for (const binding of bindingsOf(version)) bindings.set(binding.name, binding);
+    this.incoming = { bindings, modules: new Set([...activate.map((v) => v.module), ...remove]) };
+    try {
+      return fn();
+    } finally {
+      this.incoming = undefined;
+    }
   }
 
   names(): string[] {
@@ -122,10 +152,7 @@ export class BindingTable {
     }
     for (const version of activate) {
       this.live.set(version.module, version);
-      for (const [handler, fn] of version.handlers) {
-        const name = `${version.module}.${handler}`;
-        this.bindings.set(name, { name, fn, public: version.publicHandlers.has(handler), module: version });
-      }
+      for (const binding of bindingsOf(version)) this.bindings.set(binding.name, binding);
     }
     return replaced;
   }

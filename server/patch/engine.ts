@@ -221,8 +221,10 @@ export class PatchEngine {
     try {
       for (const plan of plans) fresh.push(this.evaluate(plan));
       replaced = transact(() => {
-        for (const version of fresh) this.runInit(version);
-        migrated = runMigrations(fresh, this.registry);
+        this.bindings.withIncoming(fresh, removals, () => {
+          migrated = runMigrations(fresh, this.registry);
+          for (const version of fresh) this.runInit(version);
+        });
         return this.bindings.swap(fresh, removals);
       });
     } catch (err) {

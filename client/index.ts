@@ -1,0 +1,234 @@
+import { applyPatches, enablePatches, type Patch } from 'immer';
+import { Packr } from 'msgpackr';
+
+// The rebind client, for browsers and Node: calls with promised replies,
+// pushes as events, automatic reconnection with the resume token, and a
+// local replica of each room's state kept current from the server's patches.
+// It speaks only the wire protocol; it imports nothing from the server.
+
+enablePatches();
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+export class RebindClientError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RebindClientError';
+  }
+}
+
+type SocketLike = {
+  binaryType: string;
+  readyState: number;
+  send(data: Uint8Array | string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+};
+type SocketConstructor = new (url: string) => SocketLike;
+
+export interface ClientOptions {
+  /** 'msgpack' (binary frames, the default) or 'json' (text frames). */
+  encoding?: 'msgpack' | 'json';
+  /** Reconnect and resume after an unexpected close (default true). */
+  reconnect?: boolean;
+  /** First and largest delay between reconnection attempts. */
+  backoffMs?: [number, number];
+  /** A WebSocket implementation; default: the global one, else the `ws` package. */
+  WebSocket?: SocketConstructor;
+}
+
+export interface JoinResult {
+  player: string;
+  token: string;
+  graceMs: number;
+  resumed: boolean;
+}
+
+type Listener = (payload: any) => void;
+
+export class RebindClient {
+  /** Room name to store name to that store's replica. */
+  readonly rooms = new Map<string, Record<string, unknown>>();
+  player: string | null = null;
+  token: string | null = null;
+  private socket: SocketLike | null = null;
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private authPayload: unknown;
+  private closedByUser = false;
+  private attempt = 0;
+  private readonly options: Required<Omit<ClientOptions, 'WebSocket'>> & { WebSocket?: SocketConstructor };
+
+  constructor(
+    readonly url: string,
+    options: ClientOptions = {},
+  ) {
+    this.options = { encoding: 'msgpack', reconnect: true, backoffMs: [100, 5000], ...options };
+  }
+
+  /** Opens the socket; resolves once it is open. */
+  async connect(): Promise<void> {
+    this.closedByUser = false;
+    const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: SocketConstructor }).WebSocket ?? ((await import('ws')).default as unknown as SocketConstructor);
+    const socket = new Ctor(this.url);
+    socket.binaryType = 'arraybuffer';
+    this.socket = socket;
+    await new Promise<void>((resolve, reject) => {
+      socket.onopen = () => resolve();
+      socket.onerror = () => reject(new RebindClientError('CONNECT_FAILED', `could not connect to ${this.url}`));
+      socket.onclose = (ev) => reject(new RebindClientError('CONNECT_FAILED', `connection to ${this.url} closed: ${ev.code} ${ev.reason}`));
+    });
+    socket.onmessage = (ev) => this.onMessage(ev.data);
+    socket.onerror = () => undefined;
+    socket.onclose = (ev) => this.onClose(socket, ev);
+    this.emit('open', null);
+  }
+
+  /** Joins as a player through the server's auth hook; the token is kept for resuming. */
+  async join(payload: unknown): Promise<JoinResult> {
+    this.authPayload = payload;
+    return this.admitted(await this.call<JoinResult>('$auth', payload));
+  }
+
+  /** Takes back a player after a reconnect, with the token from join. */
+  async resume(token = this.token): Promise<JoinResult> {
+    return this.admitted(await this.call<JoinResult>('$resume', { token }));
+  }
+
+  private admitted(result: JoinResult): JoinResult {
+    this.player = result.player;
+    this.token = result.token;
+    return result;
+  }
+
+  /** Calls a handler and resolves to its reply; rejects with a RebindClientError. */
+  call<R = unknown>(name: string, payload: unknown = null): Promise<R> {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== 1) return Promise.reject(new RebindClientError('DISCONNECTED', 'not connected'));
+    const seq = ++this.seq;
+    return new Promise<R>((resolve, reject) => {
+      this.pending.set(seq, { resolve, reject });
+      socket.send(this.encode([name, seq, payload]));
+    });
+  }
+
+  /** Fire and forget (seq 0: the server sends no reply). */
+  send(name: string, payload: unknown = null): void {
+    if (this.socket?.readyState === 1) this.socket.send(this.encode([name, 0, payload]));
+  }
+
+  /** Pushes by event name, plus 'state' (a room changed), 'open', 'close', 'resumed', 'rejoined'. */
+  on(event: string, listener: Listener): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /** The local replica of a room's view of a store. */
+  state<T = unknown>(room: string, store: string): T | undefined {
+    return this.rooms.get(room)?.[store] as T | undefined;
+  }
+
+  close(): void {
+    this.closedByUser = true;
+    this.socket?.close(1000, 'client closed');
+  }
+
+  /** Cuts the socket without saying goodbye (tests and demos of a dropped connection). */
+  drop(): void {
+    (this.socket as unknown as { terminate?: () => void })?.terminate?.() ?? this.socket?.close(4000, 'dropped');
+  }
+
+  get connected(): boolean {
+    return this.socket?.readyState === 1;
+  }
+
+  private encode(message: unknown[]): Uint8Array | string {
+    return this.options.encoding === 'json' ? JSON.stringify(message) : packr.pack(message);
+  }
+
+  private emit(event: string, payload: unknown): void {
+    for (const listener of this.listeners.get(event) ?? []) listener(payload);
+  }
+
+  private onMessage(data: unknown): void {
+    const message = (typeof data === 'string' ? JSON.parse(data) : packr.unpack(new Uint8Array(data as ArrayBuffer))) as unknown[];
+    const [head, flag, body] = message;
+    if (typeof head === 'string') {
+      if (head === '$state') this.applyState(body as { room: string; stores: Record<string, unknown> });
+      else if (head === '$patch') this.applyPatch(body as { room: string; patches: Array<Patch & { store: string }> });
+      this.emit(head, body);
+      return;
+    }
+    const waiter = this.pending.get(head as number);
+    if (!waiter) {
+      if (flag === 1) this.emit('error', body);
+      return;
+    }
+    this.pending.delete(head as number);
+    if (flag === 0) waiter.resolve(body);
+    else {
+      const err = body as { code: string; message: string };
+      waiter.reject(new RebindClientError(err.code, err.message));
+    }
+  }
+
+  private applyState(body: { room: string; stores: Record<string, unknown> }): void {
+    const room = { ...(this.rooms.get(body.room) ?? {}), ...body.stores };
+    this.rooms.set(body.room, room);
+    this.emit('state', { room: body.room, stores: room });
+  }
+
+  private applyPatch(body: { room: string; patches: Array<Patch & { store: string }> }): void {
+    const room = { ...(this.rooms.get(body.room) ?? {}) };
+    const byStore = new Map<string, Patch[]>();
+    for (const p of body.patches) {
+      let list = byStore.get(p.store);
+      if (!list) byStore.set(p.store, (list = []));
+      list.push(p.op === 'remove' ? { op: p.op, path: p.path } : { op: p.op, path: p.path, value: p.value });
+    }
+    for (const [store, patches] of byStore) room[store] = applyPatches((room[store] ?? {}) as object, patches);
+    this.rooms.set(body.room, room);
+    this.emit('state', { room: body.room, stores: room });
+  }
+
+  private onClose(socket: SocketLike, ev: { code: number; reason: string }): void {
+    if (socket !== this.socket) return;
+    for (const [, waiter] of this.pending) waiter.reject(new RebindClientError('DISCONNECTED', `connection closed: ${ev.code} ${ev.reason}`));
+    this.pending.clear();
+    this.emit('close', ev);
+    if (this.closedByUser || !this.options.reconnect || ev.code === 4001) return;
+    void this.reconnect();
+  }
+
+  private async reconnect(): Promise<void> {
+    const [first, most] = this.options.backoffMs;
+    while (!this.closedByUser) {
+      const delay = Math.min(most, first * 2 ** this.attempt++);
+      await new Promise((r) => setTimeout(r, delay));
+      try {
+        await this.connect();
+      } catch {
+        continue;
+      }
+      this.attempt = 0;
+      if (!this.token) return;
+      try {
+        this.emit('resumed', await this.resume());
+      } catch (err) {
+        if ((err as RebindClientError).code !== 'RESUME_FAILED' || this.authPayload === undefined) return;
+        this.rooms.clear();
+        this.emit('rejoined', await this.join(this.authPayload));
+      }
+      return;
+    }
+  }
+}

@@ -1,0 +1,108 @@
+import { parseArgs } from 'node:util';
+import { formatLocation, isRebindError } from './errors.ts';
+import { createLogger } from './log.ts';
+import { GameServer } from './server.ts';
+
+// `npm start`: the game server. Every flag has an environment variable too.
+
+const HELP = `rebind game server
+
+usage: npm start -- [options]
+
+  --port N          game port (REBIND_PORT, default 8080)
+  --host ADDR       game address (REBIND_HOST, default 0.0.0.0)
+  --admin-port N    admin port (REBIND_ADMIN_PORT, default 8081)
+  --admin-host ADDR admin address (REBIND_ADMIN_HOST, default 127.0.0.1)
+  --data DIR        data folder (REBIND_DATA, default ./data)
+  --watch           patch logic/ on every save (REBIND_WATCH=1)
+  --tick-hz N       simulation ticks per second (REBIND_TICK_HZ, default 20)
+  --fsync MODE      always | interval | off (REBIND_FSYNC, default interval)
+  --root DIR        the project with state/ and logic/ (REBIND_ROOT, default .)
+  -h, --help        this text
+`;
+
+const log = createLogger('rebind');
+
+function fail(message: string): never {
+  process.stderr.write(`rebind: ${message}\n\n${HELP}`);
+  process.exit(2);
+}
+
+function number(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) fail(`--${name} must be a whole number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+let parsed: ReturnType<typeof parseArgs>;
+try {
+  parsed = parseArgs({
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'admin-port': { type: 'string' },
+      'admin-host': { type: 'string' },
+      data: { type: 'string' },
+      watch: { type: 'boolean' },
+      'tick-hz': { type: 'string' },
+      fsync: { type: 'string' },
+      root: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+} catch (err) {
+  fail((err as Error).message);
+}
+const flags = parsed.values as Record<string, string | boolean | undefined>;
+if (flags.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const env = process.env;
+const str = (flag: string, envName: string): string | undefined => (flags[flag] as string | undefined) ?? env[envName];
+
+const fsync = str('fsync', 'REBIND_FSYNC') ?? 'interval';
+if (!['always', 'interval', 'off'].includes(fsync)) fail(`--fsync must be always, interval or off, got "${fsync}"`);
+
+const options = {
+  root: str('root', 'REBIND_ROOT') ?? process.cwd(),
+  port: number('port', str('port', 'REBIND_PORT'), 8080, 0, 65535),
+  host: str('host', 'REBIND_HOST') ?? '0.0.0.0',
+  adminPort: number('admin-port', str('admin-port', 'REBIND_ADMIN_PORT'), 8081, 0, 65535),
+  adminHost: str('admin-host', 'REBIND_ADMIN_HOST') ?? '127.0.0.1',
+  dataDir: str('data', 'REBIND_DATA') ?? 'data',
+  watch: flags.watch === true || env.REBIND_WATCH === '1' || env.REBIND_WATCH === 'true',
+  tickHz: number('tick-hz', str('tick-hz', 'REBIND_TICK_HZ'), 20, 1, 1000),
+  fsync: fsync as 'always' | 'interval' | 'off',
+};
+
+process.on('unhandledRejection', (reason) => log.error('unhandled rejection (kept running)', reason instanceof Error ? reason : String(reason)));
+
+let server: GameServer;
+try {
+  server = await GameServer.start(options);
+} catch (err) {
+  if (isRebindError(err)) {
+    log.error(`could not start: ${err.code}: ${err.message}${err.location ? ` (${formatLocation(err.location)})` : ''}`);
+  } else {
+    const e = err as NodeJS.ErrnoException;
+    log.error(`could not start: ${e.code === 'EADDRINUSE' ? `port in use (${e.message}); pick another with --port` : (e.stack ?? e.message)}`);
+  }
+  process.exit(1);
+}
+
+const status = server.host.status();
+log.info(`game server listening on ${server.url} (${status.modules.length} logic modules, ${status.stores.length} stores, ${options.tickHz} Hz${options.watch ? ', watching logic/' : ''})`);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info(`${signal}: closing clients and stopping`);
+  await server.stop();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,0 +1,341 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import type { RoomView } from '../api.ts';
+import { isRebindError, rebindError, type RebindError } from '../errors.ts';
+import type { Host } from '../host.ts';
+import { createLogger } from '../log.ts';
+import type { Outbox } from '../patch/dispatch.ts';
+import { decodeRequest, EncodedOnce, encode, push, replyError, replyOk, type Encoding, type Request } from './codec.ts';
+import { DEFAULT_LIMITS, RateLimiter, WindowCounter, type NetLimits } from './limits.ts';
+import { Rooms } from './rooms.ts';
+import { Session, Sessions, type Link } from './sessions.ts';
+
+// The clients' side of the host: WebSocket connections speaking the wire
+// protocol, turned into players by the session hooks in logic, with limits
+// that keep a hostile or slow client from hurting anyone else.
+
+export interface GatewayOptions {
+  limits?: Partial<NetLimits>;
+  /** How long a disconnected player is kept for a resume. */
+  graceMs?: number;
+  /** The logic module whose auth/join/leave/drop/resume handlers run sessions. */
+  sessionModule?: string;
+  /** Resolves when the writes a reply depends on are durable (fsync always). */
+  beforeReply?: () => Promise<void> | undefined;
+}
+
+export const CLOSE = {
+  goingAway: 1001,
+  policy: 1008,
+  tooBig: 1009,
+  replaced: 4001,
+} as const;
+
+export class Gateway implements Outbox {
+  readonly rooms: Rooms;
+  readonly sessions = new Sessions();
+  readonly limits: NetLimits;
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Set<Connection>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly log = createLogger('net');
+  private closing = false;
+  readonly graceMs: number;
+  readonly sessionModule: string;
+  stats = { messages: 0, errors: 0, connectionsTotal: 0 };
+
+  constructor(
+    readonly host: Host,
+    server: HttpServer,
+    readonly options: GatewayOptions = {},
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.graceMs = options.graceMs ?? 30_000;
+    this.sessionModule = options.sessionModule ?? 'session';
+    this.rooms = new Rooms(host.registry);
+    this.wss = new WebSocketServer({ server, maxPayload: this.limits.maxFrameBytes, perMessageDeflate: false });
+    this.wss.on('connection', (ws, req) => this.accept(ws, req));
+    host.outbox = this;
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    if (this.closing) {
+      ws.close(CLOSE.goingAway, 'server shutting down');
+      return;
+    }
+    const conn = new Connection(this, ws, req.socket.remoteAddress ?? '?');
+    this.connections.add(conn);
+    this.stats.connectionsTotal++;
+    ws.on('close', () => {
+      this.connections.delete(conn);
+      this.disconnected(conn);
+    });
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Runs a request; resolves to the reply to send (undefined for seq 0). */
+  handle(conn: Connection, request: Request): unknown[] | Promise<unknown[]> | undefined {
+    this.stats.messages++;
+    let result: unknown;
+    try {
+      result = request.name.startsWith('$') ? this.system(conn, request) : this.call(conn, request);
+    } catch (err) {
+      return this.errorReply(request, err);
+    }
+    if (result instanceof Promise) {
+      const settled = result.then(
+        (value) => this.afterDurable(() => replyOk(request.seq, value)),
+        (err: unknown) => this.errorReply(request, err),
+      );
+      this.inFlight.add(settled);
+      void settled.finally(() => this.inFlight.delete(settled));
+      return settled as Promise<unknown[]>;
+    }
+    const gate = this.options.beforeReply?.();
+    if (gate) return gate.then(() => replyOk(request.seq, result));
+    return replyOk(request.seq, result);
+  }
+
+  private afterDurable(make: () => unknown[]): unknown[] | Promise<unknown[]> {
+    const gate = this.options.beforeReply?.();
+    return gate ? gate.then(make) : make();
+  }
+
+  private errorReply(request: Request, err: unknown): unknown[] {
+    this.stats.errors++;
+    const e: RebindError = isRebindError(err) ? err : rebindError('HANDLER_ERROR', err instanceof Error ? err.message : String(err));
+    return replyError(request.seq, e.code, e.message);
+  }
+
+  private call(conn: Connection, request: Request): unknown {
+    if (this.closing) throw rebindError('SHUTTING_DOWN', 'the server is shutting down');
+    if (!conn.session) throw rebindError('NOT_JOINED', `join first: send ["$auth", seq, {...}] (or "$resume" with a token) before calling "${request.name}"`);
+    return this.host.dispatcher.invoke(request.name, request.payload, conn.session.player, 'client');
+  }
+
+  private hook(name: 'join' | 'leave' | 'drop' | 'resume', player: string): void {
+    const handler = `${this.sessionModule}.${name}`;
+    if (!this.host.bindings.resolve(handler)) return;
+    try {
+      const result = this.host.dispatcher.invoke(handler, null, player, 'system');
+      if (result instanceof Promise) result.catch((err: unknown) => this.log.error(`${handler} failed: ${(err as Error).message}`));
+    } catch (err) {
+      this.log.error(`${handler} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private system(conn: Connection, request: Request): unknown {
+    switch (request.name) {
+      case '$ping':
+        return { now: Date.now() };
+      case '$auth':
+        return this.auth(conn, request.payload);
+      case '$resume':
+        return this.resume(conn, request.payload);
+      case '$leave': {
+        const session = conn.session;
+        if (!session) throw rebindError('NOT_JOINED', 'not joined');
+        conn.session = undefined;
+        this.end(session);
+        return { left: session.player };
+      }
+      default:
+        throw rebindError('UNKNOWN_HANDLER', `no system request named "${request.name}" (known: $auth, $resume, $leave, $ping)`);
+    }
+  }
+
+  private auth(conn: Connection, payload: unknown): unknown {
+    if (conn.session) throw rebindError('BAD_REQUEST', `already joined as "${conn.session.player}"`);
+    const handler = `${this.sessionModule}.auth`;
+    if (!this.host.bindings.resolve(handler)) {
+      throw rebindError('UNKNOWN_HANDLER', `no auth hook: export a handler "auth" from logic/${this.sessionModule}.ts`);
+    }
+    const result = this.host.dispatcher.invoke(handler, payload, null, 'system');
+    const admit = (value: unknown) => {
+      const player = typeof value === 'string' ? value : (value as { player?: unknown } | null)?.player;
+      if (typeof player !== 'string' || player.length === 0) throw rebindError('AUTH_FAILED', `${handler} must return a player id (a non-empty string)`);
+      return this.admit(conn, player);
+    };
+    return result instanceof Promise ? result.then(admit) : admit(result);
+  }
+
+  private admit(conn: Connection, player: string): unknown {
+    const existing = this.sessions.get(player);
+    if (existing) {
+      // The same player again (another tab, a client that lost its token): take over the session.
+      this.attach(existing, conn, 'resume');
+      return { player, token: existing.token, graceMs: this.graceMs, resumed: true };
+    }
+    const session = new Session(player, conn);
+    conn.session = session;
+    this.sessions.add(session);
+    this.hook('join', player);
+    return { player, token: session.token, graceMs: this.graceMs, resumed: false };
+  }
+
+  private resume(conn: Connection, payload: unknown): unknown {
+    if (conn.session) throw rebindError('BAD_REQUEST', `already joined as "${conn.session.player}"`);
+    const session = this.sessions.byResumeToken((payload as { token?: unknown } | null)?.token);
+    if (!session) throw rebindError('RESUME_FAILED', 'unknown or expired resume token: join again with $auth');
+    this.attach(session, conn, 'resume');
+    return { player: session.player, token: session.token, graceMs: this.graceMs, resumed: true };
+  }
+
+  private attach(session: Session, conn: Connection, hook: 'resume'): void {
+    const old = session.link;
+    if (old && old !== conn) {
+      (old as Connection).session = undefined;
+      old.close(CLOSE.replaced, 'replaced by a new connection for the same player');
+    }
+    clearTimeout(session.graceTimer);
+    session.graceTimer = undefined;
+    session.link = conn;
+    conn.session = session;
+    this.sessions.rotate(session);
+    this.rooms.rejoin(session);
+    this.hook(hook, session.player);
+  }
+
+  private disconnected(conn: Connection): void {
+    const session = conn.session;
+    if (!session || session.link !== conn) return;
+    session.link = null;
+    this.hook('drop', session.player);
+    session.graceTimer = setTimeout(() => this.end(session), this.graceMs);
+  }
+
+  /** The player is gone for good: logic hears `leave`, rooms forget them. */
+  private end(session: Session): void {
+    this.sessions.remove(session);
+    this.hook('leave', session.player);
+    this.rooms.leaveAll(session.player);
+  }
+
+  // Outbox: what logic's ctx.send/broadcast/join/leave do, after commit.
+  send(player: string, event: string, payload: unknown): void {
+    this.sessions.get(player)?.deliver(new EncodedOnce(push(event, payload)));
+  }
+
+  broadcast(room: string, event: string, payload: unknown): void {
+    this.rooms.broadcast(room, new EncodedOnce(push(event, payload)));
+  }
+
+  join(room: string, player: string): void {
+    const session = this.sessions.get(player);
+    if (!session) {
+      this.log.warn(`ctx.join("${room}", "${player}"): no such player connected`);
+      return;
+    }
+    this.rooms.join(room, session);
+  }
+
+  leave(room: string, player: string): void {
+    this.rooms.leave(room, player);
+  }
+
+  setRoomView(room: string, view: RoomView): void {
+    try {
+      this.rooms.setView(room, view);
+    } catch (err) {
+      this.log.error(`ctx.setRoomView("${room}"): ${(err as Error).message}`);
+    }
+  }
+
+  /** Stops taking requests, lets running calls finish, closes every client with 1001. */
+  async close(drainMs = 5000): Promise<void> {
+    this.closing = true;
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, drainMs).unref())]);
+    for (const conn of this.connections) conn.close(CLOSE.goingAway, 'server shutting down');
+    for (const session of this.sessions.all()) clearTimeout(session.graceTimer);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+class Connection implements Link {
+  session: Session | undefined;
+  encoding: Encoding = 'msgpack';
+  private readonly limiter: RateLimiter;
+  private readonly badFrames: WindowCounter;
+  private pending = 0;
+  private closed = false;
+
+  constructor(
+    private readonly gateway: Gateway,
+    private readonly ws: WebSocket,
+    readonly address: string,
+  ) {
+    const limits = gateway.limits;
+    this.limiter = new RateLimiter(limits.ratePerSecond, limits.rateBurst);
+    this.badFrames = new WindowCounter(limits.badFrameWindowMs);
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('error', () => undefined); // ws closes the socket itself (1009 for oversized frames)
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const encoding: Encoding = isBinary ? 'msgpack' : 'json';
+    this.encoding = encoding;
+    const limits = this.gateway.limits;
+    let request: Request;
+    try {
+      request = decodeRequest(buffer, isBinary);
+    } catch (err) {
+      const e = err as RebindError;
+      const seq = typeof e.details?.seq === 'number' ? e.details.seq : 0;
+      this.reply(replyError(seq, e.code, e.message), encoding);
+      if (this.badFrames.hit() >= limits.maxBadFrames) this.close(CLOSE.policy, 'too many bad frames');
+      return;
+    }
+    if (!this.limiter.take()) {
+      if (this.limiter.refusedInARow >= limits.maxRefusedInARow) this.close(CLOSE.policy, 'rate limit exceeded: too many requests');
+      else if (request.seq !== 0) this.reply(replyError(request.seq, 'RATE_LIMITED', `over ${limits.ratePerSecond} requests per second; slow down`), encoding);
+      return;
+    }
+    if (buffer.length > limits.maxMessageBytes) {
+      this.reply(replyError(request.seq, 'PAYLOAD_TOO_LARGE', `request of ${buffer.length} bytes is over the limit of ${limits.maxMessageBytes}`), encoding);
+      return;
+    }
+    if (this.pending >= limits.maxInFlight) {
+      this.reply(replyError(request.seq, 'RATE_LIMITED', `${limits.maxInFlight} calls already in flight; wait for replies`), encoding);
+      return;
+    }
+    const reply = this.gateway.handle(this, request);
+    if (reply instanceof Promise) {
+      this.pending++;
+      void reply.then((r) => {
+        this.pending--;
+        if (request.seq !== 0) this.reply(r, encoding);
+      });
+    } else if (reply && request.seq !== 0) this.reply(reply, encoding);
+  }
+
+  private reply(message: unknown[], encoding: Encoding): void {
+    this.write(encode(message, encoding));
+  }
+
+  deliver(message: EncodedOnce): boolean {
+    return this.write(message.for(this.encoding));
+  }
+
+  private write(data: Buffer | string): boolean {
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.ws.bufferedAmount > this.gateway.limits.maxSendBuffer) {
+      this.close(CLOSE.policy, 'send buffer full: the client is not reading fast enough');
+      return false;
+    }
+    this.ws.send(data);
+    return true;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.close(code, reason);
+    // A client that does not read will not read the close frame either.
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+  }
+}

@@ -1,0 +1,73 @@
+// Limits that keep one client from hurting the others. Defaults suit a
+// real-time game: inputs at 30-60 Hz fit well inside the rate.
+
+export interface NetLimits {
+  /** Frames above this are refused by ws before being read; the socket closes with 1009. */
+  maxFrameBytes: number;
+  /** Requests above this get PAYLOAD_TOO_LARGE. */
+  maxMessageBytes: number;
+  /** Sustained requests per second per connection. */
+  ratePerSecond: number;
+  /** Requests allowed in a burst above the rate. */
+  rateBurst: number;
+  /** Refused (rate-limited) requests in a row after which the connection is closed. */
+  maxRefusedInARow: number;
+  /** Bad frames within `badFrameWindowMs` after which the connection is closed. */
+  maxBadFrames: number;
+  badFrameWindowMs: number;
+  /** Bytes queued for a client past which it is disconnected as too slow. */
+  maxSendBuffer: number;
+  /** Calls per connection awaiting an async handler at once. */
+  maxInFlight: number;
+}
+
+export const DEFAULT_LIMITS: NetLimits = {
+  maxFrameBytes: 1024 * 1024,
+  maxMessageBytes: 64 * 1024,
+  ratePerSecond: 200,
+  rateBurst: 400,
+  maxRefusedInARow: 2000,
+  maxBadFrames: 10,
+  badFrameWindowMs: 10_000,
+  maxSendBuffer: 4 * 1024 * 1024,
+  maxInFlight: 256,
+};
+
+/** A token bucket: `take()` is false when the connection is over its rate. */
+export class RateLimiter {
+  private tokens: number;
+  private last = performance.now();
+  refusedInARow = 0;
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+  ) {
+    this.tokens = burst;
+  }
+
+  take(): boolean {
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      this.refusedInARow = 0;
+      return true;
+    }
+    this.refusedInARow++;
+    return false;
+  }
+}
+
+/** Counts events inside a sliding window (bad frames). */
+export class WindowCounter {
+  private times: number[] = [];
+  constructor(private readonly windowMs: number) {}
+  hit(): number {
+    const now = Date.now();
+    this.times.push(now);
+    while (this.times.length > 0 && this.times[0]! < now - this.windowMs) this.times.shift();
+    return this.times.length;
+  }
+}

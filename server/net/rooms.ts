@@ -1,0 +1,227 @@
+import type { Patch } from 'immer';
+import type { RoomView } from '../api.ts';
+import { rebindError } from '../errors.ts';
+import type { StoreLike } from '../store/store.ts';
+import type { StoreRegistry } from '../store/registry.ts';
+import type { StoreChange } from '../store/transaction.ts';
+import { EncodedOnce, push } from './codec.ts';
+
+// Rooms, and the state sync that feeds them. A room's view names the stores
+// (and paths inside them) its members see. A member gets a full snapshot on
+// joining (`$state`), then, once per tick, the immer patches since
+// (`$patch`), encoded once per room, not once per member.
+
+export interface Member {
+  readonly player: string;
+  /** Sends an already-encoded message; false if the member is not connected. */
+  deliver(message: EncodedOnce): boolean;
+}
+
+export interface SyncPatch {
+  store: string;
+  op: Patch['op'];
+  path: Patch['path'];
+  value?: unknown;
+}
+
+interface Room {
+  name: string;
+  members: Map<string, Member>;
+  /** Commit number each member's snapshot already includes. */
+  since: Map<string, number>;
+  view: Map<string, Array<Array<string>> | true> | null;
+  pending: Array<{ seq: number; patch: SyncPatch }>;
+  /** Stores whose view was replaced wholesale this tick: resend them in full. */
+  resync: Set<string>;
+}
+
+function parseView(view: RoomView, registry: StoreRegistry): Room['view'] {
+  const parsed = new Map<string, Array<Array<string>> | true>();
+  for (const [store, paths] of Object.entries(view)) {
+    registry.get(store);
+    if (paths === true) parsed.set(store, true);
+    else if (Array.isArray(paths) && paths.every((p) => typeof p === 'string')) parsed.set(store, paths.map((p) => (p === '' ? [] : p.split('.'))));
+    else throw rebindError('BAD_REQUEST', `room view for "${store}" must be true or a list of dotted paths`);
+  }
+  return parsed;
+}
+
+function startsWith(path: readonly (string | number)[], prefix: readonly string[]): boolean {
+  if (path.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (String(path[i]) !== prefix[i]) return false;
+  return true;
+}
+
+function valueAt(root: unknown, path: readonly string[]): unknown {
+  let at = root;
+  for (const key of path) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<string, unknown>)[key];
+  }
+  return at;
+}
+
+/** The part of a store a view shows, shaped like the store so patch paths apply to it. */
+function viewSnapshot(store: StoreLike, paths: Array<Array<string>> | true): unknown {
+  const whole = store.kind === 'table' ? (store as unknown as { toObject(): unknown }).toObject() : (store as unknown as { get(): unknown }).get();
+  if (paths === true) return whole;
+  const out: Record<string, unknown> = {};
+  for (const path of paths) {
+    if (path.length === 0) return whole;
+    const value = valueAt(whole, path);
+    if (value === undefined) continue;
+    let at = out;
+    for (const key of path.slice(0, -1)) at = (at[key] ??= {}) as Record<string, unknown>;
+    at[path[path.length - 1]!] = value;
+  }
+  return out;
+}
+
+export class Rooms {
+  private readonly rooms = new Map<string, Room>();
+  private readonly byPlayer = new Map<string, Set<string>>();
+  private commitSeq = 0;
+
+  constructor(private readonly registry: StoreRegistry) {}
+
+  private room(name: string): Room {
+    let room = this.rooms.get(name);
+    if (!room) this.rooms.set(name, (room = { name, members: new Map(), since: new Map(), view: null, pending: [], resync: new Set() }));
+    return room;
+  }
+
+  members(name: string): IterableIterator<Member> {
+    return (this.rooms.get(name)?.members ?? new Map<string, Member>()).values();
+  }
+
+  roomsOf(player: string): string[] {
+    return [...(this.byPlayer.get(player) ?? [])];
+  }
+
+  join(name: string, member: Member): void {
+    const room = this.room(name);
+    room.members.set(member.player, member);
+    let set = this.byPlayer.get(member.player);
+    if (!set) this.byPlayer.set(member.player, (set = new Set()));
+    set.add(name);
+    this.sendSnapshot(room, member);
+  }
+
+  leave(name: string, player: string): void {
+    const room = this.rooms.get(name);
+    if (!room) return;
+    room.members.delete(player);
+    room.since.delete(player);
+    this.byPlayer.get(player)?.delete(name);
+    if (room.members.size === 0 && room.view === null) this.rooms.delete(name);
+  }
+
+  leaveAll(player: string): void {
+    for (const name of this.roomsOf(player)) this.leave(name, player);
+    this.byPlayer.delete(player);
+  }
+
+  /** Replaces a member's connection (after a resume) and sends it fresh snapshots. */
+  rejoin(member: Member): void {
+    for (const name of this.roomsOf(member.player)) {
+      const room = this.rooms.get(name);
+      if (!room) continue;
+      room.members.set(member.player, member);
+      this.sendSnapshot(room, member);
+    }
+  }
+
+  setView(name: string, view: RoomView): void {
+    const room = this.room(name);
+    room.view = parseView(view, this.registry);
+    room.pending = [];
+    room.resync.clear();
+    for (const member of room.members.values()) this.sendSnapshot(room, member);
+  }
+
+  broadcast(name: string, message: EncodedOnce): void {
+    const room = this.rooms.get(name);
+    if (!room) return;
+    for (const member of room.members.values()) member.deliver(message);
+  }
+
+  /** Commit listener: keeps, per room, the patches its view shows. */
+  readonly onCommit = (changes: StoreChange[]): void => {
+    const seq = ++this.commitSeq;
+    for (const room of this.rooms.values()) {
+      if (!room.view || room.members.size === 0) continue;
+      for (const change of changes) {
+        const name = change.store.name;
+        const paths = room.view.get(name);
+        if (!paths) continue;
+        for (const p of change.patches) {
+          if (paths === true) {
+            room.pending.push({ seq, patch: toSync(name, p) });
+            continue;
+          }
+          if (paths.some((view) => startsWith(p.path, view))) room.pending.push({ seq, patch: toSync(name, p) });
+          else if (paths.some((view) => view.length > p.path.length && startsWith(view, p.path.map(String)))) room.resync.add(name);
+        }
+      }
+    }
+  };
+
+  /** Sends each room's batched patches; called once per tick. */
+  flush(): void {
+    for (const room of this.rooms.values()) {
+      if (room.pending.length === 0 && room.resync.size === 0) continue;
+      const pending = room.pending;
+      room.pending = [];
+      if (room.resync.size > 0) {
+        const stores = [...room.resync];
+        room.resync.clear();
+        // A wholesale replacement: send those stores again, and drop their now-stale patches.
+        const kept = pending.filter((p) => !stores.includes(p.patch.store));
+        const snapshot = new EncodedOnce(push('$state', { room: room.name, stores: this.snapshotOf(room, stores) }));
+        for (const member of room.members.values()) member.deliver(snapshot);
+        this.deliverPatches(room, kept);
+      } else this.deliverPatches(room, pending);
+    }
+  }
+
+  private deliverPatches(room: Room, pending: Room['pending']): void {
+    if (pending.length === 0) return;
+    const first = pending[0]!.seq;
+    const all = new EncodedOnce(push('$patch', { room: room.name, patches: pending.map((p) => p.patch) }));
+    for (const member of room.members.values()) {
+      const since = room.since.get(member.player) ?? 0;
+      if (since < first) {
+        member.deliver(all);
+        continue;
+      }
+      // Joined during this tick: its snapshot already holds the earlier patches.
+      const newer = pending.filter((p) => p.seq > since).map((p) => p.patch);
+      if (newer.length > 0) member.deliver(new EncodedOnce(push('$patch', { room: room.name, patches: newer })));
+    }
+  }
+
+  private snapshotOf(room: Room, only?: string[]): Record<string, unknown> {
+    const stores: Record<string, unknown> = {};
+    for (const [name, paths] of room.view ?? []) {
+      if (only && !only.includes(name)) continue;
+      stores[name] = viewSnapshot(this.registry.get(name), paths);
+    }
+    return stores;
+  }
+
+  private sendSnapshot(room: Room, member: Member): void {
+    room.since.set(member.player, this.commitSeq);
+    if (!room.view) return;
+    member.deliver(new EncodedOnce(push('$state', { room: room.name, stores: this.snapshotOf(room) })));
+  }
+
+  stats(): { rooms: number; members: number } {
+    let members = 0;
+    for (const room of this.rooms.values()) members += room.members.size;
+    return { rooms: this.rooms.size, members };
+  }
+}
+
+function toSync(store: string, p: Patch): SyncPatch {
+  return p.op === 'remove' ? { store, op: p.op, path: p.path } : { store, op: p.op, path: p.path, value: p.value };
+}

@@ -1,0 +1,127 @@
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Host } from './host.ts';
+import { createLogger } from './log.ts';
+import { Gateway } from './net/gateway.ts';
+import type { NetLimits } from './net/limits.ts';
+import { LogicWatcher } from './patch/watcher.ts';
+import { onCommit } from './store/transaction.ts';
+import { TickLoop } from './tick.ts';
+
+// The game server: the host, the client gateway on the game port, the tick
+// loop that drives logic and state sync, and optionally the watcher.
+
+export interface ServerOptions {
+  /** The project folder with state/ and logic/ (default: the working directory). */
+  root?: string;
+  port?: number;
+  host?: string;
+  dataDir?: string;
+  watch?: boolean;
+  tickHz?: number;
+  graceMs?: number;
+  adminPort?: number;
+  adminHost?: string;
+  fsync?: 'always' | 'interval' | 'off';
+  limits?: Partial<NetLimits>;
+  sessionModule?: string;
+}
+
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+export class GameServer {
+  readonly tick: TickLoop;
+  watcher: LogicWatcher | undefined;
+  private readonly httpHandlers: HttpHandler[] = [];
+  private readonly log = createLogger('server');
+  private stopping: Promise<void> | undefined;
+  private readonly offCommit: () => void;
+
+  private constructor(
+    readonly host: Host,
+    readonly http: HttpServer,
+    readonly gateway: Gateway,
+    readonly options: ServerOptions,
+  ) {
+    this.tick = new TickLoop(options.tickHz ?? 20, (dt) => {
+      host.tick(dt, (module, err) => this.log.error(`${module}.tick failed: ${(err as Error).message}`));
+      gateway.rooms.flush();
+    });
+    this.offCommit = onCommit((changes) => {
+      if (changes.some((c) => host.registry.owns(c.store))) gateway.rooms.onCommit(changes);
+    });
+    http.on('request', (req, res) => {
+      for (const handler of this.httpHandlers) if (handler(req, res)) return;
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('rebind game server: connect with a WebSocket client\n');
+    });
+  }
+
+  static async start(options: ServerOptions = {}): Promise<GameServer> {
+    const root = path.resolve(options.root ?? process.cwd());
+    const host = await Host.create({ root });
+    const http = createServer();
+    // The gateway exists before logic loads, so that what init does (room views, pushes) reaches it.
+    const gateway = new Gateway(host, http, {
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
+      ...(options.sessionModule ? { sessionModule: options.sessionModule } : {}),
+    });
+    const server = new GameServer(host, http, gateway, options);
+    await host.start();
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(options.port ?? 8080, options.host ?? '0.0.0.0', () => {
+        http.off('error', reject);
+        resolve();
+      });
+    });
+    server.tick.start();
+    if (options.watch) {
+      server.watcher = new LogicWatcher(host.engine, host.paths);
+      await server.watcher.start();
+    }
+    return server;
+  }
+
+  /** Lets another part (the demo page) answer plain HTTP on the game port. */
+  onHttp(handler: HttpHandler): void {
+    this.httpHandlers.push(handler);
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    const address = this.http.address() as AddressInfo;
+    const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address;
+    return `ws://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  }
+
+  status() {
+    return {
+      ...this.host.status(),
+      players: { connected: this.gateway.sessions.connected(), sessions: this.gateway.sessions.size, connections: this.gateway.connectionCount },
+      rooms: this.gateway.rooms.stats(),
+      tick: { ...this.tick.stats },
+      net: { ...this.gateway.stats },
+      memory: { rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), heapMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20) },
+    };
+  }
+
+  /** Stops accepting, lets running calls finish, closes clients with 1001. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.watcher?.close();
+      this.http.close();
+      await this.gateway.close();
+      this.tick.stop();
+      this.offCommit();
+      await this.host.stop();
+      this.http.closeAllConnections();
+    })();
+    return this.stopping;
+  }
+}
