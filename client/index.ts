@@ -56,6 +56,8 @@ export class RebindClient {
   /** Room name to store name to that store's replica. */
   readonly rooms = new Map<string, Record<string, unknown>>();
   player: string | null = null;
+  /** Replies that matched no pending call (a duplicate or a stray reply: should stay 0). */
+  unmatchedReplies = 0;
   token: string | null = null;
   private socket: SocketLike | null = null;
   private seq = 0;
@@ -170,6 +172,7 @@ export class RebindClient {
     }
     const waiter = this.pending.get(head as number);
     if (!waiter) {
+      this.unmatchedReplies++;
       if (flag === 1) this.emit('error', body);
       return;
     }
@@ -204,7 +207,7 @@ export class RebindClient {
     if (socket !== this.socket) return;
     for (const [, waiter] of this.pending) waiter.reject(new RebindClientError('DISCONNECTED', `connection closed: ${ev.code} ${ev.reason}`));
     this.pending.clear();
-    this.emit('close', ev);
+    this.emit('close', { code: ev.code, reason: String(ev.reason) });
     if (this.closedByUser || !this.options.reconnect || ev.code === 4001) return;
     void this.reconnect();
   }

@@ -1,6 +1,6 @@
 import { client, type Ctx } from '../server/api.ts';
 import { items, players, world, type Player } from '../state/arena.ts';
-import { clamp, ITEM_COUNT, ITEM_SCORE, PICKUP_RADIUS, RESPAWN_MS, round1, SPEED } from './lib/rules.ts';
+import { clamp, distanceToSegment, ITEM_COUNT, ITEM_SCORE, PICKUP_RADIUS, RESPAWN_MS, round1, SPEED } from './lib/rules.ts';
 
 // Movement, pickups and the leaderboard. Clients say where they want to go;
 // the tick moves everyone at SPEED.
@@ -38,15 +38,16 @@ export function tick(ctx: Ctx, dt: number): void {
     const y = round1(clamp(p.y + p.dy * norm * SPEED * dt, 0, height));
     if (x === p.x && y === p.y) continue;
     players.update(id, (d) => Object.assign(d, { x, y }));
-    scored = pickUp(ctx, id, { ...p, x, y }) || scored;
+    scored = pickUp(ctx, id, p, x, y) || scored;
   }
   if (scored) rankings(ctx);
 }
 
-function pickUp(ctx: Ctx, id: string, p: Player): boolean {
+/** Picks up every item within reach of the path from `from` to (x, y). */
+function pickUp(ctx: Ctx, id: string, from: Player, x: number, y: number): boolean {
   let scored = false;
   for (const [itemId, item] of items.entries()) {
-    if (Math.hypot(item.x - p.x, item.y - p.y) > PICKUP_RADIUS) continue;
+    if (distanceToSegment(item.x, item.y, from.x, from.y, x, y) > PICKUP_RADIUS) continue;
     items.delete(itemId);
     players.update(id, (d) => void (d.score += ITEM_SCORE[item.kind]));
     ctx.schedule(RESPAWN_MS, 'items.spawn', { kind: item.kind });
@@ -64,6 +65,12 @@ export function rankings(ctx: Ctx): void {
     .map((p) => ({ name: p.name, score: p.score }));
   const now = world.get().leaderboard;
   if (JSON.stringify(now) !== JSON.stringify(top)) world.update((w) => void (w.leaderboard = top));
+}
+
+/** Puts a player somewhere (internal: for operators through `rebind call`, and for tests). */
+export function place(ctx: Ctx, payload: { player: string; x: number; y: number }): void {
+  const { width, height } = world.get();
+  players.update(payload.player, (p) => Object.assign(p, { x: clamp(payload.x, 0, width), y: clamp(payload.y, 0, height) }));
 }
 
 /** The code version a client can show: proves a patch landed. */

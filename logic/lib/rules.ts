@@ -25,3 +25,12 @@ export function clamp(value: number, low: number, high: number): number {
 export function round1(value: number): number {
   return Math.round(value * 10) / 10;
 }
+
+/** Distance from point (px, py) to the segment (ax, ay)-(bx, by): pickups along a fast move are not skipped. */
+export function distanceToSegment(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
+  const vx = bx - ax;
+  const vy = by - ay;
+  const length2 = vx * vx + vy * vy;
+  const t = length2 === 0 ? 0 : clamp(((px - ax) * vx + (py - ay) * vy) / length2, 0, 1);
+  return Math.hypot(px - (ax + t * vx), py - (ay + t * vy));
+}

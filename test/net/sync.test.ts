@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RebindClient } from '../../client/index.ts';
+import { waitFor } from '../helpers/project.ts';
+import { joinedSocket, startServer, type TestServer } from '../helpers/server.ts';
+
+const STATE = `
+import { defineStore, defineTable } from '../server/api';
+export const board = defineTable<{ x: number; secret: string }>('board');
+export const settings = defineStore('settings', { public: { speed: 1 }, private: { key: 'k' } });
+`;
+const LOGIC = `
+import { client, type Ctx } from '../server/api';
+import { board, settings } from '../state/board';
+export function init(ctx: Ctx) { ctx.setRoomView('lobby', { board: true, settings: ['public'] }); }
+export const place = client((ctx: Ctx, p: { x: number }) => { board.set(ctx.player!, { x: p.x, secret: 's' }); });
+export const nudge = client((ctx: Ctx) => { board.update(ctx.player!, (d) => { d.x += 1; }); });
+export const tune = client((ctx: Ctx, p: { speed: number }) => { settings.update((d) => { d.public.speed = p.speed; d.private.key = 'changed'; }); });
+export const reset = client(() => { settings.update(() => ({ public: { speed: 0 }, private: { key: 'r' } })); });
+export const burst = client((ctx: Ctx) => { for (let i = 0; i < 5; i++) board.update(ctx.player!, (d) => { d.x += 1; }); });
+`;
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await startServer({ 'state/board.ts': STATE, 'logic/board.ts': LOGIC });
+});
+afterAll(async () => t.stop());
+
+describe('state sync', () => {
+  it('sends a snapshot on join, then the patches since, and only the paths the view shows', async () => {
+    const a = new RebindClient(t.url, { reconnect: false });
+    const b = new RebindClient(t.url, { encoding: 'json', reconnect: false });
+    await a.connect();
+    await b.connect();
+    await a.join({ name: 'a' });
+    await a.call('board.place', { x: 1 });
+    await b.join({ name: 'b' });
+    await waitFor(() => b.state<Record<string, unknown>>('lobby', 'board')?.['p-a'] !== undefined, 2000, 'b\'s snapshot');
+    expect(b.state('lobby', 'settings')).toEqual({ public: { speed: 1 } });
+    await b.call('board.place', { x: 10 });
+    await a.call('board.nudge');
+    await a.call('board.tune', { speed: 3 });
+    const expected = { 'p-a': { x: 2, secret: 's' }, 'p-b': { x: 10, secret: 's' } };
+    await waitFor(() => JSON.stringify(a.state('lobby', 'board')) === JSON.stringify(expected), 2000, 'a to see both');
+    await waitFor(() => JSON.stringify(b.state('lobby', 'board')) === JSON.stringify(expected), 2000, 'b to see both');
+    await waitFor(() => (b.state('lobby', 'settings') as { public: { speed: number } }).public.speed === 3, 2000, 'the speed');
+    expect(b.state('lobby', 'settings')).toEqual({ public: { speed: 3 } }); // never the private part
+    // A wholesale replacement of a store above the viewed path resends the view.
+    await a.call('board.reset');
+    await waitFor(() => (a.state('lobby', 'settings') as { public: { speed: number } }).public.speed === 0, 2000, 'the resent view');
+    expect(a.state('lobby', 'settings')).toEqual({ public: { speed: 0 } });
+    a.close();
+    b.close();
+  });
+
+  it('batches a tick\'s patches into one message for the room', async () => {
+    const s = await joinedSocket(t.url, 'batch');
+    s.sendBinary(['board.place', 1, { x: 0 }]);
+    s.sendBinary(['board.burst', 2, null]);
+    const patches: unknown[] = [];
+    let messages = 0;
+    while (patches.length < 6) {
+      const m = (await s.next()) as unknown[];
+      if (m[0] !== '$patch') continue;
+      messages++;
+      patches.push(...(m[2] as { patches: unknown[] }).patches);
+    }
+    expect(patches).toHaveLength(6);
+    expect(messages).toBeLessThanOrEqual(2); // five writes of one call never travel apart
+    expect(patches.at(-1)).toEqual({ store: 'board', op: 'replace', path: ['p-batch', 'x'], value: 5 });
+    s.close();
+  });
+});
