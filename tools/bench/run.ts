@@ -1,0 +1,27 @@
+// `npm run bench`: every figure beside a baseline measured in the same run.
+// REBIND_BENCH_QUICK=1 shortens the runs (for a smoke check, not for figures).
+import { benchEngine } from './engine.ts';
+import { benchNet } from './net.ts';
+import { benchStore } from './store.ts';
+import { printTable, type Row } from './table.ts';
+
+process.env.REBIND_LOG ??= 'error';
+const quick = process.env.REBIND_BENCH_QUICK === '1';
+const only = process.argv[2];
+const rows: Row[] = [];
+const step = (name: string) => process.stderr.write(`bench: ${name}...\n`);
+
+if (!only || only === 'engine') {
+  step('patch engine');
+  rows.push(...(await benchEngine(quick ? 300 : 2000)));
+}
+if (!only || only === 'store') {
+  step('stores');
+  rows.push(...benchStore());
+}
+if (!only || only === 'net') {
+  step('network (child processes)');
+  rows.push(...(await benchNet(quick ? 2 : 8)));
+}
+process.stdout.write(`\nrebind benchmarks (node ${process.version}, ${new Date().toISOString()})\n\n${printTable(rows)}\n`);
+process.exit(0);
