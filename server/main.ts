@@ -94,7 +94,10 @@ try {
 }
 
 const status = server.host.status();
+const recovery = server.recovery;
+if (recovery) log.info(`recovered ${recovery.snapshot ?? 'no snapshot'} + ${recovery.journalRecords} journal records in ${recovery.ms.toFixed(0)} ms (data in ${options.dataDir}, fsync ${options.fsync})`);
 log.info(`game server listening on ${server.url} (${status.modules.length} logic modules, ${status.stores.length} stores, ${options.tickHz} Hz${options.watch ? ', watching logic/' : ''})`);
+if (server.admin) log.info(`admin listening on ${server.admin.url}; token from ${server.admin.tokenSource}`);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

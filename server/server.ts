@@ -8,6 +8,10 @@ import type { NetLimits } from './net/limits.ts';
 import { LogicWatcher } from './patch/watcher.ts';
 import { onCommit } from './store/transaction.ts';
 import { TickLoop } from './tick.ts';
+import { AdminServer } from './admin/admin.ts';
+import { adminActions, READ_ONLY_ACTIONS } from './admin/actions.ts';
+import { loadOrCreateToken } from './admin/token.ts';
+import { Persistence, type FsyncMode, type RecoveryReport } from './store/persistence.ts';
 
 // The game server: the host, the client gateway on the game port, the tick
 // loop that drives logic and state sync, and optionally the watcher.
@@ -17,13 +21,17 @@ export interface ServerOptions {
   root?: string;
   port?: number;
   host?: string;
+  /** The data folder (snapshots, journal, admin token, audit log); without it nothing is persisted. */
   dataDir?: string;
   watch?: boolean;
   tickHz?: number;
   graceMs?: number;
+  /** Starts the admin listener on this port (0: any free port); without it there is none. */
   adminPort?: number;
   adminHost?: string;
-  fsync?: 'always' | 'interval' | 'off';
+  fsync?: FsyncMode;
+  /** Snapshot after this many journal records (default 50,000). */
+  snapshotEvery?: number;
   limits?: Partial<NetLimits>;
   sessionModule?: string;
 }
@@ -33,6 +41,9 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean
 export class GameServer {
   readonly tick: TickLoop;
   watcher: LogicWatcher | undefined;
+  admin: AdminServer | undefined;
+  persistence: Persistence | undefined;
+  recovery: RecoveryReport | undefined;
   private readonly httpHandlers: HttpHandler[] = [];
   private readonly log = createLogger('server');
   private stopping: Promise<void> | undefined;
@@ -61,15 +72,30 @@ export class GameServer {
   static async start(options: ServerOptions = {}): Promise<GameServer> {
     const root = path.resolve(options.root ?? process.cwd());
     const host = await Host.create({ root });
+    let persistence: Persistence | undefined;
+    let recovery: RecoveryReport | undefined;
+    if (options.dataDir) {
+      // Recover before any logic runs: init sees the data as it was.
+      persistence = new Persistence(path.resolve(options.dataDir), host.registry, options.fsync ?? 'interval', options.snapshotEvery ? { snapshotEvery: options.snapshotEvery } : {});
+      recovery = persistence.recover();
+    }
     const http = createServer();
     // The gateway exists before logic loads, so that what init does (room views, pushes) reaches it.
     const gateway = new Gateway(host, http, {
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
       ...(options.sessionModule ? { sessionModule: options.sessionModule } : {}),
+      ...(persistence ? { beforeReply: () => persistence.durable() } : {}),
     });
     const server = new GameServer(host, http, gateway, options);
-    await host.start();
+    server.persistence = persistence;
+    server.recovery = recovery;
+    try {
+      await host.start();
+    } catch (err) {
+      await persistence?.close();
+      throw err;
+    }
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
       http.listen(options.port ?? 8080, options.host ?? '0.0.0.0', () => {
@@ -78,6 +104,18 @@ export class GameServer {
       });
     });
     server.tick.start();
+    if (options.adminPort !== undefined) {
+      const dataDir = path.resolve(options.dataDir ?? path.join(root, 'data'));
+      server.admin = await AdminServer.start({
+        host: options.adminHost ?? '127.0.0.1',
+        port: options.adminPort,
+        token: loadOrCreateToken(dataDir),
+        dataDir,
+        actions: adminActions(server),
+        readOnly: READ_ONLY_ACTIONS,
+      });
+      host.engine.history.onRecord((record) => server.admin?.announce(record));
+    }
     if (options.watch) {
       server.watcher = new LogicWatcher(host.engine, host.paths);
       await server.watcher.start();
@@ -107,6 +145,7 @@ export class GameServer {
       rooms: this.gateway.rooms.stats(),
       tick: { ...this.tick.stats },
       net: { ...this.gateway.stats },
+      persistence: this.persistence?.stats() ?? null,
       memory: { rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), heapMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20) },
     };
   }
@@ -120,6 +159,8 @@ export class GameServer {
       this.tick.stop();
       this.offCommit();
       await this.host.stop();
+      await this.admin?.close();
+      await this.persistence?.close();
       this.http.closeAllConnections();
     })();
     return this.stopping;

@@ -1,0 +1,63 @@
+import { rebindError } from '../errors.ts';
+import type { Origin } from '../patch/history.ts';
+import type { GameServer } from '../server.ts';
+import type { AdminAction } from './admin.ts';
+
+// What the CLI and the dashboard can do. Every action goes through the same
+// host API that the tests drive.
+
+const ROW_LIMIT = 1000;
+
+function origin(args: Record<string, unknown>): Origin {
+  return args.origin === 'dashboard' ? 'dashboard' : 'cli';
+}
+
+function strings(value: unknown, what: string): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw rebindError('BAD_REQUEST', `${what} must be a list of names`);
+  return value as string[];
+}
+
+function readState(server: GameServer, store: unknown, path: unknown): unknown {
+  if (typeof store !== 'string') throw rebindError('BAD_REQUEST', 'state needs a store name');
+  const s = server.host.registry.get(store);
+  const parts = typeof path === 'string' && path.length > 0 ? path.split('.') : [];
+  let value: unknown;
+  if (s.kind === 'table') {
+    const table = s as unknown as { get(id: string): unknown; size: number; ids(): Iterable<string>; toObject(): unknown };
+    if (parts.length === 0) {
+      if (table.size <= ROW_LIMIT) return table.toObject();
+      return { truncated: true, rows: table.size, firstIds: [...table.ids()].slice(0, 100), hint: `name a row: rebind state ${store} <id>` };
+    }
+    value = table.get(parts.shift()!);
+  } else value = (s as unknown as { get(): unknown }).get();
+  for (const [i, key] of parts.entries()) {
+    if (value === null || typeof value !== 'object' || !(key in (value as object))) {
+      throw rebindError('UNKNOWN_PATH', `${store} has nothing at ${[...parts.slice(0, i + 1)].join('.')}`, { details: { store, path } });
+    }
+    value = (value as Record<string, unknown>)[key];
+  }
+  if (value === undefined) throw rebindError('UNKNOWN_PATH', `${store} has nothing at ${String(path)}`, { details: { store, path } });
+  return value;
+}
+
+export function adminActions(server: GameServer): Record<string, AdminAction> {
+  const host = server.host;
+  return {
+    status: () => server.status(),
+    history: (args) => host.history(typeof args.n === 'number' && args.n > 0 ? args.n : 20),
+    patch: (args, by) => host.engine.patch({ ...(strings(args.modules, 'modules') ? { modules: strings(args.modules, 'modules')! } : {}), origin: origin(args), by }),
+    rollback: (args, by) => host.engine.rollback(typeof args.module === 'string' ? args.module : undefined, { origin: origin(args), by }),
+    state: (args) => readState(server, args.store, args.path),
+    call: async (args) => {
+      if (typeof args.handler !== 'string') throw rebindError('BAD_REQUEST', 'call needs a handler name');
+      return { result: (await host.call(args.handler, args.payload ?? null, { origin: 'admin', player: typeof args.player === 'string' ? args.player : null })) ?? null };
+    },
+    snapshot: async () => {
+      if (!server.persistence) throw rebindError('PERSIST_ERROR', 'this server runs without a data folder');
+      return server.persistence.snapshot();
+    },
+  };
+}
+
+export const READ_ONLY_ACTIONS = new Set(['status', 'history', 'state']);
