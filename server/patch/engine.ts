@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
+import { codeFrame, isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { StoreRegistry } from '../store/registry.ts';
 import { transact } from '../store/transaction.ts';
@@ -58,7 +58,7 @@ function hashInputs(files: readonly string[]): Map<string, string> {
 }
 
 export class PatchEngine {
-  readonly history = new History();
+  readonly history: History;
   private readonly builder: Builder;
   private readonly kept = new Map<string, Kept[]>();
   private readonly nextVersion = new Map<string, number>();
@@ -72,6 +72,13 @@ export class PatchEngine {
     private readonly dispatcher: Dispatcher,
   ) {
     this.builder = new Builder(paths);
+    this.history = new History((location) => {
+      try {
+        return codeFrame(location, readFileSync(path.resolve(paths.root, location.file), 'utf8'));
+      } catch {
+        return codeFrame(location, undefined) || undefined;
+      }
+    });
   }
 
   /** Builds and swaps; resolves to the record, also when the patch was rejected. */

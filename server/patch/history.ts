@@ -18,6 +18,8 @@ export interface PatchError {
   code: string;
   message: string;
   location?: SourceLocation;
+  /** A few lines of source around the location, with a caret. */
+  frame?: string;
   stack?: string;
 }
 
@@ -48,6 +50,9 @@ const KEEP = 1000;
 
 export class History {
   private readonly records: PatchRecord[] = [];
+
+  constructor(private readonly frameOf: (location: SourceLocation) => string | undefined = () => undefined) {}
+
   private nextId = 1;
   private listeners = new Set<(record: PatchRecord) => void>();
 
@@ -86,6 +91,8 @@ export class History {
     const error: PatchError = isRebindError(err)
       ? { code: err.code, message: err.message, ...(err.location ? { location: err.location } : {}), ...(typeof err.details?.stack === 'string' ? { stack: err.details.stack } : {}) }
       : { code: 'PATCH_ERROR', message: err instanceof Error ? err.message : String(err) };
+    const frame = error.location ? this.frameOf(error.location) : undefined;
+    if (frame) error.frame = frame;
     return this.add(meta, { ok: false, noop: false, modules, migrations: [], error });
   }
 

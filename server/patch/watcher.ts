@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { codeFrame } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { hashText, relativeToRoot, type ProjectPaths } from './build.ts';
 import type { PatchEngine } from './engine.ts';
@@ -148,16 +147,7 @@ export class LogicWatcher {
       return;
     }
     const err = record.error!;
-    let frame = '';
-    if (err.location) {
-      let source: string | undefined;
-      try {
-        source = readFileSync(path.resolve(this.paths.root, err.location.file), 'utf8');
-      } catch {
-        source = undefined;
-      }
-      frame = '\n' + codeFrame(err.location, source);
-    }
+    const frame = err.frame ? '\n' + err.frame : '';
     this.log.error(`patch rejected (${err.code}); the last good code keeps serving:\n${err.message}${frame}`);
   }
 }

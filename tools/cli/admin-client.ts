@@ -1,0 +1,82 @@
+import WebSocket from 'ws';
+
+// The CLI's end of the admin channel: JSON frames of the game protocol's
+// shapes, the token in the Authorization header.
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly code = 'CLI_ERROR',
+  ) {
+    super(message);
+  }
+}
+
+export interface AdminTarget {
+  url: string;
+  token: string;
+  /** Where the token came from, for the message when it is refused. */
+  tokenSource: string;
+}
+
+export class AdminClient {
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly listeners = new Set<(event: string, payload: unknown) => void>();
+
+  private constructor(private readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const [head, flag, body] = JSON.parse(String(data)) as [number | string, 0 | 1, unknown];
+      if (typeof head === 'string') {
+        for (const l of this.listeners) l(head, body);
+        return;
+      }
+      const waiter = this.pending.get(head);
+      if (!waiter) return;
+      this.pending.delete(head);
+      if (flag === 0) waiter.resolve(body);
+      else {
+        const e = body as { code: string; message: string };
+        waiter.reject(new CliError(`${e.code}: ${e.message}`, 1, e.code));
+      }
+    });
+    ws.on('close', () => {
+      for (const w of this.pending.values()) w.reject(new CliError('the server closed the admin connection', 2, 'DISCONNECTED'));
+      this.pending.clear();
+    });
+  }
+
+  static connect(target: AdminTarget): Promise<AdminClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(target.url, { headers: { authorization: `Bearer ${target.token}` }, handshakeTimeout: 5000 });
+      ws.once('open', () => resolve(new AdminClient(ws)));
+      ws.once('unexpected-response', (_req, res) => {
+        ws.terminate();
+        if (res.statusCode === 401) {
+          reject(new CliError(`the server refused the admin token (read from ${target.tokenSource}). Use the token in the server's <data>/admin.token, pass --token, or set REBIND_ADMIN_TOKEN.`, 2, 'BAD_TOKEN'));
+        } else reject(new CliError(`${target.url} answered HTTP ${res.statusCode}: is that the rebind admin port?`, 2, 'CONNECT_FAILED'));
+      });
+      ws.once('error', (err: NodeJS.ErrnoException) => {
+        const why = err.code === 'ECONNREFUSED' ? 'connection refused' : err.message;
+        reject(new CliError(`cannot reach the rebind admin at ${target.url} (${why}). Is the server running (npm start)? Pass --server or set REBIND_SERVER if it listens elsewhere.`, 2, 'CONNECT_FAILED'));
+      });
+    });
+  }
+
+  request<T = unknown>(action: string, args: Record<string, unknown> = {}): Promise<T> {
+    const seq = ++this.seq;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(seq, { resolve: resolve as (v: unknown) => void, reject });
+      this.ws.send(JSON.stringify([action, seq, args]));
+    });
+  }
+
+  onPush(listener: (event: string, payload: unknown) => void): void {
+    this.listeners.add(listener);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}

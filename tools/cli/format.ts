@@ -1,0 +1,106 @@
+import { styleText } from 'node:util';
+
+// How the CLI shows the admin channel's answers to a person. Colour only on
+// a terminal, and never when NO_COLOR is set.
+
+type Style = Parameters<typeof styleText>[0];
+const useColour = process.stdout.isTTY === true && !process.env.NO_COLOR;
+export const paint = (style: Style, text: string): string => (useColour ? styleText(style, text) : text);
+
+export interface ModuleChange {
+  module: string;
+  change: string;
+  oldVersion: number | null;
+  newVersion: number | null;
+  oldHash: string | null;
+  newHash: string | null;
+}
+
+export interface PatchRecord {
+  id: number;
+  at: string;
+  kind: string;
+  origin: string;
+  by?: string;
+  ok: boolean;
+  noop: boolean;
+  modules: ModuleChange[];
+  migrations: string[];
+  durationMs: number;
+  error?: { code: string; message: string; frame?: string; location?: { file: string; line: number; column: number } };
+}
+
+const short = (hash: string | null) => (hash ? hash.slice(0, 8) : '-');
+const v = (n: number | null) => (n === null ? '-' : `v${n}`);
+
+export function formatPatch(r: PatchRecord): string {
+  const what = r.kind === 'rollback' ? 'rollback' : 'patch';
+  if (!r.ok) {
+    const e = r.error!;
+    const lines = [paint('red', `${what} rejected (${e.code}); the old code keeps serving`), `  ${e.message}`];
+    if (e.frame) lines.push('', e.frame);
+    return lines.join('\n');
+  }
+  if (r.noop) return `${paint('yellow', 'nothing to do')}: the build is identical to the live code (${r.durationMs.toFixed(1)} ms)`;
+  const width = Math.max(...r.modules.map((m) => m.module.length));
+  const lines = [paint('green', `${what} #${r.id} applied in ${r.durationMs.toFixed(1)} ms`)];
+  for (const m of r.modules) {
+    const name = m.module.padEnd(width);
+    if (m.change === 'unchanged') lines.push(`  ${name}  ${paint('gray', `unchanged ${v(m.oldVersion)}`)}`);
+    else if (m.change === 'removed') lines.push(`  ${name}  removed (was ${v(m.oldVersion)})`);
+    else lines.push(`  ${name}  ${v(m.oldVersion)} -> ${paint('bold', v(m.newVersion))}  (${short(m.oldHash)} -> ${short(m.newHash)})`);
+  }
+  for (const line of r.migrations) lines.push(`  migrated ${line}`);
+  return lines.join('\n');
+}
+
+export function formatHistory(records: PatchRecord[]): string {
+  if (records.length === 0) return 'no patches yet';
+  return records
+    .map((r) => {
+      const result = r.ok ? (r.noop ? paint('gray', 'noop') : paint('green', 'ok  ')) : paint('red', 'FAIL');
+      const changed = r.modules.filter((m) => m.change !== 'unchanged').map((m) => `${m.module} ${v(m.oldVersion)}->${v(m.newVersion)}`);
+      const detail = r.ok ? changed.join(', ') : `${r.error!.code}: ${r.error!.message}`;
+      return `#${String(r.id).padEnd(4)} ${r.at.replace('T', ' ').slice(0, 19)}  ${r.kind.padEnd(8)} ${(r.by ?? r.origin).padEnd(18)} ${result} ${r.durationMs.toFixed(1).padStart(7)} ms  ${detail}`;
+    })
+    .join('\n');
+}
+
+function duration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const parts = [Math.floor(s / 86400) && `${Math.floor(s / 86400)}d`, Math.floor((s % 86400) / 3600) && `${Math.floor((s % 86400) / 3600)}h`, Math.floor((s % 3600) / 60) && `${Math.floor((s % 3600) / 60)}m`, `${s % 60}s`];
+  return parts.filter(Boolean).join(' ');
+}
+
+interface Status {
+  uptimeMs: number;
+  modules: Array<{ name: string; version: number; hash: string; file: string; handlers: Array<{ name: string; public: boolean; calls: number; errors: number }> }>;
+  stores: Array<{ name: string; kind: string; version: number }>;
+  lastPatch: PatchRecord | null;
+  players: { connected: number; sessions: number; connections: number };
+  tick: { hz: number; ticks: number; overruns: number; avgMs: number; maxMs: number };
+  pendingTimers: number;
+  persistence: { seq: number; mode: string; journal: string; journalBytes: number } | null;
+  memory: { rssMb: number; heapMb: number };
+}
+
+export function formatStatus(s: Status): string {
+  const lines = [
+    `${paint('bold', 'rebind')} up ${duration(s.uptimeMs)}, ${s.players.connected} player(s) connected (${s.players.sessions} session(s)), ${s.memory.rssMb} MB RSS`,
+    `tick ${s.tick.hz} Hz: avg ${s.tick.avgMs.toFixed(2)} ms, max ${s.tick.maxMs.toFixed(2)} ms, ${s.tick.overruns} overrun(s) in ${s.tick.ticks} ticks; ${s.pendingTimers} timer(s) pending`,
+    '',
+    paint('bold', 'modules'),
+  ];
+  const width = Math.max(0, ...s.modules.map((m) => m.name.length));
+  for (const m of s.modules) {
+    lines.push(`  ${m.name.padEnd(width)}  v${String(m.version).padEnd(3)} ${m.hash.slice(0, 8)}  ${m.file}`);
+    for (const h of m.handlers) {
+      const errors = h.errors > 0 ? paint('red', `, ${h.errors} error(s)`) : '';
+      lines.push(`    ${h.name}${h.public ? paint('cyan', ' (client)') : ''}: ${h.calls} call(s)${errors}`);
+    }
+  }
+  lines.push('', `${paint('bold', 'stores')}  ${s.stores.map((st) => `${st.name} (${st.kind} v${st.version})`).join(', ')}`);
+  if (s.persistence) lines.push(`${paint('bold', 'data')}    transaction ${s.persistence.seq}, fsync ${s.persistence.mode}, ${s.persistence.journal} ${s.persistence.journalBytes} bytes`);
+  if (s.lastPatch) lines.push(`${paint('bold', 'last patch')}  ${formatHistory([s.lastPatch])}`);
+  return lines.join('\n');
+}
