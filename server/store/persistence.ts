@@ -270,6 +270,21 @@ export class Persistence {
     if (existsSync(this.lockFile) && Number(readFileSync(this.lockFile, 'utf8')) === process.pid) unlinkSync(this.lockFile);
   }
 
+  /** Stops writing without a final snapshot and without flushing: what a crash leaves behind (tests). */
+  async abandon(): Promise<void> {
+    clearInterval(this.timer);
+    this.offCommit?.();
+    this.pending = [];
+    await this.handle?.close();
+    this.handle = undefined;
+    if (existsSync(this.lockFile)) unlinkSync(this.lockFile);
+  }
+
+  /** Resolves once everything committed so far is written to the journal file (not necessarily synced). */
+  async flushed(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
   stats(): { seq: number; syncedSeq: number; journal: string; journalBytes: number; mode: FsyncMode } {
     let journalBytes = 0;
     try {
