@@ -8,7 +8,7 @@ import { Packr } from 'msgpackr';
 
 enablePatches();
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true, int64AsType: 'number' });
 
 export class RebindClientError extends Error {
   constructor(

@@ -7,7 +7,7 @@ import { rebindError } from '../errors.ts';
 //   reply    [seq, 0, result] or [seq, 1, {code, message}]
 //   push     [event, 0, payload]    (first element a string)
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', moreTypes: false });
+const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true, int64AsType: 'number', moreTypes: false });
 
 export type Encoding = 'msgpack' | 'json';
 

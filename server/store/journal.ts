@@ -8,7 +8,7 @@ import { Packr } from 'msgpackr';
 // so a torn write or flipped bits are detected, and the valid prefix of a
 // file can always be recovered.
 
-export const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', moreTypes: false });
+export const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true, int64AsType: 'number', moreTypes: false });
 const HEADER = 8;
 
 export function frame(value: unknown): Buffer {

@@ -6,7 +6,7 @@ import { TempProject } from './project.ts';
 // Real servers on 127.0.0.1, port 0, for tests; and a raw socket that shows
 // exactly what crosses the wire.
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
 
 export const SESSION_MODULE = `
 import { fail, type Ctx } from '../server/api';

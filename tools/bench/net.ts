@@ -104,7 +104,7 @@ export async function benchNet(seconds: number): Promise<Row[]> {
 /** 1,000 players in the demo arena, each changing direction every second; the server syncs at 20 Hz. */
 async function benchSync(players: number, seconds: number): Promise<Row[]> {
   const demo = await serve(['--mode', 'demo']);
-  const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+  const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
   const sockets: WebSocket[] = [];
   let bytes = 0;
   for (let i = 0; i < players; i += 100) {

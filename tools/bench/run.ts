@@ -2,6 +2,7 @@
 // REBIND_BENCH_QUICK=1 shortens the runs (for a smoke check, not for figures).
 import { benchEngine } from './engine.ts';
 import { benchNet } from './net.ts';
+import { benchPersist } from './persist.ts';
 import { benchStore } from './store.ts';
 import { printTable, type Row } from './table.ts';
 
@@ -18,6 +19,10 @@ if (!only || only === 'engine') {
 if (!only || only === 'store') {
   step('stores');
   rows.push(...benchStore());
+}
+if (!only || only === 'persist') {
+  step('persistence');
+  rows.push(...(await benchPersist(quick)));
 }
 if (!only || only === 'net') {
   step('network (child processes)');

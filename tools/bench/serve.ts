@@ -19,7 +19,7 @@ const mode = values.mode!;
 const limits = { ratePerSecond: 1e6, rateBurst: 1e6, maxInFlight: 10_000 };
 
 if (mode === 'echo') {
-  const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+  const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false }, () => {
     process.stdout.write(`READY ${(wss.address() as { port: number }).port}\n`);
   });
