@@ -7,28 +7,9 @@ type Style = Parameters<typeof styleText>[0];
 const useColour = process.stdout.isTTY === true && !process.env.NO_COLOR;
 export const paint = (style: Style, text: string): string => (useColour ? styleText(style, text) : text);
 
-export interface ModuleChange {
-  module: string;
-  change: string;
-  oldVersion: number | null;
-  newVersion: number | null;
-  oldHash: string | null;
-  newHash: string | null;
-}
-
-export interface PatchRecord {
-  id: number;
-  at: string;
-  kind: string;
-  origin: string;
-  by?: string;
-  ok: boolean;
-  noop: boolean;
-  modules: ModuleChange[];
-  migrations: string[];
-  durationMs: number;
-  error?: { code: string; message: string; frame?: string; location?: { file: string; line: number; column: number } };
-}
+// The admin protocol's shapes are the server's own records; only their types cross over.
+export type { PatchRecord } from '../../server/patch/history.ts';
+import type { PatchRecord } from '../../server/patch/history.ts';
 
 const short = (hash: string | null) => (hash ? hash.slice(0, 8) : '-');
 const v = (n: number | null) => (n === null ? '-' : `v${n}`);
