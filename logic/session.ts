@@ -26,6 +26,7 @@ export function join(ctx: Ctx): void {
   }
   ctx.join('arena');
   post('server', `${name} joined`);
+  ctx.call('arena.rankings');
 }
 
 export function drop(ctx: Ctx): void {

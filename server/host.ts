@@ -32,6 +32,7 @@ export interface ModuleStatus {
   handlers: Array<{ name: string; public: boolean; calls: number; errors: number }>;
   tick: boolean;
   timers: number;
+  canRollback: boolean;
 }
 
 export interface HostStatus {
@@ -151,6 +152,7 @@ export class Host {
         }),
         tick: typeof v.tick === 'function',
         timers: v.timers.count,
+        canRollback: this.engine.canRollback(v.module),
       }));
     return {
       modules,

@@ -76,6 +76,7 @@ const options = {
   watch: flags.watch === true || env.REBIND_WATCH === '1' || env.REBIND_WATCH === 'true',
   tickHz: number('tick-hz', str('tick-hz', 'REBIND_TICK_HZ'), 20, 1, 1000),
   fsync: fsync as 'always' | 'interval' | 'off',
+  pages: true,
 };
 
 process.on('unhandledRejection', (reason) => log.error('unhandled rejection (kept running)', reason instanceof Error ? reason : String(reason)));
@@ -97,7 +98,8 @@ const status = server.host.status();
 const recovery = server.recovery;
 if (recovery) log.info(`recovered ${recovery.snapshot ?? 'no snapshot'} + ${recovery.journalRecords} journal records in ${recovery.ms.toFixed(0)} ms (data in ${options.dataDir}, fsync ${options.fsync})`);
 log.info(`game server listening on ${server.url} (${status.modules.length} logic modules, ${status.stores.length} stores, ${options.tickHz} Hz${options.watch ? ', watching logic/' : ''})`);
-if (server.admin) log.info(`admin listening on ${server.admin.url}; token from ${server.admin.tokenSource}`);
+if (server.pageUrl) log.info(`play in a browser: ${server.pageUrl}`);
+if (server.admin) log.info(`admin listening on ${server.admin.url}; token from ${server.admin.tokenSource}; dashboard: ${server.admin.url.replace(/^ws/, 'http')}/`);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

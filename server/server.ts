@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundlePage, servePages } from './net/pages.ts';
 import { Host } from './host.ts';
 import { createLogger } from './log.ts';
 import { Gateway } from './net/gateway.ts';
@@ -32,9 +34,13 @@ export interface ServerOptions {
   fsync?: FsyncMode;
   /** Snapshot after this many journal records (default 50,000). */
   snapshotEvery?: number;
+  /** Serve the demo's browser page on the game port and the dashboard on the admin port. */
+  pages?: boolean;
   limits?: Partial<NetLimits>;
   sessionModule?: string;
 }
+
+const CLIENT_DIR = fileURLToPath(new URL('../client/', import.meta.url));
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
@@ -58,6 +64,9 @@ export class GameServer {
     this.tick = new TickLoop(options.tickHz ?? 20, (dt) => {
       host.tick(dt, (module, err) => this.log.error(`${module}.tick failed: ${(err as Error).message}`));
       gateway.rooms.flush();
+    });
+    host.engine.history.onRecord((record) => {
+      if (record.ok && !record.noop) gateway.announceVersions();
     });
     this.offCommit = onCommit((changes) => {
       if (changes.some((c) => host.registry.owns(c.store))) gateway.rooms.onCommit(changes);
@@ -104,6 +113,10 @@ export class GameServer {
       });
     });
     server.tick.start();
+    if (options.pages) {
+      const page = await bundlePage('/', path.join(CLIENT_DIR, 'demo/index.html'), path.join(CLIENT_DIR, 'demo/main.ts'), '/demo.js');
+      server.onHttp(servePages([page]));
+    }
     if (options.adminPort !== undefined) {
       const dataDir = path.resolve(options.dataDir ?? path.join(root, 'data'));
       server.admin = await AdminServer.start({
@@ -113,6 +126,7 @@ export class GameServer {
         dataDir,
         actions: adminActions(server),
         readOnly: READ_ONLY_ACTIONS,
+        ...(options.pages ? { onHttp: servePages([await bundlePage('/', path.join(CLIENT_DIR, 'dashboard/index.html'), path.join(CLIENT_DIR, 'dashboard/main.ts'), '/dashboard.js')]) } : {}),
       });
       host.engine.history.onRecord((record) => server.admin?.announce(record));
     }
@@ -132,6 +146,11 @@ export class GameServer {
     return (this.http.address() as AddressInfo).port;
   }
 
+  /** The demo page's address, when pages are served. */
+  get pageUrl(): string | undefined {
+    return this.options.pages ? this.url.replace(/^ws/, 'http') + '/' : undefined;
+  }
+
   get url(): string {
     const address = this.http.address() as AddressInfo;
     const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address;
@@ -141,7 +160,12 @@ export class GameServer {
   status() {
     return {
       ...this.host.status(),
-      players: { connected: this.gateway.sessions.connected(), sessions: this.gateway.sessions.size, connections: this.gateway.connectionCount },
+      players: {
+        connected: this.gateway.sessions.connected(),
+        sessions: this.gateway.sessions.size,
+        connections: this.gateway.connectionCount,
+        list: [...this.gateway.sessions.all()].slice(0, 200).map((s) => ({ player: s.player, online: s.link !== null, since: new Date(s.joinedAt).toISOString() })),
+      },
       rooms: this.gateway.rooms.stats(),
       tick: { ...this.tick.stats },
       net: { ...this.gateway.stats },

@@ -53,6 +53,11 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
       if (typeof args.handler !== 'string') throw rebindError('BAD_REQUEST', 'call needs a handler name');
       return { result: (await host.call(args.handler, args.payload ?? null, { origin: 'admin', player: typeof args.player === 'string' ? args.player : null })) ?? null };
     },
+    drop: (args) => {
+      if (typeof args.player !== 'string') throw rebindError('BAD_REQUEST', 'drop needs a player id');
+      if (!server.gateway.drop(args.player)) throw rebindError('NOT_JOINED', `no connected player "${args.player}"`);
+      return { dropped: args.player };
+    },
     snapshot: async () => {
       if (!server.persistence) throw rebindError('PERSIST_ERROR', 'this server runs without a data folder');
       return server.persistence.snapshot();

@@ -131,6 +131,8 @@ export class Gateway implements Outbox {
     switch (request.name) {
       case '$ping':
         return { now: Date.now() };
+      case '$versions':
+        return this.versions();
       case '$auth':
         return this.auth(conn, request.payload);
       case '$resume':
@@ -143,7 +145,7 @@ export class Gateway implements Outbox {
         return { left: session.player };
       }
       default:
-        throw rebindError('UNKNOWN_HANDLER', `no system request named "${request.name}" (known: $auth, $resume, $leave, $ping)`);
+        throw rebindError('UNKNOWN_HANDLER', `no system request named "${request.name}" (known: $auth, $resume, $leave, $ping, $versions)`);
     }
   }
 
@@ -212,6 +214,27 @@ export class Gateway implements Outbox {
     this.sessions.remove(session);
     this.hook('leave', session.player);
     this.rooms.leaveAll(session.player);
+  }
+
+  /** Cuts a player's connection at once (no close handshake); the session waits for a resume. */
+  drop(player: string): boolean {
+    const link = this.sessions.get(player)?.link;
+    if (!link) return false;
+    (link as Connection).terminate();
+    return true;
+  }
+
+  /** Module name to its live version and content hash: what a client shows as "code version". */
+  versions(): Record<string, { version: number; hash: string }> {
+    const out: Record<string, { version: number; hash: string }> = {};
+    for (const [name, v] of this.host.bindings.live) out[name] = { version: v.version, hash: v.hash };
+    return out;
+  }
+
+  /** Tells every connection the new code versions after a patch (`$versions` push). */
+  announceVersions(): void {
+    const message = new EncodedOnce(push('$versions', this.versions()));
+    for (const conn of this.connections) conn.deliver(message);
   }
 
   // Outbox: what logic's ctx.send/broadcast/join/leave do, after commit.
@@ -329,6 +352,11 @@ class Connection implements Link {
     }
     this.ws.send(data);
     return true;
+  }
+
+  terminate(): void {
+    this.closed = true;
+    this.ws.terminate();
   }
 
   close(code: number, reason: string): void {

@@ -108,6 +108,11 @@ export class PatchEngine {
     });
   }
 
+  /** Whether `rollback(module)` has a previous version to go back to. */
+  canRollback(module: string): boolean {
+    return (this.kept.get(module)?.length ?? 0) >= 2;
+  }
+
   live(): Map<string, ModuleVersion> {
     return this.bindings.live;
   }

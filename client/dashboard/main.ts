@@ -1,0 +1,143 @@
+// The operators' dashboard: the admin channel in a page. Modules with
+// versions, hashes and call counts, the patch history with errors and code
+// frames, players and tick time, all live; and a rollback button per module
+// (recorded in the audit log like any other admin action).
+
+interface Handler { name: string; public: boolean; calls: number; errors: number }
+interface Module { name: string; version: number; hash: string; file: string; handlers: Handler[]; canRollback: boolean }
+interface Change { module: string; change: string; oldVersion: number | null; newVersion: number | null }
+interface Record_ { id: number; at: string; kind: string; origin: string; by?: string; ok: boolean; noop: boolean; modules: Change[]; durationMs: number; error?: { code: string; message: string; frame?: string } }
+interface Status { modules: Module[]; players: { connected: number; sessions: number; list: Array<{ player: string; online: boolean; since: string }> }; tick: { hz: number; avgMs: number; maxMs: number; overruns: number }; uptimeMs: number; memory: { rssMb: number } }
+
+const $ = (id: string) => document.getElementById(id)!;
+const el = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: Array<Node | string>) => {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+};
+
+let socket: WebSocket | null = null;
+let seq = 0;
+const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+let history: Record_[] = [];
+
+function request<T>(action: string, args: Record<string, unknown> = {}): Promise<T> {
+  return new Promise((resolve, reject) => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return reject(new Error('not connected'));
+    const id = ++seq;
+    pending.set(id, { resolve, reject });
+    socket.send(JSON.stringify([action, id, args]));
+  });
+}
+
+function renderStatus(s: Status): void {
+  $('players').textContent = `${s.players.connected} (${s.players.sessions} sessions)`;
+  $('tick').textContent = `${s.tick.hz} Hz, avg ${s.tick.avgMs.toFixed(2)} ms, max ${s.tick.maxMs.toFixed(1)} ms, ${s.tick.overruns} overruns`;
+  $('uptime').textContent = `${Math.floor(s.uptimeMs / 60000)}m ${Math.floor((s.uptimeMs % 60000) / 1000)}s`;
+  $('memory').textContent = `${s.memory.rssMb} MB`;
+  $('player-list').replaceChildren(
+    ...s.players.list.map((p) => el('tr', {}, el('td', { textContent: p.player }), el('td', { className: p.online ? 'ok' : 'noop', textContent: p.online ? 'online' : 'reconnecting (grace)' }), el('td', { textContent: `since ${p.since.slice(11, 19)}` }))),
+  );
+  $('modules').replaceChildren(
+    ...s.modules.map((m) => {
+      const button = el('button', { textContent: 'roll back', title: `re-activate the previous version of ${m.name}` });
+      button.dataset.module = m.name;
+      button.disabled = !m.canRollback;
+      if (!m.canRollback) button.title = 'no previous version';
+      const handlers = m.handlers.map((h) => `${h.name.slice(m.name.length + 1)}${h.public ? '*' : ''} ${h.calls}${h.errors ? ` / ${h.errors}` : ''}`).join(', ');
+      const row = el('tr', {}, el('td', {}, el('b', { textContent: m.name })), el('td', { textContent: `v${m.version}` }), el('td', {}, el('code', { textContent: m.hash.slice(0, 10) })), el('td', { className: 'handlers', textContent: handlers }), el('td', {}, button));
+      row.dataset.module = m.name;
+      return row;
+    }),
+  );
+}
+
+function renderHistory(): void {
+  $('history').replaceChildren(
+    ...history
+      .slice()
+      .reverse()
+      .map((r) => {
+        const result = r.ok ? (r.noop ? el('span', { className: 'noop', textContent: 'no change' }) : el('span', { className: 'ok', textContent: 'ok' })) : el('span', { className: 'fail', textContent: r.error!.code });
+        const changed = r.modules.filter((m) => m.change !== 'unchanged').map((m) => `${m.module} v${m.oldVersion ?? '-'} → v${m.newVersion ?? '-'}`).join(', ');
+        const item = el('div', { className: 'record' }, el('div', {}, `#${r.id} ${r.at.slice(11, 19)} ${r.kind} by ${r.by ?? r.origin} `, result, ` ${r.durationMs.toFixed(1)} ms `, changed));
+        item.dataset.id = String(r.id);
+        if (r.error) item.append(el('div', { className: 'errors', textContent: r.error.message }), ...(r.error.frame ? [el('pre', { textContent: r.error.frame })] : []));
+        return item;
+      }),
+  );
+}
+
+async function rollback(module: string, button: HTMLButtonElement): Promise<void> {
+  button.disabled = true;
+  try {
+    const record = await request<Record_>('rollback', { module, origin: 'dashboard' });
+    if (!record.ok) alert(`${record.error!.code}: ${record.error!.message}`);
+  } catch (err) {
+    alert((err as Error).message);
+  } finally {
+    button.disabled = false;
+    await refresh();
+  }
+}
+
+async function refresh(): Promise<void> {
+  renderStatus(await request<Status>('status'));
+}
+
+function open(token: string): void {
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/?token=${encodeURIComponent(token)}`);
+  socket = ws;
+  ws.onopen = async () => {
+    sessionStorage.setItem('rebind.admin', token);
+    $('login').hidden = true;
+    $('board').hidden = false;
+    $('conn').textContent = 'live';
+    history = await request<Record_[]>('history', { n: 50 });
+    renderHistory();
+    await refresh();
+  };
+  ws.onmessage = (ev) => {
+    const [head, flag, body] = JSON.parse(String(ev.data)) as [number | string, number, any];
+    if (head === 'patch') {
+      history.push(body as Record_);
+      renderHistory();
+      void refresh();
+      return;
+    }
+    const waiter = pending.get(head as number);
+    if (!waiter) return;
+    pending.delete(head as number);
+    if (flag === 0) waiter.resolve(body);
+    else waiter.reject(new Error(`${body.code}: ${body.message}`));
+  };
+  ws.onclose = () => {
+    $('conn').textContent = 'disconnected, retrying…';
+    if ($('board').hidden) {
+      $('login-error').textContent = 'the server refused the token (or is not running)';
+      sessionStorage.removeItem('rebind.admin');
+      return;
+    }
+    setTimeout(() => open(token), 1000);
+  };
+}
+
+setInterval(() => {
+  if (socket?.readyState === WebSocket.OPEN) void refresh().catch(() => undefined);
+}, 1000);
+
+// One listener for every rollback button: the table is re-rendered every second.
+$('modules').addEventListener('click', (e) => {
+  const button = (e.target as HTMLElement).closest('button');
+  if (button?.dataset.module && !button.disabled) void rollback(button.dataset.module, button);
+});
+
+$('login-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  open((document.getElementById('token') as HTMLInputElement).value.trim());
+});
+const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+const saved = fromHash ?? sessionStorage.getItem('rebind.admin');
+// Keep the token out of the address bar once it has been read.
+if (fromHash) window.history.replaceState(null, '', location.pathname);
+if (saved) open(saved);
