@@ -10,7 +10,8 @@ import type { StoreLike } from './store.ts';
 import { onCommit, type StoreChange } from './transaction.ts';
 
 // Durable stores. Every committed transaction's patches are appended to the
-// journal; snapshots of all stores are written atomically now and then and
+// journal; snapshots of all stores are written atomically every 50,000
+// transactions or 5 minutes (whichever comes first, if anything changed) and
 // at clean shutdown, after which a fresh journal starts. At start, the newest
 // valid snapshot is loaded and the journals after it replayed; a torn or
 // corrupt tail is cut and reported, a corrupt snapshot falls back to the one
@@ -61,6 +62,7 @@ export class Persistence {
   private offCommit: (() => void) | undefined;
   private orphans: SnapshotFile['stores'] = {};
   private sinceSnapshot = 0;
+  private lastSnapshotAt = Date.now();
   private readonly log = createLogger('persist');
   private lockFile: string;
 
@@ -68,7 +70,7 @@ export class Persistence {
     readonly dataDir: string,
     private readonly registry: StoreRegistry,
     readonly mode: FsyncMode = 'interval',
-    private readonly options: { snapshotEvery?: number; intervalMs?: number } = {},
+    private readonly options: { snapshotEvery?: number; snapshotEveryMs?: number; intervalMs?: number } = {},
   ) {
     mkdirSync(dataDir, { recursive: true });
     this.lockFile = path.join(dataDir, 'server.pid');
@@ -223,6 +225,11 @@ export class Persistence {
   }
 
   private async tick(): Promise<void> {
+    const every = this.options.snapshotEveryMs ?? 5 * 60_000;
+    if (this.sinceSnapshot > 0 && !this.writing && Date.now() - this.lastSnapshotAt >= every) {
+      await this.snapshot().catch((err: unknown) => this.log.error(`periodic snapshot failed: ${(err as Error).message}`));
+      return;
+    }
     if (this.mode !== 'interval' || this.writtenSeq <= this.syncedSeq || !this.handle) return;
     const upTo = this.writtenSeq;
     await this.handle.datasync();
@@ -245,6 +252,7 @@ export class Persistence {
     writeAtomic(file, bytes);
     this.openJournal();
     this.sinceSnapshot = 0;
+    this.lastSnapshotAt = Date.now();
     this.prune(seq);
     await oldHandle?.close();
     return { file: path.basename(file), seq, bytes: bytes.length, ms: Math.round(performance.now() - started) };
