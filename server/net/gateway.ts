@@ -1,14 +1,15 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
-import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { RoomView } from '../api.ts';
 import { isRebindError, rebindError, type RebindError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import { createLogger } from '../log.ts';
 import type { Outbox } from '../patch/dispatch.ts';
-import { decodeRequest, EncodedOnce, encode, push, replyError, replyOk, type Encoding, type Request } from './codec.ts';
-import { DEFAULT_LIMITS, RateLimiter, WindowCounter, type NetLimits } from './limits.ts';
+import { CLOSE, Connection } from './connection.ts';
+import { EncodedOnce, push, replyError, replyOk, type Request } from './codec.ts';
+import { DEFAULT_LIMITS, type NetLimits } from './limits.ts';
 import { Rooms } from './rooms.ts';
-import { Session, Sessions, type Link } from './sessions.ts';
+import { Session, Sessions } from './sessions.ts';
 
 // The clients' side of the host: WebSocket connections speaking the wire
 // protocol, turned into players by the session hooks in logic, with limits
@@ -24,12 +25,7 @@ export interface GatewayOptions {
   beforeReply?: () => Promise<void> | undefined;
 }
 
-export const CLOSE = {
-  goingAway: 1001,
-  policy: 1008,
-  tooBig: 1009,
-  replaced: 4001,
-} as const;
+export { CLOSE };
 
 export class Gateway implements Outbox {
   readonly rooms: Rooms;
@@ -274,96 +270,5 @@ export class Gateway implements Outbox {
     for (const conn of this.connections) conn.close(CLOSE.goingAway, 'server shutting down');
     for (const session of this.sessions.all()) clearTimeout(session.graceTimer);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
-  }
-}
-
-class Connection implements Link {
-  session: Session | undefined;
-  encoding: Encoding = 'msgpack';
-  private readonly limiter: RateLimiter;
-  private readonly badFrames: WindowCounter;
-  private pending = 0;
-  private closed = false;
-
-  constructor(
-    private readonly gateway: Gateway,
-    private readonly ws: WebSocket,
-    readonly address: string,
-  ) {
-    const limits = gateway.limits;
-    this.limiter = new RateLimiter(limits.ratePerSecond, limits.rateBurst);
-    this.badFrames = new WindowCounter(limits.badFrameWindowMs);
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('error', () => undefined); // ws closes the socket itself (1009 for oversized frames)
-  }
-
-  private onMessage(data: RawData, isBinary: boolean): void {
-    if (this.closed) return;
-    const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    const encoding: Encoding = isBinary ? 'msgpack' : 'json';
-    this.encoding = encoding;
-    const limits = this.gateway.limits;
-    let request: Request;
-    try {
-      request = decodeRequest(buffer, isBinary);
-    } catch (err) {
-      const e = err as RebindError;
-      const seq = typeof e.details?.seq === 'number' ? e.details.seq : 0;
-      this.reply(replyError(seq, e.code, e.message), encoding);
-      if (this.badFrames.hit() >= limits.maxBadFrames) this.close(CLOSE.policy, 'too many bad frames');
-      return;
-    }
-    if (!this.limiter.take()) {
-      if (this.limiter.refusedInARow >= limits.maxRefusedInARow) this.close(CLOSE.policy, 'rate limit exceeded: too many requests');
-      else if (request.seq !== 0) this.reply(replyError(request.seq, 'RATE_LIMITED', `over ${limits.ratePerSecond} requests per second; slow down`), encoding);
-      return;
-    }
-    if (buffer.length > limits.maxMessageBytes) {
-      this.reply(replyError(request.seq, 'PAYLOAD_TOO_LARGE', `request of ${buffer.length} bytes is over the limit of ${limits.maxMessageBytes}`), encoding);
-      return;
-    }
-    if (this.pending >= limits.maxInFlight) {
-      this.reply(replyError(request.seq, 'RATE_LIMITED', `${limits.maxInFlight} calls already in flight; wait for replies`), encoding);
-      return;
-    }
-    const reply = this.gateway.handle(this, request);
-    if (reply instanceof Promise) {
-      this.pending++;
-      void reply.then((r) => {
-        this.pending--;
-        if (request.seq !== 0) this.reply(r, encoding);
-      });
-    } else if (reply && request.seq !== 0) this.reply(reply, encoding);
-  }
-
-  private reply(message: unknown[], encoding: Encoding): void {
-    this.write(encode(message, encoding));
-  }
-
-  deliver(message: EncodedOnce): boolean {
-    return this.write(message.for(this.encoding));
-  }
-
-  private write(data: Buffer | string): boolean {
-    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.ws.bufferedAmount > this.gateway.limits.maxSendBuffer) {
-      this.close(CLOSE.policy, 'send buffer full: the client is not reading fast enough');
-      return false;
-    }
-    this.ws.send(data);
-    return true;
-  }
-
-  terminate(): void {
-    this.closed = true;
-    this.ws.terminate();
-  }
-
-  close(code: number, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.ws.close(code, reason);
-    // A client that does not read will not read the close frame either.
-    setTimeout(() => this.ws.terminate(), 2000).unref();
   }
 }
