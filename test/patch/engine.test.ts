@@ -44,6 +44,23 @@ describe('patching logic', () => {
     expect(host.history()).toHaveLength(101);
   });
 
+  it('runs init on every activation and dispose of the replaced version after the swap', async () => {
+    const mod = (v: number) => `
+import type { Ctx } from '../server/api';
+import { counter } from '../state/counter';
+export function init(ctx: Ctx) { counter.update((d) => { d.log.push('init ${v}:' + ctx.call('m.v')); }); }
+export function dispose(ctx: Ctx) { counter.update((d) => { d.log.push('dispose ${v}:' + ctx.call('m.v')); }); }
+export function v() { return ${v}; }
+`;
+    const { host, project } = await setup({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': mod(1) });
+    project.write('logic/m.ts', mod(2));
+    await host.patch();
+    project.write('logic/m.ts', mod(3));
+    await host.patch();
+    // init sees its own version's handlers; dispose runs once the new names are live.
+    expect((host.registry.get('counter') as Store<{ log: string[] }>).get().log).toEqual(['init 1:1', 'init 2:2', 'dispose 1:2', 'init 3:3', 'dispose 2:3']);
+  });
+
   it('treats an identical build as a no-op and says so', async () => {
     const { host, project } = await setup({ 'state/counter.ts': COUNTER_STATE, 'logic/count.ts': counterModule(1) });
     project.write('logic/count.ts', counterModule(1) + '\n// only a comment\n');

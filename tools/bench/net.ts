@@ -74,10 +74,12 @@ export async function benchNet(seconds: number): Promise<Row[]> {
   });
   rows.push({ section: 'net', what: 'latency p50 / p99, closed loop', rebind: `${ms(full.p50Ms)} / ${ms(full.p99Ms)}`, baseline: `${ms(echoReport.p50Ms)} / ${ms(echoReport.p99Ms)}`, goal: '' });
 
-  // Latency at a fixed load, without and with a patch every 200 ms.
-  const rate = Math.max(10, Math.floor((full.messagesPerSecond * 0.25) / 50));
-  const steady = await load(rebind.url, 50, rate, seconds);
   await rebind.stop();
+  // Latency at a fixed load, each on a fresh server: without, then with a patch every 200 ms.
+  const rate = Math.max(10, Math.floor((full.messagesPerSecond * 0.25) / 50));
+  const fresh = await serve(['--mode', 'rebind']);
+  const steady = await load(fresh.url, 50, rate, seconds);
+  await fresh.stop();
   const patched = await serve(['--mode', 'rebind', '--patch-every', '200']);
   const during = await load(patched.url, 50, rate, seconds);
   await patched.stop();
