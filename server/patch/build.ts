@@ -28,6 +28,8 @@ export interface Artifact {
   inputs: string[];
   /** Where the bundle would live; source map paths are relative to its folder. */
   outfile: string;
+  /** Inputs that were empty when esbuild read them (an editor half-way through a save, usually). */
+  emptyInputs: string[];
 }
 
 export interface ProjectPaths {
@@ -124,10 +126,10 @@ export class Builder {
     }
     const js = result.outputFiles!.find((f) => f.path.endsWith('.js'))!;
     const map = result.outputFiles!.find((f) => f.path.endsWith('.js.map'))!;
-    const inputs = Object.keys(result.metafile!.inputs)
-      .filter((f) => !f.includes(':'))
-      .map((f) => path.resolve(this.paths.root, f));
-    return { code: js.text, map: map.text, hash: hashText(js.text), inputs, outfile };
+    const files = Object.entries(result.metafile!.inputs).filter(([f]) => !f.includes(':'));
+    const inputs = files.map(([f]) => path.resolve(this.paths.root, f));
+    const emptyInputs = files.filter(([, info]) => info.bytes === 0).map(([f]) => path.resolve(this.paths.root, f));
+    return { code: js.text, map: map.text, hash: hashText(js.text), inputs, outfile, emptyInputs };
   }
 
   /** A one-off build that keeps no context (state files load once). */
@@ -140,7 +142,7 @@ export class Builder {
     }
     const js = result.outputFiles!.find((f) => f.path.endsWith('.js'))!;
     const map = result.outputFiles!.find((f) => f.path.endsWith('.js.map'))!;
-    return { code: js.text, map: map.text, hash: hashText(js.text), inputs: [entry], outfile };
+    return { code: js.text, map: map.text, hash: hashText(js.text), inputs: [entry], outfile, emptyInputs: [] };
   }
 
   async forget(key: string): Promise<void> {

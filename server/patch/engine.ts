@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { codeFrame, isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
@@ -165,7 +165,7 @@ export class PatchEngine {
           const file = onDisk.get(name)!;
           const before = this.kept.get(name)?.at(-1)?.inputs;
           const preRead = before ? hashInputs([...before.keys()]) : new Map<string, string>();
-          const artifact = await this.builder.build(name, file);
+          const artifact = await this.buildSettled(name, file);
           const inputs = new Map(preRead);
           for (const [f, h] of hashInputs(artifact.inputs.filter((f) => !preRead.has(f)))) inputs.set(f, h);
           for (const f of [...inputs.keys()]) if (!artifact.inputs.includes(f)) inputs.delete(f);
@@ -185,6 +185,20 @@ export class PatchEngine {
     }
     if (plans.length === 0 && removals.length === 0) return this.history.noop(meta, unchanged);
     return this.activate(meta, plans, removals, unchanged);
+  }
+
+  /**
+   * Builds, and builds again while an input that esbuild read as empty has
+   * content on disk by now: a save that truncates before writing must not
+   * swap in a module with no handlers.
+   */
+  private async buildSettled(name: string, file: string): Promise<Artifact> {
+    for (let attempt = 0; ; attempt++) {
+      const artifact = await this.builder.build(name, file);
+      const caughtMidSave = artifact.emptyInputs.some((f) => statSync(f, { throwIfNoEntry: false })?.size);
+      if (!caughtMidSave || attempt >= 3) return artifact;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   private sourcesChanged(name: string): boolean {

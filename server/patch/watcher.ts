@@ -25,7 +25,9 @@ export interface WatcherOptions {
 
 function contentHash(file: string): string {
   try {
-    return hashText(readFileSync(file, 'utf8'));
+    const text = readFileSync(file, 'utf8');
+    // An editor that truncates before writing shows an empty file for a moment.
+    return text.length === 0 ? 'empty' : hashText(text);
   } catch {
     return 'missing';
   }
@@ -36,6 +38,7 @@ export class LogicWatcher {
   private readonly seen = new Map<string, string>();
   private readonly stateSeen = new Map<string, string>();
   private readonly pending = new Set<string>();
+  private readonly emptySince = new Map<string, number>();
   private debounce: ReturnType<typeof setTimeout> | undefined;
   private rescanTimer: ReturnType<typeof setTimeout> | undefined;
   private busy = false;
@@ -96,9 +99,20 @@ export class LogicWatcher {
   /** Files whose content differs from what was last patched. */
   private changedFiles(candidates: Iterable<string>): string[] {
     const changed: string[] = [];
+    const now = Date.now();
     for (const file of candidates) {
       const hash = contentHash(file);
       if (this.seen.get(file) === hash) continue;
+      if (hash === 'empty') {
+        // Most likely half-way through a save: wait for the rest (or, if it stays empty, take it as meant).
+        const since = this.emptySince.get(file) ?? now;
+        this.emptySince.set(file, since);
+        if (now - since < this.rescanMs) {
+          this.scheduleRescan();
+          continue;
+        }
+      }
+      this.emptySince.delete(file);
       if (hash === 'missing') this.seen.delete(file);
       else this.seen.set(file, hash);
       changed.push(file);
@@ -123,6 +137,10 @@ export class LogicWatcher {
       void this.flush();
       return;
     }
+    this.scheduleRescan();
+  }
+
+  private scheduleRescan(): void {
     clearTimeout(this.rescanTimer);
     this.rescanTimer = setTimeout(() => this.rescan(), this.rescanMs);
   }

@@ -40,13 +40,24 @@ describe('watch mode', () => {
 
   it('never leaves the newest of rapid saves unapplied', async () => {
     const { project, host } = await watched({ 'logic/a.ts': mod('0') });
+    // A save truncates the file before writing it: the handler must never vanish in between.
+    let missing = 0;
+    const probe = setInterval(() => {
+      try {
+        host.call('a.v');
+      } catch {
+        missing++;
+      }
+    }, 2);
     for (let i = 1; i <= 30; i++) {
       project.write('logic/a.ts', mod(String(i)));
       await sleep(i % 3 === 0 ? 25 : 5);
     }
     await waitFor(() => host.call('a.v') === '30', 5000, 'the last save to be live');
     await sleep(400);
+    clearInterval(probe);
     expect(host.call('a.v')).toBe('30');
+    expect(missing).toBe(0);
   });
 
   it('prints a rejected save, keeps the last good code, and applies the fix', async () => {
