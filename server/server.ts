@@ -61,8 +61,17 @@ export class GameServer {
     readonly gateway: Gateway,
     readonly options: ServerOptions,
   ) {
+    const tickFailures = new Map<string, { count: number; loggedAt: number }>();
     this.tick = new TickLoop(options.tickHz ?? 20, (dt) => {
-      host.tick(dt, (module, err) => this.log.error(`${module}.tick failed: ${(err as Error).message}`));
+      host.tick(dt, (module, err) => {
+        // A tick that throws every time would otherwise log 20 lines a second.
+        const seen = tickFailures.get(module) ?? { count: 0, loggedAt: 0 };
+        seen.count++;
+        tickFailures.set(module, seen);
+        if (Date.now() - seen.loggedAt < 5000) return;
+        seen.loggedAt = Date.now();
+        this.log.error(`${module}.tick failed (${seen.count} time(s) so far): ${(err as Error).message}`);
+      });
       gateway.rooms.flush();
     });
     host.engine.history.onRecord((record) => {

@@ -11,6 +11,7 @@ import type { Link, Session } from './sessions.ts';
 export const CLOSE = {
   goingAway: 1001,
   policy: 1008,
+  tryAgainLater: 1013,
   tooBig: 1009,
   replaced: 4001,
 } as const;
@@ -81,7 +82,14 @@ export class Connection implements Link {
   }
 
   private reply(message: unknown[], encoding: Encoding): void {
-    this.write(encode(message, encoding));
+    let data: Buffer | string;
+    try {
+      data = encode(message, encoding);
+    } catch (err) {
+      // A handler returned something the codec cannot carry (a cycle, a bigint, ...).
+      data = encode(replyError(message[0] as number, 'HANDLER_ERROR', `the reply could not be encoded: ${(err as Error).message}`), encoding);
+    }
+    this.write(data);
   }
 
   deliver(message: EncodedOnce): boolean {

@@ -59,6 +59,10 @@ export class Gateway implements Outbox {
       ws.close(CLOSE.goingAway, 'server shutting down');
       return;
     }
+    if (this.connections.size >= this.limits.maxConnections) {
+      ws.close(CLOSE.tryAgainLater, `server full (${this.limits.maxConnections} connections)`);
+      return;
+    }
     const conn = new Connection(this, ws, req.socket.remoteAddress ?? '?');
     this.connections.add(conn);
     this.stats.connectionsTotal++;

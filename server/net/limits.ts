@@ -19,6 +19,8 @@ export interface NetLimits {
   maxSendBuffer: number;
   /** Calls per connection awaiting an async handler at once. */
   maxInFlight: number;
+  /** Connections at once; past it new ones are closed with 1013 (try again later). */
+  maxConnections: number;
 }
 
 export const DEFAULT_LIMITS: NetLimits = {
@@ -31,6 +33,7 @@ export const DEFAULT_LIMITS: NetLimits = {
   badFrameWindowMs: 10_000,
   maxSendBuffer: 4 * 1024 * 1024,
   maxInFlight: 256,
+  maxConnections: 10_000,
 };
 
 /** A token bucket: `take()` is false when the connection is over its rate. */

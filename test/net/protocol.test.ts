@@ -12,6 +12,8 @@ export const crash = client(() => { counter.update((d) => { d.n = -1; }); throw 
 export const refuse = client(() => fail('NO_GOLD', 'not enough gold'));
 export const ping = client((ctx: Ctx) => { ctx.send(ctx.player!, 'pong', { at: 1 }); return null; });
 export function internal() { return 'hidden'; }
+export const cyclic = client(() => { const a: any = { name: 'loop' }; a.self = a; return a; });
+export const big = client(() => 10n);
 `;
 
 let t: TestServer;
@@ -74,6 +76,9 @@ describe('wire protocol', () => {
     expect((await unjoined.reply())[2].code).toBe('NOT_JOINED');
     unjoined.sendBinary(['$auth', 2, { name: '' }]);
     expect((await unjoined.reply())[2]).toEqual({ code: 'BAD_NAME', message: 'give a name' });
+    expect((await ask(['game.cyclic', 10, null]))[2]).toMatchObject({ code: 'HANDLER_ERROR', message: expect.stringContaining('could not be encoded') });
+    s.sendText(['game.big', 11, null]);
+    expect((await s.reply())[2]).toMatchObject({ code: 'HANDLER_ERROR', message: expect.stringContaining('could not be encoded') });
     // The crash changed nothing.
     s.sendBinary(['game.bump', 9, null]);
     expect(await s.reply()).toEqual([9, 0, before + 1]);
