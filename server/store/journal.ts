@@ -1,5 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import path from 'node:path';
+import { closeSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 
@@ -78,21 +77,6 @@ export function readFramed(buffer: Buffer): ReadResult {
 
 export function readFramedFile(file: string): ReadResult {
   return readFramed(readFileSync(file));
-}
-
-/** Writes a file so that it is either there whole or not at all: temp file, fsync, rename, fsync of the folder. */
-export function writeAtomic(file: string, data: Buffer): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    let written = 0;
-    while (written < data.length) written += writeSync(fd, data, written);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  syncFolder(path.dirname(file));
 }
 
 export function syncFolder(dir: string): void {

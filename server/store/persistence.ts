@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { Patch } from 'immer';
 import { rebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { frame, readFramed, readFramedFile, syncFolder, writeAtomic } from './journal.ts';
+import { frame, readFramed, syncFolder } from './journal.ts';
+import { capture, readSnapshot, writeSnapshot, type SnapshotData } from './snapshot.ts';
 import type { StoreRegistry } from './registry.ts';
 import type { StoreLike } from './store.ts';
 import { onCommit, type StoreChange } from './transaction.ts';
@@ -28,12 +29,6 @@ interface JournalRecord {
   c: Array<[string, Patch[], number?]>;
 }
 
-interface SnapshotFile {
-  format: 1;
-  seq: number;
-  at: string;
-  stores: Record<string, { kind: string; version: number; data: unknown }>;
-}
 
 export interface RecoveryReport {
   snapshot: string | null;
@@ -60,7 +55,9 @@ export class Persistence {
   private waiters: Array<{ seq: number; resolve: () => void; reject: (e: Error) => void }> = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private offCommit: (() => void) | undefined;
-  private orphans: SnapshotFile['stores'] = {};
+  private orphans: SnapshotData['stores'] = new Map();
+  private snapshotting: Promise<unknown> = Promise.resolve();
+  private stopped = false;
   private sinceSnapshot = 0;
   private lastSnapshotAt = Date.now();
   private readonly log = createLogger('persist');
@@ -105,15 +102,14 @@ export class Persistence {
     this.lock();
     const repairs: string[] = [];
     const snapshots = this.files(SNAPSHOT).reverse();
-    let base: { file: string; seq: number; content: SnapshotFile } | undefined;
+    let base: { file: string; seq: number; content: SnapshotData } | undefined;
     for (const snap of snapshots) {
-      const read = readFramedFile(snap.file);
-      const content = read.records[0] as SnapshotFile | undefined;
-      if (read.problem || !content || content.format !== 1) {
-        repairs.push(`${path.basename(snap.file)} is unreadable (${read.problem ?? 'unknown format'}); falling back to the one before`);
+      const read = readSnapshot(snap.file);
+      if (!read.data) {
+        repairs.push(`${path.basename(snap.file)} is unreadable (${read.problem}); falling back to the one before`);
         continue;
       }
-      base = { ...snap, content };
+      base = { ...snap, content: read.data };
       break;
     }
     const journals = this.files(JOURNAL);
@@ -121,11 +117,11 @@ export class Persistence {
       throw rebindError('PERSIST_ERROR', `no readable snapshot in ${this.dataDir} and no journal from the beginning: refusing to start with an empty world (${repairs.join('; ')})`);
     }
     if (base) {
-      for (const [name, entry] of Object.entries(base.content.stores)) {
+      for (const [name, entry] of base.content.stores) {
         const store = this.registry.byName.get(name);
         if (store) store.restore(entry.data, entry.version);
         else {
-          this.orphans[name] = entry;
+          this.orphans.set(name, entry);
           repairs.push(`the snapshot has a store "${name}" that no state file declares; its data is kept as it is`);
         }
       }
@@ -206,7 +202,10 @@ export class Persistence {
     } finally {
       this.writing = undefined;
     }
-    if (this.sinceSnapshot >= (this.options.snapshotEvery ?? 50_000)) await this.snapshot();
+    if (!this.stopped && this.sinceSnapshot >= (this.options.snapshotEvery ?? 50_000)) {
+      this.sinceSnapshot = 0;
+      void this.snapshot().catch((err: unknown) => this.log.error(`snapshot failed: ${(err as Error).message}`));
+    }
   }
 
   private synced(upTo: number): void {
@@ -225,6 +224,7 @@ export class Persistence {
   }
 
   private async tick(): Promise<void> {
+    if (this.stopped) return;
     const every = this.options.snapshotEveryMs ?? 5 * 60_000;
     if (this.sinceSnapshot > 0 && !this.writing && Date.now() - this.lastSnapshotAt >= every) {
       await this.snapshot().catch((err: unknown) => this.log.error(`periodic snapshot failed: ${(err as Error).message}`));
@@ -236,26 +236,30 @@ export class Persistence {
     this.synced(upTo);
   }
 
-  /** Writes a snapshot of every store and starts a fresh journal. */
-  async snapshot(): Promise<{ file: string; seq: number; bytes: number; ms: number }> {
+  /** Writes a snapshot of every store and starts a fresh journal; one at a time. */
+  snapshot(): Promise<{ file: string; seq: number; bytes: number; ms: number }> {
+    const run = this.snapshotting.then(() => this.writeSnapshotNow());
+    this.snapshotting = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeSnapshotNow(): Promise<{ file: string; seq: number; bytes: number; ms: number }> {
     const started = performance.now();
     while (this.writing) await this.writing;
-    // From here to the end of writeAtomic nothing awaits, so no commit can slip between
-    // the data captured and the journal that follows it.
+    // Capture and switch journals with no await in between: every later commit
+    // belongs to the new journal, after this snapshot.
     const oldHandle = this.handle;
     this.handle = undefined;
-    const stores: SnapshotFile['stores'] = { ...this.orphans };
-    for (const store of this.registry.byName.values()) stores[store.name] = { kind: store.kind, version: store.version, data: store.snapshot() };
     const seq = this.seq;
-    const bytes = frame({ format: 1, seq, at: new Date().toISOString(), stores } satisfies SnapshotFile);
-    const file = path.join(this.dataDir, `snapshot-${pad(seq)}.bin`);
-    writeAtomic(file, bytes);
+    const captured = capture(seq, this.registry.byName.values(), this.orphans);
     this.openJournal();
     this.sinceSnapshot = 0;
     this.lastSnapshotAt = Date.now();
-    this.prune(seq);
     await oldHandle?.close();
-    return { file: path.basename(file), seq, bytes: bytes.length, ms: Math.round(performance.now() - started) };
+    const file = path.join(this.dataDir, `snapshot-${pad(seq)}.bin`);
+    const bytes = await writeSnapshot(file, captured);
+    this.prune(seq);
+    return { file: path.basename(file), seq, bytes, ms: Math.round(performance.now() - started) };
   }
 
   /** Keeps the newest two snapshots and the journals that lead on from the older of them. */
@@ -269,6 +273,7 @@ export class Persistence {
 
   /** Flushes, takes a final snapshot, and lets go of the folder. */
   async close(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     this.offCommit?.();
     while (this.writing) await this.writing;
@@ -280,8 +285,11 @@ export class Persistence {
 
   /** Stops writing without a final snapshot and without flushing: what a crash leaves behind (tests). */
   async abandon(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     this.offCommit?.();
+    while (this.writing) await this.writing;
+    await this.snapshotting;
     this.pending = [];
     await this.handle?.close();
     this.handle = undefined;

@@ -144,6 +144,29 @@ describe('journal and recovery', () => {
     await q.abandon();
   });
 
+  it('writes a large table in chunks and reads it back whole, with the versions', async () => {
+    const dir = tempDir();
+    const w = world();
+    const p = new Persistence(dir, w.registry, 'off');
+    p.recover();
+    transact(() => {
+      for (let i = 0; i < 5500; i++) w.players.set(`p${i}`, { hp: i });
+      w.counter.update((d) => void (d.n = 42));
+    });
+    w.players.version = 3;
+    const snap = await p.snapshot();
+    expect(snap.bytes).toBeGreaterThan(5500 * 8);
+    await p.abandon();
+    const again = world();
+    const q = new Persistence(dir, again.registry, 'off');
+    expect(q.recover()).toMatchObject({ snapshot: snap.file, journalRecords: 0, repairs: [] });
+    expect(again.players.size).toBe(5500);
+    expect(again.players.get('p5499')).toEqual({ hp: 5499 });
+    expect(again.players.version).toBe(3);
+    expect(again.counter.get().n).toBe(42);
+    await q.abandon();
+  });
+
   it('refuses to start empty when snapshots exist but none can be read', async () => {
     const dir = tempDir();
     const w = world();
