@@ -14,7 +14,7 @@ it('on SIGTERM lets a running call finish, closes clients with 1001 and exits 0'
     'logic/session.ts': SESSION_MODULE,
     'logic/slow.ts': `import { client } from '../server/api';\nexport const wait = client(async () => { await new Promise((r) => setTimeout(r, 300)); return 'finished'; });\n`,
   });
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--port', '0', '--host', '127.0.0.1', '--root', project.root, '--admin-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--port', '0', '--host', '127.0.0.1', '--root', project.root, '--data', project.path('data'), '--admin-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     let out = '';
     const url = await new Promise<string>((resolve, reject) => {
@@ -23,6 +23,7 @@ it('on SIGTERM lets a running call finish, closes clients with 1001 and exits 0'
         const m = /listening on (ws:\/\/[\d.]+:\d+)/.exec(out);
         if (m) resolve(m[1]!);
       });
+      child.stderr.on('data', (d) => (out += d));
       child.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
     });
     const c = new RebindClient(url, { reconnect: false });
