@@ -17,6 +17,7 @@ usage: npm start -- [options]
   --watch           patch logic/ on every save (REBIND_WATCH=1)
   --tick-hz N       simulation ticks per second (REBIND_TICK_HZ, default 20)
   --fsync MODE      always | interval | off (REBIND_FSYNC, default interval)
+  --deflate         permessage-deflate on the game port (REBIND_DEFLATE=1, default off)
   --root DIR        the project with state/ and logic/ (REBIND_ROOT, default .)
   -h, --help        this text
 `;
@@ -47,6 +48,7 @@ try {
       watch: { type: 'boolean' },
       'tick-hz': { type: 'string' },
       fsync: { type: 'string' },
+      deflate: { type: 'boolean' },
       root: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -77,6 +79,7 @@ const options = {
   tickHz: number('tick-hz', str('tick-hz', 'REBIND_TICK_HZ'), 20, 1, 1000),
   fsync: fsync as 'always' | 'interval' | 'off',
   pages: true,
+  deflate: flags.deflate === true || env.REBIND_DEFLATE === '1',
 };
 
 process.on('unhandledRejection', (reason) => log.error('unhandled rejection (kept running)', reason instanceof Error ? reason : String(reason)));

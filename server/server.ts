@@ -34,6 +34,8 @@ export interface ServerOptions {
   fsync?: FsyncMode;
   /** Snapshot after this many journal records (default 50,000). */
   snapshotEvery?: number;
+  /** permessage-deflate on the game port (off by default: it costs CPU on every frame). */
+  deflate?: boolean;
   /** Serve the demo's browser page on the game port and the dashboard on the admin port. */
   pages?: boolean;
   limits?: Partial<NetLimits>;
@@ -103,6 +105,7 @@ export class GameServer {
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
       ...(options.sessionModule ? { sessionModule: options.sessionModule } : {}),
+      ...(options.deflate ? { deflate: true } : {}),
       ...(persistence ? { beforeReply: () => persistence.durable() } : {}),
     });
     const server = new GameServer(host, http, gateway, options);

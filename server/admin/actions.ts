@@ -65,4 +65,4 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
   };
 }
 
-export const READ_ONLY_ACTIONS = new Set(['status', 'history', 'state']);
+export const READ_ONLY_ACTIONS = new Set(['status', 'history']);

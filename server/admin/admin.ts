@@ -22,7 +22,7 @@ export interface AdminOptions {
   token: AdminToken;
   dataDir: string;
   actions: Record<string, AdminAction>;
-  /** Actions that only read (not written to the audit log on success, so a live dashboard does not flood it). */
+  /** Actions that only read: logged once per connection, so a live dashboard polling them does not flood the audit log. */
   readOnly?: Set<string>;
   /** Plain HTTP on the admin port (the dashboard's page, which asks for the token). */
   onHttp?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
@@ -116,11 +116,12 @@ export class AdminServer {
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
     const address = req.socket.remoteAddress ?? '?';
+    const readsLogged = new Set<string>();
     ws.on('error', () => undefined);
-    ws.on('message', (data) => void this.onMessage(ws, address, String(data)));
+    ws.on('message', (data) => void this.onMessage(ws, address, String(data), readsLogged));
   }
 
-  private async onMessage(ws: WebSocket, address: string, text: string): Promise<void> {
+  private async onMessage(ws: WebSocket, address: string, text: string, readsLogged: Set<string>): Promise<void> {
     let seq = 0;
     try {
       const message = JSON.parse(text) as unknown;
@@ -141,7 +142,9 @@ export class AdminServer {
         throw err;
       }
       const failedPatch = (result as PatchRecord | null)?.ok === false;
-      if (!this.options.readOnly?.has(name) || failedPatch) this.audit.write({ action: name, origin: by, args, ok: !failedPatch, result: summarize(result) });
+      const polled = this.options.readOnly?.has(name) && readsLogged.has(name);
+      if (!polled || failedPatch) this.audit.write({ action: name, origin: by, args, ok: !failedPatch, result: summarize(result) });
+      if (this.options.readOnly?.has(name)) readsLogged.add(name);
       if (seq !== 0) ws.send(JSON.stringify([seq, 0, result ?? null]));
     } catch (err) {
       const e = isRebindError(err) ? err : rebindError('BAD_REQUEST', err instanceof Error ? err.message : String(err));

@@ -21,6 +21,8 @@ export interface GatewayOptions {
   graceMs?: number;
   /** The logic module whose auth/join/leave/drop/resume handlers run sessions. */
   sessionModule?: string;
+  /** permessage-deflate (default off). */
+  deflate?: boolean;
   /** Resolves when the writes a reply depends on are durable (fsync always). */
   beforeReply?: () => Promise<void> | undefined;
 }
@@ -49,7 +51,7 @@ export class Gateway implements Outbox {
     this.graceMs = options.graceMs ?? 30_000;
     this.sessionModule = options.sessionModule ?? 'session';
     this.rooms = new Rooms(host.registry);
-    this.wss = new WebSocketServer({ server, maxPayload: this.limits.maxFrameBytes, perMessageDeflate: false });
+    this.wss = new WebSocketServer({ server, maxPayload: this.limits.maxFrameBytes, perMessageDeflate: options.deflate === true });
     this.wss.on('connection', (ws, req) => this.accept(ws, req));
     host.outbox = this;
   }

@@ -320,9 +320,12 @@ export class PatchEngine {
     } catch (err) {
       this.log.error(`dispose of ${old.module} v${old.version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`);
     }
-    const intervals = old.timers.retire(TIMEOUT_GRACE_MS);
+    const rel = relativeToRoot(this.paths.root, old.file);
+    const intervals = old.timers.retire(TIMEOUT_GRACE_MS, (left) => {
+      this.log.warn(`${rel} v${old.version} still had ${left} timeout(s) pending ${TIMEOUT_GRACE_MS / 1000} s after it was replaced; cleared them (use ctx.schedule for timers that should outlive a patch)`);
+    });
     if (intervals > 0) {
-      this.log.warn(`${relativeToRoot(this.paths.root, old.file)} v${old.version} left ${intervals} interval(s) running; cleared them (use ctx.schedule or tick for work that should outlive a patch)`);
+      this.log.warn(`${rel} v${old.version} left ${intervals} interval(s) running; cleared them (use ctx.schedule or tick for work that should outlive a patch)`);
     }
   }
 }

@@ -70,8 +70,12 @@ export class TrackedTimers {
     return this.live.size;
   }
 
-  /** Stops the intervals now and every other timer after `graceMs`; returns how many intervals were running. */
-  retire(graceMs: number): number {
+  /**
+   * Stops the intervals now and every other timer after `graceMs` (calling
+   * `onLeftover` with how many were still pending then); returns how many
+   * intervals were running.
+   */
+  retire(graceMs: number, onLeftover: (count: number) => void = () => undefined): number {
     this.retired = true;
     let intervals = 0;
     for (const [handle, kind] of this.live) {
@@ -81,7 +85,13 @@ export class TrackedTimers {
       intervals++;
     }
     if (graceMs <= 0) this.clearAll();
-    else globalThis.setTimeout(() => this.clearAll(), graceMs).unref();
+    else
+      globalThis
+        .setTimeout(() => {
+          const left = this.clearAll();
+          if (left > 0) onLeftover(left);
+        }, graceMs)
+        .unref();
     return intervals;
   }
 

@@ -24,7 +24,7 @@ it('calls every module\'s tick at a fixed rate, by name, and reports overruns', 
   const before = t.server.tick.stats.ticks;
   await sleep(500);
   const ticks = t.server.tick.stats.ticks - before;
-  expect(ticks).toBeGreaterThanOrEqual(20);
+  expect(ticks).toBeGreaterThanOrEqual(15); // 25 nominal; a busy CI machine may skip a few
   expect(ticks).toBeLessThanOrEqual(30);
   expect(t.server.tick.stats.overruns).toBe(0);
   t.project.write('logic/ticker.ts', mod('v2', 30));
