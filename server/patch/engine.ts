@@ -320,12 +320,15 @@ export class PatchEngine {
     } catch (err) {
       this.log.error(`dispose of ${old.module} v${old.version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`);
     }
+    // The grace timer's callback must not hold the old version (its code would live 10 s longer).
     const rel = relativeToRoot(this.paths.root, old.file);
+    const version = old.version;
+    const log = this.log;
     const intervals = old.timers.retire(TIMEOUT_GRACE_MS, (left) => {
-      this.log.warn(`${rel} v${old.version} still had ${left} timeout(s) pending ${TIMEOUT_GRACE_MS / 1000} s after it was replaced; cleared them (use ctx.schedule for timers that should outlive a patch)`);
+      log.warn(`${rel} v${version} still had ${left} timeout(s) pending ${TIMEOUT_GRACE_MS / 1000} s after it was replaced; cleared them (use ctx.schedule for timers that should outlive a patch)`);
     });
     if (intervals > 0) {
-      this.log.warn(`${rel} v${old.version} left ${intervals} interval(s) running; cleared them (use ctx.schedule or tick for work that should outlive a patch)`);
+      log.warn(`${rel} v${version} left ${intervals} interval(s) running; cleared them (use ctx.schedule or tick for work that should outlive a patch)`);
     }
   }
 }
