@@ -100,7 +100,8 @@ try {
 const status = server.host.status();
 const recovery = server.recovery;
 if (recovery) log.info(`recovered ${recovery.snapshot ?? 'no snapshot'} + ${recovery.journalRecords} journal records in ${recovery.ms.toFixed(0)} ms (data in ${options.dataDir}, fsync ${options.fsync})`);
-log.info(`game server listening on ${server.url} (${status.modules.length} logic modules, ${status.stores.length} stores, ${options.tickHz} Hz${options.watch ? ', watching logic/' : ''})`);
+const bound = options.host === '127.0.0.1' ? '' : `bound to ${options.host}, `;
+log.info(`game server listening on ${server.url} (${bound}${status.modules.length} logic modules, ${status.stores.length} stores, ${options.tickHz} Hz${options.watch ? ', watching logic/' : ''})`);
 if (server.pageUrl) log.info(`play in a browser: ${server.pageUrl}`);
 if (server.admin) log.info(`admin listening on ${server.admin.url}; token from ${server.admin.tokenSource}; dashboard: ${server.admin.url.replace(/^ws/, 'http')}/`);
 

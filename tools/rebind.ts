@@ -22,7 +22,7 @@ const COMMANDS: Record<string, { usage: string; about: string }> = {
   rollback: { usage: 'rebind rollback [module]', about: 're-activate the previous version (default: of every module the last patch changed)' },
   history: { usage: 'rebind history [-n N]', about: 'the last N patches and rollbacks (default 20)' },
   state: { usage: 'rebind state <store> [path]', about: 'a read-only view of live data, e.g. rebind state players p-ann' },
-  call: { usage: 'rebind call <handler> [json]', about: 'call any handler, internal ones too, and print its result' },
+  call: { usage: 'rebind call <handler> [json] [--as PLAYER]', about: 'call any handler, internal ones too, and print its result (--as: with ctx.player set)' },
   watch: { usage: 'rebind watch [--root DIR]', about: 'patch the server on every save under <root>/logic (default: the working directory)' },
   snapshot: { usage: 'rebind snapshot', about: 'write a snapshot of every store now' },
 };
@@ -59,6 +59,7 @@ async function run(argv: string[]): Promise<number> {
       token: { type: 'string' },
       data: { type: 'string' },
       root: { type: 'string' },
+      as: { type: 'string' },
       json: { type: 'boolean', default: false },
       n: { type: 'string', short: 'n' },
       help: { type: 'boolean', short: 'h' },
@@ -113,7 +114,7 @@ async function run(argv: string[]): Promise<number> {
             throw new CliError(`the payload is not valid JSON (${(err as Error).message}): ${rest[1]}`, 2, 'USAGE');
           }
         }
-        const { result } = await client.request<{ result: unknown }>('call', { handler: rest[0], payload });
+        const { result } = await client.request<{ result: unknown }>('call', { handler: rest[0], payload, ...(values.as ? { player: values.as } : {}) });
         out(json, result, () => JSON.stringify(result, null, 2));
         return 0;
       }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
 import { rebindError, type SourceLocation } from '../errors.ts';
@@ -110,8 +110,22 @@ export class Builder {
     };
   }
 
-  /** Builds `entry` (absolute path); `key` names its incremental context. */
+  /**
+   * Builds `entry` (absolute path); `key` names its incremental context.
+   * Builds again while an input that esbuild read as empty has content on
+   * disk by now: a save that truncates before writing must not produce a
+   * module with no handlers.
+   */
   async build(key: string, entry: string): Promise<Artifact> {
+    for (let attempt = 0; ; attempt++) {
+      const artifact = await this.buildOnceWith(key, entry);
+      const caughtMidSave = artifact.emptyInputs.some((f) => statSync(f, { throwIfNoEntry: false })?.size);
+      if (!caughtMidSave || attempt >= 3) return artifact;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  private async buildOnceWith(key: string, entry: string): Promise<Artifact> {
     const outfile = path.join(this.paths.root, '.rebind', key + '.js');
     let pending = this.contexts.get(key);
     if (!pending) {

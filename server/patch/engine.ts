@@ -1,15 +1,16 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { codeFrame, isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { StoreRegistry } from '../store/registry.ts';
 import { transact } from '../store/transaction.ts';
 import { readExports, type BindingTable, type ModuleVersion } from './bindings.ts';
-import { Builder, hashText, relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
+import { Builder, relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
 import type { Dispatcher } from './dispatch.ts';
 import { evaluateBundle, TrackedTimers } from './evaluate.ts';
 import { History, type ModuleChange, type Origin, type PatchRecord } from './history.ts';
 import { runMigrations } from './migrate.ts';
+import { hashInputs, selectTargets } from './changes.ts';
 import { discoverModules } from './modules.ts';
 import { codeUrl, locateError, mapStack, registerSourceMap, unregisterSourceMap } from './sourcemaps.ts';
 
@@ -44,18 +45,6 @@ interface Plan {
 const KEEP_VERSIONS = 10;
 /** How long a replaced version's pending timeouts may still fire, so calls in flight can finish. */
 const TIMEOUT_GRACE_MS = 10_000;
-
-function hashInputs(files: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const file of files) {
-    try {
-      out.set(file, hashText(readFileSync(file, 'utf8')));
-    } catch {
-      out.set(file, 'missing');
-    }
-  }
-  return out;
-}
 
 export class PatchEngine {
   readonly history: History;
@@ -137,22 +126,7 @@ export class PatchEngine {
     let targets: string[];
     let removals: string[];
     try {
-      if (request.modules && request.modules.length > 0) {
-        for (const name of request.modules) {
-          if (!onDisk.has(name) && !live.has(name)) {
-            throw rebindError('UNKNOWN_MODULE', `no module named "${name}" (no file ${relativeToRoot(this.paths.root, path.join(this.paths.logicDir, name + '.ts'))})`);
-          }
-        }
-        targets = request.modules.filter((m) => onDisk.has(m));
-        removals = request.modules.filter((m) => !onDisk.has(m));
-      } else if (request.files) {
-        const changed = new Set(request.files.map((f) => path.resolve(f)));
-        targets = [...onDisk].filter(([name, file]) => changed.has(file) || !live.has(name) || this.includesAny(name, changed)).map(([name]) => name);
-        removals = [...live.keys()].filter((m) => !onDisk.has(m));
-      } else {
-        targets = [...onDisk.keys()].filter((name) => !live.has(name) || this.sourcesChanged(name));
-        removals = [...live.keys()].filter((m) => !onDisk.has(m));
-      }
+      ({ targets, removals } = selectTargets(request, onDisk, live, this.paths, (name) => this.kept.get(name)?.at(-1)?.inputs));
     } catch (err) {
       return this.history.fail(meta, [], err);
     }
@@ -165,7 +139,7 @@ export class PatchEngine {
           const file = onDisk.get(name)!;
           const before = this.kept.get(name)?.at(-1)?.inputs;
           const preRead = before ? hashInputs([...before.keys()]) : new Map<string, string>();
-          const artifact = await this.buildSettled(name, file);
+          const artifact = await this.builder.build(name, file);
           const inputs = new Map(preRead);
           for (const [f, h] of hashInputs(artifact.inputs.filter((f) => !preRead.has(f)))) inputs.set(f, h);
           for (const f of [...inputs.keys()]) if (!artifact.inputs.includes(f)) inputs.delete(f);
@@ -185,34 +159,6 @@ export class PatchEngine {
     }
     if (plans.length === 0 && removals.length === 0) return this.history.noop(meta, unchanged);
     return this.activate(meta, plans, removals, unchanged);
-  }
-
-  /**
-   * Builds, and builds again while an input that esbuild read as empty has
-   * content on disk by now: a save that truncates before writing must not
-   * swap in a module with no handlers.
-   */
-  private async buildSettled(name: string, file: string): Promise<Artifact> {
-    for (let attempt = 0; ; attempt++) {
-      const artifact = await this.builder.build(name, file);
-      const caughtMidSave = artifact.emptyInputs.some((f) => statSync(f, { throwIfNoEntry: false })?.size);
-      if (!caughtMidSave || attempt >= 3) return artifact;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-
-  private sourcesChanged(name: string): boolean {
-    const top = this.kept.get(name)?.at(-1);
-    if (!top) return true;
-    for (const [file, hash] of hashInputs([...top.inputs.keys()])) if (top.inputs.get(file) !== hash) return true;
-    return false;
-  }
-
-  private includesAny(name: string, files: Set<string>): boolean {
-    const top = this.kept.get(name)?.at(-1);
-    if (!top) return false;
-    for (const file of top.inputs.keys()) if (files.has(file)) return true;
-    return false;
   }
 
   private evaluate(plan: Plan): ModuleVersion {

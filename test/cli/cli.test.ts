@@ -93,6 +93,8 @@ describe('the rebind CLI against a running server', () => {
     const placed = await cli('call', 'arena.place', '{"player":"p-ops","x":5,"y":6}');
     expect(placed.code).toBe(0);
     expect(JSON.parse((await cli('state', 'players', 'p-ops', '--json')).stdout)).toMatchObject({ x: 5, y: 6 });
+    const moved = JSON.parse((await cli('call', 'arena.move', '{"dx":0,"dy":0}', '--as', 'p-ops', '--json')).stdout);
+    expect(moved).toEqual({ x: 5, y: 6 });
     const info = JSON.parse((await cli('call', 'arena.info', '--json')).stdout);
     expect(info).toEqual({ speed: 200, itemScore: { gem: 1, star: 5 } });
     const unknown = await cli('call', 'arena.nope');
