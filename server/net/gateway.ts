@@ -261,6 +261,10 @@ export class Gateway implements Outbox {
     this.rooms.leave(room, player);
   }
 
+  checkRoomView(view: RoomView): void {
+    this.rooms.checkView(view);
+  }
+
   setRoomView(room: string, view: RoomView): void {
     try {
       this.rooms.setView(room, view);

@@ -131,6 +131,12 @@ export class Rooms {
     }
   }
 
+  /** Throws BAD_REQUEST or UNKNOWN_STORE for a view that names what does not exist. */
+  checkView(view: RoomView): void {
+    if (view === null || typeof view !== 'object') throw rebindError('BAD_REQUEST', 'a room view is an object of store names');
+    parseView(view, this.registry);
+  }
+
   setView(name: string, view: RoomView): void {
     const room = this.room(name);
     room.view = parseView(view, this.registry);

@@ -18,6 +18,8 @@ export interface Outbox {
   join(room: string, player: string): void;
   leave(room: string, player: string): void;
   setRoomView(room: string, view: RoomView): void;
+  /** Throws if a view names stores or paths that do not exist, so the handler that sets it fails. */
+  checkRoomView?(view: RoomView): void;
 }
 
 export interface TimerService {
@@ -79,6 +81,7 @@ class CallContext implements Ctx {
 
   setRoomView(room: string, view: RoomView): void {
     const outbox = this.dispatcher.outbox;
+    outbox.checkRoomView?.(view);
     afterCommit(() => outbox.setRoomView(room, view));
   }
 

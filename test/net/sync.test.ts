@@ -16,6 +16,7 @@ export const place = client((ctx: Ctx, p: { x: number }) => { board.set(ctx.play
 export const nudge = client((ctx: Ctx) => { board.update(ctx.player!, (d) => { d.x += 1; }); });
 export const tune = client((ctx: Ctx, p: { speed: number }) => { settings.update((d) => { d.public.speed = p.speed; d.private.key = 'changed'; }); });
 export const reset = client(() => { settings.update(() => ({ public: { speed: 0 }, private: { key: 'r' } })); });
+export const badView = client((ctx: Ctx) => { board.set('x', { x: 1, secret: '' }); ctx.setRoomView('lobby', { nosuchstore: true }); });
 export const burst = client((ctx: Ctx) => { for (let i = 0; i < 5; i++) board.update(ctx.player!, (d) => { d.x += 1; }); });
 `;
 
@@ -50,6 +51,14 @@ describe('state sync', () => {
     expect(a.state('lobby', 'settings')).toEqual({ public: { speed: 0 } });
     a.close();
     b.close();
+  });
+
+  it('fails the handler that sets a view naming a store that does not exist, and keeps the old view', async () => {
+    const s = await joinedSocket(t.url, 'viewer');
+    s.sendBinary(['board.badView', 1, null]);
+    expect((await s.reply())[2]).toMatchObject({ code: 'UNKNOWN_STORE', message: expect.stringContaining('nosuchstore') });
+    expect((t.server.host.registry.get('board') as unknown as { has(id: string): boolean }).has('x')).toBe(false);
+    s.close();
   });
 
   it('batches a tick\'s patches into one message for the room', async () => {
