@@ -87,23 +87,23 @@ export class Gateway implements Outbox {
     } catch (err) {
       return this.errorReply(request, err);
     }
-    if (result instanceof Promise) {
-      const settled = result.then(
-        (value) => this.afterDurable(() => replyOk(request.seq, value)),
-        (err: unknown) => this.errorReply(request, err),
-      );
-      this.inFlight.add(settled);
-      void settled.finally(() => this.inFlight.delete(settled));
-      return settled as Promise<unknown[]>;
+    const reply = result instanceof Promise ? result.then((value) => this.afterDurable(request, value), (err: unknown) => this.errorReply(request, err)) : this.afterDurable(request, result);
+    if (reply instanceof Promise) {
+      // Shutdown waits for these: calls still running, and replies waiting for their fsync.
+      this.inFlight.add(reply);
+      void reply.finally(() => this.inFlight.delete(reply));
     }
-    const gate = this.options.beforeReply?.();
-    if (gate) return gate.then(() => replyOk(request.seq, result));
-    return replyOk(request.seq, result);
+    return reply;
   }
 
-  private afterDurable(make: () => unknown[]): unknown[] | Promise<unknown[]> {
+  /** The reply, once the writes it reports are durable (only `--fsync always` makes it wait). */
+  private afterDurable(request: Request, value: unknown): unknown[] | Promise<unknown[]> {
     const gate = this.options.beforeReply?.();
-    return gate ? gate.then(make) : make();
+    if (!gate) return replyOk(request.seq, value);
+    return gate.then(
+      () => replyOk(request.seq, value),
+      (err: unknown) => this.errorReply(request, err),
+    );
   }
 
   private errorReply(request: Request, err: unknown): unknown[] {
