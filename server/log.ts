@@ -1,4 +1,4 @@
-import { styleText } from 'node:util';
+import { inspect, styleText } from 'node:util';
 import type { Logger } from './api.ts';
 
 // A small levelled logger: one line per event, a scope in front, colour only
@@ -24,7 +24,8 @@ function write(level: Exclude<Level, 'silent'>, scope: string, message: string, 
   const stream = level === 'error' || level === 'warn' ? process.stderr : process.stdout;
   const tag = `[${scope}]`;
   const head = stream.isTTY ? `${styleText(COLOURS[level], level.padEnd(5))} ${styleText('bold', tag)}` : `${level.padEnd(5)} ${tag}`;
-  const tail = rest.map((r) => (r instanceof Error ? `\n${r.stack ?? r.message}` : typeof r === 'string' ? r : JSON.stringify(r))).join(' ');
+  // inspect, not JSON.stringify: logic may log anything, cycles and bigints included.
+  const tail = rest.map((r) => (r instanceof Error ? `\n${r.stack ?? r.message}` : typeof r === 'string' ? r : inspect(r, { depth: 4, breakLength: Infinity }))).join(' ');
   stream.write(`${head} ${message}${tail ? ' ' + tail : ''}\n`);
 }
 

@@ -1,4 +1,4 @@
-import type { Ctx, Logger, RoomView } from '../api.ts';
+import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
 import { isRebindError, rebindError, RebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { afterCommit, savepoint, transact } from '../store/transaction.ts';
@@ -28,6 +28,7 @@ export interface TimerService {
 }
 
 const loggers = new Map<string, Logger>();
+const logged = new WeakSet<Error>();
 function loggerFor(module: string): Logger {
   let log = loggers.get(module);
   if (!log) loggers.set(module, (log = createLogger(module)));
@@ -161,12 +162,24 @@ export class Dispatcher {
     return transact(() => fn(ctx, ...args));
   }
 
-  /** Game errors pass through; a crash becomes HANDLER_ERROR, its stack logged. */
+  /**
+   * Errors raised with fail() pass through quietly; other coded errors (a
+   * store refusing data, an unknown handler in ctx.call) pass through and are
+   * logged; a crash becomes HANDLER_ERROR, its stack logged. Each error is
+   * logged once, however many ctx.call levels it crosses.
+   */
   private handlerError(name: string, err: unknown): RebindError {
-    if (isRebindError(err)) return err;
+    if (err instanceof GameError) return err;
+    if (isRebindError(err)) {
+      if (!logged.has(err)) this.log.warn(`${name} failed: ${err.code}: ${err.message}`);
+      logged.add(err);
+      return err;
+    }
     const message = err instanceof Error ? err.message : String(err);
     const stack = err instanceof Error && err.stack ? mapStack(err.stack) : message;
     this.log.error(`${name} threw: ${stack}`);
-    return rebindError('HANDLER_ERROR', `${name} failed: ${message}`, { details: { handler: name } });
+    const wrapped = rebindError('HANDLER_ERROR', `${name} failed: ${message}`, { details: { handler: name } });
+    logged.add(wrapped);
+    return wrapped;
   }
 }
