@@ -42,6 +42,39 @@ function decodeRaw(data: Buffer, isBinary: boolean): unknown {
   }
 }
 
+const JSON_SEQ = /^\s*\[\s*"(?:[^"\\]|\\.){0,128}"\s*,\s*(\d{1,15})\s*,/;
+
+/**
+ * The seq of a request without decoding its payload (0 if it cannot be
+ * read), so that a refused frame (too large, over the rate) still gets a
+ * reply its caller can match, at almost no cost.
+ */
+export function peekSeq(data: Buffer, isBinary: boolean): number {
+  if (!isBinary) return Number(JSON_SEQ.exec(data.subarray(0, 200).toString('utf8'))?.[1] ?? 0);
+  if (data[0] !== 0x93) return 0;
+  let at = 1;
+  const tag = data[at];
+  if (tag === undefined) return 0;
+  let length: number;
+  if (tag >= 0xa0 && tag <= 0xbf) [length, at] = [tag & 0x1f, at + 1];
+  else if (tag === 0xd9 && data.length > at + 1) [length, at] = [data[at + 1]!, at + 2];
+  else if (tag === 0xda && data.length > at + 2) [length, at] = [data.readUInt16BE(at + 1), at + 3];
+  else return 0;
+  at += length;
+  const n = data[at];
+  if (n === undefined) return 0;
+  if (n <= 0x7f) return n;
+  if (n === 0xcc && data.length > at + 1) return data[at + 1]!;
+  if (n === 0xcd && data.length > at + 2) return data.readUInt16BE(at + 1);
+  if (n === 0xce && data.length > at + 4) return data.readUInt32BE(at + 1);
+  if (n === 0xcf && data.length > at + 8) return Number(data.readBigUInt64BE(at + 1));
+  if (n === 0xcb && data.length > at + 8) {
+    const value = data.readDoubleBE(at + 1);
+    return Number.isSafeInteger(value) && value > 0 ? value : 0;
+  }
+  return 0;
+}
+
 /** Decodes and checks a request frame; throws BAD_FRAME (with the seq, when one could be read). */
 export function decodeRequest(data: Buffer, isBinary: boolean): Request {
   const message = decodeRaw(data, isBinary);

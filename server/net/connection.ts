@@ -1,6 +1,6 @@
 import { WebSocket, type RawData } from 'ws';
 import type { RebindError } from '../errors.ts';
-import { decodeRequest, encode, replyError, type EncodedOnce, type Encoding, type Request } from './codec.ts';
+import { decodeRequest, encode, peekSeq, replyError, type EncodedOnce, type Encoding, type Request } from './codec.ts';
 import { RateLimiter, WindowCounter, type NetLimits } from './limits.ts';
 import type { Link, Session } from './sessions.ts';
 
@@ -48,6 +48,19 @@ export class Connection implements Link {
     const encoding: Encoding = isBinary ? 'msgpack' : 'json';
     this.encoding = encoding;
     const limits = this.gateway.limits;
+    // Refuse before decoding: a flood or an oversized request costs a peek, not a parse.
+    if (!this.limiter.take()) {
+      if (this.limiter.refusedInARow >= limits.maxRefusedInARow) this.close(CLOSE.policy, 'rate limit exceeded: too many requests');
+      else {
+        const seq = peekSeq(buffer, isBinary);
+        if (seq !== 0) this.reply(replyError(seq, 'RATE_LIMITED', `over ${limits.ratePerSecond} requests per second; slow down`), encoding);
+      }
+      return;
+    }
+    if (buffer.length > limits.maxMessageBytes) {
+      this.reply(replyError(peekSeq(buffer, isBinary), 'PAYLOAD_TOO_LARGE', `request of ${buffer.length} bytes is over the limit of ${limits.maxMessageBytes}`), encoding);
+      return;
+    }
     let request: Request;
     try {
       request = decodeRequest(buffer, isBinary);
@@ -56,15 +69,6 @@ export class Connection implements Link {
       const seq = typeof e.details?.seq === 'number' ? e.details.seq : 0;
       this.reply(replyError(seq, e.code, e.message), encoding);
       if (this.badFrames.hit() >= limits.maxBadFrames) this.close(CLOSE.policy, 'too many bad frames');
-      return;
-    }
-    if (!this.limiter.take()) {
-      if (this.limiter.refusedInARow >= limits.maxRefusedInARow) this.close(CLOSE.policy, 'rate limit exceeded: too many requests');
-      else if (request.seq !== 0) this.reply(replyError(request.seq, 'RATE_LIMITED', `over ${limits.ratePerSecond} requests per second; slow down`), encoding);
-      return;
-    }
-    if (buffer.length > limits.maxMessageBytes) {
-      this.reply(replyError(request.seq, 'PAYLOAD_TOO_LARGE', `request of ${buffer.length} bytes is over the limit of ${limits.maxMessageBytes}`), encoding);
       return;
     }
     if (this.pending >= limits.maxInFlight) {

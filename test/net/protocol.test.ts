@@ -63,7 +63,9 @@ describe('wire protocol', () => {
     expect(crash[2]).toEqual({ code: 'HANDLER_ERROR', message: 'game.crash failed: secret internals' });
     expect(JSON.stringify(crash)).not.toContain('at '); // no stack on the wire
     expect(await ask(['game.refuse', 4, null])).toEqual([4, 1, { code: 'NO_GOLD', message: 'not enough gold' }]);
-    expect((await ask(['game.echo', 5, 'x'.repeat(2000)]))[2].code).toBe('PAYLOAD_TOO_LARGE');
+    expect(await ask(['game.echo', 5, 'x'.repeat(2000)])).toEqual([5, 1, { code: 'PAYLOAD_TOO_LARGE', message: expect.stringMatching(/^request of \d+ bytes is over the limit of 1024$/) }]);
+    s.sendText(['game.echo', 55, 'y'.repeat(2000)]);
+    expect((await s.reply()).slice(0, 2)).toEqual([55, 1]);
     expect((await ask(['game.echo', 6]))[2].code).toBe('BAD_FRAME');
     expect((await ask([42, 7, null]))[2].code).toBe('BAD_FRAME');
     s.sendRaw(Buffer.from([0xc1, 0xff, 0x00]));
