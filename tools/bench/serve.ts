@@ -68,6 +68,7 @@ export const hit = client((ctx: Ctx, payload: unknown) => {
   delay.enable();
   const patchTimes: number[] = [];
   server.host.engine.history.onRecord((r) => patchTimes.push(r.durationMs));
+  process.on('SIGINT', () => void server.stop().then(() => process.exit(0)));
   process.on('SIGTERM', () => {
     if (process.env.REBIND_BENCH_DEBUG) {
       process.stderr.write(`event loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms, max ${(delay.max / 1e6).toFixed(1)} ms; patches ${patchTimes.length}, max ${Math.max(0, ...patchTimes).toFixed(1)} ms\n`);
