@@ -8,7 +8,8 @@ import type { SourceLocation } from '../errors.ts';
 // a dropped version's map goes with it.
 
 interface Entry {
-  map: SourceMap;
+  /** Parsed on first use: most versions never throw, and parsing costs on the patch path. */
+  map: SourceMap | string;
   /** Folder the map's `sources` are relative to. */
   base: string;
   root: string;
@@ -22,7 +23,7 @@ export function codeUrl(kind: 'logic' | 'state', name: string, version: number):
 }
 
 export function registerSourceMap(url: string, mapJson: string, outfile: string, root: string): void {
-  maps.set(url, { map: new SourceMap(JSON.parse(mapJson) as SourceMapPayload), base: path.dirname(outfile), root });
+  maps.set(url, { map: mapJson, base: path.dirname(outfile), root });
 }
 
 export function unregisterSourceMap(url: string): void {
@@ -34,6 +35,7 @@ const FRAME = /(rebind:[^\s()]+?@v\d+):(\d+):(\d+)/g;
 function original(url: string, line: number, column: number): SourceLocation | undefined {
   const entry = maps.get(url);
   if (!entry) return undefined;
+  if (typeof entry.map === 'string') entry.map = new SourceMap(JSON.parse(entry.map) as SourceMapPayload);
   const hit = entry.map.findEntry(line - 1, column - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number };
   if (!hit || hit.originalSource === undefined || hit.originalLine === undefined) return undefined;
   const file = path.relative(entry.root, path.resolve(entry.base, hit.originalSource)).split(path.sep).join('/');
