@@ -80,6 +80,10 @@ function viewSnapshot(store: StoreLike, paths: Array<Array<string>> | true): unk
 export class Rooms {
   private readonly rooms = new Map<string, Room>();
   private readonly byPlayer = new Map<string, Set<string>>();
+  /** Store name to the rooms whose view shows it: a commit visits only those. */
+  private readonly watching = new Map<string, Set<Room>>();
+  /** Rooms with something to send at the next flush. */
+  private readonly dirty = new Set<Room>();
   private commitSeq = 0;
 
   constructor(private readonly registry: StoreRegistry) {}
@@ -139,7 +143,13 @@ export class Rooms {
 
   setView(name: string, view: RoomView): void {
     const room = this.room(name);
+    for (const store of room.view?.keys() ?? []) this.watching.get(store)?.delete(room);
     room.view = parseView(view, this.registry);
+    for (const store of room.view!.keys()) {
+      let rooms = this.watching.get(store);
+      if (!rooms) this.watching.set(store, (rooms = new Set()));
+      rooms.add(room);
+    }
     room.pending = [];
     room.resync.clear();
     for (const member of room.members.values()) this.sendSnapshot(room, member);
@@ -154,19 +164,21 @@ export class Rooms {
   /** Commit listener: keeps, per room, the patches its view shows. */
   readonly onCommit = (changes: StoreChange[]): void => {
     const seq = ++this.commitSeq;
-    for (const room of this.rooms.values()) {
-      if (!room.view || room.members.size === 0) continue;
-      for (const change of changes) {
-        const name = change.store.name;
-        const paths = room.view.get(name);
-        if (!paths) continue;
+    for (const change of changes) {
+      const name = change.store.name;
+      const rooms = this.watching.get(name);
+      if (!rooms) continue;
+      for (const room of rooms) {
+        if (room.members.size === 0) continue;
+        const paths = room.view!.get(name)!;
         for (const p of change.patches) {
-          if (paths === true) {
+          if (paths === true || paths.some((view) => startsWith(p.path, view))) {
             room.pending.push({ seq, patch: toSync(name, p) });
-            continue;
+            this.dirty.add(room);
+          } else if (paths.some((view) => view.length > p.path.length && startsWith(view, p.path.map(String)))) {
+            room.resync.add(name);
+            this.dirty.add(room);
           }
-          if (paths.some((view) => startsWith(p.path, view))) room.pending.push({ seq, patch: toSync(name, p) });
-          else if (paths.some((view) => view.length > p.path.length && startsWith(view, p.path.map(String)))) room.resync.add(name);
         }
       }
     }
@@ -174,8 +186,7 @@ export class Rooms {
 
   /** Sends each room's batched patches; called once per tick. */
   flush(): void {
-    for (const room of this.rooms.values()) {
-      if (room.pending.length === 0 && room.resync.size === 0) continue;
+    for (const room of this.dirty) {
       const pending = room.pending;
       room.pending = [];
       if (room.resync.size > 0) {
@@ -188,6 +199,7 @@ export class Rooms {
         this.deliverPatches(room, kept);
       } else this.deliverPatches(room, pending);
     }
+    this.dirty.clear();
   }
 
   private deliverPatches(room: Room, pending: Room['pending']): void {

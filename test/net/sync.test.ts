@@ -11,7 +11,11 @@ export const settings = defineStore('settings', { public: { speed: 1 }, private:
 const LOGIC = `
 import { client, type Ctx } from '../server/api';
 import { board, settings } from '../state/board';
-export function init(ctx: Ctx) { ctx.setRoomView('lobby', { board: true, settings: ['public'] }); }
+export function init(ctx: Ctx) {
+  ctx.setRoomView('lobby', { board: true, settings: ['public'] });
+  ctx.setRoomView('cfg', { settings: true });
+}
+export const moveTo = client((ctx: Ctx, p: { room: string }) => { ctx.leave('lobby'); ctx.join(p.room); });
 export const place = client((ctx: Ctx, p: { x: number }) => { board.set(ctx.player!, { x: p.x, secret: 's' }); });
 export const nudge = client((ctx: Ctx) => { board.update(ctx.player!, (d) => { d.x += 1; }); });
 export const tune = client((ctx: Ctx, p: { speed: number }) => { settings.update((d) => { d.public.speed = p.speed; d.private.key = 'changed'; }); });
@@ -51,6 +55,23 @@ describe('state sync', () => {
     expect(a.state('lobby', 'settings')).toEqual({ public: { speed: 0 } });
     a.close();
     b.close();
+  });
+
+  it('sends a room only the stores its view shows', async () => {
+    const cfg = await joinedSocket(t.url, 'cfg');
+    cfg.sendBinary(['board.moveTo', 1, { room: 'cfg' }]);
+    const state = await cfg.push('$state');
+    expect(state.room).toBe('cfg');
+    expect(Object.keys(state.stores)).toEqual(['settings']);
+    const other = await joinedSocket(t.url, 'other');
+    other.sendBinary(['board.place', 2, { x: 9 }]);
+    other.sendBinary(['board.tune', 3, { speed: 11 }]);
+    const patch = await cfg.push('$patch');
+    expect(patch.room).toBe('cfg');
+    expect(patch.patches.every((p: { store: string }) => p.store === 'settings')).toBe(true);
+    expect(patch.patches).toContainEqual({ store: 'settings', op: 'replace', path: ['private', 'key'], value: 'changed' });
+    cfg.close();
+    other.close();
   });
 
   it('fails the handler that sets a view naming a store that does not exist, and keeps the old view', async () => {
