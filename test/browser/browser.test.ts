@@ -71,6 +71,7 @@ async function badge(page: Page, module: string): Promise<string> {
 describe('the demo in a real browser', () => {
   let ann: Page;
   let bob: Page;
+  let fastWalk = 0;
 
   it('shows two players each other moving', async () => {
     ann = await playerPage('ann');
@@ -96,6 +97,7 @@ describe('the demo in a real browser', () => {
     await bob.waitForTimeout(200);
     const fast = await walk(ann, bob, 'ArrowRight', 500);
     expect(fast).toBeGreaterThan(slow * 2);
+    fastWalk = fast;
     // Still the same pages: nothing reloaded.
     expect(await ann.evaluate(() => (globalThis as any).loadedOnce)).toBe(true);
     expect(await bob.evaluate(() => (globalThis as any).loadedOnce)).toBe(true);
@@ -146,7 +148,8 @@ describe('the demo in a real browser', () => {
     server.host.call('arena.place', { player: 'p-ann', x: 100, y: 300 });
     await bob.waitForTimeout(200);
     const back = await walk(ann, bob, 'ArrowRight', 500);
-    expect(back).toBeLessThan(150);
+    // Timing in a loaded browser is loose; the speed ratio (600 vs 200) is not.
+    expect(back).toBeLessThan(fastWalk * 0.6);
     const audit = readFileSync(project.path('data/audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(audit.some((l) => l.action === 'rollback' && l.origin.startsWith('dashboard@') && l.ok)).toBe(true);
     await dash.screenshot({ path: `${SHOTS}/5-dashboard-after-rollback.png` });
