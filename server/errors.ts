@@ -16,12 +16,14 @@ export type ErrorCode =
   | 'NOT_PUBLIC'
   | 'HANDLER_ERROR'
   | 'BAD_HANDLER_NAME'
-  | 'NOT_IN_ROOM'
   | 'NOT_JOINED'
+  | 'RESUME_FAILED'
   // stores
   | 'NOT_PLAIN_DATA'
   | 'DUPLICATE_STORE'
   | 'UNKNOWN_STORE'
+  | 'UNKNOWN_ROW'
+  | 'UNKNOWN_PATH'
   | 'STATE_LOAD_ERROR'
   // wire
   | 'BAD_FRAME'

@@ -124,7 +124,7 @@ export class Host {
     return this.dispatcher.invoke(name, payload ?? null, options.player ?? null, options.origin ?? 'admin');
   }
 
-  /** Runs every live module's tick, each in its own transaction; returns the modules whose tick threw. */
+  /** Runs every live module's tick, each in its own transaction; a tick that throws is reported to `onError`. */
   tick(dt: number, onError: (module: string, err: unknown) => void): void {
     for (const version of this.bindings.live.values()) {
       if (!version.tick) continue;

@@ -63,7 +63,7 @@ function valueAt(root: unknown, path: readonly string[]): unknown {
 
 /** The part of a store a view shows, shaped like the store so patch paths apply to it. */
 function viewSnapshot(store: StoreLike, paths: Array<Array<string>> | true): unknown {
-  const whole = store.kind === 'table' ? (store as unknown as { toObject(): unknown }).toObject() : (store as unknown as { get(): unknown }).get();
+  const whole = store.current();
   if (paths === true) return whole;
   const out: Record<string, unknown> = {};
   for (const path of paths) {

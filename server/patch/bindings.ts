@@ -8,8 +8,6 @@ import type { TrackedTimers } from './evaluate.ts';
 // the module version that is live now. Callers look names up at the moment
 // of the call, so once a patch swaps the table, no call can reach old code.
 
-export const LIFECYCLE = new Set(['init', 'dispose', 'tick', 'migrations']);
-
 type Lifecycle = (ctx: never, ...args: never[]) => unknown;
 
 /** One evaluated version of a module. */

@@ -102,10 +102,6 @@ export class PatchEngine {
     return (this.kept.get(module)?.length ?? 0) >= 2;
   }
 
-  live(): Map<string, ModuleVersion> {
-    return this.bindings.live;
-  }
-
   async close(): Promise<void> {
     await this.queue.catch(() => undefined);
     for (const version of this.bindings.live.values()) version.timers.clearAll();

@@ -27,8 +27,7 @@ export function runMigrations(versions: readonly ModuleVersion[], registry: Stor
       for (let step = steps[at]; typeof step === 'function'; step = steps[at]) {
         const migrate = step;
         try {
-          const current = store.kind === 'table' ? (store as unknown as { toObject(): unknown }).toObject() : (store as unknown as { get(): unknown }).get();
-          store.replaceAll(produce(current, (draft: Draft<unknown>) => migrate(draft)));
+          store.replaceAll(produce(store.current(), (draft: Draft<unknown>) => migrate(draft)));
         } catch (err) {
           if (isRebindError(err) && err.code === 'NOT_PLAIN_DATA') throw err;
           const location = locateError(err);

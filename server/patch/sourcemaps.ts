@@ -60,8 +60,3 @@ export function locateError(err: unknown): SourceLocation | undefined {
   }
   return undefined;
 }
-
-/** How many maps are registered (tests check that dropped versions let go). */
-export function registeredSourceMaps(): number {
-  return maps.size;
-}

@@ -17,6 +17,8 @@ export interface StoreLike extends Participant {
   version: number;
   /** The committed data as one plain value. */
   snapshot(): unknown;
+  /** The data as one plain value, as the current transaction sees it. */
+  current(): unknown;
   /** Replaces the committed data, outside any transaction (recovery). */
   restore(data: unknown, version: number): void;
   /** Applies already-validated patches to the committed data (journal replay). */
@@ -85,6 +87,10 @@ export class Store<T> implements StoreLike {
 
   snapshot(): T {
     return this.value;
+  }
+
+  current(): T {
+    return this.get();
   }
 
   restore(data: unknown, version: number): void {

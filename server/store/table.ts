@@ -151,6 +151,10 @@ export class Table<Row> implements StoreLike {
     return Object.fromEntries(this.rows);
   }
 
+  current(): Record<string, Row> {
+    return this.toObject();
+  }
+
   /** The committed rows as [id, row] pairs: a consistent picture, taken in a few ms even for 100,000s of rows. */
   committedEntries(): Array<[string, Row]> {
     return [...this.rows];

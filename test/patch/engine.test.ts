@@ -169,7 +169,6 @@ export function get() { return '${name}:' + bonus(); }
       'logic/a.ts': `import { explode } from './lib/deep';\n\nexport function go() {\n  return explode();\n}\n`,
     });
     let stack = '';
-    const original = console.error;
     const lines: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
     process.stderr.write = ((chunk: string) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
@@ -179,7 +178,6 @@ export function get() { return '${name}:' + bonus(); }
       stack = (err as Error).message;
     } finally {
       process.stderr.write = write;
-      console.error = original;
     }
     expect(stack).toBe('a.go failed: deep trouble');
     const logged = lines.join('');
