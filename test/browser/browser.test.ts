@@ -10,6 +10,15 @@ import { waitFor, type TempProject } from '../helpers/project.ts';
 
 const CHROMIUM = process.env.REBIND_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = 'test-output/browser';
+// A machine without a browser still passes `npm test`; CI sets REBIND_REQUIRE_BROWSER=1 so that a
+// missing browser fails there instead of silently skipping the suite.
+const HAVE_BROWSER = existsSync(CHROMIUM);
+if (!HAVE_BROWSER && process.env.REBIND_REQUIRE_BROWSER === '1') {
+  throw new Error(`REBIND_REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium) or set REBIND_CHROMIUM`);
+}
+if (!HAVE_BROWSER) {
+  console.warn(`browser tests skipped: no Chromium at ${CHROMIUM}. To run them: apt-get install chromium (or set REBIND_CHROMIUM to a Chromium binary), then npm test`);
+}
 
 let project: TempProject;
 let server: GameServer;
@@ -17,7 +26,7 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium) or set REBIND_CHROMIUM`);
+  if (!HAVE_BROWSER) return;
   mkdirSync(SHOTS, { recursive: true });
   project = demoProject();
   server = await GameServer.start({ root: project.root, port: 0, host: '127.0.0.1', adminPort: 0, dataDir: project.path('data'), pages: true });
@@ -68,7 +77,7 @@ async function badge(page: Page, module: string): Promise<string> {
   return (await page.textContent(`#versions [data-module="${module}"]`)) ?? '';
 }
 
-describe('the demo in a real browser', () => {
+describe.skipIf(!HAVE_BROWSER)('the demo in a real browser', () => {
   let ann: Page;
   let bob: Page;
   let fastWalk = 0;
