@@ -81,10 +81,6 @@ export class Store<T> implements StoreLike {
     this.value = staged as T;
   }
 
-  cloneStaged(staged: unknown): unknown {
-    return staged; // immutable: the reference is the copy
-  }
-
   snapshot(): T {
     return this.value;
   }

@@ -84,7 +84,7 @@ export class Table<Row> implements StoreLike {
     assertPlain(row, this.name, [id]);
     const frozen = freeze(row, true);
     const op = this.has(id) ? 'replace' : 'add';
-    overlay.set(id, frozen);
+    this.put(overlay, id, frozen);
     this.stagePatches([{ op, path: [id], value: frozen }]);
     return frozen;
   }
@@ -101,7 +101,7 @@ export class Table<Row> implements StoreLike {
     }) as Row;
     if (patches.length === 0) return next;
     checkPatches(this.name, patches, [id]);
-    overlay.set(id, next);
+    this.put(overlay, id, next);
     this.stagePatches(patches.map((p) => ({ ...p, path: [id, ...p.path] })));
     return next;
   }
@@ -110,7 +110,7 @@ export class Table<Row> implements StoreLike {
     const overlay = this.writable();
     if (!overlay) return transact(() => this.delete(id));
     if (!this.has(id)) return false;
-    overlay.set(id, DELETED);
+    this.put(overlay, id, DELETED);
     this.stagePatches([{ op: 'remove', path: [id] }]);
     return true;
   }
@@ -131,6 +131,13 @@ export class Table<Row> implements StoreLike {
     return overlay;
   }
 
+  /** Stages one row, remembering its earlier staged state for an open savepoint. */
+  private put(overlay: Overlay<Row>, id: string, row: Row | typeof DELETED): void {
+    const tx = currentTransaction()!;
+    if (tx.savepoints.length > 0) tx.beforeWrite(this, id, overlay.has(id), overlay.get(id));
+    overlay.set(id, row);
+  }
+
   private stagePatches(patches: Patch[]): void {
     const tx = currentTransaction()!;
     tx.stage(this, tx.staged.get(this), patches);
@@ -143,8 +150,10 @@ export class Table<Row> implements StoreLike {
     }
   }
 
-  cloneStaged(staged: unknown): unknown {
-    return new Map(staged as Overlay<Row>);
+  undoStaged(staged: unknown, id: unknown, had: boolean, row: unknown): void {
+    const overlay = staged as Overlay<Row>;
+    if (had) overlay.set(id as string, row as Row | typeof DELETED);
+    else overlay.delete(id as string);
   }
 
   snapshot(): Record<string, Row> {

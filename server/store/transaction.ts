@@ -6,12 +6,19 @@ import type { Patch } from 'immer';
 // JavaScript runs one synchronous stretch at a time, so "the current
 // transaction" is simply a module-level slot.
 
+/** The undo key of a store staged as one whole value (not keyed by row). */
+export const WHOLE = Symbol('whole value');
+
 export interface Participant {
   readonly name: string;
   /** Makes a staged state the committed one. Must not throw. */
   commitStaged(staged: unknown): void;
-  /** A copy of staged state that later writes cannot disturb (for savepoints). */
-  cloneStaged(staged: unknown): unknown;
+  /**
+   * Puts one key of a staged state back as it was when a savepoint opened
+   * (`had` false: the key was not staged then). Keyed stores only; a store
+   * staged as one value is undone by the transaction itself (key WHOLE).
+   */
+  undoStaged?(staged: unknown, key: unknown, had: boolean, value: unknown): void;
 }
 
 export interface StoreChange {
@@ -23,18 +30,66 @@ export interface StoreChange {
 
 export type CommitListener = (changes: StoreChange[]) => void;
 
+interface UndoEntry {
+  store: Participant;
+  key: unknown;
+  had: boolean;
+  value: unknown;
+}
+
+/**
+ * What a savepoint needs to undo a nested call: the value each key had before
+ * its first write inside the savepoint (an undo log), so that opening and
+ * undoing cost what the nested call wrote, not what the caller staged before.
+ */
+class Savepoint {
+  readonly undo: UndoEntry[] = [];
+  private readonly seen = new Map<Participant, Set<unknown>>();
+  readonly patchCounts = new Map<Participant, number>();
+
+  constructor(
+    tx: Transaction,
+    readonly effectCount: number,
+    readonly versions: Map<Participant & { version: number }, number>,
+  ) {
+    for (const [store, list] of tx.patches) this.patchCounts.set(store, list.length);
+  }
+
+  /** Whether this is the first write of `key` since the savepoint opened (and marks it written). */
+  first(store: Participant, key: unknown): boolean {
+    let keys = this.seen.get(store);
+    if (!keys) this.seen.set(store, (keys = new Set()));
+    if (keys.has(key)) return false;
+    keys.add(key);
+    return true;
+  }
+}
+
 export class Transaction {
   readonly staged = new Map<Participant, unknown>();
   readonly patches = new Map<Participant, Patch[]>();
   readonly effects: Array<() => void> = [];
   /** Schema versions that migrations in this transaction moved stores to. */
   readonly versions = new Map<Participant & { version: number }, number>();
+  /** Open savepoints, innermost last. */
+  readonly savepoints: Savepoint[] = [];
 
   stage(store: Participant, state: unknown, patches: readonly Patch[]): void {
+    if (this.savepoints.length > 0 && this.staged.get(store) !== state) this.beforeWrite(store, WHOLE, this.staged.has(store), this.staged.get(store));
     this.staged.set(store, state);
     let list = this.patches.get(store);
     if (!list) this.patches.set(store, (list = []));
     for (const p of patches) list.push(p);
+  }
+
+  /**
+   * Called by a keyed store before it changes `key` of its staged state:
+   * the first such write inside the innermost savepoint is remembered, so
+   * that an undo can put it back. Costs nothing outside savepoints.
+   */
+  beforeWrite(store: Participant, key: unknown, had: boolean, value: unknown): void {
+    const top = this.savepoints[this.savepoints.length - 1];
+    if (top && top.first(store, key)) top.undo.push({ store, key, had, value });
   }
 }
 
@@ -75,38 +130,61 @@ export function transact<T>(fn: () => T): T {
 /**
  * Runs `fn` inside the current transaction, undoing only its own writes and
  * effects if it throws, so a caller that catches the error keeps a consistent
- * view. Without a transaction it is `transact`.
+ * view. Without a transaction it is `transact`. Its cost is proportional to
+ * what `fn` writes, whatever the transaction staged before.
  */
 export function savepoint<T>(fn: () => T): T {
   const tx = current;
   if (!tx) return transact(fn);
-  const staged = new Map<Participant, unknown>();
-  for (const [store, state] of tx.staged) staged.set(store, store.cloneStaged(state));
-  const patchCounts = new Map<Participant, number>();
-  for (const [store, list] of tx.patches) patchCounts.set(store, list.length);
-  const effectCount = tx.effects.length;
-  const versions = new Map(tx.versions);
+  const point = new Savepoint(tx, tx.effects.length, tx.versions.size > 0 ? new Map(tx.versions) : new Map());
+  tx.savepoints.push(point);
+  let result: T;
   try {
-    return fn();
+    result = fn();
   } catch (err) {
-    tx.staged.clear();
-    for (const [store, state] of staged) tx.staged.set(store, state);
-    for (const [store, list] of [...tx.patches]) {
-      const keep = patchCounts.get(store);
-      if (keep === undefined) tx.patches.delete(store);
-      else list.length = keep;
-    }
-    tx.effects.length = effectCount;
-    tx.versions.clear();
-    for (const [store, v] of versions) tx.versions.set(store, v);
+    tx.savepoints.pop();
+    rollBack(tx, point);
     throw err;
   }
+  tx.savepoints.pop();
+  // The caller's savepoint (if any) must be able to undo these writes too:
+  // hand it each key it has not itself remembered yet.
+  const parent = tx.savepoints[tx.savepoints.length - 1];
+  if (parent) for (const entry of point.undo) if (parent.first(entry.store, entry.key)) parent.undo.push(entry);
+  return result;
+}
+
+function rollBack(tx: Transaction, point: Savepoint): void {
+  for (let i = point.undo.length - 1; i >= 0; i--) {
+    const { store, key, had, value } = point.undo[i]!;
+    if (key === WHOLE) {
+      if (had) tx.staged.set(store, value);
+      else tx.staged.delete(store);
+    } else store.undoStaged!(tx.staged.get(store), key, had, value);
+  }
+  for (const [store, list] of [...tx.patches]) {
+    const keep = point.patchCounts.get(store);
+    if (keep === undefined) tx.patches.delete(store);
+    else list.length = keep;
+  }
+  tx.effects.length = point.effectCount;
+  tx.versions.clear();
+  for (const [store, v] of point.versions) tx.versions.set(store, v);
 }
 
 /** Runs `effect` once the current transaction commits; never if it fails. */
 export function afterCommit(effect: () => void): void {
   if (current) current.effects.push(effect);
   else effect();
+}
+
+/**
+ * Forgets the current transaction without committing it. Only for the host,
+ * after logic was stopped mid-run by a time limit (no `finally` of the
+ * stopped code ran, so nothing else would reset the slot).
+ */
+export function abandonTransaction(): void {
+  current = null;
 }
 
 function commit(tx: Transaction): void {
