@@ -22,7 +22,8 @@ export const say = client((ctx: Ctx, payload: { text?: unknown }) => {
     return { ok: true };
   }
   const [command = '', ...rest] = text.slice(1).split(' ');
-  const run = COMMANDS[command];
+  // Own keys only: "/constructor" or "/toString" are unknown commands, not Object's methods.
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (!run) fail('UNKNOWN_COMMAND', `no command /${command}; try /help`);
   post('server', run(ctx, name, rest.join(' ')));
   return { ok: true };

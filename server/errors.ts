@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'PATCH_INIT_ERROR'
   | 'PATCH_MIGRATION_ERROR'
   | 'PATCH_STATE_IMPORT'
+  | 'PATCH_TIME_LIMIT'
   | 'NO_ROLLBACK'
   | 'UNKNOWN_MODULE'
   // calls
@@ -25,17 +26,24 @@ export type ErrorCode =
   | 'UNKNOWN_ROW'
   | 'UNKNOWN_PATH'
   | 'STATE_LOAD_ERROR'
+  | 'STORE_OUTSIDE_STATE'
+  // what game logic may not do to the host
+  | 'LOGIC_FORBIDDEN'
   // wire
   | 'BAD_FRAME'
   | 'PAYLOAD_TOO_LARGE'
   | 'RATE_LIMITED'
   | 'AUTH_FAILED'
   | 'SHUTTING_DOWN'
+  | 'REPLY_TOO_LARGE'
+  | 'PORT_IN_USE'
   // admin
   | 'BAD_TOKEN'
   | 'BAD_REQUEST'
   // persistence
   | 'PERSIST_ERROR'
+  | 'DATA_DAMAGED'
+  | 'DATA_LOCKED'
   // a code chosen by game logic through fail()
   | (string & {});
 

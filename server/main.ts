@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { formatLocation, isRebindError } from './errors.ts';
 import { createLogger } from './log.ts';
+import { DEFAULT_LIMITS } from './net/limits.ts';
 import { GameServer } from './server.ts';
 
 // `npm start`: the game server. Every flag has an environment variable too.
@@ -18,6 +19,10 @@ usage: npm start -- [options]
   --tick-hz N       simulation ticks per second (REBIND_TICK_HZ, default 20)
   --fsync MODE      always | interval | off (REBIND_FSYNC, default interval)
   --deflate         permessage-deflate on the game port (REBIND_DEFLATE=1, default off)
+  --auth-timeout S  close a connection that has not joined within S seconds
+                    (REBIND_AUTH_TIMEOUT, default 10)
+  --max-per-address N  connections one address may hold on the game port, 0 = no cap
+                    (REBIND_MAX_PER_ADDRESS, default 256)
   --root DIR        the project with state/ and logic/ (REBIND_ROOT, default .)
   -h, --help        this text
 `;
@@ -49,6 +54,8 @@ try {
       'tick-hz': { type: 'string' },
       fsync: { type: 'string' },
       deflate: { type: 'boolean' },
+      'auth-timeout': { type: 'string' },
+      'max-per-address': { type: 'string' },
       root: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -80,6 +87,10 @@ const options = {
   fsync: fsync as 'always' | 'interval' | 'off',
   pages: true,
   deflate: flags.deflate === true || env.REBIND_DEFLATE === '1',
+  limits: {
+    authTimeoutMs: number('auth-timeout', str('auth-timeout', 'REBIND_AUTH_TIMEOUT'), DEFAULT_LIMITS.authTimeoutMs / 1000, 1, 3600) * 1000,
+    maxConnectionsPerAddress: number('max-per-address', str('max-per-address', 'REBIND_MAX_PER_ADDRESS'), DEFAULT_LIMITS.maxConnectionsPerAddress, 0, 1_000_000),
+  },
 };
 
 process.on('unhandledRejection', (reason) => log.error('unhandled rejection (kept running)', reason instanceof Error ? reason : String(reason)));

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +6,9 @@ import { bundlePage, servePages } from './net/pages.ts';
 import { Host } from './host.ts';
 import { createLogger } from './log.ts';
 import { Gateway } from './net/gateway.ts';
-import type { NetLimits } from './net/limits.ts';
+import { DEFAULT_GUARD, guardedServer, listen } from './net/guard.ts';
+import { DEFAULT_LIMITS, type NetLimits } from './net/limits.ts';
+import { sessionTable } from './net/sessions.ts';
 import { LogicWatcher } from './patch/watcher.ts';
 import { onCommit } from './store/transaction.ts';
 import { TickLoop } from './tick.ts';
@@ -34,6 +36,8 @@ export interface ServerOptions {
   fsync?: FsyncMode;
   /** Snapshot after this many journal records (default 50,000). */
   snapshotEvery?: number;
+  /** Damaged data files are set aside (data/damaged-<time>/) and the start goes on from the valid prefix. */
+  repair?: boolean;
   /** permessage-deflate on the game port (off by default: it costs CPU on every frame). */
   deflate?: boolean;
   /** Serve the demo's browser page on the game port and the dashboard on the admin port. */
@@ -92,21 +96,29 @@ export class GameServer {
   static async start(options: ServerOptions = {}): Promise<GameServer> {
     const root = path.resolve(options.root ?? process.cwd());
     const host = await Host.create({ root });
+    // Sessions are data the host owns, persisted with the stores (a restart knows who was connected).
+    const sessions = sessionTable();
+    host.registry.add(sessions, 'the host');
     let persistence: Persistence | undefined;
     let recovery: RecoveryReport | undefined;
     if (options.dataDir) {
       // Recover before any logic runs: init sees the data as it was.
-      persistence = new Persistence(path.resolve(options.dataDir), host.registry, options.fsync ?? 'interval', options.snapshotEvery ? { snapshotEvery: options.snapshotEvery } : {});
-      recovery = persistence.recover();
+      persistence = new Persistence(path.resolve(options.dataDir), host.registry, options.fsync ?? 'interval', {
+        ...(options.snapshotEvery ? { snapshotEvery: options.snapshotEvery } : {}),
+        ...(options.repair ? { repair: true } : {}),
+      });
+      recovery = await persistence.recover();
     }
-    const http = createServer();
+    const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    const { http } = guardedServer({ ...DEFAULT_GUARD, maxPerAddress: limits.maxConnectionsPerAddress, capFlag: '--max-per-address' });
     // The gateway exists before logic loads, so that what init does (room views, pushes) reaches it.
     const gateway = new Gateway(host, http, {
-      ...(options.limits ? { limits: options.limits } : {}),
+      limits,
+      sessionTable: sessions,
       ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
       ...(options.sessionModule ? { sessionModule: options.sessionModule } : {}),
       ...(options.deflate ? { deflate: true } : {}),
-      ...(persistence ? { beforeReply: () => persistence.durable() } : {}),
+      ...(persistence ? { writeMark: () => persistence.writeMark(), beforeReply: (mark: number) => persistence.durableSince(mark) } : {}),
     });
     const server = new GameServer(host, http, gateway, options);
     server.persistence = persistence;
@@ -117,13 +129,23 @@ export class GameServer {
       await persistence?.close();
       throw err;
     }
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
-      http.listen(options.port ?? 8080, options.host ?? '0.0.0.0', () => {
-        http.off('error', reject);
-        resolve();
-      });
-    });
+    try {
+      await server.open(root);
+    } catch (err) {
+      // Whatever started is stopped the normal way: the data folder's lock, timers, the admin port.
+      await server.stop().catch(() => undefined);
+      throw err;
+    }
+    return server;
+  }
+
+  /** Puts back the last run's sessions, then opens the ports; the caller stops everything if this throws. */
+  private async open(root: string): Promise<void> {
+    const { host, options } = this;
+    const server = this;
+    const restored = this.gateway.restoreSessions();
+    if (restored > 0) this.log.info(`${restored} player(s) of the last run not connected: each gets drop now, leave after the grace unless they come back`);
+    await listen(this.http, options.port ?? 8080, options.host ?? '0.0.0.0', 'game', '--port (REBIND_PORT)');
     server.tick.start();
     if (options.pages) {
       const page = await bundlePage('/', path.join(CLIENT_DIR, 'demo/index.html'), path.join(CLIENT_DIR, 'demo/main.ts'), '/demo.js');
@@ -146,7 +168,6 @@ export class GameServer {
       server.watcher = new LogicWatcher(host.engine, host.paths);
       await server.watcher.start();
     }
-    return server;
   }
 
   /** Lets another part (the demo page) answer plain HTTP on the game port. */

@@ -32,7 +32,8 @@ function readState(server: GameServer, store: unknown, path: unknown): unknown {
     value = table.get(parts.shift()!);
   } else value = (s as unknown as { get(): unknown }).get();
   for (const [i, key] of parts.entries()) {
-    if (value === null || typeof value !== 'object' || !(key in (value as object))) {
+    // Own keys only: a path through "constructor" or "__proto__" reads nothing.
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, key)) {
       throw rebindError('UNKNOWN_PATH', `${store} has nothing at ${[...parts.slice(0, i + 1)].join('.')}`, { details: { store, path } });
     }
     value = (value as Record<string, unknown>)[key];

@@ -1,10 +1,12 @@
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
 import { isRebindError, rebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { DEFAULT_GUARD, guardedServer, listen } from '../net/guard.ts';
 import type { PatchRecord } from '../patch/history.ts';
-import { AuditLog } from './audit.ts';
+import { AuditLog, type AuditEntry } from './audit.ts';
+import { originAllowed } from './origin.ts';
 import { tokenMatches, type AdminToken } from './token.ts';
 
 // The operators' channel: a WebSocket listener of its own, on loopback by
@@ -30,6 +32,15 @@ export interface AdminOptions {
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.|localhost$)/;
 
+/** Sockets one address may hold on the admin port: a CLI and a few dashboards need far fewer. */
+const ADMIN_PER_ADDRESS = 32;
+
+/** What a client says it is (`cli`, `dashboard`, a name), kept apart from the address the server saw. */
+function claimedName(value: unknown): string {
+  // No '@' survives: in `name@address` the address is always the one the server saw.
+  return typeof value === 'string' && value.length > 0 ? value.slice(0, 40).replace(/[^\w-]/g, '_') : 'cli';
+}
+
 export class AdminServer {
   readonly audit: AuditLog;
   private readonly http: HttpServer;
@@ -39,7 +50,8 @@ export class AdminServer {
 
   private constructor(private readonly options: AdminOptions) {
     this.audit = new AuditLog(options.dataDir);
-    this.http = createServer((req, res) => this.onRequest(req, res));
+    this.http = guardedServer({ ...DEFAULT_GUARD, maxPerAddress: ADMIN_PER_ADDRESS, capFlag: 'fixed for the admin port' }).http;
+    this.http.on('request', (req, res) => this.onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket as Socket, head));
     this.wss.on('connection', (ws, req) => this.onConnection(ws, req));
   }
@@ -49,13 +61,7 @@ export class AdminServer {
     if (!LOOPBACK.test(options.host)) {
       admin.log.warn(`the admin listener is bound to ${options.host}, not loopback: anyone who can reach it and holds the token can patch this server`);
     }
-    await new Promise<void>((resolve, reject) => {
-      admin.http.once('error', reject);
-      admin.http.listen(options.port, options.host, () => {
-        admin.http.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(admin.http, options.port, options.host, 'admin', '--admin-port (REBIND_ADMIN_PORT)');
     return admin;
   }
 
@@ -93,14 +99,28 @@ export class AdminServer {
     }
     const failures = (this.failures.get(address) ?? 0) + 1;
     this.failures.set(address, failures);
-    this.audit.write({ action: 'auth', origin: address, ok: false, result: `bad token (failure ${failures} in a row)` });
+    this.record({ action: 'auth', origin: claimedName(undefined), address, ok: false, result: `bad token (failure ${failures} in a row)` });
     await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** (failures - 1))));
     return false;
   }
 
+  /** Every audit line keeps the claimed name (origin) and the address the server saw apart. */
+  private record(entry: AuditEntry & { address: string }): void {
+    this.audit.write(entry);
+  }
+
   private async onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    // The guard gave this socket an 'error' listener: a reset at any point below is harmless.
     const url = new URL(req.url ?? '/', 'http://admin');
-    if (!(await this.authorized(req, url))) {
+    if (!originAllowed(req)) {
+      this.record({ action: 'auth', origin: claimedName(undefined), address: req.socket.remoteAddress ?? '?', ok: false, result: `refused browser origin ${String(req.headers.origin).slice(0, 200)}` });
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nthe admin port accepts browsers only from its own dashboard page\n');
+      return;
+    }
+    const ok = await this.authorized(req, url);
+    // The client may have given up during the delay.
+    if (socket.destroyed || !socket.writable) return;
+    if (!ok) {
       socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nbad admin token\n');
       return;
     }
@@ -131,19 +151,21 @@ export class AdminServer {
       seq = message[1];
       const [name, , rawArgs] = message as [string, number, unknown];
       const args = rawArgs && typeof rawArgs === 'object' ? (rawArgs as Record<string, unknown>) : {};
-      const action = this.options.actions[name];
+      // Own keys only: "constructor" or "toString" are not actions.
+      const action = Object.hasOwn(this.options.actions, name) ? this.options.actions[name] : undefined;
       if (!action) throw rebindError('UNKNOWN_HANDLER', `no admin action "${name}" (known: ${Object.keys(this.options.actions).join(', ')})`);
-      const by = `${typeof args.origin === 'string' ? args.origin : 'cli'}@${address}`;
+      const origin = claimedName(args.origin);
+      const by = `${origin}@${address}`;
       let result: unknown;
       try {
         result = await action(args, by);
       } catch (err) {
-        this.audit.write({ action: name, origin: by, args, ok: false, result: isRebindError(err) ? err.toJSON() : String(err) });
+        this.record({ action: name, origin, address, args, ok: false, result: isRebindError(err) ? err.toJSON() : String(err) });
         throw err;
       }
       const failedPatch = (result as PatchRecord | null)?.ok === false;
       const polled = this.options.readOnly?.has(name) && readsLogged.has(name);
-      if (!polled || failedPatch) this.audit.write({ action: name, origin: by, args, ok: !failedPatch, result: summarize(result) });
+      if (!polled || failedPatch) this.record({ action: name, origin, address, args, ok: !failedPatch, result: summarize(result) });
       if (this.options.readOnly?.has(name)) readsLogged.add(name);
       if (seq !== 0) ws.send(JSON.stringify([seq, 0, result ?? null]));
     } catch (err) {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { createLogger } from '../log.ts';
 
 // The admin token: REBIND_ADMIN_TOKEN, or one generated at first start into
 // <data>/admin.token, readable by its owner only.
@@ -19,7 +20,10 @@ export function loadOrCreateToken(dataDir: string, env = process.env): AdminToke
   const file = path.join(dataDir, TOKEN_FILE);
   if (existsSync(file)) {
     const value = readFileSync(file, 'utf8').trim();
-    if (value.length >= 16) return { value, source: file };
+    if (value.length >= 16) {
+      warnIfShared(file);
+      return { value, source: file };
+    }
   }
   mkdirSync(dataDir, { recursive: true });
   const value = randomBytes(32).toString('base64url');
@@ -34,4 +38,12 @@ export function tokenMatches(expected: string, given: unknown): boolean {
   const a = createHash('sha256').update(expected).digest();
   const b = createHash('sha256').update(given).digest();
   return timingSafeEqual(a, b);
+}
+
+/** The token is used as it is (the operator may have reasons), but a copy others can read is said out loud. */
+function warnIfShared(file: string): void {
+  if (process.platform === 'win32') return;
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  createLogger('admin').warn(`${file} is readable by others (mode ${mode.toString(8).padStart(4, '0')}): anyone who can read it can patch this server; fix with: chmod 600 ${file}`);
 }

@@ -1,6 +1,7 @@
 import { WebSocket, type RawData } from 'ws';
 import type { RebindError } from '../errors.ts';
 import { decodeRequest, encode, peekSeq, replyError, type EncodedOnce, type Encoding, type Request } from './codec.ts';
+import { Backpressure, type Verdict } from './backpressure.ts';
 import { RateLimiter, WindowCounter, type NetLimits } from './limits.ts';
 import type { Link, Session } from './sessions.ts';
 
@@ -14,6 +15,7 @@ export const CLOSE = {
   tryAgainLater: 1013,
   tooBig: 1009,
   replaced: 4001,
+  authTimeout: 4002,
 } as const;
 
 /** What a connection needs from the gateway. */
@@ -30,6 +32,8 @@ export class Connection implements Link {
   private pending = 0;
   private closed = false;
   private corked = false;
+  private readonly backpressure: Backpressure;
+  private authTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly gateway: RequestHandler,
@@ -39,8 +43,25 @@ export class Connection implements Link {
     const limits = gateway.limits;
     this.limiter = new RateLimiter(limits.ratePerSecond, limits.rateBurst);
     this.badFrames = new WindowCounter(limits.badFrameWindowMs);
+    this.backpressure = new Backpressure(limits, () => ws.bufferedAmount, (why) => this.tooSlow(why));
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('error', () => undefined); // ws closes the socket itself (1009 for oversized frames)
+    ws.on('close', () => {
+      this.backpressure.stop();
+      clearTimeout(this.authTimer);
+    });
+    this.socket()?.on('drain', () => this.backpressure.drained());
+    this.expectJoin();
+  }
+
+  /** (Re)starts the clock for a connection without a player: it must join within the limit. */
+  expectJoin(): void {
+    clearTimeout(this.authTimer);
+    const ms = this.gateway.limits.authTimeoutMs;
+    this.authTimer = setTimeout(() => {
+      if (!this.session) this.close(CLOSE.authTimeout, `no $auth or $resume within ${ms / 1000} s`);
+    }, ms);
+    this.authTimer.unref();
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -88,11 +109,16 @@ export class Connection implements Link {
 
   private reply(message: unknown[], encoding: Encoding): void {
     let data: Buffer | string;
+    const seq = message[0] as number;
     try {
       data = encode(message, encoding);
     } catch (err) {
       // A handler returned something the codec cannot carry (a cycle, a bigint, ...).
-      data = encode(replyError(message[0] as number, 'HANDLER_ERROR', `the reply could not be encoded: ${(err as Error).message}`), encoding);
+      data = encode(replyError(seq, 'HANDLER_ERROR', `the reply could not be encoded: ${(err as Error).message}`), encoding);
+    }
+    const max = this.gateway.limits.maxReplyBytes;
+    if (byteLength(data) > max) {
+      data = encode(replyError(seq, 'REPLY_TOO_LARGE', `the reply is ${byteLength(data)} bytes, over the limit of ${max}: return less (page it, or sync it through a room)`), encoding);
     }
     this.write(data);
   }
@@ -103,13 +129,25 @@ export class Connection implements Link {
 
   private write(data: Buffer | string): boolean {
     if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.ws.bufferedAmount > this.gateway.limits.maxSendBuffer) {
-      this.close(CLOSE.policy, 'send buffer full: the client is not reading fast enough');
+    const verdict = this.backpressure.beforeWrite(byteLength(data));
+    if (verdict !== 'ok') {
+      this.tooSlow(verdict);
       return false;
     }
     this.cork();
     this.ws.send(data);
+    this.backpressure.afterWrite();
     return true;
+  }
+
+  private tooSlow(why: Verdict): void {
+    const limits = this.gateway.limits;
+    const detail = why === 'queue-full' ? `over ${limits.maxQueuedBytes} bytes waiting` : `over ${limits.maxSendBuffer} bytes waiting for ${limits.slowClientMs / 1000} s`;
+    this.close(CLOSE.policy, `send buffer full: the client is not reading fast enough (${detail})`);
+  }
+
+  private socket(): { cork(): void; uncork(): void; on(event: 'drain', listener: () => void): unknown } | undefined {
+    return (this.ws as unknown as { _socket?: { cork(): void; uncork(): void; on(event: 'drain', listener: () => void): unknown } })._socket;
   }
 
   /**
@@ -119,7 +157,7 @@ export class Connection implements Link {
    */
   private cork(): void {
     if (this.corked) return;
-    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    const socket = this.socket();
     if (!socket) return;
     this.corked = true;
     socket.cork();
@@ -141,4 +179,8 @@ export class Connection implements Link {
     // A client that does not read will not read the close frame either.
     setTimeout(() => this.ws.terminate(), 2000).unref();
   }
+}
+
+function byteLength(data: Buffer | string): number {
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.length;
 }

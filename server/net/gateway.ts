@@ -8,8 +8,10 @@ import type { Outbox } from '../patch/dispatch.ts';
 import { CLOSE, Connection } from './connection.ts';
 import { EncodedOnce, push, replyError, replyOk, type Request } from './codec.ts';
 import { DEFAULT_LIMITS, type NetLimits } from './limits.ts';
+import { SessionLifecycle } from './lifecycle.ts';
 import { Rooms } from './rooms.ts';
-import { Session, Sessions } from './sessions.ts';
+import { Sessions, type SessionRow } from './sessions.ts';
+import type { Table } from '../store/table.ts';
 
 // The clients' side of the host: WebSocket connections speaking the wire
 // protocol, turned into players by the session hooks in logic, with limits
@@ -23,6 +25,8 @@ export interface GatewayOptions {
   sessionModule?: string;
   /** permessage-deflate (default off). */
   deflate?: boolean;
+  /** The host's `$sessions` table, registered before recovery so that sessions outlive the process. */
+  sessionTable?: Table<SessionRow>;
   /** Resolves when the writes a reply depends on are durable (fsync always). */
   beforeReply?: () => Promise<void> | undefined;
 }
@@ -31,15 +35,14 @@ export { CLOSE };
 
 export class Gateway implements Outbox {
   readonly rooms: Rooms;
-  readonly sessions = new Sessions();
+  readonly sessions: Sessions;
+  private readonly lifecycle: SessionLifecycle;
   readonly limits: NetLimits;
   private readonly wss: WebSocketServer;
   private readonly connections = new Set<Connection>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly log = createLogger('net');
   private closing = false;
-  readonly graceMs: number;
-  readonly sessionModule: string;
   stats = { messages: 0, errors: 0, connectionsTotal: 0 };
 
   constructor(
@@ -48,11 +51,13 @@ export class Gateway implements Outbox {
     readonly options: GatewayOptions = {},
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.graceMs = options.graceMs ?? 30_000;
-    this.sessionModule = options.sessionModule ?? 'session';
     this.rooms = new Rooms(host.registry);
+    this.sessions = new Sessions(options.sessionTable);
+    this.lifecycle = new SessionLifecycle(host, this.sessions, this.rooms, options.graceMs ?? 30_000, options.sessionModule ?? 'session');
     this.wss = new WebSocketServer({ server, maxPayload: this.limits.maxFrameBytes, perMessageDeflate: options.deflate === true });
     this.wss.on('connection', (ws, req) => this.accept(ws, req));
+    // ws passes on the HTTP server's errors (EADDRINUSE); the server's listen reports them.
+    this.wss.on('error', () => undefined);
     host.outbox = this;
   }
 
@@ -70,8 +75,17 @@ export class Gateway implements Outbox {
     this.stats.connectionsTotal++;
     ws.on('close', () => {
       this.connections.delete(conn);
-      this.disconnected(conn);
+      this.lifecycle.disconnected(conn);
     });
+  }
+
+  get graceMs(): number {
+    return this.lifecycle.graceMs;
+  }
+
+  /** Sessions a previous run left behind become cut connections (see SessionLifecycle.restore). */
+  restoreSessions(): number {
+    return this.lifecycle.restore();
   }
 
   get connectionCount(): number {
@@ -118,17 +132,6 @@ export class Gateway implements Outbox {
     return this.host.dispatcher.invoke(request.name, request.payload, conn.session.player, 'client');
   }
 
-  private hook(name: 'join' | 'leave' | 'drop' | 'resume', player: string): void {
-    const handler = `${this.sessionModule}.${name}`;
-    if (!this.host.bindings.resolve(handler)) return;
-    try {
-      const result = this.host.dispatcher.invoke(handler, null, player, 'system');
-      if (result instanceof Promise) result.catch((err: unknown) => this.log.error(`${handler} failed: ${(err as Error).message}`));
-    } catch (err) {
-      this.log.error(`${handler} failed: ${(err as Error).message}`);
-    }
-  }
-
   private system(conn: Connection, request: Request): unknown {
     switch (request.name) {
       case '$ping':
@@ -136,86 +139,14 @@ export class Gateway implements Outbox {
       case '$versions':
         return this.versions();
       case '$auth':
-        return this.auth(conn, request.payload);
+        return this.lifecycle.auth(conn, request.payload);
       case '$resume':
-        return this.resume(conn, request.payload);
-      case '$leave': {
-        const session = conn.session;
-        if (!session) throw rebindError('NOT_JOINED', 'not joined');
-        conn.session = undefined;
-        this.end(session);
-        return { left: session.player };
-      }
+        return this.lifecycle.resume(conn, request.payload);
+      case '$leave':
+        return this.lifecycle.leave(conn);
       default:
         throw rebindError('UNKNOWN_HANDLER', `no system request named "${request.name}" (known: $auth, $resume, $leave, $ping, $versions)`);
     }
-  }
-
-  private auth(conn: Connection, payload: unknown): unknown {
-    if (conn.session) throw rebindError('BAD_REQUEST', `already joined as "${conn.session.player}"`);
-    const handler = `${this.sessionModule}.auth`;
-    if (!this.host.bindings.resolve(handler)) {
-      throw rebindError('UNKNOWN_HANDLER', `no auth hook: export a handler "auth" from logic/${this.sessionModule}.ts`);
-    }
-    const result = this.host.dispatcher.invoke(handler, payload, null, 'system');
-    const admit = (value: unknown) => {
-      const player = typeof value === 'string' ? value : (value as { player?: unknown } | null)?.player;
-      if (typeof player !== 'string' || player.length === 0) throw rebindError('AUTH_FAILED', `${handler} must return a player id (a non-empty string)`);
-      return this.admit(conn, player);
-    };
-    return result instanceof Promise ? result.then(admit) : admit(result);
-  }
-
-  private admit(conn: Connection, player: string): unknown {
-    const existing = this.sessions.get(player);
-    if (existing) {
-      // The same player again (another tab, a client that lost its token): take over the session.
-      this.attach(existing, conn, 'resume');
-      return { player, token: existing.token, graceMs: this.graceMs, resumed: true };
-    }
-    const session = new Session(player, conn);
-    conn.session = session;
-    this.sessions.add(session);
-    this.hook('join', player);
-    return { player, token: session.token, graceMs: this.graceMs, resumed: false };
-  }
-
-  private resume(conn: Connection, payload: unknown): unknown {
-    if (conn.session) throw rebindError('BAD_REQUEST', `already joined as "${conn.session.player}"`);
-    const session = this.sessions.byResumeToken((payload as { token?: unknown } | null)?.token);
-    if (!session) throw rebindError('RESUME_FAILED', 'unknown or expired resume token: join again with $auth');
-    this.attach(session, conn, 'resume');
-    return { player: session.player, token: session.token, graceMs: this.graceMs, resumed: true };
-  }
-
-  private attach(session: Session, conn: Connection, hook: 'resume'): void {
-    const old = session.link;
-    if (old && old !== conn) {
-      (old as Connection).session = undefined;
-      old.close(CLOSE.replaced, 'replaced by a new connection for the same player');
-    }
-    clearTimeout(session.graceTimer);
-    session.graceTimer = undefined;
-    session.link = conn;
-    conn.session = session;
-    this.sessions.rotate(session);
-    this.rooms.rejoin(session);
-    this.hook(hook, session.player);
-  }
-
-  private disconnected(conn: Connection): void {
-    const session = conn.session;
-    if (!session || session.link !== conn) return;
-    session.link = null;
-    this.hook('drop', session.player);
-    session.graceTimer = setTimeout(() => this.end(session), this.graceMs);
-  }
-
-  /** The player is gone for good: logic hears `leave`, rooms forget them. */
-  private end(session: Session): void {
-    this.sessions.remove(session);
-    this.hook('leave', session.player);
-    this.rooms.leaveAll(session.player);
   }
 
   /** Cuts a player's connection at once (no close handshake); the session waits for a resume. */
@@ -255,10 +186,12 @@ export class Gateway implements Outbox {
       return;
     }
     this.rooms.join(room, session);
+    this.lifecycle.roomsChanged(player);
   }
 
   leave(room: string, player: string): void {
     this.rooms.leave(room, player);
+    this.lifecycle.roomsChanged(player);
   }
 
   checkRoomView(view: RoomView): void {

@@ -15,8 +15,18 @@ export interface NetLimits {
   /** Bad frames within `badFrameWindowMs` after which the connection is closed. */
   maxBadFrames: number;
   badFrameWindowMs: number;
-  /** Bytes queued for a client past which it is disconnected as too slow. */
+  /** Bytes queued for a client that, still queued after `slowClientMs`, get it disconnected as too slow. */
   maxSendBuffer: number;
+  /** How long a client's queue may stay over `maxSendBuffer` (a big snapshot takes a moment to read). */
+  slowClientMs: number;
+  /** Nothing more is queued for a client already this far behind: it is disconnected at once. */
+  maxQueuedBytes: number;
+  /** Replies above this are refused with REPLY_TOO_LARGE. */
+  maxReplyBytes: number;
+  /** A connection that has not joined ($auth or $resume) within this is closed with 4002. */
+  authTimeoutMs: number;
+  /** TCP connections per remote address (0 = no cap); past it, a 429 before any HTTP is read. */
+  maxConnectionsPerAddress: number;
   /** Calls per connection awaiting an async handler at once. */
   maxInFlight: number;
   /** Connections at once; past it new ones are closed with 1013 (try again later). */
@@ -32,6 +42,11 @@ export const DEFAULT_LIMITS: NetLimits = {
   maxBadFrames: 10,
   badFrameWindowMs: 10_000,
   maxSendBuffer: 4 * 1024 * 1024,
+  slowClientMs: 5_000,
+  maxQueuedBytes: 64 * 1024 * 1024,
+  maxReplyBytes: 4 * 1024 * 1024,
+  authTimeoutMs: 10_000,
+  maxConnectionsPerAddress: 256,
   maxInFlight: 256,
   maxConnections: 10_000,
 };

@@ -55,7 +55,7 @@ function startsWith(path: readonly (string | number)[], prefix: readonly string[
 function valueAt(root: unknown, path: readonly string[]): unknown {
   let at = root;
   for (const key of path) {
-    if (at === null || typeof at !== 'object') return undefined;
+    if (at === null || typeof at !== 'object' || !Object.hasOwn(at, key)) return undefined;
     at = (at as Record<string, unknown>)[key];
   }
   return at;

@@ -1,0 +1,110 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { rebindError } from '../errors.ts';
+
+// What every listener of the host (the game port and the admin port) puts in
+// front of HTTP: no socket may crash the process whatever it does (a reset
+// during the headers, the upgrade or a delayed refusal), one address cannot
+// hold more than its share of sockets, and a socket that sends nothing, or
+// sends its headers a byte at a time, is closed by Node's HTTP timeouts.
+
+export interface GuardOptions {
+  /** TCP connections one remote address may hold at once; 0 = no cap. */
+  maxPerAddress: number;
+  /** Headers must arrive within this (Slowloris). */
+  headersTimeoutMs: number;
+  /** A whole plain-HTTP request must arrive within this. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive HTTP connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** What the refusal says: which flag raises the cap. */
+  capFlag: string;
+}
+
+export const DEFAULT_GUARD: Omit<GuardOptions, 'capFlag'> = {
+  maxPerAddress: 256,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+};
+
+/** How often Node sweeps for connections past their header/request timeout (its default, 30 s, lets an idle flood sit too long). */
+const TIMEOUT_SWEEP_MS = 1_000;
+
+/** An HTTP server with the guard in front of it. */
+export function guardedServer(options: GuardOptions): { http: HttpServer; guard: ConnectionGuard } {
+  const http = createServer({ connectionsCheckingInterval: TIMEOUT_SWEEP_MS });
+  return { http, guard: new ConnectionGuard(http, options) };
+}
+
+export class ConnectionGuard {
+  private readonly perAddress = new Map<string, number>();
+  refused = 0;
+
+  constructor(
+    http: HttpServer,
+    private readonly options: GuardOptions,
+  ) {
+    http.headersTimeout = options.headersTimeoutMs;
+    http.requestTimeout = options.requestTimeoutMs;
+    http.keepAliveTimeout = options.keepAliveTimeoutMs;
+    http.on('connection', (socket: Socket) => this.onConnection(socket));
+    // Node's default answers a bad request (oversized headers: 431) and destroys the
+    // socket; this one does the same and never throws on a socket already gone.
+    http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') {
+        const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+        socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      }
+      socket.destroy();
+    });
+  }
+
+  private onConnection(socket: Socket): void {
+    // The one listener that makes every later 'error' (ECONNRESET, EPIPE...) harmless:
+    // HTTP removes its own when it hands the socket to an upgrade handler.
+    socket.on('error', () => undefined);
+    const address = socket.remoteAddress ?? '?';
+    const held = this.perAddress.get(address) ?? 0;
+    const cap = this.options.maxPerAddress;
+    if (cap > 0 && held >= cap) {
+      this.refused++;
+      // Said in HTTP, before the request is read: a WebSocket client sees a 429 with a reason.
+      socket.end(`HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-type: text/plain\r\n\r\ntoo many connections from ${address} (limit ${cap}, ${this.options.capFlag})\n`);
+      socket.destroySoon();
+      return;
+    }
+    this.perAddress.set(address, held + 1);
+    socket.once('close', () => {
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, left);
+    });
+  }
+
+  /** Sockets held by one address now (tests, status). */
+  heldBy(address: string): number {
+    return this.perAddress.get(address) ?? 0;
+  }
+}
+
+/** Listens, turning the usual failures into a message that names the flag to change. */
+export function listen(http: HttpServer, port: number, host: string, what: string, flag: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      http.off('listening', onListening);
+      const where = `${host}:${port}`;
+      if (err.code === 'EADDRINUSE') reject(rebindError('PORT_IN_USE', `the ${what} port ${where} is in use by another process: stop it, or pick another port with ${flag}`));
+      else if (err.code === 'EACCES') reject(rebindError('PORT_IN_USE', `not allowed to listen on the ${what} port ${where} (ports under 1024 need privileges): pick another with ${flag}`));
+      else if (err.code === 'EADDRNOTAVAIL') reject(rebindError('PORT_IN_USE', `${host} is not an address of this machine, so the ${what} port cannot listen there`));
+      else reject(err);
+    };
+    const onListening = () => {
+      http.off('error', onError);
+      resolve();
+    };
+    http.once('error', onError);
+    http.once('listening', onListening);
+    http.listen(port, host);
+  });
+}

@@ -1,0 +1,181 @@
+import { rebindError } from '../errors.ts';
+import type { Host } from '../host.ts';
+import { createLogger } from '../log.ts';
+import { transact } from '../store/transaction.ts';
+import { CLOSE, type Connection } from './connection.ts';
+import type { Rooms } from './rooms.ts';
+import { Session, type Sessions } from './sessions.ts';
+
+// How a connection becomes a player and stops being one: $auth, $resume,
+// $leave, a cut connection and its grace period, and a restart. Logic hears
+// each step through the session module's hooks (auth, join, resume, drop,
+// leave), called by name.
+
+type Hook = 'join' | 'leave' | 'drop' | 'resume';
+
+export class SessionLifecycle {
+  private readonly log = createLogger('net');
+
+  constructor(
+    private readonly host: Host,
+    private readonly sessions: Sessions,
+    private readonly rooms: Rooms,
+    readonly graceMs: number,
+    readonly sessionModule: string,
+  ) {}
+
+  private handler(name: 'auth' | Hook): string {
+    return `${this.sessionModule}.${name}`;
+  }
+
+  /** Runs a hook whose failure must not stop what happens to the connection; logs it. */
+  private hook(name: Hook, player: string): void {
+    const handler = this.handler(name);
+    if (!this.host.bindings.resolve(handler)) return;
+    try {
+      const result = this.host.dispatcher.invoke(handler, null, player, 'system');
+      if (result instanceof Promise) result.catch((err: unknown) => this.log.error(`${handler} failed: ${(err as Error).message}`));
+    } catch (err) {
+      this.log.error(`${handler} failed: ${(err as Error).message}`);
+    }
+  }
+
+  auth(conn: Connection, payload: unknown): unknown {
+    if (conn.session) throw rebindError('BAD_REQUEST', `already joined as "${conn.session.player}"`);
+    const handler = this.handler('auth');
+    if (!this.host.bindings.resolve(handler)) {
+      throw rebindError('UNKNOWN_HANDLER', `no auth hook: export a handler "auth" from logic/${this.sessionModule}.ts`);
+    }
+    const result = this.host.dispatcher.invoke(handler, payload, null, 'system');
+    const admit = (value: unknown) => {
+      const player = typeof value === 'string' ? value : (value as { player?: unknown } | null)?.player;
+      if (typeof player !== 'string' || player.length === 0) throw rebindError('AUTH_FAILED', `${handler} must return a player id (a non-empty string)`);
+      return this.admit(conn, player);
+    };
+    return result instanceof Promise ? result.then(admit) : admit(result);
+  }
+
+  private admit(conn: Connection, player: string): unknown {
+    if (conn.session) throw rebindError('BAD_REQUEST', `already joined as "${conn.session.player}"`);
+    const existing = this.sessions.get(player);
+    if (existing) {
+      // The same player again (another tab, a client that lost its token): take over the session.
+      this.attach(existing, conn);
+      return this.welcome(existing, true);
+    }
+    const session = new Session(player, conn);
+    conn.session = session;
+    // The session's row and what `join` writes commit together, or neither does.
+    let joined: unknown;
+    try {
+      joined = transact(() => {
+        this.sessions.add(session);
+        const handler = this.handler('join');
+        return this.host.bindings.resolve(handler) ? this.host.dispatcher.invoke(handler, null, player, 'system') : undefined;
+      });
+    } catch (err) {
+      this.refuse(conn, session);
+      throw err;
+    }
+    if (!(joined instanceof Promise)) return this.welcome(session, false);
+    return joined.then(
+      () => this.welcome(session, false),
+      (err: unknown) => {
+        // The synchronous part of join committed: logic hears leave, so its state stays whole.
+        if (this.sessions.get(player) === session) this.end(session);
+        if (conn.session === session) this.refuse(conn, session);
+        throw err;
+      },
+    );
+  }
+
+  private refuse(conn: Connection, session: Session): void {
+    this.sessions.forget(session);
+    conn.session = undefined;
+    conn.expectJoin();
+  }
+
+  private welcome(session: Session, resumed: boolean): unknown {
+    return { player: session.player, token: session.token, graceMs: this.graceMs, resumed };
+  }
+
+  resume(conn: Connection, payload: unknown): unknown {
+    if (conn.session) throw rebindError('BAD_REQUEST', `already joined as "${conn.session.player}"`);
+    const session = this.sessions.byResumeToken((payload as { token?: unknown } | null)?.token);
+    if (!session) throw rebindError('RESUME_FAILED', 'unknown or expired resume token: join again with $auth');
+    this.attach(session, conn);
+    return this.welcome(session, true);
+  }
+
+  leave(conn: Connection): unknown {
+    const session = conn.session;
+    if (!session) throw rebindError('NOT_JOINED', 'not joined');
+    conn.session = undefined;
+    conn.expectJoin();
+    this.end(session);
+    return { left: session.player };
+  }
+
+  private attach(session: Session, conn: Connection): void {
+    const old = session.link;
+    if (old && old !== conn) {
+      (old as Connection).session = undefined;
+      old.close(CLOSE.replaced, 'replaced by a new connection for the same player');
+    }
+    clearTimeout(session.graceTimer);
+    session.graceTimer = undefined;
+    session.link = conn;
+    conn.session = session;
+    transact(() => {
+      this.sessions.rotate(session);
+      this.sessions.setOnline(session, true);
+    });
+    this.rooms.rejoin(session);
+    this.hook('resume', session.player);
+  }
+
+  disconnected(conn: Connection): void {
+    const session = conn.session;
+    if (!session || session.link !== conn) return;
+    session.link = null;
+    this.sessions.setOnline(session, false);
+    this.hook('drop', session.player);
+    this.startGrace(session);
+  }
+
+  private startGrace(session: Session, ms = this.graceMs): void {
+    clearTimeout(session.graceTimer);
+    session.graceTimer = setTimeout(() => this.end(session), ms);
+  }
+
+  /** The player is gone for good: logic hears `leave`, rooms forget them. */
+  end(session: Session): void {
+    this.sessions.remove(session);
+    this.hook('leave', session.player);
+    this.rooms.leaveAll(session.player);
+  }
+
+  /**
+   * After a restart: every session the last run left is a connection that was
+   * cut. Logic hears `drop` now for those it still thought online, and
+   * `leave` after the grace unless the player comes back ($auth, or $resume
+   * with the token it held).
+   */
+  restore(): number {
+    const restored = this.sessions.restore();
+    for (const { session, row } of restored) {
+      for (const room of row.rooms) this.rooms.join(room, session);
+      if (row.online) {
+        this.sessions.setOnline(session, false);
+        this.hook('drop', session.player);
+      }
+      this.startGrace(session);
+    }
+    return restored.length;
+  }
+
+  /** Records which rooms a player is in, so a restart can put them back. */
+  roomsChanged(player: string): void {
+    if (this.sessions.get(player)) this.sessions.setRooms(player, this.rooms.roomsOf(player));
+  }
+}
