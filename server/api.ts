@@ -3,6 +3,7 @@
 // patch never creates a second copy of anything here.
 
 import { RebindError } from './errors.ts';
+import { defined, mayDefine } from './store/define.ts';
 import { Store, type StoreOptions } from './store/store.ts';
 import { Table, type TableOptions } from './store/table.ts';
 
@@ -10,14 +11,16 @@ export type { Draft } from 'immer';
 export type { Store, StoreOptions } from './store/store.ts';
 export type { Table, TableOptions } from './store/table.ts';
 
-/** Declares a store of one plain value. Call it at the top level of a `state/*.ts` file. */
+/** Declares a store of one plain value. Call it in a `state/*.ts` file (logic/ may not: refused with STORE_OUTSIDE_STATE). */
 export function defineStore<T>(name: string, initial: T, options?: StoreOptions): Store<T> {
-  return new Store(name, initial, options);
+  mayDefine('defineStore', name);
+  return defined(new Store(name, initial, options));
 }
 
-/** Declares a keyed table of plain rows, each copied on write on its own. */
+/** Declares a keyed table of plain rows, each copied on write on its own. Only in `state/*.ts` files. */
 export function defineTable<Row>(name: string, options?: TableOptions<Row>): Table<Row> {
-  return new Table<Row>(name, options);
+  mayDefine('defineTable', name);
+  return defined(new Table<Row>(name, options));
 }
 
 export interface Logger {

@@ -7,7 +7,11 @@ import { Dispatcher, type Origin as CallOrigin, type Outbox } from './patch/disp
 import { PatchEngine, type PatchRequest } from './patch/engine.ts';
 import type { Origin, PatchRecord } from './patch/history.ts';
 import { Scheduler, TIMERS_STORE, type TimerRow } from './patch/scheduler.ts';
+import { discoverModules, isModuleFile, moduleName } from './patch/modules.ts';
+import { DEFAULT_TIME_LIMIT_MS } from './patch/evaluate.ts';
+import { busyStats } from './patch/busy.ts';
 import { rebindError } from './errors.ts';
+import { createLogger } from './log.ts';
 import { loadState, StoreRegistry } from './store/registry.ts';
 import { Table } from './store/table.ts';
 
@@ -21,6 +25,20 @@ export interface HostOptions {
   root: string;
   logicDir?: string;
   stateDir?: string;
+  /**
+   * How long a logic module's top level, init or dispose may run before it is
+   * stopped and the patch refused (default 2000 ms, or REBIND_TIME_LIMIT_MS).
+   */
+  timeLimitMs?: number;
+}
+
+/** Calls and errors of a lifecycle hook, with the last error's message and location. */
+export interface HookStatus {
+  name: 'init' | 'dispose' | 'tick';
+  calls: number;
+  errors: number;
+  maxMs: number;
+  lastError: { code: string; message: string; at: string; location?: { file: string; line: number; column: number } } | null;
 }
 
 export interface ModuleStatus {
@@ -29,7 +47,9 @@ export interface ModuleStatus {
   hash: string;
   file: string;
   activatedAt: string;
-  handlers: Array<{ name: string; public: boolean; calls: number; errors: number }>;
+  handlers: Array<{ name: string; public: boolean; calls: number; errors: number; lastError: HookStatus['lastError'] }>;
+  /** The module's lifecycle hooks (those it exports), counted like handlers. */
+  hooks: HookStatus[];
   tick: boolean;
   timers: number;
   canRollback: boolean;
@@ -42,6 +62,10 @@ export interface HostStatus {
   patches: number;
   pendingTimers: number;
   uptimeMs: number;
+  /** Synchronous runs of logic long enough to stall the event loop (see patch/busy.ts). */
+  busy: { count: number; last: { name: string; ms: number } | null };
+  /** Modules left out at start because they did not load (the server serves the rest). */
+  skippedAtStart: Array<{ module: string; code: string; message: string }>;
 }
 
 const HOST_API = fileURLToPath(new URL('./api.ts', import.meta.url));
@@ -54,14 +78,19 @@ export class Host {
   readonly dispatcher: Dispatcher;
   readonly engine: PatchEngine;
   private readonly startedAt = Date.now();
+  private readonly skipped: HostStatus['skippedAtStart'] = [];
+  private readonly log = createLogger('host');
 
-  private constructor(readonly paths: ProjectPaths) {
+  private constructor(
+    readonly paths: ProjectPaths,
+    timeLimitMs: number,
+  ) {
     this.dispatcher = new Dispatcher(this.bindings, {
       schedule: (...args) => this.scheduler.schedule(...args),
       cancel: (id) => this.scheduler.cancel(id),
     });
     this.scheduler = new Scheduler(this.timers, (name, payload, player) => this.dispatcher.invoke(name, payload, player, 'timer'));
-    this.engine = new PatchEngine(paths, this.registry, this.bindings, this.dispatcher);
+    this.engine = new PatchEngine(paths, this.registry, this.bindings, this.dispatcher, timeLimitMs);
   }
 
   /** Loads state/ once, without loading any logic (persistence restores before logic runs). */
@@ -73,7 +102,8 @@ export class Host {
       stateDir: path.resolve(root, options.stateDir ?? 'state'),
       apiFiles: [path.join(root, 'server', 'api.ts'), HOST_API],
     };
-    const host = new Host(paths);
+    const fromEnv = Number(process.env.REBIND_TIME_LIMIT_MS);
+    const host = new Host(paths, options.timeLimitMs ?? (fromEnv > 0 ? fromEnv : DEFAULT_TIME_LIMIT_MS));
     host.registry.add(host.timers, 'the host');
     const builder = new Builder(paths);
     try {
@@ -84,15 +114,37 @@ export class Host {
     return host;
   }
 
-  /** Loads every logic module (as patch #1) and starts the durable timers. Throws if the logic does not load. */
+  /**
+   * Loads every logic module (as patch #1) and starts the durable timers. A
+   * module that does not load (a compile error, a throw or an endless loop at
+   * top level or in init) is left out with a loud error and the others are
+   * served, so that one bad file on disk cannot keep the game down; `rebind
+   * status` lists what was left out. Throws if nothing can be loaded, or if
+   * the failure cannot be pinned on one module.
+   */
   async start(): Promise<PatchRecord> {
-    const record = await this.engine.patch({ origin: 'start' });
-    if (!record.ok) {
+    let record = await this.engine.patch({ origin: 'start' });
+    while (!record.ok) {
       const err = record.error!;
-      throw rebindError(err.code, `the logic did not load: ${err.message}`, err.location ? { location: err.location } : {});
+      const culprit = this.culprit(record);
+      const rest = [...discoverModules(this.paths.logicDir).keys()].filter((m) => m !== culprit && !this.skipped.some((s) => s.module === m));
+      if (!culprit || rest.length === 0) {
+        throw rebindError(err.code, `the logic did not load: ${err.message}`, err.location ? { location: err.location } : {});
+      }
+      this.skipped.push({ module: culprit, code: err.code, message: err.message });
+      this.log.error(`MODULE LEFT OUT: ${culprit} did not load and is not being served (${err.code}: ${err.message}); fix the file and patch it in (rebind patch ${culprit})`);
+      record = await this.engine.patch({ origin: 'start', modules: rest });
     }
     this.scheduler.start();
     return record;
+  }
+
+  /** The module a refused start patch is to blame on: named by the error, or the module file it points at. */
+  private culprit(record: PatchRecord): string | undefined {
+    const err = record.error!;
+    if (err.module) return err.module;
+    const file = err.location ? path.resolve(this.paths.root, err.location.file) : undefined;
+    return file && isModuleFile(this.paths.logicDir, file) ? moduleName(this.paths.logicDir, file) : undefined;
   }
 
   /** Convenience: create() then start(). */
@@ -148,8 +200,14 @@ export class Host {
         handlers: [...v.handlers.keys()].map((h) => {
           const name = `${v.module}.${h}`;
           const stats = this.dispatcher.stats.get(name);
-          return { name, public: v.publicHandlers.has(h), calls: stats?.calls ?? 0, errors: stats?.errors ?? 0 };
+          return { name, public: v.publicHandlers.has(h), calls: stats?.calls ?? 0, errors: stats?.errors ?? 0, lastError: stats?.lastError ?? null };
         }),
+        hooks: (['init', 'tick', 'dispose'] as const)
+          .filter((hook) => typeof v[hook] === 'function')
+          .map((hook) => {
+            const stats = this.dispatcher.stats.get(`${v.module}.${hook}`);
+            return { name: hook, calls: stats?.calls ?? 0, errors: stats?.errors ?? 0, maxMs: Math.round((stats?.maxMs ?? 0) * 10) / 10, lastError: stats?.lastError ?? null };
+          }),
         tick: typeof v.tick === 'function',
         timers: v.timers.count,
         canRollback: this.engine.canRollback(v.module),
@@ -161,6 +219,8 @@ export class Host {
       patches: this.engine.history.list().length,
       pendingTimers: this.scheduler.pending,
       uptimeMs: Date.now() - this.startedAt,
+      busy: busyStats(),
+      skippedAtStart: [...this.skipped],
     };
   }
 

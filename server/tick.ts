@@ -1,16 +1,38 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { createLogger } from './log.ts';
+import { longRunSince } from './patch/busy.ts';
 
 // A fixed-rate loop: it aims at start + n * period, so a slow tick does not
-// shift every later one, and a tick that overruns its period is counted and
-// reported (at most every few seconds) instead of silently slowing the game.
+// shift every later one, and a tick that overruns its period, or starts a
+// period or more late because something else held the event loop, is counted
+// and reported (at most every few seconds) with what held it, instead of
+// silently slowing the game.
+
+// The host's own timers, taken when this file loads: game logic replacing
+// the globals later cannot stop the tick loop.
+const hostSetTimeout = globalThis.setTimeout;
+const hostClearTimeout = globalThis.clearTimeout;
+
+/** `dt` never exceeds this many periods: after a long stall the world moves as if this much time passed. */
+export const MAX_DT_PERIODS = 5;
+/** A tick that starts this late (and at least two periods late) counts as an overrun: the loop was held. */
+const LATE_MS = 100;
 
 export interface TickStats {
   hz: number;
   ticks: number;
+  /** Ticks that took longer than their period, plus ticks that started late (over 2 periods and 100 ms). */
   overruns: number;
+  /** Of the overruns, the ticks that started late (the event loop was busy elsewhere). */
+  late: number;
   lastMs: number;
   avgMs: number;
   maxMs: number;
+  /** The last stall that made a tick late: what held the loop (when known) and for how long. */
+  lastStall: { cause: string; ms: number; at: string } | null;
+  /** Event loop delay since start (perf_hooks): the 99th percentile and the worst, in ms. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 export class TickLoop {
@@ -19,9 +41,10 @@ export class TickLoop {
   private startedAt = 0;
   private lastAt = 0;
   private n = 0;
-  private lastWarn = 0;
+  private lastWarn = -Infinity;
   private readonly period: number;
   private readonly log = createLogger('tick');
+  private delay: IntervalHistogram | undefined;
 
   constructor(
     hz: number,
@@ -29,52 +52,70 @@ export class TickLoop {
   ) {
     if (!(hz > 0 && hz <= 1000)) throw new Error(`tick rate must be between 1 and 1000 Hz, got ${hz}`);
     this.period = 1000 / hz;
-    this.stats = { hz, ticks: 0, overruns: 0, lastMs: 0, avgMs: 0, maxMs: 0 };
+    this.stats = { hz, ticks: 0, overruns: 0, late: 0, lastMs: 0, avgMs: 0, maxMs: 0, lastStall: null, loopDelayP99Ms: 0, loopDelayMaxMs: 0 };
   }
 
   start(): void {
     this.startedAt = performance.now();
     this.lastAt = this.startedAt;
     this.n = 0;
+    this.delay = monitorEventLoopDelay({ resolution: 10 });
+    this.delay.enable();
     this.schedule();
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    hostClearTimeout(this.timer);
     this.timer = undefined;
+    this.delay?.disable();
   }
 
   private schedule(): void {
     this.n++;
     const due = this.startedAt + this.n * this.period;
-    this.timer = setTimeout(() => this.run(), Math.max(0, due - performance.now()));
+    this.timer = hostSetTimeout(() => this.run(due), Math.max(0, due - performance.now()));
   }
 
-  private run(): void {
+  private run(due: number): void {
     const begin = performance.now();
-    const dt = (begin - this.lastAt) / 1000;
+    const dt = Math.min(begin - this.lastAt, MAX_DT_PERIODS * this.period) / 1000;
     this.lastAt = begin;
+    const s = this.stats;
+    const lateBy = begin - due;
+    if (lateBy >= Math.max(2 * this.period, LATE_MS)) {
+      s.overruns++;
+      s.late++;
+      const culprit = longRunSince(due - this.period);
+      s.lastStall = { cause: culprit ? culprit.name : 'unknown (not game logic: the host, GC or the machine)', ms: Math.round(lateBy), at: new Date().toISOString() };
+      this.warn(begin, `tick started ${lateBy.toFixed(0)} ms late: the event loop was busy${culprit ? ` with ${culprit.name} (${culprit.ms.toFixed(0)} ms)` : ''} (${s.overruns} overruns so far)`);
+    }
     try {
       this.onTick(dt);
     } catch (err) {
       this.log.error(`tick failed: ${(err as Error).message}`);
     }
     const took = performance.now() - begin;
-    const s = this.stats;
     s.ticks++;
     s.lastMs = took;
     s.avgMs += (took - s.avgMs) / Math.min(s.ticks, 100);
     s.maxMs = Math.max(s.maxMs, took);
+    if (this.delay) {
+      s.loopDelayP99Ms = Math.round(this.delay.percentile(99) / 1e4) / 100;
+      s.loopDelayMaxMs = Math.round(this.delay.max / 1e4) / 100;
+    }
     if (took > this.period) {
       s.overruns++;
-      if (begin - this.lastWarn > 5000) {
-        this.lastWarn = begin;
-        this.log.warn(`tick took ${took.toFixed(1)} ms, over its ${this.period.toFixed(1)} ms budget (${s.overruns} overruns so far)`);
-      }
+      this.warn(begin, `tick took ${took.toFixed(1)} ms, over its ${this.period.toFixed(1)} ms budget (${s.overruns} overruns so far)`);
     }
     // Fell behind by more than a period: skip the missed ticks rather than bursting through them.
     const behind = Math.floor((performance.now() - (this.startedAt + this.n * this.period)) / this.period);
     if (behind > 0) this.n += behind;
     if (this.timer !== undefined) this.schedule();
+  }
+
+  private warn(now: number, message: string): void {
+    if (now - this.lastWarn < 5000) return;
+    this.lastWarn = now;
+    this.log.warn(message);
   }
 }

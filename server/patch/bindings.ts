@@ -37,7 +37,7 @@ export interface Binding {
   module: ModuleVersion;
 }
 
-function exportLocation(file: string, rel: string, name: string): SourceLocation | undefined {
+export function exportLocation(file: string, rel: string, name: string): SourceLocation | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

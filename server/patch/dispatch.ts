@@ -1,9 +1,11 @@
 import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
-import { isRebindError, rebindError, RebindError } from '../errors.ts';
+import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { refuseStores } from '../store/define.ts';
 import { afterCommit, savepoint, transact } from '../store/transaction.ts';
 import type { BindingTable, ModuleVersion } from './bindings.ts';
-import { mapStack } from './sourcemaps.ts';
+import { noteRun } from './busy.ts';
+import { locateError, mapStack } from './sourcemaps.ts';
 
 // Every call, from a client, another handler, a timer or the CLI, goes
 // through here: the name is resolved in the binding table at the moment of
@@ -93,9 +95,33 @@ class CallContext implements Ctx {
   }
 }
 
+/** Calls and errors of one handler, or of one lifecycle hook (`arena.tick`, `chat.init`). */
 export interface HandlerStats {
   calls: number;
   errors: number;
+  /** The longest synchronous run, in ms. */
+  maxMs: number;
+  lastError?: { code: string; message: string; at: string; location?: SourceLocation };
+}
+
+export type Hook = 'init' | 'dispose' | 'tick';
+
+function statsOf(map: Map<string, HandlerStats>, name: string): HandlerStats {
+  let stats = map.get(name);
+  if (!stats) map.set(name, (stats = { calls: 0, errors: 0, maxMs: 0 }));
+  return stats;
+}
+
+/** Counts an error and remembers where it came from (the innermost frame of logic in its stack). */
+function countError(stats: HandlerStats, err: unknown): void {
+  stats.errors++;
+  const location = locateError(err);
+  stats.lastError = {
+    code: isRebindError(err) ? err.code : 'HANDLER_ERROR',
+    message: err instanceof Error ? err.message : String(err),
+    at: new Date().toISOString(),
+    ...(location ? { location } : {}),
+  };
 }
 
 const NO_OUTBOX: Outbox = {
@@ -133,33 +159,55 @@ export class Dispatcher {
     if (origin === 'client' && !binding.public) {
       throw rebindError('NOT_PUBLIC', `"${name}" is not callable by clients (export it with client())`, { details: { handler: name } });
     }
-    let stats = this.stats.get(name);
-    if (!stats) this.stats.set(name, (stats = { calls: 0, errors: 0 }));
+    const stats = statsOf(this.stats, name);
     stats.calls++;
     const ctx = new CallContext(this, player, binding.module.module);
     let result: unknown;
+    const began = performance.now();
     try {
-      result = transact(() => binding.fn(ctx, payload));
+      result = refuseStores(() => transact(() => binding.fn(ctx, payload)));
     } catch (err) {
-      stats.errors++;
+      countError(stats, err);
       throw this.handlerError(name, err);
+    } finally {
+      this.timed(stats, name, began);
     }
     if (result instanceof Promise) {
-      const counted = stats;
       return result.catch((err: unknown) => {
-        counted.errors++;
+        countError(stats, err);
         throw this.handlerError(name, err);
       });
     }
     return result;
   }
 
-  /** Runs a lifecycle hook (init, dispose, tick) of one version in a transaction. */
-  lifecycle(version: ModuleVersion, hook: 'init' | 'dispose' | 'tick', ...args: unknown[]): unknown {
+  /**
+   * Runs a lifecycle hook (init, dispose, tick) of one version in a
+   * transaction, counted like a handler under `module.hook`; throws what the
+   * hook threw.
+   */
+  lifecycle(version: ModuleVersion, hook: Hook, ...args: unknown[]): unknown {
     const fn = version[hook] as ((ctx: Ctx, ...rest: unknown[]) => unknown) | undefined;
     if (!fn) return undefined;
+    const name = `${version.module}.${hook}`;
+    const stats = statsOf(this.stats, name);
+    stats.calls++;
     const ctx = new CallContext(this, null, version.module);
-    return transact(() => fn(ctx, ...args));
+    const began = performance.now();
+    try {
+      return refuseStores(() => transact(() => fn(ctx, ...args)));
+    } catch (err) {
+      countError(stats, err);
+      throw err;
+    } finally {
+      this.timed(stats, name, began);
+    }
+  }
+
+  private timed(stats: HandlerStats, name: string, began: number): void {
+    const ms = performance.now() - began;
+    if (ms > stats.maxMs) stats.maxMs = ms;
+    noteRun(name, ms);
   }
 
   /**

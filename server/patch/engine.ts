@@ -1,18 +1,17 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { codeFrame, isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
+import { codeFrame, rebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { StoreRegistry } from '../store/registry.ts';
-import { transact } from '../store/transaction.ts';
-import { readExports, type BindingTable, type ModuleVersion } from './bindings.ts';
+import { Activator, withModule, type Plan } from './activation.ts';
+import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { Builder, relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
 import type { Dispatcher } from './dispatch.ts';
-import { evaluateBundle, TrackedTimers } from './evaluate.ts';
+import { DEFAULT_TIME_LIMIT_MS } from './evaluate.ts';
 import { History, type ModuleChange, type Origin, type PatchRecord } from './history.ts';
-import { runMigrations } from './migrate.ts';
 import { hashInputs, selectTargets } from './changes.ts';
 import { discoverModules } from './modules.ts';
-import { codeUrl, locateError, mapStack, registerSourceMap, unregisterSourceMap } from './sourcemaps.ts';
+import { unregisterSourceMap } from './sourcemaps.ts';
 
 // A patch is a transaction: build, evaluate, check and init every new
 // version first; on any failure nothing changes and the old code keeps
@@ -35,13 +34,6 @@ interface Kept {
   url: string;
 }
 
-interface Plan {
-  module: string;
-  file: string;
-  artifact: Artifact;
-  inputs: Map<string, string>;
-}
-
 const KEEP_VERSIONS = 10;
 /** How long a replaced version's pending timeouts may still fire, so calls in flight can finish. */
 const TIMEOUT_GRACE_MS = 10_000;
@@ -50,17 +42,21 @@ export class PatchEngine {
   readonly history: History;
   private readonly builder: Builder;
   private readonly kept = new Map<string, Kept[]>();
-  private readonly nextVersion = new Map<string, number>();
+  /** The highest version number each module has had live (refused patches use none). */
+  private readonly lastVersion = new Map<string, number>();
   private readonly log = createLogger('patch');
+  private readonly activator: Activator;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly paths: ProjectPaths,
-    private readonly registry: StoreRegistry,
+    registry: StoreRegistry,
     private readonly bindings: BindingTable,
-    private readonly dispatcher: Dispatcher,
+    dispatcher: Dispatcher,
+    timeLimitMs = DEFAULT_TIME_LIMIT_MS,
   ) {
     this.builder = new Builder(paths);
+    this.activator = new Activator(paths, registry, bindings, dispatcher, timeLimitMs);
     this.history = new History((location) => {
       try {
         return codeFrame(location, readFileSync(path.resolve(paths.root, location.file), 'utf8'));
@@ -135,7 +131,9 @@ export class PatchEngine {
           const file = onDisk.get(name)!;
           const before = this.kept.get(name)?.at(-1)?.inputs;
           const preRead = before ? hashInputs([...before.keys()]) : new Map<string, string>();
-          const artifact = await this.builder.build(name, file);
+          const artifact = await this.builder.build(name, file).catch((err: unknown) => {
+            throw withModule(err, name);
+          });
           const inputs = new Map(preRead);
           for (const [f, h] of hashInputs(artifact.inputs.filter((f) => !preRead.has(f)))) inputs.set(f, h);
           for (const f of [...inputs.keys()]) if (!artifact.inputs.includes(f)) inputs.delete(f);
@@ -157,54 +155,19 @@ export class PatchEngine {
     return this.activate(meta, plans, removals, unchanged);
   }
 
-  private evaluate(plan: Plan): ModuleVersion {
-    const version = (this.nextVersion.get(plan.module) ?? 0) + 1;
-    const url = codeUrl('logic', plan.module, version);
-    const rel = relativeToRoot(this.paths.root, plan.file);
-    registerSourceMap(url, plan.artifact.map, plan.artifact.outfile, this.paths.root);
-    const timers = new TrackedTimers(
-      (err) => this.log.error(`a timer of ${rel} v${version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`),
-      (kind) => this.log.warn(`${rel} v${version} was replaced; its ${kind} was refused (use ctx.schedule for timers that should outlive a patch)`),
-    );
-    try {
-      const require = this.registry.hostRequire(this.paths, (file) => {
-        throw rebindError('PATCH_STATE_IMPORT', `${rel} imports ${relativeToRoot(this.paths.root, file)}, which was not loaded at start: stores are created once, restart the server to add one`);
-      });
-      const exports = evaluateBundle(plan.artifact.code, url, rel, require, timers);
-      const base = { module: plan.module, version, hash: plan.artifact.hash, file: plan.file, url, artifact: plan.artifact, timers, activatedAt: Date.now() };
-      const result = readExports(exports, base, rel);
-      this.nextVersion.set(plan.module, version);
-      return result;
-    } catch (err) {
-      timers.clearAll();
-      unregisterSourceMap(url);
-      throw err;
-    }
-  }
-
   private activate(meta: Parameters<History['fail']>[0], plans: Plan[], removals: string[], unchanged: ModuleChange[] = []): PatchRecord {
-    const fresh: ModuleVersion[] = [];
+    let fresh: ModuleVersion[];
     let replaced: ModuleVersion[];
-    let migrated: string[] = [];
+    let migrated: string[];
     try {
-      for (const plan of plans) fresh.push(this.evaluate(plan));
-      replaced = transact(() => {
-        this.bindings.withIncoming(fresh, removals, () => {
-          migrated = runMigrations(fresh, this.registry);
-          for (const version of fresh) this.runInit(version);
-        });
-        return this.bindings.swap(fresh, removals);
-      });
+      ({ fresh, replaced, migrated } = this.activator.activate(plans, removals, (module) => (this.lastVersion.get(module) ?? 0) + 1));
     } catch (err) {
-      for (const version of fresh) {
-        version.timers.clearAll();
-        unregisterSourceMap(version.url);
-      }
       return this.history.fail(meta, unchanged, err);
     }
 
     const changes: ModuleChange[] = [...unchanged];
     for (const version of fresh) {
+      this.lastVersion.set(version.module, version.version);
       const old = replaced.find((r) => r.module === version.module);
       changes.push({ module: version.module, change: old ? 'updated' : 'added', oldVersion: old?.version ?? null, newVersion: version.version, oldHash: old?.hash ?? null, newHash: version.hash });
       this.keep(version, plans.find((p) => p.module === version.module)!, meta.kind === 'rollback');
@@ -216,31 +179,6 @@ export class PatchEngine {
     }
     for (const old of replaced) this.dispose(old);
     return this.history.ok(meta, changes, migrated);
-  }
-
-  private runInit(version: ModuleVersion): void {
-    let result: unknown;
-    try {
-      result = this.dispatcher.lifecycle(version, 'init');
-    } catch (err) {
-      throw this.hookError('PATCH_INIT_ERROR', version, 'init', err);
-    }
-    if (result instanceof Promise) {
-      result.catch(() => undefined);
-      throw this.hookError('PATCH_INIT_ERROR', version, 'init', new Error('init must be synchronous (start async work with ctx.schedule)'));
-    }
-  }
-
-  private hookError(code: string, version: ModuleVersion, hook: string, err: unknown): RebindError {
-    if (isRebindError(err) && err.code.startsWith('PATCH_')) return err;
-    const rel = relativeToRoot(this.paths.root, version.file);
-    const location: SourceLocation | undefined = locateError(err);
-    const where = location ? `${location.file}:${location.line}:${location.column}` : rel;
-    const message = err instanceof Error ? err.message : String(err);
-    return rebindError(code, `${where}: ${hook} of ${version.module} threw: ${message}`, {
-      ...(location ? { location } : {}),
-      details: { module: version.module, stack: err instanceof Error && err.stack ? mapStack(err.stack) : message },
-    });
   }
 
   private keep(version: ModuleVersion, plan: Plan, isRollback: boolean): void {
@@ -257,11 +195,7 @@ export class PatchEngine {
   }
 
   private dispose(old: ModuleVersion): void {
-    try {
-      this.dispatcher.lifecycle(old, 'dispose');
-    } catch (err) {
-      this.log.error(`dispose of ${old.module} v${old.version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`);
-    }
+    this.activator.dispose(old);
     // The grace timer's callback must not hold the old version (its code would live 10 s longer).
     const rel = relativeToRoot(this.paths.root, old.file);
     const version = old.version;

@@ -1,6 +1,8 @@
 import vm from 'node:vm';
-import { isRebindError, rebindError } from '../errors.ts';
+import { isRebindError, rebindError, RebindError } from '../errors.ts';
+import { guardRequire, logicGlobal, logicProcess } from './logic-scope.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
+import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
 
 // Evaluates a CommonJS bundle without Node's module cache. Measured on Node
 // 20: code compiled by vm.compileFunction is freed once nothing references
@@ -10,6 +12,13 @@ import { locateError, mapStack } from './sourcemaps.ts';
 // and can be cleared when it is disposed.
 
 type TimerHandle = ReturnType<typeof setTimeout>;
+
+// The host's own timer functions, taken when this file loads: whatever game
+// logic later does to the globals, the timers the host starts still work.
+const hostSetTimeout = globalThis.setTimeout;
+const hostSetInterval = globalThis.setInterval;
+const hostClearTimeout = globalThis.clearTimeout;
+const hostClearInterval = globalThis.clearInterval;
 
 /**
  * The raw timers of one module version. When the version is retired, its
@@ -40,7 +49,7 @@ export class TrackedTimers {
   readonly setTimeout = (fn: unknown, ms?: number, ...args: unknown[]): TimerHandle | undefined => {
     if (this.closed) return this.refuse('setTimeout');
     const run = this.guard(fn, args);
-    const handle: TimerHandle = globalThis.setTimeout(() => {
+    const handle: TimerHandle = hostSetTimeout(() => {
       this.live.delete(handle);
       run();
     }, ms);
@@ -50,7 +59,7 @@ export class TrackedTimers {
 
   readonly setInterval = (fn: unknown, ms?: number, ...args: unknown[]): TimerHandle | undefined => {
     if (this.retired) return this.refuse('setInterval');
-    const handle = globalThis.setInterval(this.guard(fn, args), ms);
+    const handle = hostSetInterval(this.guard(fn, args), ms);
     this.live.set(handle, 'interval');
     return handle;
   };
@@ -58,7 +67,7 @@ export class TrackedTimers {
   readonly clear = (handle: TimerHandle | undefined): void => {
     if (handle === undefined) return;
     this.live.delete(handle);
-    globalThis.clearTimeout(handle);
+    hostClearTimeout(handle);
   };
 
   private refuse(kind: string): undefined {
@@ -80,18 +89,16 @@ export class TrackedTimers {
     let intervals = 0;
     for (const [handle, kind] of this.live) {
       if (kind !== 'interval') continue;
-      globalThis.clearInterval(handle);
+      hostClearInterval(handle);
       this.live.delete(handle);
       intervals++;
     }
     if (graceMs <= 0) this.clearAll();
     else
-      globalThis
-        .setTimeout(() => {
-          const left = this.clearAll();
-          if (left > 0) onLeftover(left);
-        }, graceMs)
-        .unref();
+      hostSetTimeout(() => {
+        const left = this.clearAll();
+        if (left > 0) onLeftover(left);
+      }, graceMs).unref();
     return intervals;
   }
 
@@ -100,7 +107,7 @@ export class TrackedTimers {
     this.retired = true;
     this.closed = true;
     const n = this.live.size;
-    for (const handle of this.live.keys()) globalThis.clearTimeout(handle);
+    for (const handle of this.live.keys()) hostClearTimeout(handle);
     this.live.clear();
     return n;
   }
@@ -108,22 +115,39 @@ export class TrackedTimers {
 
 export type HostRequire = (specifier: string) => unknown;
 
-const PARAMS = ['exports', 'require', 'module', '__filename', '__dirname', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'];
+const PARAMS = ['exports', 'require', 'module', '__filename', '__dirname', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'process', 'globalThis', 'global'];
+
+/** How long a module's top level may run before the patch is refused (see time-limit.ts). */
+export const DEFAULT_TIME_LIMIT_MS = 2000;
 
 /**
- * Runs a bundle's top level and returns its exports. A throw at top level
- * becomes PATCH_EVAL_ERROR located in the TypeScript source (`sourceName` is
- * the entry file, used when no frame can be mapped).
+ * Runs a bundle's top level and returns its exports, under a time limit. A
+ * throw at top level becomes PATCH_EVAL_ERROR located in the TypeScript source
+ * (`sourceName` is the entry file, used when no frame can be mapped); a coded
+ * error keeps its code and gains the location.
  */
-export function evaluateBundle(code: string, url: string, sourceName: string, require: HostRequire, timers: TrackedTimers): Record<string, unknown> {
+export function evaluateBundle(code: string, url: string, sourceName: string, require: HostRequire, timers: TrackedTimers, timeLimitMs = DEFAULT_TIME_LIMIT_MS): Record<string, unknown> {
   const module = { exports: {} as Record<string, unknown> };
   try {
     const fn = vm.compileFunction(code, PARAMS, { filename: url });
-    fn.call(module.exports, module.exports, require, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear);
+    const guarded = guardRequire(require);
+    withTimeLimit(timeLimitMs, () =>
+      fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, logicProcess, logicGlobal, logicGlobal),
+    );
   } catch (err) {
-    if (isRebindError(err)) throw err;
+    if (err instanceof TimeLimitExceeded) {
+      throw rebindError('PATCH_TIME_LIMIT', `${sourceName}: its top level ${err.message} (an endless loop?); a module's top level should only define functions`, {
+        location: { file: sourceName, line: 1, column: 1 },
+        details: { limitMs: err.limitMs },
+      });
+    }
     const location = locateError(err);
     const where = location ? `${location.file}:${location.line}:${location.column}` : sourceName;
+    if (isRebindError(err)) {
+      if (err.location) throw err;
+      const message = err.message.startsWith(sourceName) ? err.message : `${where}: ${err.message}`;
+      throw new RebindError(err.code, message, { ...(location ? { location } : {}), details: { ...err.details, stack: err.stack ? mapStack(err.stack) : err.message } });
+    }
     const message = err instanceof Error ? err.message : String(err);
     throw rebindError('PATCH_EVAL_ERROR', `${where}: threw while loading: ${message}`, {
       ...(location ? { location } : {}),

@@ -21,6 +21,8 @@ export interface PatchError {
   /** A few lines of source around the location, with a caret. */
   frame?: string;
   stack?: string;
+  /** The module the error came from, when one can be named. */
+  module?: string;
 }
 
 export interface PatchRecord {
@@ -89,7 +91,13 @@ export class History {
 
   fail(meta: RecordMeta, modules: ModuleChange[], err: unknown): PatchRecord {
     const error: PatchError = isRebindError(err)
-      ? { code: err.code, message: err.message, ...(err.location ? { location: err.location } : {}), ...(typeof err.details?.stack === 'string' ? { stack: err.details.stack } : {}) }
+      ? {
+          code: err.code,
+          message: err.message,
+          ...(err.location ? { location: err.location } : {}),
+          ...(typeof err.details?.stack === 'string' ? { stack: err.details.stack } : {}),
+          ...(typeof err.details?.module === 'string' ? { module: err.details.module } : {}),
+        }
       : { code: 'PATCH_ERROR', message: err instanceof Error ? err.message : String(err) };
     const frame = error.location ? this.frameOf(error.location) : undefined;
     if (frame) error.frame = frame;

@@ -1,13 +1,22 @@
+import { randomUUID } from 'node:crypto';
 import { rebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { Table } from '../store/table.ts';
 import { afterCommit, savepoint, transact } from '../store/transaction.ts';
 import type { TimerService } from './dispatch.ts';
+import { TimerHeap } from './timer-heap.ts';
 
 // Durable timers are data: each `ctx.schedule` is a row of the `$timers`
 // table (a handler name, a time, a plain payload), so it is persisted with
 // the stores, survives a restart, and always fires the code live at its time.
-// One host timer waits for the earliest row.
+// One host timer waits for the earliest row. Ids are random UUIDs: built
+// from the clock and a counter they could repeat after a clock step or a
+// restart and overwrite a live timer.
+
+// The host's own timers, taken when this file loads: game logic replacing
+// the globals later cannot stop durable timers.
+const hostSetTimeout = globalThis.setTimeout;
+const hostClearTimeout = globalThis.clearTimeout;
 
 export interface TimerRow {
   name: string;
@@ -24,10 +33,9 @@ const MAX_DELAY = 2 ** 31 - 1;
 type Fire = (name: string, payload: unknown, player: string | null) => unknown;
 
 export class Scheduler implements TimerService {
-  private heap: Array<{ at: number; id: string }> = [];
+  private readonly heap = new TimerHeap();
   private handle: ReturnType<typeof setTimeout> | undefined;
   private armedAt = Infinity;
-  private seq = 0;
   private running = false;
   private readonly log = createLogger('timers');
 
@@ -43,7 +51,7 @@ export class Scheduler implements TimerService {
     if (typeof name !== 'string' || !HANDLER_NAME.test(name)) {
       throw rebindError('BAD_HANDLER_NAME', `ctx.schedule: "${String(name)}" is not a handler name like "module.export"`);
     }
-    const id = `${Date.now().toString(36)}-${(++this.seq).toString(36)}`;
+    const id = randomUUID();
     const at = Date.now() + delayMs;
     this.table.set(id, { name, at, payload, player });
     afterCommit(() => this.push(id, at));
@@ -51,20 +59,31 @@ export class Scheduler implements TimerService {
   }
 
   cancel(id: string): boolean {
-    return this.table.delete(id);
+    if (!this.table.delete(id)) return false;
+    // Only once the cancel commits: if its transaction fails, the timer stays.
+    afterCommit(() => {
+      this.heap.remove(id);
+      if (this.heap.size === 0) this.arm();
+    });
+    return true;
+  }
+
+  /** How many due times the scheduler is holding (equal to pending, cancelled timers included none). */
+  get queued(): number {
+    return this.heap.size;
   }
 
   /** Arms every row of the table (after recovery); overdue rows fire at once, oldest first. */
   start(): void {
     this.running = true;
-    this.heap = [];
+    this.heap.clear();
     for (const [id, row] of this.table.entries()) this.push(id, row.at);
     this.arm();
   }
 
   stop(): void {
     this.running = false;
-    if (this.handle) clearTimeout(this.handle);
+    if (this.handle) hostClearTimeout(this.handle);
     this.handle = undefined;
     this.armedAt = Infinity;
   }
@@ -74,58 +93,29 @@ export class Scheduler implements TimerService {
   }
 
   private push(id: string, at: number): void {
-    const heap = this.heap;
-    heap.push({ at, id });
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (heap[parent]!.at <= heap[i]!.at) break;
-      [heap[parent], heap[i]] = [heap[i]!, heap[parent]!];
-      i = parent;
-    }
+    this.heap.push(id, at);
     if (at < this.armedAt) this.arm();
-  }
-
-  private pop(): { at: number; id: string } | undefined {
-    const heap = this.heap;
-    const top = heap[0];
-    const last = heap.pop();
-    if (heap.length > 0 && last) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let min = i;
-        if (l < heap.length && heap[l]!.at < heap[min]!.at) min = l;
-        if (r < heap.length && heap[r]!.at < heap[min]!.at) min = r;
-        if (min === i) break;
-        [heap[min], heap[i]] = [heap[i]!, heap[min]!];
-        i = min;
-      }
-    }
-    return top;
   }
 
   private arm(): void {
     if (!this.running) return;
-    if (this.handle) clearTimeout(this.handle);
-    const next = this.heap[0];
+    if (this.handle) hostClearTimeout(this.handle);
+    const next = this.heap.peek();
     if (!next) {
       this.handle = undefined;
       this.armedAt = Infinity;
       return;
     }
     this.armedAt = next.at;
-    this.handle = setTimeout(() => this.run(), Math.min(MAX_DELAY, Math.max(0, next.at - Date.now())));
+    this.handle = hostSetTimeout(() => this.run(), Math.min(MAX_DELAY, Math.max(0, next.at - Date.now())));
   }
 
   private run(): void {
     this.handle = undefined;
     this.armedAt = Infinity;
     const now = Date.now();
-    while (this.heap.length > 0 && this.heap[0]!.at <= now) {
-      const { id, at } = this.pop()!;
+    while (this.heap.size > 0 && this.heap.peek()!.at <= now) {
+      const { id, at } = this.heap.pop()!;
       const row = this.table.get(id);
       if (!row || row.at !== at) continue; // cancelled, or already fired
       this.fireRow(id, row);

@@ -6,8 +6,8 @@ import { API_ID, relativeToRoot, type Artifact, type Builder, type ProjectPaths 
 import { evaluateBundle, TrackedTimers, type HostRequire } from '../patch/evaluate.ts';
 import { listSourceFiles } from '../patch/modules.ts';
 import { codeUrl, registerSourceMap } from '../patch/sourcemaps.ts';
-import { Store, type StoreLike } from './store.ts';
-import { Table } from './table.ts';
+import { collectStores } from './define.ts';
+import type { StoreLike } from './store.ts';
 
 // The host loads every state/*.ts once, at start, and never again. Logic's
 // imports of those files resolve to the exports recorded here, so a patch can
@@ -75,15 +75,13 @@ export async function loadState(paths: ProjectPaths, builder: Builder, registry:
     registerSourceMap(url, artifact.map, artifact.outfile, paths.root);
     let exports: Record<string, unknown>;
     try {
-      exports = evaluateBundle(artifact.code, url, rel, require, timers);
+      // Every store is registered as it is defined, however (or whether) it is exported.
+      exports = collectStores((store) => registry.add(store, rel), () => evaluateBundle(artifact.code, url, rel, require, timers));
     } catch (err) {
       throw asStateError(err, rel);
     }
     evaluating.delete(file);
     registry.files.set(file, exports);
-    for (const value of Object.values(exports)) {
-      if (value instanceof Store || value instanceof Table) registry.add(value, rel);
-    }
     return exports;
   }
 

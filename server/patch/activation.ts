@@ -1,0 +1,145 @@
+import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { refuseStores } from '../store/define.ts';
+import type { StoreRegistry } from '../store/registry.ts';
+import { transact } from '../store/transaction.ts';
+import { exportLocation, readExports, type BindingTable, type ModuleVersion } from './bindings.ts';
+import { relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
+import type { Dispatcher } from './dispatch.ts';
+import { evaluateBundle, TrackedTimers } from './evaluate.ts';
+import { runMigrations } from './migrate.ts';
+import { codeUrl, locateError, mapStack, registerSourceMap, unregisterSourceMap } from './sourcemaps.ts';
+import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
+
+// The all-or-nothing part of a patch. Every new version's top level, the
+// migrations and every init run inside ONE store transaction, so whatever any
+// of them writes is thrown away if any of them fails (a top-level write
+// followed by an init that throws leaves nothing). Top level and init each
+// run under a time limit. Logic may not define stores here. Only when all of
+// it succeeded are the names swapped, in the same synchronous step.
+
+export interface Plan {
+  module: string;
+  file: string;
+  artifact: Artifact;
+  inputs: Map<string, string>;
+}
+
+export interface Activated {
+  fresh: ModuleVersion[];
+  replaced: ModuleVersion[];
+  migrated: string[];
+}
+
+/** A coded error that names the module it came from (start uses it to load the others). */
+export function withModule(err: unknown, module: string): unknown {
+  if (!isRebindError(err) || typeof err.details?.module === 'string') return err;
+  return new RebindError(err.code, err.message, { ...(err.location ? { location: err.location } : {}), details: { ...err.details, module }, cause: err.cause });
+}
+
+export class Activator {
+  private readonly log = createLogger('patch');
+
+  constructor(
+    private readonly paths: ProjectPaths,
+    private readonly registry: StoreRegistry,
+    private readonly bindings: BindingTable,
+    private readonly dispatcher: Dispatcher,
+    /** How long a module's top level, init or dispose may run. */
+    readonly timeLimitMs: number,
+  ) {}
+
+  /**
+   * Evaluates, migrates, inits and swaps; on any failure throws, having
+   * changed nothing (and having given back every source map and timer).
+   * `versionOf` numbers the new versions; they are used only if this succeeds.
+   */
+  activate(plans: readonly Plan[], removals: readonly string[], versionOf: (module: string) => number): Activated {
+    const fresh: ModuleVersion[] = [];
+    let migrated: string[] = [];
+    try {
+      const replaced = refuseStores(() =>
+        transact(() => {
+          for (const plan of plans) fresh.push(this.evaluate(plan, versionOf(plan.module)));
+          this.bindings.withIncoming(fresh, removals, () => {
+            migrated = runMigrations(fresh, this.registry);
+            for (const version of fresh) this.runInit(version);
+          });
+          return this.bindings.swap(fresh, removals);
+        }),
+      );
+      return { fresh, replaced, migrated };
+    } catch (err) {
+      for (const version of fresh) {
+        version.timers.clearAll();
+        unregisterSourceMap(version.url);
+      }
+      throw err;
+    }
+  }
+
+  private evaluate(plan: Plan, version: number): ModuleVersion {
+    const url = codeUrl('logic', plan.module, version);
+    const rel = relativeToRoot(this.paths.root, plan.file);
+    registerSourceMap(url, plan.artifact.map, plan.artifact.outfile, this.paths.root);
+    const timers = new TrackedTimers(
+      (err) => this.log.error(`a timer of ${rel} v${version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`),
+      (kind) => this.log.warn(`${rel} v${version} was replaced; its ${kind} was refused (use ctx.schedule for timers that should outlive a patch)`),
+    );
+    try {
+      const require = this.registry.hostRequire(this.paths, (file) => {
+        throw rebindError('PATCH_STATE_IMPORT', `${rel} imports ${relativeToRoot(this.paths.root, file)}, which was not loaded at start: stores are created once, restart the server to add one`);
+      });
+      const exports = evaluateBundle(plan.artifact.code, url, rel, require, timers, this.timeLimitMs);
+      const base = { module: plan.module, version, hash: plan.artifact.hash, file: plan.file, url, artifact: plan.artifact, timers, activatedAt: Date.now() };
+      return readExports(exports, base, rel);
+    } catch (err) {
+      timers.clearAll();
+      unregisterSourceMap(url);
+      throw withModule(err, plan.module);
+    }
+  }
+
+  private runInit(version: ModuleVersion): void {
+    let result: unknown;
+    try {
+      result = withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(version, 'init'));
+    } catch (err) {
+      throw this.hookError('PATCH_INIT_ERROR', version, 'init', err);
+    }
+    if (result instanceof Promise) {
+      result.catch(() => undefined);
+      throw this.hookError('PATCH_INIT_ERROR', version, 'init', new Error('init must be synchronous (start async work with ctx.schedule)'));
+    }
+  }
+
+  /** Runs dispose of a replaced version; it may not stop the host either, and its failure is only logged. */
+  dispose(old: ModuleVersion): void {
+    try {
+      refuseStores(() => transact(() => withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(old, 'dispose'))));
+    } catch (err) {
+      const failure = this.hookError('PATCH_INIT_ERROR', old, 'dispose', err);
+      this.log.error(`dispose of ${old.module} v${old.version} failed: ${failure.message}${typeof failure.details?.stack === 'string' ? `\n${failure.details.stack}` : ''}`);
+    }
+  }
+
+  private hookError(code: string, version: ModuleVersion, hook: 'init' | 'dispose', err: unknown): RebindError {
+    if (isRebindError(err) && err.code.startsWith('PATCH_')) return withModule(err, version.module) as RebindError;
+    const rel = relativeToRoot(this.paths.root, version.file);
+    if (err instanceof TimeLimitExceeded) {
+      // Code stopped by the watchdog leaves no stack: point at the hook itself.
+      const location = exportLocation(version.file, rel, hook);
+      return rebindError('PATCH_TIME_LIMIT', `${location ? `${location.file}:${location.line}:${location.column}` : rel}: ${hook} of ${version.module} ${err.message} (an endless loop?)`, {
+        ...(location ? { location } : {}),
+        details: { module: version.module, hook, limitMs: err.limitMs },
+      });
+    }
+    const location: SourceLocation | undefined = locateError(err);
+    const where = location ? `${location.file}:${location.line}:${location.column}` : rel;
+    const message = err instanceof Error ? err.message : String(err);
+    return rebindError(isRebindError(err) && err.code === 'STORE_OUTSIDE_STATE' ? err.code : code, `${where}: ${hook} of ${version.module} threw: ${message}`, {
+      ...(location ? { location } : {}),
+      details: { module: version.module, stack: err instanceof Error && err.stack ? mapStack(err.stack) : message },
+    });
+  }
+}

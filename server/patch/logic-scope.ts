@@ -1,0 +1,78 @@
+import { rebindError } from '../errors.ts';
+
+// What the free names `process`, `globalThis` and `global` mean inside game
+// logic. Logic is trusted code and is not isolated, but a mistake in it must
+// not stop the host: `process.exit()` would end the server without its last
+// snapshot, and replacing `globalThis.setTimeout` would stop every timer the
+// host starts later. So logic sees a `process` that refuses to end or change
+// the process, and a global object it can read but not write. (Code that
+// digs the real objects out on purpose still can; this guards against
+// mistakes, not against malice.)
+
+const realProcess = process;
+
+function forbidden(what: string, why: string): never {
+  throw rebindError('LOGIC_FORBIDDEN', `game logic may not ${what}: ${why}`, { details: { what } });
+}
+
+const EXIT = 'the server would stop without its last snapshot and drop every player; stop it with SIGTERM (Ctrl-C) or from the CLI';
+
+function refuseExit(name: string): () => never {
+  return () => forbidden(`call process.${name}()`, EXIT);
+}
+
+const processMethods = new Map<PropertyKey, unknown>([
+  ['exit', refuseExit('exit')],
+  ['reallyExit', refuseExit('reallyExit')],
+  ['abort', refuseExit('abort')],
+  [
+    'kill',
+    (pid: number, signal?: string | number) => {
+      if (pid === realProcess.pid || pid === 0 || pid === -realProcess.pid) forbidden('signal its own server process', EXIT);
+      return realProcess.kill(pid, signal);
+    },
+  ],
+]);
+
+/** The `process` that logic sees: everything readable, nothing that ends or changes the process. */
+export const logicProcess: NodeJS.Process = new Proxy(realProcess, {
+  get(target, key) {
+    if (processMethods.has(key)) return processMethods.get(key);
+    const value: unknown = Reflect.get(target, key, target);
+    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+  },
+  set(_target, key) {
+    return forbidden(`set process.${String(key)}`, 'the process belongs to the host');
+  },
+  defineProperty(_target, key) {
+    return forbidden(`redefine process.${String(key)}`, 'the process belongs to the host');
+  },
+  deleteProperty(_target, key) {
+    return forbidden(`delete process.${String(key)}`, 'the process belongs to the host');
+  },
+});
+
+const GLOBAL_WHY = 'the host and every other module share the global object (its timers, tick loop and persistence use it); keep data in a store under state/';
+
+/** The global object as logic sees it: readable (its `process` is logicProcess), never written. */
+export const logicGlobal: typeof globalThis = new Proxy(globalThis, {
+  get(target, key) {
+    if (key === 'process') return logicProcess;
+    if (key === 'globalThis' || key === 'global') return logicGlobal;
+    return Reflect.get(target, key, target);
+  },
+  set(_target, key) {
+    return forbidden(`set the global "${String(key)}"`, GLOBAL_WHY);
+  },
+  defineProperty(_target, key) {
+    return forbidden(`define the global "${String(key)}"`, GLOBAL_WHY);
+  },
+  deleteProperty(_target, key) {
+    return forbidden(`delete the global "${String(key)}"`, GLOBAL_WHY);
+  },
+});
+
+/** Logic's `require` of node:process gets logicProcess too. */
+export function guardRequire(require: (specifier: string) => unknown): (specifier: string) => unknown {
+  return (specifier) => (specifier === 'process' || specifier === 'node:process' ? logicProcess : require(specifier));
+}

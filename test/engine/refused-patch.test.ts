@@ -1,0 +1,38 @@
+import { expect, it } from 'vitest';
+import { COUNTER_STATE } from '../helpers/project.ts';
+import { openHost, valueOf } from './hosts.ts';
+
+// A refused patch leaves nothing behind: no write from a module's top level,
+// none from an init, and no version number used up.
+
+const good = (v: number) => `export function v() { return ${v}; }\n`;
+
+it('throws away a top-level store write when a later init refuses the patch', async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': good(1) });
+  project.write(
+    'logic/m.ts',
+    `import { counter } from '../state/counter';
+counter.update((d) => { d.n = 999; });
+export function init() { throw new Error('init refuses'); }
+export function v() { return 2; }
+`,
+  );
+  const record = await host.patch(['m']);
+  expect(record.ok).toBe(false);
+  expect(record.error!.code).toBe('PATCH_INIT_ERROR');
+  expect(valueOf<{ n: number }>(host, 'counter').n).toBe(0);
+  expect(host.call('m.v')).toBe(1);
+});
+
+it('does not use up version numbers on refused patches', async () => {
+  const { host, project } = await openHost({ 'logic/m.ts': good(1) });
+  project.write('logic/m.ts', `export function init() { throw new Error('no'); }\nexport function v() { return 2; }\n`);
+  expect((await host.patch(['m'])).ok).toBe(false);
+  project.write('logic/m.ts', `export const v = () => ;\n`);
+  expect((await host.patch(['m'])).ok).toBe(false);
+  project.write('logic/m.ts', good(3));
+  const record = await host.patch(['m']);
+  expect(record.modules[0]).toMatchObject({ module: 'm', oldVersion: 1, newVersion: 2 });
+  expect(host.status().modules[0]!.version).toBe(2);
+  expect(host.call('m.v')).toBe(3);
+});

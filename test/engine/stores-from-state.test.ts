@@ -1,0 +1,48 @@
+import { expect, it } from 'vitest';
+import { COUNTER_STATE } from '../helpers/project.ts';
+import { openHost } from './hosts.ts';
+
+// Stores are made only by state/, and every one of them is kept.
+
+it('registers stores exported inside an object, or not exported at all', async () => {
+  const { host } = await openHost({
+    'state/counters.ts': `
+import { defineStore, defineTable } from '../server/api';
+export const counters = { a: defineStore('a', { n: 0 }), b: defineStore('b', { n: 0 }) };
+export const list = [defineTable('c')];
+const hidden = defineStore('hidden', { n: 0 });
+export function touchHidden() { return hidden.update((d) => { d.n++; }).n; }
+`,
+    'logic/m.ts': `
+import { counters, touchHidden } from '../state/counters';
+export function bump() { counters.a.update((d) => { d.n++; }); return touchHidden(); }
+`,
+  });
+  expect([...host.registry.byName.keys()].sort()).toEqual(['$timers', 'a', 'b', 'c', 'hidden']);
+  expect(host.status().stores.map((s) => s.name).sort()).toEqual(['$timers', 'a', 'b', 'c', 'hidden']);
+  host.call('m.bump');
+  expect((host.registry.get('a') as unknown as { get(): { n: number } }).get().n).toBe(1);
+  expect((host.registry.get('hidden') as unknown as { get(): { n: number } }).get().n).toBe(1);
+});
+
+it('refuses defineStore at the top level of a logic module, naming file, line and column', async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': `export function v() { return 1; }\n` });
+  project.write('logic/m.ts', `import { defineStore } from '../server/api';\n\nconst scores = defineStore('scores', { n: 0 });\nexport function v() { return scores.get().n; }\n`);
+  const record = await host.patch(['m']);
+  expect(record.ok).toBe(false);
+  expect(record.error!.code).toBe('STORE_OUTSIDE_STATE');
+  expect(record.error!.message).toMatch(/^logic\/m\.ts:3:\d+: defineStore\("scores"\) was called from game logic/);
+  expect(record.error!.location).toMatchObject({ file: 'logic/m.ts', line: 3 });
+  expect(host.registry.byName.has('scores')).toBe(false);
+  expect(host.call('m.v')).toBe(1);
+});
+
+it('refuses defineTable in init and in a handler', async () => {
+  const { host, project } = await openHost({
+    'logic/m.ts': `import { defineTable } from '../server/api';\nexport function make() { return defineTable('t').size; }\n`,
+  });
+  expect(() => host.call('m.make')).toThrow(expect.objectContaining({ code: 'STORE_OUTSIDE_STATE' }));
+  project.write('logic/m.ts', `import { defineTable } from '../server/api';\nexport function init() { defineTable('t'); }\n`);
+  const record = await host.patch(['m']);
+  expect(record.error).toMatchObject({ code: 'STORE_OUTSIDE_STATE', location: { file: 'logic/m.ts', line: 2 } });
+});
