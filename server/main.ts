@@ -19,10 +19,14 @@ usage: npm start -- [options]
   --tick-hz N       simulation ticks per second (REBIND_TICK_HZ, default 20)
   --fsync MODE      always | interval | off (REBIND_FSYNC, default interval)
   --deflate         permessage-deflate on the game port (REBIND_DEFLATE=1, default off)
+  --repair          if the data is damaged, move the damaged files to data/damaged-<time>/
+                    and start from the valid part (REBIND_REPAIR=1; without it such a start is refused)
   --auth-timeout S  close a connection that has not joined within S seconds
                     (REBIND_AUTH_TIMEOUT, default 10)
   --max-per-address N  connections one address may hold on the game port, 0 = no cap
                     (REBIND_MAX_PER_ADDRESS, default 256)
+  --grace S         how long a disconnected player is kept for a resume, in seconds
+                    (REBIND_GRACE, default 30)
   --root DIR        the project with state/ and logic/ (REBIND_ROOT, default .)
   -h, --help        this text
 `;
@@ -54,8 +58,10 @@ try {
       'tick-hz': { type: 'string' },
       fsync: { type: 'string' },
       deflate: { type: 'boolean' },
+      repair: { type: 'boolean' },
       'auth-timeout': { type: 'string' },
       'max-per-address': { type: 'string' },
+      grace: { type: 'string' },
       root: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -87,6 +93,8 @@ const options = {
   fsync: fsync as 'always' | 'interval' | 'off',
   pages: true,
   deflate: flags.deflate === true || env.REBIND_DEFLATE === '1',
+  repair: flags.repair === true || env.REBIND_REPAIR === '1',
+  graceMs: number('grace', str('grace', 'REBIND_GRACE'), 30, 0, 86_400) * 1000,
   limits: {
     authTimeoutMs: number('auth-timeout', str('auth-timeout', 'REBIND_AUTH_TIMEOUT'), DEFAULT_LIMITS.authTimeoutMs / 1000, 1, 3600) * 1000,
     maxConnectionsPerAddress: number('max-per-address', str('max-per-address', 'REBIND_MAX_PER_ADDRESS'), DEFAULT_LIMITS.maxConnectionsPerAddress, 0, 1_000_000),
@@ -99,7 +107,10 @@ let server: GameServer;
 try {
   server = await GameServer.start(options);
 } catch (err) {
-  if (isRebindError(err)) {
+  if (isRebindError(err) && (err.code === 'DATA_DAMAGED' || err.code === 'DATA_LOCKED')) {
+    // A refusal to touch the data: the message says what is wrong and what to do.
+    log.error(`could not start, the data folder was left as it is (${err.code}):\n  ${err.message}`);
+  } else if (isRebindError(err)) {
     log.error(`could not start: ${err.code}: ${err.message}${err.location ? ` (${formatLocation(err.location)})` : ''}`);
   } else {
     const e = err as NodeJS.ErrnoException;
@@ -111,6 +122,7 @@ try {
 const status = server.host.status();
 const recovery = server.recovery;
 if (recovery) log.info(`recovered ${recovery.snapshot ?? 'no snapshot'} + ${recovery.journalRecords} journal records in ${recovery.ms.toFixed(0)} ms (data in ${options.dataDir}, fsync ${options.fsync})`);
+if (recovery?.setAside) log.warn(`--repair: ${recovery.lost} transaction(s) lost; the damaged files are kept in ${recovery.setAside}`);
 const bound = options.host === '127.0.0.1' ? '' : `bound to ${options.host}, `;
 log.info(`game server listening on ${server.url} (${bound}${status.modules.length} logic modules, ${status.stores.length} stores, ${options.tickHz} Hz${options.watch ? ', watching logic/' : ''})`);
 if (server.pageUrl) log.info(`play in a browser: ${server.pageUrl}`);
@@ -121,8 +133,14 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info(`${signal}: closing clients and stopping`);
-  await server.stop();
-  process.exit(0);
+  try {
+    await server.stop();
+  } catch (err) {
+    log.error(`stopping failed: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  // A final snapshot that failed was logged; the journal was kept, and a non-zero code tells the supervisor.
+  process.exit(server.persistence?.closedCleanly === false ? 1 : 0);
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,9 +1,11 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { createLogger } from '../log.ts';
 
 // Every admin action, one JSON line each: when, from where, what, and how it
 // ended. Appended synchronously so that a crash cannot lose the line of an
-// action that already took effect.
+// action that already took effect. A line that cannot be written (a full
+// disk) is logged, and never turns an action that was done into an error.
 
 export interface AuditEntry {
   action: string;
@@ -15,6 +17,8 @@ export interface AuditEntry {
 
 export class AuditLog {
   readonly file: string;
+  private readonly log = createLogger('audit');
+  private failing = false;
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
@@ -22,6 +26,14 @@ export class AuditLog {
   }
 
   write(entry: AuditEntry): void {
-    appendFileSync(this.file, JSON.stringify({ at: new Date().toISOString(), ...entry }) + '\n', { mode: 0o600 });
+    const line = JSON.stringify({ at: new Date().toISOString(), ...entry });
+    try {
+      appendFileSync(this.file, line + '\n', { mode: 0o600 });
+      if (this.failing) this.log.info(`${this.file} can be written again`);
+      this.failing = false;
+    } catch (err) {
+      this.log.error(`could not append to ${this.file} (${(err as Error).message}); the line was: ${line}`);
+      this.failing = true;
+    }
   }
 }

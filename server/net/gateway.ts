@@ -27,8 +27,10 @@ export interface GatewayOptions {
   deflate?: boolean;
   /** The host's `$sessions` table, registered before recovery so that sessions outlive the process. */
   sessionTable?: Table<SessionRow>;
-  /** Resolves when the writes a reply depends on are durable (fsync always). */
-  beforeReply?: () => Promise<void> | undefined;
+  /** A mark taken as a request starts (how far the journal's history goes), handed to beforeReply. */
+  writeMark?: () => number;
+  /** Resolves when what was committed since the mark is durable, rejects if it cannot be written; undefined: reply now. */
+  beforeReply?: (mark: number) => Promise<void> | undefined;
 }
 
 export { CLOSE };
@@ -95,13 +97,14 @@ export class Gateway implements Outbox {
   /** Runs a request; resolves to the reply to send (undefined for seq 0). */
   handle(conn: Connection, request: Request): unknown[] | Promise<unknown[]> | undefined {
     this.stats.messages++;
+    const mark = this.options.writeMark?.();
     let result: unknown;
     try {
       result = request.name.startsWith('$') ? this.system(conn, request) : this.call(conn, request);
     } catch (err) {
       return this.errorReply(request, err);
     }
-    const reply = result instanceof Promise ? result.then((value) => this.afterDurable(request, value), (err: unknown) => this.errorReply(request, err)) : this.afterDurable(request, result);
+    const reply = result instanceof Promise ? result.then((value) => this.afterDurable(request, value, mark), (err: unknown) => this.errorReply(request, err)) : this.afterDurable(request, result, mark);
     if (reply instanceof Promise) {
       // Shutdown waits for these: calls still running, and replies waiting for their fsync.
       this.inFlight.add(reply);
@@ -110,9 +113,10 @@ export class Gateway implements Outbox {
     return reply;
   }
 
-  /** The reply, once the writes it reports are durable (only `--fsync always` makes it wait). */
-  private afterDurable(request: Request, value: unknown): unknown[] | Promise<unknown[]> {
-    const gate = this.options.beforeReply?.();
+  /** The reply, once the writes this request committed are durable (only `--fsync always` makes it wait; a failing disk makes it PERSIST_ERROR). */
+  private afterDurable(request: Request, value: unknown, mark: number | undefined): unknown[] | Promise<unknown[]> {
+    // System requests ($auth, $ping, ...) answer about the connection, not about data: they never wait for the disk.
+    const gate = mark === undefined || request.name.startsWith('$') ? undefined : this.options.beforeReply?.(mark);
     if (!gate) return replyOk(request.seq, value);
     return gate.then(
       () => replyOk(request.seq, value),

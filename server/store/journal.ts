@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 
@@ -7,7 +7,14 @@ import { Packr } from 'msgpackr';
 // so a torn write or flipped bits are detected, and the valid prefix of a
 // file can always be recovered.
 
-export const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true, int64AsType: 'number', moreTypes: false });
+const OPTIONS = { useRecords: false, variableMapSize: true, int64AsType: 'number', moreTypes: false } as const;
+export const packr = new Packr({ ...OPTIONS, mapsAsObjects: true });
+// msgpackr renames a "__proto__" key to "__proto_" when it decodes into objects
+// (it guards against prototype pollution). Any string is a key in rebind, so a
+// payload that contains the bytes "__proto__" is decoded into Maps instead and
+// rebuilt with own properties; every other payload takes the fast path.
+const viaMaps = new Packr({ ...OPTIONS, mapsAsObjects: false });
+const PROTO = Buffer.from('__proto__');
 const HEADER = 8;
 
 export function frame(value: unknown): Buffer {
@@ -19,15 +26,40 @@ export function frame(value: unknown): Buffer {
   return out;
 }
 
+export function decode(payload: Buffer): unknown {
+  if (payload.indexOf(PROTO) === -1) return packr.unpack(payload);
+  return fromMaps(viaMaps.unpack(payload));
+}
+
+/** Sets a key as an own property, also "__proto__" (plain assignment would change the prototype). */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
+}
+
+function fromMaps(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(fromMaps);
+  if (!(value instanceof Map)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of value) setOwn(out, String(key), fromMaps(item));
+  return out;
+}
+
 export interface ReadResult {
   records: unknown[];
   /** Byte offset just past the last valid record. */
   validBytes: number;
   totalBytes: number;
-  /** Records after the valid prefix whose headers could still be followed (at least 1 when bytes were dropped). */
-  droppedRecords: number;
   /** Why reading stopped early, if it did. */
   problem?: string;
+}
+
+/** The length of a valid frame starting at `offset`, or 0 if none starts there. */
+function validFrameAt(buffer: Buffer, offset: number): number {
+  if (buffer.length - offset < HEADER) return 0;
+  const length = buffer.readUInt32LE(offset);
+  if (length === 0 || offset + HEADER + length > buffer.length) return 0;
+  return crc32(buffer.subarray(offset + HEADER, offset + HEADER + length)) === buffer.readUInt32LE(offset + 4) ? HEADER + length : 0;
 }
 
 export function readFramed(buffer: Buffer): ReadResult {
@@ -42,7 +74,7 @@ export function readFramed(buffer: Buffer): ReadResult {
     const length = buffer.readUInt32LE(offset);
     const sum = buffer.readUInt32LE(offset + 4);
     if (offset + HEADER + length > buffer.length) {
-      problem = 'a torn record at the end (shorter than its length says)';
+      problem = 'a record longer than the rest of the file (torn, or a damaged length)';
       break;
     }
     const payload = buffer.subarray(offset + HEADER, offset + HEADER + length);
@@ -51,39 +83,47 @@ export function readFramed(buffer: Buffer): ReadResult {
       break;
     }
     try {
-      records.push(packr.unpack(payload));
+      records.push(decode(payload));
     } catch {
       problem = 'a record that is not valid MessagePack';
       break;
     }
     offset += HEADER + length;
   }
-  let dropped = 0;
-  if (offset < buffer.length) {
-    dropped = 1;
-    let at = offset + HEADER + (buffer.length - offset >= HEADER ? buffer.readUInt32LE(offset) : 0);
-    while (at + HEADER <= buffer.length) {
-      const length = buffer.readUInt32LE(at);
-      if (at + HEADER + length > buffer.length) {
-        dropped++;
-        break;
-      }
-      dropped++;
-      at += HEADER + length;
-    }
-  }
-  return { records, validBytes: offset, totalBytes: buffer.length, droppedRecords: dropped, ...(problem ? { problem } : {}) };
+  return { records, validBytes: offset, totalBytes: buffer.length, ...(problem ? { problem } : {}) };
 }
 
 export function readFramedFile(file: string): ReadResult {
   return readFramed(readFileSync(file));
 }
 
-export function syncFolder(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+/**
+ * The valid records found after damage at `from`: every position is tried, so
+ * a damaged length field does not hide what follows. A torn tail (what a
+ * crash leaves: a record cut short, or bytes never written, read as zeros)
+ * has none.
+ */
+export function recordsAfter(buffer: Buffer, from: number): unknown[] {
+  const found: unknown[] = [];
+  for (let at = from + 1; at + HEADER < buffer.length; ) {
+    const length = validFrameAt(buffer, at);
+    if (length === 0) {
+      at++;
+      continue;
+    }
+    try {
+      found.push(decode(buffer.subarray(at + HEADER, at + length)));
+    } catch {
+      // a checksum match on garbage: count it as damage, not as a record
+    }
+    at += length;
   }
+  return found;
+}
+
+/** Byte offset of each record that `readFramed` returned, for messages that name where a problem is. */
+export function recordOffsets(buffer: Buffer, count: number): number[] {
+  const out: number[] = [];
+  for (let at = 0; out.length < count; at += HEADER + buffer.readUInt32LE(at)) out.push(at);
+  return out;
 }

@@ -1,7 +1,6 @@
-import { open } from 'node:fs/promises';
-import { renameSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { frame, readFramedFile, syncFolder } from './journal.ts';
+import type { Disk } from './io.ts';
+import { frame, readFramedFile, setOwn } from './journal.ts';
 import type { StoreLike } from './store.ts';
 
 // A snapshot file is a sequence of framed records: a header naming every
@@ -61,56 +60,57 @@ export function capture(seq: number, stores: Iterable<StoreLike>, extra: Snapsho
 }
 
 /** Writes atomically (temporary file, fsync, rename, fsync of the folder), yielding between chunks. */
-export async function writeSnapshot(file: string, captured: Captured): Promise<number> {
+export async function writeSnapshot(disk: Disk, file: string, captured: Captured): Promise<number> {
   const tmp = `${file}.tmp-${process.pid}`;
-  const handle = await open(tmp, 'w', 0o600);
+  const handle = await disk.open(tmp, 'w');
   let bytes = 0;
   try {
-    const head = frame(captured.header);
-    await handle.write(head);
-    bytes += head.length;
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
+    let batch: Buffer[] = [frame(captured.header)];
+    let batchBytes = batch[0]!.length;
+    const flush = async () => {
+      await handle.writeAll(Buffer.concat(batch), bytes);
+      bytes += batchBytes;
+      batch = [];
+      batchBytes = 0;
+    };
     for (const chunk of captured.chunks()) {
       const framed = frame(chunk);
       batch.push(framed);
       batchBytes += framed.length;
       if (batchBytes >= 1 << 20) {
-        await handle.write(Buffer.concat(batch));
-        bytes += batchBytes;
-        batch = [];
-        batchBytes = 0;
+        await flush();
         await new Promise((resolve) => setImmediate(resolve));
       }
     }
-    if (batch.length) {
-      await handle.write(Buffer.concat(batch));
-      bytes += batchBytes;
-    }
-    await handle.sync();
+    if (batch.length) await flush();
+    await handle.datasync();
+    await handle.close();
+    disk.renameSync(tmp, file);
+    disk.syncDirSync(path.dirname(file));
   } catch (err) {
     await handle.close();
-    unlinkSync(tmp);
+    try {
+      disk.unlinkSync(tmp);
+    } catch {
+      // removed at the next start
+    }
     throw err;
   }
-  await handle.close();
-  renameSync(tmp, file);
-  syncFolder(path.dirname(file));
   return bytes;
 }
 
 /** Reads a snapshot back; `problem` says why it cannot be used. */
-export function readSnapshot(file: string): { data?: SnapshotData; problem?: string } {
+export function readSnapshot(file: string): { data?: SnapshotData; problem?: string; offset?: number } {
   const read = readFramedFile(file);
-  if (read.problem) return { problem: read.problem };
+  if (read.problem) return { problem: read.problem, offset: read.validBytes };
   const header = read.records[0] as SnapshotHeader | undefined;
-  if (!header || header.format !== 2 || !Array.isArray(header.stores)) return { problem: 'not a rebind snapshot (unknown format)' };
+  if (!header || header.format !== 2 || !Array.isArray(header.stores)) return { problem: 'not a rebind snapshot (unknown format)', offset: 0 };
   const stores: SnapshotData['stores'] = new Map();
   for (const meta of header.stores) stores.set(meta.name, { kind: meta.kind, version: meta.version, data: meta.kind === 'table' ? {} : null });
   for (const chunk of read.records.slice(1) as Chunk[]) {
     const entry = stores.get(chunk.s);
-    if (!entry) return { problem: `data for a store "${chunk.s}" that the header does not name` };
-    if ('rows' in chunk) for (const [id, row] of chunk.rows) (entry.data as Record<string, unknown>)[id] = row;
+    if (!entry) return { problem: `data for a store "${chunk.s}" that the header does not name`, offset: 0 };
+    if ('rows' in chunk) for (const [id, row] of chunk.rows) setOwn(entry.data as Record<string, unknown>, id, row);
     else entry.data = chunk.value;
   }
   return { data: { header, stores } };

@@ -31,7 +31,7 @@ function world() {
 async function writeHistory(dir: string, transactions: number) {
   const w = world();
   const p = new Persistence(dir, w.registry, 'always');
-  p.recover();
+  await p.recover();
   for (let i = 1; i <= transactions; i++) {
     transact(() => {
       w.counter.update((d) => {
@@ -57,7 +57,7 @@ describe('journal and recovery', () => {
     const before = await writeHistory(dir, 20);
     const w = world();
     const p = new Persistence(dir, w.registry, 'always');
-    const report = p.recover();
+    const report = await p.recover();
     expect(report).toMatchObject({ snapshot: null, journalRecords: 20, repairs: [] });
     expect(w.counter.get()).toEqual(before.counter);
     expect(w.players.toObject()).toEqual(before.players);
@@ -86,17 +86,18 @@ describe('journal and recovery', () => {
       truncateSync(copy, cut);
       const w = world();
       const p = new Persistence(probe, w.registry, 'off');
-      const report = p.recover();
+      const report = await p.recover();
       expect(w.counter.get().n).toBe(4);
       expect(report.journalRecords).toBe(4);
       expect(report.repairs).toHaveLength(1);
-      expect(report.repairs[0]).toContain(`cut at byte ${lastStart} of ${cut}, dropping 1 record(s)`);
+      expect(report.repairs[0]).toContain(`the tail a crash left`);
+      expect(report.repairs[0]).toContain(`cut at byte ${lastStart} of ${cut}`);
       expect(readFileSync(copy).length).toBe(lastStart);
       await p.abandon();
     }
   });
 
-  it('cuts at a record with flipped bits and reports how many records it dropped', async () => {
+  it('refuses a record with flipped bits followed by valid ones, naming file, offset and what follows; --repair sets it aside', async () => {
     const dir = tempDir();
     await writeHistory(dir, 6);
     const journal = journalOf(dir);
@@ -107,21 +108,30 @@ describe('journal and recovery', () => {
       starts.push(at);
       at += bytes.readUInt32LE(at) + 8;
     }
-    bytes[starts[3]! + 12] ^= 0xff; // inside the 4th record's payload
+    // starts[0] is the journal's header; starts[4] is the 4th transaction.
+    bytes[starts[4]! + 12] ^= 0xff;
     writeFileSync(journal, bytes);
+    const p = new Persistence(dir, world().registry, 'off');
+    const err = await p.recover().then(() => undefined, (e: unknown) => e);
+    expect(isRebindError(err) && err.code).toBe('DATA_DAMAGED');
+    expect((err as Error).message).toContain(`${journal} is damaged at byte ${starts[4]}`);
+    expect((err as Error).message).toContain('2 transaction record(s) follow the damage');
+    expect(readFileSync(journal)).toEqual(bytes); // nothing changed
     const w = world();
-    const p = new Persistence(dir, w.registry, 'off');
-    const report = p.recover();
+    const q = new Persistence(dir, w.registry, 'off', { repair: true });
+    const report = await q.recover();
     expect(w.counter.get().n).toBe(3);
-    expect(report.repairs[0]).toMatch(/checksum does not match.*cut at byte \d+ of \d+, dropping 3 record\(s\)/);
-    await p.abandon();
+    expect(report.lost).toBe(3);
+    expect(readFileSync(path.join(report.setAside!, path.basename(journal)))).toEqual(bytes);
+    expect(readFileSync(journal)).toEqual(bytes.subarray(0, starts[4]));
+    await q.abandon();
   });
 
   it('falls back to the snapshot before a corrupt one, and replays the journals after it', async () => {
     const dir = tempDir();
     const w = world();
     const p = new Persistence(dir, w.registry, 'off');
-    p.recover();
+    await p.recover();
     w.counter.update((d) => void (d.n = 1));
     await p.snapshot();
     w.counter.update((d) => void (d.n = 2));
@@ -137,7 +147,7 @@ describe('journal and recovery', () => {
     writeFileSync(newest, bytes);
     const again = world();
     const q = new Persistence(dir, again.registry, 'off');
-    const report = q.recover();
+    const report = await q.recover();
     expect(report.snapshot).toBe(snaps[0]);
     expect(report.repairs[0]).toContain(`${snaps[1]} is unreadable`);
     expect(again.counter.get().n).toBe(3);
@@ -148,7 +158,7 @@ describe('journal and recovery', () => {
     const dir = tempDir();
     const w = world();
     const p = new Persistence(dir, w.registry, 'off');
-    p.recover();
+    await p.recover();
     transact(() => {
       for (let i = 0; i < 5500; i++) w.players.set(`p${i}`, { hp: i });
       w.counter.update((d) => void (d.n = 42));
@@ -159,7 +169,7 @@ describe('journal and recovery', () => {
     await p.abandon();
     const again = world();
     const q = new Persistence(dir, again.registry, 'off');
-    expect(q.recover()).toMatchObject({ snapshot: snap.file, journalRecords: 0, repairs: [] });
+    expect(await q.recover()).toMatchObject({ snapshot: snap.file, journalRecords: 0, repairs: [] });
     expect(again.players.size).toBe(5500);
     expect(again.players.get('p5499')).toEqual({ hp: 5499 });
     expect(again.players.version).toBe(3);
@@ -167,22 +177,22 @@ describe('journal and recovery', () => {
     await q.abandon();
   });
 
-  it('refuses to start empty when snapshots exist but none can be read', async () => {
+  it('refuses to start when snapshots exist but none can be read, rather than start an empty world', async () => {
     const dir = tempDir();
     const w = world();
     const p = new Persistence(dir, w.registry, 'off');
-    p.recover();
+    await p.recover();
     w.counter.update((d) => void (d.n = 7));
     await p.close();
     for (const f of readdirSync(dir)) if (f.startsWith('snapshot-')) writeFileSync(path.join(dir, f), 'garbage');
     const q = new Persistence(dir, world().registry, 'off');
     let err: unknown;
     try {
-      q.recover();
+      await q.recover();
     } catch (e) {
       err = e;
     }
-    expect(isRebindError(err) && err.code).toBe('PERSIST_ERROR');
-    expect((err as Error).message).toContain('refusing to start with an empty world');
+    expect(isRebindError(err) && err.code).toBe('DATA_DAMAGED');
+    expect((err as Error).message).toMatch(/snapshot-\d+\.bin is damaged at byte 0/);
   });
 });

@@ -22,7 +22,7 @@ async function commitsPerSecond(mode: FsyncMode, writers: number, seconds: numbe
   const table = defineTable<{ n: number }>(`tps-${mode}-${writers}`);
   registry.add(table, 'bench');
   const p = new Persistence(d, registry, mode);
-  p.recover();
+  await p.recover();
   let commits = 0;
   const deadline = performance.now() + seconds * 1000;
   await Promise.all(
@@ -68,7 +68,7 @@ export async function benchPersist(quick: boolean): Promise<Row[]> {
   const registry = new StoreRegistry();
   registry.add(defineTable('recover'), 'bench');
   const p = new Persistence(d, registry, 'off');
-  const report = p.recover();
+  const report = await p.recover();
   if (report.journalRecords !== records || decoded !== records) throw new Error(`recovered ${report.journalRecords} of ${records}`);
   rows.push({ section: 'persist', what: `recovery of ${records.toLocaleString('en')} journal records`, rebind: ms(report.ms), baseline: `${ms(decodeMs)} (read + decode only)`, goal: '' });
   await p.abandon();
@@ -84,7 +84,7 @@ export async function benchPersist(quick: boolean): Promise<Row[]> {
     for (let i = 0; i < rowsCount; i++) world.set(`e${i}`, { name: `entity ${i}`, bio: 'x'.repeat(400), stats: [i, i * 2, i * 3, i % 7, i % 11] });
   });
   const store = new Persistence(big, bigRegistry, 'off');
-  store.recover();
+  await store.recover();
   // How long the event loop is held while the snapshot is written (the game's stall).
   let longestStall = 0;
   let last = performance.now();

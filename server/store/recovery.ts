@@ -1,0 +1,204 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Patch } from 'immer';
+import { rebindError } from '../errors.ts';
+import { isJournalHeader, JOURNAL, listFiles, SNAPSHOT, SNAPSHOT_TEMP, type DataFile } from './data-files.ts';
+import type { Disk } from './io.ts';
+import { readFramed, recordOffsets, recordsAfter } from './journal.ts';
+import { REPAIR_TEMP, setAside } from './repair.ts';
+import type { StoreRegistry } from './registry.ts';
+import { readSnapshot, type SnapshotData } from './snapshot.ts';
+
+// At start: the newest readable snapshot, then the journals after it, which
+// must continue one another without a gap or an overlap. A torn tail (the
+// last record of the last journal cut short, or never-written bytes read as
+// zeros: what a crash leaves) is cut and reported. Any other damage stops
+// the start and says where; with `repair` the damaged file and everything
+// after it are set aside and the start goes on from the valid prefix.
+
+export interface JournalRecord {
+  q: number;
+  c: Array<[string, Patch[], number?]>;
+}
+
+export interface RecoveryReport {
+  snapshot: string | null;
+  snapshotSeq: number;
+  journalRecords: number;
+  /** One line per thing found and dealt with (cut tails, skipped snapshots, files set aside). */
+  repairs: string[];
+  /** With --repair: transactions lost, and where the damaged files went. */
+  lost?: number;
+  setAside?: string;
+  ms: number;
+}
+
+export interface Recovered {
+  seq: number;
+  report: RecoveryReport;
+  orphans: SnapshotData['stores'];
+  /** The journal to go on writing, with its valid length; undefined: start a new one. */
+  journal?: { file: string; start: number; validBytes: number };
+  /** Snapshots found unreadable (pruning sets them aside rather than counting them). */
+  unreadable: string[];
+}
+
+interface Damage {
+  file: string;
+  offset: number;
+  problem: string;
+  /** Index of the damaged journal, when it is one. */
+  journal?: number;
+  buffer?: Buffer;
+}
+
+const isRecord = (r: unknown): r is JournalRecord => typeof (r as JournalRecord | null)?.q === 'number' && Array.isArray((r as JournalRecord).c);
+
+export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, repair: boolean): Recovered {
+  const started = performance.now();
+  const notes: string[] = [];
+  for (const name of readdirSync(dir)) {
+    if (!SNAPSHOT_TEMP.test(name) && !REPAIR_TEMP.test(name)) continue;
+    disk.unlinkSync(path.join(dir, name));
+    notes.push(`removed ${name}, left by a write that did not finish`);
+  }
+  const snapshots = listFiles(dir, SNAPSHOT);
+  const journals = listFiles(dir, JOURNAL);
+  const unreadable: Array<DataFile & { problem: string; offset: number }> = [];
+  let base: (DataFile & { data: SnapshotData }) | undefined;
+  for (const snap of [...snapshots].reverse()) {
+    const read = readSnapshot(snap.file);
+    if (read.data) {
+      base = { ...snap, data: read.data };
+      break;
+    }
+    unreadable.push({ ...snap, problem: read.problem!, offset: read.offset ?? 0 });
+  }
+  const orphans: SnapshotData['stores'] = new Map();
+  if (base) {
+    for (const [name, entry] of base.data.stores) {
+      const store = registry.byName.get(name);
+      if (store) store.restore(entry.data, entry.version);
+      else {
+        orphans.set(name, entry);
+        notes.push(`the snapshot has a store "${name}" that no state file declares; its data is kept as it is`);
+      }
+    }
+  }
+  let seq = base?.seq ?? 0;
+  let replayed = 0;
+  let damage: Damage | undefined;
+  let journal: Recovered['journal'];
+  let first = -1;
+  journals.forEach((j, i) => {
+    if (j.seq <= seq) first = i;
+  });
+  if (first === -1 && journals.length > 0 && unreadable.length > 0) {
+    const u = unreadable[0]!;
+    damage = { file: u.file, offset: u.offset, problem: `${u.problem}; no older snapshot or journal reaches back before transaction ${journals[0]!.seq}` };
+  } else if (first === -1 && journals.length > 0) {
+    damage = { file: journals[0]!.file, offset: 0, journal: 0, problem: `it continues from transaction ${journals[0]!.seq}, but the data before it ends at transaction ${seq} (${base ? path.basename(base.file) : 'no snapshot and no journal from the beginning'})` };
+  }
+  for (let i = Math.max(first, 0); first >= 0 && i < journals.length; i++) {
+    const j = journals[i]!;
+    if (i > first && j.seq !== seq) {
+      damage = { file: j.file, offset: 0, journal: i, problem: `it continues from transaction ${j.seq}, but the journal before it ends at transaction ${seq}` };
+      break;
+    }
+    const buffer = readFileSync(j.file);
+    const read = readFramed(buffer);
+    let last = j.seq;
+    let bad: string | undefined;
+    let k = 0;
+    for (; k < read.records.length; k++) {
+      const record = read.records[k];
+      if (isJournalHeader(record)) {
+        if (k !== 0 || record.start !== j.seq) {
+          bad = `a journal header that says it continues from transaction ${record.start}`;
+          break;
+        }
+        // Replaying from this journal's start: the data versions are the ones it started with.
+        if (seq === j.seq) {
+          for (const [name, version] of record.versions) {
+            const store = registry.byName.get(name);
+            if (store) store.version = version;
+          }
+        }
+        continue;
+      }
+      if (!isRecord(record)) {
+        bad = 'a record that is not a transaction';
+        break;
+      }
+      last = record.q;
+      if (record.q <= seq && i === first) continue;
+      if (record.q !== seq + 1) {
+        bad = `transaction ${record.q} where ${seq + 1} should follow`;
+        break;
+      }
+      replay(registry, record);
+      seq = record.q;
+      replayed++;
+    }
+    if (bad) {
+      const offset = recordOffsets(buffer, k + 1)[k]!;
+      damage = { file: j.file, offset, journal: i, buffer, problem: bad };
+      journal = { file: j.file, start: j.seq, validBytes: offset };
+      break;
+    }
+    if (read.problem) {
+      if (i < journals.length - 1 || recordsAfter(buffer, read.validBytes).length > 0) {
+        damage = { file: j.file, offset: read.validBytes, journal: i, buffer, problem: read.problem };
+        journal = { file: j.file, start: j.seq, validBytes: read.validBytes };
+        break;
+      }
+      disk.truncateSync(j.file, read.validBytes);
+      notes.push(`${path.basename(j.file)}: the tail a crash left (${read.problem}); cut at byte ${read.validBytes} of ${read.totalBytes}`);
+    }
+    journal = last === seq ? { file: j.file, start: j.seq, validBytes: read.validBytes } : undefined;
+  }
+  const newest = snapshots.at(-1);
+  if (!damage && newest && newest.seq > seq) {
+    const u = unreadable[0]!;
+    damage = { file: u.file, offset: u.offset, problem: `${u.problem}, and no older snapshot with the journals after it reaches transaction ${u.seq}` };
+  }
+  for (const u of unreadable) if (u.file !== damage?.file) notes.push(`${path.basename(u.file)} is unreadable at byte ${u.offset} (${u.problem}); recovered from the snapshot before it and the journals after that`);
+  const report: RecoveryReport = { snapshot: base ? path.basename(base.file) : null, snapshotSeq: base?.seq ?? 0, journalRecords: replayed, repairs: notes, ms: 0 };
+  if (damage) {
+    // Every journal after the damaged one, and whatever starts beyond the valid prefix: none of it can be replayed.
+    const later = journals.filter((j, i) => j.file !== damage.file && ((damage.journal !== undefined && i > damage.journal) || j.seq > seq)).map((j) => j.file);
+    const lostSnapshots = snapshots.filter((s) => s.seq > seq && s.file !== damage.file).map((s) => s.file);
+    const following = damage.buffer ? recordsAfter(damage.buffer, damage.offset).filter(isRecord) : [];
+    for (const file of later) following.push(...recordsAfter(readFileSync(file), 0).filter(isRecord));
+    const reaches = Math.max(seq, newest?.seq ?? 0, ...following.map((r) => r.q));
+    const lost = reaches - seq;
+    const where = `${damage.file} is damaged at byte ${damage.offset}: ${damage.problem}`;
+    const after = `${following.length} transaction record(s) follow the damage${later.length ? ` (in it and in ${later.length} later journal(s))` : ''}`;
+    if (!repair) {
+      throw rebindError(
+        'DATA_DAMAGED',
+        `${where}. ${after}; the data reaches transaction ${reaches}, its valid part ${seq}. Nothing was changed. ` +
+          `To start from the ${seq} transaction(s) before the damage (${lost} lost), start with --repair: the damaged file and every file after it move to ${path.join(dir, 'damaged-<time>')}/, nothing is deleted. Or restore the folder from a backup.`,
+        { details: { file: damage.file, offset: damage.offset, following: following.length, validUpTo: seq, reaches } },
+      );
+    }
+    const keep = damage.journal !== undefined && damage.buffer ? { file: damage.file, bytes: damage.buffer.subarray(0, damage.offset) } : undefined;
+    const files = [...(keep ? [] : [damage.file]), ...later, ...lostSnapshots];
+    const aside = setAside(disk, dir, files, keep);
+    if (!keep || keep.bytes.length === 0) journal = undefined;
+    notes.push(`${where}. --repair moved ${aside.moved.join(', ')} to ${aside.folder}${keep && keep.bytes.length ? ` (the first ${keep.bytes.length} bytes of ${path.basename(keep.file)} stay in place)` : ''}; started from transaction ${seq}; ${lost} transaction(s) lost`);
+    report.lost = lost;
+    report.setAside = aside.folder;
+  }
+  report.ms = performance.now() - started;
+  return { seq, report, orphans, ...(journal ? { journal } : {}), unreadable: unreadable.map((u) => u.file).filter((file) => existsSync(file)) };
+}
+
+function replay(registry: StoreRegistry, record: JournalRecord): void {
+  for (const [name, patches, version] of record.c) {
+    const store = registry.byName.get(name);
+    if (!store) throw rebindError('PERSIST_ERROR', `the journal changes a store "${name}" that no state file declares (transaction ${record.q})`);
+    if (patches.length > 0) store.replay(patches);
+    if (version !== undefined) store.version = version;
+  }
+}
