@@ -3,11 +3,30 @@
 // frames, players and tick time, all live; and a rollback button per module
 // (recorded in the audit log like any other admin action).
 
-interface Handler { name: string; public: boolean; calls: number; errors: number }
-interface Module { name: string; version: number; hash: string; file: string; handlers: Handler[]; canRollback: boolean }
+interface LastError { code: string; message: string; at: string; location?: { file: string; line: number; column: number } }
+interface Handler { name: string; public: boolean; calls: number; errors: number; lastError?: LastError | null }
+interface Hook { name: string; calls: number; errors: number; lastError: LastError | null }
+interface Module { name: string; version: number; hash: string; file: string; handlers: Handler[]; hooks?: Hook[]; canRollback: boolean }
 interface Change { module: string; change: string; oldVersion: number | null; newVersion: number | null }
 interface Record_ { id: number; at: string; kind: string; origin: string; by?: string; ok: boolean; noop: boolean; modules: Change[]; durationMs: number; error?: { code: string; message: string; frame?: string } }
-interface Status { modules: Module[]; players: { connected: number; sessions: number; list: Array<{ player: string; online: boolean; since: string }> }; tick: { hz: number; avgMs: number; maxMs: number; overruns: number }; uptimeMs: number; memory: { rssMb: number } }
+interface Status {
+  modules: Module[];
+  players: { connected: number; sessions: number; list: Array<{ player: string; online: boolean; since: string }> };
+  tick: { hz: number; avgMs: number; maxMs: number; overruns: number; lastStall?: { cause: string; ms: number } | null };
+  uptimeMs: number;
+  memory: { rssMb: number };
+  skippedAtStart?: Array<{ module: string; code: string; message: string }>;
+}
+
+/** The newest error among a module's hooks and handlers, as `tick: logic/x.ts:3:7 message`. */
+function newestError(m: Module): string | undefined {
+  const all = [...(m.hooks ?? []), ...m.handlers].filter((h) => h.lastError).sort((a, b) => b.lastError!.at.localeCompare(a.lastError!.at));
+  const top = all[0];
+  if (!top) return undefined;
+  const e = top.lastError!;
+  const where = e.location ? `${e.location.file}:${e.location.line}:${e.location.column} ` : '';
+  return `last error in ${top.name.startsWith(m.name + '.') ? top.name.slice(m.name.length + 1) : top.name} at ${e.at.slice(11, 19)}: ${where}${e.code}: ${e.message}`;
+}
 
 const $ = (id: string) => document.getElementById(id)!;
 const el = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: Array<Node | string>) => {
@@ -32,7 +51,11 @@ function request<T>(action: string, args: Record<string, unknown> = {}): Promise
 
 function renderStatus(s: Status): void {
   $('players').textContent = `${s.players.connected} (${s.players.sessions} sessions)`;
-  $('tick').textContent = `${s.tick.hz} Hz, avg ${s.tick.avgMs.toFixed(2)} ms, max ${s.tick.maxMs.toFixed(1)} ms, ${s.tick.overruns} overruns`;
+  const stall = s.tick.lastStall ? `, last stall ${s.tick.lastStall.ms} ms (${s.tick.lastStall.cause})` : '';
+  $('tick').textContent = `${s.tick.hz} Hz, avg ${s.tick.avgMs.toFixed(2)} ms, max ${s.tick.maxMs.toFixed(1)} ms, ${s.tick.overruns} overruns${stall}`;
+  const skipped = (s.skippedAtStart ?? []).map((k) => `${k.module} was left out at start: ${k.code}: ${k.message}`).join('\n');
+  $('skipped').textContent = skipped;
+  $('skipped').hidden = skipped === '';
   $('uptime').textContent = `${Math.floor(s.uptimeMs / 60000)}m ${Math.floor((s.uptimeMs % 60000) / 1000)}s`;
   $('memory').textContent = `${s.memory.rssMb} MB`;
   $('player-list').replaceChildren(
@@ -44,8 +67,11 @@ function renderStatus(s: Status): void {
       button.dataset.module = m.name;
       button.disabled = !m.canRollback;
       if (!m.canRollback) button.title = 'no previous version';
-      const handlers = m.handlers.map((h) => `${h.name.slice(m.name.length + 1)}${h.public ? '*' : ''} ${h.calls}${h.errors ? ` / ${h.errors}` : ''}`).join(', ');
-      const row = el('tr', {}, el('td', {}, el('b', { textContent: m.name })), el('td', { textContent: `v${m.version}` }), el('td', {}, el('code', { textContent: m.hash.slice(0, 10) })), el('td', { className: 'handlers', textContent: handlers }), el('td', {}, button));
+      const hooks = (m.hooks ?? []).map((h) => `${h.name} (hook) ${h.calls}${h.errors ? ` / ${h.errors}` : ''}`);
+      const handlers = [...hooks, ...m.handlers.map((h) => `${h.name.slice(m.name.length + 1)}${h.public ? '*' : ''} ${h.calls}${h.errors ? ` / ${h.errors}` : ''}`)].join(', ');
+      const error = newestError(m);
+      const cell = el('td', { className: 'handlers', textContent: handlers }, ...(error ? [el('div', { className: 'fail', textContent: error })] : []));
+      const row = el('tr', {}, el('td', {}, el('b', { textContent: m.name })), el('td', { textContent: `v${m.version}` }), el('td', {}, el('code', { textContent: m.hash.slice(0, 10) })), cell, el('td', {}, button));
       row.dataset.module = m.name;
       return row;
     }),

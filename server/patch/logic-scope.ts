@@ -34,12 +34,21 @@ const processMethods = new Map<PropertyKey, unknown>([
   ],
 ]);
 
+// process's own methods called on the real process (EventEmitter's `on`
+// writes to `this`), keeping their properties (`hrtime.bigint`).
+const onRealProcess = new WeakMap<object, unknown>();
+function methodOf(fn: (...args: unknown[]) => unknown): unknown {
+  let wrapped = onRealProcess.get(fn);
+  if (!wrapped) onRealProcess.set(fn, (wrapped = new Proxy(fn, { apply: (target, _this, args) => Reflect.apply(target, realProcess, args) })));
+  return wrapped;
+}
+
 /** The `process` that logic sees: everything readable, nothing that ends or changes the process. */
 export const logicProcess: NodeJS.Process = new Proxy(realProcess, {
   get(target, key) {
     if (processMethods.has(key)) return processMethods.get(key);
     const value: unknown = Reflect.get(target, key, target);
-    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    return typeof value === 'function' ? methodOf(value as (...args: unknown[]) => unknown) : value;
   },
   set(_target, key) {
     return forbidden(`set process.${String(key)}`, 'the process belongs to the host');

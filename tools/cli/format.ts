@@ -53,31 +53,60 @@ function duration(ms: number): string {
   return parts.filter(Boolean).join(' ');
 }
 
+interface LastError {
+  code: string;
+  message: string;
+  at: string;
+  location?: { file: string; line: number; column: number };
+}
+
 interface Status {
   uptimeMs: number;
-  modules: Array<{ name: string; version: number; hash: string; file: string; handlers: Array<{ name: string; public: boolean; calls: number; errors: number }> }>;
+  modules: Array<{
+    name: string;
+    version: number;
+    hash: string;
+    file: string;
+    handlers: Array<{ name: string; public: boolean; calls: number; errors: number; lastError?: LastError | null }>;
+    hooks?: Array<{ name: string; calls: number; errors: number; lastError: LastError | null }>;
+  }>;
+  busy?: { count: number; last: { name: string; ms: number } | null };
+  skippedAtStart?: Array<{ module: string; code: string; message: string }>;
   stores: Array<{ name: string; kind: string; version: number }>;
   lastPatch: PatchRecord | null;
   players: { connected: number; sessions: number; connections: number };
-  tick: { hz: number; ticks: number; overruns: number; avgMs: number; maxMs: number };
+  tick: { hz: number; ticks: number; overruns: number; avgMs: number; maxMs: number; late?: number; lastStall?: { cause: string; ms: number } | null; loopDelayP99Ms?: number };
   pendingTimers: number;
   persistence: { seq: number; mode: string; journal: string; journalBytes: number } | null;
   memory: { rssMb: number; heapMb: number };
 }
 
+/** `  last error: logic/x.ts:3:7 message` for a count with errors. */
+function lastErrorLine(e: LastError | null | undefined): string[] {
+  if (!e) return [];
+  const where = e.location ? `${e.location.file}:${e.location.line}:${e.location.column} ` : '';
+  return [`      ${paint('red', 'last error')} ${e.at.slice(11, 19)} ${where}${e.code}: ${e.message}`];
+}
+
 export function formatStatus(s: Status): string {
+  const stall = s.tick.lastStall ? `; last stall ${s.tick.lastStall.ms} ms (${s.tick.lastStall.cause})` : '';
   const lines = [
     `${paint('bold', 'rebind')} up ${duration(s.uptimeMs)}, ${s.players.connected} player(s) connected (${s.players.sessions} session(s)), ${s.memory.rssMb} MB RSS`,
-    `tick ${s.tick.hz} Hz: avg ${s.tick.avgMs.toFixed(2)} ms, max ${s.tick.maxMs.toFixed(2)} ms, ${s.tick.overruns} overrun(s) in ${s.tick.ticks} ticks; ${s.pendingTimers} timer(s) pending`,
-    '',
-    paint('bold', 'modules'),
+    `tick ${s.tick.hz} Hz: avg ${s.tick.avgMs.toFixed(2)} ms, max ${s.tick.maxMs.toFixed(2)} ms, ${s.tick.overruns} overrun(s) in ${s.tick.ticks} ticks${s.tick.late ? ` (${s.tick.late} late)` : ''}${stall}; ${s.pendingTimers} timer(s) pending`,
   ];
+  if (s.busy?.last) lines.push(paint('yellow', `${s.busy.count} run(s) of logic held the event loop over 250 ms; last: ${s.busy.last.name} ${s.busy.last.ms} ms`));
+  for (const skipped of s.skippedAtStart ?? []) lines.push(paint('red', `module ${skipped.module} was left out at start: ${skipped.code}: ${skipped.message}`));
+  lines.push('', paint('bold', 'modules'));
   const width = Math.max(0, ...s.modules.map((m) => m.name.length));
   for (const m of s.modules) {
     lines.push(`  ${m.name.padEnd(width)}  v${String(m.version).padEnd(3)} ${m.hash.slice(0, 8)}  ${m.file}`);
+    for (const h of m.hooks ?? []) {
+      const errors = h.errors > 0 ? paint('red', `, ${h.errors} error(s)`) : '';
+      lines.push(`    ${h.name} ${paint('gray', '(hook)')}: ${h.calls} call(s)${errors}`, ...lastErrorLine(h.lastError));
+    }
     for (const h of m.handlers) {
       const errors = h.errors > 0 ? paint('red', `, ${h.errors} error(s)`) : '';
-      lines.push(`    ${h.name}${h.public ? paint('cyan', ' (client)') : ''}: ${h.calls} call(s)${errors}`);
+      lines.push(`    ${h.name}${h.public ? paint('cyan', ' (client)') : ''}: ${h.calls} call(s)${errors}`, ...lastErrorLine(h.lastError));
     }
   }
   lines.push('', `${paint('bold', 'stores')}  ${s.stores.map((st) => `${st.name} (${st.kind} v${st.version})`).join(', ')}`);
