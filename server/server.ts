@@ -6,7 +6,7 @@ import { bundlePage, servePages } from './net/pages.ts';
 import { Host } from './host.ts';
 import { createLogger } from './log.ts';
 import { Gateway } from './net/gateway.ts';
-import { DEFAULT_GUARD, guardedServer, listen } from './net/guard.ts';
+import { DEFAULT_GUARD, guardedServer, listen, type GuardOptions } from './net/guard.ts';
 import { DEFAULT_LIMITS, type NetLimits } from './net/limits.ts';
 import { sessionTable } from './net/sessions.ts';
 import { LogicWatcher } from './patch/watcher.ts';
@@ -43,6 +43,8 @@ export interface ServerOptions {
   /** Serve the demo's browser page on the game port and the dashboard on the admin port. */
   pages?: boolean;
   limits?: Partial<NetLimits>;
+  /** HTTP timeouts of both ports (headers, whole request, idle keep-alive); defaults in net/guard.ts. */
+  httpTimeouts?: Partial<Pick<GuardOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'>>;
   sessionModule?: string;
 }
 
@@ -110,7 +112,7 @@ export class GameServer {
       recovery = await persistence.recover();
     }
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
-    const { http } = guardedServer({ ...DEFAULT_GUARD, maxPerAddress: limits.maxConnectionsPerAddress, capFlag: '--max-per-address' });
+    const { http } = guardedServer({ ...DEFAULT_GUARD, ...options.httpTimeouts, maxPerAddress: limits.maxConnectionsPerAddress, capFlag: '--max-per-address' });
     // The gateway exists before logic loads, so that what init does (room views, pushes) reaches it.
     const gateway = new Gateway(host, http, {
       limits,
@@ -160,6 +162,7 @@ export class GameServer {
         dataDir,
         actions: adminActions(server),
         readOnly: READ_ONLY_ACTIONS,
+        ...(options.httpTimeouts ? { httpTimeouts: options.httpTimeouts } : {}),
         ...(options.pages ? { onHttp: servePages([await bundlePage('/', path.join(CLIENT_DIR, 'dashboard/index.html'), path.join(CLIENT_DIR, 'dashboard/main.ts'), '/dashboard.js')]) } : {}),
       });
       host.engine.history.onRecord((record) => server.admin?.announce(record));

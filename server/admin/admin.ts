@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
 import { isRebindError, rebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { DEFAULT_GUARD, guardedServer, listen } from '../net/guard.ts';
+import { DEFAULT_GUARD, guardedServer, listen, type GuardOptions } from '../net/guard.ts';
 import type { PatchRecord } from '../patch/history.ts';
 import { AuditLog, type AuditEntry } from './audit.ts';
 import { originAllowed } from './origin.ts';
@@ -28,6 +28,7 @@ export interface AdminOptions {
   readOnly?: Set<string>;
   /** Plain HTTP on the admin port (the dashboard's page, which asks for the token). */
   onHttp?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
+  httpTimeouts?: Partial<Pick<GuardOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'>>;
 }
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.|localhost$)/;
@@ -50,7 +51,7 @@ export class AdminServer {
 
   private constructor(private readonly options: AdminOptions) {
     this.audit = new AuditLog(options.dataDir);
-    this.http = guardedServer({ ...DEFAULT_GUARD, maxPerAddress: ADMIN_PER_ADDRESS, capFlag: 'fixed for the admin port' }).http;
+    this.http = guardedServer({ ...DEFAULT_GUARD, ...options.httpTimeouts, maxPerAddress: ADMIN_PER_ADDRESS, capFlag: 'fixed for the admin port' }).http;
     this.http.on('request', (req, res) => this.onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket as Socket, head));
     this.wss.on('connection', (ws, req) => this.onConnection(ws, req));

@@ -34,6 +34,7 @@ export class Connection implements Link {
   private corked = false;
   private readonly backpressure: Backpressure;
   private authTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly openedAt = performance.now();
 
   constructor(
     private readonly gateway: RequestHandler,

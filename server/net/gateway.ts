@@ -35,6 +35,9 @@ export interface GatewayOptions {
 
 export { CLOSE };
 
+/** How long a connection may sit without joining before, on a full server, its seat is given away. */
+const IDLE_EVICT_AFTER_MS = 1000;
+
 export class Gateway implements Outbox {
   readonly rooms: Rooms;
   readonly sessions: Sessions;
@@ -68,7 +71,7 @@ export class Gateway implements Outbox {
       ws.close(CLOSE.goingAway, 'server shutting down');
       return;
     }
-    if (this.connections.size >= this.limits.maxConnections) {
+    if (this.connections.size >= this.limits.maxConnections && !this.evictIdle()) {
       ws.close(CLOSE.tryAgainLater, `server full (${this.limits.maxConnections} connections)`);
       return;
     }
@@ -79,6 +82,21 @@ export class Gateway implements Outbox {
       this.connections.delete(conn);
       this.lifecycle.disconnected(conn);
     });
+  }
+
+  /**
+   * Full: the seat of the oldest connection that has not joined after a
+   * second goes to the newcomer, so idle sockets cannot keep players out.
+   */
+  private evictIdle(): boolean {
+    const now = performance.now();
+    for (const conn of this.connections) {
+      if (conn.session || now - conn.openedAt < IDLE_EVICT_AFTER_MS) continue;
+      this.connections.delete(conn);
+      conn.close(CLOSE.authTimeout, 'server full: a connection that had not joined made room');
+      return true;
+    }
+    return false;
   }
 
   get graceMs(): number {

@@ -74,6 +74,10 @@ export class ConnectionGuard {
       socket.destroySoon();
       return;
     }
+    // headersTimeout counts from a request's first byte; a socket that sends nothing at all
+    // is closed by this idle timeout instead (Node's HTTP destroys a socket on 'timeout';
+    // ws clears it once the socket is a WebSocket).
+    socket.setTimeout(this.options.headersTimeoutMs);
     this.perAddress.set(address, held + 1);
     socket.once('close', () => {
       const left = (this.perAddress.get(address) ?? 1) - 1;

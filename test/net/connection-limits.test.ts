@@ -1,0 +1,84 @@
+import WebSocket from 'ws';
+import { afterEach, expect, it } from 'vitest';
+import { connect, readUntilClose, target } from '../helpers/attack.ts';
+import { sleep } from '../helpers/project.ts';
+import { joinedSocket, RawSocket, startServer, type TestServer } from '../helpers/server.ts';
+
+// Idle sockets must not lock players out: a time limit to join, a seat
+// given up on a full server, a cap per address, HTTP timeouts.
+
+let t: TestServer | undefined;
+afterEach(async () => {
+  await t?.stop();
+  t = undefined;
+});
+
+it('closes a connection that does not join in time with 4002, and restarts the clock after $leave', async () => {
+  t = await startServer({}, { limits: { authTimeoutMs: 300 } });
+  const idle = new RawSocket(t.url);
+  await idle.open();
+  const player = await joinedSocket(t.url, 'ann');
+  expect(await idle.closed).toEqual({ code: 4002, reason: 'no $auth or $resume within 0.3 s' });
+  await sleep(400);
+  player.sendBinary(['$ping', 2, null]);
+  expect((await player.reply())[1]).toBe(0);
+  player.sendBinary(['$leave', 3, null]);
+  expect((await player.reply())[2]).toEqual({ left: 'p-ann' });
+  expect((await player.closed).code).toBe(4002);
+});
+
+it('gives the seat of a connection that has not joined for a second to a newcomer when full', async () => {
+  t = await startServer({}, { limits: { maxConnections: 3 } });
+  const idle = [new RawSocket(t.url), new RawSocket(t.url)];
+  await Promise.all(idle.map((s) => s.open()));
+  const player = await joinedSocket(t.url, 'bob');
+  // Too fresh to be evicted: a client in the middle of its handshake keeps its seat.
+  const early = new RawSocket(t.url);
+  expect((await early.closed).code).toBe(1013);
+  await sleep(1100);
+  const late = await joinedSocket(t.url, 'cat');
+  expect(await idle[0]!.closed).toEqual({ code: 4002, reason: 'server full: a connection that had not joined made room' });
+  expect(idle[1]!.ws.readyState).toBe(WebSocket.OPEN);
+  for (const s of [player, late, idle[1]!]) s.close();
+});
+
+it('turns away an address past its share with a 429 that says why, and serves other addresses', async () => {
+  t = await startServer({}, { limits: { maxConnectionsPerAddress: 2 } });
+  const held = [new RawSocket(t.url), new RawSocket(t.url)];
+  await Promise.all(held.map((s) => s.open()));
+  const third = await new Promise<{ status: number; body: string }>((resolve) => {
+    const ws = new WebSocket(t!.url);
+    ws.on('error', () => undefined);
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+  });
+  expect(third).toEqual({ status: 429, body: 'too many connections from 127.0.0.1 (limit 2, --max-per-address)\n' });
+  const other = new WebSocket(t.url, { localAddress: '127.0.0.2' });
+  await new Promise((resolve, reject) => other.once('open', resolve).once('error', reject));
+  other.close();
+  held[0]!.close();
+  await held[0]!.closed;
+  await sleep(50);
+  const again = new RawSocket(t.url);
+  await again.open();
+  for (const s of [held[1]!, again]) s.close();
+});
+
+it('closes sockets that send nothing, or their headers too slowly', async () => {
+  t = await startServer({}, { httpTimeouts: { headersTimeoutMs: 500 } });
+  const where = target(t.url);
+  const silent = await connect(where);
+  const dribble = await connect(where);
+  const started = Date.now();
+  const dripping = setInterval(() => dribble.writable && dribble.write('X'), 100);
+  dribble.write('GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+  const [a, b] = await Promise.all([readUntilClose(silent, 5000), readUntilClose(dribble, 5000)]);
+  clearInterval(dripping);
+  expect(a.closed).toBe(true);
+  expect(b.closed).toBe(true);
+  expect(b.data).toMatch(/^HTTP\/1\.1 408/);
+  expect(Date.now() - started).toBeLessThan(4000);
+});
