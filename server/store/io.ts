@@ -37,7 +37,8 @@ export class Disk {
   /** Counts the call and applies the fault plan; returns a short-write fault to honour, if any. */
   check(op: IoOp, file: string): { short: number } | undefined {
     if (this.crashed) throw new CrashedError(`crashed: no more I/O (${op} '${file}')`);
-    const fault = this.plan?.({ n: ++this.calls, op, file });
+    const n = ++this.calls;
+    const fault = this.plan?.({ n, op, file });
     if (!fault) return undefined;
     if ('crash' in fault) {
       this.crashed = true;

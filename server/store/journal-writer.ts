@@ -76,6 +76,8 @@ export class JournalWriter {
     validBytes: number,
     seq: number,
     private readonly log: Logger,
+    /** The first retry's delay after a failure; it doubles up to 2 s. */
+    private readonly retryMs = 50,
   ) {
     this.writtenBytes = this.durableBytes = validBytes;
     // A journal continued after a start is opened (and cut to its valid length) by the first write.
@@ -118,6 +120,7 @@ export class JournalWriter {
    */
   durable(seq: number): Promise<void> | undefined {
     if (this.failure) return Promise.reject(this.failureError());
+    if (this.stopped && this.durableSeq < seq) return Promise.reject(rebindError('PERSIST_ERROR', `the journal in ${this.dir} is closed`));
     if (this.mode !== 'always' || this.durableSeq >= seq) return undefined;
     return new Promise((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
   }
@@ -188,6 +191,12 @@ export class JournalWriter {
     const old = this.handle;
     this.handle = undefined;
     await old?.close();
+    this.written = 0;
+    if (this.file === '') {
+      // No journal yet: the first entry starts one.
+      this.broken = false;
+      return;
+    }
     const handle = await this.disk.open(this.file, 'r+');
     this.handle = handle;
     await handle.truncate(this.durableBytes);
@@ -227,7 +236,7 @@ export class JournalWriter {
     } else this.failure.reason = reason;
     const error = this.failureError();
     for (const w of this.waiters.splice(0)) w.reject(error);
-    const delay = Math.min(2000, 50 * 2 ** Math.min(this.attempts++, 6));
+    const delay = Math.min(2000, this.retryMs * 2 ** Math.min(this.attempts++, 6));
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (!this.stopped && !this.running) this.running = this.pump();

@@ -35,6 +35,8 @@ export interface PersistenceOptions {
   repair?: boolean;
   /** The I/O layer (tests inject faults through it). */
   disk?: Disk;
+  /** First retry after a failed write, in ms (default 50, doubling up to 2 s). */
+  retryMs?: number;
 }
 
 export class Persistence {
@@ -81,7 +83,7 @@ export class Persistence {
     this.orphans = recovered.orphans;
     this.unreadable = new Set(recovered.unreadable);
     const journal = recovered.journal;
-    this.writer = new JournalWriter(this.disk, this.dataDir, this.mode, journal?.file ?? '', journal?.validBytes ?? 0, this.seq, this.log);
+    this.writer = new JournalWriter(this.disk, this.dataDir, this.mode, journal?.file ?? '', journal?.validBytes ?? 0, this.seq, this.log, this.options.retryMs);
     if (journal) this.journalStart = journal.start;
     else this.startJournal();
     this.offCommit = onCommit((changes) => this.onCommit(changes));
