@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { joinedSocket, RawSocket, SESSION_MODULE, startServer, type TestServer } from '../helpers/server.ts';
+
+// A join hook that throws refuses the player: an error reply, no session,
+// no row, nothing of the join left in the stores, and the connection may try again.
+
+const SESSION = SESSION_MODULE.replace(
+  "export function join(ctx: Ctx) {",
+  `export function join(ctx: Ctx) {
+  if (ctx.player === 'p-late') return Promise.reject(new Error('the lobby closed'));
+  sessionLog.update((d) => { d.push('join ' + ctx.player); });
+  if (ctx.player === 'p-full') fail('ROOM_FULL', 'the lobby is full');`,
+);
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await startServer({ 'logic/session.ts': SESSION, 'logic/game.ts': `import { client } from '../server/api';\nexport const hi = client(() => 'hi');\n` });
+});
+afterAll(async () => t.stop());
+
+function sessionLog(): string[] {
+  return (t.server.host.registry.get('sessionLog') as unknown as { get(): string[] }).get();
+}
+function rows(): Record<string, unknown> {
+  return (t.server.host.registry.get('$sessions') as unknown as { toObject(): Record<string, unknown> }).toObject();
+}
+
+it('refuses the player when join throws, leaving no session, no row and no write', async () => {
+  const s = new RawSocket(t.url);
+  await s.open();
+  s.sendBinary(['$auth', 1, { name: 'full' }]);
+  const [, failed, error] = await s.reply();
+  expect([failed, error.code, error.message]).toEqual([1, 'ROOM_FULL', 'the lobby is full']);
+  s.sendBinary(['game.hi', 2, null]);
+  expect((await s.reply())[2].code).toBe('NOT_JOINED');
+  expect(t.server.gateway.sessions.size).toBe(0);
+  expect(rows()).toEqual({});
+  expect(sessionLog()).toEqual([]);
+  // The same connection may join as someone else.
+  s.sendBinary(['$auth', 3, { name: 'ok' }]);
+  expect(await s.reply()).toMatchObject([3, 0, { player: 'p-ok', resumed: false }]);
+  s.sendBinary(['game.hi', 4, null]);
+  expect(await s.reply()).toEqual([4, 0, 'hi']);
+  expect(Object.keys(rows())).toEqual(['p-ok']);
+  s.close();
+});
+
+it('refuses the player when an async join rejects, and logic hears leave for what it began', async () => {
+  const s = new RawSocket(t.url);
+  await s.open();
+  s.sendBinary(['$auth', 1, { name: 'late' }]);
+  const [, failed, error] = await s.reply();
+  expect(failed).toBe(1);
+  expect(error.message).toMatch(/the lobby closed/);
+  expect(t.server.gateway.sessions.get('p-late')).toBeUndefined();
+  expect(rows()['p-late']).toBeUndefined();
+  expect(sessionLog()).toContain('leave p-late');
+  s.close();
+  const other = await joinedSocket(t.url, 'after');
+  other.close();
+});
