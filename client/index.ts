@@ -1,12 +1,11 @@
-import { applyPatches, enablePatches, type Patch } from 'immer';
 import { Packr } from 'msgpackr';
+import { applyWirePatches, type WirePatch } from './replica.ts';
+import { unpackOwnKeys } from './wire-keys.ts';
 
 // The rebind client, for browsers and Node: calls with promised replies,
 // pushes as events, automatic reconnection with the resume token, and a
 // local replica of each room's state kept current from the server's patches.
 // It speaks only the wire protocol; it imports nothing from the server.
-
-enablePatches();
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true, int64AsType: 'number' });
 
@@ -18,6 +17,11 @@ export class RebindClientError extends Error {
     super(message);
     this.name = 'RebindClientError';
   }
+}
+
+function asClientError(err: unknown): RebindClientError {
+  if (err instanceof RebindClientError) return err;
+  return new RebindClientError('CLIENT_ERROR', err instanceof Error ? err.message : String(err));
 }
 
 type SocketLike = {
@@ -126,7 +130,11 @@ export class RebindClient {
     if (this.socket?.readyState === 1) this.socket.send(this.encode([name, 0, payload]));
   }
 
-  /** Pushes by event name, plus 'state' (a room changed), 'open', 'close', 'resumed', 'rejoined'. */
+  /**
+   * Pushes by event name, plus 'state' (a room changed), 'open', 'close',
+   * 'resumed', 'rejoined', and 'error' (a RebindClientError: a stray error
+   * reply, or a reconnection whose resume and rejoin were refused).
+   */
   on(event: string, listener: Listener): () => void {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
@@ -162,11 +170,11 @@ export class RebindClient {
   }
 
   private onMessage(data: unknown): void {
-    const message = (typeof data === 'string' ? JSON.parse(data) : packr.unpack(new Uint8Array(data as ArrayBuffer))) as unknown[];
+    const message = (typeof data === 'string' ? JSON.parse(data) : unpackOwnKeys(packr, new Uint8Array(data as ArrayBuffer))) as unknown[];
     const [head, flag, body] = message;
     if (typeof head === 'string') {
       if (head === '$state') this.applyState(body as { room: string; stores: Record<string, unknown> });
-      else if (head === '$patch') this.applyPatch(body as { room: string; patches: Array<Patch & { store: string }> });
+      else if (head === '$patch') this.applyPatch(body as { room: string; patches: Array<WirePatch & { store: string }> });
       this.emit(head, body);
       return;
     }
@@ -190,15 +198,15 @@ export class RebindClient {
     this.emit('state', { room: body.room, stores: room });
   }
 
-  private applyPatch(body: { room: string; patches: Array<Patch & { store: string }> }): void {
+  private applyPatch(body: { room: string; patches: Array<WirePatch & { store: string }> }): void {
     const room = { ...(this.rooms.get(body.room) ?? {}) };
-    const byStore = new Map<string, Patch[]>();
+    const byStore = new Map<string, WirePatch[]>();
     for (const p of body.patches) {
       let list = byStore.get(p.store);
       if (!list) byStore.set(p.store, (list = []));
       list.push(p.op === 'remove' ? { op: p.op, path: p.path } : { op: p.op, path: p.path, value: p.value });
     }
-    for (const [store, patches] of byStore) room[store] = applyPatches((room[store] ?? {}) as object, patches);
+    for (const [store, patches] of byStore) room[store] = applyWirePatches(room[store] ?? {}, patches);
     this.rooms.set(body.room, room);
     this.emit('state', { room: body.room, stores: room });
   }
@@ -209,7 +217,8 @@ export class RebindClient {
     this.pending.clear();
     this.emit('close', { code: ev.code, reason: String(ev.reason) });
     if (this.closedByUser || !this.options.reconnect || ev.code === 4001) return;
-    void this.reconnect();
+    // Nothing may escape as an unhandled rejection: in Node that ends the player's process.
+    this.reconnect().catch((err: unknown) => this.emit('error', asClientError(err)));
   }
 
   private async reconnect(): Promise<void> {
@@ -227,9 +236,20 @@ export class RebindClient {
       try {
         this.emit('resumed', await this.resume());
       } catch (err) {
-        if ((err as RebindClientError).code !== 'RESUME_FAILED' || this.authPayload === undefined) return;
+        if ((err as RebindClientError).code !== 'RESUME_FAILED' || this.authPayload === undefined) {
+          this.emit('error', asClientError(err));
+          return;
+        }
         this.rooms.clear();
-        this.emit('rejoined', await this.join(this.authPayload));
+        let joined: JoinResult;
+        try {
+          joined = await this.join(this.authPayload);
+        } catch (joinErr) {
+          // The server refused to take the player back: say so, as an event.
+          this.emit('error', asClientError(joinErr));
+          return;
+        }
+        this.emit('rejoined', joined);
       }
       return;
     }

@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { unpackOwnKeys } from '../../client/wire-keys.ts';
 import { rebindError } from '../errors.ts';
 
 // The wire protocol: a binary frame is MessagePack, a text frame is JSON,
@@ -36,7 +37,8 @@ export class EncodedOnce {
 
 function decodeRaw(data: Buffer, isBinary: boolean): unknown {
   try {
-    return isBinary ? packr.unpack(data) : JSON.parse(data.toString('utf8'));
+    // A `__proto__` key arrives as an own key (one decoder for both ends of the wire).
+    return isBinary ? unpackOwnKeys(packr, data) : JSON.parse(data.toString('utf8'));
   } catch (err) {
     throw rebindError('BAD_FRAME', `${isBinary ? 'binary frame is not valid MessagePack' : 'text frame is not valid JSON'}: ${(err as Error).message}`);
   }

@@ -1,4 +1,5 @@
-import { applyPatches, enablePatches, freeze, produce, type Draft, type Patch } from 'immer';
+import { enablePatches, freeze, isDraft, produce, type Draft, type Patch } from 'immer';
+import { applyWirePatches } from '../../client/replica.ts';
 import { rebindError } from '../errors.ts';
 import { assertPlain } from './plain.ts';
 import { currentTransaction, transact, type Participant } from './transaction.ts';
@@ -35,6 +36,40 @@ export function checkPatches(store: string, patches: readonly Patch[], prefix: r
   }
 }
 
+const NEW_PROTO_KEY =
+  'a key named "__proto__" cannot be assigned through an update recipe (immer takes it for a prototype change); use a table for entities keyed by names players choose (table.set takes any id), or replace the object: d.map = { ...d.map, [key]: value }';
+
+// `draft[key] = value` with key "__proto__" reaches Object.prototype's
+// __proto__ setter, which immer refuses for objects and which silently drops
+// any other value: a write would be lost without a word. The setter is
+// wrapped once so that on an immer draft it throws instead; on every other
+// object it does exactly what it did.
+const protoAccessor = Object.getOwnPropertyDescriptor(Object.prototype, '__proto__');
+if (protoAccessor?.set && protoAccessor.configurable) {
+  const set = protoAccessor.set;
+  Object.defineProperty(Object.prototype, '__proto__', {
+    ...protoAccessor,
+    set(this: unknown, value: unknown) {
+      if (isDraft(this)) throw rebindError('NOT_PLAIN_DATA', NEW_PROTO_KEY);
+      set.call(this, value);
+    },
+  });
+}
+
+/** Runs an immer recipe and returns the new value and its patches (an own `__proto__` key already in the data reads and changes like any other). */
+export function produceWithPatches<T>(store: string, base: T, recipe: (draft: Draft<T>) => Draft<T> | void | undefined): { next: T; patches: Patch[] } {
+  let patches: Patch[] = [];
+  try {
+    const next = produce(base, recipe, (p) => {
+      patches = p;
+    }) as T;
+    return { next, patches };
+  } catch (err) {
+    if (err instanceof Error && err.message === NEW_PROTO_KEY) throw rebindError('NOT_PLAIN_DATA', `${store}: ${NEW_PROTO_KEY}`, { details: { store } });
+    throw err;
+  }
+}
+
 /**
  * A store of one plain value, changed through immer transactions. Good for
  * settings, a match's phase, a leaderboard; keyed collections of many
@@ -67,10 +102,7 @@ export class Store<T> implements StoreLike {
   update(recipe: (draft: Draft<T>) => Draft<T> | void | undefined): T {
     const tx = currentTransaction();
     if (!tx) return transact(() => this.update(recipe));
-    let patches: Patch[] = [];
-    const next = produce(this.get(), recipe, (p) => {
-      patches = p;
-    }) as T;
+    const { next, patches } = produceWithPatches(this.name, this.get(), recipe);
     if (patches.length === 0) return next;
     checkPatches(this.name, patches);
     tx.stage(this, next, patches);
@@ -96,7 +128,8 @@ export class Store<T> implements StoreLike {
   }
 
   replay(patches: readonly Patch[]): void {
-    this.value = freeze(applyPatches(this.value as object, patches as Patch[]) as T, true);
+    // Not immer's applyPatches: it refuses paths through `__proto__` and `constructor`, which are ordinary keys here.
+    this.value = freeze(applyWirePatches(this.value, patches as Patch[]) as T, true);
   }
 
   replaceAll(data: unknown): void {

@@ -1,7 +1,8 @@
-import { applyPatches, freeze, produce, type Draft, type Patch } from 'immer';
+import { freeze, type Draft, type Patch } from 'immer';
+import { applyWirePatches } from '../../client/replica.ts';
 import { rebindError } from '../errors.ts';
 import { assertPlain } from './plain.ts';
-import { checkPatches, type StoreLike, type StoreOptions } from './store.ts';
+import { checkPatches, produceWithPatches, type StoreLike, type StoreOptions } from './store.ts';
 import { currentTransaction, transact } from './transaction.ts';
 
 // A keyed collection whose rows are copied on write one at a time: changing
@@ -95,10 +96,7 @@ export class Table<Row> implements StoreLike {
     if (!overlay) return transact(() => this.update(id, recipe));
     const base = this.get(id);
     if (base === undefined) throw rebindError('UNKNOWN_ROW', `${this.name}.${id}: no such row to update`, { details: { store: this.name, id } });
-    let patches: Patch[] = [];
-    const next = produce(base, recipe, (p) => {
-      patches = p;
-    }) as Row;
+    const { next, patches } = produceWithPatches(`${this.name}.${id}`, base, recipe);
     if (patches.length === 0) return next;
     checkPatches(this.name, patches, [id]);
     this.put(overlay, id, next);
@@ -185,7 +183,7 @@ export class Table<Row> implements StoreLike {
       }
       const row = this.rows.get(id);
       if (row === undefined) throw rebindError('PERSIST_ERROR', `${this.name}.${id}: a patch names a row that does not exist`);
-      this.rows.set(id, freeze(applyPatches(row as object, [{ ...p, path: p.path.slice(1) }]) as Row, true));
+      this.rows.set(id, freeze(applyWirePatches(row, [{ ...p, path: p.path.slice(1) }]) as Row, true));
     }
   }
 

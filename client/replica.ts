@@ -1,0 +1,67 @@
+// Applies the server's patches to the client's replica of a room's stores.
+// Any string is a key: a player may be named `__proto__` or `constructor`,
+// and immer's applyPatches refuses such paths (to protect drafts from
+// prototype pollution) or turns them into prototype changes. This applier
+// only ever writes own properties, copying each object or array on the way
+// at most once per batch, so earlier states stay untouched (structural
+// sharing, as with immer).
+
+export interface WirePatch {
+  op: 'add' | 'replace' | 'remove';
+  path: ReadonlyArray<string | number>;
+  value?: unknown;
+}
+
+type Container = Record<string, unknown> | unknown[];
+
+function setOwn(target: Container, key: string | number, value: unknown): void {
+  if (Array.isArray(target)) target[Number(key)] = value;
+  else Object.defineProperty(target, String(key), { value, writable: true, enumerable: true, configurable: true });
+}
+
+function getOwn(target: Container, key: string | number): unknown {
+  return Object.hasOwn(target, key) ? (target as Record<string, unknown>)[key as string] : undefined;
+}
+
+function copyOf(value: Container): Container {
+  if (Array.isArray(value)) return value.slice();
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) setOwn(copy, key, value[key]);
+  return copy;
+}
+
+/** `base` with `patches` applied; `base` itself is never changed. */
+export function applyWirePatches(base: unknown, patches: readonly WirePatch[]): unknown {
+  const fresh = new WeakSet<object>();
+  const writable = (value: unknown): Container => {
+    const container = (value !== null && typeof value === 'object' ? value : {}) as Container;
+    if (fresh.has(container)) return container;
+    const copy = copyOf(container);
+    fresh.add(copy);
+    return copy;
+  };
+  let root: unknown = base;
+  for (const patch of patches) {
+    if (patch.path.length === 0) {
+      root = patch.op === 'remove' ? undefined : patch.value;
+      continue;
+    }
+    root = writable(root);
+    let parent = root as Container;
+    for (let i = 0; i < patch.path.length - 1; i++) {
+      const key = patch.path[i]!;
+      const child = writable(getOwn(parent, key));
+      setOwn(parent, key, child);
+      parent = child;
+    }
+    const key = patch.path[patch.path.length - 1]!;
+    if (Array.isArray(parent)) {
+      const index = key === '-' ? parent.length : Number(key);
+      if (patch.op === 'add') parent.splice(index, 0, patch.value);
+      else if (patch.op === 'replace') parent[index] = patch.value;
+      else parent.splice(index, 1);
+    } else if (patch.op === 'remove') delete parent[String(key)];
+    else setOwn(parent, key, patch.value);
+  }
+  return root;
+}

@@ -1,0 +1,32 @@
+import { Unpackr } from 'msgpackr';
+
+// msgpackr decodes a map key `__proto__` as `__proto_` (its guard against
+// prototype pollution), so a player named `__proto__` would arrive renamed.
+// Frames that contain those bytes anywhere are decoded into Maps instead and
+// rebuilt with own properties; every other frame takes the fast path.
+
+const maps = new Unpackr({ useRecords: false, variableMapSize: true, mapsAsObjects: false, int64AsType: 'number' });
+const NEEDLE = [...'__proto__'].map((c) => c.charCodeAt(0));
+
+function mentionsProto(bytes: Uint8Array): boolean {
+  const first = NEEDLE[0]!;
+  for (let i = bytes.indexOf(first); i !== -1 && i <= bytes.length - NEEDLE.length; i = bytes.indexOf(first, i + 1)) {
+    let j = 1;
+    while (j < NEEDLE.length && bytes[i + j] === NEEDLE[j]) j++;
+    if (j === NEEDLE.length) return true;
+  }
+  return false;
+}
+
+function withOwnKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withOwnKeys);
+  if (!(value instanceof Map)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of value) Object.defineProperty(out, String(key), { value: withOwnKeys(v), writable: true, enumerable: true, configurable: true });
+  return out;
+}
+
+/** Decodes a binary frame with `fast` (maps as objects), keeping any `__proto__` key as an own key. */
+export function unpackOwnKeys(fast: { unpack(bytes: Uint8Array): unknown }, bytes: Uint8Array): unknown {
+  return mentionsProto(bytes) ? withOwnKeys(maps.unpack(bytes)) : fast.unpack(bytes);
+}
