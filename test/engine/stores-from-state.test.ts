@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
-import { COUNTER_STATE } from '../helpers/project.ts';
+import { GameServer } from '../../server/server.ts';
+import { COUNTER_STATE, TempProject } from '../helpers/project.ts';
 import { openHost } from './hosts.ts';
 
 // Stores are made only by state/, and every one of them is kept.
@@ -45,4 +46,26 @@ it('refuses defineTable in init and in a handler', async () => {
   project.write('logic/m.ts', `import { defineTable } from '../server/api';\nexport function init() { defineTable('t'); }\n`);
   const record = await host.patch(['m']);
   expect(record.error).toMatchObject({ code: 'STORE_OUTSIDE_STATE', location: { file: 'logic/m.ts', line: 2 } });
+});
+
+it('persists stores exported inside an object across a clean restart', async () => {
+  const project = new TempProject({
+    'state/counters.ts': `import { defineStore } from '../server/api';\nexport const counters = { a: defineStore('a', { n: 0 }), b: defineStore('b', { n: 0 }), c: defineStore('c', { n: 0 }) };\n`,
+    'logic/m.ts': `import { counters } from '../state/counters';\nexport function bump() { for (const s of [counters.a, counters.b, counters.c]) s.update((d) => { d.n++; }); }\nexport function read() { return [counters.a.get().n, counters.b.get().n, counters.c.get().n]; }\n`,
+  });
+  const dataDir = project.path('data');
+  try {
+    const first = await GameServer.start({ root: project.root, port: 0, host: '127.0.0.1', dataDir, fsync: 'always' });
+    first.host.call('m.bump');
+    first.host.call('m.bump');
+    await first.stop();
+    const second = await GameServer.start({ root: project.root, port: 0, host: '127.0.0.1', dataDir, fsync: 'always' });
+    try {
+      expect(second.host.call('m.read')).toEqual([2, 2, 2]);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    project.cleanup();
+  }
 });
