@@ -44,8 +44,9 @@ export class DataLock {
     return new DataLock(server, abstract ? undefined : address);
   }
 
-  release(): void {
-    this.server.close();
+  /** Resolves once the socket is closed: a new lock in this process can be taken at once after. */
+  async release(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
     if (this.socketFile) {
       try {
         unlinkSync(this.socketFile);

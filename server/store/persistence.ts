@@ -75,7 +75,7 @@ export class Persistence {
     try {
       recovered = recoverData(this.dataDir, this.registry, this.disk, this.options.repair === true);
     } catch (err) {
-      this.lock.release();
+      await this.lock.release();
       throw err;
     }
     for (const line of recovered.report.repairs) this.log.warn(line);
@@ -212,7 +212,7 @@ export class Persistence {
     const unwritten = (await this.writer?.close()) ?? 0;
     if (!snapshotOk && unwritten > 0) this.log.error(`${unwritten} transaction(s) committed in memory could not be written to ${this.dataDir}: they are lost`);
     this.closedCleanly = snapshotOk;
-    this.lock?.release();
+    await this.lock?.release();
   }
 
   /** Stops writing without a final snapshot and without flushing: what a crash leaves behind (tests). */
@@ -222,7 +222,7 @@ export class Persistence {
     this.offCommit?.();
     await this.snapshotting;
     await this.writer?.abandon();
-    this.lock?.release();
+    await this.lock?.release();
   }
 
   /** Resolves once nothing is being written: everything committed so far is in the journal file, or the journal is failing. */

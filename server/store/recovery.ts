@@ -147,7 +147,7 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
       break;
     }
     if (read.problem) {
-      if (i < journals.length - 1 || recordsAfter(buffer, read.validBytes).length > 0) {
+      if (i < journals.length - 1 || !tornTail(buffer, read.validBytes)) {
         damage = { file: j.file, offset: read.validBytes, journal: i, buffer, problem: read.problem };
         journal = { file: j.file, start: j.seq, validBytes: read.validBytes };
         break;
@@ -192,6 +192,18 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
   }
   report.ms = performance.now() - started;
   return { seq, report, orphans, ...(journal ? { journal } : {}), unreadable: unreadable.map((u) => u.file).filter((file) => existsSync(file)) };
+}
+
+/**
+ * What a crash leaves at the end of the last journal: a record cut short
+ * (its header, or fewer bytes than its length says) or bytes that were never
+ * written (zeros), with no valid record after it. A complete record that
+ * fails its checksum is damage, not a torn write.
+ */
+function tornTail(buffer: Buffer, at: number): boolean {
+  const cutShort = buffer.length - at < 8 || at + 8 + buffer.readUInt32LE(at) > buffer.length;
+  const neverWritten = buffer.subarray(at).every((b) => b === 0);
+  return (cutShort || neverWritten) && recordsAfter(buffer, at).length === 0;
 }
 
 function replay(registry: StoreRegistry, record: JournalRecord): void {
