@@ -1,10 +1,9 @@
-import type net from 'node:net';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
+import { adminRequest } from '../helpers/admin.ts';
 import { connect, maskedFrame, openMany, readUntil, readUntilClose, sendThenReset, target, upgradeRequest, type Target } from '../helpers/attack.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
-import { sleep, TempProject, waitFor } from '../helpers/project.ts';
+import { sleep, TempProject } from '../helpers/project.ts';
 import { SESSION_MODULE, SESSION_STATE } from '../helpers/server.ts';
 
 // The acceptance suite of the availability work: a real server process,
@@ -56,18 +55,8 @@ async function medianLatency(c: RebindClient, n = 30): Promise<number> {
   return times[Math.floor(n / 2)]!;
 }
 
-function adminStatus(): Promise<{ players: { connected: number; connections: number } }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(server.adminUrl, { headers: { authorization: `Bearer ${TOKEN}` } });
-    ws.once('open', () => ws.send(JSON.stringify(['status', 1, {}])));
-    ws.once('message', (data) => {
-      ws.close();
-      const [, failed, result] = JSON.parse(String(data)) as [number, number, unknown];
-      if (failed) reject(new Error(JSON.stringify(result)));
-      else resolve(result as { players: { connected: number; connections: number } });
-    });
-    ws.once('error', reject);
-  });
+function adminStatus(): Promise<{ players: { connected: number } }> {
+  return adminRequest(server.adminUrl, TOKEN, 'status');
 }
 
 /** Every way a connection can be torn down part way, on one port. */
@@ -130,7 +119,8 @@ it('holds 10,000 idle sockets without locking players out, then closes them by i
   const baseline = await medianLatency(players[0]!);
   const upgraded: Array<Promise<{ data: string; closed: boolean }>> = [];
   // Half never send a byte; half complete a WebSocket upgrade and never $auth. 200 per address.
-  const silent = await openMany(game, 5000, 200, () => undefined);
+  const silentEnds: Array<Promise<{ data: string; closed: boolean }>> = [];
+  const silent = await openMany(game, 5000, 200, (s) => silentEnds.push(readUntilClose(s, 25_000)));
   const idle = await openMany(game, 5000, 200, (s) => {
     s.write(upgradeRequest(game));
     upgraded.push(readUntilClose(s, 20_000));
@@ -157,7 +147,7 @@ it('holds 10,000 idle sockets without locking players out, then closes them by i
   }
   expect(Object.fromEntries(summary)).toEqual({ 'closed HTTP/1.1 101': 5000 });
   expect(ends[0]!.data).toContain('no $auth or $resume within 2 s');
-  await waitFor(() => silent.every((s: net.Socket) => s.destroyed || s.readableEnded), 25_000, 'the silent sockets to be closed by the headers timeout');
+  expect((await Promise.all(silentEnds)).filter((e) => !e.closed)).toEqual([]);
   for (const s of [...silent, ...idle]) s.destroy();
 
   await sleep(200);
