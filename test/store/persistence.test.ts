@@ -185,6 +185,8 @@ describe('journal and recovery', () => {
     w.counter.update((d) => void (d.n = 7));
     await p.close();
     for (const f of readdirSync(dir)) if (f.startsWith('snapshot-')) writeFileSync(path.join(dir, f), 'garbage');
+    // Pruning removes the journal from the beginning once it is not needed (at once, or at the next snapshot).
+    rmSync(path.join(dir, 'journal-000000000000.bin'), { force: true });
     const q = new Persistence(dir, world().registry, 'off');
     let err: unknown;
     try {
