@@ -49,12 +49,15 @@ export class AdminClient {
 
   static connect(target: AdminTarget): Promise<AdminClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(target.url, { headers: { authorization: `Bearer ${target.token}` }, handshakeTimeout: 5000 });
+      // Longer than the server's longest answer to a wrong token (5 s), so a bad token is reported as one, not as a timeout.
+      const ws = new WebSocket(target.url, { headers: { authorization: `Bearer ${target.token}` }, handshakeTimeout: 10_000 });
       ws.once('open', () => resolve(new AdminClient(ws)));
       ws.once('unexpected-response', (_req, res) => {
         ws.terminate();
         if (res.statusCode === 401) {
           reject(new CliError(`the server refused the admin token (read from ${target.tokenSource}). Use the token in the server's <data>/admin.token, pass --token, or set REBIND_ADMIN_TOKEN.`, 2, 'BAD_TOKEN'));
+        } else if (res.statusCode === 429) {
+          reject(new CliError(`the admin port refused: too many connections from this address (it allows 32); close some (dashboards, scripts) and try again.`, 2, 'CONNECT_FAILED'));
         } else reject(new CliError(`${target.url} answered HTTP ${res.statusCode}: is that the rebind admin port?`, 2, 'CONNECT_FAILED'));
       });
       ws.once('error', (err: NodeJS.ErrnoException) => {
