@@ -99,7 +99,10 @@ export class AdminServer {
       return true;
     }
     const failures = (this.failures.get(address) ?? 0) + 1;
+    this.failures.delete(address);
     this.failures.set(address, failures);
+    // Bounded, oldest first out: an admin port open to many addresses cannot grow it without end.
+    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
     this.record({ action: 'auth', origin: claimedName(undefined), address, ok: false, result: `bad token (failure ${failures} in a row)` });
     await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** (failures - 1))));
     return false;

@@ -2,6 +2,7 @@ import { WebSocket, type RawData } from 'ws';
 import type { RebindError } from '../errors.ts';
 import { decodeRequest, encode, peekSeq, replyError, type EncodedOnce, type Encoding, type Request } from './codec.ts';
 import { Backpressure, type Verdict } from './backpressure.ts';
+import type { Pingable } from './heartbeat.ts';
 import { RateLimiter, WindowCounter, type NetLimits } from './limits.ts';
 import type { Link, Session } from './sessions.ts';
 
@@ -24,7 +25,7 @@ export interface RequestHandler {
   handle(conn: Connection, request: Request): unknown[] | Promise<unknown[]> | undefined;
 }
 
-export class Connection implements Link {
+export class Connection implements Link, Pingable {
   session: Session | undefined;
   encoding: Encoding = 'msgpack';
   private readonly limiter: RateLimiter;
@@ -35,6 +36,7 @@ export class Connection implements Link {
   private readonly backpressure: Backpressure;
   private authTimer: ReturnType<typeof setTimeout> | undefined;
   readonly openedAt = performance.now();
+  answered = true;
 
   constructor(
     private readonly gateway: RequestHandler,
@@ -52,6 +54,7 @@ export class Connection implements Link {
       clearTimeout(this.authTimer);
     });
     this.socket()?.on('drain', () => this.backpressure.drained());
+    ws.on('pong', () => (this.answered = true));
     this.expectJoin();
   }
 
@@ -166,6 +169,10 @@ export class Connection implements Link {
       this.corked = false;
       socket.uncork();
     });
+  }
+
+  ping(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
   }
 
   terminate(): void {

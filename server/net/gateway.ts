@@ -8,6 +8,7 @@ import type { Outbox } from '../patch/dispatch.ts';
 import { CLOSE, Connection } from './connection.ts';
 import { EncodedOnce, push, replyError, replyOk, type Request } from './codec.ts';
 import { DEFAULT_LIMITS, type NetLimits } from './limits.ts';
+import { Heartbeat } from './heartbeat.ts';
 import { SessionLifecycle } from './lifecycle.ts';
 import { Rooms } from './rooms.ts';
 import { Sessions, type SessionRow } from './sessions.ts';
@@ -42,6 +43,7 @@ export class Gateway implements Outbox {
   readonly rooms: Rooms;
   readonly sessions: Sessions;
   private readonly lifecycle: SessionLifecycle;
+  private readonly heartbeat: Heartbeat;
   readonly limits: NetLimits;
   private readonly wss: WebSocketServer;
   private readonly connections = new Set<Connection>();
@@ -63,6 +65,7 @@ export class Gateway implements Outbox {
     this.wss.on('connection', (ws, req) => this.accept(ws, req));
     // ws passes on the HTTP server's errors (EADDRINUSE); the server's listen reports them.
     this.wss.on('error', () => undefined);
+    this.heartbeat = new Heartbeat(this.limits.heartbeatMs, () => this.connections);
     host.outbox = this;
   }
 
@@ -231,6 +234,7 @@ export class Gateway implements Outbox {
   /** Stops taking requests, lets running calls finish, closes every client with 1001. */
   async close(drainMs = 5000): Promise<void> {
     this.closing = true;
+    this.heartbeat.stop();
     await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, drainMs).unref())]);
     for (const conn of this.connections) conn.close(CLOSE.goingAway, 'server shutting down');
     for (const session of this.sessions.all()) clearTimeout(session.graceTimer);

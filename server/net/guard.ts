@@ -31,6 +31,19 @@ export const DEFAULT_GUARD: Omit<GuardOptions, 'capFlag'> = {
 /** How often Node sweeps for connections past their header/request timeout (its default, 30 s, lets an idle flood sit too long). */
 const TIMEOUT_SWEEP_MS = 1_000;
 
+/**
+ * Who counts as one address: an IPv4 address, or an IPv6 /64 (one subscriber
+ * usually holds a whole /64, so counting single IPv6 addresses caps nothing).
+ */
+export function addressKey(address: string): string {
+  if (!address.includes(':') || address.startsWith('::ffff:')) return address.replace(/^::ffff:/, '');
+  const [head = '', tail = ''] = address.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
 /** An HTTP server with the guard in front of it. */
 export function guardedServer(options: GuardOptions): { http: HttpServer; guard: ConnectionGuard } {
   const http = createServer({ connectionsCheckingInterval: TIMEOUT_SWEEP_MS });
@@ -64,7 +77,7 @@ export class ConnectionGuard {
     // The one listener that makes every later 'error' (ECONNRESET, EPIPE...) harmless:
     // HTTP removes its own when it hands the socket to an upgrade handler.
     socket.on('error', () => undefined);
-    const address = socket.remoteAddress ?? '?';
+    const address = addressKey(socket.remoteAddress ?? '?');
     const held = this.perAddress.get(address) ?? 0;
     const cap = this.options.maxPerAddress;
     if (cap > 0 && held >= cap) {

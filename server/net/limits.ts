@@ -27,6 +27,8 @@ export interface NetLimits {
   authTimeoutMs: number;
   /** TCP connections per remote address (0 = no cap); past it, a 429 before any HTTP is read. */
   maxConnectionsPerAddress: number;
+  /** Every connection is pinged this often; one that missed the previous ping is cut. */
+  heartbeatMs: number;
   /** Calls per connection awaiting an async handler at once. */
   maxInFlight: number;
   /** Connections at once; past it new ones are closed with 1013 (try again later). */
@@ -47,6 +49,7 @@ export const DEFAULT_LIMITS: NetLimits = {
   maxReplyBytes: 4 * 1024 * 1024,
   authTimeoutMs: 10_000,
   maxConnectionsPerAddress: 256,
+  heartbeatMs: 30_000,
   maxInFlight: 256,
   maxConnections: 10_000,
 };

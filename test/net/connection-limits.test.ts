@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { afterEach, expect, it } from 'vitest';
+import { addressKey } from '../../server/net/guard.ts';
 import { connect, readUntilClose, target } from '../helpers/attack.ts';
 import { sleep } from '../helpers/project.ts';
 import { joinedSocket, RawSocket, startServer, type TestServer } from '../helpers/server.ts';
@@ -81,4 +82,31 @@ it('closes sockets that send nothing, or their headers too slowly', async () => 
   expect(b.closed).toBe(true);
   expect(b.data).toMatch(/^HTTP\/1\.1 408/);
   expect(Date.now() - started).toBeLessThan(4000);
+});
+
+it('counts an IPv6 /64 as one address, an IPv4-mapped address as its IPv4', () => {
+  expect(addressKey('::ffff:10.0.0.1')).toBe('10.0.0.1');
+  expect(addressKey('2001:0db8:0001:0002:aaaa::5')).toBe('2001:db8:1:2::/64');
+  expect(addressKey('2001:db8:1:2:ffff:1:2:3')).toBe('2001:db8:1:2::/64');
+  expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+});
+
+it('cuts a connection that stops answering pings, and its player is dropped like any cut connection', async () => {
+  t = await startServer({}, { limits: { heartbeatMs: 150 } });
+  const alive = await joinedSocket(t.url, 'alive');
+  // A client whose pongs never come back (a vanished machine looks the same from the server).
+  const dead = new WebSocket(t.url, { autoPong: false });
+  dead.on('error', () => undefined);
+  const closed = new Promise<number>((resolve) => dead.once('close', (code) => resolve(code)));
+  await new Promise((resolve) => dead.once('open', resolve));
+  dead.send(JSON.stringify(['$auth', 1, { name: 'dead' }]));
+  expect(JSON.parse(String(await new Promise((resolve) => dead.once('message', resolve))))[1]).toBe(0);
+  expect(await closed).toBe(1006);
+  await sleep(50);
+  const log = (t.server.host.registry.get('sessionLog') as unknown as { get(): string[] }).get();
+  expect(log).toContain('drop p-dead');
+  expect(log).not.toContain('drop p-alive');
+  alive.sendBinary(['$ping', 2, null]);
+  expect((await alive.reply())[1]).toBe(0);
+  alive.close();
 });

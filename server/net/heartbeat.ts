@@ -1,0 +1,40 @@
+// A player whose machine vanished (a pulled cable, a phone out of signal)
+// sends no FIN: without a check its connection, and its player, would stay
+// "online" for the quarter of an hour TCP takes to give up. Every interval
+// each connection is pinged; one that has not answered the previous ping is
+// cut, and its player dropped like any cut connection (then resumable within
+// the grace). Browsers and the ws library answer pings by themselves.
+
+export interface Pingable {
+  /** Whether a pong came since the last ping. */
+  answered: boolean;
+  ping(): void;
+  terminate(): void;
+}
+
+export class Heartbeat {
+  private readonly timer: ReturnType<typeof setInterval>;
+
+  constructor(
+    intervalMs: number,
+    private readonly connections: () => Iterable<Pingable>,
+  ) {
+    this.timer = setInterval(() => this.beat(), intervalMs);
+    this.timer.unref();
+  }
+
+  private beat(): void {
+    for (const conn of this.connections()) {
+      if (!conn.answered) {
+        conn.terminate();
+        continue;
+      }
+      conn.answered = false;
+      conn.ping();
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
