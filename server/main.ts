@@ -119,15 +119,6 @@ try {
   process.exit(1);
 }
 
-const status = server.host.status();
-const recovery = server.recovery;
-if (recovery) log.info(`recovered ${recovery.snapshot ?? 'no snapshot'} + ${recovery.journalRecords} journal records in ${recovery.ms.toFixed(0)} ms (data in ${options.dataDir}, fsync ${options.fsync})`);
-if (recovery?.setAside) log.warn(`--repair: ${recovery.lost} transaction(s) lost; the damaged files are kept in ${recovery.setAside}`);
-const bound = options.host === '127.0.0.1' ? '' : `bound to ${options.host}, `;
-log.info(`game server listening on ${server.url} (${bound}${status.modules.length} logic modules, ${status.stores.length} stores, ${options.tickHz} Hz${options.watch ? ', watching logic/' : ''})`);
-if (server.pageUrl) log.info(`play in a browser: ${server.pageUrl}`);
-if (server.admin) log.info(`admin listening on ${server.admin.url}; token from ${server.admin.tokenSource}; dashboard: ${server.admin.url.replace(/^ws/, 'http')}/`);
-
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
@@ -144,3 +135,13 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+// Only now say that the server is up: whoever reads these lines may send a signal at once.
+const status = server.host.status();
+const recovery = server.recovery;
+if (recovery) log.info(`recovered ${recovery.snapshot ?? 'no snapshot'} + ${recovery.journalRecords} journal records in ${recovery.ms.toFixed(0)} ms (data in ${options.dataDir}, fsync ${options.fsync})`);
+if (recovery?.setAside) log.warn(`--repair: ${recovery.lost} transaction(s) lost; the damaged files are kept in ${recovery.setAside}`);
+const bound = options.host === '127.0.0.1' ? '' : `bound to ${options.host}, `;
+log.info(`game server listening on ${server.url} (${bound}${status.modules.length} logic modules, ${status.stores.length} stores, ${options.tickHz} Hz${options.watch ? ', watching logic/' : ''})`);
+if (server.pageUrl) log.info(`play in a browser: ${server.pageUrl}`);
+if (server.admin) log.info(`admin listening on ${server.admin.url}; token from ${server.admin.tokenSource}; dashboard: ${server.admin.url.replace(/^ws/, 'http')}/`);

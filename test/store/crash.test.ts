@@ -1,37 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
-import { runCli, startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { runCli, type ServerProcess } from '../helpers/process.ts';
 import { TempProject, waitFor } from '../helpers/project.ts';
-import { SESSION_MODULE, SESSION_STATE } from '../helpers/server.ts';
+import { marksProject, readMarks, startMarks, TOKEN } from './marks-project.ts';
 
 // Real server processes killed with SIGKILL, then started again on the same data.
-
-const STATE = `
-import { defineTable } from '../server/api';
-export const marks = defineTable<{ k: number }>('marks');
-`;
-const LOGIC = `
-import { client, type Ctx } from '../server/api';
-import { marks } from '../state/marks';
-export const put = client((ctx: Ctx, p: { k: number }) => { marks.set(ctx.player!, { k: p.k }); return p.k; });
-`;
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-function project(): TempProject {
-  const p = new TempProject({ 'state/marks.ts': STATE, 'state/session-log.ts': SESSION_STATE, 'logic/session.ts': SESSION_MODULE, 'logic/marks.ts': LOGIC });
-  cleanups.push(() => p.cleanup());
-  return p;
-}
-
-async function start(p: TempProject, fsync: string): Promise<ServerProcess> {
-  const s = await startServerProcess(['--root', p.root, '--data', p.path('data'), '--fsync', fsync], { REBIND_ADMIN_TOKEN: 'test-token-0123456789' });
-  cleanups.push(() => s.kill());
-  return s;
-}
+const project = () => marksProject(cleanups);
+const start = (p: TempProject, fsync: string) => startMarks(p, fsync, cleanups);
 
 /** 20 clients each write increasing marks as fast as replies come; returns every acknowledged mark with its time. */
 async function loadUntilKilled(server: ServerProcess, ms: number) {
@@ -64,11 +45,10 @@ async function loadUntilKilled(server: ServerProcess, ms: number) {
 
 async function marksAfterRestart(p: TempProject): Promise<Record<string, { k: number }>> {
   const again = await start(p, 'interval');
-  const res = await runCli(['state', 'marks', '--json', '--server', again.adminUrl, '--token', 'test-token-0123456789']);
-  expect(res.code).toBe(0);
+  const marks = await readMarks(again);
   expect(again.output()).toMatch(/recovered/);
   await again.stop();
-  return JSON.parse(res.stdout);
+  return marks;
 }
 
 describe('crash recovery (SIGKILL)', () => {
@@ -119,7 +99,7 @@ export function fire(ctx: Ctx, p: { k: number }) { marks.set('fired', { k: p.k }
     await new Promise((r) => setTimeout(r, 600));
     const second = await start(p, 'interval');
     await waitFor(async () => {
-      const res = await runCli(['state', 'marks', 'fired', '--json', '--server', second.adminUrl, '--token', 'test-token-0123456789']);
+      const res = await runCli(['state', 'marks', 'fired', '--json', '--server', second.adminUrl, '--token', TOKEN]);
       return res.code === 0 && JSON.parse(res.stdout).k === 42;
     }, 10_000, 'the timer to fire after the restart');
     await second.stop();
