@@ -9,7 +9,7 @@ import type { Origin, PatchRecord } from './patch/history.ts';
 import { Scheduler, TIMERS_STORE, type TimerRow } from './patch/scheduler.ts';
 import { discoverModules, isModuleFile, moduleName } from './patch/modules.ts';
 import { DEFAULT_TIME_LIMIT_MS } from './patch/evaluate.ts';
-import { busyStats } from './patch/busy.ts';
+import { busyStats, startWatchdog } from './patch/busy.ts';
 import { rebindError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { loadState, StoreRegistry } from './store/registry.ts';
@@ -37,7 +37,6 @@ export interface HookStatus {
   name: 'init' | 'dispose' | 'tick';
   calls: number;
   errors: number;
-  maxMs: number;
   lastError: { code: string; message: string; at: string; location?: { file: string; line: number; column: number } } | null;
 }
 
@@ -91,6 +90,7 @@ export class Host {
     });
     this.scheduler = new Scheduler(this.timers, (name, payload, player) => this.dispatcher.invoke(name, payload, player, 'timer'));
     this.engine = new PatchEngine(paths, this.registry, this.bindings, this.dispatcher, timeLimitMs);
+    startWatchdog();
   }
 
   /** Loads state/ once, without loading any logic (persistence restores before logic runs). */
@@ -206,7 +206,7 @@ export class Host {
           .filter((hook) => typeof v[hook] === 'function')
           .map((hook) => {
             const stats = this.dispatcher.stats.get(`${v.module}.${hook}`);
-            return { name: hook, calls: stats?.calls ?? 0, errors: stats?.errors ?? 0, maxMs: Math.round((stats?.maxMs ?? 0) * 10) / 10, lastError: stats?.lastError ?? null };
+            return { name: hook, calls: stats?.calls ?? 0, errors: stats?.errors ?? 0, lastError: stats?.lastError ?? null };
           }),
         tick: typeof v.tick === 'function',
         timers: v.timers.count,

@@ -1,6 +1,5 @@
 import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { refuseStores } from '../store/define.ts';
 import type { StoreRegistry } from '../store/registry.ts';
 import { transact } from '../store/transaction.ts';
 import { exportLocation, readExports, type BindingTable, type ModuleVersion } from './bindings.ts';
@@ -15,7 +14,8 @@ import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
 // migrations and every init run inside ONE store transaction, so whatever any
 // of them writes is thrown away if any of them fails (a top-level write
 // followed by an init that throws leaves nothing). Top level and init each
-// run under a time limit. Logic may not define stores here. Only when all of
+// run under a time limit. Logic may not define stores (it runs inside a
+// transaction, where defineStore is refused). Only when all of
 // it succeeded are the names swapped, in the same synchronous step.
 
 export interface Plan {
@@ -58,16 +58,14 @@ export class Activator {
     const fresh: ModuleVersion[] = [];
     let migrated: string[] = [];
     try {
-      const replaced = refuseStores(() =>
-        transact(() => {
-          for (const plan of plans) fresh.push(this.evaluate(plan, versionOf(plan.module)));
-          this.bindings.withIncoming(fresh, removals, () => {
-            migrated = runMigrations(fresh, this.registry);
-            for (const version of fresh) this.runInit(version);
-          });
-          return this.bindings.swap(fresh, removals);
-        }),
-      );
+      const replaced = transact(() => {
+        for (const plan of plans) fresh.push(this.evaluate(plan, versionOf(plan.module)));
+        this.bindings.withIncoming(fresh, removals, () => {
+          migrated = runMigrations(fresh, this.registry);
+          for (const version of fresh) this.runInit(version);
+        });
+        return this.bindings.swap(fresh, removals);
+      });
       return { fresh, replaced, migrated };
     } catch (err) {
       for (const version of fresh) {
@@ -116,7 +114,7 @@ export class Activator {
   /** Runs dispose of a replaced version; it may not stop the host either, and its failure is only logged. */
   dispose(old: ModuleVersion): void {
     try {
-      refuseStores(() => transact(() => withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(old, 'dispose'))));
+      transact(() => withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(old, 'dispose')));
     } catch (err) {
       const failure = this.hookError('PATCH_INIT_ERROR', old, 'dispose', err);
       this.log.error(`dispose of ${old.module} v${old.version} failed: ${failure.message}${typeof failure.details?.stack === 'string' ? `\n${failure.details.stack}` : ''}`);

@@ -1,14 +1,50 @@
+import { Worker } from 'node:worker_threads';
 import { createLogger } from '../log.ts';
 
 // Logic runs on the one event loop that serves every player: a handler busy
-// for 3 s makes everyone wait 3 s. Every synchronous run of logic is timed;
-// a run longer than BUSY_MS is logged with its name (at most every few
-// seconds per name) and remembered, so that the tick loop can say which run
-// made a tick late. The record is process-wide because the event loop is.
+// for 3 s makes everyone wait 3 s. Reading the clock around every call costs
+// more than the call itself on some machines, so a watchdog thread does the
+// timing instead: the main thread only marks which run is in progress (a few
+// shared-memory writes), and the watchdog, polling every POLL_MS, flags a run
+// still in progress after BUSY_MS, and prints a line while one has been
+// running over STUCK_MS (an endless loop gets named even though the main
+// thread never comes back). When a flagged run ends it is logged with its
+// name (at most every few seconds per name) and remembered, so that the tick
+// loop can say which run made a tick late. Process-wide, like the event loop.
 
 /** A synchronous run of logic longer than this is reported. */
 export const BUSY_MS = 250;
+const STUCK_MS = 2000;
+const POLL_MS = 25;
 const LOG_EVERY_MS = 5000;
+
+// Shared slots: the run in progress (a sequence number and a name id, 0 when
+// none), and the run the watchdog flagged with how long it had been running.
+const SEQ = 0;
+const NAME = 1;
+const FLAGGED = 2;
+const FLAGGED_MS = 3;
+
+const WATCHDOG = `
+const { workerData, parentPort } = require('node:worker_threads');
+const { writeSync } = require('node:fs');
+const slots = new Int32Array(workerData.buffer);
+const names = new Map();
+parentPort.on('message', ([id, name]) => names.set(id, name));
+let seenSeq = -1, since = 0, toldAt = 0;
+setInterval(() => {
+  const seq = Atomics.load(slots, ${SEQ}), id = Atomics.load(slots, ${NAME}), now = Date.now();
+  if (id === 0 || seq !== seenSeq) { seenSeq = seq; since = now; toldAt = 0; return; }
+  const ms = now - since + ${POLL_MS};
+  if (ms < ${BUSY_MS}) return;
+  Atomics.store(slots, ${FLAGGED_MS}, ms);
+  Atomics.store(slots, ${FLAGGED}, seq);
+  if (ms >= ${STUCK_MS} && now - toldAt >= ${LOG_EVERY_MS}) {
+    toldAt = now;
+    try { writeSync(2, 'warn  [busy] ' + (names.get(id) || 'game logic') + ' has been running for ' + ms + ' ms and still is: every player and the tick loop are waiting\\n'); } catch {}
+  }
+}, ${POLL_MS}).unref();
+`;
 
 export interface BusyRun {
   /** The handler or hook, e.g. `chat.say` or `arena.tick`. */
@@ -20,10 +56,49 @@ export interface BusyRun {
 
 const log = createLogger('busy');
 const loggedAt = new Map<string, number>();
+const ids = new Map<string, number>();
+let slots: Int32Array | undefined;
+let watchdog: Worker | undefined;
 let last: BusyRun | undefined;
 let count = 0;
 
-/** Records a run of `ms` that ended now, if it was long enough to matter. */
+/** Starts the watchdog thread (once per process; the host does it at creation, so it is up before the first call). */
+export function startWatchdog(): Int32Array {
+  if (slots) return slots;
+  const buffer = new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT);
+  slots = new Int32Array(buffer);
+  watchdog = new Worker(WATCHDOG, { eval: true, workerData: { buffer } });
+  watchdog.unref();
+  watchdog.on('error', (err) => log.error(`the busy watchdog stopped: ${err.message}`));
+  return slots;
+}
+
+function idOf(name: string): number {
+  let id = ids.get(name);
+  if (id === undefined) {
+    ids.set(name, (id = ids.size + 1));
+    watchdog!.postMessage([id, name]);
+  }
+  return id;
+}
+
+/** Marks the start of an outermost run of logic; returns its token for runEnded. */
+export function runStarted(name: string): number {
+  const s = slots ?? startWatchdog();
+  const seq = (Atomics.load(s, SEQ) + 1) | 0;
+  Atomics.store(s, NAME, idOf(name));
+  Atomics.store(s, SEQ, seq);
+  return seq;
+}
+
+/** Marks the end of the run `seq`; if the watchdog flagged it, records and reports it. */
+export function runEnded(seq: number, name: string): void {
+  const s = slots!;
+  Atomics.store(s, NAME, 0);
+  if (Atomics.load(s, FLAGGED) === seq) noteRun(name, Atomics.load(s, FLAGGED_MS));
+}
+
+/** Records a run of at least `ms` that ended now, if it was long enough to matter. */
 export function noteRun(name: string, ms: number): void {
   if (ms < BUSY_MS) return;
   const now = performance.now();
@@ -31,7 +106,7 @@ export function noteRun(name: string, ms: number): void {
   count++;
   if (now - (loggedAt.get(name) ?? -Infinity) < LOG_EVERY_MS) return;
   loggedAt.set(name, now);
-  log.warn(`${name} kept the event loop busy for ${ms.toFixed(0)} ms: every player and the tick loop waited (keep handlers short; split big work over ticks or ctx.schedule)`);
+  log.warn(`${name} kept the event loop busy for about ${ms} ms: every player and the tick loop waited (keep handlers short; split big work over ticks or ctx.schedule)`);
 }
 
 /** The last long run that ended after `since` (performance.now() time), if any. */

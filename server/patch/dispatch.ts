@@ -1,10 +1,9 @@
 import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
 import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { refuseStores } from '../store/define.ts';
-import { afterCommit, savepoint, transact } from '../store/transaction.ts';
+import { afterCommit, currentTransaction, savepoint, transact } from '../store/transaction.ts';
 import type { BindingTable, ModuleVersion } from './bindings.ts';
-import { noteRun } from './busy.ts';
+import { runEnded, runStarted } from './busy.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
 
 // Every call, from a client, another handler, a timer or the CLI, goes
@@ -99,8 +98,6 @@ class CallContext implements Ctx {
 export interface HandlerStats {
   calls: number;
   errors: number;
-  /** The longest synchronous run, in ms. */
-  maxMs: number;
   lastError?: { code: string; message: string; at: string; location?: SourceLocation };
 }
 
@@ -108,7 +105,7 @@ export type Hook = 'init' | 'dispose' | 'tick';
 
 function statsOf(map: Map<string, HandlerStats>, name: string): HandlerStats {
   let stats = map.get(name);
-  if (!stats) map.set(name, (stats = { calls: 0, errors: 0, maxMs: 0 }));
+  if (!stats) map.set(name, (stats = { calls: 0, errors: 0 }));
   return stats;
 }
 
@@ -163,14 +160,15 @@ export class Dispatcher {
     stats.calls++;
     const ctx = new CallContext(this, player, binding.module.module);
     let result: unknown;
-    const began = performance.now();
+    // Only the outermost run is watched: a nested ctx.call is part of its caller's run.
+    const run = currentTransaction() === null ? runStarted(name) : 0;
     try {
-      result = refuseStores(() => transact(() => binding.fn(ctx, payload)));
+      result = transact(() => binding.fn(ctx, payload));
     } catch (err) {
       countError(stats, err);
       throw this.handlerError(name, err);
     } finally {
-      this.timed(stats, name, began);
+      if (run !== 0) runEnded(run, name);
     }
     if (result instanceof Promise) {
       return result.catch((err: unknown) => {
@@ -193,21 +191,15 @@ export class Dispatcher {
     const stats = statsOf(this.stats, name);
     stats.calls++;
     const ctx = new CallContext(this, null, version.module);
-    const began = performance.now();
+    const run = currentTransaction() === null ? runStarted(name) : 0;
     try {
-      return refuseStores(() => transact(() => fn(ctx, ...args)));
+      return transact(() => fn(ctx, ...args));
     } catch (err) {
       countError(stats, err);
       throw err;
     } finally {
-      this.timed(stats, name, began);
+      if (run !== 0) runEnded(run, name);
     }
-  }
-
-  private timed(stats: HandlerStats, name: string, began: number): void {
-    const ms = performance.now() - began;
-    if (ms > stats.maxMs) stats.maxMs = ms;
-    noteRun(name, ms);
   }
 
   /**
