@@ -112,7 +112,7 @@ export class GameServer {
       recovery = await persistence.recover();
     }
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
-    const { http } = guardedServer({ ...DEFAULT_GUARD, ...options.httpTimeouts, maxPerAddress: limits.maxConnectionsPerAddress, capFlag: '--max-per-address' });
+    const { http, guard } = guardedServer({ ...DEFAULT_GUARD, ...options.httpTimeouts, maxPerAddress: limits.maxConnectionsPerAddress, capFlag: '--max-per-address' });
     // The gateway exists before logic loads, so that what init does (room views, pushes) reaches it.
     const gateway = new Gateway(host, http, {
       limits,
@@ -122,6 +122,7 @@ export class GameServer {
       ...(options.deflate ? { deflate: true } : {}),
       ...(persistence ? { writeMark: () => persistence.writeMark(), beforeReply: (mark: number) => persistence.durableSince(mark) } : {}),
     });
+    guard.idle = (socket) => !gateway.holdsPlayer(socket);
     const server = new GameServer(host, http, gateway, options);
     server.persistence = persistence;
     server.recovery = recovery;

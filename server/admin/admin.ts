@@ -47,11 +47,15 @@ export class AdminServer {
   private readonly http: HttpServer;
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1024 * 1024 });
   private readonly failures = new Map<string, number>();
+  private readonly authenticated = new WeakSet<object>();
   private readonly log = createLogger('admin');
 
   private constructor(private readonly options: AdminOptions) {
     this.audit = new AuditLog(options.dataDir);
-    this.http = guardedServer({ ...DEFAULT_GUARD, ...options.httpTimeouts, maxPerAddress: ADMIN_PER_ADDRESS, capFlag: 'fixed for the admin port' }).http;
+    const { http, guard } = guardedServer({ ...DEFAULT_GUARD, ...options.httpTimeouts, maxPerAddress: ADMIN_PER_ADDRESS, capFlag: 'fixed for the admin port' });
+    this.http = http;
+    // At the cap, a socket that has not shown the token for a second makes room: idle sockets cannot lock the operator out.
+    guard.idle = (socket) => !this.authenticated.has(socket);
     this.http.on('request', (req, res) => this.onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket as Socket, head));
     this.wss.on('connection', (ws, req) => this.onConnection(ws, req));
@@ -128,6 +132,7 @@ export class AdminServer {
       socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nbad admin token\n');
       return;
     }
+    this.authenticated.add(socket);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
 

@@ -37,6 +37,7 @@ export class Connection implements Link, Pingable {
   private authTimer: ReturnType<typeof setTimeout> | undefined;
   readonly openedAt = performance.now();
   answered = true;
+  private joinBy = 0;
 
   constructor(
     private readonly gateway: RequestHandler,
@@ -58,13 +59,22 @@ export class Connection implements Link, Pingable {
     this.expectJoin();
   }
 
-  /** (Re)starts the clock for a connection without a player: it must join within the limit. */
-  expectJoin(): void {
+  /**
+   * Arms the clock for a connection without a player: it must join within
+   * the limit. `fresh` (a new connection, or after $leave) starts a new
+   * deadline; a refused join keeps the one it had, so failing joins cannot
+   * hold a connection open.
+   */
+  expectJoin(fresh = true): void {
     clearTimeout(this.authTimer);
     const ms = this.gateway.limits.authTimeoutMs;
-    this.authTimer = setTimeout(() => {
-      if (!this.session) this.close(CLOSE.authTimeout, `no $auth or $resume within ${ms / 1000} s`);
-    }, ms);
+    if (fresh) this.joinBy = performance.now() + ms;
+    this.authTimer = setTimeout(
+      () => {
+        if (!this.session) this.close(CLOSE.authTimeout, `no $auth or $resume within ${ms / 1000} s`);
+      },
+      Math.max(0, this.joinBy - performance.now()),
+    );
     this.authTimer.unref();
   }
 

@@ -47,6 +47,7 @@ export class Gateway implements Outbox {
   readonly limits: NetLimits;
   private readonly wss: WebSocketServer;
   private readonly connections = new Set<Connection>();
+  private readonly bySocket = new WeakMap<object, Connection>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly log = createLogger('net');
   private closing = false;
@@ -80,6 +81,7 @@ export class Gateway implements Outbox {
     }
     const conn = new Connection(this, ws, req.socket.remoteAddress ?? '?');
     this.connections.add(conn);
+    this.bySocket.set(req.socket, conn);
     this.stats.connectionsTotal++;
     ws.on('close', () => {
       this.connections.delete(conn);
@@ -100,6 +102,11 @@ export class Gateway implements Outbox {
       return true;
     }
     return false;
+  }
+
+  /** Whether this TCP socket carries a player (the per-address guard never gives those up). */
+  holdsPlayer(socket: object): boolean {
+    return this.bySocket.get(socket)?.session !== undefined;
   }
 
   get graceMs(): number {

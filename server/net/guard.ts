@@ -50,9 +50,20 @@ export function guardedServer(options: GuardOptions): { http: HttpServer; guard:
   return { http, guard: new ConnectionGuard(http, options) };
 }
 
+/** A socket younger than this is never given up for a newcomer: it may be mid-handshake. */
+const EVICT_AFTER_MS = 1000;
+
 export class ConnectionGuard {
-  private readonly perAddress = new Map<string, number>();
+  /** Per address, its sockets in the order they came, with when. */
+  private readonly perAddress = new Map<string, Map<Socket, number>>();
   refused = 0;
+  /**
+   * Whether a socket is still only a claim on a seat (no token shown, no
+   * player joined): at the cap, the oldest such socket of the address makes
+   * room for the newcomer, so idle sockets cannot lock an address out.
+   * The listener that owns the guard says; by default none is.
+   */
+  idle: (socket: Socket) => boolean = () => false;
 
   constructor(
     http: HttpServer,
@@ -78,9 +89,10 @@ export class ConnectionGuard {
     // HTTP removes its own when it hands the socket to an upgrade handler.
     socket.on('error', () => undefined);
     const address = addressKey(socket.remoteAddress ?? '?');
-    const held = this.perAddress.get(address) ?? 0;
+    let held = this.perAddress.get(address);
+    if (!held) this.perAddress.set(address, (held = new Map()));
     const cap = this.options.maxPerAddress;
-    if (cap > 0 && held >= cap) {
+    if (cap > 0 && held.size >= cap && !this.evictIdle(held)) {
       this.refused++;
       // Said in HTTP, before the request is read: a WebSocket client sees a 429 with a reason.
       socket.end(`HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-type: text/plain\r\n\r\ntoo many connections from ${address} (limit ${cap}, ${this.options.capFlag})\n`);
@@ -91,17 +103,24 @@ export class ConnectionGuard {
     // is closed by this idle timeout instead (Node's HTTP destroys a socket on 'timeout';
     // ws clears it once the socket is a WebSocket).
     socket.setTimeout(this.options.headersTimeoutMs);
-    this.perAddress.set(address, held + 1);
+    const sockets = held;
+    sockets.set(socket, performance.now());
     socket.once('close', () => {
-      const left = (this.perAddress.get(address) ?? 1) - 1;
-      if (left <= 0) this.perAddress.delete(address);
-      else this.perAddress.set(address, left);
+      sockets.delete(socket);
+      if (sockets.size === 0 && this.perAddress.get(address) === sockets) this.perAddress.delete(address);
     });
   }
 
-  /** Sockets held by one address now (tests, status). */
-  heldBy(address: string): number {
-    return this.perAddress.get(address) ?? 0;
+  private evictIdle(held: Map<Socket, number>): boolean {
+    const now = performance.now();
+    for (const [socket, since] of held) {
+      if (now - since < EVICT_AFTER_MS) break; // in arrival order: the rest are younger
+      if (!this.idle(socket)) continue;
+      held.delete(socket);
+      socket.destroy();
+      return true;
+    }
+    return false;
   }
 }
 

@@ -92,7 +92,7 @@ export class SessionLifecycle {
   private refuse(conn: Connection, session: Session): void {
     this.sessions.forget(session);
     conn.session = undefined;
-    conn.expectJoin();
+    conn.expectJoin(false);
   }
 
   private welcome(session: Session, resumed: boolean): unknown {

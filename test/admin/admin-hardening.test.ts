@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { COUNTER_STATE } from '../helpers/project.ts';
+import { connect, target } from '../helpers/attack.ts';
+import { COUNTER_STATE, sleep } from '../helpers/project.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 // The admin channel trusts only what it saw: the token, its own dashboard's
@@ -101,4 +102,14 @@ it('refuses browser pages other than its own dashboard, whatever the token', asy
   expect(cli.status).toBe(101);
   cli.ws!.close();
   expect(auditLines().some((l) => String(l.result).startsWith('refused browser origin http://evil.example'))).toBe(true);
+});
+
+it('cannot be locked against the operator by idle sockets from the same address', async () => {
+  const where = target(t.server.admin!.url);
+  const idle = await Promise.all(Array.from({ length: 40 }, () => connect(where)));
+  await sleep(1100);
+  const cli = await open({ authorization: `Bearer ${TOKEN}` });
+  expect(cli.status).toBe(101);
+  cli.ws!.close();
+  for (const s of idle) s.destroy();
 });

@@ -68,6 +68,25 @@ it('turns away an address past its share with a 429 that says why, and serves ot
   for (const s of [held[1]!, again]) s.close();
 });
 
+it('at the per-address cap, gives up a socket of that address that has not joined for a second, never a player', async () => {
+  t = await startServer({}, { limits: { maxConnectionsPerAddress: 2 } });
+  const player = await joinedSocket(t.url, 'dan');
+  const where = target(t.url);
+  const idle = await connect(where);
+  const idleEnd = readUntilClose(idle, 5000);
+  await sleep(1100);
+  const newcomer = await joinedSocket(t.url, 'eve');
+  expect((await idleEnd).closed).toBe(true);
+  // Now both seats hold players: the next one from this address is turned away.
+  const third = await connect(where);
+  expect((await readUntilClose(third, 3000)).data).toMatch(/^HTTP\/1\.1 429/);
+  for (const s of [player, newcomer]) {
+    s.sendBinary(['$ping', 5, null]);
+    expect((await s.reply())[1]).toBe(0);
+    s.close();
+  }
+});
+
 it('closes sockets that send nothing, or their headers too slowly', async () => {
   t = await startServer({}, { httpTimeouts: { headersTimeoutMs: 500 } });
   const where = target(t.url);

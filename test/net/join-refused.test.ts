@@ -59,3 +59,21 @@ it('refuses the player when an async join rejects, and logic hears leave for wha
   const other = await joinedSocket(t.url, 'after');
   other.close();
 });
+
+it('keeps the connection\'s deadline to join through refused joins', async () => {
+  const strict = await startServer({ 'logic/session.ts': SESSION }, { limits: { authTimeoutMs: 600 } });
+  try {
+    const s = new RawSocket(strict.url);
+    await s.open();
+    const started = Date.now();
+    // A refused join every 100 ms does not buy more time.
+    for (let i = 0; i < 20 && s.ws.readyState === 1; i++) {
+      s.sendBinary(['$auth', 0, { name: 'full' }]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await s.closed).code).toBe(4002);
+    expect(Date.now() - started).toBeLessThan(1500);
+  } finally {
+    await strict.stop();
+  }
+});
