@@ -4,6 +4,7 @@ import { createLogger } from '../log.ts';
 import type { Table } from '../store/table.ts';
 import { afterCommit, savepoint, transact } from '../store/transaction.ts';
 import type { TimerService } from './dispatch.ts';
+import { runEnded, runStarted } from './busy.ts';
 import { TimerHeap } from './timer-heap.ts';
 
 // Durable timers are data: each `ctx.schedule` is a row of the `$timers`
@@ -124,6 +125,8 @@ export class Scheduler implements TimerService {
   }
 
   private fireRow(id: string, row: TimerRow): void {
+    // The handler runs inside the timer's own transaction, so it is watched from here.
+    const run = runStarted(row.name);
     try {
       transact(() => {
         this.table.delete(id);
@@ -137,6 +140,8 @@ export class Scheduler implements TimerService {
       });
     } catch (err) {
       this.report(row.name, err);
+    } finally {
+      runEnded(run, row.name);
     }
   }
 
