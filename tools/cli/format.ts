@@ -90,9 +90,10 @@ function lastErrorLine(e: LastError | null | undefined): string[] {
 
 export function formatStatus(s: Status): string {
   const stall = s.tick.lastStall ? `; last stall ${s.tick.lastStall.ms} ms (${s.tick.lastStall.cause})` : '';
+  const delay = s.tick.loopDelayP99Ms !== undefined ? `; event loop delay p99 ${s.tick.loopDelayP99Ms} ms` : '';
   const lines = [
     `${paint('bold', 'rebind')} up ${duration(s.uptimeMs)}, ${s.players.connected} player(s) connected (${s.players.sessions} session(s)), ${s.memory.rssMb} MB RSS`,
-    `tick ${s.tick.hz} Hz: avg ${s.tick.avgMs.toFixed(2)} ms, max ${s.tick.maxMs.toFixed(2)} ms, ${s.tick.overruns} overrun(s) in ${s.tick.ticks} ticks${s.tick.late ? ` (${s.tick.late} late)` : ''}${stall}; ${s.pendingTimers} timer(s) pending`,
+    `tick ${s.tick.hz} Hz: avg ${s.tick.avgMs.toFixed(2)} ms, max ${s.tick.maxMs.toFixed(2)} ms, ${s.tick.overruns} overrun(s) in ${s.tick.ticks} ticks${s.tick.late ? ` (${s.tick.late} late)` : ''}${stall}${delay}; ${s.pendingTimers} timer(s) pending`,
   ];
   if (s.busy?.last) lines.push(paint('yellow', `${s.busy.count} run(s) of logic held the event loop over 250 ms; last: ${s.busy.last.name} ${s.busy.last.ms} ms`));
   for (const skipped of s.skippedAtStart ?? []) lines.push(paint('red', `module ${skipped.module} was left out at start: ${skipped.code}: ${skipped.message}`));
