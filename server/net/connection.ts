@@ -181,6 +181,11 @@ export class Connection implements Link, Pingable {
     });
   }
 
+  /** False once closing or closed: a join that finishes after that must not make a player of it. */
+  get open(): boolean {
+    return !this.closed && this.ws.readyState === WebSocket.OPEN;
+  }
+
   ping(): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
   }

@@ -57,6 +57,8 @@ export class SessionLifecycle {
 
   private admit(conn: Connection, player: string): unknown {
     if (conn.session) throw rebindError('BAD_REQUEST', `already joined as "${conn.session.player}"`);
+    // An async auth can finish after its connection went: no player (and no ghost) for it.
+    if (!conn.open) throw rebindError('NOT_JOINED', 'the connection closed before the join finished');
     const existing = this.sessions.get(player);
     if (existing) {
       // The same player again (another tab, a client that lost its token): take over the session.

@@ -77,3 +77,19 @@ it('keeps the connection\'s deadline to join through refused joins', async () =>
     await strict.stop();
   }
 });
+
+it('makes no player of a connection that closed while its async auth ran', async () => {
+  const slowAuth = SESSION.replace("export function auth(ctx: Ctx, p: { name?: string }) {", "export async function auth(ctx: Ctx, p: { name?: string }) {\n  await new Promise((r) => setTimeout(r, 200));");
+  const s2 = await startServer({ 'logic/session.ts': slowAuth });
+  try {
+    const s = new RawSocket(s2.url);
+    await s.open();
+    s.sendBinary(['$auth', 1, { name: 'gone' }]);
+    s.close();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(s2.server.gateway.sessions.size).toBe(0);
+    expect((s2.server.host.registry.get('$sessions') as unknown as { size: number }).size).toBe(0);
+  } finally {
+    await s2.stop();
+  }
+});
