@@ -63,7 +63,11 @@ export function produceWithPatches<T>(store: string, base: T, recipe: (draft: Dr
     const next = produce(base, recipe, (p) => {
       patches = p;
     }) as T;
-    return { next, patches };
+    // Normally already frozen (then this returns at once). But if logic was
+    // ever stopped by a time limit inside a recipe, immer's module-level scope
+    // was left behind and it believes every later produce is nested, which it
+    // does not freeze; freezing here keeps stores immutable regardless.
+    return { next: freeze(next, true), patches };
   } catch (err) {
     if (err instanceof Error && err.message === NEW_PROTO_KEY) throw rebindError('NOT_PLAIN_DATA', `${store}: ${NEW_PROTO_KEY}`, { details: { store } });
     throw err;

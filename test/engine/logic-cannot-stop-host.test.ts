@@ -46,6 +46,19 @@ export function init() {
   expect(valueOf<{ n: number }>(host, 'counter').n).toBe(1);
 });
 
+it('keeps stores frozen and writable after logic was stopped inside an update recipe', async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': `export function v() { return 1; }\n` }, LIMIT);
+  project.write('logic/m.ts', `import { counter } from '../state/counter';\nexport function init() { counter.update((d) => { d.n = 3; for (;;) {} }); }\n`);
+  expect((await host.patch(['m'])).error?.code).toBe('PATCH_TIME_LIMIT');
+  project.write('logic/m.ts', `import { counter } from '../state/counter';\nexport function bump() { return counter.update((d) => { d.n++; d.log.push('x'); }).n; }\n`);
+  expect((await host.patch(['m'])).ok).toBe(true);
+  expect(host.call('m.bump')).toBe(1);
+  expect(host.call('m.bump')).toBe(2);
+  const value = valueOf<{ n: number; log: string[] }>(host, 'counter');
+  expect(value).toEqual({ n: 2, log: ['x', 'x'] });
+  expect(Object.isFrozen(value) && Object.isFrozen(value.log)).toBe(true);
+});
+
 it('starts without a module that hangs at start, serving the others and saying which was left out', async () => {
   const project = new TempProject({
     'logic/good.ts': `export function v() { return 'good'; }\n`,
