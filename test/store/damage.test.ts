@@ -1,28 +1,20 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defineStore, defineTable } from '../../server/api.ts';
 import { isRebindError } from '../../server/errors.ts';
 import { Persistence } from '../../server/store/persistence.ts';
 import { StoreRegistry } from '../../server/store/registry.ts';
 import { transact } from '../../server/store/transaction.ts';
 import { world, type State } from './fault-model.ts';
+import { tempDirs } from './temp-dirs.ts';
 
 // Damage is refused with the file and the byte offset; --repair sets files
 // aside (never truncating or deleting them) and nothing set aside is ever
 // replayed again. Plus what the journal and snapshots must keep exactly:
 // data versions, and any string as a key.
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'rebind-damage-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = tempDirs('rebind-damage-');
 
 /** Writes transactions from..to (one row and the counter each); returns the state after each. */
 function commit(w: ReturnType<typeof world>, from: number, to: number, states: State[]): void {

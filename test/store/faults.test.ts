@@ -1,24 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Disk, type Fault, type IoCall } from '../../server/store/io.ts';
 import { recoverClean, runWorkload, writesAfterRecoveryStick, type Op, type Outcome } from './fault-model.ts';
+import { tempDirs } from './temp-dirs.ts';
 
 // Every I/O call of a workload, in turn, fails (ENOSPC, EIO), writes only part
 // of its bytes, or crashes the "process"; a fresh recovery must then agree
 // with what was acknowledged, and writing on from it must stick.
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'rebind-faults-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = tempDirs('rebind-faults-');
 
 const WORKLOAD: Op[] = [
   { kind: 'commit', count: 1, pad: 10 },

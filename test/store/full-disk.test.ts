@@ -113,15 +113,23 @@ async function degradedButAnswering(server: ServerProcess, load: Load, dataDir: 
   expect(JSON.parse(status.stdout).persistence.failing).toMatch(/ENOSPC/);
 }
 
+/** A server on a 3 MB tmpfs, written to until its disk is full; undefined where no tmpfs can be mounted. */
+async function fullDisk(fsync: 'always' | 'interval'): Promise<{ p: TempProject; data: string; server: ServerProcess; load: Load } | undefined> {
+  const p = marksProject(cleanups);
+  const data = p.path('disk');
+  if (!tryMount(data)) return undefined;
+  const server = await startMarks(p, fsync, cleanups, data);
+  const load = new Load();
+  await load.start(server);
+  await untilFull(load);
+  return { p, data, server, load };
+}
+
 describe.skipIf(!canMount)('a real full disk (tmpfs)', () => {
   it('fsync always: full, degraded but answering, resumes by itself when space returns; kill -9 keeps every acknowledged write', async () => {
-    const p = marksProject(cleanups);
-    const data = p.path('disk');
-    if (!tryMount(data)) return;
-    const server = await startMarks(p, 'always', cleanups, data);
-    const load = new Load();
-    await load.start(server);
-    await untilFull(load);
+    const full = await fullDisk('always');
+    if (!full) return;
+    const { p, data, server, load } = full;
     await degradedButAnswering(server, load, data);
     const highWhenFull = load.highest();
     resize(data, 16);
@@ -136,13 +144,9 @@ describe.skipIf(!canMount)('a real full disk (tmpfs)', () => {
   }, 120_000);
 
   it('fsync interval: kill -9 while full loses no more than the interval; SIGTERM on a full disk exits non-zero, keeps the journal, no unhandled rejection', async () => {
-    const p = marksProject(cleanups);
-    const data = p.path('disk');
-    if (!tryMount(data)) return;
-    const server = await startMarks(p, 'interval', cleanups, data);
-    const load = new Load();
-    await load.start(server);
-    await untilFull(load);
+    const full = await fullDisk('interval');
+    if (!full) return;
+    const { p, data, server, load } = full;
     await sleep(500);
     const killedAt = Date.now();
     await server.kill();

@@ -1,22 +1,14 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defineStore, defineTable } from '../../server/api.ts';
 import { isRebindError } from '../../server/errors.ts';
 import { Persistence } from '../../server/store/persistence.ts';
 import { StoreRegistry } from '../../server/store/registry.ts';
 import { transact } from '../../server/store/transaction.ts';
+import { tempDirs } from './temp-dirs.ts';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'rebind-data-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = tempDirs('rebind-data-');
 
 /** A fresh world: the same store declarations a restarted server would load. */
 function world() {
