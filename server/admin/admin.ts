@@ -107,7 +107,8 @@ export class AdminServer {
     this.failures.set(address, failures);
     // Bounded, oldest first out: an admin port open to many addresses cannot grow it without end.
     if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
-    this.record({ action: 'auth', origin: claimedName(undefined), address, ok: false, result: `bad token (failure ${failures} in a row)` });
+    // Failures 1, 2, 4, 8...: a flood of wrong tokens says how big it is without filling the disk.
+    if ((failures & (failures - 1)) === 0) this.record({ action: 'auth', origin: claimedName(undefined), address, ok: false, result: `bad token (failure ${failures} in a row)` });
     await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** (failures - 1))));
     return false;
   }

@@ -113,3 +113,19 @@ it('cannot be locked against the operator by idle sockets from the same address'
   cli.ws!.close();
   for (const s of idle) s.destroy();
 });
+
+it('audits a flood of wrong tokens in a few lines that say how big it was', async () => {
+  const before = auditLines().filter((l) => l.action === 'auth').length;
+  // Reset during the delay: nobody waits for the answers.
+  const where = target(t.server.admin!.url);
+  for (let i = 0; i < 40; i++) {
+    const s = await connect(where);
+    s.write(`GET /?token=wrong${i} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    await sleep(5);
+    s.resetAndDestroy();
+  }
+  await sleep(100);
+  const lines = auditLines().filter((l) => l.action === 'auth').slice(before);
+  expect(lines.length).toBeLessThanOrEqual(7);
+  expect(String(lines.at(-1)!.result)).toMatch(/bad token \(failure 32 in a row\)/);
+});
