@@ -28,7 +28,7 @@ const COMMANDS: Record<string, { usage: string; about: string }> = {
 };
 
 function help(command?: string): string {
-  if (command && COMMANDS[command]) return `usage: ${COMMANDS[command].usage}\n\n${COMMANDS[command].about}\n${COMMON}\n`;
+  if (command && Object.hasOwn(COMMANDS, command)) return `usage: ${COMMANDS[command].usage}\n\n${COMMANDS[command].about}\n${COMMON}\n`;
   const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length));
   return `rebind: live-patch and inspect a running rebind server\n\n${Object.values(COMMANDS)
     .map((c) => `  ${c.usage.padEnd(width)}  ${c.about}`)
@@ -70,7 +70,8 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(help(rest[0]));
     return command ? 0 : values.help ? 0 : 2;
   }
-  if (!COMMANDS[command]) throw new CliError(`unknown command "${command}"\n\n${help()}`, 2, 'USAGE');
+  // Own keys only: "constructor" is not a command.
+  if (!Object.hasOwn(COMMANDS, command)) throw new CliError(`unknown command "${command}"\n\n${help()}`, 2, 'USAGE');
   if (values.help) {
     process.stdout.write(help(command));
     return 0;

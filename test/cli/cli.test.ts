@@ -122,6 +122,12 @@ describe('the rebind CLI against a running server', () => {
     expect(down.code).toBe(2);
     expect(down.stderr).toContain('cannot reach the rebind admin at ws://127.0.0.1:9');
     expect((await cli('frobnicate')).code).toBe(2);
+    // Names every object inherits are unknown commands too.
+    for (const name of ['constructor', 'toString']) {
+      const inherited = await cli(name);
+      expect(inherited.code).toBe(2);
+      expect(inherited.stderr).toContain(`unknown command "${name}"`);
+    }
     const help = await cli('patch', '--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('usage: rebind patch [module...]');
