@@ -8,10 +8,11 @@ import { longRunSince } from './patch/busy.ts';
 // and reported (at most every few seconds) with what held it, instead of
 // silently slowing the game.
 
-// The host's own timers, taken when this file loads: game logic replacing
-// the globals later cannot stop the tick loop.
+// The host's own timers and clock, taken when this file loads: game logic
+// replacing the globals (or performance.now) later cannot stop the tick loop.
 const hostSetTimeout = globalThis.setTimeout;
 const hostClearTimeout = globalThis.clearTimeout;
+const clock = performance.now.bind(performance);
 
 /** `dt` never exceeds this many periods: after a long stall the world moves as if this much time passed. */
 export const MAX_DT_PERIODS = 5;
@@ -56,7 +57,7 @@ export class TickLoop {
   }
 
   start(): void {
-    this.startedAt = performance.now();
+    this.startedAt = clock();
     this.lastAt = this.startedAt;
     this.n = 0;
     this.delay = monitorEventLoopDelay({ resolution: 10 });
@@ -73,11 +74,11 @@ export class TickLoop {
   private schedule(): void {
     this.n++;
     const due = this.startedAt + this.n * this.period;
-    this.timer = hostSetTimeout(() => this.run(due), Math.max(0, due - performance.now()));
+    this.timer = hostSetTimeout(() => this.run(due), Math.max(0, due - clock()));
   }
 
   private run(due: number): void {
-    const begin = performance.now();
+    const begin = clock();
     const dt = Math.min(begin - this.lastAt, MAX_DT_PERIODS * this.period) / 1000;
     this.lastAt = begin;
     const s = this.stats;
@@ -94,7 +95,7 @@ export class TickLoop {
     } catch (err) {
       this.log.error(`tick failed: ${(err as Error).message}`);
     }
-    const took = performance.now() - begin;
+    const took = clock() - begin;
     s.ticks++;
     s.lastMs = took;
     s.avgMs += (took - s.avgMs) / Math.min(s.ticks, 100);
@@ -108,7 +109,7 @@ export class TickLoop {
       this.warn(begin, `tick took ${took.toFixed(1)} ms, over its ${this.period.toFixed(1)} ms budget (${s.overruns} overruns so far)`);
     }
     // Fell behind by more than a period: skip the missed ticks rather than bursting through them.
-    const behind = Math.floor((performance.now() - (this.startedAt + this.n * this.period)) / this.period);
+    const behind = Math.floor((clock() - (this.startedAt + this.n * this.period)) / this.period);
     if (behind > 0) this.n += behind;
     if (this.timer !== undefined) this.schedule();
   }

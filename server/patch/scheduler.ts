@@ -14,10 +14,11 @@ import { TimerHeap } from './timer-heap.ts';
 // from the clock and a counter they could repeat after a clock step or a
 // restart and overwrite a live timer.
 
-// The host's own timers, taken when this file loads: game logic replacing
-// the globals later cannot stop durable timers.
+// The host's own timers and clock, taken when this file loads: game logic
+// replacing the globals (or Date.now) later cannot stop durable timers.
 const hostSetTimeout = globalThis.setTimeout;
 const hostClearTimeout = globalThis.clearTimeout;
+const now = Date.now;
 
 export interface TimerRow {
   name: string;
@@ -53,7 +54,7 @@ export class Scheduler implements TimerService {
       throw rebindError('BAD_HANDLER_NAME', `ctx.schedule: "${String(name)}" is not a handler name like "module.export"`);
     }
     const id = randomUUID();
-    const at = Date.now() + delayMs;
+    const at = now() + delayMs;
     this.table.set(id, { name, at, payload, player });
     afterCommit(() => this.push(id, at));
     return id;
@@ -108,14 +109,14 @@ export class Scheduler implements TimerService {
       return;
     }
     this.armedAt = next.at;
-    this.handle = hostSetTimeout(() => this.run(), Math.min(MAX_DELAY, Math.max(0, next.at - Date.now())));
+    this.handle = hostSetTimeout(() => this.run(), Math.min(MAX_DELAY, Math.max(0, next.at - now())));
   }
 
   private run(): void {
     this.handle = undefined;
     this.armedAt = Infinity;
-    const now = Date.now();
-    while (this.heap.size > 0 && this.heap.peek()!.at <= now) {
+    const time = now();
+    while (this.heap.size > 0 && this.heap.peek()!.at <= time) {
       const { id, at } = this.heap.pop()!;
       const row = this.table.get(id);
       if (!row || row.at !== at) continue; // cancelled, or already fired

@@ -109,10 +109,12 @@ it('keeps the tick loop and durable timers running when the global timers are re
   const loop = new TickLoop(50, () => ticks++);
   loop.start();
   const saved = { setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout };
+  const dateNow = Date.now;
   try {
     // What a line of logic could do through a real reference to the global object.
     globalThis.setTimeout = (() => 0) as unknown as typeof setTimeout;
     globalThis.clearTimeout = (() => undefined) as typeof clearTimeout;
+    Date.now = () => 0;
     host.call('m.later');
     const before = ticks;
     await pause(400);
@@ -120,6 +122,7 @@ it('keeps the tick loop and durable timers running when the global timers are re
     expect(valueOf<{ n: number }>(host, 'counter').n).toBe(1);
   } finally {
     Object.assign(globalThis, saved);
+    Date.now = dateNow;
     loop.stop();
   }
 });
