@@ -75,7 +75,7 @@ interface Status {
   stores: Array<{ name: string; kind: string; version: number }>;
   lastPatch: PatchRecord | null;
   players: { connected: number; sessions: number; connections: number };
-  tick: { hz: number; ticks: number; overruns: number; avgMs: number; maxMs: number; late?: number; lastStall?: { cause: string; ms: number } | null; loopDelayP99Ms?: number };
+  tick: { hz: number; ticks: number; overruns: number; avgMs: number; maxMs: number; late?: number; lastStall?: { cause: string; ms: number } | null; loopDelayP99Ms?: number; loopDelayMaxMs?: number };
   pendingTimers: number;
   persistence: { seq: number; mode: string; journal: string; journalBytes: number } | null;
   memory: { rssMb: number; heapMb: number };
@@ -90,7 +90,7 @@ function lastErrorLine(e: LastError | null | undefined): string[] {
 
 export function formatStatus(s: Status): string {
   const stall = s.tick.lastStall ? `; last stall ${s.tick.lastStall.ms} ms (${s.tick.lastStall.cause})` : '';
-  const delay = s.tick.loopDelayP99Ms !== undefined ? `; event loop delay p99 ${s.tick.loopDelayP99Ms} ms` : '';
+  const delay = s.tick.loopDelayP99Ms !== undefined ? `; event loop delay p99 ${s.tick.loopDelayP99Ms} ms, max ${s.tick.loopDelayMaxMs ?? 0} ms` : '';
   const lines = [
     `${paint('bold', 'rebind')} up ${duration(s.uptimeMs)}, ${s.players.connected} player(s) connected (${s.players.sessions} session(s)), ${s.memory.rssMb} MB RSS`,
     `tick ${s.tick.hz} Hz: avg ${s.tick.avgMs.toFixed(2)} ms, max ${s.tick.maxMs.toFixed(2)} ms, ${s.tick.overruns} overrun(s) in ${s.tick.ticks} ticks${s.tick.late ? ` (${s.tick.late} late)` : ''}${stall}${delay}; ${s.pendingTimers} timer(s) pending`,
