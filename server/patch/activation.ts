@@ -99,6 +99,7 @@ export class Activator {
   }
 
   private runInit(version: ModuleVersion): void {
+    if (!version.init) return; // no watchdog thread for a hook that is not there
     let result: unknown;
     try {
       result = withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(version, 'init'));
@@ -113,6 +114,7 @@ export class Activator {
 
   /** Runs dispose of a replaced version; it may not stop the host either, and its failure is only logged. */
   dispose(old: ModuleVersion): void {
+    if (!old.dispose) return;
     try {
       transact(() => withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(old, 'dispose')));
     } catch (err) {
