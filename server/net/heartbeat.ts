@@ -14,9 +14,10 @@ export interface Pingable {
 
 export class Heartbeat {
   private readonly timer: ReturnType<typeof setInterval>;
+  private last = performance.now();
 
   constructor(
-    intervalMs: number,
+    private readonly intervalMs: number,
     private readonly connections: () => Iterable<Pingable>,
   ) {
     this.timer = setInterval(() => this.beat(), intervalMs);
@@ -24,8 +25,18 @@ export class Heartbeat {
   }
 
   private beat(): void {
+    const now = performance.now();
+    // Timers run before I/O: judged right away, pongs that arrived during a stall of the
+    // event loop would not have been read yet. So judge after the I/O phase
+    // (setImmediate), and not at all in a round that comes late after a long stall.
+    const judge = now - this.last < this.intervalMs * 1.5;
+    this.last = now;
+    setImmediate(() => this.round(judge));
+  }
+
+  private round(judge: boolean): void {
     for (const conn of this.connections()) {
-      if (!conn.answered) {
+      if (judge && !conn.answered) {
         conn.terminate();
         continue;
       }

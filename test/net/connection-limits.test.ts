@@ -1,8 +1,9 @@
 import WebSocket from 'ws';
 import { afterEach, expect, it } from 'vitest';
 import { addressKey } from '../../server/net/guard.ts';
+import { Heartbeat } from '../../server/net/heartbeat.ts';
 import { connect, readUntilClose, target } from '../helpers/attack.ts';
-import { sleep } from '../helpers/project.ts';
+import { sleep, waitFor } from '../helpers/project.ts';
 import { joinedSocket, RawSocket, startServer, type TestServer } from '../helpers/server.ts';
 
 // Idle sockets must not lock players out: a time limit to join, a seat
@@ -128,4 +129,20 @@ it('cuts a connection that stops answering pings, and its player is dropped like
   alive.sendBinary(['$ping', 2, null]);
   expect((await alive.reply())[1]).toBe(0);
   alive.close();
+});
+
+it('judges nobody in the round that comes late after a stall of the event loop, when pongs are still unread', async () => {
+  const peer = { answered: false, pings: 0, cut: false, ping() { this.pings++; }, terminate() { this.cut = true; } };
+  const heartbeat = new Heartbeat(100, () => [peer]);
+  try {
+    // The loop is stalled past the first beat: the peer's pong (answered: false here) could not be read.
+    const until = performance.now() + 350;
+    while (performance.now() < until);
+    await sleep(20);
+    expect(peer).toMatchObject({ cut: false, pings: 1 });
+    // A later round on time judges: no pong came, so the peer is cut.
+    await waitFor(() => peer.cut, 3000, 'the peer to be cut');
+  } finally {
+    heartbeat.stop();
+  }
 });
