@@ -14,7 +14,7 @@ export interface BackpressureLimits {
 export type Verdict = 'ok' | 'too-slow' | 'queue-full';
 
 export class Backpressure {
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
 
   constructor(
     private readonly limits: BackpressureLimits,
@@ -36,8 +36,12 @@ export class Backpressure {
   afterWrite(): void {
     if (this.timer || this.queued() <= this.limits.maxSendBuffer) return;
     this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.queued() > this.limits.maxSendBuffer) this.onTooSlow('too-slow');
+      // Judged after the I/O phase: after a stall of the server's own loop, the socket
+      // gets its chance to write (and 'drain') before the client is blamed.
+      this.timer = setImmediate(() => {
+        this.timer = undefined;
+        if (this.queued() > this.limits.maxSendBuffer) this.onTooSlow('too-slow');
+      });
     }, this.limits.slowClientMs);
     this.timer.unref();
   }
@@ -48,7 +52,8 @@ export class Backpressure {
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    clearTimeout(this.timer as ReturnType<typeof setTimeout>);
+    clearImmediate(this.timer as ReturnType<typeof setImmediate>);
     this.timer = undefined;
   }
 }
