@@ -37,6 +37,11 @@ export function withModule(err: unknown, module: string): unknown {
   return new RebindError(err.code, err.message, { ...(err.location ? { location: err.location } : {}), details: { ...err.details, module }, cause: err.cause });
 }
 
+function isAsync(fn: unknown): boolean {
+  const name = (fn as { constructor?: { name?: string } }).constructor?.name;
+  return name === 'AsyncFunction' || name === 'AsyncGeneratorFunction';
+}
+
 export class Activator {
   private readonly log = createLogger('patch');
 
@@ -100,6 +105,10 @@ export class Activator {
 
   private runInit(version: ModuleVersion): void {
     if (!version.init) return; // no watchdog thread for a hook that is not there
+    if (isAsync(version.init)) {
+      // Refused before it runs: an async init's awaits run after the time limit has let go.
+      throw this.hookError('PATCH_INIT_ERROR', version, 'init', new Error('init must be synchronous, not async (start async work with ctx.schedule)'));
+    }
     let result: unknown;
     try {
       result = withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(version, 'init'));
@@ -134,7 +143,8 @@ export class Activator {
         details: { module: version.module, hook, limitMs: err.limitMs },
       });
     }
-    const location: SourceLocation | undefined = locateError(err);
+    // Where it threw in the logic, or else where the hook is declared.
+    const location: SourceLocation | undefined = locateError(err) ?? exportLocation(version.file, rel, hook);
     const where = location ? `${location.file}:${location.line}:${location.column}` : rel;
     const message = err instanceof Error ? err.message : String(err);
     return rebindError(isRebindError(err) && err.code === 'STORE_OUTSIDE_STATE' ? err.code : code, `${where}: ${hook} of ${version.module} threw: ${message}`, {

@@ -126,3 +126,14 @@ it('keeps the tick loop and durable timers running when the global timers are re
     loop.stop();
   }
 });
+
+it('refuses an async init before it runs, so its awaits cannot spin past the time limit', async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': `export function v() { return 1; }\n` }, LIMIT);
+  project.write('logic/m.ts', `import { counter } from '../state/counter';\nexport function v() { return 2; }\nexport async function init() { counter.update((d) => { d.n = 1; }); for (;;) await null; }\n`);
+  const record = await host.patch(['m']);
+  expect(record.error).toMatchObject({ code: 'PATCH_INIT_ERROR', location: { file: 'logic/m.ts', line: 3 } });
+  expect(record.error!.message).toContain('init must be synchronous');
+  await pause(20); // the event loop is free: no microtask loop was started
+  expect(valueOf<{ n: number }>(host, 'counter').n).toBe(0);
+  expect(host.call('m.v')).toBe(1);
+});
