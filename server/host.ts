@@ -220,7 +220,8 @@ export class Host {
       pendingTimers: this.scheduler.pending,
       uptimeMs: Date.now() - this.startedAt,
       busy: busyStats(),
-      skippedAtStart: [...this.skipped],
+      // Once patched in, a module left out at start is no longer news.
+      skippedAtStart: this.skipped.filter((s) => !this.bindings.live.has(s.module)),
     };
   }
 

@@ -73,6 +73,7 @@ it('starts without a module that hangs at start, serving the others and saying w
     project.write('logic/hang.ts', `export function v() { return 'fixed'; }\n`);
     expect((await host.patch()).ok).toBe(true);
     expect(host.call('hang.v')).toBe('fixed');
+    expect(host.status().skippedAtStart).toEqual([]);
   } finally {
     await host.stop();
     project.cleanup();
