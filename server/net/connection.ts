@@ -70,9 +70,12 @@ export class Connection implements Link, Pingable {
     const ms = this.gateway.limits.authTimeoutMs;
     if (fresh) this.joinBy = performance.now() + ms;
     this.authTimer = setTimeout(
-      () => {
-        if (!this.session) this.close(CLOSE.authTimeout, `no $auth or $resume within ${ms / 1000} s`);
-      },
+      // After the I/O phase: a $auth that arrived while the loop was stalled is read first.
+      () =>
+        setImmediate(() => {
+          // (A $leave meanwhile set a new deadline.)
+          if (!this.session && !this.closed && performance.now() >= this.joinBy) this.close(CLOSE.authTimeout, `no $auth or $resume within ${ms / 1000} s`);
+        }),
       Math.max(0, this.joinBy - performance.now()),
     );
     this.authTimer.unref();
