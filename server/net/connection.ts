@@ -38,6 +38,7 @@ export class Connection implements Link, Pingable {
   readonly openedAt = performance.now();
   answered = true;
   private joinBy = 0;
+  private armings = 0;
 
   constructor(
     private readonly gateway: RequestHandler,
@@ -69,12 +70,13 @@ export class Connection implements Link, Pingable {
     clearTimeout(this.authTimer);
     const ms = this.gateway.limits.authTimeoutMs;
     if (fresh) this.joinBy = performance.now() + ms;
+    const armed = ++this.armings;
     this.authTimer = setTimeout(
       // After the I/O phase: a $auth that arrived while the loop was stalled is read first.
       () =>
         setImmediate(() => {
-          // (A $leave meanwhile set a new deadline.)
-          if (!this.session && !this.closed && performance.now() >= this.joinBy) this.close(CLOSE.authTimeout, `no $auth or $resume within ${ms / 1000} s`);
+          // (A $leave meanwhile armed a newer clock: that one decides.)
+          if (!this.session && !this.closed && armed === this.armings) this.close(CLOSE.authTimeout, `no $auth or $resume within ${ms / 1000} s`);
         }),
       Math.max(0, this.joinBy - performance.now()),
     );
