@@ -37,6 +37,9 @@ export function withModule(err: unknown, module: string): unknown {
   return new RebindError(err.code, err.message, { ...(err.location ? { location: err.location } : {}), details: { ...err.details, module }, cause: err.cause });
 }
 
+/** Migrations may run this many times longer than a top level or an init. */
+const MIGRATION_LIMIT_FACTOR = 10;
+
 function isAsync(fn: unknown): boolean {
   const name = (fn as { constructor?: { name?: string } }).constructor?.name;
   return name === 'AsyncFunction' || name === 'AsyncGeneratorFunction';
@@ -66,7 +69,7 @@ export class Activator {
       const replaced = transact(() => {
         for (const plan of plans) fresh.push(this.evaluate(plan, versionOf(plan.module)));
         this.bindings.withIncoming(fresh, removals, () => {
-          migrated = runMigrations(fresh, this.registry);
+          migrated = this.migrate(fresh);
           for (const version of fresh) this.runInit(version);
         });
         return this.bindings.swap(fresh, removals);
@@ -100,6 +103,26 @@ export class Activator {
       timers.clearAll();
       unregisterSourceMap(url);
       throw withModule(err, plan.module);
+    }
+  }
+
+  /**
+   * Runs the migrations under a time limit too, a longer one (they may have a
+   * lot of data to move): an endless loop in one must not hang the server.
+   */
+  private migrate(fresh: readonly ModuleVersion[]): string[] {
+    const limit = this.timeLimitMs * MIGRATION_LIMIT_FACTOR;
+    try {
+      return withTimeLimit(limit, () => runMigrations(fresh, this.registry));
+    } catch (err) {
+      if (!(err instanceof TimeLimitExceeded)) throw err;
+      const culprit = fresh.find((v) => v.migrations) ?? fresh[0]!;
+      const rel = relativeToRoot(this.paths.root, culprit.file);
+      const location = exportLocation(culprit.file, rel, 'migrations');
+      throw rebindError('PATCH_TIME_LIMIT', `${location ? `${location.file}:${location.line}:${location.column}` : rel}: the migrations ${err.message} (an endless loop?)`, {
+        ...(location ? { location } : {}),
+        details: { module: culprit.module, limitMs: limit },
+      });
     }
   }
 
