@@ -7,7 +7,7 @@ import { open as openFile, type FileHandle } from 'node:fs/promises';
 // or "crash": stop all I/O from that call on, as if the process had died.
 // Without a fault plan a Disk is a thin pass-through to node:fs.
 
-export type IoOp = 'open' | 'write' | 'sync' | 'truncate' | 'rename' | 'unlink' | 'mkdir' | 'syncdir' | 'close';
+export type IoOp = 'open' | 'write' | 'sync' | 'truncate' | 'rename' | 'unlink' | 'mkdir' | 'syncdir';
 
 export interface IoCall {
   /** 1-based count of calls through this Disk. */

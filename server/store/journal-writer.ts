@@ -165,7 +165,7 @@ export class JournalWriter {
         if (this.written > 0 && (sync || this.mode === 'off')) this.markDurable();
         if (this.written === this.entries.length && !(this.syncWanted && this.written > 0)) break;
       }
-      if (this.failure) this.healed();
+      if (this.failure && !this.stopped) this.healed();
     } catch (err) {
       this.failed(err);
     } finally {

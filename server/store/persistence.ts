@@ -84,7 +84,8 @@ export class Persistence {
     this.unreadable = new Set(recovered.unreadable);
     const journal = recovered.journal;
     this.writer = new JournalWriter(this.disk, this.dataDir, this.mode, journal?.file ?? '', journal?.validBytes ?? 0, this.seq, this.log, this.options.retryMs);
-    if (journal) this.journalStart = journal.start;
+    // Go on in the last journal if it ends where the data does; an empty one is started afresh, with its header.
+    if (journal && journal.validBytes > 0) this.journalStart = journal.start;
     else this.startJournal();
     this.offCommit = onCommit((changes) => this.onCommit(changes));
     this.timer = setInterval(() => this.tick(), this.options.intervalMs ?? 100);
@@ -101,7 +102,7 @@ export class Persistence {
 
   private onCommit(changes: StoreChange[]): void {
     const mine = changes.filter((c) => this.registry.owns(c.store));
-    if (mine.length === 0 || this.stopped) return;
+    if (mine.length === 0) return;
     const record = { q: ++this.seq, c: mine.map((c) => (c.version === undefined ? [c.store.name, c.patches] : [c.store.name, c.patches, c.version])) };
     this.writer!.append(this.seq, frame(record));
     if (++this.sinceSnapshot === (this.options.snapshotEvery ?? 50_000)) this.autoSnapshot('after that many transactions');
