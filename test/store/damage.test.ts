@@ -1,12 +1,14 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RebindClient } from '../../client/index.ts';
 import { defineStore, defineTable } from '../../server/api.ts';
 import { isRebindError } from '../../server/errors.ts';
 import { Persistence } from '../../server/store/persistence.ts';
 import { StoreRegistry } from '../../server/store/registry.ts';
 import { transact } from '../../server/store/transaction.ts';
 import { world, type State } from './fault-model.ts';
+import { marksProject, readMarks, startMarks } from './marks-project.ts';
 import { tempDirs } from './temp-dirs.ts';
 
 // Damage is refused with the file and the byte offset; --repair sets files
@@ -226,4 +228,41 @@ describe('what the journal and snapshots keep exactly', () => {
     expectRoundTrip(c);
     await r.abandon();
   });
+});
+
+describe('damage seen from the command line', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const fn of cleanups.splice(0).reverse()) await fn();
+  });
+
+  it('a damaged journal stops `npm start` with file, offset and the way out; `--repair` starts and says what was lost', async () => {
+    const p = marksProject(cleanups);
+    const first = await startMarks(p, 'always', cleanups);
+    const c = new RebindClient(first.gameUrl, { reconnect: false });
+    await c.connect();
+    await c.join({ name: 'ann' });
+    for (let k = 1; k <= 30; k++) await c.call('marks.put', { k });
+    c.close();
+    await first.kill();
+    const journal = readdirSync(p.path('data')).find((f) => f.startsWith('journal-'))!;
+    const file = p.path(`data/${journal}`);
+    const bytes = readFileSync(file);
+    bytes[Math.floor(bytes.length / 3)] ^= 0x20;
+    writeFileSync(file, bytes);
+    const refused = await startMarks(p, 'always', cleanups).then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+    expect(refused).toMatch(/exited with 1 before listening/);
+    expect(refused).toContain(`DATA_DAMAGED`);
+    expect(refused).toMatch(new RegExp(`${journal} is damaged at byte \\d+`));
+    expect(refused).toContain('--repair');
+    const repaired = await startMarks(p, 'always', cleanups, p.path('data'), ['--repair']);
+    expect(repaired.output()).toMatch(/--repair: \d+ transaction\(s\) lost; the damaged files are kept in .*damaged-/);
+    const k = (await readMarks(repaired))['p-ann']?.k ?? 0;
+    expect(k).toBeGreaterThan(0);
+    expect(k).toBeLessThan(30);
+    expect(await repaired.stop()).toBe(0);
+  }, 60_000);
 });
