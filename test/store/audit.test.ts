@@ -1,0 +1,27 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AuditLog } from '../../server/admin/audit.ts';
+import { tempDirs } from './temp-dirs.ts';
+
+const tempDir = tempDirs('rebind-audit-');
+
+describe('the audit log on a failing disk', () => {
+  it('a line that cannot be appended is reported, and the action that was done stays done', () => {
+    const dir = tempDir();
+    const audit = new AuditLog(dir);
+    mkdirSync(path.join(dir, 'audit.log')); // appending to it fails (EISDIR), as a full disk would (ENOSPC)
+    const errors: string[] = [];
+    const original = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => {
+      errors.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      expect(() => audit.write({ action: 'call', origin: 'cli@127.0.0.1', ok: true, result: 'done' })).not.toThrow();
+    } finally {
+      process.stderr.write = original;
+    }
+    expect(errors.join('')).toMatch(/could not append to .*audit\.log \(EISDIR.*"action":"call"/);
+  });
+});
