@@ -19,7 +19,9 @@ import { CrashedError, type Disk, type DiskFile } from './io.ts';
 //   a write gets PERSIST_ERROR, so nothing unwritten is ever called durable.
 //
 // `always` fsyncs each batch before the replies that wait for it (group
-// commit); `interval` fsyncs when asked (every 100 ms); `off` trusts a write.
+// commit); `interval` fsyncs when asked (every 100 ms), and makes replies
+// wait only if the disk falls behind by more than twice that; `off` trusts a
+// write.
 
 type Logger = ReturnType<typeof createLogger>;
 
@@ -29,6 +31,8 @@ interface Entry {
   /** The last transaction this entry's bytes carry (for a journal's header: the one it starts after). */
   seq: number;
   bytes: Buffer;
+  /** When it was committed (performance.now()). */
+  at: number;
   /** Set on a journal header: switch to this file before writing it. */
   startsFile?: string;
 }
@@ -78,6 +82,8 @@ export class JournalWriter {
     private readonly log: Logger,
     /** The first retry's delay after a failure; it doubles up to 2 s. */
     private readonly retryMs = 50,
+    /** Under `interval`: once the oldest transaction not yet on disk is this old, replies wait for the disk. */
+    private readonly lagLimitMs = 200,
   ) {
     this.writtenBytes = this.durableBytes = validBytes;
     // A journal continued after a start is opened (and cut to its valid length) by the first write.
@@ -86,14 +92,14 @@ export class JournalWriter {
   }
 
   append(seq: number, bytes: Buffer): void {
-    this.entries.push({ seq, bytes });
+    this.entries.push({ seq, bytes, at: performance.now() });
     this.lastSeq = seq;
     this.kick();
   }
 
   /** Starts a new journal after transaction `seq` (everything before it goes to the current one). */
   startJournal(file: string, seq: number, header: Buffer): void {
-    this.entries.push({ seq, bytes: header, startsFile: file });
+    this.entries.push({ seq, bytes: header, at: performance.now(), startsFile: file });
     this.kick();
   }
 
@@ -115,13 +121,16 @@ export class JournalWriter {
 
   /**
    * Undefined when transaction `seq` may be acknowledged now; otherwise a
-   * promise that resolves once it is durable (under `always`) or rejects with
-   * PERSIST_ERROR while the journal cannot be written (in every mode).
+   * promise that resolves once it is durable (under `always`, or under
+   * `interval` while the disk lags) or rejects with PERSIST_ERROR while the
+   * journal cannot be written (in every mode).
    */
   durable(seq: number): Promise<void> | undefined {
     if (this.failure) return Promise.reject(this.failureError());
     if (this.stopped && this.durableSeq < seq) return Promise.reject(rebindError('PERSIST_ERROR', `the journal in ${this.dir} is closed`));
-    if (this.mode !== 'always' || this.durableSeq >= seq) return undefined;
+    if (this.mode === 'off' || this.durableSeq >= seq) return undefined;
+    // `interval` acknowledges at once, unless the disk lags so far behind that a crash would lose more than promised.
+    if (this.mode === 'interval' && !(this.entries.length > 0 && performance.now() - this.entries[0]!.at > this.lagLimitMs)) return undefined;
     return new Promise((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
   }
 

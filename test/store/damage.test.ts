@@ -137,6 +137,14 @@ describe('damage is refused, never silently repaired', () => {
     expect(existsSync(path.join(report.setAside!, 'journal-000000000080.bin'))).toBe(true);
   });
 
+  it('a snapshot under another number (copied or renamed) is refused, not used to skip or repeat transactions', async () => {
+    const dir = tempDir();
+    await history(dir);
+    copyFileSync(path.join(dir, 'snapshot-000000000040.bin'), path.join(dir, 'snapshot-000000000200.bin'));
+    const refused = await recoverOrError(dir);
+    expect(refused.err?.message).toMatch(/snapshot-000000000200\.bin is damaged at byte 0: its header says it holds transactions up to 40, its name says 200/);
+  });
+
   it('temp files of interrupted snapshots are removed at start; pruning keeps two readable snapshots and sets an unreadable one aside', async () => {
     const dir = tempDir();
     const w = world();
