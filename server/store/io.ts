@@ -85,6 +85,9 @@ export class Disk {
     const fd = fs.openSync(dir, 'r');
     try {
       fs.fsyncSync(fd);
+    } catch (err) {
+      // Some file systems cannot fsync a folder (EINVAL): there is nothing more to make durable there.
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
     } finally {
       fs.closeSync(fd);
     }

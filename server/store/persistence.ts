@@ -103,8 +103,9 @@ export class Persistence {
   private onCommit(changes: StoreChange[]): void {
     const mine = changes.filter((c) => this.registry.owns(c.store));
     if (mine.length === 0) return;
-    const record = { q: ++this.seq, c: mine.map((c) => (c.version === undefined ? [c.store.name, c.patches] : [c.store.name, c.patches, c.version])) };
-    this.writer!.append(this.seq, frame(record));
+    // Encode before counting: a record that could not be encoded must not leave a gap in the numbering.
+    const bytes = frame({ q: this.seq + 1, c: mine.map((c) => (c.version === undefined ? [c.store.name, c.patches] : [c.store.name, c.patches, c.version])) });
+    this.writer!.append(++this.seq, bytes);
     if (++this.sinceSnapshot === (this.options.snapshotEvery ?? 50_000)) this.autoSnapshot('after that many transactions');
   }
 
