@@ -73,29 +73,35 @@ export function startWatchdog(): Int32Array {
   return slots;
 }
 
-function idOf(name: string): number {
+/** A small number standing for `name` in the shared slots (the watchdog learns the name once). */
+export function runId(name: string): number {
   let id = ids.get(name);
   if (id === undefined) {
+    if (!watchdog) startWatchdog();
     ids.set(name, (id = ids.size + 1));
     watchdog!.postMessage([id, name]);
   }
   return id;
 }
 
-/** Marks the start of an outermost run of logic; returns its token for runEnded. */
-export function runStarted(name: string): number {
+// Plain (not Atomics) reads and writes on the main thread's side: an aligned
+// 32-bit store cannot tear, the watchdog only needs to see it eventually, and
+// these run around every call.
+
+/** Marks the start of an outermost run of logic (`id` from runId); returns its token for runEnded. */
+export function runStarted(id: number): number {
   const s = slots ?? startWatchdog();
-  const seq = (Atomics.load(s, SEQ) + 1) | 0;
-  Atomics.store(s, NAME, idOf(name));
-  Atomics.store(s, SEQ, seq);
+  const seq = (s[SEQ]! + 1) | 0 || 1;
+  s[NAME] = id;
+  s[SEQ] = seq;
   return seq;
 }
 
 /** Marks the end of the run `seq`; if the watchdog flagged it, records and reports it. */
 export function runEnded(seq: number, name: string): void {
   const s = slots!;
-  Atomics.store(s, NAME, 0);
-  if (Atomics.load(s, FLAGGED) === seq) noteRun(name, Atomics.load(s, FLAGGED_MS));
+  s[NAME] = 0;
+  if (s[FLAGGED] === seq) noteRun(name, s[FLAGGED_MS]!);
 }
 
 /** Records a run of at least `ms` that ended now, if it was long enough to matter. */

@@ -3,7 +3,7 @@ import { isRebindError, rebindError, RebindError, type SourceLocation } from '..
 import { createLogger } from '../log.ts';
 import { afterCommit, currentTransaction, savepoint, transact } from '../store/transaction.ts';
 import type { BindingTable, ModuleVersion } from './bindings.ts';
-import { runEnded, runStarted } from './busy.ts';
+import { runEnded, runId, runStarted } from './busy.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
 
 // Every call, from a client, another handler, a timer or the CLI, goes
@@ -99,13 +99,15 @@ export interface HandlerStats {
   calls: number;
   errors: number;
   lastError?: { code: string; message: string; at: string; location?: SourceLocation };
+  /** This name's number for the busy watchdog (see busy.ts). */
+  runId: number;
 }
 
 export type Hook = 'init' | 'dispose' | 'tick';
 
 function statsOf(map: Map<string, HandlerStats>, name: string): HandlerStats {
   let stats = map.get(name);
-  if (!stats) map.set(name, (stats = { calls: 0, errors: 0 }));
+  if (!stats) map.set(name, (stats = { calls: 0, errors: 0, runId: runId(name) }));
   return stats;
 }
 
@@ -161,7 +163,7 @@ export class Dispatcher {
     const ctx = new CallContext(this, player, binding.module.module);
     let result: unknown;
     // Only the outermost run is watched: a nested ctx.call is part of its caller's run.
-    const run = currentTransaction() === null ? runStarted(name) : 0;
+    const run = currentTransaction() === null ? runStarted(stats.runId) : 0;
     try {
       result = transact(() => binding.fn(ctx, payload));
     } catch (err) {
@@ -191,7 +193,7 @@ export class Dispatcher {
     const stats = statsOf(this.stats, name);
     stats.calls++;
     const ctx = new CallContext(this, null, version.module);
-    const run = currentTransaction() === null ? runStarted(name) : 0;
+    const run = currentTransaction() === null ? runStarted(stats.runId) : 0;
     try {
       return transact(() => fn(ctx, ...args));
     } catch (err) {

@@ -4,7 +4,7 @@ import { createLogger } from '../log.ts';
 import type { Table } from '../store/table.ts';
 import { afterCommit, savepoint, transact } from '../store/transaction.ts';
 import type { TimerService } from './dispatch.ts';
-import { runEnded, runStarted } from './busy.ts';
+import { runEnded, runId, runStarted } from './busy.ts';
 import { TimerHeap } from './timer-heap.ts';
 
 // Durable timers are data: each `ctx.schedule` is a row of the `$timers`
@@ -127,7 +127,7 @@ export class Scheduler implements TimerService {
 
   private fireRow(id: string, row: TimerRow): void {
     // The handler runs inside the timer's own transaction, so it is watched from here.
-    const run = runStarted(row.name);
+    const run = runStarted(runId(row.name));
     try {
       transact(() => {
         this.table.delete(id);
