@@ -84,6 +84,8 @@ export class JournalWriter {
     private readonly retryMs = 50,
     /** Under `interval`: once the oldest transaction not yet on disk is this old, replies wait for the disk. */
     private readonly lagLimitMs = 200,
+    /** Throws if the data folder is no longer this server's; called before any file is opened by its path. */
+    private readonly checkFolder: () => void = () => undefined,
   ) {
     this.writtenBytes = this.durableBytes = validBytes;
     // A journal continued after a start is opened (and cut to its valid length) by the first write.
@@ -206,6 +208,7 @@ export class JournalWriter {
       this.broken = false;
       return;
     }
+    this.checkFolder();
     const handle = await this.disk.open(this.file, 'r+');
     this.handle = handle;
     await handle.truncate(this.durableBytes);
@@ -216,6 +219,7 @@ export class JournalWriter {
 
   private async switchTo(entry: Entry): Promise<void> {
     const file = entry.startsFile!;
+    this.checkFolder();
     const handle = await this.disk.open(file, 'w');
     await this.handle?.close();
     this.handle = handle;
@@ -290,5 +294,6 @@ function describe(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'ENOSPC') return 'ENOSPC: the disk is full';
   if (e.code === 'EIO') return 'EIO: an I/O error';
+  if (e.code === 'DATA_LOCKED') return e.message;
   return e.code ? `${e.code}: ${e.message}` : String(e.message ?? err);
 }

@@ -22,7 +22,25 @@ export class DataLock {
   private constructor(
     private readonly server: Server,
     private readonly socketFile: string | undefined,
+    private readonly dataDir: string,
+    private readonly identity: string,
   ) {}
+
+  /**
+   * Throws unless the path still names the folder that was locked. A folder
+   * moved away and replaced while this server runs belongs to whoever locks
+   * the new one: files are opened by path, so this is checked first.
+   */
+  check(): void {
+    let now = '';
+    try {
+      const { dev, ino } = statSync(this.dataDir);
+      now = `${dev}:${ino}`;
+    } catch {
+      now = 'gone';
+    }
+    if (now !== this.identity) throw rebindError('DATA_LOCKED', `the data folder ${this.dataDir} was moved, removed or replaced while this server ran; it writes nothing there any more (restart it to use the folder now at that path)`);
+  }
 
   static async acquire(dataDir: string): Promise<DataLock> {
     const { dev, ino } = statSync(dataDir);
@@ -41,7 +59,7 @@ export class DataLock {
       await listen(server, address);
     }
     server.unref();
-    return new DataLock(server, abstract ? undefined : address);
+    return new DataLock(server, abstract ? undefined : address, dataDir, `${dev}:${ino}`);
   }
 
   /** Resolves once the socket is closed: a new lock in this process can be taken at once after. */

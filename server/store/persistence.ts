@@ -83,7 +83,7 @@ export class Persistence {
     this.orphans = recovered.orphans;
     this.unreadable = new Set(recovered.unreadable);
     const journal = recovered.journal;
-    this.writer = new JournalWriter(this.disk, this.dataDir, this.mode, journal?.file ?? '', journal?.validBytes ?? 0, this.seq, this.log, this.options.retryMs, 2 * (this.options.intervalMs ?? 100));
+    this.writer = new JournalWriter(this.disk, this.dataDir, this.mode, journal?.file ?? '', journal?.validBytes ?? 0, this.seq, this.log, this.options.retryMs, 2 * (this.options.intervalMs ?? 100), () => this.lock!.check());
     // Go on in the last journal if it ends where the data does; an empty one is started afresh, with its header.
     if (journal && journal.validBytes > 0) this.journalStart = journal.start;
     else this.startJournal();
@@ -167,9 +167,11 @@ export class Persistence {
     this.sinceSnapshot = 0;
     this.lastSnapshotAt = Date.now();
     const file = snapshotName(this.dataDir, seq);
+    this.lock!.check();
     const bytes = await writeSnapshot(this.disk, file, captured);
     this.unreadable.delete(file);
     try {
+      this.lock!.check();
       this.prune(seq);
     } catch (err) {
       this.log.warn(`could not remove old snapshots and journals: ${(err as Error).message}`);

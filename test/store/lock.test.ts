@@ -1,10 +1,15 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServerProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/project.ts';
+import { Persistence } from '../../server/store/persistence.ts';
+import { transact } from '../../server/store/transaction.ts';
+import { world } from './fault-model.ts';
 import { marksProject, startMarks, TOKEN } from './marks-project.ts';
+import { tempDirs } from './temp-dirs.ts';
 
 // One server per data folder, decided by the kernel: never by a pid, which
 // after kill -9 may still be a zombie's, or any unrelated process's.
@@ -62,4 +67,32 @@ describe('the data-folder lock', () => {
     expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z')).toBe(true);
     expect(await again.stop()).toBe(0);
   }, 60_000);
+});
+
+describe('a data folder moved away and replaced while a server runs', () => {
+  const tempDir = tempDirs('rebind-moved-');
+
+  it('the old server writes nothing into the new folder (which another server may have locked)', async () => {
+    const root = tempDir();
+    const dir = path.join(root, 'data');
+    const a = world();
+    const p = new Persistence(dir, a.registry, 'always');
+    await p.recover();
+    transact(() => a.counter.update((d) => void (d.n = 1)));
+    await p.durable();
+    renameSync(dir, path.join(root, 'data.old'));
+    mkdirSync(dir);
+    const b = world();
+    const q = new Persistence(dir, b.registry, 'always');
+    await q.recover(); // the new folder is another folder: its own lock
+    await q.flushed();
+    const before = readdirSync(dir).sort();
+    const err = await p.snapshot().then(() => undefined, (e: Error & { code?: string }) => e);
+    expect(err?.code).toBe('DATA_LOCKED');
+    expect(err?.message).toContain('was moved, removed or replaced');
+    await p.close();
+    expect(p.closedCleanly).toBe(false);
+    expect(readdirSync(dir).sort()).toEqual(before);
+    await q.close();
+  });
 });
