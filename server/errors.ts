@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'PATCH_INIT_ERROR'
   | 'PATCH_MIGRATION_ERROR'
   | 'PATCH_STATE_IMPORT'
+  | 'PATCH_ENGINE_IMPORT'
   | 'PATCH_TIME_LIMIT'
   | 'NO_ROLLBACK'
   | 'UNKNOWN_MODULE'
@@ -17,6 +18,8 @@ export type ErrorCode =
   | 'NOT_PUBLIC'
   | 'HANDLER_ERROR'
   | 'BAD_HANDLER_NAME'
+  | 'NEEDS_PLAYER'
+  | 'BAD_PAYLOAD'
   | 'NOT_JOINED'
   | 'RESUME_FAILED'
   // stores

@@ -1,6 +1,38 @@
 #!/usr/bin/env node
-// The `rebind` bin: runs the TypeScript CLI through tsx, no build step.
-import { register } from 'tsx/esm/api';
+// The `rebind` bin. Runs the CLI bundled as plain JavaScript (see
+// tools/cli/build-cli.mjs); rebuilds it first when it is missing or a source
+// changed since, which costs a few stats when nothing did.
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-register();
-await import('./rebind.ts');
+const ENGINE = fileURLToPath(new URL('..', import.meta.url));
+const BUNDLE = path.join(ENGINE, '.build', 'rebind-cli.mjs');
+const INPUTS = path.join(ENGINE, '.build', 'rebind-cli.inputs');
+
+function stale() {
+  const built = statSync(BUNDLE, { throwIfNoEntry: false })?.mtimeMs;
+  if (built === undefined) return true;
+  let inputs;
+  try {
+    inputs = readFileSync(INPUTS, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return true;
+  }
+  // A source deleted or newer than the bundle: build again.
+  return inputs.some((file) => (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) > built);
+}
+
+if (stale()) {
+  const { buildCli } = await import('./cli/build-cli.mjs');
+  try {
+    await buildCli();
+  } catch (err) {
+    process.stderr.write(`rebind: could not build the CLI in ${path.dirname(BUNDLE)} (${err.message}); running it through tsx instead\n`);
+    const { register } = await import('tsx/esm/api');
+    register();
+    await import(pathToFileURL(path.join(ENGINE, 'tools', 'rebind.ts')).href);
+    process.exit(process.exitCode ?? 0);
+  }
+}
+await import(pathToFileURL(BUNDLE).href);

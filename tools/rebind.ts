@@ -1,47 +1,46 @@
 // The `rebind` CLI: patch, inspect and roll back a running server through its
 // admin channel. Exit codes: 0 done, 1 refused (a rejected patch, a failed
-// call), 2 usage or connection error.
+// call), 2 usage or connection error. Shipped bundled as plain JavaScript
+// (tools/cli/build-cli.mjs) so that a command starts in a blink.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
+import { COMMANDS, COMMON_OPTIONS, help } from './cli/commands.ts';
 import { formatHistory, formatPatch, formatStatus, paint, type PatchRecord } from './cli/format.ts';
-import { watchAndPatch } from './cli/watch.ts';
 
-const COMMON = `
-options for every command:
-  --server URL   the admin address (REBIND_SERVER; default ws://127.0.0.1:8081)
-  --token T      the admin token (REBIND_ADMIN_TOKEN; default: <data>/admin.token)
-  --data DIR     where to look for admin.token (REBIND_DATA; default ./data)
-  --json         print JSON for scripts
-  -h, --help     help for the command`;
+const usage = (message: string) => new CliError(message, 2, 'USAGE');
 
-const COMMANDS: Record<string, { usage: string; about: string }> = {
-  status: { usage: 'rebind status', about: 'modules with versions and hashes, handler calls and errors, last patch, players, tick, uptime' },
-  patch: { usage: 'rebind patch [module...]', about: "rebuild from the server's logic folder and swap (default: every module whose sources changed)" },
-  rollback: { usage: 'rebind rollback [module]', about: 're-activate the previous version (default: of every module the last patch changed)' },
-  history: { usage: 'rebind history [-n N]', about: 'the last N patches and rollbacks (default 20)' },
-  state: { usage: 'rebind state <store> [path]', about: 'a read-only view of live data, e.g. rebind state players p-ann' },
-  call: { usage: 'rebind call <handler> [json] [--as PLAYER]', about: 'call any handler, internal ones too, and print its result (--as: with ctx.player set)' },
-  watch: { usage: 'rebind watch [--root DIR]', about: 'patch the server on every save under <root>/logic (default: the working directory)' },
-  snapshot: { usage: 'rebind snapshot', about: 'write a snapshot of every store now' },
-};
-
-function help(command?: string): string {
-  if (command && Object.hasOwn(COMMANDS, command)) return `usage: ${COMMANDS[command].usage}\n\n${COMMANDS[command].about}\n${COMMON}\n`;
-  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length));
-  return `rebind: live-patch and inspect a running rebind server\n\n${Object.values(COMMANDS)
-    .map((c) => `  ${c.usage.padEnd(width)}  ${c.about}`)
-    .join('\n')}\n${COMMON}\n`;
+/** ws:// or wss://, with a host; http(s) is taken as the same address. */
+function adminUrl(raw: string, from: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw usage(`${from} must be a URL like ws://127.0.0.1:8081, got "${raw}"`);
+  }
+  if (url.protocol === 'http:' || url.protocol === 'https:') url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
+  if ((url.protocol !== 'ws:' && url.protocol !== 'wss:') || !url.hostname) throw usage(`${from} must be a ws:// or wss:// URL like ws://127.0.0.1:8081, got "${raw}"`);
+  return url.href;
 }
 
 function target(values: Record<string, unknown>): AdminTarget {
-  const url = (values.server as string | undefined) ?? process.env.REBIND_SERVER ?? `ws://127.0.0.1:${process.env.REBIND_ADMIN_PORT ?? 8081}`;
+  const url =
+    typeof values.server === 'string'
+      ? adminUrl(values.server, '--server')
+      : process.env.REBIND_SERVER
+        ? adminUrl(process.env.REBIND_SERVER, 'REBIND_SERVER')
+        : `ws://127.0.0.1:${process.env.REBIND_ADMIN_PORT ?? 8081}`;
   if (typeof values.token === 'string') return { url, token: values.token, tokenSource: '--token' };
   if (process.env.REBIND_ADMIN_TOKEN) return { url, token: process.env.REBIND_ADMIN_TOKEN, tokenSource: 'REBIND_ADMIN_TOKEN' };
-  const file = path.resolve((values.data as string | undefined) ?? process.env.REBIND_DATA ?? 'data', 'admin.token');
+  const dataDir = path.resolve((values.data as string | undefined) ?? process.env.REBIND_DATA ?? 'data');
+  const file = path.join(dataDir, 'admin.token');
   if (!existsSync(file)) {
-    throw new CliError(`no admin token: ${file} does not exist. Pass --token, set REBIND_ADMIN_TOKEN, or point --data at the server's data folder.`, 2, 'NO_TOKEN');
+    const notAProject = !existsSync('logic') && !existsSync('state') && values.data === undefined && !process.env.REBIND_DATA;
+    const why = notAProject
+      ? `${process.cwd()} is not a rebind project (no logic/, state/ or data/ here): run rebind in the game's folder, where the server keeps data/admin.token, or pass --token (or set REBIND_ADMIN_TOKEN) and --server.`
+      : `no admin token: ${file} does not exist. Pass --token, set REBIND_ADMIN_TOKEN, or point --data at the server's data folder.`;
+    throw new CliError(why, 2, 'NO_TOKEN');
   }
   return { url, token: readFileSync(file, 'utf8').trim(), tokenSource: file };
 }
@@ -50,32 +49,66 @@ function out(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write((json ? JSON.stringify(value, null, 2) : human()) + '\n');
 }
 
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        server: { type: 'string' },
+        token: { type: 'string' },
+        data: { type: 'string' },
+        root: { type: 'string' },
+        as: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        n: { type: 'string', short: 'n' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    // Node's own message says what was wrong, and for a value that begins with "-", how to pass it (--token=-abc).
+    throw usage((err as Error).message);
+  }
+}
+
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      server: { type: 'string' },
-      token: { type: 'string' },
-      data: { type: 'string' },
-      root: { type: 'string' },
-      as: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      n: { type: 'string', short: 'n' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parse(argv);
   const [command, ...rest] = positionals;
   if (!command || command === 'help') {
+    if (rest.length > 1) throw usage(`help takes one command name, got ${rest.length}`);
     process.stdout.write(help(rest[0]));
-    return command ? 0 : values.help ? 0 : 2;
+    return command || values.help ? 0 : 2;
   }
   // Own keys only: "constructor" is not a command.
-  if (!Object.hasOwn(COMMANDS, command)) throw new CliError(`unknown command "${command}"\n\n${help()}`, 2, 'USAGE');
+  if (!Object.hasOwn(COMMANDS, command)) throw usage(`unknown command "${command}"\n\n${help()}`);
+  const spec = COMMANDS[command]!;
   if (values.help) {
     process.stdout.write(help(command));
     return 0;
   }
+  const given = Object.keys(values).filter((k) => !(k === 'json' && values.json === false));
+  const foreign = given.filter((k) => !COMMON_OPTIONS.includes(k) && !spec.options.includes(k));
+  if (foreign.length) throw usage(`rebind ${command} takes no ${foreign.map((k) => (k.length === 1 ? `-${k}` : `--${k}`)).join(', ')}\nusage: ${spec.usage}`);
+  if (rest.length < spec.min) throw usage(`usage: ${spec.usage}`);
+  if (rest.length > spec.max) {
+    const extra = rest.slice(spec.max).map((a) => JSON.stringify(a)).join(' ');
+    throw usage(`rebind ${command} takes at most ${spec.max} argument(s); unexpected: ${extra}${spec.extraHint ? `\n${spec.extraHint}` : ''}\nusage: ${spec.usage}`);
+  }
+  let payload: unknown = null;
+  if (command === 'call' && rest[1] !== undefined) {
+    try {
+      payload = JSON.parse(rest[1]);
+    } catch (err) {
+      throw usage(`the payload is not valid JSON (${(err as Error).message}): ${rest[1]}`);
+    }
+  }
+  let n = 20;
+  if (command === 'history' && values.n !== undefined) {
+    n = Number(values.n);
+    if (!Number.isInteger(n) || n < 1) throw usage(`-n must be a whole number >= 1, got "${values.n}"`);
+  }
+  const watchRoot = path.resolve((values.root as string | undefined) ?? '.');
   const json = values.json === true;
   const client = await AdminClient.connect(target(values));
   try {
@@ -87,34 +120,21 @@ async function run(argv: string[]): Promise<number> {
       }
       case 'patch':
       case 'rollback': {
-        if (command === 'rollback' && rest.length > 1) throw new CliError(`usage: ${COMMANDS.rollback!.usage}`, 2, 'USAGE');
         const record = await client.request<PatchRecord>(command, command === 'patch' ? (rest.length ? { modules: rest } : {}) : rest[0] ? { module: rest[0] } : {});
         out(json, record, () => formatPatch(record));
         return record.ok ? 0 : 1;
       }
       case 'history': {
-        const n = values.n === undefined ? 20 : Number(values.n);
-        if (!Number.isInteger(n) || n < 1) throw new CliError(`-n must be a whole number >= 1, got "${values.n}"`, 2, 'USAGE');
         const records = await client.request<PatchRecord[]>('history', { n });
         out(json, records, () => formatHistory(records));
         return 0;
       }
       case 'state': {
-        if (!rest[0]) throw new CliError(`usage: ${COMMANDS.state!.usage}`, 2, 'USAGE');
         const value = await client.request('state', { store: rest[0], path: rest[1] ?? '' });
         out(json, value, () => JSON.stringify(value, null, 2));
         return 0;
       }
       case 'call': {
-        if (!rest[0]) throw new CliError(`usage: ${COMMANDS.call!.usage}`, 2, 'USAGE');
-        let payload: unknown = null;
-        if (rest[1] !== undefined) {
-          try {
-            payload = JSON.parse(rest[1]);
-          } catch (err) {
-            throw new CliError(`the payload is not valid JSON (${(err as Error).message}): ${rest[1]}`, 2, 'USAGE');
-          }
-        }
         const { result } = await client.request<{ result: unknown }>('call', { handler: rest[0], payload, ...(values.as ? { player: values.as } : {}) });
         out(json, result, () => JSON.stringify(result, null, 2));
         return 0;
@@ -124,9 +144,12 @@ async function run(argv: string[]): Promise<number> {
         out(json, snap, () => `wrote ${snap.file} (transaction ${snap.seq}, ${snap.bytes} bytes) in ${snap.ms} ms`);
         return 0;
       }
-      case 'watch':
-        await watchAndPatch(client, path.resolve((values.root as string | undefined) ?? '.'), (record) => out(json, record, () => formatPatch(record)));
+      case 'watch': {
+        // Loaded only here: the file watcher is the heaviest thing the CLI uses.
+        const { watchAndPatch } = await import('./cli/watch.ts');
+        await watchAndPatch(client, watchRoot, (record) => out(json, record, () => formatPatch(record)));
         return 0;
+      }
     }
     return 2;
   } finally {
@@ -137,12 +160,10 @@ async function run(argv: string[]): Promise<number> {
 try {
   process.exitCode = await run(process.argv.slice(2));
 } catch (err) {
-  if (err instanceof CliError) {
-    if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n');
-    process.stderr.write(`${paint('red', 'rebind:')} ${err.message}\n`);
-    process.exitCode = err.exitCode;
-  } else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`rebind: ${(err as Error).message}\n\n${help()}`);
-    process.exitCode = 2;
-  } else throw err;
+  if (!(err instanceof CliError)) throw err;
+  if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n');
+  // For people the code leads, when it is the server's: "UNKNOWN_HANDLER: no handler ...".
+  const text = err.fromServer ? `${err.code}: ${err.message}` : err.message;
+  process.stderr.write(`${paint('red', 'rebind:')} ${text}\n`);
+  process.exitCode = err.exitCode;
 }

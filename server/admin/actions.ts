@@ -52,7 +52,9 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
     state: (args) => readState(server, args.store, args.path),
     call: async (args) => {
       if (typeof args.handler !== 'string') throw rebindError('BAD_REQUEST', 'call needs a handler name');
-      return { result: (await host.call(args.handler, args.payload ?? null, { origin: 'admin', player: typeof args.player === 'string' ? args.player : null })) ?? null };
+      // Without --as, a client handler that reads ctx.player is refused with NEEDS_PLAYER (the dispatcher's rule).
+      const player = typeof args.player === 'string' ? args.player : null;
+      return { result: (await host.call(args.handler, args.payload ?? null, { origin: 'admin', player })) ?? null };
     },
     drop: (args) => {
       if (typeof args.player !== 'string') throw rebindError('BAD_REQUEST', 'drop needs a player id');

@@ -26,7 +26,8 @@ export function loadOrCreateToken(dataDir: string, env = process.env): AdminToke
     }
   }
   mkdirSync(dataDir, { recursive: true });
-  const value = randomBytes(32).toString('base64url');
+  // A fixed prefix: base64url may begin with "-", and such a token passed as `--token <it>` reads as an option.
+  const value = `rebind_${randomBytes(32).toString('base64url')}`;
   writeFileSync(file, value + '\n', { mode: 0o600 });
   chmodSync(file, 0o600);
   return { value, source: file };

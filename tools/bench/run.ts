@@ -1,5 +1,6 @@
 // `npm run bench`: every figure beside a baseline measured in the same run.
 // REBIND_BENCH_QUICK=1 shortens the runs (for a smoke check, not for figures).
+import { benchCli } from './cli.ts';
 import { benchEngine } from './engine.ts';
 import { benchNet } from './net.ts';
 import { benchPersist } from './persist.ts';
@@ -28,6 +29,10 @@ if (!only || only === 'store') {
 if (!only || only === 'persist') {
   step('persistence');
   rows.push(...(await benchPersist(quick)));
+}
+if (!only || only === 'cli') {
+  step('cli start-up (child processes)');
+  rows.push(...(await benchCli(10)));
 }
 process.stdout.write(`\nrebind benchmarks (node ${process.version}, ${new Date().toISOString()})\n\n${printTable(rows)}\n`);
 process.exit(0);

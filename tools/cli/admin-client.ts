@@ -8,6 +8,8 @@ export class CliError extends Error {
     message: string,
     readonly exitCode: number,
     readonly code = 'CLI_ERROR',
+    /** The server's refusal (its code is shown beside the message), not the CLI's own. */
+    readonly fromServer = false,
   ) {
     super(message);
   }
@@ -25,7 +27,10 @@ export class AdminClient {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private readonly listeners = new Set<(event: string, payload: unknown) => void>();
 
-  private constructor(private readonly ws: WebSocket) {
+  private constructor(
+    private readonly ws: WebSocket,
+    private readonly url: string,
+  ) {
     ws.on('message', (data) => {
       const [head, flag, body] = JSON.parse(String(data)) as [number | string, 0 | 1, unknown];
       if (typeof head === 'string') {
@@ -38,7 +43,10 @@ export class AdminClient {
       if (flag === 0) waiter.resolve(body);
       else {
         const e = body as { code: string; message: string };
-        waiter.reject(new CliError(`${e.code}: ${e.message}`, 1, e.code));
+        // The game port answers any request before $auth with NOT_JOINED: the operator gave the wrong port.
+        if (e.code === 'NOT_JOINED' && e.message.includes('$auth')) {
+          waiter.reject(new CliError(`${this.url} is a rebind game port, not the admin port: pass the admin address (by default ws://127.0.0.1:8081; the server prints it at start as "admin listening on ...")`, 2, 'GAME_PORT'));
+        } else waiter.reject(new CliError(e.message, 1, e.code, true));
       }
     });
     ws.on('close', () => {
@@ -51,7 +59,7 @@ export class AdminClient {
     return new Promise((resolve, reject) => {
       // Longer than the server's longest answer to a wrong token (5 s), so a bad token is reported as one, not as a timeout.
       const ws = new WebSocket(target.url, { headers: { authorization: `Bearer ${target.token}` }, handshakeTimeout: 10_000 });
-      ws.once('open', () => resolve(new AdminClient(ws)));
+      ws.once('open', () => resolve(new AdminClient(ws, target.url)));
       ws.once('unexpected-response', (_req, res) => {
         ws.terminate();
         if (res.statusCode === 401) {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { watch } from 'chokidar';
 import { CliError, type AdminClient } from './admin-client.ts';
 import type { PatchRecord } from './format.ts';
 
@@ -62,6 +61,7 @@ export async function watchAndPatch(client: AdminClient, root: string, print: (r
     } else setTimeout(() => void flush(), 150);
   };
 
+  const { watch } = await import('chokidar');
   const watcher = watch(logic, { ignoreInitial: true });
   const onEvent = () => {
     clearTimeout(timer);

@@ -1,0 +1,88 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RebindClient } from '../../client/index.ts';
+import { demoProject } from '../helpers/demo.ts';
+import { runCli, startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import type { TempProject } from '../helpers/project.ts';
+
+// The CLI refuses what it does not understand, before it connects, and says
+// what was meant; it never runs a command with an argument quietly dropped.
+
+let project: TempProject;
+let server: ServerProcess;
+let player: RebindClient;
+let token: string;
+const env = { REBIND_ADMIN_TOKEN: '', REBIND_SERVER: '' };
+const cli = (...args: string[]) => runCli([...args, '--server', server.adminUrl, '--data', project.path('data')], env);
+
+beforeAll(async () => {
+  project = demoProject();
+  server = await startServerProcess(['--root', project.root, '--data', project.path('data')], env);
+  token = readFileSync(project.path('data/admin.token'), 'utf8').trim();
+  player = new RebindClient(server.gameUrl, { reconnect: false });
+  await player.connect();
+  await player.join({ name: 'ann' });
+});
+afterAll(async () => {
+  player?.close();
+  expect(await server?.stop()).toBe(0);
+  project?.cleanup();
+});
+
+describe('a strict CLI', () => {
+  it('refuses extra arguments and options that belong to another command, with exit 2', async () => {
+    const extra = await cli('state', 'players', 'p-ann', 'score');
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toContain('unexpected: "score"');
+    expect(extra.stderr).toContain('rebind state players p-ann.score');
+    expect(extra.stdout).toBe('');
+    const dotted = await cli('state', 'players', 'p-ann.score');
+    expect(dotted.code).toBe(0);
+    expect(dotted.stdout.trim()).toBe('0');
+    const foreign = await cli('status', '--as', 'p-ann');
+    expect(foreign.code).toBe(2);
+    expect(foreign.stderr).toContain('rebind status takes no --as');
+    const unknown = await cli('status', '--verbose');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("Unknown option '--verbose'");
+    expect((await cli('rollback', 'arena', 'chat')).code).toBe(2);
+  });
+
+  it('calls a usage error a usage error: a --server that is not a URL, and the game port', async () => {
+    const notUrl = await runCli(['status', '--server', 'notaurl', '--token', 'x'], env);
+    expect(notUrl.code).toBe(2);
+    expect(notUrl.stderr).toContain('--server must be a URL like ws://127.0.0.1:8081, got "notaurl"');
+    expect(notUrl.stderr).not.toMatch(/\n\s+at /);
+    const gamePort = await runCli(['status', '--server', server.gameUrl, '--token', token], env);
+    expect(gamePort.code).toBe(2);
+    expect(gamePort.stderr).toContain('is a rebind game port, not the admin port');
+  });
+
+  it('prints a --json error once: the code in its field, not again in the message', async () => {
+    const result = await cli('call', 'arena.nope', '--json');
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toEqual({ error: { code: 'UNKNOWN_HANDLER', message: 'no handler named "arena.nope"' } });
+  });
+
+  it('generates tokens that cannot be read as an option, and takes --token=<value>', async () => {
+    expect(token).toMatch(/^rebind_[\w-]{43}$/);
+    const withEquals = await runCli(['status', '--json', `--token=${token}`, '--server', server.adminUrl], env);
+    expect(withEquals.code).toBe(0);
+    const dashed = await runCli(['status', '--token', '-abc', '--server', server.adminUrl], env);
+    expect(dashed.code).toBe(2);
+    expect(dashed.stderr).toContain('--token=');
+  });
+
+  it('outside a project, says where it is and what it needs', async () => {
+    const empty = mkdtempSync(path.join(tmpdir(), 'rebind-nowhere-'));
+    try {
+      const result = await runCli(['status'], env, empty);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`${empty} is not a rebind project`);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,48 @@
+// Bundles the TypeScript CLI (tools/rebind.ts and what it imports, `ws`
+// included) into one ES module that Node runs directly: loading tsx cost
+// about a second per command, and resolving ws's dozen files another tenth.
+// Run by `npm install`/`npm ci` (the `prepare` script) and, when the bundle is
+// missing or older than a source, by the bin itself (tools/bin-rebind.mjs),
+// so a fresh clone or a `file:` install of the engine works either way.
+// Plain JavaScript on purpose: it must run before anything is built.
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ENGINE = fileURLToPath(new URL('../..', import.meta.url));
+export const OUT_DIR = path.join(ENGINE, '.build');
+export const BUNDLE = path.join(OUT_DIR, 'rebind-cli.mjs');
+/** The bundle's source files, one absolute path a line: the bin compares their times with the bundle's. */
+export const INPUTS = path.join(OUT_DIR, 'rebind-cli.inputs');
+
+export async function buildCli() {
+  const esbuild = await import('esbuild');
+  const result = await esbuild.build({
+    entryPoints: [path.join(ENGINE, 'tools/rebind.ts')],
+    absWorkingDir: ENGINE,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    // ws's optional native helpers and the watcher (loaded only by `rebind watch`) stay outside.
+    external: ['bufferutil', 'utf-8-validate', 'chokidar', 'esbuild'],
+    // ws is CommonJS: give the bundle a require for the built-ins it asks for.
+    banner: { js: "import { createRequire as __rebindRequire } from 'node:module'; const require = __rebindRequire(import.meta.url);" },
+  });
+  mkdirSync(OUT_DIR, { recursive: true });
+  // Written beside and renamed: a command started meanwhile never reads half a bundle.
+  const tmp = `${BUNDLE}.${process.pid}.tmp`;
+  writeFileSync(tmp, result.outputFiles[0].text);
+  renameSync(tmp, BUNDLE);
+  const inputs = Object.keys(result.metafile.inputs).map((f) => path.resolve(ENGINE, f));
+  writeFileSync(INPUTS, inputs.join('\n') + '\n');
+  return BUNDLE;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const file = await buildCli();
+  process.stdout.write(`built ${path.relative(process.cwd(), file)}\n`);
+}

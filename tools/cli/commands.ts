@@ -1,0 +1,62 @@
+// What each `rebind` command accepts: its positional arguments and its own
+// options. Everything else is refused with exit code 2 before anything
+// connects: `rebind state players p-ann score` must not print the whole row.
+
+export interface CommandSpec {
+  usage: string;
+  about: string;
+  /** How many positional arguments it takes, at least and at most. */
+  min: number;
+  max: number;
+  /** Options beyond the common ones. */
+  options: string[];
+  /** Extra words for the usage error when there are too many positionals. */
+  extraHint?: string;
+  /** Does it talk to a server (and so need a token)? */
+  connects: boolean;
+}
+
+export const COMMON_OPTIONS = ['server', 'token', 'data', 'json', 'help'];
+
+export const COMMANDS: Record<string, CommandSpec> = {
+  status: { usage: 'rebind status', about: 'modules with versions and hashes, handler calls and errors, last patch, players, tick, uptime', min: 0, max: 0, options: [], connects: true },
+  patch: { usage: 'rebind patch [module...]', about: "rebuild from the server's logic folder and swap (default: every module whose sources changed)", min: 0, max: Infinity, options: [], connects: true },
+  rollback: { usage: 'rebind rollback [module]', about: 're-activate the previous version (default: of every module the last patch changed)', min: 0, max: 1, options: [], connects: true },
+  history: { usage: 'rebind history [-n N]', about: 'the last N patches and rollbacks (default 20)', min: 0, max: 0, options: ['n'], connects: true },
+  state: {
+    usage: 'rebind state <store> [path]',
+    about: 'a read-only view of live data, e.g. rebind state players p-ann.score',
+    min: 1,
+    max: 2,
+    options: [],
+    extraHint: 'a path is one argument with dots: rebind state players p-ann.score',
+    connects: true,
+  },
+  call: {
+    usage: 'rebind call <handler> [json] [--as PLAYER]',
+    about: 'call any handler, internal ones too, and print its result (--as: with ctx.player set; client handlers need it)',
+    min: 1,
+    max: 2,
+    options: ['as'],
+    extraHint: "the payload is one argument of JSON: quote it, e.g. '{\"dx\":1,\"dy\":0}'",
+    connects: true,
+  },
+  watch: { usage: 'rebind watch [--root DIR]', about: 'patch the server on every save under <root>/logic (default: the working directory)', min: 0, max: 0, options: ['root'], connects: true },
+  snapshot: { usage: 'rebind snapshot', about: 'write a snapshot of every store now', min: 0, max: 0, options: [], connects: true },
+};
+
+export const COMMON_HELP = `
+options for every command:
+  --server URL   the admin address (REBIND_SERVER; default ws://127.0.0.1:8081)
+  --token T      the admin token (REBIND_ADMIN_TOKEN; default: <data>/admin.token)
+  --data DIR     where to look for admin.token (REBIND_DATA; default ./data)
+  --json         print JSON for scripts
+  -h, --help     help for the command`;
+
+export function help(command?: string): string {
+  if (command && Object.hasOwn(COMMANDS, command)) return `usage: ${COMMANDS[command]!.usage}\n\n${COMMANDS[command]!.about}\n${COMMON_HELP}\n`;
+  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length));
+  return `rebind: live-patch and inspect a running rebind server\n\n${Object.values(COMMANDS)
+    .map((c) => `  ${c.usage.padEnd(width)}  ${c.about}`)
+    .join('\n')}\n${COMMON_HELP}\n`;
+}
