@@ -94,6 +94,22 @@ class CallContext implements Ctx {
   }
 }
 
+/**
+ * A client handler runs for the player who calls it, so its `ctx.player` is a
+ * string. Called without one (the CLI without --as, a timer scheduled by
+ * init), reading it refuses the call instead of answering null: the handler
+ * stops there and its transaction is dropped.
+ */
+function requirePlayer(ctx: CallContext, name: string): void {
+  Object.defineProperty(ctx, 'player', {
+    get: () => {
+      throw rebindError('NEEDS_PLAYER', `${name} is a client handler and reads ctx.player, but this call has no player (from the CLI: rebind call ${name} '<json>' --as <player id>)`, {
+        details: { handler: name },
+      });
+    },
+  });
+}
+
 /** Calls and errors of one handler, or of one lifecycle hook (`arena.tick`, `chat.init`). */
 export interface HandlerStats {
   calls: number;
@@ -161,6 +177,7 @@ export class Dispatcher {
     const stats = statsOf(this.stats, name);
     stats.calls++;
     const ctx = new CallContext(this, player, binding.module.module);
+    if (player === null && binding.public) requirePlayer(ctx, name);
     let result: unknown;
     // Only the outermost run is watched: a nested ctx.call is part of its caller's run.
     const run = currentTransaction() === null ? runStarted(stats.runId) : 0;

@@ -60,6 +60,18 @@ describe('a strict CLI', () => {
     expect(gamePort.stderr).toContain('is a rebind game port, not the admin port');
   });
 
+  it('refuses to call a client handler without a player, and nothing runs', async () => {
+    const chat = async () => JSON.parse((await cli('state', 'world', 'chat', '--json')).stdout) as unknown[];
+    const before = await chat();
+    const noPlayer = await cli('call', 'chat.say', '{"text":"/roll"}');
+    expect(noPlayer.code).toBe(1);
+    expect(noPlayer.stderr).toContain('NEEDS_PLAYER: chat.say is a client handler and reads ctx.player');
+    expect(noPlayer.stderr).toContain('--as');
+    expect(await chat()).toEqual(before);
+    const asAnn = await cli('call', 'arena.move', '{"dx":0,"dy":0}', '--as', 'p-ann');
+    expect(asAnn.code).toBe(0);
+  });
+
   it('prints a --json error once: the code in its field, not again in the message', async () => {
     const result = await cli('call', 'arena.nope', '--json');
     expect(result.code).toBe(1);
