@@ -160,7 +160,7 @@ describe.skipIf(!HAVE_BROWSER)('the demo in a real browser', () => {
     // Timing in a loaded browser is loose; the speed ratio (600 vs 200) is not.
     expect(back).toBeLessThan(fastWalk * 0.6);
     const audit = readFileSync(project.path('data/audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(audit.some((l) => l.action === 'rollback' && l.origin.startsWith('dashboard@') && l.ok)).toBe(true);
+    expect(audit.some((l) => l.action === 'rollback' && l.origin === 'dashboard' && l.address === '127.0.0.1' && l.ok)).toBe(true);
     await dash.screenshot({ path: `${SHOTS}/5-dashboard-after-rollback.png` });
     await bob.screenshot({ path: `${SHOTS}/5-bob-after-rollback.png` });
   });
