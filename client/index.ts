@@ -216,7 +216,9 @@ export class RebindClient {
     for (const [, waiter] of this.pending) waiter.reject(new RebindClientError('DISCONNECTED', `connection closed: ${ev.code} ${ev.reason}`));
     this.pending.clear();
     this.emit('close', { code: ev.code, reason: String(ev.reason) });
-    if (this.closedByUser || !this.options.reconnect || ev.code === 4001) return;
+    // 4001: replaced by a newer connection of this player. 4002 without a token: the
+    // server closed a connection that never joined; reconnecting would only repeat it.
+    if (this.closedByUser || !this.options.reconnect || ev.code === 4001 || (ev.code === 4002 && !this.token)) return;
     // Nothing may escape as an unhandled rejection: in Node that ends the player's process.
     this.reconnect().catch((err: unknown) => this.emit('error', asClientError(err)));
   }
