@@ -1,4 +1,4 @@
-import { client, type Ctx } from '../server/api.ts';
+import { client, type Ctx } from 'rebind';
 import { items, players, world, type Player } from '../state/arena.ts';
 import { clamp, distanceToSegment, ITEM_COUNT, ITEM_SCORE, PICKUP_RADIUS, RESPAWN_MS, round1, SPEED } from './lib/rules.ts';
 

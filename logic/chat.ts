@@ -1,4 +1,4 @@
-import { client, fail, type Ctx } from '../server/api.ts';
+import { client, fail, type Ctx } from 'rebind';
 import { players } from '../state/arena.ts';
 import { post } from './lib/chatlog.ts';
 

@@ -1,4 +1,4 @@
-import type { Ctx } from '../server/api.ts';
+import type { Ctx } from 'rebind';
 import { items, world, type Item } from '../state/arena.ts';
 
 // Items come back through ctx.schedule('items.spawn', ...): the timer holds a

@@ -1,4 +1,4 @@
-import { fail, type Ctx } from '../server/api.ts';
+import { fail, type Ctx } from 'rebind';
 import { players, world } from '../state/arena.ts';
 import { post } from './lib/chatlog.ts';
 

@@ -1,4 +1,4 @@
-import { defineStore, defineTable } from '../server/api.ts';
+import { defineStore, defineTable } from 'rebind';
 
 // The demo arena's data. Everything that must survive a patch lives here.
 

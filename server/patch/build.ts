@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { rebindError, type SourceLocation } from '../errors.ts';
 
@@ -52,17 +53,36 @@ function withTsExtension(abs: string): string {
   return abs + '.ts';
 }
 
+/** The engine's own folder: nothing under it but server/api.ts may be bundled into a game. */
+const ENGINE_DIR = fileURLToPath(new URL('../../', import.meta.url));
+
+/** An import of the engine's insides, refused with its own code (see compileError). */
+function engineImport(specifier: string): esbuild.OnResolveResult {
+  // esbuild puts the importing file, line and column in front of this.
+  const text = `"${specifier}" is a part of the engine: game code may import only "rebind" (defineStore, defineTable, client, fail, Ctx...); bundling the engine's insides would make a second copy of them`;
+  return { errors: [{ text, detail: ENGINE_IMPORT }] };
+}
+const ENGINE_IMPORT = 'PATCH_ENGINE_IMPORT';
+
 function hostExternals(paths: ProjectPaths): esbuild.Plugin {
   const apiFiles = new Set(paths.apiFiles.map((f) => path.resolve(f)));
   const stateDir = path.resolve(paths.stateDir) + path.sep;
+  const logicDir = path.resolve(paths.logicDir) + path.sep;
   return {
     name: 'rebind-host-externals',
     setup(build) {
+      // The package's own name is the game surface: the host's instance, like server/api.
+      build.onResolve({ filter: /^rebind(\/|$)/ }, (args) => {
+        if (args.path === 'rebind') return { path: API_ID, external: true };
+        return engineImport(args.path);
+      });
       build.onResolve({ filter: /^[./]/ }, (args) => {
         if (args.kind === 'entry-point') return undefined;
         const abs = withTsExtension(path.resolve(args.resolveDir, args.path));
         if (apiFiles.has(abs)) return { path: API_ID, external: true };
         if (abs.startsWith(stateDir)) return { path: abs, external: true };
+        // The demo lives inside the engine's folder: its logic/ and state/ are the game's, the rest is the engine.
+        if (abs.startsWith(ENGINE_DIR) && !abs.startsWith(logicDir)) return engineImport(args.path);
         return undefined;
       });
     },
@@ -83,7 +103,8 @@ function compileError(root: string, failure: unknown, entry: string): Error {
     : undefined;
   const where = location ? `${location.file}:${location.line}:${location.column}` : relativeToRoot(root, entry);
   const more = errors!.length > 1 ? ` (and ${errors!.length - 1} more)` : '';
-  return rebindError('PATCH_COMPILE_ERROR', `${where}: ${first.text}${more}`, location ? { location } : {});
+  const code = first.detail === ENGINE_IMPORT ? ENGINE_IMPORT : 'PATCH_COMPILE_ERROR';
+  return rebindError(code, `${where}: ${first.text}${more}`, location ? { location } : {});
 }
 
 export class Builder {

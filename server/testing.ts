@@ -1,0 +1,118 @@
+// `rebind/testing`: helpers for a game's own tests. Start the game on a copy
+// of its state/ and logic/ with a throwaway data folder, connect players
+// through the real client library, patch a module by writing its file or by
+// the API, read live state, and stop everything.
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { RebindClient, type ClientOptions } from '../client/index.ts';
+import type { PatchRecord } from './patch/history.ts';
+import { GameServer, type ServerOptions } from './server.ts';
+
+export type { PatchRecord } from './patch/history.ts';
+export { RebindClient, RebindClientError } from '../client/index.ts';
+
+export interface TestGameOptions extends Omit<ServerOptions, 'root' | 'dataDir' | 'port' | 'host'> {
+  /** The game project (default: the working directory). Its state/ and logic/ are copied: a test edits the copy. */
+  root?: string;
+  /** Files to add or replace in the copy before the start, by path: `{ 'logic/extra.ts': '...' }`. */
+  files?: Record<string, string>;
+  /** Keep the data folder between starts of the same game (default: a fresh one). */
+  dataDir?: string;
+}
+
+export class TestGame {
+  private readonly clients = new Set<RebindClient>();
+
+  private constructor(
+    readonly server: GameServer,
+    /** The copy of the project that the server runs. */
+    readonly root: string,
+    readonly dataDir: string,
+    private readonly owned: string,
+  ) {}
+
+  static async start(options: TestGameOptions = {}): Promise<TestGame> {
+    const { root = process.cwd(), files = {}, dataDir, ...rest } = options;
+    const owned = mkdtempSync(path.join(tmpdir(), 'rebind-game-'));
+    for (const dir of ['state', 'logic']) {
+      const from = path.resolve(root, dir);
+      if (existsSync(from)) cpSync(from, path.join(owned, dir), { recursive: true });
+      else mkdirSync(path.join(owned, dir));
+    }
+    for (const [rel, text] of Object.entries(files)) write(owned, rel, text);
+    const data = dataDir ?? path.join(owned, 'data');
+    try {
+      const server = await GameServer.start({ ...rest, root: owned, dataDir: data, port: 0, host: '127.0.0.1' });
+      return new TestGame(server, owned, data, owned);
+    } catch (err) {
+      rmSync(owned, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** The game port, e.g. ws://127.0.0.1:41234. */
+  get url(): string {
+    return this.server.url;
+  }
+
+  /** A connected client that has joined with `auth` (default `{ name }`); closed by stop(). */
+  async player(name: string, auth: unknown = { name }, options: ClientOptions = {}): Promise<RebindClient> {
+    const client = new RebindClient(this.url, { reconnect: false, ...options });
+    this.clients.add(client);
+    await client.connect();
+    await client.join(auth);
+    return client;
+  }
+
+  /** Writes a file of the copy (`logic/arena.ts`) and patches: the record says what changed, or why it was refused. */
+  async write(rel: string, text: string): Promise<PatchRecord> {
+    write(this.root, rel, text);
+    return this.patch();
+  }
+
+  /** Reads a file of the copy, e.g. to change one line of it. */
+  read(rel: string): string {
+    return readFileSync(path.join(this.root, rel), 'utf8');
+  }
+
+  /** Patches through the API, as `rebind patch [module...]` does. */
+  patch(modules?: string[]): Promise<PatchRecord> {
+    return this.server.host.engine.patch({ ...(modules ? { modules } : {}), origin: 'cli', by: 'rebind/testing' });
+  }
+
+  /** The live value of a store, or of a table (all rows, or the row `id`). */
+  state<T = unknown>(store: string, id?: string): T {
+    const s = this.server.host.registry.get(store) as unknown as { kind: string; get(id?: string): unknown; toObject?(): unknown };
+    if (s.kind === 'table') return (id === undefined ? s.toObject!() : s.get(id)) as T;
+    return s.get() as T;
+  }
+
+  /** Calls any handler, internal ones too, as the CLI does; `player` sets ctx.player. */
+  call<R = unknown>(name: string, payload?: unknown, player?: string): Promise<R> {
+    return Promise.resolve(this.server.host.call(name, payload, { origin: 'admin', player: player ?? null })) as Promise<R>;
+  }
+
+  /** Closes every client this game made, stops the server and removes the copy. */
+  async stop(): Promise<void> {
+    for (const client of this.clients) client.close();
+    this.clients.clear();
+    try {
+      await this.server.stop();
+    } finally {
+      rmSync(this.owned, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Starts a game for a test; remember `await game.stop()` (in afterEach/afterAll). */
+export function startGame(options?: TestGameOptions): Promise<TestGame> {
+  return TestGame.start(options);
+}
+
+function write(root: string, rel: string, text: string): void {
+  const file = path.resolve(root, rel);
+  if (!file.startsWith(root + path.sep)) throw new Error(`${rel} is outside the game's folder`);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, text);
+}

@@ -1,0 +1,57 @@
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGame, type TestGame } from 'rebind/testing';
+
+// A game imports the engine by the package's name, and at run time gets the
+// host's own instance: one copy of every store however often it is patched.
+// The engine's insides are refused at patch time, naming file and import.
+
+const ENGINE = fileURLToPath(new URL('../../', import.meta.url));
+
+const STATE = `
+import { defineStore } from 'rebind';
+export const tally = defineStore('tally', { n: 0 }, { version: 1 });
+`;
+const counter = (step: number) => `
+import { client, type Ctx } from 'rebind';
+import { tally } from '../state/tally.ts';
+export const bump = client((ctx: Ctx) => {
+  tally.update((d) => { d.n += ${step}; });
+  return { n: tally.get().n, by: ctx.player };
+});
+`;
+const SESSION = `
+import type { Ctx } from 'rebind';
+export function auth(_ctx: Ctx, p: { name: string }) { return 'p-' + p.name; }
+`;
+
+let game: TestGame;
+beforeAll(async () => {
+  game = await startGame({ root: '/nonexistent-game', files: { 'state/tally.ts': STATE, 'logic/counter.ts': counter(1), 'logic/session.ts': SESSION } });
+});
+afterAll(async () => {
+  await game?.stop();
+});
+
+describe("the package's own name", () => {
+  it("resolves 'rebind' to the host's instance, before and after a patch", async () => {
+    const ann = await game.player('ann');
+    expect(await ann.call('counter.bump')).toEqual({ n: 1, by: 'p-ann' });
+    const record = await game.write('logic/counter.ts', counter(10));
+    expect(record).toMatchObject({ ok: true });
+    expect(await ann.call('counter.bump')).toEqual({ n: 11, by: 'p-ann' });
+    // What logic wrote is in the store the host registered: there is no second copy.
+    expect(game.state('tally')).toEqual({ n: 11 });
+  });
+
+  it("refuses logic that imports the engine's insides, naming the file and the import", async () => {
+    for (const specifier of ['rebind/server/store/table.ts', `${ENGINE}server/store/table.ts`]) {
+      const record = await game.write('logic/sneaky.ts', `import { Table } from '${specifier}';\nexport function size() { return typeof Table; }\n`);
+      expect(record.ok).toBe(false);
+      expect(record.error).toMatchObject({ code: 'PATCH_ENGINE_IMPORT', location: { file: 'logic/sneaky.ts', line: 1 } });
+      expect(record.error!.message).toContain(`"${specifier}" is a part of the engine`);
+    }
+    // The rest of the game goes on as it was.
+    expect(await game.call('counter.bump', null, 'p-bob')).toMatchObject({ n: 21 });
+  });
+});
