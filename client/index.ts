@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { applyWirePatches, type WirePatch } from './replica.ts';
 import { unpackOwnKeys } from './wire-keys.ts';
+import type { LooseName, NameOf, PayloadArg, ReturnOf } from './handler-types.ts';
 
 // The rebind client, for browsers and Node: calls with promised replies,
 // pushes as events, automatic reconnection with the resume token, and a
@@ -8,6 +9,12 @@ import { unpackOwnKeys } from './wire-keys.ts';
 // It speaks only the wire protocol; it imports nothing from the server.
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true, int64AsType: 'number' });
+
+/**
+ * Every handler of the game by name, to its type: filled in by the
+ * rebind-env.d.ts that `rebind types` writes. Empty, names are plain strings.
+ */
+export interface Handlers {}
 
 export class RebindClientError extends Error {
   constructor(
@@ -100,12 +107,12 @@ export class RebindClient {
   /** Joins as a player through the server's auth hook; the token is kept for resuming. */
   async join(payload: unknown): Promise<JoinResult> {
     this.authPayload = payload;
-    return this.admitted(await this.call<JoinResult>('$auth', payload));
+    return this.admitted(await this.request<JoinResult>('$auth', payload));
   }
 
   /** Takes back a player after a reconnect, with the token from join. */
   async resume(token = this.token): Promise<JoinResult> {
-    return this.admitted(await this.call<JoinResult>('$resume', { token }));
+    return this.admitted(await this.request<JoinResult>('$resume', { token }));
   }
 
   private admitted(result: JoinResult): JoinResult {
@@ -114,8 +121,20 @@ export class RebindClient {
     return result;
   }
 
-  /** Calls a handler and resolves to its reply; rejects with a RebindClientError. */
-  call<R = unknown>(name: string, payload: unknown = null): Promise<R> {
+  /**
+   * Calls a handler and resolves to its reply; rejects with a RebindClientError.
+   * With the rebind-env.d.ts that `rebind types` writes, tsc checks the name
+   * and the payload, and types the reply.
+   */
+  // The loose form first: tsc reports the last overload's error, which names the handlers there are.
+  call<R = unknown>(name: LooseName<Handlers>, payload?: unknown): Promise<R>;
+  call<N extends NameOf<Handlers>>(name: N, ...payload: PayloadArg<Handlers, N>): Promise<Awaited<ReturnOf<Handlers, N>>>;
+  call(name: string, payload: unknown = null): Promise<unknown> {
+    return this.request(name, payload);
+  }
+
+  /** Any request by name, system ones ($auth, $resume...) too: untyped on purpose. */
+  request<R = unknown>(name: string, payload: unknown = null): Promise<R> {
     const socket = this.socket;
     if (!socket || socket.readyState !== 1) return Promise.reject(new RebindClientError('DISCONNECTED', 'not connected'));
     const seq = ++this.seq;

@@ -6,6 +6,10 @@ import { RebindError } from './errors.ts';
 import { defined, mayDefine } from './store/define.ts';
 import { Store, type StoreOptions } from './store/store.ts';
 import { Table, type TableOptions } from './store/table.ts';
+import type { LooseName, NameOf, PayloadArg, ReturnOf } from '../client/handler-types.ts';
+import { isPayloadSchema, validatePayload, type PayloadSchema, type SchemaInput, type SchemaOutput } from './schema.ts';
+
+export type { PayloadSchema } from './schema.ts';
 
 export type { Draft } from 'immer';
 export type { Store, StoreOptions } from './store/store.ts';
@@ -37,10 +41,12 @@ export interface Ctx {
   /** The module whose code is running, e.g. `combat/melee`. */
   readonly module: string;
   readonly log: Logger;
-  /** Calls a handler by name, now, inside this transaction (internal ones too). */
-  call<R = unknown>(name: string, payload?: unknown): R;
+  /** Calls a handler by name, now, inside this transaction (internal ones too). Names and payloads are checked by tsc once `rebind types` has run. */
+  // The loose form first: tsc reports the last overload's error, which names the handlers there are.
+  call<R = unknown>(name: LooseName<Handlers>, payload?: unknown): R;
+  call<N extends NameOf<Handlers>>(name: N, ...payload: PayloadArg<Handlers, N>): ReturnOf<Handlers, N>;
   /** Calls `name` with `payload` after `delayMs`, on whatever code is live then. Returns a timer id. */
-  schedule(delayMs: number, name: string, payload?: unknown): string;
+  schedule<N extends NameOf<Handlers>>(delayMs: number, name: N, ...payload: PayloadArg<Handlers, N>): string;
   /** Cancels a pending `schedule`; false if it already fired or never existed. */
   cancel(timerId: string): boolean;
   /** Pushes `[event, 0, payload]` to one player, once this transaction commits. */
@@ -59,10 +65,37 @@ export type RoomView = Record<string, true | string[]>;
 
 export type Handler<P = any, R = unknown> = (ctx: Ctx, payload: P) => R;
 
+/**
+ * Every handler of the game by name, to its type: filled in by the
+ * rebind-env.d.ts that `rebind types` writes (`'arena.move': typeof
+ * import('./logic/arena.ts')['move']`). Empty, names are plain strings.
+ */
+export interface Handlers {}
+
+/** What a `client()` handler receives: it always runs for a player (see NEEDS_PLAYER). */
+export interface ClientCtx extends Ctx {
+  readonly player: string;
+}
+
 const PUBLIC = Symbol.for('rebind.public');
 
-/** Marks a handler as callable by clients. Every other handler is internal. */
-export function client<F extends Handler>(fn: F): F {
+/**
+ * Marks a handler as callable by clients. Every other handler is internal.
+ * With a Standard Schema first (zod, valibot, arktype...), a payload that
+ * fails it is refused with BAD_PAYLOAD and the schema's message before the
+ * handler runs, and the handler gets the schema's output.
+ */
+export function client<P = undefined, R = unknown>(fn: (ctx: ClientCtx, payload: P) => R): (ctx: ClientCtx, payload: P) => R;
+export function client<S extends PayloadSchema<any, any>, R>(schema: S, fn: (ctx: ClientCtx, payload: SchemaOutput<S>) => R): (ctx: ClientCtx, payload: SchemaInput<S>) => R;
+export function client(first: unknown, second?: unknown): Handler {
+  let fn: Handler;
+  if (typeof second === 'function') {
+    if (!isPayloadSchema(first)) throw new TypeError('client(schema, handler): the first argument is not a Standard Schema (it has no ~standard.validate)');
+    const handler = second as Handler;
+    const schema = first;
+    // The name is known only at call time, from the handler's own name for errors.
+    fn = (ctx, payload) => handler(ctx, validatePayload(schema, payload, handler.name || 'the handler'));
+  } else fn = first as Handler;
   Object.defineProperty(fn, PUBLIC, { value: true });
   return fn;
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { bundlePage, servePages } from './net/pages.ts';
 import { Host } from './host.ts';
 import { createLogger } from './log.ts';
+import { TYPES_FILE, writeTypesFile } from './types-file.ts';
 import { Gateway } from './net/gateway.ts';
 import { DEFAULT_GUARD, guardedServer, listen, type GuardOptions } from './net/guard.ts';
 import { DEFAULT_LIMITS, type NetLimits } from './net/limits.ts';
@@ -171,6 +172,11 @@ export class GameServer {
     if (options.watch) {
       server.watcher = new LogicWatcher(host.engine, host.paths);
       await server.watcher.start();
+      // The developer's loop: tsc sees every handler as soon as it is live (rebind types, from what is loaded).
+      server.writeTypes();
+      host.engine.history.onRecord((record) => {
+        if (record.ok && !record.noop) server.writeTypes();
+      });
     }
   }
 
@@ -209,6 +215,16 @@ export class GameServer {
       persistence: this.persistence?.stats() ?? null,
       memory: { rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), heapMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20) },
     };
+  }
+
+  /** Writes rebind-env.d.ts from the live modules; a failure is logged, never a reason to stop serving. */
+  writeTypes(): void {
+    const modules = [...this.host.bindings.live.values()].map((v) => ({ module: v.module, file: v.file, handlers: [...v.handlers.keys()] }));
+    try {
+      writeTypesFile(this.host.paths.root, modules);
+    } catch (err) {
+      this.log.warn(`could not write ${TYPES_FILE}: ${(err as Error).message}`);
+    }
   }
 
   /** Stops accepting, lets running calls finish, closes clients with 1001. */

@@ -4,6 +4,7 @@
 // (tools/cli/build-cli.mjs) so that a command starts in a blink.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
 import { COMMANDS, COMMON_OPTIONS, help } from './cli/commands.ts';
@@ -38,7 +39,7 @@ function target(values: Record<string, unknown>): AdminTarget {
   if (!existsSync(file)) {
     const notAProject = !existsSync('logic') && !existsSync('state') && values.data === undefined && !process.env.REBIND_DATA;
     const why = notAProject
-      ? `${process.cwd()} is not a rebind project (no logic/, state/ or data/ here): run rebind in the game's folder, where the server keeps data/admin.token, or pass --token (or set REBIND_ADMIN_TOKEN) and --server.`
+      ? `${process.cwd()} is not a rebind project (no logic/, state/ or data/ here): run rebind in the game's folder, where the server keeps data/admin.token, or pass --token (or set REBIND_ADMIN_TOKEN) and --server. To start a game of your own: rebind new <dir>.`
       : `no admin token: ${file} does not exist. Pass --token, set REBIND_ADMIN_TOKEN, or point --data at the server's data folder.`;
     throw new CliError(why, 2, 'NO_TOKEN');
   }
@@ -110,6 +111,20 @@ async function run(argv: string[]): Promise<number> {
   }
   const watchRoot = path.resolve((values.root as string | undefined) ?? '.');
   const json = values.json === true;
+  if (command === 'types') {
+    const { writeProjectTypes } = await import('./cli/types.ts');
+    const written = await writeProjectTypes(watchRoot);
+    out(json, written, () => `wrote ${path.relative(process.cwd(), written.file) || written.file}: ${written.handlers} handler(s)`);
+    return 0;
+  }
+  if (command === 'new') {
+    const { createProject, describeProject } = await import('./scaffold/new.ts');
+    // The engine is the folder above this file: tools/ in source, .build/ bundled.
+    const engine = fileURLToPath(new URL('..', import.meta.url));
+    const created = createProject(rest[0]!, path.resolve(engine));
+    out(json, created, () => describeProject(created, path.resolve(engine)));
+    return 0;
+  }
   const client = await AdminClient.connect(target(values));
   try {
     switch (command) {

@@ -43,6 +43,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   watch: { usage: 'rebind watch [--root DIR]', about: 'patch the server on every save under <root>/logic (default: the working directory)', min: 0, max: 0, options: ['root'], connects: true },
   snapshot: { usage: 'rebind snapshot', about: 'write a snapshot of every store now', min: 0, max: 0, options: [], connects: true },
+  types: { usage: 'rebind types [--root DIR]', about: "write rebind-env.d.ts: every handler's name and type, so tsc checks names, payloads and results", min: 0, max: 0, options: ['root'], connects: false },
+  new: { usage: 'rebind new <dir>', about: 'create a game project in <dir> that depends on this engine', min: 1, max: 1, options: [], connects: false },
 };
 
 export const COMMON_HELP = `

@@ -1,0 +1,59 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { CliError } from '../cli/admin-client.ts';
+import { templateFiles } from './template.ts';
+
+// `rebind new <dir>`: a game project of its own, outside the engine, that
+// depends on this engine's folder (file:) while rebind is not published.
+
+/** The tools a game needs, at the versions the engine itself is tested with. */
+const DEV_TOOLS = ['typescript', 'vitest', '@types/node'];
+
+function installedVersion(engine: string, name: string): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(engine, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    // Not installed beside the engine: take the range the engine asks for.
+    const pkg = JSON.parse(readFileSync(path.join(engine, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string>; dependencies?: Record<string, string> };
+    return pkg.devDependencies?.[name] ?? pkg.dependencies?.[name] ?? 'latest';
+  }
+}
+
+export interface NewProject {
+  dir: string;
+  engineSpec: string;
+  files: string[];
+}
+
+export function createProject(target: string, engine: string): NewProject {
+  const dir = path.resolve(target);
+  if (existsSync(dir) && readdirSync(dir).length > 0) throw new CliError(`${dir} exists and is not empty: pick a new folder`, 2, 'USAGE');
+  const rel = path.relative(dir, engine) || '.';
+  if (!path.relative(engine, dir).startsWith('..')) throw new CliError(`${dir} is inside the engine's folder ${engine}: a game lives in a folder of its own`, 2, 'USAGE');
+  const engineSpec = `file:${rel.split(path.sep).join('/')}`;
+  const name = path.basename(dir).toLowerCase().replace(/[^a-z0-9-_.]/g, '-') || 'game';
+  const files = templateFiles({ name, engineSpec, devDependencies: Object.fromEntries(DEV_TOOLS.map((t) => [t, installedVersion(engine, t)])) });
+  for (const [file, text] of Object.entries(files)) {
+    const full = path.join(dir, file);
+    mkdirSync(path.dirname(full), { recursive: true });
+    writeFileSync(full, text);
+  }
+  return { dir, engineSpec, files: Object.keys(files) };
+}
+
+export function describeProject(p: NewProject, engine: string): string {
+  const rel = path.relative(process.cwd(), p.dir);
+  const cd = rel.startsWith('..') ? p.dir : rel || '.';
+  return [
+    `created ${p.dir}:`,
+    ...p.files.map((f) => `  ${f}`),
+    `package.json depends on rebind as "${p.engineSpec}" (this engine's folder, ${engine}): move the two folders together, or change that path.`,
+    '',
+    'next:',
+    `  cd ${cd}`,
+    '  npm install',
+    '  npm run dev        # the game on ws://127.0.0.1:8080, patched on every save',
+    '  npm test           # its test, through rebind/testing',
+    '  npm run typecheck  # handler names and payloads checked by tsc',
+  ].join('\n');
+}
