@@ -19,12 +19,13 @@ function direction(value: unknown): number {
 }
 
 /** Sets the caller's movement intent: dx and dy each -1, 0 or 1. */
-export const move = client((ctx: Ctx, payload: { dx?: unknown; dy?: unknown }) => {
+// A client() handler runs for a player: ctx.player is a string here.
+export const move = client((ctx, payload: { dx?: unknown; dy?: unknown }) => {
   const dx = direction(payload?.dx);
   const dy = direction(payload?.dy);
-  const me = players.get(ctx.player!);
+  const me = players.get(ctx.player);
   if (!me) return null;
-  if (me.dx !== dx || me.dy !== dy) players.update(ctx.player!, (p) => Object.assign(p, { dx, dy }));
+  if (me.dx !== dx || me.dy !== dy) players.update(ctx.player, (p) => Object.assign(p, { dx, dy }));
   return { x: me.x, y: me.y };
 });
 

@@ -66,16 +66,22 @@ export async function play(c: RebindClient): Promise<number> {
 }
 `,
     );
+    // Logic's own calls by name are checked too (a helper: not a module, so not a handler).
+    const helper = path.join(dir, 'logic', 'lib', 'later.ts');
+    writeFileSync(helper, `import type { Ctx } from 'rebind';\nexport function later(ctx: Ctx) {\n  ctx.schedule(1000, 'score.top', { n: 'three' });\n  ctx.call('score.clik');\n}\n`);
     try {
       const failed = npm(['run', 'typecheck']);
+      expect(failed.out).toContain("ctx.schedule(1000, 'score.top', { n: 'three' });");
+      expect(failed.out).toContain("ctx.call('score.clik');");
       expect(failed.code).not.toBe(0);
       expect(failed.out).toContain(`Argument of type '"score.clik"' is not assignable to parameter of type '"score.click" | "score.top"`);
       expect(failed.out).toContain("await c.call('score.top', { n: 'three' });");
       expect(failed.out).toContain("Type 'string' is not assignable to type 'number'");
-      // The typed result: mine.score is a number, so the file has exactly those two errors.
-      expect(failed.out.match(/TS\d{4}:/g)).toHaveLength(2);
+      // The typed result: mine.score is a number, so there are exactly these four errors.
+      expect(failed.out.match(/TS\d{4}:/g)).toHaveLength(4);
     } finally {
       unlinkSync(bad);
+      unlinkSync(helper);
     }
   });
 
