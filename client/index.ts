@@ -2,6 +2,7 @@ import { Packr } from 'msgpackr';
 import { applyWirePatches, type WirePatch } from './replica.ts';
 import { unpackOwnKeys } from './wire-keys.ts';
 import type { LooseName, NameOf, PayloadArg, ReturnOf } from './handler-types.ts';
+import { PendingRequests } from './requests.ts';
 
 // The rebind client, for browsers and Node: calls with promised replies,
 // pushes as events, automatic reconnection with the resume token, and a
@@ -67,12 +68,9 @@ export class RebindClient {
   /** Room name to store name to that store's replica. */
   readonly rooms = new Map<string, Record<string, unknown>>();
   player: string | null = null;
-  /** Replies that matched no pending call (a duplicate or a stray reply: should stay 0). */
-  unmatchedReplies = 0;
   token: string | null = null;
   private socket: SocketLike | null = null;
-  private seq = 0;
-  private readonly pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  private readonly pending = new PendingRequests((err) => new RebindClientError(err.code, err.message));
   private readonly listeners = new Map<string, Set<Listener>>();
   private authPayload: unknown;
   private closedByUser = false;
@@ -137,11 +135,14 @@ export class RebindClient {
   request<R = unknown>(name: string, payload: unknown = null): Promise<R> {
     const socket = this.socket;
     if (!socket || socket.readyState !== 1) return Promise.reject(new RebindClientError('DISCONNECTED', 'not connected'));
-    const seq = ++this.seq;
-    return new Promise<R>((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject });
-      socket.send(this.encode([name, seq, payload]));
-    });
+    const { frame, reply } = this.pending.start<R>(name, payload);
+    socket.send(this.encode(frame));
+    return reply;
+  }
+
+  /** Replies that matched no pending call (a duplicate or a stray reply: should stay 0). */
+  get unmatchedReplies(): number {
+    return this.pending.unmatched;
   }
 
   /** Fire and forget (seq 0: the server sends no reply). */
@@ -190,25 +191,13 @@ export class RebindClient {
 
   private onMessage(data: unknown): void {
     const message = (typeof data === 'string' ? JSON.parse(data) : unpackOwnKeys(packr, new Uint8Array(data as ArrayBuffer))) as unknown[];
-    const [head, flag, body] = message;
-    if (typeof head === 'string') {
-      if (head === '$state') this.applyState(body as { room: string; stores: Record<string, unknown> });
-      else if (head === '$patch') this.applyPatch(body as { room: string; patches: Array<WirePatch & { store: string }> });
-      this.emit(head, body);
-      return;
-    }
-    const waiter = this.pending.get(head as number);
-    if (!waiter) {
-      this.unmatchedReplies++;
-      if (flag === 1) this.emit('error', body);
-      return;
-    }
-    this.pending.delete(head as number);
-    if (flag === 0) waiter.resolve(body);
-    else {
-      const err = body as { code: string; message: string };
-      waiter.reject(new RebindClientError(err.code, err.message));
-    }
+    const incoming = this.pending.receive(message);
+    if (incoming.kind === 'push') {
+      const { event, payload } = incoming;
+      if (event === '$state') this.applyState(payload as { room: string; stores: Record<string, unknown> });
+      else if (event === '$patch') this.applyPatch(payload as { room: string; patches: Array<WirePatch & { store: string }> });
+      this.emit(event, payload);
+    } else if (!incoming.matched && incoming.error) this.emit('error', incoming.error);
   }
 
   private applyState(body: { room: string; stores: Record<string, unknown> }): void {
@@ -232,8 +221,7 @@ export class RebindClient {
 
   private onClose(socket: SocketLike, ev: { code: number; reason: string }): void {
     if (socket !== this.socket) return;
-    for (const [, waiter] of this.pending) waiter.reject(new RebindClientError('DISCONNECTED', `connection closed: ${ev.code} ${ev.reason}`));
-    this.pending.clear();
+    this.pending.failAll(new RebindClientError('DISCONNECTED', `connection closed: ${ev.code} ${ev.reason}`));
     this.emit('close', { code: ev.code, reason: String(ev.reason) });
     // 4001: replaced by a newer connection of this player. 4002 without a token: the
     // server closed a connection that never joined; reconnecting would only repeat it.

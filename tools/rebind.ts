@@ -130,17 +130,17 @@ async function run(argv: string[]): Promise<number> {
     switch (command) {
       case 'status': {
         const status = await client.request('status');
-        out(json, status, () => formatStatus(status as Parameters<typeof formatStatus>[0]));
+        out(json, status, () => formatStatus(status));
         return 0;
       }
       case 'patch':
       case 'rollback': {
-        const record = await client.request<PatchRecord>(command, command === 'patch' ? (rest.length ? { modules: rest } : {}) : rest[0] ? { module: rest[0] } : {});
+        const record = await client.request(command, command === 'patch' ? (rest.length ? { modules: rest } : {}) : rest[0] ? { module: rest[0] } : {});
         out(json, record, () => formatPatch(record));
         return record.ok ? 0 : 1;
       }
       case 'history': {
-        const records = await client.request<PatchRecord[]>('history', { n });
+        const records = await client.request('history', { n });
         out(json, records, () => formatHistory(records));
         return 0;
       }
@@ -150,12 +150,12 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'call': {
-        const { result } = await client.request<{ result: unknown }>('call', { handler: rest[0], payload, ...(values.as ? { player: values.as } : {}) });
+        const { result } = await client.request('call', { handler: rest[0], payload, ...(values.as ? { player: values.as } : {}) });
         out(json, result, () => JSON.stringify(result, null, 2));
         return 0;
       }
       case 'snapshot': {
-        const snap = await client.request<{ file: string; seq: number; bytes: number; ms: number }>('snapshot');
+        const snap = await client.request('snapshot');
         out(json, snap, () => `wrote ${snap.file} (transaction ${snap.seq}, ${snap.bytes} bytes) in ${snap.ms} ms`);
         return 0;
       }

@@ -3,20 +3,13 @@
 // frames, players and tick time, all live; and a rollback button per module
 // (recorded in the audit log like any other admin action).
 
-interface LastError { code: string; message: string; at: string; location?: { file: string; line: number; column: number } }
-interface Handler { name: string; public: boolean; calls: number; errors: number; lastError?: LastError | null }
-interface Hook { name: string; calls: number; errors: number; lastError: LastError | null }
-interface Module { name: string; version: number; hash: string; file: string; handlers: Handler[]; hooks?: Hook[]; canRollback: boolean }
-interface Change { module: string; change: string; oldVersion: number | null; newVersion: number | null }
-interface Record_ { id: number; at: string; kind: string; origin: string; by?: string; ok: boolean; noop: boolean; modules: Change[]; durationMs: number; error?: { code: string; message: string; frame?: string } }
-interface Status {
-  modules: Module[];
-  players: { connected: number; sessions: number; list: Array<{ player: string; online: boolean; since: string }> };
-  tick: { hz: number; avgMs: number; maxMs: number; overruns: number; lastStall?: { cause: string; ms: number } | null };
-  uptimeMs: number;
-  memory: { rssMb: number };
-  skippedAtStart?: Array<{ module: string; code: string; message: string }>;
-}
+import { PendingRequests } from '../requests.ts';
+import { PATCH_PUSH, type AdminActionName, type AdminActions, type AdminStatus, type PatchRecord } from '../../server/admin/protocol.ts';
+
+// The admin protocol's own types (server/admin/protocol.ts): the page shows what the server sends.
+type Status = AdminStatus;
+type Module = Status['modules'][number];
+type Record_ = PatchRecord;
 
 /** The newest error among a module's hooks and handlers, as `tick: logic/x.ts:3:7 message`. */
 function newestError(m: Module): string | undefined {
@@ -36,17 +29,14 @@ const el = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLEl
 };
 
 let socket: WebSocket | null = null;
-let seq = 0;
-const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+const requests = new PendingRequests((e) => new Error(`${e.code}: ${e.message}`));
 let history: Record_[] = [];
 
-function request<T>(action: string, args: Record<string, unknown> = {}): Promise<T> {
-  return new Promise((resolve, reject) => {
-    if (!socket || socket.readyState !== WebSocket.OPEN) return reject(new Error('not connected'));
-    const id = ++seq;
-    pending.set(id, { resolve, reject });
-    socket.send(JSON.stringify([action, id, args]));
-  });
+function request<A extends AdminActionName>(action: A, args: AdminActions[A]['args']): Promise<AdminActions[A]['reply']> {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return Promise.reject(new Error('not connected'));
+  const { frame, reply } = requests.start<AdminActions[A]['reply']>(action, args);
+  socket.send(JSON.stringify(frame));
+  return reply;
 }
 
 function renderStatus(s: Status): void {
@@ -97,7 +87,7 @@ function renderHistory(): void {
 async function rollback(module: string, button: HTMLButtonElement): Promise<void> {
   button.disabled = true;
   try {
-    const record = await request<Record_>('rollback', { module, origin: 'dashboard' });
+    const record = await request('rollback', { module, origin: 'dashboard' });
     if (!record.ok) alert(`${record.error!.code}: ${record.error!.message}`);
   } catch (err) {
     alert((err as Error).message);
@@ -108,7 +98,7 @@ async function rollback(module: string, button: HTMLButtonElement): Promise<void
 }
 
 async function refresh(): Promise<void> {
-  renderStatus(await request<Status>('status'));
+  renderStatus(await request('status', {}));
 }
 
 function open(token: string): void {
@@ -119,23 +109,17 @@ function open(token: string): void {
     $('login').hidden = true;
     $('board').hidden = false;
     $('conn').textContent = 'live';
-    history = await request<Record_[]>('history', { n: 50 });
+    history = await request('history', { n: 50 });
     renderHistory();
     await refresh();
   };
   ws.onmessage = (ev) => {
-    const [head, flag, body] = JSON.parse(String(ev.data)) as [number | string, number, any];
-    if (head === 'patch') {
-      history.push(body as Record_);
+    const incoming = requests.receive(JSON.parse(String(ev.data)) as unknown[]);
+    if (incoming.kind === 'push' && incoming.event === PATCH_PUSH) {
+      history.push(incoming.payload as Record_);
       renderHistory();
       void refresh();
-      return;
     }
-    const waiter = pending.get(head as number);
-    if (!waiter) return;
-    pending.delete(head as number);
-    if (flag === 0) waiter.resolve(body);
-    else waiter.reject(new Error(`${body.code}: ${body.message}`));
   };
   ws.onclose = () => {
     $('conn').textContent = 'disconnected, retrying…';

@@ -1,3 +1,4 @@
+import { PATCH_PUSH } from './protocol.ts';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
@@ -85,7 +86,7 @@ export class AdminServer {
 
   /** Pushes a landed (or rejected) patch to every admin connection. */
   announce(record: PatchRecord): void {
-    const frame = JSON.stringify(['patch', 0, record]);
+    const frame = JSON.stringify([PATCH_PUSH, 0, record]);
     for (const ws of this.wss.clients) if (ws.readyState === WebSocket.OPEN) ws.send(frame);
   }
 

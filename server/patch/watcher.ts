@@ -3,7 +3,6 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { createLogger } from '../log.ts';
 import { hashText, relativeToRoot, type ProjectPaths } from './build.ts';
-import type { PatchEngine } from './engine.ts';
 import type { PatchRecord } from './history.ts';
 import { listSourceFiles } from './modules.ts';
 
@@ -21,6 +20,16 @@ export interface WatcherOptions {
   rescanMs?: number;
   onRecord?: (record: PatchRecord) => void;
   onStateChange?: (file: string) => void;
+  /** Shows a patch's outcome instead of the default log line (the CLI prints its own). */
+  report?: (record: PatchRecord) => void;
+}
+
+/**
+ * What a save is handed to: the server's own engine, or the CLI's admin
+ * connection to a server elsewhere (which rebuilds from its own folder).
+ */
+export interface Patcher {
+  patch(request: { files: string[]; origin: 'watch' }): Promise<PatchRecord>;
 }
 
 function contentHash(file: string): string {
@@ -48,7 +57,7 @@ export class LogicWatcher {
   private readonly rescanMs: number;
 
   constructor(
-    private readonly engine: PatchEngine,
+    private readonly engine: Patcher,
     private readonly paths: ProjectPaths,
     private readonly options: WatcherOptions = {},
   ) {
@@ -155,6 +164,10 @@ export class LogicWatcher {
 
   private report(record: PatchRecord): void {
     this.options.onRecord?.(record);
+    if (this.options.report) {
+      this.options.report(record);
+      return;
+    }
     if (record.ok) {
       if (record.noop) return;
       const what = record.modules

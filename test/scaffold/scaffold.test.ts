@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,7 @@ export async function play(c: RebindClient): Promise<number> {
     );
     // Logic's own calls by name are checked too (a helper: not a module, so not a handler).
     const helper = path.join(dir, 'logic', 'lib', 'later.ts');
+    mkdirSync(path.dirname(helper), { recursive: true });
     writeFileSync(helper, `import type { Ctx } from 'rebind';\nexport function later(ctx: Ctx) {\n  ctx.schedule(1000, 'score.top', { n: 'three' });\n  ctx.call('score.clik');\n}\n`);
     try {
       const failed = npm(['run', 'typecheck']);

@@ -1,4 +1,6 @@
 import WebSocket from 'ws';
+import { PendingRequests, type ErrorBody } from '../../client/requests.ts';
+import type { AdminActionName, AdminActions } from '../../server/admin/protocol.ts';
 
 // The CLI's end of the admin channel: JSON frames of the game protocol's
 // shapes, the token in the Authorization header.
@@ -23,8 +25,7 @@ export interface AdminTarget {
 }
 
 export class AdminClient {
-  private seq = 0;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly requests = new PendingRequests((e) => this.refusal(e));
   private readonly listeners = new Set<(event: string, payload: unknown) => void>();
 
   private constructor(
@@ -32,27 +33,18 @@ export class AdminClient {
     private readonly url: string,
   ) {
     ws.on('message', (data) => {
-      const [head, flag, body] = JSON.parse(String(data)) as [number | string, 0 | 1, unknown];
-      if (typeof head === 'string') {
-        for (const l of this.listeners) l(head, body);
-        return;
-      }
-      const waiter = this.pending.get(head);
-      if (!waiter) return;
-      this.pending.delete(head);
-      if (flag === 0) waiter.resolve(body);
-      else {
-        const e = body as { code: string; message: string };
-        // The game port answers any request before $auth with NOT_JOINED: the operator gave the wrong port.
-        if (e.code === 'NOT_JOINED' && e.message.includes('$auth')) {
-          waiter.reject(new CliError(`${this.url} is a rebind game port, not the admin port: pass the admin address (by default ws://127.0.0.1:8081; the server prints it at start as "admin listening on ...")`, 2, 'GAME_PORT'));
-        } else waiter.reject(new CliError(e.message, 1, e.code, true));
-      }
+      const incoming = this.requests.receive(JSON.parse(String(data)) as unknown[]);
+      if (incoming.kind === 'push') for (const l of this.listeners) l(incoming.event, incoming.payload);
     });
-    ws.on('close', () => {
-      for (const w of this.pending.values()) w.reject(new CliError('the server closed the admin connection', 2, 'DISCONNECTED'));
-      this.pending.clear();
-    });
+    ws.on('close', () => this.requests.failAll(new CliError('the server closed the admin connection', 2, 'DISCONNECTED')));
+  }
+
+  /** The server's refusal; the game port answers any request before $auth with NOT_JOINED: the operator gave the wrong port. */
+  private refusal(e: ErrorBody): CliError {
+    if (e.code === 'NOT_JOINED' && e.message.includes('$auth')) {
+      return new CliError(`${this.url} is a rebind game port, not the admin port: pass the admin address (by default ws://127.0.0.1:8081; the server prints it at start as "admin listening on ...")`, 2, 'GAME_PORT');
+    }
+    return new CliError(e.message, 1, e.code, true);
   }
 
   static connect(target: AdminTarget): Promise<AdminClient> {
@@ -75,12 +67,10 @@ export class AdminClient {
     });
   }
 
-  request<T = unknown>(action: string, args: Record<string, unknown> = {}): Promise<T> {
-    const seq = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(seq, { resolve: resolve as (v: unknown) => void, reject });
-      this.ws.send(JSON.stringify([action, seq, args]));
-    });
+  request<A extends AdminActionName>(action: A, args: AdminActions[A]['args'] = {} as AdminActions[A]['args']): Promise<AdminActions[A]['reply']> {
+    const { frame, reply } = this.requests.start<AdminActions[A]['reply']>(action, args);
+    this.ws.send(JSON.stringify(frame));
+    return reply;
   }
 
   onPush(listener: (event: string, payload: unknown) => void): void {

@@ -5,13 +5,14 @@
 // missing or older than a source, by the bin itself (tools/bin-rebind.mjs),
 // so a fresh clone or a `file:` install of the engine works either way.
 // Plain JavaScript on purpose: it must run before anything is built.
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ENGINE = fileURLToPath(new URL('../..', import.meta.url));
 export const OUT_DIR = path.join(ENGINE, '.build');
 export const BUNDLE = path.join(OUT_DIR, 'rebind-cli.mjs');
+const CHUNKS = path.join(OUT_DIR, 'cli-chunks');
 /** The bundle's source files, one absolute path a line: the bin compares their times with the bundle's. */
 export const INPUTS = path.join(OUT_DIR, 'rebind-cli.inputs');
 
@@ -26,17 +27,30 @@ export async function buildCli() {
     target: 'node20',
     write: false,
     metafile: true,
+    // What only some commands use (the file watcher, esbuild for rebind types) is a chunk of its own, loaded by them alone.
+    splitting: true,
+    outdir: OUT_DIR,
+    entryNames: 'rebind-cli',
+    chunkNames: 'cli-chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
     logLevel: 'silent',
     // ws's optional native helpers and the watcher (loaded only by `rebind watch`) stay outside.
     external: ['bufferutil', 'utf-8-validate', 'chokidar', 'esbuild'],
     // ws is CommonJS: give the bundle a require for the built-ins it asks for.
     banner: { js: "import { createRequire as __rebindRequire } from 'node:module'; const require = __rebindRequire(import.meta.url);" },
   });
-  mkdirSync(OUT_DIR, { recursive: true });
-  // Written beside and renamed: a command started meanwhile never reads half a bundle.
-  const tmp = `${BUNDLE}.${process.pid}.tmp`;
-  writeFileSync(tmp, result.outputFiles[0].text);
-  renameSync(tmp, BUNDLE);
+  mkdirSync(CHUNKS, { recursive: true });
+  // Chunks first (their names carry a hash), the entry last; each written beside and
+  // renamed, so a command started meanwhile never reads half a file.
+  const files = [...result.outputFiles].sort((a, b) => Number(a.path === BUNDLE) - Number(b.path === BUNDLE));
+  for (const file of files) {
+    const tmp = `${file.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, file.text);
+    renameSync(tmp, file.path);
+  }
+  // Chunks of earlier builds are no longer referenced.
+  const current = new Set(files.map((f) => f.path));
+  for (const name of readdirSync(CHUNKS)) if (!current.has(path.join(CHUNKS, name))) rmSync(path.join(CHUNKS, name), { force: true });
   const inputs = Object.keys(result.metafile.inputs).map((f) => path.resolve(ENGINE, f));
   writeFileSync(INPUTS, inputs.join('\n') + '\n');
   return BUNDLE;

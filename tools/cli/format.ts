@@ -8,8 +8,8 @@ const useColour = process.stdout.isTTY === true && !process.env.NO_COLOR;
 export const paint = (style: Style, text: string): string => (useColour ? styleText(style, text) : text);
 
 // The admin protocol's shapes are the server's own records; only their types cross over.
-export type { PatchRecord } from '../../server/patch/history.ts';
-import type { PatchRecord } from '../../server/patch/history.ts';
+export type { PatchRecord } from '../../server/admin/protocol.ts';
+import type { AdminStatus, PatchRecord } from '../../server/admin/protocol.ts';
 
 const short = (hash: string | null) => (hash ? hash.slice(0, 8) : '-');
 const v = (n: number | null) => (n === null ? '-' : `v${n}`);
@@ -53,33 +53,8 @@ function duration(ms: number): string {
   return parts.filter(Boolean).join(' ');
 }
 
-interface LastError {
-  code: string;
-  message: string;
-  at: string;
-  location?: { file: string; line: number; column: number };
-}
-
-interface Status {
-  uptimeMs: number;
-  modules: Array<{
-    name: string;
-    version: number;
-    hash: string;
-    file: string;
-    handlers: Array<{ name: string; public: boolean; calls: number; errors: number; lastError?: LastError | null }>;
-    hooks?: Array<{ name: string; calls: number; errors: number; lastError: LastError | null }>;
-  }>;
-  busy?: { count: number; last: { name: string; ms: number } | null };
-  skippedAtStart?: Array<{ module: string; code: string; message: string }>;
-  stores: Array<{ name: string; kind: string; version: number }>;
-  lastPatch: PatchRecord | null;
-  players: { connected: number; sessions: number; connections: number };
-  tick: { hz: number; ticks: number; overruns: number; avgMs: number; maxMs: number; late?: number; lastStall?: { cause: string; ms: number } | null; loopDelayP99Ms?: number; loopDelayMaxMs?: number };
-  pendingTimers: number;
-  persistence: { seq: number; mode: string; journal: string; journalBytes: number } | null;
-  memory: { rssMb: number; heapMb: number };
-}
+type Status = AdminStatus;
+type LastError = NonNullable<AdminStatus['modules'][number]['hooks'][number]['lastError']>;
 
 /** `  last error: logic/x.ts:3:7 message` for a count with errors. */
 function lastErrorLine(e: LastError | null | undefined): string[] {

@@ -1,0 +1,32 @@
+// The admin protocol, in one place for the server, the CLI and the
+// dashboard: what each action answers, and the push the server sends after
+// every patch. Frames are the game protocol's, in JSON (see
+// client/requests.ts for matching replies to requests). Types only: the
+// dashboard bundles this file and gets nothing from the server's code.
+import type { PatchRecord } from '../patch/history.ts';
+import type { GameServer } from '../server.ts';
+import type { Persistence } from '../store/persistence.ts';
+
+export type { PatchRecord } from '../patch/history.ts';
+
+/** `rebind status`: modules, handlers and hooks, players, tick, persistence, memory. */
+export type AdminStatus = ReturnType<GameServer['status']>;
+
+export type SnapshotReply = Awaited<ReturnType<Persistence['snapshot']>>;
+
+/** Each action's arguments and answer. */
+export interface AdminActions {
+  status: { args: Record<string, never>; reply: AdminStatus };
+  history: { args: { n?: number }; reply: PatchRecord[] };
+  patch: { args: { modules?: string[]; origin?: 'cli' | 'dashboard' }; reply: PatchRecord };
+  rollback: { args: { module?: string; origin?: 'cli' | 'dashboard' }; reply: PatchRecord };
+  state: { args: { store: string; path?: string }; reply: unknown };
+  call: { args: { handler: string; payload?: unknown; player?: string }; reply: { result: unknown } };
+  drop: { args: { player: string }; reply: { dropped: string } };
+  snapshot: { args: Record<string, never>; reply: SnapshotReply };
+}
+
+export type AdminActionName = keyof AdminActions;
+
+/** The push every admin connection gets after each patch or rollback: `['patch', 0, record]`. */
+export const PATCH_PUSH = 'patch';
