@@ -4,6 +4,7 @@ import { benchCli } from './cli.ts';
 import { benchEngine } from './engine.ts';
 import { benchNet } from './net.ts';
 import { benchPersist } from './persist.ts';
+import { benchSave } from './save.ts';
 import { benchStore } from './store.ts';
 import { printTable, type Row } from './table.ts';
 
@@ -29,6 +30,10 @@ if (!only || only === 'store') {
 if (!only || only === 'persist') {
   step('persistence');
   rows.push(...(await benchPersist(quick)));
+}
+if (!only || only === 'save') {
+  step('save to live (file watcher)');
+  rows.push(...(await benchSave(quick ? 3 : 10)));
 }
 if (!only || only === 'cli') {
   step('cli start-up (child processes)');
