@@ -163,6 +163,10 @@ export class JournalWriter {
         if (end > this.written) {
           const batch = this.entries.slice(this.written, end);
           const bytes = batch.length === 1 ? batch[0]!.bytes : Buffer.concat(batch.map((e) => e.bytes));
+          // Until it is durable the batch is kept as the one buffer just written, not as many
+          // small ones (less for the garbage collector while `interval` waits for its fsync).
+          this.entries.splice(this.written, batch.length, { seq: batch.at(-1)!.seq, bytes, at: batch[0]!.at });
+          end = this.written + 1;
           await this.handle!.writeAll(bytes, this.writtenBytes);
           this.writtenBytes += bytes.length;
           this.written = end;

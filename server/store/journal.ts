@@ -26,8 +26,8 @@ export function frame(value: unknown): Buffer {
   return out;
 }
 
-export function decode(payload: Buffer): unknown {
-  if (payload.indexOf(PROTO) === -1) return packr.unpack(payload);
+export function decode(payload: Buffer, mayHaveProto = true): unknown {
+  if (!mayHaveProto || payload.indexOf(PROTO) === -1) return packr.unpack(payload);
   return fromMaps(viaMaps.unpack(payload));
 }
 
@@ -62,10 +62,17 @@ function validFrameAt(buffer: Buffer, offset: number): number {
   return crc32(buffer.subarray(offset + HEADER, offset + HEADER + length)) === buffer.readUInt32LE(offset + 4) ? HEADER + length : 0;
 }
 
-export function readFramed(buffer: Buffer): ReadResult {
-  const records: unknown[] = [];
+/**
+ * Decodes the records of a framed file one at a time, in order, handing each
+ * with its byte offset to `onRecord` (which may return false to stop there:
+ * that record then does not count as valid). Stops at the first record that
+ * is torn, fails its checksum or cannot be decoded, and says why.
+ */
+export function scanFramed(buffer: Buffer, onRecord: (record: unknown, offset: number) => boolean | void): Omit<ReadResult, 'records'> {
   let offset = 0;
   let problem: string | undefined;
+  // One search of the whole file spares a search per record in the usual case.
+  const mayHaveProto = buffer.indexOf(PROTO) !== -1;
   while (offset < buffer.length) {
     if (buffer.length - offset < HEADER) {
       problem = 'a torn record header at the end';
@@ -82,15 +89,22 @@ export function readFramed(buffer: Buffer): ReadResult {
       problem = 'a record whose checksum does not match (corrupt bytes)';
       break;
     }
+    let record: unknown;
     try {
-      records.push(decode(payload));
+      record = decode(payload, mayHaveProto);
     } catch {
       problem = 'a record that is not valid MessagePack';
       break;
     }
+    if (onRecord(record, offset) === false) break;
     offset += HEADER + length;
   }
-  return { records, validBytes: offset, totalBytes: buffer.length, ...(problem ? { problem } : {}) };
+  return { validBytes: offset, totalBytes: buffer.length, ...(problem ? { problem } : {}) };
+}
+
+export function readFramed(buffer: Buffer): ReadResult {
+  const records: unknown[] = [];
+  return { records, ...scanFramed(buffer, (record) => void records.push(record)) };
 }
 
 export function readFramedFile(file: string): ReadResult {
@@ -119,11 +133,4 @@ export function recordsAfter(buffer: Buffer, from: number): unknown[] {
     at += length;
   }
   return found;
-}
-
-/** Byte offset of each record that `readFramed` returned, for messages that name where a problem is. */
-export function recordOffsets(buffer: Buffer, count: number): number[] {
-  const out: number[] = [];
-  for (let at = 0; out.length < count; at += HEADER + buffer.readUInt32LE(at)) out.push(at);
-  return out;
 }

@@ -4,7 +4,7 @@ import type { Patch } from 'immer';
 import { rebindError } from '../errors.ts';
 import { isJournalHeader, JOURNAL, listFiles, SNAPSHOT, SNAPSHOT_TEMP, type DataFile } from './data-files.ts';
 import type { Disk } from './io.ts';
-import { readFramed, recordOffsets, recordsAfter } from './journal.ts';
+import { recordsAfter, scanFramed } from './journal.ts';
 import { REPAIR_TEMP, setAside } from './repair.ts';
 import type { StoreRegistry } from './registry.ts';
 import { readSnapshot, type SnapshotData } from './snapshot.ts';
@@ -108,16 +108,15 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
       break;
     }
     const buffer = readFileSync(j.file);
-    const read = readFramed(buffer);
     let last = j.seq;
-    let bad: string | undefined;
-    let k = 0;
-    for (; k < read.records.length; k++) {
-      const record = read.records[k];
+    let bad: { problem: string; offset: number } | undefined;
+    let index = 0;
+    // Replayed as decoded: a million records are never all held at once.
+    const read = scanFramed(buffer, (record, offset) => {
       if (isJournalHeader(record)) {
-        if (k !== 0 || record.start !== j.seq) {
-          bad = `a journal header that says it continues from transaction ${record.start}`;
-          break;
+        if (index++ !== 0 || record.start !== j.seq) {
+          bad = { offset, problem: `a journal header that says it continues from transaction ${record.start}` };
+          return false;
         }
         // Replaying from this journal's start: the data versions are the ones it started with.
         if (seq === j.seq) {
@@ -126,26 +125,27 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
             if (store) store.version = version;
           }
         }
-        continue;
+        return true;
       }
+      index++;
       if (!isRecord(record)) {
-        bad = 'a record that is not a transaction';
-        break;
+        bad = { offset, problem: 'a record that is not a transaction' };
+        return false;
       }
       last = record.q;
-      if (record.q <= seq && i === first) continue;
+      if (record.q <= seq && i === first) return true;
       if (record.q !== seq + 1) {
-        bad = `transaction ${record.q} where ${seq + 1} should follow`;
-        break;
+        bad = { offset, problem: `transaction ${record.q} where ${seq + 1} should follow` };
+        return false;
       }
       replay(registry, record);
       seq = record.q;
       replayed++;
-    }
+      return true;
+    });
     if (bad) {
-      const offset = recordOffsets(buffer, k + 1)[k]!;
-      damage = { file: j.file, offset, journal: i, buffer, problem: bad };
-      journal = { file: j.file, start: j.seq, validBytes: offset };
+      damage = { file: j.file, offset: bad.offset, journal: i, buffer, problem: bad.problem };
+      journal = { file: j.file, start: j.seq, validBytes: bad.offset };
       break;
     }
     if (read.problem) {
