@@ -12,17 +12,15 @@ export interface CommandSpec {
   options: string[];
   /** Extra words for the usage error when there are too many positionals. */
   extraHint?: string;
-  /** Does it talk to a server (and so need a token)? */
-  connects: boolean;
 }
 
 export const COMMON_OPTIONS = ['server', 'token', 'data', 'json', 'help'];
 
 export const COMMANDS: Record<string, CommandSpec> = {
-  status: { usage: 'rebind status', about: 'modules with versions and hashes, handler calls and errors, last patch, players, tick, uptime', min: 0, max: 0, options: [], connects: true },
-  patch: { usage: 'rebind patch [module...]', about: "rebuild from the server's logic folder and swap (default: every module whose sources changed)", min: 0, max: Infinity, options: [], connects: true },
-  rollback: { usage: 'rebind rollback [module]', about: 're-activate the previous version (default: of every module the last patch changed)', min: 0, max: 1, options: [], connects: true },
-  history: { usage: 'rebind history [-n N]', about: 'the last N patches and rollbacks (default 20)', min: 0, max: 0, options: ['n'], connects: true },
+  status: { usage: 'rebind status', about: 'modules with versions and hashes, handler calls and errors, last patch, players, tick, uptime', min: 0, max: 0, options: [] },
+  patch: { usage: 'rebind patch [module...]', about: "rebuild from the server's logic folder and swap (default: every module whose sources changed)", min: 0, max: Infinity, options: [] },
+  rollback: { usage: 'rebind rollback [module]', about: 're-activate the previous version (default: of every module the last patch changed)', min: 0, max: 1, options: [] },
+  history: { usage: 'rebind history [-n N]', about: 'the last N patches and rollbacks (default 20)', min: 0, max: 0, options: ['n'] },
   state: {
     usage: 'rebind state <store> [path]',
     about: 'a read-only view of live data, e.g. rebind state players p-ann.score',
@@ -30,7 +28,6 @@ export const COMMANDS: Record<string, CommandSpec> = {
     max: 2,
     options: [],
     extraHint: 'a path is one argument with dots: rebind state players p-ann.score',
-    connects: true,
   },
   call: {
     usage: 'rebind call <handler> [json] [--as PLAYER]',
@@ -39,12 +36,11 @@ export const COMMANDS: Record<string, CommandSpec> = {
     max: 2,
     options: ['as'],
     extraHint: "the payload is one argument of JSON: quote it, e.g. '{\"dx\":1,\"dy\":0}'",
-    connects: true,
   },
-  watch: { usage: 'rebind watch [--root DIR]', about: 'patch the server on every save under <root>/logic (default: the working directory)', min: 0, max: 0, options: ['root'], connects: true },
-  snapshot: { usage: 'rebind snapshot', about: 'write a snapshot of every store now', min: 0, max: 0, options: [], connects: true },
-  types: { usage: 'rebind types [--root DIR]', about: "write rebind-env.d.ts: every handler's name and type, so tsc checks names, payloads and results", min: 0, max: 0, options: ['root'], connects: false },
-  new: { usage: 'rebind new <dir>', about: 'create a game project in <dir> that depends on this engine', min: 1, max: 1, options: [], connects: false },
+  watch: { usage: 'rebind watch [--root DIR]', about: 'patch the server on every save under <root>/logic (default: the working directory)', min: 0, max: 0, options: ['root'] },
+  snapshot: { usage: 'rebind snapshot', about: 'write a snapshot of every store now', min: 0, max: 0, options: [] },
+  types: { usage: 'rebind types [--root DIR]', about: "write rebind-env.d.ts: every handler's name and type, so tsc checks names, payloads and results", min: 0, max: 0, options: ['root'] },
+  new: { usage: 'rebind new <dir>', about: 'create a game project in <dir> that depends on this engine', min: 1, max: 1, options: [] },
 };
 
 export const COMMON_HELP = `

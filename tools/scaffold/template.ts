@@ -28,7 +28,7 @@ export function templateFiles(input: TemplateInput): Record<string, string> {
   return {
     'package.json': JSON.stringify(pkg, null, 2) + '\n',
     'tsconfig.json': TSCONFIG,
-    '.gitignore': 'node_modules/\ndata/\n.rebind/\n',
+    '.gitignore': 'node_modules/\ndata/\n.rebind/\nrebind-env.d.ts\n',
     'vitest.config.ts': VITEST_CONFIG,
     'state/game.ts': STATE,
     'logic/session.ts': SESSION,
@@ -152,7 +152,7 @@ it('scores a click and keeps the score across a patch', async () => {
 function readme(name: string): string {
   return `# ${name}
 
-A game on [rebind](https://github.com/), whose logic you patch while it runs.
+A game on rebind, whose logic you patch while it runs.
 
 \`\`\`sh
 npm install
