@@ -31,8 +31,6 @@ interface Entry {
   /** The last transaction this entry's bytes carry (for a journal's header: the one it starts after). */
   seq: number;
   bytes: Buffer;
-  /** When it was committed (performance.now()). */
-  at: number;
   /** Set on a journal header: switch to this file before writing it. */
   startsFile?: string;
 }
@@ -68,6 +66,11 @@ export class JournalWriter {
   private failure: { reason: string; since: string } | undefined;
   private waiters: Waiter[] = [];
   private stopped = false;
+  /** About when the oldest transaction not yet durable was committed (never later than that). */
+  private lagSince = 0;
+  private batchTakenAt = 0;
+  /** Under `interval`: the disk is further behind than promised (checked at each tick, so that a commit costs no clock read). */
+  private lagging = false;
   durableSeq: number;
   lastSeq: number;
 
@@ -94,19 +97,22 @@ export class JournalWriter {
   }
 
   append(seq: number, bytes: Buffer): void {
-    this.entries.push({ seq, bytes, at: performance.now() });
+    if (this.entries.length === 0) this.lagSince = performance.now();
+    this.entries.push({ seq, bytes });
     this.lastSeq = seq;
     this.kick();
   }
 
   /** Starts a new journal after transaction `seq` (everything before it goes to the current one). */
   startJournal(file: string, seq: number, header: Buffer): void {
-    this.entries.push({ seq, bytes: header, at: performance.now(), startsFile: file });
+    if (this.entries.length === 0) this.lagSince = performance.now();
+    this.entries.push({ seq, bytes: header, startsFile: file });
     this.kick();
   }
 
   /** Under `interval`: fsync what is written (the 100 ms tick). */
   requestSync(): void {
+    this.lagging = this.entries.length > 0 && performance.now() - this.lagSince > this.lagLimitMs;
     if (this.mode === 'off' || this.entries.length === 0) return;
     this.syncWanted = true;
     this.kick();
@@ -132,7 +138,12 @@ export class JournalWriter {
     if (this.stopped && this.durableSeq < seq) return Promise.reject(rebindError('PERSIST_ERROR', `the journal in ${this.dir} is closed`));
     if (this.mode === 'off' || this.durableSeq >= seq) return undefined;
     // `interval` acknowledges at once, unless the disk lags so far behind that a crash would lose more than promised.
-    if (this.mode === 'interval' && !(this.entries.length > 0 && performance.now() - this.entries[0]!.at > this.lagLimitMs)) return undefined;
+    if (this.mode === 'interval') {
+      if (!this.lagging) return undefined;
+      // Waiting for the disk: ask for the fsync now rather than at the next tick.
+      this.syncWanted = true;
+      this.kick();
+    }
     return new Promise((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
   }
 
@@ -165,7 +176,8 @@ export class JournalWriter {
           const bytes = batch.length === 1 ? batch[0]!.bytes : Buffer.concat(batch.map((e) => e.bytes));
           // Until it is durable the batch is kept as the one buffer just written, not as many
           // small ones (less for the garbage collector while `interval` waits for its fsync).
-          this.entries.splice(this.written, batch.length, { seq: batch.at(-1)!.seq, bytes, at: batch[0]!.at });
+          this.entries.splice(this.written, batch.length, { seq: batch.at(-1)!.seq, bytes });
+          this.batchTakenAt = performance.now();
           end = this.written + 1;
           await this.handle!.writeAll(bytes, this.writtenBytes);
           this.writtenBytes += bytes.length;
@@ -196,6 +208,9 @@ export class JournalWriter {
     this.durableBytes += bytes;
     this.entries.splice(0, this.written);
     this.written = 0;
+    // What is left was committed after the last batch was taken.
+    this.lagSince = this.batchTakenAt;
+    if (this.entries.length === 0) this.lagging = false;
     if (this.waiters.length === 0) return;
     const ready = this.waiters.filter((w) => w.seq <= this.durableSeq);
     this.waiters = this.waiters.filter((w) => w.seq > this.durableSeq);
