@@ -49,7 +49,18 @@ export interface Health {
   waiting: number;
 }
 
+export interface WriterOptions {
+  log: Logger;
+  /** The first retry's delay after a failure (default 50 ms); it doubles up to 2 s. */
+  retryMs?: number;
+  /** Under `interval`: once the oldest transaction not yet on disk is this old, replies wait for the disk (default 200 ms). */
+  lagLimitMs?: number;
+  /** Throws if the data folder is no longer this server's; called before any file is opened by its path. */
+  checkFolder?: () => void;
+}
+
 export class JournalWriter {
+  file: string;
   /** Everything not yet durable, in order; the first `written` of them are in the file. */
   private entries: Entry[] = [];
   private written = 0;
@@ -78,22 +89,15 @@ export class JournalWriter {
     private readonly disk: Disk,
     readonly dir: string,
     readonly mode: FsyncMode,
-    /** The journal to continue, and its valid length (it is cut back to that before the first write). */
-    public file: string,
-    validBytes: number,
-    seq: number,
-    private readonly log: Logger,
-    /** The first retry's delay after a failure; it doubles up to 2 s. */
-    private readonly retryMs = 50,
-    /** Under `interval`: once the oldest transaction not yet on disk is this old, replies wait for the disk. */
-    private readonly lagLimitMs = 200,
-    /** Throws if the data folder is no longer this server's; called before any file is opened by its path. */
-    private readonly checkFolder: () => void = () => undefined,
+    /** The journal to continue (empty: none yet), its valid length (it is cut back to that before the first write), and the last transaction in it. */
+    start: { file: string; validBytes: number; seq: number },
+    private readonly options: WriterOptions,
   ) {
-    this.writtenBytes = this.durableBytes = validBytes;
+    this.file = start.file;
+    this.writtenBytes = this.durableBytes = start.validBytes;
     // A journal continued after a start is opened (and cut to its valid length) by the first write.
-    this.broken = file !== '';
-    this.durableSeq = this.lastSeq = seq;
+    this.broken = start.file !== '';
+    this.durableSeq = this.lastSeq = start.seq;
   }
 
   append(seq: number, bytes: Buffer): void {
@@ -112,7 +116,7 @@ export class JournalWriter {
 
   /** Under `interval`: fsync what is written (the 100 ms tick). */
   requestSync(): void {
-    this.lagging = this.entries.length > 0 && performance.now() - this.lagSince > this.lagLimitMs;
+    this.lagging = this.entries.length > 0 && performance.now() - this.lagSince > (this.options.lagLimitMs ?? 200);
     if (this.mode === 'off' || this.entries.length === 0) return;
     this.syncWanted = true;
     this.kick();
@@ -227,7 +231,7 @@ export class JournalWriter {
       this.broken = false;
       return;
     }
-    this.checkFolder();
+    this.options.checkFolder?.();
     const handle = await this.disk.open(this.file, 'r+');
     this.handle = handle;
     await handle.truncate(this.durableBytes);
@@ -238,7 +242,7 @@ export class JournalWriter {
 
   private async switchTo(entry: Entry): Promise<void> {
     const file = entry.startsFile!;
-    this.checkFolder();
+    this.options.checkFolder?.();
     const handle = await this.disk.open(file, 'w');
     await this.handle?.close();
     this.handle = handle;
@@ -264,11 +268,11 @@ export class JournalWriter {
     const reason = describe(err);
     if (!this.failure) {
       this.failure = { reason, since: new Date().toISOString() };
-      this.log.error(`cannot write the journal ${path.basename(this.file)} in ${this.dir}: ${reason}. Writes get PERSIST_ERROR until it can be written again; ${this.lastSeq - this.durableSeq} committed transaction(s) wait in memory and will be written in order (retrying by itself)`);
+      this.options.log.error(`cannot write the journal ${path.basename(this.file)} in ${this.dir}: ${reason}. Writes get PERSIST_ERROR until it can be written again; ${this.lastSeq - this.durableSeq} committed transaction(s) wait in memory and will be written in order (retrying by itself)`);
     } else this.failure.reason = reason;
     const error = this.failureError();
     for (const w of this.waiters.splice(0)) w.reject(error);
-    const delay = Math.min(2000, this.retryMs * 2 ** Math.min(this.attempts++, 6));
+    const delay = Math.min(2000, (this.options.retryMs ?? 50) * 2 ** Math.min(this.attempts++, 6));
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (!this.stopped && !this.running) this.running = this.pump();
@@ -277,7 +281,7 @@ export class JournalWriter {
   }
 
   private healed(): void {
-    this.log.info(`the journal in ${this.dir} can be written again (after ${this.failure!.reason} since ${this.failure!.since}); everything committed is on disk up to transaction ${this.durableSeq}`);
+    this.options.log.info(`the journal in ${this.dir} can be written again (after ${this.failure!.reason} since ${this.failure!.since}); everything committed is on disk up to transaction ${this.durableSeq}`);
     this.failure = undefined;
     this.attempts = 0;
   }

@@ -83,7 +83,12 @@ export class Persistence {
     this.orphans = recovered.orphans;
     this.unreadable = new Set(recovered.unreadable);
     const journal = recovered.journal;
-    this.writer = new JournalWriter(this.disk, this.dataDir, this.mode, journal?.file ?? '', journal?.validBytes ?? 0, this.seq, this.log, this.options.retryMs, 2 * (this.options.intervalMs ?? 100), () => this.lock!.check());
+    this.writer = new JournalWriter(this.disk, this.dataDir, this.mode, { file: journal?.file ?? '', validBytes: journal?.validBytes ?? 0, seq: this.seq }, {
+      log: this.log,
+      lagLimitMs: 2 * (this.options.intervalMs ?? 100),
+      checkFolder: () => this.lock!.check(),
+      ...(this.options.retryMs !== undefined ? { retryMs: this.options.retryMs } : {}),
+    });
     // Go on in the last journal if it ends where the data does; an empty one is started afresh, with its header.
     if (journal && journal.validBytes > 0) this.journalStart = journal.start;
     else this.startJournal();
