@@ -8,6 +8,7 @@ import { Persistence } from '../../server/store/persistence.ts';
 import { StoreRegistry } from '../../server/store/registry.ts';
 import { transact } from '../../server/store/transaction.ts';
 import { world, type State } from './fault-model.ts';
+import { waitFor } from '../helpers/project.ts';
 import { marksProject, readMarks, startMarks } from './marks-project.ts';
 import { tempDirs } from './temp-dirs.ts';
 
@@ -267,7 +268,8 @@ describe('damage seen from the command line', () => {
     expect(refused).toMatch(new RegExp(`${journal} is damaged at byte \\d+`));
     expect(refused).toContain('--repair');
     const repaired = await startMarks(p, 'always', cleanups, p.path('data'), ['--repair']);
-    expect(repaired.output()).toMatch(/--repair: \d+ transaction\(s\) lost; the damaged files are kept in .*damaged-/);
+    // Warnings go to stderr, which may arrive after the listening lines on stdout.
+    await waitFor(() => /--repair: \d+ transaction\(s\) lost; the damaged files are kept in .*damaged-/.test(repaired.output()), 5000, 'the --repair summary');
     const k = (await readMarks(repaired))['p-ann']?.k ?? 0;
     expect(k).toBeGreaterThan(0);
     expect(k).toBeLessThan(30);

@@ -166,7 +166,8 @@ describe.skipIf(!canMount)('a real full disk (tmpfs)', () => {
     const code = await second.stop();
     await more.stop();
     expect(code).toBe(1);
-    expect(second.output()).toMatch(/final snapshot could not be written/);
+    // 'exit' can come before the last of stderr has been read.
+    await waitFor(() => /final snapshot could not be written/.test(second.output()), 5000, 'the final snapshot failure in the log');
     expect(second.output()).not.toMatch(/unhandled rejection/);
     resize(data, 32);
     const third = await startMarks(p, 'interval', cleanups, data);
