@@ -47,6 +47,7 @@ export type ErrorCode =
   | 'PERSIST_ERROR'
   | 'DATA_DAMAGED'
   | 'DATA_LOCKED'
+  | 'LIVE_CODE_DAMAGED'
   // a code chosen by game logic through fail()
   | (string & {});
 

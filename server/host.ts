@@ -10,6 +10,9 @@ import { Scheduler, TIMERS_STORE, type TimerRow } from './patch/scheduler.ts';
 import { discoverModules, isModuleFile, moduleName } from './patch/modules.ts';
 import { DEFAULT_TIME_LIMIT_MS } from './patch/evaluate.ts';
 import { busyStats, startWatchdog } from './patch/busy.ts';
+import { HistoryFile } from './patch/history-file.ts';
+import { LiveCodeStore, type Manifest } from './patch/live-code.ts';
+import { driftLines, type DiskState } from './patch/live-manifest.ts';
 import { rebindError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { loadState, StoreRegistry } from './store/registry.ts';
@@ -52,6 +55,31 @@ export interface ModuleStatus {
   tick: boolean;
   timers: number;
   canRollback: boolean;
+  /** How the live code compares with the module's files on disk. */
+  disk: DiskState;
+}
+
+/** Where the live code came from, whether it is saved, and where the files on disk differ from it. */
+export interface LiveCodeStatus {
+  /** `saved`: restored from the data folder at start; `disk`: loaded from logic/ at start. */
+  startedFrom: 'saved' | 'disk';
+  /** Where it is kept (the data folder's code/), or null without a data folder. */
+  dir: string | null;
+  savedAt: string | null;
+  /** Why the last save failed, if it did. */
+  error: string | null;
+  /** Module files on disk that are not live. */
+  notLive: string[];
+  /** One line per difference: "arena: live v4 a40eb6, disk differs". */
+  drift: string[];
+}
+
+/** How start() loads the logic. */
+export interface StartOptions {
+  /** The data folder: the live code is restored from it and saved in it. */
+  dataDir?: string;
+  /** Loads logic/ from disk even when live code is saved (which it then replaces). */
+  fromDisk?: boolean;
 }
 
 export interface HostStatus {
@@ -65,6 +93,7 @@ export interface HostStatus {
   busy: { count: number; last: { name: string; ms: number } | null };
   /** Modules left out at start because they did not load (the server serves the rest). */
   skippedAtStart: Array<{ module: string; code: string; message: string }>;
+  liveCode: LiveCodeStatus;
 }
 
 const HOST_API = fileURLToPath(new URL('./api.ts', import.meta.url));
@@ -79,6 +108,8 @@ export class Host {
   private readonly startedAt = Date.now();
   private readonly skipped: HostStatus['skippedAtStart'] = [];
   private readonly log = createLogger('host');
+  private liveCodeDir: string | null = null;
+  private startedFrom: LiveCodeStatus['startedFrom'] = 'disk';
 
   private constructor(
     readonly paths: ProjectPaths,
@@ -122,8 +153,35 @@ export class Host {
    * status` lists what was left out. Throws if nothing can be loaded, or if
    * the failure cannot be pinned on one module.
    */
-  async start(): Promise<PatchRecord> {
-    let record = await this.engine.patch({ origin: 'start' });
+  async start(options: StartOptions = {}): Promise<PatchRecord> {
+    let record: PatchRecord | undefined;
+    if (options.dataDir) {
+      const store = new LiveCodeStore(options.dataDir);
+      this.liveCodeDir = store.dir;
+      this.engine.attachLiveCode(store, new HistoryFile(store.dir));
+      let manifest: Manifest | undefined;
+      try {
+        manifest = store.loadManifest();
+      } catch (err) {
+        // --from-disk is the way out of a damaged manifest: it is replaced once logic/ has loaded.
+        if (!options.fromDisk) throw err;
+        this.log.warn(`${(err as Error).message}; starting from disk as asked`);
+      }
+      if (manifest && options.fromDisk) this.engine.continueVersions(manifest.lastVersion);
+      else if (manifest) {
+        this.startedFrom = 'saved';
+        record = await this.engine.restore(manifest, store);
+        if (!record.ok) {
+          const err = record.error!;
+          throw rebindError(err.code, `the saved live code (${store.manifestFile}) did not start: ${err.message}; start with --from-disk to load logic/ as it is on disk`, err.location ? { location: err.location } : {});
+        }
+        const lines = driftLines(this.bindings.live, this.engine.drift());
+        this.log.info(`restored the live code saved ${manifest.savedAt} (${Object.keys(manifest.modules).length} modules)${lines.length ? `; the files on disk differ:\n  ${lines.join('\n  ')}\n  (rebind patch takes the files; npm start -- --from-disk starts from them)` : ', the same as the files on disk'}`);
+        this.scheduler.start();
+        return record;
+      }
+    }
+    record = await this.engine.patch({ origin: 'start' });
     while (!record.ok) {
       const err = record.error!;
       const culprit = this.culprit(record);
@@ -189,6 +247,7 @@ export class Host {
   }
 
   status(): HostStatus {
+    const drift = this.engine.drift();
     const modules: ModuleStatus[] = [...this.bindings.live.values()]
       .sort((a, b) => a.module.localeCompare(b.module))
       .map((v) => ({
@@ -211,6 +270,7 @@ export class Host {
         tick: typeof v.tick === 'function',
         timers: v.timers.count,
         canRollback: this.engine.canRollback(v.module),
+        disk: drift.modules[v.module] ?? 'same',
       }));
     return {
       modules,
@@ -222,6 +282,14 @@ export class Host {
       busy: busyStats(),
       // Once patched in, a module left out at start is no longer news.
       skippedAtStart: this.skipped.filter((s) => !this.bindings.live.has(s.module)),
+      liveCode: {
+        startedFrom: this.startedFrom,
+        dir: this.liveCodeDir,
+        savedAt: this.engine.liveCodeSavedAt ?? null,
+        error: this.engine.liveCodeError ?? null,
+        notLive: drift.notLive,
+        drift: driftLines(this.bindings.live, drift),
+      },
     };
   }
 

@@ -27,6 +27,8 @@ usage: npm start -- [options]
                     (REBIND_MAX_PER_ADDRESS, default 256)
   --grace S         how long a disconnected player is kept for a resume, in seconds
                     (REBIND_GRACE, default 30)
+  --from-disk       start from logic/ as it is on disk, not from the live code saved in
+                    the data folder (REBIND_FROM_DISK=1; the default is the code that was live)
   --root DIR        the project with state/ and logic/ (REBIND_ROOT, default .)
   -h, --help        this text
 `;
@@ -59,6 +61,7 @@ try {
       fsync: { type: 'string' },
       deflate: { type: 'boolean' },
       repair: { type: 'boolean' },
+      'from-disk': { type: 'boolean' },
       'auth-timeout': { type: 'string' },
       'max-per-address': { type: 'string' },
       grace: { type: 'string' },
@@ -94,6 +97,7 @@ const options = {
   pages: true,
   deflate: flags.deflate === true || env.REBIND_DEFLATE === '1',
   repair: flags.repair === true || env.REBIND_REPAIR === '1',
+  fromDisk: flags['from-disk'] === true || env.REBIND_FROM_DISK === '1',
   graceMs: number('grace', str('grace', 'REBIND_GRACE'), 30, 0, 86_400) * 1000,
   limits: {
     authTimeoutMs: number('auth-timeout', str('auth-timeout', 'REBIND_AUTH_TIMEOUT'), DEFAULT_LIMITS.authTimeoutMs / 1000, 1, 3600) * 1000,

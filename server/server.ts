@@ -37,6 +37,8 @@ export interface ServerOptions {
   fsync?: FsyncMode;
   /** Snapshot after this many journal records (default 50,000). */
   snapshotEvery?: number;
+  /** Start from logic/ on disk instead of the live code saved in the data folder (which it then replaces). */
+  fromDisk?: boolean;
   /** Damaged data files are set aside (data/damaged-<time>/) and the start goes on from the valid prefix. */
   repair?: boolean;
   /** permessage-deflate on the game port (off by default: it costs CPU on every frame). */
@@ -128,7 +130,8 @@ export class GameServer {
     server.persistence = persistence;
     server.recovery = recovery;
     try {
-      await host.start();
+      // The live code is kept in the data folder: a restart comes back on it, not on whatever logic/ holds now.
+      await host.start(options.dataDir ? { dataDir: path.resolve(options.dataDir), fromDisk: options.fromDisk === true } : {});
     } catch (err) {
       await persistence?.close();
       throw err;

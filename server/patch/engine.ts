@@ -5,10 +5,13 @@ import { createLogger } from '../log.ts';
 import type { StoreRegistry } from '../store/registry.ts';
 import { Activator, withModule, type Plan } from './activation.ts';
 import type { BindingTable, ModuleVersion } from './bindings.ts';
-import { Builder, relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
+import { Builder, relativeToRoot, type ProjectPaths } from './build.ts';
 import type { Dispatcher } from './dispatch.ts';
 import { DEFAULT_TIME_LIMIT_MS } from './evaluate.ts';
 import { History, type ModuleChange, type Origin, type PatchRecord } from './history.ts';
+import type { HistoryFile } from './history-file.ts';
+import type { LiveCodeStore, Manifest } from './live-code.ts';
+import { buildManifest, driftOf, restorePlans, type Drift, type Kept } from './live-manifest.ts';
 import { hashInputs, selectTargets } from './changes.ts';
 import { discoverModules } from './modules.ts';
 import { unregisterSourceMap } from './sourcemaps.ts';
@@ -27,13 +30,6 @@ export interface PatchRequest {
   by?: string;
 }
 
-/** A build kept for rollback. */
-interface Kept {
-  artifact: Artifact;
-  inputs: Map<string, string>;
-  url: string;
-}
-
 const KEEP_VERSIONS = 10;
 /** How long a replaced version's pending timeouts may still fire, so calls in flight can finish. */
 const TIMEOUT_GRACE_MS = 10_000;
@@ -47,6 +43,10 @@ export class PatchEngine {
   private readonly log = createLogger('patch');
   private readonly activator: Activator;
   private queue: Promise<unknown> = Promise.resolve();
+  private liveCode: LiveCodeStore | undefined;
+  /** Why the live code could not be saved after the last patch, if it could not (shown by status). */
+  liveCodeError: string | undefined;
+  liveCodeSavedAt: string | undefined;
 
   constructor(
     readonly paths: ProjectPaths,
@@ -91,6 +91,44 @@ export class PatchEngine {
         return this.history.fail({ origin, by: options.by, kind: 'rollback', started }, [], err);
       }
     });
+  }
+
+  /**
+   * From now on every activation saves the live code and every record is
+   * appended to the history file; the history of earlier runs is read back.
+   */
+  attachLiveCode(store: LiveCodeStore, historyFile: HistoryFile): void {
+    this.liveCode = store;
+    this.history.restore(historyFile.load(1000));
+    this.history.onRecord((record) => {
+      try {
+        historyFile.append(record);
+      } catch (err) {
+        this.log.error(`patch #${record.id} could not be added to ${historyFile.file}: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  /** Activates the versions a manifest names, with their version numbers (a restart on the saved live code). */
+  restore(manifest: Manifest, store: LiveCodeStore): Promise<PatchRecord> {
+    return this.serialized(async () => {
+      const meta = { origin: 'start' as const, kind: 'restore' as const, started: performance.now() };
+      this.continueVersions(manifest.lastVersion);
+      const { plans, kept } = restorePlans(store, this.paths, manifest);
+      const versions = new Map(Object.values(manifest.modules).map((m) => [m.module, m.version]));
+      for (const [module, stack] of kept) this.kept.set(module, stack.slice(0, -1));
+      return this.activate(meta, plans, [], [], (module) => versions.get(module)!);
+    });
+  }
+
+  /** Numbers new versions after those of an earlier run, so that "v4" never names two builds. */
+  continueVersions(last: Record<string, number> | undefined): void {
+    for (const [module, version] of Object.entries(last ?? {})) if (Number.isInteger(version)) this.lastVersion.set(module, Math.max(version, this.lastVersion.get(module) ?? 0));
+  }
+
+  /** Where the files on disk differ from the live code. */
+  drift(): Drift {
+    return driftOf(this.paths, this.bindings.live, this.kept);
   }
 
   /** Whether `rollback(module)` has a previous version to go back to. */
@@ -155,12 +193,18 @@ export class PatchEngine {
     return this.activate(meta, plans, removals, unchanged);
   }
 
-  private activate(meta: Parameters<History['fail']>[0], plans: Plan[], removals: string[], unchanged: ModuleChange[] = []): PatchRecord {
+  private activate(
+    meta: Parameters<History['fail']>[0],
+    plans: Plan[],
+    removals: string[],
+    unchanged: ModuleChange[] = [],
+    versionOf = (module: string) => (this.lastVersion.get(module) ?? 0) + 1,
+  ): PatchRecord {
     let fresh: ModuleVersion[];
     let replaced: ModuleVersion[];
     let migrated: string[];
     try {
-      ({ fresh, replaced, migrated } = this.activator.activate(plans, removals, (module) => (this.lastVersion.get(module) ?? 0) + 1));
+      ({ fresh, replaced, migrated } = this.activator.activate(plans, removals, versionOf));
     } catch (err) {
       return this.history.fail(meta, unchanged, err);
     }
@@ -178,7 +222,28 @@ export class PatchEngine {
       void this.builder.forget(name);
     }
     for (const old of replaced) this.dispose(old);
+    this.saveLiveCode(fresh);
     return this.history.ok(meta, changes, migrated);
+  }
+
+  /**
+   * Makes what is live now durable: the new builds, then the manifest. The
+   * swap has happened; a failure here is logged and shown by status (the
+   * next restart would bring back the code of the last manifest saved).
+   */
+  private saveLiveCode(fresh: readonly ModuleVersion[]): void {
+    const store = this.liveCode;
+    if (!store) return;
+    try {
+      for (const version of fresh) store.saveBuild(version.module, version.hash, version.artifact);
+      const manifest = buildManifest(this.paths, this.bindings.live, this.kept, this.lastVersion);
+      store.saveManifest(manifest);
+      this.liveCodeSavedAt = manifest.savedAt;
+      this.liveCodeError = undefined;
+    } catch (err) {
+      this.liveCodeError = (err as Error).message;
+      this.log.error(`the live code could not be saved in ${store.dir} (${this.liveCodeError}); a restart now would bring back the code saved before this patch`);
+    }
   }
 
   private keep(version: ModuleVersion, plan: Plan, isRollback: boolean): void {

@@ -25,10 +25,13 @@ export interface PatchError {
   module?: string;
 }
 
+/** `restore`: the start of a server that came back on the live code saved in its data folder. */
+export type RecordKind = 'patch' | 'rollback' | 'restore';
+
 export interface PatchRecord {
   id: number;
   at: string;
-  kind: 'patch' | 'rollback';
+  kind: RecordKind;
   origin: Origin;
   by?: string;
   ok: boolean;
@@ -43,7 +46,7 @@ export interface PatchRecord {
 export interface RecordMeta {
   origin: Origin;
   by?: string | undefined;
-  kind: 'patch' | 'rollback';
+  kind: RecordKind;
   /** performance.now() when the request arrived. */
   started: number;
 }
@@ -57,6 +60,13 @@ export class History {
 
   private nextId = 1;
   private listeners = new Set<(record: PatchRecord) => void>();
+
+  /** Puts back the records of earlier runs (read from the data folder); new ids continue after them. */
+  restore(records: readonly PatchRecord[]): void {
+    this.records.unshift(...records.slice(-KEEP));
+    if (this.records.length > KEEP) this.records.splice(0, this.records.length - KEEP);
+    for (const r of this.records) this.nextId = Math.max(this.nextId, r.id + 1);
+  }
 
   onRecord(listener: (record: PatchRecord) => void): () => void {
     this.listeners.add(listener);

@@ -1,0 +1,103 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Plan } from './activation.ts';
+import type { ModuleVersion } from './bindings.ts';
+import { relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
+import { hashInputs } from './changes.ts';
+import { MANIFEST_FORMAT, type LiveCodeStore, type Manifest, type SavedBuild } from './live-code.ts';
+import { discoverModules } from './modules.ts';
+
+// Between the engine's memory (live versions, the builds kept for rollback)
+// and the manifest in the data folder: what to write after a patch, what to
+// activate at a restart, and where the files on disk differ from what runs.
+
+/** A build the engine keeps for rollback. */
+export interface Kept {
+  artifact: Artifact;
+  /** Absolute source paths and their content hashes when it was built. */
+  inputs: Map<string, string>;
+  /** The url its source map was registered under while it was live ('' if it never was in this process). */
+  url: string;
+}
+
+/** How a live module compares with its files on disk. */
+export type DiskState = 'same' | 'differs' | 'missing';
+
+export interface Drift {
+  modules: Record<string, DiskState>;
+  /** Module files on disk that are not live (added while the server was down, or left out). */
+  notLive: string[];
+}
+
+function savedBuild(root: string, kept: Kept): SavedBuild {
+  const inputs: Record<string, string> = {};
+  for (const [file, hash] of kept.inputs) inputs[relativeToRoot(root, file)] = hash;
+  return { hash: kept.artifact.hash, inputs };
+}
+
+export function buildManifest(paths: ProjectPaths, live: ReadonlyMap<string, ModuleVersion>, kept: ReadonlyMap<string, Kept[]>, lastVersion: ReadonlyMap<string, number>): Manifest {
+  const modules: Manifest['modules'] = {};
+  for (const version of live.values()) {
+    const stack = kept.get(version.module) ?? [];
+    const top = stack.at(-1);
+    if (!top || top.artifact.hash !== version.hash) continue; // cannot happen: every live version is kept
+    modules[version.module] = {
+      module: version.module,
+      version: version.version,
+      file: relativeToRoot(paths.root, version.file),
+      ...savedBuild(paths.root, top),
+      previous: stack.slice(0, -1).map((k) => savedBuild(paths.root, k)),
+    };
+  }
+  return { format: MANIFEST_FORMAT, savedAt: new Date().toISOString(), lastVersion: Object.fromEntries(lastVersion), modules };
+}
+
+function artifactOf(store: LiveCodeStore, paths: ProjectPaths, module: string, build: SavedBuild): { artifact: Artifact; inputs: Map<string, string> } {
+  const { code, map } = store.readBuild(module, build.hash);
+  const inputs = new Map(Object.entries(build.inputs).map(([rel, hash]) => [path.resolve(paths.root, rel), hash] as const));
+  // The same outfile as a fresh build, so that the source map's relative paths resolve the same way.
+  const outfile = path.join(paths.root, '.rebind', module + '.js');
+  return { artifact: { code, map, hash: build.hash, inputs: [...inputs.keys()], outfile, emptyInputs: [] }, inputs };
+}
+
+/** The plans that bring the manifest's versions back, and the builds to keep for rollback. */
+export function restorePlans(store: LiveCodeStore, paths: ProjectPaths, manifest: Manifest): { plans: Plan[]; kept: Map<string, Kept[]> } {
+  const plans: Plan[] = [];
+  const kept = new Map<string, Kept[]>();
+  for (const entry of Object.values(manifest.modules)) {
+    const stack: Kept[] = entry.previous.map((build) => ({ ...artifactOf(store, paths, entry.module, build), url: '' }));
+    const current = artifactOf(store, paths, entry.module, entry);
+    stack.push({ ...current, url: '' });
+    kept.set(entry.module, stack);
+    plans.push({ module: entry.module, file: path.resolve(paths.root, entry.file), ...current });
+  }
+  return { plans, kept };
+}
+
+export function driftOf(paths: ProjectPaths, live: ReadonlyMap<string, ModuleVersion>, kept: ReadonlyMap<string, Kept[]>): Drift {
+  const modules: Record<string, DiskState> = {};
+  for (const version of live.values()) {
+    if (!existsSync(version.file)) {
+      modules[version.module] = 'missing';
+      continue;
+    }
+    const inputs = kept.get(version.module)?.at(-1)?.inputs;
+    let same = inputs !== undefined;
+    if (inputs) for (const [file, hash] of hashInputs([...inputs.keys()])) if (inputs.get(file) !== hash) same = false;
+    modules[version.module] = same ? 'same' : 'differs';
+  }
+  const notLive = [...discoverModules(paths.logicDir).keys()].filter((m) => !live.has(m)).sort();
+  return { modules, notLive };
+}
+
+/** One line per module whose disk differs, as the log and the CLI say it: "arena: live v4 a40eb6, disk differs". */
+export function driftLines(live: ReadonlyMap<string, ModuleVersion>, drift: Drift): string[] {
+  const lines: string[] = [];
+  for (const [module, state] of Object.entries(drift.modules)) {
+    if (state === 'same') continue;
+    const v = live.get(module);
+    lines.push(`${module}: live v${v?.version ?? '?'} ${v?.hash.slice(0, 6) ?? ''}, ${state === 'missing' ? 'file missing on disk' : 'disk differs'}`);
+  }
+  for (const module of drift.notLive) lines.push(`${module}: on disk, not live`);
+  return lines;
+}
