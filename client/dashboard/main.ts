@@ -43,7 +43,12 @@ function renderStatus(s: Status): void {
   $('players').textContent = `${s.players.connected} (${s.players.sessions} sessions)`;
   const stall = s.tick.lastStall ? `, last stall ${s.tick.lastStall.ms} ms (${s.tick.lastStall.cause})` : '';
   $('tick').textContent = `${s.tick.hz} Hz, avg ${s.tick.avgMs.toFixed(2)} ms, max ${s.tick.maxMs.toFixed(1)} ms, ${s.tick.overruns} overruns${stall}`;
-  const skipped = (s.skippedAtStart ?? []).map((k) => `${k.module} was left out at start: ${k.code}: ${k.message}`).join('\n');
+  const skipped = [
+    ...(s.skippedAtStart ?? []).map((k) => `${k.module} was left out at start: ${k.code}: ${k.message}`),
+    // Where the live code (what a restart comes back on) differs from logic/ on disk.
+    ...(s.liveCode?.drift ?? []),
+    ...(s.liveCode?.error ? [`the live code could not be saved: ${s.liveCode.error}`] : []),
+  ].join('\n');
   $('skipped').textContent = skipped;
   $('skipped').hidden = skipped === '';
   $('uptime').textContent = `${Math.floor(s.uptimeMs / 60000)}m ${Math.floor((s.uptimeMs % 60000) / 1000)}s`;

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { adminRequest } from '../helpers/admin.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { runCli, startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { TempProject } from '../helpers/project.ts';
 
 // The live code is data: real server processes, killed and restarted on the
@@ -62,6 +62,8 @@ it('a restart after a rollback runs the rolled-back code, even though the file s
   expect(after.liveCode.startedFrom).toBe('saved');
   expect(after.liveCode.drift).toEqual([`m: live v3 ${before.hash.slice(0, 6)}, disk differs`]);
   expect(server!.output()).toContain(`m: live v3 ${before.hash.slice(0, 6)}, disk differs`);
+  const cli = await runCli(['status', '--server', server!.adminUrl], env);
+  expect(cli.stdout).toContain(`m: live v3 ${before.hash.slice(0, 6)}, disk differs`);
   // The history of the last run came back, and goes on after it.
   const history = await admin<Record_[]>('history', { n: 10 });
   expect(history.map((r) => r.kind)).toEqual(['patch', 'patch', 'rollback', 'restore']);

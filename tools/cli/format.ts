@@ -72,6 +72,9 @@ export function formatStatus(s: Status): string {
   ];
   if (s.busy?.last) lines.push(paint('yellow', `${s.busy.count} run(s) of logic held the event loop over 250 ms; last: ${s.busy.last.name} ${s.busy.last.ms} ms`));
   for (const skipped of s.skippedAtStart ?? []) lines.push(paint('red', `module ${skipped.module} was left out at start: ${skipped.code}: ${skipped.message}`));
+  // Where the live code (which a restart comes back on) differs from logic/ on disk.
+  for (const drift of s.liveCode?.drift ?? []) lines.push(paint('yellow', drift));
+  if (s.liveCode?.error) lines.push(paint('red', `the live code could not be saved: ${s.liveCode.error}`));
   lines.push('', paint('bold', 'modules'));
   const width = Math.max(0, ...s.modules.map((m) => m.name.length));
   for (const m of s.modules) {
