@@ -23,16 +23,21 @@ function stale() {
   return inputs.some((file) => (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) > built);
 }
 
-if (stale()) {
+/** False when the bundle cannot be written (a read-only install, say). */
+async function build() {
   const { buildCli } = await import('./cli/build-cli.mjs');
   try {
     await buildCli();
+    return true;
   } catch (err) {
-    process.stderr.write(`rebind: could not build the CLI in ${path.dirname(BUNDLE)} (${err.message}); running it through tsx instead\n`);
-    const { register } = await import('tsx/esm/api');
-    register();
-    await import(pathToFileURL(path.join(ENGINE, 'tools', 'rebind.ts')).href);
-    process.exit(process.exitCode ?? 0);
+    process.stderr.write(`rebind: could not build the CLI in ${path.dirname(BUNDLE)} (${err.message}); running it through tsx instead, which is slower\n`);
+    return false;
   }
 }
-await import(pathToFileURL(BUNDLE).href);
+
+if (!stale() || (await build())) await import(pathToFileURL(BUNDLE).href);
+else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(pathToFileURL(path.join(ENGINE, 'tools', 'rebind.ts')).href);
+}
