@@ -10,8 +10,17 @@ const ENGINE = fileURLToPath(new URL('..', import.meta.url));
 const BUNDLE = path.join(ENGINE, '.build', 'rebind-cli.mjs');
 const INPUTS = path.join(ENGINE, '.build', 'rebind-cli.inputs');
 
+/** The modification time, or undefined for a file that is not there or cannot be read. */
+function mtime(file) {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
 function stale() {
-  const built = statSync(BUNDLE, { throwIfNoEntry: false })?.mtimeMs;
+  const built = mtime(BUNDLE);
   if (built === undefined) return true;
   let inputs;
   try {
@@ -20,7 +29,7 @@ function stale() {
     return true;
   }
   // A source deleted or newer than the bundle: build again.
-  return inputs.some((file) => (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) > built);
+  return inputs.some((file) => (mtime(file) ?? Infinity) > built);
 }
 
 /** False when the bundle cannot be written (a read-only install, say). */
