@@ -1,39 +1,88 @@
 import { inspect, styleText } from 'node:util';
+import pino from 'pino';
 import type { Logger } from './api.ts';
 
-// A small levelled logger: one line per event, a scope in front, colour only
-// on a terminal. REBIND_LOG=debug|info|warn|error|silent picks the level.
+// The one logger factory, on pino: JSON lines (one object per event, with
+// `scope` and any fields) when the output is not a terminal, so that a log
+// shipper can read them; on a terminal the same events as readable lines,
+// coloured unless NO_COLOR is set. REBIND_LOG=debug|info|warn|error|silent
+// picks the level. debug and info go to stdout, warn and error to stderr.
 
-const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 } as const;
-type Level = keyof typeof LEVELS;
+type Level = 'debug' | 'info' | 'warn' | 'error';
+const LEVELS = new Set(['debug', 'info', 'warn', 'error', 'silent']);
 
-function threshold(): number {
-  const wanted = (process.env.REBIND_LOG ?? 'info') as Level;
-  return LEVELS[wanted] ?? LEVELS.info;
+/** Structured fields of one event (handler, player, location...). */
+export type LogFields = Record<string, unknown>;
+
+export interface HostLogger extends Logger {
+  /** One event with fields that JSON output keeps as fields (and a terminal shows as key=value). */
+  event(level: Level, message: string, fields: LogFields): void;
 }
 
-const COLOURS: Record<Exclude<Level, 'silent'>, Parameters<typeof styleText>[0]> = {
-  debug: 'gray',
-  info: 'cyan',
-  warn: 'yellow',
-  error: 'red',
-};
+const COLOURS: Record<Level, Parameters<typeof styleText>[0]> = { debug: 'gray', info: 'cyan', warn: 'yellow', error: 'red' };
+const LABELS: Record<number, Level> = { 20: 'debug', 30: 'info', 40: 'warn', 50: 'error' };
+const NOT_SHOWN = new Set(['level', 'time', 'scope', 'msg', 'err', 'pid', 'hostname']);
 
-function write(level: Exclude<Level, 'silent'>, scope: string, message: string, rest: unknown[]): void {
-  if (LEVELS[level] < threshold()) return;
-  const stream = level === 'error' || level === 'warn' ? process.stderr : process.stdout;
-  const tag = `[${scope}]`;
-  const head = stream.isTTY ? `${styleText(COLOURS[level], level.padEnd(5))} ${styleText('bold', tag)}` : `${level.padEnd(5)} ${tag}`;
-  // inspect, not JSON.stringify: logic may log anything, cycles and bigints included.
-  const tail = rest.map((r) => (r instanceof Error ? `\n${r.stack ?? r.message}` : typeof r === 'string' ? r : inspect(r, { depth: 4, breakLength: Infinity }))).join(' ');
-  stream.write(`${head} ${message}${tail ? ' ' + tail : ''}\n`);
+/** On a terminal, a JSON line from pino becomes "level [scope] message key=value", with the stack below. */
+function readable(line: string, colour: boolean): string {
+  let event: Record<string, unknown>;
+  try {
+    event = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const level = LABELS[event.level as number] ?? 'info';
+  const paint = (style: Parameters<typeof styleText>[0], text: string) => (colour ? styleText(style, text) : text);
+  const fields = Object.entries(event)
+    .filter(([k]) => !NOT_SHOWN.has(k))
+    .map(([k, v]) => `${paint('gray', k + '=')}${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  const err = event.err as { stack?: string; message?: string } | undefined;
+  const stack = err ? `\n${err.stack ?? err.message}` : '';
+  return `${paint(COLOURS[level], level.padEnd(5))} ${paint('bold', `[${String(event.scope ?? '')}]`)} ${String(event.msg ?? '')}${fields.length ? ' ' + fields.join(' ') : ''}${stack}\n`;
 }
 
-export function createLogger(scope: string): Logger {
+function destination(stream: NodeJS.WriteStream): { write(line: string): void } {
+  if (!stream.isTTY) return { write: (line) => void stream.write(line) };
+  const colour = !process.env.NO_COLOR;
+  return { write: (line) => void stream.write(readable(line, colour)) };
+}
+
+let root: pino.Logger | undefined;
+
+/** Built at the first event, so that REBIND_LOG set by a tool before it logs is honoured. */
+function rootLogger(): pino.Logger {
+  if (root) return root;
+  const wanted = process.env.REBIND_LOG ?? 'info';
+  const streams = pino.multistream(
+    [
+      { level: 'debug', stream: destination(process.stdout) },
+      { level: 'warn', stream: destination(process.stderr) },
+    ],
+    { dedupe: true },
+  );
+  root = pino({ level: LEVELS.has(wanted) ? wanted : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, streams);
+  return root;
+}
+
+function write(level: Level, scope: string, message: string, rest: unknown[], fields?: LogFields): void {
+  const logger = rootLogger();
+  if (!logger.isLevelEnabled(level)) return;
+  let err: Error | undefined;
+  let text = message;
+  for (const r of rest) {
+    if (r instanceof Error && !err) err = r;
+    // inspect, not JSON.stringify: logic may log anything, cycles and bigints included.
+    else text += ' ' + (r instanceof Error ? (r.stack ?? r.message) : typeof r === 'string' ? r : inspect(r, { depth: 4, breakLength: Infinity }));
+  }
+  logger[level]({ scope, ...fields, ...(err ? { err } : {}) }, text);
+}
+
+export function createLogger(scope: string): HostLogger {
   return {
     debug: (m, ...r) => write('debug', scope, m, r),
     info: (m, ...r) => write('info', scope, m, r),
     warn: (m, ...r) => write('warn', scope, m, r),
     error: (m, ...r) => write('error', scope, m, r),
+    event: (level, m, fields) => write(level, scope, m, [], fields),
   };
 }

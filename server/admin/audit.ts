@@ -27,12 +27,14 @@ export class AuditLog {
 
   write(entry: AuditEntry): void {
     const line = JSON.stringify({ at: new Date().toISOString(), ...entry });
+    // The log gets every operator action too, with the same fields (who, from where, what, how it ended).
+    this.log.event(entry.ok ? 'info' : 'warn', `${entry.action} by ${entry.origin}${'address' in entry ? ` from ${String(entry.address)}` : ''}: ${entry.ok ? 'done' : 'refused or failed'}`, { ...entry });
     try {
       appendFileSync(this.file, line + '\n', { mode: 0o600 });
       if (this.failing) this.log.info(`${this.file} can be written again`);
       this.failing = false;
     } catch (err) {
-      this.log.error(`could not append to ${this.file} (${(err as Error).message}); the line was: ${line}`);
+      this.log.event('error', `could not append to ${this.file} (${(err as Error).message}); the line is kept in this log as auditLine`, { auditLine: line });
       this.failing = true;
     }
   }

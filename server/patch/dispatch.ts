@@ -185,14 +185,14 @@ export class Dispatcher {
       result = transact(() => binding.fn(ctx, payload));
     } catch (err) {
       countError(stats, err);
-      throw this.handlerError(name, err);
+      throw this.handlerError(name, err, binding.module, player);
     } finally {
       if (run !== 0) runEnded(run, name);
     }
     if (result instanceof Promise) {
       return result.catch((err: unknown) => {
         countError(stats, err);
-        throw this.handlerError(name, err);
+        throw this.handlerError(name, err, binding.module, player);
       });
     }
     return result;
@@ -227,16 +227,19 @@ export class Dispatcher {
    * logged; a crash becomes HANDLER_ERROR, its stack logged. Each error is
    * logged once, however many ctx.call levels it crosses.
    */
-  private handlerError(name: string, err: unknown): RebindError {
+  private handlerError(name: string, err: unknown, version: ModuleVersion, player: string | null): RebindError {
     if (err instanceof GameError) return err;
+    // Fields a log search can use: which handler, which version of its code, whose call, and where in logic/.
+    const location = locateError(err);
+    const fields = { handler: name, module: version.module, version: version.version, hash: version.hash.slice(0, 8), player, ...(location ? { location: `${location.file}:${location.line}:${location.column}` } : {}) };
     if (isRebindError(err)) {
-      if (!logged.has(err)) this.log.warn(`${name} failed: ${err.code}: ${err.message}`);
+      if (!logged.has(err)) this.log.event('warn', `${name} failed: ${err.code}: ${err.message}`, { ...fields, code: err.code });
       logged.add(err);
       return err;
     }
     const message = err instanceof Error ? err.message : String(err);
     const stack = err instanceof Error && err.stack ? mapStack(err.stack) : message;
-    this.log.error(`${name} threw: ${stack}`);
+    this.log.event('error', `${name} threw: ${stack}`, { ...fields, code: 'HANDLER_ERROR' });
     const wrapped = rebindError('HANDLER_ERROR', `${name} failed: ${message}`, { details: { handler: name } });
     logged.add(wrapped);
     return wrapped;

@@ -22,6 +22,9 @@ describe('the audit log on a failing disk', () => {
     } finally {
       process.stderr.write = original;
     }
-    expect(errors.join('')).toMatch(/could not append to .*audit\.log \(EISDIR.*"action":"call"/);
+    // The log (JSON lines here: stderr is not a terminal) says what failed and keeps the line that was not written.
+    const events = errors.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; auditLine?: string });
+    const failure = events.find((e) => /could not append to .*audit\.log \(EISDIR/.test(e.msg));
+    expect(JSON.parse(failure!.auditLine!)).toMatchObject({ action: 'call', origin: 'cli@127.0.0.1', ok: true });
   });
 });
