@@ -34,8 +34,9 @@ export async function buildCli() {
     chunkNames: 'cli-chunks/[name]-[hash]',
     outExtension: { '.js': '.mjs' },
     logLevel: 'silent',
-    // ws's optional native helpers and the watcher (loaded only by `rebind watch`) stay outside.
-    external: ['bufferutil', 'utf-8-validate', 'chokidar', 'esbuild'],
+    // ws's optional native helpers stay outside, and so do packages that only some commands load
+    // (the watcher's chokidar, esbuild, the logger pino, which finds its workers by file path).
+    external: ['bufferutil', 'utf-8-validate', 'chokidar', 'esbuild', 'pino'],
     // ws is CommonJS: give the bundle a require for the built-ins it asks for.
     banner: { js: "import { createRequire as __rebindRequire } from 'node:module'; const require = __rebindRequire(import.meta.url);" },
   });
