@@ -14,7 +14,8 @@ export interface WirePatch {
 
 type Container = Record<string, unknown> | unknown[];
 
-function setOwn(target: Container, key: string | number, value: unknown): void {
+/** Sets an own property, also for keys like "__proto__" (plain assignment would change the prototype). */
+export function setOwn(target: Container, key: string | number, value: unknown): void {
   if (Array.isArray(target)) target[Number(key)] = value;
   else Object.defineProperty(target, String(key), { value, writable: true, enumerable: true, configurable: true });
 }

@@ -5,6 +5,7 @@ import type { StoreLike } from '../store/store.ts';
 import type { StoreRegistry } from '../store/registry.ts';
 import type { StoreChange } from '../store/transaction.ts';
 import { EncodedOnce, push } from './codec.ts';
+import { setOwn } from '../../client/replica.ts';
 
 // Rooms, and the state sync that feeds them. A room's view names the stores
 // (and paths inside them) its members see. A member gets a full snapshot on
@@ -70,9 +71,13 @@ function viewSnapshot(store: StoreLike, paths: Array<Array<string>> | true): unk
     if (path.length === 0) return whole;
     const value = valueAt(whole, path);
     if (value === undefined) continue;
+    // Own keys only: a row or field named "__proto__" is data here, never a prototype.
     let at = out;
-    for (const key of path.slice(0, -1)) at = (at[key] ??= {}) as Record<string, unknown>;
-    at[path[path.length - 1]!] = value;
+    for (const key of path.slice(0, -1)) {
+      if (!Object.hasOwn(at, key)) setOwn(at, key, {});
+      at = at[key] as Record<string, unknown>;
+    }
+    setOwn(at, path[path.length - 1]!, value);
   }
   return out;
 }
