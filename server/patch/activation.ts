@@ -1,7 +1,7 @@
 import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { StoreRegistry } from '../store/registry.ts';
-import { transact } from '../store/transaction.ts';
+import { inPatchAttempt, setDroppedWriteListener, transact, type PatchAttempt } from '../store/transaction.ts';
 import { exportLocation, readExports, type BindingTable, type ModuleVersion } from './bindings.ts';
 import { relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
 import type { Dispatcher } from './dispatch.ts';
@@ -45,6 +45,10 @@ function isAsync(fn: unknown): boolean {
   return name === 'AsyncFunction' || name === 'AsyncGeneratorFunction';
 }
 
+setDroppedWriteListener((attempt) =>
+  createLogger('patch').warn(`dropped a store write queued by the refused patch of ${attempt.label} (a promise callback, microtask or immediate started by its top level or init ran after the refusal)`),
+);
+
 export class Activator {
   private readonly log = createLogger('patch');
 
@@ -65,17 +69,21 @@ export class Activator {
   activate(plans: readonly Plan[], removals: readonly string[], versionOf: (module: string) => number): Activated {
     const fresh: ModuleVersion[] = [];
     let migrated: string[] = [];
+    // What the new code queues (promise callbacks, microtasks, immediates)
+    // runs after this decision; if the patch is refused, their writes are dropped.
+    const attempt: PatchAttempt = { label: plans.map((p) => `${p.module} v${versionOf(p.module)}`).join(', ') || 'removal', refused: false };
     try {
-      const replaced = transact(() => {
+      const replaced = inPatchAttempt(attempt, () => transact(() => {
         for (const plan of plans) fresh.push(this.evaluate(plan, versionOf(plan.module)));
         this.bindings.withIncoming(fresh, removals, () => {
           migrated = this.migrate(fresh);
           for (const version of fresh) this.runInit(version);
         });
         return this.bindings.swap(fresh, removals);
-      });
+      }));
       return { fresh, replaced, migrated };
     } catch (err) {
+      attempt.refused = true;
       for (const version of fresh) {
         version.timers.clearAll();
         unregisterSourceMap(version.url);

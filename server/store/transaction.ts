@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Patch } from 'immer';
 
 // A transaction is the synchronous run of one handler call (or of one patch's
@@ -96,6 +97,34 @@ export class Transaction {
 let current: Transaction | null = null;
 const listeners = new Set<CommitListener>();
 
+/**
+ * One patch attempt (or one module loaded at start). Its new versions' top
+ * level, migrations and init run inside it, and so does everything they queue
+ * (promise callbacks, `await`s, queueMicrotask, process.nextTick, setImmediate,
+ * timers): Node carries the attempt along. Those callbacks run only after the
+ * patch has been decided, outside its transaction; if the attempt was refused,
+ * every write they make is dropped (and logged), so a refused patch leaves no
+ * write behind, even a late one.
+ */
+export interface PatchAttempt {
+  /** e.g. `m v2`, for the log line. */
+  readonly label: string;
+  refused: boolean;
+}
+
+const attempts = new AsyncLocalStorage<PatchAttempt>();
+let onDroppedWrite: (attempt: PatchAttempt) => void = () => undefined;
+
+/** Runs `fn` (and whatever it queues) as part of `attempt`. */
+export function inPatchAttempt<T>(attempt: PatchAttempt, fn: () => T): T {
+  return attempts.run(attempt, fn);
+}
+
+/** Where the host hears of a write dropped because it came from a refused attempt. */
+export function setDroppedWriteListener(listener: (attempt: PatchAttempt) => void): void {
+  onDroppedWrite = listener;
+}
+
 export function currentTransaction(): Transaction | null {
   return current;
 }
@@ -123,6 +152,12 @@ export function transact<T>(fn: () => T): T {
     throw err;
   }
   current = null;
+  const attempt = attempts.getStore();
+  if (attempt?.refused) {
+    // Queued by a refused patch and run after its refusal: dropped, not committed.
+    if (tx.staged.size > 0 || tx.effects.length > 0 || tx.versions.size > 0) onDroppedWrite(attempt);
+    return result;
+  }
   commit(tx);
   return result;
 }

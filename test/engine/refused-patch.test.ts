@@ -36,3 +36,38 @@ it('does not use up version numbers on refused patches', async () => {
   expect(host.status().modules[0]!.version).toBe(2);
   expect(host.call('m.v')).toBe(3);
 });
+
+it('refuses writes that a refused version queued as promise callbacks, microtasks, ticks or immediates', async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': good(1) });
+  project.write(
+    'logic/m.ts',
+    `import { counter } from '../state/counter';
+Promise.resolve().then(() => counter.update((d) => { d.n = 999; d.log.push('promise'); }));
+queueMicrotask(() => counter.update((d) => { d.log.push('microtask'); }));
+(async () => { await null; await null; counter.update((d) => { d.log.push('async'); }); })();
+setImmediate(() => counter.update((d) => { d.log.push('immediate'); }));
+process.nextTick(() => counter.update((d) => { d.log.push('nextTick'); }));
+setTimeout(() => counter.update((d) => { d.log.push('timeout'); }), 0);
+export function v() { return 2; }
+export function init() { throw new Error('init refuses this patch'); }
+`,
+  );
+  const record = await host.patch(['m']);
+  expect(record.ok).toBe(false);
+  expect(record.error!.code).toBe('PATCH_INIT_ERROR');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(valueOf<{ n: number; log: string[] }>(host, 'counter')).toEqual({ n: 0, log: [] });
+  expect(host.call('m.v')).toBe(1);
+  // The server's own writes still work after the refusal.
+  project.write('logic/m.ts', `import { counter } from '../state/counter';\nexport function bump() { return counter.update((d) => { d.n++; }).n; }\n`);
+  expect((await host.patch(['m'])).ok).toBe(true);
+  expect(host.call('m.bump')).toBe(1);
+});
+
+it('lets a version that was accepted write from its queued callbacks', async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': good(1) });
+  project.write('logic/m.ts', `import { counter } from '../state/counter';\nPromise.resolve().then(() => counter.update((d) => { d.log.push('later'); }));\nexport function v() { return 2; }\n`);
+  expect((await host.patch(['m'])).ok).toBe(true);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual(['later']);
+});
