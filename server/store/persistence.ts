@@ -111,7 +111,7 @@ export class Persistence {
     // Encode before counting: a record that could not be encoded must not leave a gap in the numbering.
     const bytes = frame({ q: this.seq + 1, c: mine.map((c) => (c.version === undefined ? [c.store.name, c.patches] : [c.store.name, c.patches, c.version])) });
     this.writer!.append(++this.seq, bytes);
-    if (++this.sinceSnapshot === (this.options.snapshotEvery ?? 50_000)) this.autoSnapshot('after that many transactions');
+    if (++this.sinceSnapshot >= (this.options.snapshotEvery ?? 50_000)) this.autoSnapshot('after that many transactions');
   }
 
   private autoSnapshot(why: string): void {
