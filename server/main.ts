@@ -47,29 +47,44 @@ function number(name: string, value: string | undefined, fallback: number, min: 
   return n;
 }
 
+const OPTIONS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'admin-port': { type: 'string' },
+  'admin-host': { type: 'string' },
+  data: { type: 'string' },
+  watch: { type: 'boolean' },
+  'tick-hz': { type: 'string' },
+  fsync: { type: 'string' },
+  deflate: { type: 'boolean' },
+  repair: { type: 'boolean' },
+  'from-disk': { type: 'boolean' },
+  'auth-timeout': { type: 'string' },
+  'max-per-address': { type: 'string' },
+  grace: { type: 'string' },
+  root: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * `--max-per-address -1` joined as `--max-per-address=-1`: parseArgs takes a
+ * value starting with "-" for a missing one ("argument is ambiguous"), while
+ * the range check below has the useful message.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i]!.startsWith('--') ? args[i]!.slice(2) : '';
+    const option = Object.hasOwn(OPTIONS, name) ? OPTIONS[name as keyof typeof OPTIONS] : undefined;
+    if (option?.type === 'string' && /^-\d/.test(args[i + 1] ?? '')) out.push(`${args[i]}=${args[++i]}`);
+    else out.push(args[i]!);
+  }
+  return out;
+}
+
 let parsed: ReturnType<typeof parseArgs>;
 try {
-  parsed = parseArgs({
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'admin-port': { type: 'string' },
-      'admin-host': { type: 'string' },
-      data: { type: 'string' },
-      watch: { type: 'boolean' },
-      'tick-hz': { type: 'string' },
-      fsync: { type: 'string' },
-      deflate: { type: 'boolean' },
-      repair: { type: 'boolean' },
-      'from-disk': { type: 'boolean' },
-      'auth-timeout': { type: 'string' },
-      'max-per-address': { type: 'string' },
-      grace: { type: 'string' },
-      root: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
+  parsed = parseArgs({ args: joinNegativeValues(process.argv.slice(2)), options: OPTIONS, strict: true });
 } catch (err) {
   fail((err as Error).message);
 }

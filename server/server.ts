@@ -8,6 +8,7 @@ import { createLogger } from './log.ts';
 import { TYPES_FILE, writeTypesFile } from './types-file.ts';
 import { Gateway } from './net/gateway.ts';
 import { DEFAULT_GUARD, guardedServer, listen, type GuardOptions } from './net/guard.ts';
+import { neverThrows } from './net/http-safety.ts';
 import { DEFAULT_LIMITS, type NetLimits } from './net/limits.ts';
 import { sessionTable } from './net/sessions.ts';
 import { LogicWatcher } from './patch/watcher.ts';
@@ -47,7 +48,7 @@ export interface ServerOptions {
   pages?: boolean;
   limits?: Partial<NetLimits>;
   /** HTTP timeouts of both ports (headers, whole request, idle keep-alive); defaults in net/guard.ts. */
-  httpTimeouts?: Partial<Pick<GuardOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'>>;
+  httpTimeouts?: Partial<Pick<GuardOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxPending'>>;
   sessionModule?: string;
 }
 
@@ -91,11 +92,14 @@ export class GameServer {
     this.offCommit = onCommit((changes) => {
       if (changes.some((c) => host.registry.owns(c.store))) gateway.rooms.onCommit(changes);
     });
-    http.on('request', (req, res) => {
-      for (const handler of this.httpHandlers) if (handler(req, res)) return;
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('rebind game server: connect with a WebSocket client\n');
-    });
+    http.on(
+      'request',
+      neverThrows('game port', (req, res) => {
+        for (const handler of this.httpHandlers) if (handler(req, res)) return;
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('rebind game server: connect with a WebSocket client\n');
+      }),
+    );
   }
 
   static async start(options: ServerOptions = {}): Promise<GameServer> {

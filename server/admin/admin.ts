@@ -9,6 +9,8 @@ import type { PatchRecord } from '../patch/history.ts';
 import { AuditLog, type AuditEntry } from './audit.ts';
 import { originAllowed } from './origin.ts';
 import { tokenMatches, type AdminToken } from './token.ts';
+import { trimForAudit } from './audit-trim.ts';
+import { answerBadRequest, neverThrows, refuseSocket, requestUrl } from '../net/http-safety.ts';
 
 // The operators' channel: a WebSocket listener of its own, on loopback by
 // default, that accepts only connections presenting the admin token (header
@@ -29,13 +31,15 @@ export interface AdminOptions {
   readOnly?: Set<string>;
   /** Plain HTTP on the admin port (the dashboard's page, which asks for the token). */
   onHttp?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
-  httpTimeouts?: Partial<Pick<GuardOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'>>;
+  httpTimeouts?: Partial<Pick<GuardOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxPending'>>;
 }
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.|localhost$)/;
 
 /** Sockets one address may hold on the admin port: a CLI and a few dashboards need far fewer. */
 const ADMIN_PER_ADDRESS = 32;
+/** Admin sockets, from all addresses, still before their upgrade: past it the oldest goes. */
+const ADMIN_PENDING = 64;
 
 /** What a client says it is (`cli`, `dashboard`, a name), kept apart from the address the server saw. */
 function claimedName(value: unknown): string {
@@ -53,11 +57,11 @@ export class AdminServer {
 
   private constructor(private readonly options: AdminOptions) {
     this.audit = new AuditLog(options.dataDir);
-    const { http, guard } = guardedServer({ ...DEFAULT_GUARD, ...options.httpTimeouts, maxPerAddress: ADMIN_PER_ADDRESS, capFlag: 'fixed for the admin port' });
+    const { http, guard } = guardedServer({ ...DEFAULT_GUARD, maxPending: ADMIN_PENDING, ...options.httpTimeouts, maxPerAddress: ADMIN_PER_ADDRESS, capFlag: 'fixed for the admin port' });
     this.http = http;
     // At the cap, a socket that has not shown the token for a second makes room: idle sockets cannot lock the operator out.
     guard.idle = (socket) => !this.authenticated.has(socket);
-    this.http.on('request', (req, res) => this.onRequest(req, res));
+    this.http.on('request', neverThrows('admin port', (req, res) => this.onRequest(req, res)));
     this.http.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket as Socket, head));
     this.wss.on('connection', (ws, req) => this.onConnection(ws, req));
   }
@@ -96,50 +100,76 @@ export class AdminServer {
     return url.searchParams.get('token') ?? undefined;
   }
 
-  /** Checks the token; on failure waits longer each time for that address, then says no. */
-  private async authorized(req: IncomingMessage, url: URL): Promise<boolean> {
+  /**
+   * A refused attempt (a wrong token, a foreign browser origin): counted per
+   * address, logged only at failures 1, 2, 4, 8... in a row (a flood says how
+   * big it is without filling the disk), answered after a delay that doubles
+   * each time.
+   */
+  private async refused(req: IncomingMessage, why: string): Promise<void> {
     const address = req.socket.remoteAddress ?? '?';
-    if (tokenMatches(this.options.token.value, this.presented(req, url))) {
-      this.failures.delete(address);
-      return true;
-    }
     const failures = (this.failures.get(address) ?? 0) + 1;
     this.failures.delete(address);
     this.failures.set(address, failures);
     // Bounded, oldest first out: an admin port open to many addresses cannot grow it without end.
     if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
-    // Failures 1, 2, 4, 8...: a flood of wrong tokens says how big it is without filling the disk.
-    if ((failures & (failures - 1)) === 0) this.record({ action: 'auth', origin: claimedName(undefined), address, ok: false, result: `bad token (failure ${failures} in a row)` });
+    if ((failures & (failures - 1)) === 0) {
+      const browserOrigin = req.headers.origin;
+      this.record({
+        action: 'auth',
+        origin: browserOrigin === undefined ? claimedName(undefined) : 'browser',
+        address,
+        ...(browserOrigin === undefined ? {} : { browserOrigin: browserOrigin.slice(0, 200) }),
+        ok: false,
+        result: `${why} (failure ${failures} in a row)`,
+      });
+    }
     await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** (failures - 1))));
-    return false;
   }
 
-  /** Every audit line keeps the claimed name (origin) and the address the server saw apart. */
-  private record(entry: AuditEntry & { address: string }): void {
-    this.audit.write(entry);
+  /** Every audit line keeps the claimed name (origin) and the address the server saw apart; what the client sent is cut to size. */
+  private record(entry: AuditEntry & { address: string; browserOrigin?: string }): void {
+    this.audit.write(entry.args === undefined ? entry : { ...entry, args: trimForAudit(entry.args) });
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    // Nothing here may reject: an unhandled rejection per request would flood the log, and the
+    // socket (which HTTP no longer times out after 'upgrade') would be left open.
+    try {
+      await this.upgrade(req, socket, head);
+    } catch (err) {
+      this.log.error(`an admin upgrade failed: ${(err as Error)?.stack ?? String(err)}`);
+      refuseSocket(socket, '500 Internal Server Error', 'internal error\n');
+    }
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     // The guard gave this socket an 'error' listener: a reset at any point below is harmless.
-    const url = new URL(req.url ?? '/', 'http://admin');
+    const url = requestUrl(req, 'http://admin');
+    if (!url) {
+      refuseSocket(socket, '400 Bad Request', 'bad request URL\n');
+      return;
+    }
     if (!originAllowed(req)) {
-      this.record({ action: 'auth', origin: claimedName(undefined), address: req.socket.remoteAddress ?? '?', ok: false, result: `refused browser origin ${String(req.headers.origin).slice(0, 200)}` });
-      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nthe admin port accepts browsers only from its own dashboard page\n');
+      await this.refused(req, `refused browser origin ${String(req.headers.origin).slice(0, 200)}`);
+      refuseSocket(socket, '403 Forbidden', 'the admin port accepts browsers only from its own dashboard page\n');
       return;
     }
-    const ok = await this.authorized(req, url);
-    // The client may have given up during the delay.
+    if (!tokenMatches(this.options.token.value, this.presented(req, url))) {
+      await this.refused(req, 'bad token');
+      // The client may have given up during the delay.
+      refuseSocket(socket, '401 Unauthorized', 'bad admin token\n');
+      return;
+    }
+    this.failures.delete(req.socket.remoteAddress ?? '?');
     if (socket.destroyed || !socket.writable) return;
-    if (!ok) {
-      socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nbad admin token\n');
-      return;
-    }
     this.authenticated.add(socket);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    const url = requestUrl(req, 'http://admin');
+    if (!url) return answerBadRequest(res);
     // The dashboard's page holds no data; the socket it opens must present the token.
     if (this.options.onHttp?.(req, res, url)) return;
     res.writeHead(404, { 'content-type': 'text/plain' }).end('rebind admin: connect with the rebind CLI\n');

@@ -14,16 +14,26 @@ export interface AdminToken {
 
 export const TOKEN_FILE = 'admin.token';
 
+/** Shorter tokens can be guessed: warned about from the variable, replaced in the file. */
+export const MIN_TOKEN_LENGTH = 16;
+
 export function loadOrCreateToken(dataDir: string, env = process.env): AdminToken {
   const fromEnv = env.REBIND_ADMIN_TOKEN?.trim();
-  if (fromEnv) return { value: fromEnv, source: 'REBIND_ADMIN_TOKEN' };
+  if (fromEnv) {
+    // Used as given (a test setup may want a short one), but said out loud: it can be guessed.
+    if (fromEnv.length < MIN_TOKEN_LENGTH) {
+      createLogger('admin').warn(`REBIND_ADMIN_TOKEN is only ${fromEnv.length} characters: anyone who guesses it can patch this server; use at least ${MIN_TOKEN_LENGTH} (e.g. openssl rand -base64 32)`);
+    }
+    return { value: fromEnv, source: 'REBIND_ADMIN_TOKEN' };
+  }
   const file = path.join(dataDir, TOKEN_FILE);
   if (existsSync(file)) {
     const value = readFileSync(file, 'utf8').trim();
-    if (value.length >= 16) {
+    if (value.length >= MIN_TOKEN_LENGTH) {
       warnIfShared(file);
       return { value, source: file };
     }
+    createLogger('admin').warn(`${file} held a token of ${value.length} characters, under the minimum of ${MIN_TOKEN_LENGTH}: replaced with a new random token (clients using the old one must read the file again)`);
   }
   mkdirSync(dataDir, { recursive: true });
   // A fixed prefix: base64url may begin with "-", and such a token passed as `--token <it>` reads as an option.

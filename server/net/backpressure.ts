@@ -4,6 +4,13 @@
 // when what is queued for it stays over `maxSendBuffer` for `slowClientMs`;
 // and whatever the time, nothing more is queued once `maxQueuedBytes` wait,
 // so memory stays bounded even before the timer has had its say.
+//
+// What the server itself pushes when a client joins or resumes (room
+// snapshots, the join reply) is not the client's fault, however big: such a
+// burst is queued whole and does not count against `maxQueuedBytes`. One
+// burst at a time: a new one is exempt only once the previous one was read
+// (or in the same event-loop turn), so a client that never reads holds at
+// most one burst beyond the ceiling, and the clock still cuts it.
 
 export interface BackpressureLimits {
   maxSendBuffer: number;
@@ -15,6 +22,14 @@ export type Verdict = 'ok' | 'too-slow' | 'queue-full';
 
 export class Backpressure {
   private timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
+  /** Bytes handed to the socket since the start (the position in the stream). */
+  private written = 0;
+  /** Where the bytes of exempt bursts still queued end, and how many there are: [end, bytes]. */
+  private exempt: Array<[number, number]> = [];
+  /** The burst of this event-loop turn is open: more of it is exempt too. */
+  private burstOpen = false;
+  /** What beforeWrite decided for the write that follows: exempt or not. */
+  private nextExempt = false;
 
   constructor(
     private readonly limits: BackpressureLimits,
@@ -24,16 +39,38 @@ export class Backpressure {
     private readonly onTooSlow: (why: Verdict) => void,
   ) {}
 
-  /** Before a write: may `bytes` more be queued? */
-  beforeWrite(bytes: number): Verdict {
+  /** Exempt bytes not read yet (the stream is read in order: what was written first leaves first). */
+  private exemptQueued(queued: number): number {
+    const read = this.written - queued;
+    this.exempt = this.exempt.filter(([end]) => end > read);
+    let total = 0;
+    for (const [end, bytes] of this.exempt) total += Math.min(bytes, end - read);
+    return total;
+  }
+
+  /** Before a write: may `bytes` more be queued? `burst`: part of a join or resume the server sends. */
+  beforeWrite(bytes: number, burst = false): Verdict {
     const queued = this.queued();
+    const exempt = this.exemptQueued(queued);
+    this.nextExempt = burst && (this.burstOpen || exempt === 0);
+    if (this.nextExempt) return 'ok';
+    const owed = Math.max(0, queued - exempt);
     // One message always goes out to a client that has caught up, however big.
-    if (queued > 0 && queued + bytes > this.limits.maxQueuedBytes) return 'queue-full';
+    if (owed > 0 && owed + bytes > this.limits.maxQueuedBytes) return 'queue-full';
     return 'ok';
   }
 
-  /** After a write: starts the clock when the queue goes over the limit. */
-  afterWrite(): void {
+  /** After the write of `bytes` beforeWrite allowed: starts the clock when the queue goes over the limit. */
+  afterWrite(bytes: number): void {
+    this.written += bytes;
+    if (this.nextExempt) {
+      this.nextExempt = false;
+      this.exempt.push([this.written, bytes]);
+      if (!this.burstOpen) {
+        this.burstOpen = true;
+        setImmediate(() => (this.burstOpen = false));
+      }
+    }
     if (this.timer || this.queued() <= this.limits.maxSendBuffer) return;
     this.timer = setTimeout(() => {
       // Judged after the I/O phase: after a stall of the server's own loop, the socket

@@ -117,16 +117,18 @@ export class Connection implements Link, Pingable {
       return;
     }
     const reply = this.gateway.handle(this, request);
+    const joining = request.name === '$auth' || request.name === '$resume';
     if (reply instanceof Promise) {
       this.pending++;
       void reply.then((r) => {
         this.pending--;
-        if (request.seq !== 0) this.reply(r, encoding);
+        if (request.seq !== 0) this.reply(r, encoding, joining);
       });
-    } else if (reply && request.seq !== 0) this.reply(reply, encoding);
+    } else if (reply && request.seq !== 0) this.reply(reply, encoding, joining);
   }
 
-  private reply(message: unknown[], encoding: Encoding): void {
+  /** `burst`: the reply to $auth or $resume, which follows the room snapshots of the join and is never held back by them. */
+  private reply(message: unknown[], encoding: Encoding, burst = false): void {
     let data: Buffer | string;
     const seq = message[0] as number;
     try {
@@ -139,23 +141,25 @@ export class Connection implements Link, Pingable {
     if (byteLength(data) > max) {
       data = encode(replyError(seq, 'REPLY_TOO_LARGE', `the reply is ${byteLength(data)} bytes, over the limit of ${max}: return less (page it, or sync it through a room)`), encoding);
     }
-    this.write(data);
+    this.write(data, burst);
   }
 
-  deliver(message: EncodedOnce): boolean {
-    return this.write(message.for(this.encoding));
+  /** `burst`: a room snapshot, which the server sends on its own (join, resume, a new view): see Backpressure. */
+  deliver(message: EncodedOnce, burst = false): boolean {
+    return this.write(message.for(this.encoding), burst);
   }
 
-  private write(data: Buffer | string): boolean {
+  private write(data: Buffer | string, burst = false): boolean {
     if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
-    const verdict = this.backpressure.beforeWrite(byteLength(data));
+    const bytes = byteLength(data);
+    const verdict = this.backpressure.beforeWrite(bytes, burst);
     if (verdict !== 'ok') {
       this.tooSlow(verdict);
       return false;
     }
     this.cork();
     this.ws.send(data);
-    this.backpressure.afterWrite();
+    this.backpressure.afterWrite(bytes);
     return true;
   }
 

@@ -19,6 +19,13 @@ export interface GuardOptions {
   keepAliveTimeoutMs: number;
   /** What the refusal says: which flag raises the cap. */
   capFlag: string;
+  /**
+   * Sockets, from all addresses together, that have not become WebSockets yet
+   * (a handshake, a page load, a flood of idle connects); past it the oldest
+   * of them is closed for the newcomer. Keeps one port from using up the
+   * process's file descriptors, which the other port needs too.
+   */
+  maxPending: number;
 }
 
 export const DEFAULT_GUARD: Omit<GuardOptions, 'capFlag'> = {
@@ -26,6 +33,7 @@ export const DEFAULT_GUARD: Omit<GuardOptions, 'capFlag'> = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
+  maxPending: 512,
 };
 
 /** How often Node sweeps for connections past their header/request timeout (its default, 30 s, lets an idle flood sit too long). */
@@ -56,7 +64,10 @@ const EVICT_AFTER_MS = 1000;
 export class ConnectionGuard {
   /** Per address, its sockets in the order they came, with when. */
   private readonly perAddress = new Map<string, Map<Socket, number>>();
+  /** Sockets not upgraded yet, oldest first (a Set keeps insertion order). */
+  private readonly pending = new Set<Socket>();
   refused = 0;
+  evictedPending = 0;
   /**
    * Whether a socket is still only a claim on a seat (no token shown, no
    * player joined): at the cap, the oldest such socket of the address makes
@@ -73,6 +84,8 @@ export class ConnectionGuard {
     http.requestTimeout = options.requestTimeoutMs;
     http.keepAliveTimeout = options.keepAliveTimeoutMs;
     http.on('connection', (socket: Socket) => this.onConnection(socket));
+    // Once a WebSocket, a socket is the listener's to judge (players, tokens), no longer a pending one.
+    http.on('upgrade', (req: { socket: Socket }) => this.pending.delete(req.socket));
     // Node's default answers a bad request (oversized headers: 431) and destroys the
     // socket; this one does the same and never throws on a socket already gone.
     http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -105,10 +118,23 @@ export class ConnectionGuard {
     socket.setTimeout(this.options.headersTimeoutMs);
     const sockets = held;
     sockets.set(socket, performance.now());
+    this.admitPending(socket);
     socket.once('close', () => {
+      this.pending.delete(socket);
       sockets.delete(socket);
       if (sockets.size === 0 && this.perAddress.get(address) === sockets) this.perAddress.delete(address);
     });
+  }
+
+  private admitPending(socket: Socket): void {
+    const max = this.options.maxPending;
+    while (max > 0 && this.pending.size >= max) {
+      const oldest = this.pending.values().next().value!;
+      this.pending.delete(oldest);
+      this.evictedPending++;
+      oldest.destroy();
+    }
+    this.pending.add(socket);
   }
 
   private evictIdle(held: Map<Socket, number>): boolean {

@@ -160,18 +160,22 @@ export class SessionLifecycle {
   /**
    * After a restart: every session the last run left is a connection that was
    * cut. Logic hears `drop` now for those it still thought online, and
-   * `leave` after the grace unless the player comes back ($auth, or $resume
-   * with the token it held).
+   * `leave` once the grace has passed since the cut (counted across
+   * restarts: see SessionRow.droppedAt) unless the player comes back ($auth,
+   * or $resume with the token it held).
    */
   restore(): number {
     const restored = this.sessions.restore();
+    const now = Date.now();
     for (const { session, row } of restored) {
       for (const room of row.rooms) this.rooms.join(room, session);
-      if (row.online) {
-        this.sessions.setOnline(session, false);
-        this.hook('drop', session.player);
-      }
-      this.startGrace(session);
+      // A cut recorded by an earlier run keeps its time; one that was not (a crash while
+      // online, a row from before drop times) is dated now.
+      const droppedAt = typeof row.droppedAt === 'number' && row.droppedAt <= now ? row.droppedAt : now;
+      if (row.online || row.droppedAt !== droppedAt) this.sessions.setOnline(session, false, droppedAt);
+      if (row.online) this.hook('drop', session.player);
+      // Only what is left of the grace: restarting again and again cannot keep a player in the world.
+      this.startGrace(session, Math.max(0, this.graceMs - (now - droppedAt)));
     }
     return restored.length;
   }

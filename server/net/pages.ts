@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as esbuild from 'esbuild';
 import { rebindError } from '../errors.ts';
+import { answerBadRequest, requestUrl } from './http-safety.ts';
 
 // Browser pages served over plain HTTP: an HTML file and its TypeScript
 // entry, bundled with esbuild once, at start (no separate build step).
@@ -40,7 +41,11 @@ export async function bundlePage(path: string, htmlFile: string, entry: string, 
 export function servePages(pages: Page[]): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    const url = new URL(req.url ?? '/', 'http://page');
+    const url = requestUrl(req, 'http://page');
+    if (!url) {
+      answerBadRequest(res);
+      return true;
+    }
     if (url.pathname === '/favicon.ico') {
       res.writeHead(204).end();
       return true;

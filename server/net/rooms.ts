@@ -14,8 +14,8 @@ import { setOwn } from '../../client/replica.ts';
 
 export interface Member {
   readonly player: string;
-  /** Sends an already-encoded message; false if the member is not connected. */
-  deliver(message: EncodedOnce): boolean;
+  /** Sends an already-encoded message; false if the member is not connected. `snapshot`: a `$state` the server sends on its own, see Backpressure. */
+  deliver(message: EncodedOnce, snapshot?: boolean): boolean;
 }
 
 export interface SyncPatch {
@@ -200,7 +200,7 @@ export class Rooms {
         // A wholesale replacement: send those stores again, and drop their now-stale patches.
         const kept = pending.filter((p) => !stores.includes(p.patch.store));
         const snapshot = new EncodedOnce(push('$state', { room: room.name, stores: this.snapshotOf(room, stores) }));
-        for (const member of room.members.values()) member.deliver(snapshot);
+        for (const member of room.members.values()) member.deliver(snapshot, true);
         this.deliverPatches(room, kept);
       } else this.deliverPatches(room, pending);
     }
@@ -235,7 +235,7 @@ export class Rooms {
   private sendSnapshot(room: Room, member: Member): void {
     room.since.set(member.player, this.commitSeq);
     if (!room.view) return;
-    member.deliver(new EncodedOnce(push('$state', { room: room.name, stores: this.snapshotOf(room) })));
+    member.deliver(new EncodedOnce(push('$state', { room: room.name, stores: this.snapshotOf(room) })), true);
   }
 
   stats(): { rooms: number; members: number } {

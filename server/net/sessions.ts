@@ -22,10 +22,17 @@ export interface SessionRow {
   /** Whether logic last heard join/resume (true) or drop (false). */
   online: boolean;
   joinedAt: number;
+  /**
+   * When the connection was cut (ms since the epoch), while it waits for a
+   * resume: a restart gives only what is left of the grace, so restarting
+   * cannot postpone `leave` forever. After a crash the moment is unknown: the
+   * restart that finds none records its own time, and later restarts keep it.
+   */
+  droppedAt?: number;
 }
 
 export interface Link {
-  deliver(message: EncodedOnce): boolean;
+  deliver(message: EncodedOnce, snapshot?: boolean): boolean;
   close(code: number, reason: string): void;
 }
 
@@ -48,8 +55,8 @@ export class Session implements Member {
     this.joinedAt = restored ? restored.joinedAt : Date.now();
   }
 
-  deliver(message: EncodedOnce): boolean {
-    return this.link ? this.link.deliver(message) : false;
+  deliver(message: EncodedOnce, snapshot = false): boolean {
+    return this.link ? this.link.deliver(message, snapshot) : false;
   }
 }
 
@@ -105,8 +112,13 @@ export class Sessions {
     this.write(session.player, (row) => void (row.tokenHash = session.tokenHash));
   }
 
-  setOnline(session: Session, online: boolean): void {
-    this.write(session.player, (row) => void (row.online = online));
+  /** Online again (no drop time), or cut at `droppedAt`. */
+  setOnline(session: Session, online: boolean, droppedAt = Date.now()): void {
+    this.write(session.player, (row) => {
+      row.online = online;
+      if (online) delete row.droppedAt;
+      else row.droppedAt = droppedAt;
+    });
   }
 
   setRooms(player: string, rooms: string[]): void {

@@ -24,8 +24,11 @@ afterEach(async () => {
   project = undefined;
 });
 
-function start(): Promise<ServerProcess> {
-  return startServerProcess(['--root', project!.root, '--data', project!.path('data'), '--grace', '3'], { REBIND_ADMIN_TOKEN: TOKEN });
+/** The grace counts from the cut, across restarts: long enough here for a restart on a loaded machine. */
+const GRACE_S = 12;
+
+function start(grace = GRACE_S): Promise<ServerProcess> {
+  return startServerProcess(['--root', project!.root, '--data', project!.path('data'), '--grace', String(grace)], { REBIND_ADMIN_TOKEN: TOKEN });
 }
 
 function players(): Promise<Players> {
@@ -62,8 +65,33 @@ it.each(['a crash (SIGKILL)', 'a clean stop (SIGTERM)'])('after %s, logic hears 
   await waitFor(() => back.state<Players>('arena', 'players')?.['p-p0']?.online === true, 3000, 'the returning player to see the arena again');
 
   // After the grace the others have left the world; the one who came back stays.
-  await waitFor(async () => Object.keys(await players()).length === 1, 8000, 'the others to leave');
+  await waitFor(async () => Object.keys(await players()).length === 1, (GRACE_S + 10) * 1000, 'the others to leave');
   expect(await players()).toMatchObject({ 'p-p0': { online: true } });
   const status = await adminRequest<{ players: { sessions: number; connected: number } }>(server.adminUrl, TOKEN, 'status');
   expect(status.players).toMatchObject({ sessions: 1, connected: 1 });
 }, 60_000);
+
+it('counts the grace from the cut across restarts: crashing again and again does not keep a player in the world', async () => {
+  project = demoProject();
+  const grace = 15;
+  server = await start(grace);
+  const c = new RebindClient(server.gameUrl, { reconnect: false });
+  await c.connect();
+  await c.join({ name: 'ghost' });
+  await sleep(300); // the journal's interval
+  await server.kill();
+  c.close();
+
+  // The first restart after the crash dates the cut (it cannot know the exact moment).
+  server = await start(grace);
+  const cutAt = Date.now();
+  expect(await players()).toMatchObject({ 'p-ghost': { online: false } });
+  // Crash after crash, each well within the grace: each restart would give a full grace again.
+  while (Date.now() - cutAt < (grace + 1) * 1000) {
+    await sleep(500); // the journal's interval, with room to spare
+    await server.kill();
+    server = await start(grace);
+  }
+  // More than the grace has passed since the cut: gone at this start, not a whole grace later.
+  await waitFor(async () => !('p-ghost' in (await players())), 5000, 'the player to leave at once');
+}, 120_000);
