@@ -24,14 +24,37 @@ export function encode(message: unknown, encoding: Encoding): Buffer | string {
   return encoding === 'msgpack' ? packr.pack(message) : JSON.stringify(message);
 }
 
+/** Pushes handed to connections (one per recipient), and their bytes: `sync` is $state and $patch, `other` the rest. Read by /metrics. */
+export const pushCounters = { syncMessages: 0, syncBytes: 0, otherMessages: 0, otherBytes: 0 };
+
 /** Encodes once for both kinds of client, lazily (most rooms use one kind). */
 export class EncodedOnce {
   private binary: Buffer | undefined;
   private text: string | undefined;
-  constructor(private readonly message: unknown) {}
+  private textBytes = 0;
+  private readonly sync: boolean;
+  constructor(private readonly message: unknown) {
+    const event = Array.isArray(message) ? message[0] : undefined;
+    this.sync = event === '$patch' || event === '$state';
+  }
+  /** Called once per recipient, so counting here counts what is sent (encoding stays once per message). */
   for(encoding: Encoding): Buffer | string {
-    if (encoding === 'msgpack') return (this.binary ??= packr.pack(this.message));
-    return (this.text ??= JSON.stringify(this.message));
+    let out: Buffer | string;
+    let bytes: number;
+    if (encoding === 'msgpack') bytes = (out = this.binary ??= packr.pack(this.message)).length;
+    else {
+      if (this.text === undefined) this.textBytes = Buffer.byteLength((this.text = JSON.stringify(this.message)));
+      out = this.text;
+      bytes = this.textBytes;
+    }
+    if (this.sync) {
+      pushCounters.syncMessages++;
+      pushCounters.syncBytes += bytes;
+    } else {
+      pushCounters.otherMessages++;
+      pushCounters.otherBytes += bytes;
+    }
+    return out;
   }
 }
 

@@ -3,6 +3,7 @@ import { isClientHandler, type Handler, type Migrations } from '../api.ts';
 import { rebindError, type SourceLocation } from '../errors.ts';
 import type { Artifact } from './build.ts';
 import type { TrackedTimers } from './evaluate.ts';
+import type { CallStats } from '../metrics/call-stats.ts';
 
 // The binding table maps every handler name (`chat.say`) to the function of
 // the module version that is live now. Callers look names up at the moment
@@ -35,6 +36,8 @@ export interface Binding {
   fn: Handler;
   public: boolean;
   module: ModuleVersion;
+  /** This handler's calls in this version (metrics/call-stats.ts), found once and kept here so a call needs no lookup. */
+  stats?: CallStats;
 }
 
 export function exportLocation(file: string, rel: string, name: string): SourceLocation | undefined {

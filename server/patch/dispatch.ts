@@ -1,6 +1,7 @@
 import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
 import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { CallStatsBook, metricsEnabled } from '../metrics/call-stats.ts';
 import { afterCommit, currentTransaction, savepoint, transact } from '../store/transaction.ts';
 import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { runEnded, runId, runStarted } from './busy.ts';
@@ -149,6 +150,8 @@ const NO_OUTBOX: Outbox = {
 
 export class Dispatcher {
   readonly stats = new Map<string, HandlerStats>();
+  /** Calls, errors and latency per handler and module version. */
+  readonly callStats = new CallStatsBook();
   outbox: Outbox = NO_OUTBOX;
   private readonly log = createLogger('calls');
 
@@ -179,22 +182,34 @@ export class Dispatcher {
     const ctx = new CallContext(this, player, binding.module.module);
     if (player === null && binding.public) requirePlayer(ctx, name);
     let result: unknown;
+    // Per version, for metrics and a patch's verification: plain counters, read at scrape time.
+    const perVersion = metricsEnabled ? (binding.stats ??= this.callStats.for(name, binding.module)) : undefined;
+    const started = perVersion ? performance.now() : 0;
     // Only the outermost run is watched: a nested ctx.call is part of its caller's run.
     const run = currentTransaction() === null ? runStarted(stats.runId) : 0;
     try {
       result = transact(() => binding.fn(ctx, payload));
     } catch (err) {
       countError(stats, err);
+      perVersion?.record(performance.now() - started, true);
       throw this.handlerError(name, err, binding.module, player);
     } finally {
       if (run !== 0) runEnded(run, name);
     }
     if (result instanceof Promise) {
-      return result.catch((err: unknown) => {
-        countError(stats, err);
-        throw this.handlerError(name, err, binding.module, player);
-      });
+      return result.then(
+        (value) => {
+          perVersion?.record(performance.now() - started, false);
+          return value;
+        },
+        (err: unknown) => {
+          countError(stats, err);
+          perVersion?.record(performance.now() - started, true);
+          throw this.handlerError(name, err, binding.module, player);
+        },
+      );
     }
+    perVersion?.record(performance.now() - started, false);
     return result;
   }
 

@@ -29,10 +29,14 @@ function errno(code: 'ENOSPC' | 'EIO', op: IoOp, file: string): NodeJS.ErrnoExce
   return Object.assign(new Error(`${code}: ${text}, ${op} '${file}'`), { code, syscall: op, path: file });
 }
 
+/** Told of every journal or snapshot write and fsync that succeeded, with its time and bytes (the /metrics endpoint listens). */
+export type IoObserver = (op: 'write' | 'sync', ms: number, bytes: number) => void;
+
 export class Disk {
   calls = 0;
   crashed = false;
   plan: FaultPlan | undefined;
+  observer: IoObserver | undefined;
 
   /** Counts the call and applies the fault plan; returns a short-write fault to honour, if any. */
   check(op: IoOp, file: string): { short: number } | undefined {
@@ -130,7 +134,9 @@ export class DiskFile {
   async write(bytes: Buffer, position: number): Promise<number> {
     const short = this.disk.check('write', this.file);
     const length = short ? Math.min(short.short, bytes.length) : bytes.length;
+    const started = performance.now();
     const { bytesWritten } = await this.handle.write(bytes, 0, length, position);
+    this.disk.observer?.('write', performance.now() - started, bytesWritten);
     this.size = Math.max(this.size, position + bytesWritten);
     return bytesWritten;
   }
@@ -153,7 +159,9 @@ export class DiskFile {
       if (!(err instanceof CrashedError)) this.loseUnsynced();
       throw err;
     }
+    const started = performance.now();
     await this.handle.datasync();
+    this.disk.observer?.('sync', performance.now() - started, this.size - this.syncedSize);
     this.syncedSize = this.size;
   }
 

@@ -18,8 +18,8 @@ interface Child {
   stop(): Promise<void>;
 }
 
-async function serve(args: string[]): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', SERVE, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, REBIND_LOG: 'error' } });
+export async function serve(args: string[], env: Record<string, string> = {}): Promise<Child> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', SERVE, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, REBIND_LOG: 'error', ...env } });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d) => {
@@ -52,7 +52,7 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
-async function load(url: string, players: number, rate: number, seconds: number, handler = 'bench.hit'): Promise<LoadReport> {
+export async function load(url: string, players: number, rate: number, seconds: number, handler = 'bench.hit'): Promise<LoadReport> {
   return runLoad({ url, players, rate, window: 8, durationMs: (seconds + 1) * 1000, warmupMs: 1000, handler, payload: { x: 1, y: 2 }, encoding: 'msgpack' });
 }
 

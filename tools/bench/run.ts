@@ -2,6 +2,7 @@
 // REBIND_BENCH_QUICK=1 shortens the runs (for a smoke check, not for figures).
 import { benchCli } from './cli.ts';
 import { benchEngine } from './engine.ts';
+import { benchMetrics } from './metrics.ts';
 import { benchNet } from './net.ts';
 import { benchPersist } from './persist.ts';
 import { benchSave } from './save.ts';
@@ -18,6 +19,10 @@ const step = (name: string) => process.stderr.write(`bench: ${name}...\n`);
 if (!only || only === 'net') {
   step('network (child processes)');
   rows.push(...(await benchNet(quick ? 2 : 8)));
+}
+if (!only || only === 'metrics') {
+  step('metrics on the message path (child processes)');
+  rows.push(...(await benchMetrics(quick ? 2 : 8)));
 }
 if (!only || only === 'engine') {
   step('patch engine');

@@ -1,0 +1,102 @@
+import type { ModuleVersion } from '../patch/bindings.ts';
+
+// Calls, errors and latency of each handler, per module version, counted in
+// plain fields and one small array: a call costs two clock reads and a few
+// increments. Prometheus (metrics.ts) reads these at scrape time, and a
+// patch's verification (verify.ts) compares one version's with another's.
+// REBIND_METRICS=0 turns the counting off (the bench measures the cost).
+
+/** Upper bounds of the latency buckets, in milliseconds (the last bucket is +Inf). */
+export const LATENCY_BUCKETS_MS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10_000];
+
+export const metricsEnabled = process.env.REBIND_METRICS !== '0';
+
+export class CallStats {
+  calls = 0;
+  errors = 0;
+  sumMs = 0;
+  /** Calls per latency bucket (not cumulative); the last slot is over the last bound. */
+  readonly buckets = new Float64Array(LATENCY_BUCKETS_MS.length + 1);
+
+  constructor(
+    readonly handler: string,
+    readonly module: string,
+    readonly version: number,
+  ) {}
+
+  record(ms: number, failed: boolean): void {
+    this.calls++;
+    if (failed) this.errors++;
+    this.sumMs += ms;
+    let i = 0;
+    while (i < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[i]!) i++;
+    this.buckets[i]!++;
+  }
+}
+
+/** Counts of several CallStats taken together (a version's handlers), with a quantile from the buckets. */
+export interface CallTotals {
+  calls: number;
+  errors: number;
+  buckets: Float64Array;
+}
+
+export function totals(stats: Iterable<CallStats>): CallTotals {
+  const out: CallTotals = { calls: 0, errors: 0, buckets: new Float64Array(LATENCY_BUCKETS_MS.length + 1) };
+  for (const s of stats) {
+    out.calls += s.calls;
+    out.errors += s.errors;
+    for (let i = 0; i < s.buckets.length; i++) out.buckets[i]! += s.buckets[i]!;
+  }
+  return out;
+}
+
+/** The difference of two totals taken at two times (what happened between them). */
+export function since(now: CallTotals, before: CallTotals): CallTotals {
+  const buckets = new Float64Array(now.buckets.length);
+  for (let i = 0; i < buckets.length; i++) buckets[i] = now.buckets[i]! - before.buckets[i]!;
+  return { calls: now.calls - before.calls, errors: now.errors - before.errors, buckets };
+}
+
+/** The bucket bound under which a share `q` of the calls finished (an upper estimate, in ms). */
+export function quantileMs(t: CallTotals, q: number): number {
+  const count = t.buckets.reduce((a, b) => a + b, 0);
+  if (count === 0) return 0;
+  let seen = 0;
+  for (let i = 0; i < t.buckets.length; i++) {
+    seen += t.buckets[i]!;
+    if (seen >= q * count) return LATENCY_BUCKETS_MS[i] ?? LATENCY_BUCKETS_MS.at(-1)! * 2;
+  }
+  return LATENCY_BUCKETS_MS.at(-1)! * 2;
+}
+
+/** Versions of each module whose stats are kept (the live ones and a few before them). */
+const VERSIONS_KEPT = 5;
+
+export class CallStatsBook {
+  private readonly byVersion = new Map<string, Map<number, Map<string, CallStats>>>();
+
+  /** The stats of `handler` in `version`, made on its first call. */
+  for(handler: string, version: ModuleVersion): CallStats {
+    let versions = this.byVersion.get(version.module);
+    if (!versions) this.byVersion.set(version.module, (versions = new Map()));
+    let handlers = versions.get(version.version);
+    if (!handlers) {
+      versions.set(version.version, (handlers = new Map()));
+      // Oldest first out, so a server patched a thousand times reports a bounded set of series.
+      while (versions.size > VERSIONS_KEPT) versions.delete(versions.keys().next().value!);
+    }
+    let stats = handlers.get(handler);
+    if (!stats) handlers.set(handler, (stats = new CallStats(handler, version.module, version.version)));
+    return stats;
+  }
+
+  /** Every handler's stats of one module version. */
+  ofVersion(module: string, version: number): CallStats[] {
+    return [...(this.byVersion.get(module)?.get(version)?.values() ?? [])];
+  }
+
+  *all(): Generator<CallStats> {
+    for (const versions of this.byVersion.values()) for (const handlers of versions.values()) yield* handlers.values();
+  }
+}
