@@ -15,6 +15,7 @@ import { buildManifest, driftOf, restorePlans, type Drift, type Kept } from './l
 import { hashInputs, selectTargets } from './changes.ts';
 import { discoverModules } from './modules.ts';
 import { unregisterSourceMap } from './sourcemaps.ts';
+import { verifyPatch, type VerifyOptions, type VerifyReport } from './verify.ts';
 
 // A patch is a transaction: build, evaluate, check and init every new
 // version first; on any failure nothing changes and the old code keeps
@@ -28,6 +29,8 @@ export interface PatchRequest {
   files?: string[];
   origin?: Origin;
   by?: string;
+  /** Watch the new versions for this window and roll back on our own if they go over budget (verify.ts). */
+  verify?: VerifyOptions;
 }
 
 const KEEP_VERSIONS = 10;
@@ -47,12 +50,15 @@ export class PatchEngine {
   /** Why the live code could not be saved after the last patch, if it could not (shown by status). */
   liveCodeError: string | undefined;
   liveCodeSavedAt: string | undefined;
+  /** Verification for every patch that does not ask for its own (the server's --verify, for saves under --watch). */
+  defaultVerify: VerifyOptions | undefined;
+  private readonly verifications = new Map<number, Promise<VerifyReport>>();
 
   constructor(
     readonly paths: ProjectPaths,
     registry: StoreRegistry,
     private readonly bindings: BindingTable,
-    dispatcher: Dispatcher,
+    private readonly dispatcher: Dispatcher,
     timeLimitMs = DEFAULT_TIME_LIMIT_MS,
   ) {
     this.builder = new Builder(paths);
@@ -68,7 +74,41 @@ export class PatchEngine {
 
   /** Builds and swaps; resolves to the record, also when the patch was rejected. */
   patch(request: PatchRequest = {}): Promise<PatchRecord> {
-    return this.serialized(() => this.runPatch(request));
+    return this.serialized(async () => {
+      const verify = request.origin === 'start' ? undefined : (request.verify ?? this.defaultVerify);
+      const record = await this.runPatch(request, verify);
+      if (verify && record.ok && !record.noop) this.verifications.set(record.id, this.startVerification(record, verify));
+      return record;
+    });
+  }
+
+  /** The outcome of patch `id`'s verification, once its window is over or it was rolled back; undefined if it is not verified. */
+  verification(id: number): Promise<VerifyReport> | undefined {
+    return this.verifications.get(id);
+  }
+
+  private startVerification(record: PatchRecord, options: VerifyOptions): Promise<VerifyReport> {
+    const meta = (kind: 'auto-rollback' | 'confirm', report: VerifyReport) => ({ origin: record.origin, by: 'verify', kind, started: performance.now(), verify: report });
+    const done = verifyPatch(record, options, {
+      callStats: this.dispatcher.callStats,
+      liveVersion: (module) => this.bindings.live.get(module)?.version,
+      rollBack: (modules, report) =>
+        this.serialized(async () => {
+          this.log.event('error', `auto-rollback of patch #${record.id} (${modules.join(', ')}): ${report.reason}`, { patch: record.id, modules, ...report.new, previous: report.previous });
+          try {
+            return this.activate(meta('auto-rollback', report), this.rollbackPlans(modules), []);
+          } catch (err) {
+            return this.history.fail(meta('auto-rollback', report), [], err);
+          }
+        }),
+      confirm: (report) => {
+        this.log.event('info', `patch #${record.id} ${report.outcome} after ${report.elapsedMs} ms${report.reason ? ` (${report.reason})` : ''}`, { patch: record.id, ...report.new });
+        this.history.noop(meta('confirm', report), []);
+      },
+    });
+    // Forget finished verifications after a while: anyone waiting has its answer.
+    void done.then(() => setTimeout(() => this.verifications.delete(record.id), 60_000).unref());
+    return done;
   }
 
   /** Re-activates the previous version of `module` (default: of every module the last patch changed). */
@@ -79,14 +119,7 @@ export class PatchEngine {
       try {
         const targets = module ? [module] : this.history.lastChangedModules();
         if (targets.length === 0) throw rebindError('NO_ROLLBACK', 'nothing to roll back: no patch has changed a module yet');
-        const plans: Plan[] = targets.map((name) => {
-          const stack = this.kept.get(name);
-          if (!this.bindings.live.has(name) && !stack) throw rebindError('UNKNOWN_MODULE', `no module named "${name}"`);
-          const previous = stack && stack.length >= 2 ? stack[stack.length - 2]! : undefined;
-          if (!previous) throw rebindError('NO_ROLLBACK', `${name} has no previous version to roll back to`);
-          return { module: name, file: this.bindings.live.get(name)?.file ?? path.join(this.paths.logicDir, name + '.ts'), artifact: previous.artifact, inputs: previous.inputs };
-        });
-        return this.activate({ origin, by: options.by, kind: 'rollback', started }, plans, []);
+        return this.activate({ origin, by: options.by, kind: 'rollback', started }, this.rollbackPlans(targets), []);
       } catch (err) {
         return this.history.fail({ origin, by: options.by, kind: 'rollback', started }, [], err);
       }
@@ -131,6 +164,17 @@ export class PatchEngine {
     return driftOf(this.paths, this.bindings.live, this.kept);
   }
 
+  /** Plans that re-activate the previous kept build of each module; throws if one has none. */
+  private rollbackPlans(targets: readonly string[]): Plan[] {
+    return targets.map((name) => {
+      const stack = this.kept.get(name);
+      if (!this.bindings.live.has(name) && !stack) throw rebindError('UNKNOWN_MODULE', `no module named "${name}"`);
+      const previous = stack && stack.length >= 2 ? stack[stack.length - 2]! : undefined;
+      if (!previous) throw rebindError('NO_ROLLBACK', `${name} has no previous version to roll back to`);
+      return { module: name, file: this.bindings.live.get(name)?.file ?? path.join(this.paths.logicDir, name + '.ts'), artifact: previous.artifact, inputs: previous.inputs };
+    });
+  }
+
   /** Whether `rollback(module)` has a previous version to go back to. */
   canRollback(module: string): boolean {
     return (this.kept.get(module)?.length ?? 0) >= 2;
@@ -148,9 +192,9 @@ export class PatchEngine {
     return run;
   }
 
-  private async runPatch(request: PatchRequest): Promise<PatchRecord> {
+  private async runPatch(request: PatchRequest, verify: VerifyOptions | undefined): Promise<PatchRecord> {
     const started = performance.now();
-    const meta = { origin: request.origin ?? 'api', by: request.by, kind: 'patch' as const, started };
+    const meta = { origin: request.origin ?? 'api', by: request.by, kind: 'patch' as const, started, ...(verify ? { verify: { windowMs: verify.windowMs } } : {}) };
     const onDisk = discoverModules(this.paths.logicDir);
     const live = this.bindings.live;
     let targets: string[];
@@ -214,7 +258,7 @@ export class PatchEngine {
       this.lastVersion.set(version.module, version.version);
       const old = replaced.find((r) => r.module === version.module);
       changes.push({ module: version.module, change: old ? 'updated' : 'added', oldVersion: old?.version ?? null, newVersion: version.version, oldHash: old?.hash ?? null, newHash: version.hash });
-      this.keep(version, plans.find((p) => p.module === version.module)!, meta.kind === 'rollback');
+      this.keep(version, plans.find((p) => p.module === version.module)!, meta.kind === 'rollback' || meta.kind === 'auto-rollback');
     }
     for (const name of removals) {
       const old = replaced.find((r) => r.module === name);

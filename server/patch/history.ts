@@ -1,4 +1,5 @@
 import { isRebindError, type SourceLocation } from '../errors.ts';
+import type { VerifyReport } from './verify.ts';
 
 // Every patch and rollback is recorded: who asked, what changed (versions and
 // content hashes), how long it took, and the error if it was rejected.
@@ -25,8 +26,12 @@ export interface PatchError {
   module?: string;
 }
 
-/** `restore`: the start of a server that came back on the live code saved in its data folder. */
-export type RecordKind = 'patch' | 'rollback' | 'restore';
+/**
+ * `restore`: the start of a server that came back on the live code saved in its data folder.
+ * `auto-rollback`: a patch under verification went over budget and was rolled back (see verify.ts).
+ * `confirm`: a patch under verification stayed within budget for its window (nothing changes).
+ */
+export type RecordKind = 'patch' | 'rollback' | 'restore' | 'auto-rollback' | 'confirm';
 
 export interface PatchRecord {
   id: number;
@@ -41,6 +46,8 @@ export interface PatchRecord {
   migrations: string[];
   durationMs: number;
   error?: PatchError;
+  /** Of a patch: the window it is verified over. Of an auto-rollback or a confirm: the verification's outcome, reason and figures. */
+  verify?: VerifyReport | { windowMs: number };
 }
 
 export interface RecordMeta {
@@ -49,6 +56,7 @@ export interface RecordMeta {
   kind: RecordKind;
   /** performance.now() when the request arrived. */
   started: number;
+  verify?: PatchRecord['verify'];
 }
 
 const KEEP = 1000;
@@ -122,6 +130,7 @@ export class History {
       origin: meta.origin,
       ...(meta.by ? { by: meta.by } : {}),
       ...outcome,
+      ...(meta.verify ? { verify: meta.verify } : {}),
       durationMs: Math.round((performance.now() - meta.started) * 1000) / 1000,
     };
     if (!record.error) delete record.error;

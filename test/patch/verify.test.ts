@@ -1,0 +1,104 @@
+import { afterEach, expect, it } from 'vitest';
+import { RebindClient } from '../../client/index.ts';
+import type { PatchRecord } from '../../server/patch/history.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+
+// A patch that watches itself, on a real server under load: a version whose
+// handler throws on half its calls is rolled back on its own before its
+// window ends, with no call lost and nobody disconnected; a good version is
+// confirmed when its window ends.
+
+const V1 = `import { client } from '../server/api';
+export const buy = client((ctx: unknown, p: { n: number }) => 'v1');
+`;
+const HALF_BROKEN = `import { client } from '../server/api';
+export const buy = client((ctx: unknown, p: { n: number }) => { if (p.n % 2 === 1) throw new Error('the new price table is missing'); return 'v2'; });
+`;
+const GOOD = `import { client } from '../server/api';
+export const buy = client((ctx: unknown, p: { n: number }) => 'v2');
+`;
+
+let t: TestServer | undefined;
+afterEach(async () => {
+  await t?.stop();
+  t = undefined;
+});
+
+/** Players calling shop.buy in a closed loop; every call is counted when sent and when answered. */
+async function load(url: string, players: number) {
+  const counts = { sent: 0, ok: 0, failed: 0, closes: 0, answers: new Map<string, number>() };
+  let running = true;
+  const clients = await Promise.all(
+    Array.from({ length: players }, async (_, i) => {
+      const c = new RebindClient(url, { reconnect: false });
+      await c.connect();
+      await c.join({ name: `p${i}` });
+      c.on('close', () => counts.closes++);
+      return c;
+    }),
+  );
+  const loops = clients.map(async (c) => {
+    for (let n = 0; running; n++) {
+      counts.sent++;
+      try {
+        const answer = String(await c.call('shop.buy', { n }));
+        counts.ok++;
+        counts.answers.set(answer, (counts.answers.get(answer) ?? 0) + 1);
+      } catch {
+        counts.failed++;
+      }
+    }
+  });
+  return {
+    counts,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      for (const c of clients) c.close();
+    },
+  };
+}
+
+it('rolls back on its own, before the window ends, a version that throws on half its calls; no call lost, nobody disconnected', async () => {
+  t = await startServer({ 'logic/shop.ts': V1 }, { tickHz: 20 });
+  const players = await load(t.url, 20);
+  await new Promise((r) => setTimeout(r, 500));
+  t.project.write('logic/shop.ts', HALF_BROKEN);
+  const patch = await t.server.host.engine.patch({ modules: ['shop'], origin: 'cli', verify: { windowMs: 10_000 } });
+  expect(patch).toMatchObject({ ok: true, verify: { windowMs: 10_000 } });
+  const report = await t.server.host.engine.verification(patch.id)!;
+  expect(report.outcome).toBe('rolled-back');
+  expect(report.elapsedMs).toBeLessThan(10_000);
+  expect(report.reason).toMatch(/error rate \d+\.\d% \(\d+ of \d+ calls\), previous version 0\.0%/);
+  expect(report.new.errors).toBeGreaterThanOrEqual(10);
+  expect(report.previous).toMatchObject({ errors: 0 });
+  await new Promise((r) => setTimeout(r, 300));
+  await players.stop();
+
+  const { counts } = players;
+  expect(counts.sent).toBe(counts.ok + counts.failed); // every call answered
+  expect(counts.closes).toBe(0);
+  // The new version's failures reached the players (with 20 players, ten of them may come in one round trip).
+  expect(counts.failed).toBeGreaterThanOrEqual(10);
+  expect(counts.answers.get('v1')).toBeGreaterThan(0);
+  // After the auto-rollback, the old code answers again, as a new version.
+  expect(t.server.host.bindings.live.get('shop')!.version).toBe(3);
+  const history = t.server.host.history(5);
+  const auto = history.find((r: PatchRecord) => r.kind === 'auto-rollback')!;
+  expect(auto).toMatchObject({ ok: true, by: 'verify', origin: 'cli', verify: { patch: patch.id, outcome: 'rolled-back' } });
+  expect(auto.modules).toEqual([expect.objectContaining({ module: 'shop', oldVersion: 2, newVersion: 3 })]);
+}, 60_000);
+
+it('confirms a version that stays within budget for its window', async () => {
+  t = await startServer({ 'logic/shop.ts': V1 }, { tickHz: 20 });
+  const players = await load(t.url, 5);
+  t.project.write('logic/shop.ts', GOOD);
+  const patch = await t.server.host.engine.patch({ modules: ['shop'], origin: 'cli', verify: { windowMs: 1000 } });
+  expect(patch).toMatchObject({ ok: true, noop: false });
+  const report = await t.server.host.engine.verification(patch.id)!;
+  await players.stop();
+  expect(report).toMatchObject({ outcome: 'confirmed', new: { errors: 0 } });
+  expect(report.elapsedMs).toBeGreaterThanOrEqual(1000);
+  expect(t.server.host.history(1)[0]).toMatchObject({ kind: 'confirm', ok: true, noop: true, verify: { patch: patch.id, outcome: 'confirmed' } });
+  expect(t.server.host.bindings.live.get('shop')!.version).toBe(2);
+}, 30_000);
