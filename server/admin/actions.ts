@@ -44,17 +44,25 @@ function readState(server: GameServer, store: unknown, path: unknown): unknown {
 
 export function adminActions(server: GameServer): Record<string, AdminAction> {
   const host = server.host;
+  /** Answers only once what the action committed is durable, like a player's call (PERSIST_ERROR while the disk fails). */
+  const durably = async <T>(run: () => T | Promise<T>): Promise<T> => {
+    const mark = server.persistence?.writeMark();
+    const result = await run();
+    if (mark !== undefined) await server.persistence?.durableSince(mark);
+    return result;
+  };
   return {
     status: () => server.status(),
     history: (args) => host.history(typeof args.n === 'number' && args.n > 0 ? args.n : 20),
-    patch: (args, by) => host.engine.patch({ ...(strings(args.modules, 'modules') ? { modules: strings(args.modules, 'modules')! } : {}), origin: origin(args), by }),
-    rollback: (args, by) => host.engine.rollback(typeof args.module === 'string' ? args.module : undefined, { origin: origin(args), by }),
+    patch: (args, by) => durably(() => host.engine.patch({ ...(strings(args.modules, 'modules') ? { modules: strings(args.modules, 'modules')! } : {}), origin: origin(args), by })),
+    rollback: (args, by) => durably(() => host.engine.rollback(typeof args.module === 'string' ? args.module : undefined, { origin: origin(args), by })),
     state: (args) => readState(server, args.store, args.path),
     call: async (args) => {
-      if (typeof args.handler !== 'string') throw rebindError('BAD_REQUEST', 'call needs a handler name');
+      const handler = args.handler;
+      if (typeof handler !== 'string') throw rebindError('BAD_REQUEST', 'call needs a handler name');
       // Without --as, a client handler that reads ctx.player is refused with NEEDS_PLAYER (the dispatcher's rule).
       const player = typeof args.player === 'string' ? args.player : null;
-      return { result: (await host.call(args.handler, args.payload ?? null, { origin: 'admin', player })) ?? null };
+      return durably(async () => ({ result: (await host.call(handler, args.payload ?? null, { origin: 'admin', player })) ?? null }));
     },
     drop: (args) => {
       if (typeof args.player !== 'string') throw rebindError('BAD_REQUEST', 'drop needs a player id');

@@ -111,6 +111,12 @@ async function degradedButAnswering(server: ServerProcess, load: Load, dataDir: 
   const status = await runCli(['status', '--json', '--server', server.adminUrl, '--token', TOKEN]);
   expect(status.code, status.stderr).toBe(0);
   expect(JSON.parse(status.stdout).persistence.failing).toMatch(/ENOSPC/);
+  // An operator's call that writes is held to the same rule as a player's: no OK for a write the disk refused.
+  const write = await runCli(['call', 'marks.put', '{"k":1,"pad":2000}', '--as', 'p-op', '--json', '--server', server.adminUrl, '--token', TOKEN]);
+  expect(write.code, write.stdout + write.stderr).toBe(1);
+  expect(JSON.parse(write.stdout).error.code).toBe('PERSIST_ERROR');
+  const read = await runCli(['call', 'marks.read', '--as', 'p-op', '--json', '--server', server.adminUrl, '--token', TOKEN]);
+  expect(read.code, read.stdout + read.stderr).toBe(0);
 }
 
 /** A server on a 3 MB tmpfs, written to until its disk is full; undefined where no tmpfs can be mounted. */
