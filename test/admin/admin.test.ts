@@ -41,11 +41,10 @@ it('slows down repeated failures and lets the right token in', async () => {
     expect(r.status).toBe(401);
     times.push(r.ms);
   }
-  // 100, 200, 400, 800 ms of added delay.
-  expect(times[3]! - times[0]!).toBeGreaterThanOrEqual(600);
-  expect(times[3]!).toBeGreaterThanOrEqual(790);
+  // 100, 200, 400, 800 ms of added delay: lower bounds only, a loaded machine only adds to them.
+  for (const [i, ms] of times.entries()) expect(ms).toBeGreaterThanOrEqual(100 * 2 ** i - 10);
   const token = readFileSync(t.project.path('data/admin.token'), 'utf8').trim();
   expect((await attempt(token)).status).toBe(101);
-  // A success resets the delay.
-  expect((await attempt('wrong')).ms).toBeLessThan(600);
+  // A success resets the delay: without the reset this fifth failure would wait 1,600 ms.
+  expect((await attempt('wrong')).ms).toBeLessThan(1000);
 });
