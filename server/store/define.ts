@@ -1,15 +1,20 @@
 import { rebindError } from '../errors.ts';
 import type { StoreLike } from './store.ts';
+import { locateError } from '../patch/sourcemaps.ts';
 import { currentTransaction } from './transaction.ts';
 
 // Stores are made only by state/, and every one of them is kept. While the
 // host loads state/, each store is registered the moment it is defined, so a
 // store exported inside an object (or not exported at all) is persisted and
-// synced like any other. While logic runs (a module's top level, init, a
-// handler, a tick: anything that runs inside a store transaction) defining a
-// store is refused: logic is re-evaluated at every patch, so a store made
-// there would start over empty each time. Outside both (tests, benchmarks) a
-// store is simply made.
+// synced like any other. At any other time defining a store is refused: from
+// logic (a module's top level, init, a handler, a tick, and just as much
+// after an `await`, in a raw timer or a promise callback, outside any
+// transaction) a store would be made fresh at every patch and never be
+// registered, persisted nor synced; from a state file's own timer, later, it
+// would not be registered either. Tests and benchmarks that make stores
+// directly, with no server, opt in with allowStandaloneStores(); even then a
+// call from game code (a stack frame of an evaluated logic or state bundle)
+// is refused.
 
 type Sink = (store: StoreLike) => void;
 
@@ -26,15 +31,35 @@ export function collectStores<T>(onDefine: Sink, fn: () => T): T {
   }
 }
 
+let standalone = false;
+
+/**
+ * For tests and benchmarks that make stores directly, without a server: lets
+ * host code of this process call defineStore/defineTable outside state/
+ * loading. The server never calls it.
+ */
+export function allowStandaloneStores(): void {
+  standalone = true;
+}
+
+/** A frame of game code (an evaluated logic or state bundle; see sourcemaps.ts codeUrl). */
+const GAME_FRAME = /rebind:(logic|state)\/[^\s()]+?@v\d+:\d+:\d+/;
+
 /** Called by defineStore and defineTable before they make anything. */
 export function mayDefine(kind: 'defineStore' | 'defineTable', name: string): void {
-  // Logic always runs inside a transaction (a patch's top level and init, a
-  // handler, a tick, a timer); state/ loads outside any, with a sink set.
-  if (sink || currentTransaction() === null) return;
+  if (sink) return; // state/ is loading
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 100;
+  const probe = new Error();
+  Error.stackTraceLimit = limit;
+  const game = GAME_FRAME.exec(probe.stack ?? '')?.[1];
+  if (standalone && currentTransaction() === null && !game) return;
+  const location = locateError(probe);
+  const where = location ? `${location.file}:${location.line}:${location.column}: ` : '';
   throw rebindError(
     'STORE_OUTSIDE_STATE',
-    `${kind}("${name}") was called from game logic; stores are declared only in state/ files, which the server loads once (a store made in logic/ would start empty again at every patch). Move it to state/${String(name).replace(/[^\w-]/g, '_')}.ts and import it from there`,
-    { details: { store: name } },
+    `${where}${kind}("${name}") was called ${game === 'logic' ? 'from game logic' : game === 'state' ? 'from a state file after it loaded (a timer or callback)' : 'outside the loading of state/'}; stores are declared only at the top level of state/ files, which the server loads once (a store made in logic/ would start empty again at every patch, and one made later is never persisted nor synced). Move it to state/${String(name).replace(/[^\w-]/g, '_')}.ts and import it from there`,
+    { ...(location ? { location } : {}), details: { store: name } },
   );
 }
 

@@ -2,9 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import { applyWirePatches } from '../../client/replica.ts';
 import { defineStore, defineTable } from '../../server/api.ts';
+import { allowStandaloneStores } from '../../server/store/define.ts';
 import { onCommit, type StoreChange } from '../../server/store/transaction.ts';
 import { waitFor } from '../helpers/project.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
+
+allowStandaloneStores(); // this file makes stores directly, with no server
 
 // Any string is a key: in tables, in objects inside stores, in the patches,
 // on the wire in both encodings, and in the client's replica, unchanged.

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { GameServer } from '../../server/server.ts';
-import { COUNTER_STATE, TempProject } from '../helpers/project.ts';
-import { openHost } from './hosts.ts';
+import { COUNTER_STATE, TempProject, waitFor } from '../helpers/project.ts';
+import { openHost, valueOf } from './hosts.ts';
 
 // Stores are made only by state/, and every one of them is kept.
 
@@ -68,4 +68,28 @@ it('persists stores exported inside an object across a clean restart', async () 
   } finally {
     project.cleanup();
   }
+});
+
+it('refuses defineStore from logic outside a transaction: after an await, in a raw timer, in a promise callback, and from a state file later', async () => {
+  const { host } = await openHost({
+    'state/s.ts': `import { defineStore } from '../server/api';
+export const s = defineStore('s', { late: '' });
+setTimeout(() => { try { defineStore('lateFromState', { n: 1 }); } catch (err) { s.update((d) => { d.late = (err as { code: string }).code; }); } }, 10);
+`,
+    'state/seen.ts': `import { defineStore } from '../server/api';\nexport const seen = defineStore('seen', { codes: [] as string[] });\n`,
+    'logic/m.ts': `import { defineStore, defineTable, type Ctx } from '../server/api';
+import { seen } from '../state/seen';
+const note = (err: unknown) => seen.update((d) => { d.codes.push((err as { code: string }).code + ' ' + (err as Error).message.split(':')[0]); });
+export async function afterAwait(ctx: Ctx) { await null; const t = defineStore('madeAfterAwait', { n: 0 }); return t.get().n; }
+export function inTimer(ctx: Ctx) { setTimeout(() => { try { defineTable('madeInTimer'); } catch (err) { note(err); } }, 0); return 'scheduled'; }
+export function inThen(ctx: Ctx) { Promise.resolve().then(() => defineTable('madeInThen')).catch(note); return 'then'; }
+`,
+  });
+  await expect(host.call('m.afterAwait') as Promise<unknown>).rejects.toMatchObject({ code: 'STORE_OUTSIDE_STATE' });
+  host.call('m.inTimer');
+  host.call('m.inThen');
+  await waitFor(() => valueOf<{ codes: string[] }>(host, 'seen').codes.length === 2 && valueOf<{ late: string }>(host, 's').late !== '', 5000, 'the refusals');
+  expect([...valueOf<{ codes: string[] }>(host, 'seen').codes].sort()).toEqual(['STORE_OUTSIDE_STATE logic/m.ts', 'STORE_OUTSIDE_STATE logic/m.ts']);
+  expect(valueOf<{ late: string }>(host, 's').late).toBe('STORE_OUTSIDE_STATE');
+  expect([...host.registry.byName.keys()].sort()).toEqual(['$timers', 's', 'seen']);
 });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import { defineStore, defineTable } from '../../server/api.ts';
+import { allowStandaloneStores } from '../../server/store/define.ts';
 import { isRebindError } from '../../server/errors.ts';
 import { Persistence } from '../../server/store/persistence.ts';
 import { StoreRegistry } from '../../server/store/registry.ts';
@@ -11,6 +12,8 @@ import { world, type State } from './fault-model.ts';
 import { waitFor } from '../helpers/project.ts';
 import { marksProject, readMarks, startMarks } from './marks-project.ts';
 import { tempDirs } from './temp-dirs.ts';
+
+allowStandaloneStores(); // this file makes stores directly, with no server
 
 // Damage is refused with the file and the byte offset; --repair sets files
 // aside (never truncating or deleting them) and nothing set aside is ever

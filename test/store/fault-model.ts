@@ -1,8 +1,11 @@
 import { defineStore, defineTable } from '../../server/api.ts';
+import { allowStandaloneStores } from '../../server/store/define.ts';
 import { Disk } from '../../server/store/io.ts';
 import { Persistence, type FsyncMode } from '../../server/store/persistence.ts';
 import { StoreRegistry } from '../../server/store/registry.ts';
 import { transact } from '../../server/store/transaction.ts';
+
+allowStandaloneStores(); // this file makes stores directly, with no server
 
 // A workload over a real data folder, a model of what it committed and what
 // was acknowledged, and the check that a fresh recovery agrees with the

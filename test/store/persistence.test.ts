@@ -2,11 +2,14 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSyn
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineStore, defineTable } from '../../server/api.ts';
+import { allowStandaloneStores } from '../../server/store/define.ts';
 import { isRebindError } from '../../server/errors.ts';
 import { Persistence } from '../../server/store/persistence.ts';
 import { StoreRegistry } from '../../server/store/registry.ts';
 import { transact } from '../../server/store/transaction.ts';
 import { tempDirs } from './temp-dirs.ts';
+
+allowStandaloneStores(); // this file makes stores directly, with no server
 
 const tempDir = tempDirs('rebind-data-');
 

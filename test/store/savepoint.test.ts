@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { defineStore, defineTable } from '../../server/api.ts';
+import { allowStandaloneStores } from '../../server/store/define.ts';
 import { savepoint, transact } from '../../server/store/transaction.ts';
+
+allowStandaloneStores(); // this file makes stores directly, with no server
 
 // A savepoint (every ctx.call opens one) must undo exactly what its own call
 // wrote, and cost what that call wrote, not what the transaction staged before.

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { defineStore, defineTable } from '../../server/api.ts';
+import { allowStandaloneStores } from '../../server/store/define.ts';
 import { isRebindError } from '../../server/errors.ts';
 import { onCommit, savepoint, transact, type StoreChange } from '../../server/store/transaction.ts';
+
+allowStandaloneStores(); // this file makes stores directly, with no server
 
 function errorOf(fn: () => unknown): { code: string; message: string } {
   try {

@@ -2,11 +2,14 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { defineTable } from '../../server/api.ts';
+import { allowStandaloneStores } from '../../server/store/define.ts';
 import { frame, readFramed } from '../../server/store/journal.ts';
 import { Persistence, type FsyncMode } from '../../server/store/persistence.ts';
 import { StoreRegistry } from '../../server/store/registry.ts';
 import { transact } from '../../server/store/transaction.ts';
 import { ms, type Row } from './table.ts';
+
+allowStandaloneStores(); // this file makes stores directly, with no server
 
 // Durable stores: committed transactions per second under each fsync mode
 // (group commit beside one writer at a time), recovery of a million journal

@@ -1,7 +1,10 @@
 import { enablePatches, produce, setAutoFreeze } from 'immer';
 import { defineTable } from '../../server/api.ts';
+import { allowStandaloneStores } from '../../server/store/define.ts';
 import { transact } from '../../server/store/transaction.ts';
 import { median, us, type Row } from './table.ts';
+
+allowStandaloneStores(); // this file makes stores directly, with no server
 
 // One player moves among N: a table row copied on write, beside plain immer
 // on a keyed record (`{ byId: Record<id, Player> }`), every value frozen.
