@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { formatLocation, isRebindError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { DEFAULT_LIMITS } from './net/limits.ts';
+import { parseDuration } from './patch/verify.ts';
 import { GameServer } from './server.ts';
 
 // `npm start`: the game server. Every flag has an environment variable too.
@@ -27,6 +28,8 @@ usage: npm start -- [options]
                     (REBIND_MAX_PER_ADDRESS, default 256)
   --grace S         how long a disconnected player is kept for a resume, in seconds
                     (REBIND_GRACE, default 30)
+  --verify DURATION with --watch: verify each save's patch for this long (30s, 500ms, 2m) and
+                    roll it back on its own if it goes over budget (REBIND_VERIFY)
   --from-disk       start from logic/ as it is on disk, not from the live code saved in
                     the data folder (REBIND_FROM_DISK=1; the default is the code that was live)
   --root DIR        the project with state/ and logic/ (REBIND_ROOT, default .)
@@ -99,6 +102,10 @@ const str = (flag: string, envName: string): string | undefined => (flags[flag] 
 const fsync = str('fsync', 'REBIND_FSYNC') ?? 'interval';
 if (!['always', 'interval', 'off'].includes(fsync)) fail(`--fsync must be always, interval or off, got "${fsync}"`);
 
+const verifyText = str('verify', 'REBIND_VERIFY');
+const verifyMs = verifyText === undefined || verifyText === '' ? undefined : parseDuration(verifyText);
+if (verifyText && !verifyMs) fail(`--verify must be a duration such as 30s, 500ms or 2m, got "${verifyText}"`);
+
 const options = {
   root: str('root', 'REBIND_ROOT') ?? process.cwd(),
   port: number('port', str('port', 'REBIND_PORT'), 8080, 0, 65535),
@@ -113,6 +120,7 @@ const options = {
   deflate: flags.deflate === true || env.REBIND_DEFLATE === '1',
   repair: flags.repair === true || env.REBIND_REPAIR === '1',
   fromDisk: flags['from-disk'] === true || env.REBIND_FROM_DISK === '1',
+  ...(verifyMs ? { verifyMs } : {}),
   graceMs: number('grace', str('grace', 'REBIND_GRACE'), 30, 0, 86_400) * 1000,
   limits: {
     authTimeoutMs: number('auth-timeout', str('auth-timeout', 'REBIND_AUTH_TIMEOUT'), DEFAULT_LIMITS.authTimeoutMs / 1000, 1, 3600) * 1000,

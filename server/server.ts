@@ -15,6 +15,7 @@ import { LogicWatcher } from './patch/watcher.ts';
 import { onCommit } from './store/transaction.ts';
 import { TickLoop } from './tick.ts';
 import { AdminServer } from './admin/admin.ts';
+import { Metrics } from './metrics/metrics.ts';
 import { adminActions, READ_ONLY_ACTIONS } from './admin/actions.ts';
 import { loadOrCreateToken } from './admin/token.ts';
 import { Persistence, type FsyncMode, type RecoveryReport } from './store/persistence.ts';
@@ -38,6 +39,8 @@ export interface ServerOptions {
   fsync?: FsyncMode;
   /** Snapshot after this many journal records (default 50,000). */
   snapshotEvery?: number;
+  /** Under --watch, verify every save's patch over this window and roll it back on its own if it goes over budget (patch/verify.ts). */
+  verifyMs?: number;
   /** Start from logic/ on disk instead of the live code saved in the data folder (which it then replaces). */
   fromDisk?: boolean;
   /** Damaged data files are set aside (data/damaged-<time>/) and the start goes on from the valid prefix. */
@@ -164,19 +167,30 @@ export class GameServer {
     }
     if (options.adminPort !== undefined) {
       const dataDir = path.resolve(options.dataDir ?? path.join(root, 'data'));
+      const token = loadOrCreateToken(dataDir);
+      // GET /metrics (Prometheus, the admin token as Bearer) beside the dashboard's pages.
+      const metrics = new Metrics(server, options.sessionModule);
+      const scrape = metrics.handler(token.value);
+      const pages = options.pages ? servePages([await bundlePage('/', path.join(CLIENT_DIR, 'dashboard/index.html'), path.join(CLIENT_DIR, 'dashboard/main.ts'), '/dashboard.js')]) : undefined;
       server.admin = await AdminServer.start({
         host: options.adminHost ?? '127.0.0.1',
         port: options.adminPort,
-        token: loadOrCreateToken(dataDir),
+        token,
         dataDir,
         actions: adminActions(server),
         readOnly: READ_ONLY_ACTIONS,
         ...(options.httpTimeouts ? { httpTimeouts: options.httpTimeouts } : {}),
-        ...(options.pages ? { onHttp: servePages([await bundlePage('/', path.join(CLIENT_DIR, 'dashboard/index.html'), path.join(CLIENT_DIR, 'dashboard/main.ts'), '/dashboard.js')]) } : {}),
+        onHttp: (req, res, url) => scrape(req, res, url) || (pages?.(req, res) ?? false),
       });
       host.engine.history.onRecord((record) => server.admin?.announce(record));
+      // What a patch's verification decided is an operator-visible action too: in the audit log with its reason and figures.
+      host.engine.history.onRecord((record) => {
+        if (record.kind !== 'auto-rollback' && record.kind !== 'confirm') return;
+        server.admin?.audit.write({ action: record.kind, origin: 'verify', ok: record.ok && record.kind === 'confirm', result: record.verify });
+      });
     }
     if (options.watch) {
+      if (options.verifyMs) host.engine.watchVerify = { windowMs: options.verifyMs };
       server.watcher = new LogicWatcher(host.engine, host.paths);
       await server.watcher.start();
       // The developer's loop: tsc sees every handler as soon as it is live (rebind types, from what is loaded).

@@ -50,8 +50,8 @@ export class PatchEngine {
   /** Why the live code could not be saved after the last patch, if it could not (shown by status). */
   liveCodeError: string | undefined;
   liveCodeSavedAt: string | undefined;
-  /** Verification for every patch that does not ask for its own (the server's --verify, for saves under --watch). */
-  defaultVerify: VerifyOptions | undefined;
+  /** Verification of the patches that saves under --watch make (the server's --verify). */
+  watchVerify: VerifyOptions | undefined;
   private readonly verifications = new Map<number, Promise<VerifyReport>>();
 
   constructor(
@@ -75,7 +75,7 @@ export class PatchEngine {
   /** Builds and swaps; resolves to the record, also when the patch was rejected. */
   patch(request: PatchRequest = {}): Promise<PatchRecord> {
     return this.serialized(async () => {
-      const verify = request.origin === 'start' ? undefined : (request.verify ?? this.defaultVerify);
+      const verify = request.verify ?? (request.origin === 'watch' ? this.watchVerify : undefined);
       const record = await this.runPatch(request, verify);
       if (verify && record.ok && !record.noop) this.verifications.set(record.id, this.startVerification(record, verify));
       return record;

@@ -34,6 +34,14 @@ export interface VerifyOptions extends Partial<VerifyBudget> {
   windowMs: number;
 }
 
+/** "30s", "500ms", "2m" or a number of seconds, in milliseconds; undefined if it is none of these. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000);
+}
+
 export interface Figures {
   calls: number;
   errors: number;

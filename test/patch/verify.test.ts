@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import type { PatchRecord } from '../../server/patch/history.ts';
+import { waitFor } from '../helpers/project.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 // A patch that watches itself, on a real server under load: a version whose
@@ -101,4 +104,23 @@ it('confirms a version that stays within budget for its window', async () => {
   expect(report.elapsedMs).toBeGreaterThanOrEqual(1000);
   expect(t.server.host.history(1)[0]).toMatchObject({ kind: 'confirm', ok: true, noop: true, verify: { patch: patch.id, outcome: 'confirmed' } });
   expect(t.server.host.bindings.live.get('shop')!.version).toBe(2);
+}, 30_000);
+
+it('under --watch with --verify, a saved version over budget is rolled back on its own, and the audit log says why', async () => {
+  process.env.REBIND_ADMIN_TOKEN = 'rebind_verify_watch_token';
+  try {
+    t = await startServer({ 'logic/shop.ts': V1 }, { tickHz: 20, watch: true, verifyMs: 10_000, adminPort: 0, adminHost: '127.0.0.1' });
+  } finally {
+    delete process.env.REBIND_ADMIN_TOKEN;
+  }
+  const players = await load(t.url, 10);
+  const server = t.server;
+  t.project.write('logic/shop.ts', HALF_BROKEN);
+  await waitFor(() => server.host.history(3).some((r) => r.kind === 'auto-rollback'), 9000, 'the auto-rollback');
+  await players.stop();
+  const patch = server.host.history(5).find((r) => r.kind === 'patch' && r.origin === 'watch')!;
+  expect(patch.verify).toEqual({ windowMs: 10_000 });
+  const audit = readFileSync(path.join(t.project.root, 'data', 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; origin: string; ok: boolean; result: { reason: string; outcome: string } });
+  expect(audit.find((a) => a.action === 'auto-rollback')).toMatchObject({ origin: 'verify', ok: false, result: { outcome: 'rolled-back', reason: expect.stringMatching(/^error rate/) } });
+  expect(players.counts.closes).toBe(0);
 }, 30_000);
