@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
+import { parseDuration } from '../server/patch/verify.ts';
 import { COMMANDS, COMMON_OPTIONS, help } from './cli/commands.ts';
 import { formatHistory, formatPatch, formatStatus, paint, type PatchRecord } from './cli/format.ts';
 
@@ -64,6 +65,7 @@ function parse(argv: string[]) {
         as: { type: 'string' },
         json: { type: 'boolean', default: false },
         n: { type: 'string', short: 'n' },
+        verify: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -109,6 +111,8 @@ async function run(argv: string[]): Promise<number> {
     n = Number(values.n);
     if (!Number.isInteger(n) || n < 1) throw usage(`-n must be a whole number >= 1, got "${values.n}"`);
   }
+  const verifyMs = values.verify === undefined ? undefined : parseDuration(values.verify as string);
+  if (values.verify !== undefined && !verifyMs) throw usage(`--verify must be a duration such as 30s, 500ms or 2m, got "${values.verify}"`);
   const watchRoot = path.resolve((values.root as string | undefined) ?? '.');
   const json = values.json === true;
   if (command === 'types') {
@@ -133,9 +137,15 @@ async function run(argv: string[]): Promise<number> {
         out(json, status, () => formatStatus(status));
         return 0;
       }
-      case 'patch':
+      case 'patch': {
+        if (verifyMs && !json) process.stderr.write(`verifying the new code for ${verifyMs / 1000} s...\n`);
+        const record = await client.request('patch', { ...(rest.length ? { modules: rest } : {}), ...(verifyMs ? { verify: verifyMs } : {}) });
+        out(json, record, () => formatPatch(record));
+        // A patch rolled back by its verification is refused, as far as a script is concerned.
+        return record.ok && (!record.verification || record.verification.outcome === 'confirmed' || record.verification.outcome === 'superseded') ? 0 : 1;
+      }
       case 'rollback': {
-        const record = await client.request(command, command === 'patch' ? (rest.length ? { modules: rest } : {}) : rest[0] ? { module: rest[0] } : {});
+        const record = await client.request('rollback', rest[0] ? { module: rest[0] } : {});
         out(json, record, () => formatPatch(record));
         return record.ok ? 0 : 1;
       }

@@ -54,7 +54,14 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
   return {
     status: () => server.status(),
     history: (args) => host.history(typeof args.n === 'number' && args.n > 0 ? args.n : 20),
-    patch: (args, by) => durably(() => host.engine.patch({ ...(strings(args.modules, 'modules') ? { modules: strings(args.modules, 'modules')! } : {}), origin: origin(args), by })),
+    patch: async (args, by) => {
+      // verify: a window in ms; the answer then waits for the verification's outcome (or the early rollback).
+      if (args.verify !== undefined && !(typeof args.verify === 'number' && args.verify > 0 && args.verify <= 86_400_000)) throw rebindError('BAD_REQUEST', 'verify must be a window in milliseconds, at most a day');
+      const verify = typeof args.verify === 'number' ? { windowMs: args.verify } : undefined;
+      const record = await durably(() => host.engine.patch({ ...(strings(args.modules, 'modules') ? { modules: strings(args.modules, 'modules')! } : {}), origin: origin(args), by, ...(verify ? { verify } : {}) }));
+      const verification = host.engine.verification(record.id);
+      return verification ? { ...record, verification: await verification } : record;
+    },
     rollback: (args, by) => durably(() => host.engine.rollback(typeof args.module === 'string' ? args.module : undefined, { origin: origin(args), by })),
     state: (args) => readState(server, args.store, args.path),
     call: async (args) => {

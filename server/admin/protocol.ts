@@ -4,6 +4,7 @@
 // client/requests.ts for matching replies to requests). Types only: the
 // dashboard bundles this file and gets nothing from the server's code.
 import type { PatchRecord } from '../patch/history.ts';
+import type { VerifyReport } from '../patch/verify.ts';
 import type { GameServer } from '../server.ts';
 import type { Persistence } from '../store/persistence.ts';
 
@@ -18,7 +19,8 @@ export type SnapshotReply = Awaited<ReturnType<Persistence['snapshot']>>;
 export interface AdminActions {
   status: { args: Record<string, never>; reply: AdminStatus };
   history: { args: { n?: number }; reply: PatchRecord[] };
-  patch: { args: { modules?: string[]; origin?: 'cli' | 'dashboard' }; reply: PatchRecord };
+  /** `verify`: a window in ms; the reply then comes when the verification ends, with its outcome. */
+  patch: { args: { modules?: string[]; origin?: 'cli' | 'dashboard'; verify?: number }; reply: PatchRecord & { verification?: VerifyReport } };
   rollback: { args: { module?: string; origin?: 'cli' | 'dashboard' }; reply: PatchRecord };
   state: { args: { store: string; path?: string }; reply: unknown };
   call: { args: { handler: string; payload?: unknown; player?: string }; reply: { result: unknown } };

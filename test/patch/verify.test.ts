@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import type { PatchRecord } from '../../server/patch/history.ts';
+import { runCli } from '../helpers/process.ts';
 import { waitFor } from '../helpers/project.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
@@ -124,3 +125,27 @@ it('under --watch with --verify, a saved version over budget is rolled back on i
   expect(audit.find((a) => a.action === 'auto-rollback')).toMatchObject({ origin: 'verify', ok: false, result: { outcome: 'rolled-back', reason: expect.stringMatching(/^error rate/) } });
   expect(players.counts.closes).toBe(0);
 }, 30_000);
+
+it('rebind patch --verify: exit 1 and the reason when the patch was rolled back, exit 0 when confirmed', async () => {
+  const token = 'rebind_verify_cli_token';
+  process.env.REBIND_ADMIN_TOKEN = token;
+  try {
+    t = await startServer({ 'logic/shop.ts': V1 }, { tickHz: 20, adminPort: 0, adminHost: '127.0.0.1' });
+  } finally {
+    delete process.env.REBIND_ADMIN_TOKEN;
+  }
+  const cli = (...args: string[]) => runCli([...args, '--server', t!.server.admin!.url], { REBIND_ADMIN_TOKEN: token });
+  const players = await load(t.url, 10);
+  t.project.write('logic/shop.ts', HALF_BROKEN);
+  const bad = await cli('patch', 'shop', '--verify', '10s');
+  expect(bad.code).toBe(1);
+  expect(bad.stdout).toMatch(/ROLLED BACK after [\d.]+ s of its 10 s window: error rate/);
+  t.project.write('logic/shop.ts', GOOD);
+  const good = await cli('patch', 'shop', '--verify', '1s', '--json');
+  await players.stop();
+  expect(good.code).toBe(0);
+  expect(JSON.parse(good.stdout)).toMatchObject({ ok: true, verification: { outcome: 'confirmed' } });
+  const history = await cli('history');
+  expect(history.stdout).toMatch(/auto-rollback .*rolled-back: error rate/);
+  expect((await cli('patch', '--verify', 'soon')).code).toBe(2);
+}, 60_000);

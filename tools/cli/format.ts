@@ -9,13 +9,28 @@ export const paint = (style: Style, text: string): string => (useColour ? styleT
 
 // The admin protocol's shapes are the server's own records; only their types cross over.
 export type { PatchRecord } from '../../server/admin/protocol.ts';
-import type { AdminStatus, PatchRecord } from '../../server/admin/protocol.ts';
+import type { AdminActions, AdminStatus, PatchRecord } from '../../server/admin/protocol.ts';
 
 const short = (hash: string | null) => (hash ? hash.slice(0, 8) : '-');
 const v = (n: number | null) => (n === null ? '-' : `v${n}`);
 
-export function formatPatch(r: PatchRecord): string {
-  const what = r.kind === 'rollback' ? 'rollback' : 'patch';
+type Verification = NonNullable<AdminActions['patch']['reply']['verification']>;
+
+/** What a patch's verification decided, with the figures it decided on. */
+function formatVerification(v: Verification): string {
+  const figures = (f: Verification['new']) => `${f.calls} calls, ${f.errors} errors (${(f.errorRate * 100).toFixed(1)}%), p99 ${f.p99Ms} ms`;
+  const head =
+    v.outcome === 'confirmed'
+      ? paint('green', `verified for ${v.elapsedMs / 1000} s: confirmed`)
+      : v.outcome === 'superseded'
+        ? paint('yellow', `verification ended after ${v.elapsedMs / 1000} s: ${v.reason}`)
+        : paint('red', `ROLLED BACK after ${v.elapsedMs / 1000} s of its ${v.windowMs / 1000} s window: ${v.reason}`);
+  return [head, `  new:      ${figures(v.new)}`, `  previous: ${figures(v.previous)}`].join('\n');
+}
+
+export function formatPatch(r: PatchRecord & { verification?: Verification }): string {
+  if (r.verification) return `${formatPatch({ ...r, verification: undefined })}\n${formatVerification(r.verification)}`;
+  const what = r.kind === 'rollback' || r.kind === 'auto-rollback' ? r.kind : 'patch';
   if (!r.ok) {
     const e = r.error!;
     const lines = [paint('red', `${what} rejected (${e.code}); the old code keeps serving`), `  ${e.message}`];
@@ -41,8 +56,10 @@ export function formatHistory(records: PatchRecord[]): string {
     .map((r) => {
       const result = r.ok ? (r.noop ? paint('gray', 'noop') : paint('green', 'ok  ')) : paint('red', 'FAIL');
       const changed = r.modules.filter((m) => m.change !== 'unchanged').map((m) => `${m.module} ${v(m.oldVersion)}->${v(m.newVersion)}`);
-      const detail = r.ok ? changed.join(', ') : `${r.error!.code}: ${r.error!.message}`;
-      return `#${String(r.id).padEnd(4)} ${r.at.replace('T', ' ').slice(0, 19)}  ${r.kind.padEnd(8)} ${(r.by ?? r.origin).padEnd(18)} ${result} ${r.durationMs.toFixed(1).padStart(7)} ms  ${detail}`;
+      // An auto-rollback or a confirm says why, from its verification.
+      const why = r.verify && 'outcome' in r.verify ? ` (${r.verify.outcome}${r.verify.reason ? `: ${r.verify.reason}` : ''})` : '';
+      const detail = r.ok ? changed.join(', ') + why : `${r.error!.code}: ${r.error!.message}${why}`;
+      return `#${String(r.id).padEnd(4)} ${r.at.replace('T', ' ').slice(0, 19)}  ${r.kind.padEnd(13)} ${(r.by ?? r.origin).padEnd(18)} ${result} ${r.durationMs.toFixed(1).padStart(7)} ms  ${detail}`;
     })
     .join('\n');
 }
