@@ -83,6 +83,13 @@ function renderHistory(): void {
         const changed = r.modules.filter((m) => m.change !== 'unchanged').map((m) => `${m.module} v${m.oldVersion ?? '-'} → v${m.newVersion ?? '-'}`).join(', ');
         const item = el('div', { className: 'record' }, el('div', {}, `#${r.id} ${r.at.slice(11, 19)} ${r.kind} by ${r.by ?? r.origin} `, result, ` ${r.durationMs.toFixed(1)} ms `, changed));
         item.dataset.id = String(r.id);
+        // A verification's outcome: an auto-rollback in red with its reason and figures, a confirm in green.
+        const verify = r.verify && 'outcome' in r.verify ? r.verify : undefined;
+        if (verify) {
+          const figures = (f: typeof verify.new) => `${f.calls} calls, ${f.errors} errors (${(f.errorRate * 100).toFixed(1)}%), p99 ${f.p99Ms} ms`;
+          item.classList.add(r.kind === 'auto-rollback' ? 'auto-rollback' : 'confirm');
+          item.append(el('div', { className: r.kind === 'auto-rollback' ? 'fail' : 'ok', textContent: `${r.kind === 'auto-rollback' ? 'AUTO-ROLLBACK' : verify.outcome} of patch #${verify.patch} after ${verify.elapsedMs / 1000} s${verify.reason ? `: ${verify.reason}` : ''}` }), el('div', { className: 'errors', textContent: `new: ${figures(verify.new)}; previous: ${figures(verify.previous)}` }));
+        } else if (r.verify) item.append(el('div', { className: 'noop', textContent: `verifying for ${r.verify.windowMs / 1000} s` }));
         if (r.error) item.append(el('div', { className: 'errors', textContent: r.error.message }), ...(r.error.frame ? [el('pre', { textContent: r.error.frame })] : []));
         return item;
       }),
@@ -101,6 +108,22 @@ async function rollback(module: string, button: HTMLButtonElement): Promise<void
     await refresh();
   }
 }
+
+/** Patches what changed on the server's disk, watched for the window given (0: not verified). */
+async function patchFromDisk(button: HTMLButtonElement): Promise<void> {
+  const seconds = Number(($('verify-seconds') as HTMLInputElement).value);
+  button.disabled = true;
+  try {
+    const record = await request('patch', { origin: 'dashboard', ...(seconds > 0 ? { verify: seconds * 1000 } : {}) });
+    if (!record.ok) alert(`${record.error!.code}: ${record.error!.message}`);
+  } catch (err) {
+    alert((err as Error).message);
+  } finally {
+    button.disabled = false;
+    await refresh();
+  }
+}
+$('patch-button').addEventListener('click', (ev) => void patchFromDisk(ev.currentTarget as HTMLButtonElement));
 
 async function refresh(): Promise<void> {
   renderStatus(await request('status', {}));
