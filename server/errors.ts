@@ -48,6 +48,7 @@ export type ErrorCode =
   | 'DATA_DAMAGED'
   | 'DATA_LOCKED'
   | 'LIVE_CODE_DAMAGED'
+  | 'CANARY_REFUSED'
   // a code chosen by game logic through fail()
   | (string & {});
 

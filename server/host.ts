@@ -11,6 +11,7 @@ import { discoverModules, isModuleFile, moduleName } from './patch/modules.ts';
 import { DEFAULT_TIME_LIMIT_MS } from './patch/evaluate.ts';
 import { busyStats, startWatchdog } from './patch/busy.ts';
 import { HistoryFile } from './patch/history-file.ts';
+import { canaryStatus } from './patch/canary.ts';
 import { LiveCodeStore, type Manifest } from './patch/live-code.ts';
 import { driftLines, type DiskState } from './patch/live-manifest.ts';
 import { rebindError } from './errors.ts';
@@ -94,6 +95,8 @@ export interface HostStatus {
   /** Modules left out at start because they did not load (the server serves the rest). */
   skippedAtStart: Array<{ module: string; code: string; message: string }>;
   liveCode: LiveCodeStatus;
+  /** While a canary runs: its versions beside the live ones, and the share of players they serve. */
+  canary: ReturnType<typeof canaryStatus>;
 }
 
 const HOST_API = fileURLToPath(new URL('./api.ts', import.meta.url));
@@ -290,6 +293,7 @@ export class Host {
         notLive: drift.notLive,
         drift: driftLines(this.bindings.live, drift),
       },
+      canary: canaryStatus(this.bindings, this.engine.canaryState),
     };
   }
 

@@ -66,6 +66,7 @@ function parse(argv: string[]) {
         json: { type: 'boolean', default: false },
         n: { type: 'string', short: 'n' },
         verify: { type: 'string' },
+        canary: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -113,6 +114,10 @@ async function run(argv: string[]): Promise<number> {
   }
   const verifyMs = values.verify === undefined ? undefined : parseDuration(values.verify as string);
   if (values.verify !== undefined && !verifyMs) throw usage(`--verify must be a duration such as 30s, 500ms or 2m, got "${values.verify}"`);
+  const canaryMatch = values.canary === undefined ? undefined : /^(\d+(?:\.\d+)?)%$/.exec(values.canary as string);
+  const canary = canaryMatch ? Number(canaryMatch[1]) / 100 : undefined;
+  if (values.canary !== undefined && !(canary !== undefined && canary > 0 && canary < 1)) throw usage(`--canary must be a share of players such as 10%, got "${values.canary}"`);
+  if (canary !== undefined && !verifyMs) throw usage('--canary needs --verify DURATION: the window after which the canary is promoted or rolled back');
   const watchRoot = path.resolve((values.root as string | undefined) ?? '.');
   const json = values.json === true;
   if (command === 'types') {
@@ -139,7 +144,8 @@ async function run(argv: string[]): Promise<number> {
       }
       case 'patch': {
         if (verifyMs && !json) process.stderr.write(`verifying the new code for ${verifyMs / 1000} s...\n`);
-        const record = await client.request('patch', { ...(rest.length ? { modules: rest } : {}), ...(verifyMs ? { verify: verifyMs } : {}) });
+        if (canary !== undefined && !json) process.stderr.write(`canary: the new code serves ${canary * 100}% of players until then\n`);
+        const record = await client.request('patch', { ...(rest.length ? { modules: rest } : {}), ...(verifyMs ? { verify: verifyMs } : {}), ...(canary !== undefined ? { canary } : {}) });
         out(json, record, () => formatPatch(record));
         // A patch rolled back by its verification is refused, as far as a script is concerned.
         return record.ok && (!record.verification || record.verification.outcome === 'confirmed' || record.verification.outcome === 'superseded') ? 0 : 1;

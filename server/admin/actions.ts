@@ -58,7 +58,10 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
       // verify: a window in ms; the answer then waits for the verification's outcome (or the early rollback).
       if (args.verify !== undefined && !(typeof args.verify === 'number' && args.verify > 0 && args.verify <= 86_400_000)) throw rebindError('BAD_REQUEST', 'verify must be a window in milliseconds, at most a day');
       const verify = typeof args.verify === 'number' ? { windowMs: args.verify } : undefined;
-      const record = await durably(() => host.engine.patch({ ...(strings(args.modules, 'modules') ? { modules: strings(args.modules, 'modules')! } : {}), origin: origin(args), by, ...(verify ? { verify } : {}) }));
+      // canary: the share of players (0.1 = 10%) the new versions serve during the window.
+      if (args.canary !== undefined && typeof args.canary !== 'number') throw rebindError('BAD_REQUEST', 'canary must be a share of players between 0 and 1');
+      const canary = typeof args.canary === 'number' ? { canary: args.canary } : {};
+      const record = await durably(() => host.engine.patch({ ...(strings(args.modules, 'modules') ? { modules: strings(args.modules, 'modules')! } : {}), origin: origin(args), by, ...(verify ? { verify } : {}), ...canary }));
       const verification = host.engine.verification(record.id);
       return verification ? { ...record, verification: await verification } : record;
     },

@@ -19,8 +19,8 @@ export type SnapshotReply = Awaited<ReturnType<Persistence['snapshot']>>;
 export interface AdminActions {
   status: { args: Record<string, never>; reply: AdminStatus };
   history: { args: { n?: number }; reply: PatchRecord[] };
-  /** `verify`: a window in ms; the reply then comes when the verification ends, with its outcome. */
-  patch: { args: { modules?: string[]; origin?: 'cli' | 'dashboard'; verify?: number }; reply: PatchRecord & { verification?: VerifyReport } };
+  /** `verify`: a window in ms; the reply then comes when the verification ends, with its outcome. `canary`: a share of players (0.1) for that window. */
+  patch: { args: { modules?: string[]; origin?: 'cli' | 'dashboard'; verify?: number; canary?: number }; reply: PatchRecord & { verification?: VerifyReport } };
   rollback: { args: { module?: string; origin?: 'cli' | 'dashboard' }; reply: PatchRecord };
   state: { args: { store: string; path?: string }; reply: unknown };
   call: { args: { handler: string; payload?: unknown; player?: string }; reply: { result: unknown } };

@@ -66,7 +66,7 @@ export class Activator {
    * changed nothing (and having given back every source map and timer).
    * `versionOf` numbers the new versions; they are used only if this succeeds.
    */
-  activate(plans: readonly Plan[], removals: readonly string[], versionOf: (module: string) => number): Activated {
+  activate(plans: readonly Plan[], removals: readonly string[], versionOf: (module: string) => number, options: { staged?: boolean } = {}): Activated {
     const fresh: ModuleVersion[] = [];
     let migrated: string[] = [];
     // What the new code queues (promise callbacks, microtasks, immediates)
@@ -77,9 +77,12 @@ export class Activator {
         for (const plan of plans) fresh.push(this.evaluate(plan, versionOf(plan.module)));
         this.bindings.withIncoming(fresh, removals, () => {
           migrated = this.migrate(fresh);
+          // A canary's versions share the stores with the live ones: a migration would change the data under the old code.
+          if (options.staged && migrated.length > 0) throw rebindError('CANARY_REFUSED', `a canary cannot carry migrations (${migrated.join(', ')}): both versions serve the same stores; patch without --canary`);
           for (const version of fresh) this.runInit(version);
         });
-        return this.bindings.swap(fresh, removals);
+        // Staged (a canary): initialised and ready, but not bound; the engine binds them for a share of the players.
+        return options.staged ? [] : this.bindings.swap(fresh, removals);
       }));
       return { fresh, replaced, migrated };
     } catch (err) {

@@ -101,13 +101,53 @@ function* bindingsOf(version: ModuleVersion): Generator<Binding> {
   }
 }
 
+/** Where a player falls in [0, 1): FNV-1a of the id, so the same player always lands on the same side of a canary. */
+export function canaryPoint(player: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < player.length; i++) h = Math.imul(h ^ player.charCodeAt(i), 0x01000193);
+  return (h >>> 0) / 2 ** 32;
+}
+
+/** A canary: new versions that serve only the players whose point is under `share`. */
+export interface Canary {
+  share: number;
+  versions: Map<string, ModuleVersion>;
+  bindings: Map<string, Binding>;
+}
+
 export class BindingTable {
   private readonly bindings = new Map<string, Binding>();
   /** Module name to its live version. */
   readonly live = new Map<string, ModuleVersion>();
+  /** Both versions live at once: during a canary, its players' calls go to the new versions (see resolveFor). */
+  canary: Canary | undefined;
 
   /** While a patch runs init and migrations: the incoming versions, seen before they are live. */
   private incoming: { bindings: Map<string, Binding>; modules: Set<string> } | undefined;
+
+  /** The binding a call by `player` reaches: the canary's for players in its share, else the live one. */
+  resolveFor(name: string, player: string | null): Binding | undefined {
+    const canary = this.canary;
+    if (canary && player !== null && !this.incoming) {
+      const dot = name.lastIndexOf('.');
+      if (dot > 0 && canary.versions.has(name.slice(0, dot)) && canaryPoint(player) < canary.share) return canary.bindings.get(name);
+    }
+    return this.resolve(name);
+  }
+
+  /** Puts new versions beside the live ones, for a share of the players. */
+  startCanary(versions: readonly ModuleVersion[], share: number): void {
+    const bindings = new Map<string, Binding>();
+    for (const version of versions) for (const binding of bindingsOf(version)) bindings.set(binding.name, binding);
+    this.canary = { share, versions: new Map(versions.map((v) => [v.module, v])), bindings };
+  }
+
+  /** Ends the canary: its versions serve nobody any more. Returns them. */
+  endCanary(): ModuleVersion[] {
+    const versions = [...(this.canary?.versions.values() ?? [])];
+    this.canary = undefined;
+    return versions;
+  }
 
   resolve(name: string): Binding | undefined {
     if (this.incoming) {

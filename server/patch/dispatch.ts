@@ -170,7 +170,7 @@ export class Dispatcher {
    * RebindError. `client` calls may reach only handlers marked `client()`.
    */
   invoke(name: string, payload: unknown, player: string | null, origin: Origin): unknown {
-    const binding = this.bindings.resolve(name);
+    const binding = this.bindings.resolveFor(name, player);
     if (!binding) {
       throw rebindError('UNKNOWN_HANDLER', `no handler named "${name}"`, { details: { handler: name } });
     }

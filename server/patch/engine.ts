@@ -8,7 +8,7 @@ import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { Builder, relativeToRoot, type ProjectPaths } from './build.ts';
 import type { Dispatcher } from './dispatch.ts';
 import { DEFAULT_TIME_LIMIT_MS } from './evaluate.ts';
-import { History, type ModuleChange, type Origin, type PatchRecord } from './history.ts';
+import { History, type ModuleChange, type Origin, type PatchRecord, type RecordMeta } from './history.ts';
 import type { HistoryFile } from './history-file.ts';
 import type { LiveCodeStore, Manifest } from './live-code.ts';
 import { buildManifest, driftOf, restorePlans, type Drift, type Kept } from './live-manifest.ts';
@@ -16,6 +16,7 @@ import { hashInputs, selectTargets } from './changes.ts';
 import { discoverModules } from './modules.ts';
 import { unregisterSourceMap } from './sourcemaps.ts';
 import { verifyPatch, type VerifyOptions, type VerifyReport } from './verify.ts';
+import { changesBetween, checkCanary, refuseDuringCanary, type CanaryState } from './canary.ts';
 
 // A patch is a transaction: build, evaluate, check and init every new
 // version first; on any failure nothing changes and the old code keeps
@@ -31,6 +32,8 @@ export interface PatchRequest {
   by?: string;
   /** Watch the new versions for this window and roll back on our own if they go over budget (verify.ts). */
   verify?: VerifyOptions;
+  /** Serve the new versions to this share of the players (0.1 = 10%) during the verification window (canary.ts). */
+  canary?: number;
 }
 
 const KEEP_VERSIONS = 10;
@@ -53,6 +56,8 @@ export class PatchEngine {
   /** Verification of the patches that saves under --watch make (the server's --verify). */
   watchVerify: VerifyOptions | undefined;
   private readonly verifications = new Map<number, Promise<VerifyReport>>();
+  /** The running canary's plans, share and window (its versions are in bindings.canary). */
+  canaryState: CanaryState | undefined;
 
   constructor(
     readonly paths: ProjectPaths,
@@ -77,7 +82,7 @@ export class PatchEngine {
     return this.serialized(async () => {
       const verify = request.verify ?? (request.origin === 'watch' ? this.watchVerify : undefined);
       const record = await this.runPatch(request, verify);
-      if (verify && record.ok && !record.noop) this.verifications.set(record.id, this.startVerification(record, verify));
+      if (verify && record.ok && !record.noop) this.verifications.set(record.id, this.startVerification(record, verify, record.canary !== undefined));
       return record;
     });
   }
@@ -87,14 +92,16 @@ export class PatchEngine {
     return this.verifications.get(id);
   }
 
-  private startVerification(record: PatchRecord, options: VerifyOptions): Promise<VerifyReport> {
+  private startVerification(record: PatchRecord, options: VerifyOptions, canary: boolean): Promise<VerifyReport> {
     const meta = (kind: 'auto-rollback' | 'confirm', report: VerifyReport) => ({ origin: record.origin, by: 'verify', kind, started: performance.now(), verify: report });
     const done = verifyPatch(record, options, {
       callStats: this.dispatcher.callStats,
-      liveVersion: (module) => this.bindings.live.get(module)?.version,
+      // During a canary, the version under verification is the canary's.
+      liveVersion: (module) => (this.bindings.canary?.versions.get(module) ?? this.bindings.live.get(module))?.version,
       rollBack: (modules, report) =>
         this.serialized(async () => {
           this.log.event('error', `auto-rollback of patch #${record.id} (${modules.join(', ')}): ${report.reason}`, { patch: record.id, modules, ...report.new, previous: report.previous });
+          if (canary) return this.endCanary(meta('auto-rollback', report));
           try {
             return this.activate(meta('auto-rollback', report), this.rollbackPlans(modules), []);
           } catch (err) {
@@ -103,7 +110,8 @@ export class PatchEngine {
         }),
       confirm: (report) => {
         this.log.event('info', `patch #${record.id} ${report.outcome} after ${report.elapsedMs} ms${report.reason ? ` (${report.reason})` : ''}`, { patch: record.id, ...report.new });
-        this.history.noop(meta('confirm', report), []);
+        if (canary) void this.serialized(async () => this.promoteCanary(meta('confirm', report)));
+        else this.history.noop(meta('confirm', report), []);
       },
     });
     // Forget finished verifications after a while: anyone waiting has its answer.
@@ -166,6 +174,7 @@ export class PatchEngine {
 
   /** Plans that re-activate the previous kept build of each module; throws if one has none. */
   private rollbackPlans(targets: readonly string[]): Plan[] {
+    refuseDuringCanary(this.bindings, targets);
     return targets.map((name) => {
       const stack = this.kept.get(name);
       if (!this.bindings.live.has(name) && !stack) throw rebindError('UNKNOWN_MODULE', `no module named "${name}"`);
@@ -201,6 +210,7 @@ export class PatchEngine {
     let removals: string[];
     try {
       ({ targets, removals } = selectTargets(request, onDisk, live, this.paths, (name) => this.kept.get(name)?.at(-1)?.inputs));
+      refuseDuringCanary(this.bindings, [...targets, ...removals]);
     } catch (err) {
       return this.history.fail(meta, [], err);
     }
@@ -234,7 +244,47 @@ export class PatchEngine {
       return this.history.fail(meta, [], err);
     }
     if (plans.length === 0 && removals.length === 0) return this.history.noop(meta, unchanged);
+    if (request.canary !== undefined) return this.startCanary({ ...meta, canary: request.canary }, plans, removals, unchanged, verify?.windowMs);
     return this.activate(meta, plans, removals, unchanged);
+  }
+
+  /** Initialises the new versions and binds them for the canary's share of players (canary.ts). */
+  private startCanary(meta: RecordMeta, plans: Plan[], removals: string[], unchanged: ModuleChange[], windowMs: number | undefined): PatchRecord {
+    let fresh: ModuleVersion[];
+    try {
+      checkCanary(meta.canary!, plans, removals, this.bindings, windowMs);
+      ({ fresh } = this.activator.activate(plans, [], (module) => (this.lastVersion.get(module) ?? 0) + 1, { staged: true }));
+    } catch (err) {
+      return this.history.fail(meta, unchanged, err);
+    }
+    for (const version of fresh) this.lastVersion.set(version.module, version.version);
+    const before = fresh.map((v) => this.bindings.live.get(v.module)!);
+    this.bindings.startCanary(fresh, meta.canary!);
+    this.canaryState = { share: meta.canary!, plans, since: new Date().toISOString(), windowMs: windowMs! };
+    return this.history.ok(meta, [...unchanged, ...changesBetween(before, new Map(fresh.map((v) => [v.module, v])))], []);
+  }
+
+  /** The canary went over budget: its versions serve nobody any more and are disposed; the live ones never stopped. */
+  private endCanary(meta: RecordMeta): PatchRecord {
+    const versions = this.bindings.endCanary();
+    this.canaryState = undefined;
+    for (const version of versions) {
+      this.dispose(version);
+      unregisterSourceMap(version.url);
+    }
+    return this.history.ok(meta, changesBetween(versions, this.bindings.live), []);
+  }
+
+  /** The canary stayed within budget: one swap gives its versions to everyone, as a patch would. */
+  private promoteCanary(meta: RecordMeta): PatchRecord {
+    const versions = this.bindings.endCanary();
+    const plans = this.canaryState?.plans ?? [];
+    this.canaryState = undefined;
+    const replaced = this.bindings.swap(versions, []);
+    for (const version of versions) this.keep(version, plans.find((p) => p.module === version.module)!, false);
+    for (const old of replaced) this.dispose(old);
+    this.saveLiveCode(versions);
+    return this.history.ok(meta, changesBetween(replaced, this.bindings.live), []);
   }
 
   private activate(

@@ -48,6 +48,8 @@ export interface PatchRecord {
   error?: PatchError;
   /** Of a patch: the window it is verified over. Of an auto-rollback or a confirm: the verification's outcome, reason and figures. */
   verify?: VerifyReport | { windowMs: number };
+  /** Of a canary patch: the share of players its versions serve until the verification decides. */
+  canary?: number;
 }
 
 export interface RecordMeta {
@@ -57,6 +59,7 @@ export interface RecordMeta {
   /** performance.now() when the request arrived. */
   started: number;
   verify?: PatchRecord['verify'];
+  canary?: number;
 }
 
 const KEEP = 1000;
@@ -131,6 +134,7 @@ export class History {
       ...(meta.by ? { by: meta.by } : {}),
       ...outcome,
       ...(meta.verify ? { verify: meta.verify } : {}),
+      ...(meta.canary !== undefined ? { canary: meta.canary } : {}),
       durationMs: Math.round((performance.now() - meta.started) * 1000) / 1000,
     };
     if (!record.error) delete record.error;

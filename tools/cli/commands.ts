@@ -19,11 +19,11 @@ export const COMMON_OPTIONS = ['server', 'token', 'data', 'json', 'help'];
 export const COMMANDS: Record<string, CommandSpec> = {
   status: { usage: 'rebind status', about: 'modules with versions and hashes, handler calls and errors, last patch, players, tick, uptime', min: 0, max: 0, options: [] },
   patch: {
-    usage: 'rebind patch [module...] [--verify DURATION]',
-    about: "rebuild from the server's logic folder and swap (default: every module whose sources changed); --verify 30s: watch the new code for that long and roll back on its own if it goes over budget (exit 1)",
+    usage: 'rebind patch [module...] [--verify DURATION] [--canary PERCENT]',
+    about: "rebuild from the server's logic folder and swap (default: every module whose sources changed); --verify 30s: watch the new code for that long and roll back on its own if it goes over budget (exit 1); --canary 10%: during the window the new code serves only that share of players, then it is promoted or rolled back",
     min: 0,
     max: Infinity,
-    options: ['verify'],
+    options: ['verify', 'canary'],
   },
   rollback: { usage: 'rebind rollback [module]', about: 're-activate the previous version (default: of every module the last patch changed)', min: 0, max: 1, options: [] },
   history: { usage: 'rebind history [-n N]', about: 'the last N patches and rollbacks (default 20)', min: 0, max: 0, options: ['n'] },

@@ -89,6 +89,11 @@ export function formatStatus(s: Status): string {
   ];
   if (s.busy?.last) lines.push(paint('yellow', `${s.busy.count} run(s) of logic held the event loop over 250 ms; last: ${s.busy.last.name} ${s.busy.last.ms} ms`));
   for (const skipped of s.skippedAtStart ?? []) lines.push(paint('red', `module ${skipped.module} was left out at start: ${skipped.code}: ${skipped.message}`));
+  if (s.canary) {
+    for (const m of s.canary.modules) {
+      lines.push(paint('yellow', `canary: ${m.module} v${m.canary.version} ${m.canary.hash.slice(0, 8)} serves ${Math.round(s.canary.share * 1000) / 10}% of players, v${m.live?.version ?? '-'} ${m.live?.hash.slice(0, 8) ?? ''} the rest (since ${s.canary.since.slice(11, 19)}, window ${s.canary.windowMs / 1000} s)`));
+    }
+  }
   // Where the live code (which a restart comes back on) differs from logic/ on disk.
   for (const drift of s.liveCode?.drift ?? []) lines.push(paint('yellow', drift));
   if (s.liveCode?.error) lines.push(paint('red', `the live code could not be saved: ${s.liveCode.error}`));

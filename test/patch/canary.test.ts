@@ -1,0 +1,101 @@
+import { afterEach, expect, it } from 'vitest';
+import { runCli } from '../helpers/process.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+
+// A canary: during its window the new version serves a share of players
+// chosen by a stable hash of their id, both versions live over the same
+// stores; calls without a player and ticks stay on the live version; at the
+// end it is promoted, or rolled back if it went over budget.
+
+const TOKEN = 'rebind_canary_test_token';
+const STATE = `import { defineStore } from '../server/api';\nexport const ticks = defineStore('ticks', { by: '' });\n`;
+const version = (v: string, throws = false) => `import { client } from '../server/api';
+import { ticks } from '../state/ticks';
+export const which = client((ctx: unknown) => { ${throws ? "throw new Error('broken');" : ''} return '${v}'; });
+export function plain() { return '${v}'; }
+export function tick() { if (ticks.get().by !== '${v}') ticks.update((d) => { d.by = '${v}'; }); }
+`;
+
+let t: TestServer | undefined;
+afterEach(async () => {
+  await t?.stop();
+  t = undefined;
+});
+
+async function start(): Promise<TestServer> {
+  process.env.REBIND_ADMIN_TOKEN = TOKEN;
+  try {
+    return await startServer({ 'state/ticks.ts': STATE, 'logic/shop.ts': version('v1') }, { tickHz: 20, adminPort: 0, adminHost: '127.0.0.1' });
+  } finally {
+    delete process.env.REBIND_ADMIN_TOKEN;
+  }
+}
+
+const players = Array.from({ length: 1000 }, (_, i) => `player-${i}`);
+
+it('a canary at 10% sends 5-15% of 1,000 players to the new code, never one player to both, then is promoted', async () => {
+  t = await start();
+  const host = t.server.host;
+  t.project.write('logic/shop.ts', version('v2'));
+  const patch = await host.engine.patch({ modules: ['shop'], origin: 'cli', canary: 0.1, verify: { windowMs: 3000 } });
+  expect(patch).toMatchObject({ ok: true, canary: 0.1, modules: [expect.objectContaining({ module: 'shop', oldVersion: 1, newVersion: 2 })] });
+
+  const seen = new Map<string, Set<unknown>>();
+  let toNew = 0;
+  let calls = 0;
+  for (let round = 0; round < 3; round++) {
+    for (const player of players) {
+      const answer = host.call('shop.which', null, { player, origin: 'client' });
+      calls++;
+      if (answer === 'v2') toNew++;
+      (seen.get(player) ?? seen.set(player, new Set()).get(player)!).add(answer);
+    }
+  }
+  expect(toNew / calls).toBeGreaterThanOrEqual(0.05);
+  expect(toNew / calls).toBeLessThanOrEqual(0.15);
+  expect([...seen.values()].every((answers) => answers.size === 1)).toBe(true);
+  // Calls without a player, and ticks, stay on the live version.
+  expect(host.call('shop.plain', null, { player: null })).toBe('v1');
+  await new Promise((r) => setTimeout(r, 200));
+  expect((host.registry.get('ticks') as unknown as { get(): { by: string } }).get().by).toBe('v1');
+
+  // rebind status shows both versions and the split.
+  const status = await runCli(['status', '--server', t.server.admin!.url], { REBIND_ADMIN_TOKEN: TOKEN });
+  expect(status.stdout).toMatch(/canary: shop v2 \w{8} serves 10% of players, v1 \w{8} the rest/);
+
+  const report = await host.engine.verification(patch.id)!;
+  expect(report.outcome).toBe('confirmed');
+  // Promoted: everyone, ticks included, on v2; a confirm record says so.
+  expect(host.bindings.live.get('shop')!.version).toBe(2);
+  expect(host.status().canary).toBeNull();
+  expect(players.slice(0, 50).every((player) => host.call('shop.which', null, { player, origin: 'client' }) === 'v2')).toBe(true);
+  expect(host.history(1)[0]).toMatchObject({ kind: 'confirm', modules: [expect.objectContaining({ module: 'shop', oldVersion: 1, newVersion: 2 })] });
+  await new Promise((r) => setTimeout(r, 200));
+  expect((host.registry.get('ticks') as unknown as { get(): { by: string } }).get().by).toBe('v2');
+}, 30_000);
+
+it('a canary over budget is rolled back: its players are back on the live version, which never stopped', async () => {
+  t = await start();
+  const host = t.server.host;
+  t.project.write('logic/shop.ts', version('v2', true));
+  const patch = await host.engine.patch({ modules: ['shop'], origin: 'cli', canary: 0.1, verify: { windowMs: 20_000 } });
+  expect(patch.ok).toBe(true);
+  // A patch of the module under canary waits for the canary's decision.
+  expect(await host.engine.patch({ modules: ['shop'], origin: 'cli' })).toMatchObject({ ok: false, error: { code: 'CANARY_REFUSED' } });
+  let failed = 0;
+  for (const player of players) {
+    try {
+      expect(host.call('shop.which', null, { player, origin: 'client' })).toBe('v1');
+    } catch {
+      failed++;
+    }
+  }
+  expect(failed).toBeGreaterThan(10);
+  const report = await host.engine.verification(patch.id)!;
+  expect(report).toMatchObject({ outcome: 'rolled-back', reason: expect.stringMatching(/^error rate 100\.0%/) });
+  expect(report.elapsedMs).toBeLessThan(20_000);
+  expect(host.status().canary).toBeNull();
+  expect(host.bindings.live.get('shop')!.version).toBe(1);
+  expect(players.every((player) => host.call('shop.which', null, { player, origin: 'client' }) === 'v1')).toBe(true);
+  expect(host.history(1)[0]).toMatchObject({ kind: 'auto-rollback', ok: true, modules: [expect.objectContaining({ module: 'shop', oldVersion: 2, newVersion: 1 })] });
+}, 30_000);
