@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -57,6 +57,21 @@ function withTsExtension(abs: string): string {
 const ENGINE_DIR = fileURLToPath(new URL('../../', import.meta.url));
 
 /** An import of the engine's insides, refused with its own code (see compileError). */
+/** The file's real path (symlinks followed), or the path itself while it does not exist. */
+function realPath(abs: string): string {
+  try {
+    return realpathSync(abs);
+  } catch {
+    return abs;
+  }
+}
+/** A folder's real path with a trailing separator, for prefix tests. */
+function realDir(dir: string): string {
+  return realPath(path.resolve(dir)) + path.sep;
+}
+/** ENGINE_DIR's real path: a game reaches the engine through node_modules/rebind, a symlink to it. */
+const ENGINE_REAL = realDir(ENGINE_DIR);
+
 function engineImport(specifier: string): esbuild.OnResolveResult {
   // esbuild puts the importing file, line and column in front of this.
   const text = `"${specifier}" is a part of the engine: game code may import only "rebind" (defineStore, defineTable, client, fail, Ctx...); bundling the engine's insides would make a second copy of them`;
@@ -65,9 +80,11 @@ function engineImport(specifier: string): esbuild.OnResolveResult {
 const ENGINE_IMPORT = 'PATCH_ENGINE_IMPORT';
 
 function hostExternals(paths: ProjectPaths): esbuild.Plugin {
-  const apiFiles = new Set(paths.apiFiles.map((f) => path.resolve(f)));
-  const stateDir = path.resolve(paths.stateDir) + path.sep;
-  const logicDir = path.resolve(paths.logicDir) + path.sep;
+  // Compared by real path: a symlink (node_modules/rebind, or one under logic/) must not lead into the engine.
+  const apiFiles = new Set(paths.apiFiles.map((f) => realPath(path.resolve(f))));
+  const stateDir = realDir(paths.stateDir);
+  const statePath = path.resolve(paths.stateDir);
+  const logicDir = realDir(paths.logicDir);
   return {
     name: 'rebind-host-externals',
     setup(build) {
@@ -79,10 +96,13 @@ function hostExternals(paths: ProjectPaths): esbuild.Plugin {
       build.onResolve({ filter: /^[./]/ }, (args) => {
         if (args.kind === 'entry-point') return undefined;
         const abs = withTsExtension(path.resolve(args.resolveDir, args.path));
-        if (apiFiles.has(abs)) return { path: API_ID, external: true };
-        if (abs.startsWith(stateDir)) return { path: abs, external: true };
+        const real = realPath(abs);
+        if (apiFiles.has(real)) return { path: API_ID, external: true };
+        // A state file by the path the host registered it under (in state/, however it was reached).
+        if (real.startsWith(stateDir)) return { path: path.join(statePath, real.slice(stateDir.length)), external: true };
         // The demo lives inside the engine's folder: its logic/ and state/ are the game's, the rest is the engine.
-        if (abs.startsWith(ENGINE_DIR) && !abs.startsWith(logicDir)) return engineImport(args.path);
+        // Refused here, at the game's own import, so the error names the game's file and line.
+        if (real.startsWith(ENGINE_REAL) && !real.startsWith(logicDir)) return engineImport(args.path);
         return undefined;
       });
     },

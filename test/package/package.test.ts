@@ -1,3 +1,5 @@
+import { mkdirSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGame, type TestGame } from 'rebind/testing';
@@ -53,5 +55,23 @@ describe("the package's own name", () => {
     }
     // The rest of the game goes on as it was.
     expect(await game.call('counter.bump', null, 'p-bob')).toMatchObject({ n: 21 });
+  });
+
+  it('refuses the engine reached by a relative path through a symlink, naming the game file', async () => {
+    // In a scaffolded game node_modules/rebind is a symlink to the engine's folder.
+    mkdirSync(path.join(game.root, 'node_modules'), { recursive: true });
+    symlinkSync(ENGINE, path.join(game.root, 'node_modules', 'rebind'));
+    mkdirSync(path.join(game.root, 'logic', 'lib'), { recursive: true });
+    symlinkSync(path.join(ENGINE, 'server'), path.join(game.root, 'logic', 'lib', 'eng'));
+    for (const specifier of ['../node_modules/rebind/server/store/transaction.ts', './lib/eng/store/transaction.ts']) {
+      const record = await game.write('logic/sneaky.ts', `// reaching in\nimport * as Tx from '${specifier}';\nexport function size() { return typeof Tx; }\n`);
+      expect(record.ok, specifier).toBe(false);
+      expect(record.error).toMatchObject({ code: 'PATCH_ENGINE_IMPORT', location: { file: 'logic/sneaky.ts', line: 2 } });
+      expect(record.error!.message).toContain(`"${specifier}" is a part of the engine`);
+    }
+    // rebind's own api through the same symlink is the host's instance, not a copy.
+    const record = await game.write('logic/sneaky.ts', `import { client } from '../node_modules/rebind/server/api.ts';\nexport const hi = client(() => 'hi');\n`);
+    expect(record).toMatchObject({ ok: true });
+    expect(await game.call('sneaky.hi', null, 'p-bob')).toBe('hi');
   });
 });
