@@ -4,6 +4,7 @@
 // (recorded in the audit log like any other admin action).
 
 import { PendingRequests } from '../requests.ts';
+import { Charts } from './charts.ts';
 import { PATCH_PUSH, type AdminActionName, type AdminActions, type AdminStatus, type PatchRecord } from '../../server/admin/protocol.ts';
 
 // The admin protocol's own types (server/admin/protocol.ts): the page shows what the server sends.
@@ -125,8 +126,11 @@ async function patchFromDisk(button: HTMLButtonElement): Promise<void> {
 }
 $('patch-button').addEventListener('click', (ev) => void patchFromDisk(ev.currentTarget as HTMLButtonElement));
 
+const charts = new Charts($('charts'), () => history);
+
 async function refresh(): Promise<void> {
   renderStatus(await request('status', {}));
+  charts.render(await request('series', {}));
 }
 
 function open(token: string): void {

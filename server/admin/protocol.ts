@@ -5,6 +5,7 @@
 // dashboard bundles this file and gets nothing from the server's code.
 import type { PatchRecord } from '../patch/history.ts';
 import type { VerifyReport } from '../patch/verify.ts';
+import type { SeriesPoint } from '../metrics/series.ts';
 import type { GameServer } from '../server.ts';
 import type { Persistence } from '../store/persistence.ts';
 
@@ -18,6 +19,8 @@ export type SnapshotReply = Awaited<ReturnType<Persistence['snapshot']>>;
 /** Each action's arguments and answer. */
 export interface AdminActions {
   status: { args: Record<string, never>; reply: AdminStatus };
+  /** The dashboard's charts: a point per second or so, per module version (metrics/series.ts). */
+  series: { args: Record<string, never>; reply: SeriesPoint[] };
   history: { args: { n?: number }; reply: PatchRecord[] };
   /** `verify`: a window in ms; the reply then comes when the verification ends, with its outcome. `canary`: a share of players (0.1) for that window. */
   patch: { args: { modules?: string[]; origin?: 'cli' | 'dashboard'; verify?: number; canary?: number }; reply: PatchRecord & { verification?: VerifyReport } };

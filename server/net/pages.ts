@@ -28,6 +28,8 @@ export async function bundlePage(path: string, htmlFile: string, entry: string, 
       target: 'es2022',
       // The client falls back to the `ws` package only outside browsers.
       external: ['ws'],
+      // A library's stylesheet (uPlot's) comes in as text, which the page puts in a <style>.
+      loader: { '.css': 'text' },
       sourcemap: 'inline',
       logLevel: 'silent',
     });

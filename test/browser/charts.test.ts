@@ -1,0 +1,91 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RebindClient } from '../../client/index.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+
+// The dashboard's charts (uPlot) in Debian's Chromium while players play: a
+// patch, then a patch that throws on half its calls and rolls itself back.
+// Screenshots go to test-output/browser/; skipped like browser.test.ts where
+// there is no Chromium.
+
+const CHROMIUM = process.env.REBIND_CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = 'test-output/browser';
+const HAVE_BROWSER = existsSync(CHROMIUM);
+const TOKEN = 'rebind_charts_browser_token';
+
+const shop = (v: string, broken = false) => `import { client } from '../server/api';
+export const buy = client((ctx: unknown, p: { n: number }) => { ${broken ? "if (p.n % 2 === 1) throw new Error('half broken');" : ''} return '${v}'; });
+`;
+
+let t: TestServer;
+let browser: Browser;
+let running = true;
+const loops: Array<Promise<void>> = [];
+const clients: RebindClient[] = [];
+
+beforeAll(async () => {
+  if (!HAVE_BROWSER) return;
+  mkdirSync(SHOTS, { recursive: true });
+  process.env.REBIND_ADMIN_TOKEN = TOKEN;
+  try {
+    t = await startServer({ 'logic/shop.ts': shop('v1') }, { adminPort: 0, adminHost: '127.0.0.1', pages: true, tickHz: 20 });
+  } finally {
+    delete process.env.REBIND_ADMIN_TOKEN;
+  }
+  // Players calling at a steady pace, so the lines have something to show.
+  for (let i = 0; i < 8; i++) {
+    const c = new RebindClient(t.url, { reconnect: false });
+    await c.connect();
+    await c.join({ name: `p${i}` });
+    clients.push(c);
+    loops.push(
+      (async () => {
+        for (let n = 0; running; n++) {
+          await c.call('shop.buy', { n }).catch(() => undefined);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })(),
+    );
+  }
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+}, 60_000);
+
+afterAll(async () => {
+  running = false;
+  await Promise.all(loops);
+  for (const c of clients) c.close();
+  await browser?.close();
+  await t?.stop();
+});
+
+describe.skipIf(!HAVE_BROWSER)('the dashboard charts', () => {
+  it('draws calls, errors, p99, tick and players per module version, with markers at a patch and an auto-rollback', async () => {
+    const page = await (await browser.newContext({ viewport: { width: 1400, height: 1100 } })).newPage();
+    const errors: Error[] = [];
+    page.on('pageerror', (err) => errors.push(err));
+    await page.goto(`${t.server.admin!.url.replace(/^ws/, 'http')}/#token=${TOKEN}`);
+    await page.waitForSelector('#chart-calls canvas', { timeout: 10_000 });
+    await page.waitForTimeout(4000);
+
+    t.project.write('logic/shop.ts', shop('v2'));
+    expect((await t.server.host.patch(['shop'], 'cli')).ok).toBe(true);
+    await page.waitForFunction(() => document.querySelector('#chart-calls')?.textContent?.includes('shop v2'), null, { timeout: 10_000 });
+    await page.waitForTimeout(4000);
+    await page.screenshot({ path: `${SHOTS}/6-charts-after-patch.png`, fullPage: true });
+
+    t.project.write('logic/shop.ts', shop('v3', true));
+    const patch = await t.server.host.engine.patch({ modules: ['shop'], origin: 'dashboard', verify: { windowMs: 10_000 } });
+    expect((await t.server.host.engine.verification(patch.id))!.outcome).toBe('rolled-back');
+    await page.waitForFunction(() => document.querySelector('#history')?.textContent?.includes('AUTO-ROLLBACK'), null, { timeout: 10_000 });
+    await page.waitForTimeout(4000);
+    await page.screenshot({ path: `${SHOTS}/7-charts-auto-rollback.png`, fullPage: true });
+
+    const legends = await page.textContent('#chart-calls');
+    for (const v of ['shop v1', 'shop v2', 'shop v3', 'shop v4']) expect(legends).toContain(v);
+    expect(await page.textContent('#chart-errors')).toContain('shop v3');
+    expect(await page.textContent('#chart-tick')).toContain('players');
+    expect(await page.locator('#charts canvas').count()).toBeGreaterThanOrEqual(4);
+    expect(errors).toEqual([]);
+  }, 60_000);
+});
