@@ -1,8 +1,9 @@
 // `rebind/testing`: helpers for a game's own tests. Start the game on a copy
-// of its state/ and logic/ with a throwaway data folder, connect players
+// of the project (in <project>/.rebind-test/, beside its node_modules) with a
+// throwaway data folder, connect players
 // through the real client library, patch a module by writing its file or by
 // the API, read live state, and stop everything.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RebindClient, type ClientOptions } from '../client/index.ts';
@@ -13,7 +14,7 @@ export type { PatchRecord } from './patch/history.ts';
 export { RebindClient, RebindClientError } from '../client/index.ts';
 
 export interface TestGameOptions extends Omit<ServerOptions, 'root' | 'dataDir' | 'port' | 'host'> {
-  /** The game project (default: the working directory). Its state/ and logic/ are copied: a test edits the copy. */
+  /** The game project (default: the working directory); it must have a logic/ folder. It is copied (but node_modules, data and dot folders) into <project>/.rebind-test/: a test edits the copy. */
   root?: string;
   /** Files to add or replace in the copy before the start, by path: `{ 'logic/extra.ts': '...' }`. */
   files?: Record<string, string>;
@@ -33,20 +34,27 @@ export class TestGame {
   ) {}
 
   static async start(options: TestGameOptions = {}): Promise<TestGame> {
-    const { root = process.cwd(), files = {}, dataDir, ...rest } = options;
-    const owned = mkdtempSync(path.join(tmpdir(), 'rebind-game-'));
-    for (const dir of ['state', 'logic']) {
-      const from = path.resolve(root, dir);
-      if (existsSync(from)) cpSync(from, path.join(owned, dir), { recursive: true });
-      else mkdirSync(path.join(owned, dir));
+    const { files = {}, dataDir, ...rest } = options;
+    const root = path.resolve(options.root ?? process.cwd());
+    const hasLogic = statSync(path.join(root, 'logic'), { throwIfNoEntry: false })?.isDirectory() ?? false;
+    if (!hasLogic && !Object.keys(files).some((rel) => /^logic[\\/]/.test(rel))) {
+      throw new Error(`startGame: ${root} has no logic/ folder, so there is no game to start; pass root: <your game's folder> (or files: { 'logic/...': ... })`);
     }
+    const owned = makeCopy(root);
     for (const [rel, text] of Object.entries(files)) write(owned, rel, text);
     const data = dataDir ?? path.join(owned, 'data');
+    let server: GameServer | undefined;
     try {
-      const server = await GameServer.start({ ...rest, root: owned, dataDir: data, port: 0, host: '127.0.0.1' });
+      server = await GameServer.start({ ...rest, root: owned, dataDir: data, port: 0, host: '127.0.0.1' });
+      // A server keeps going without a module that did not load; a test must not.
+      const leftOut = server.host.status().skippedAtStart;
+      if (leftOut.length > 0) {
+        throw new Error(`startGame: ${leftOut.map((m) => `${m.module} did not load (${m.code}: ${m.message})`).join('; ')}`);
+      }
       return new TestGame(server, owned, data, owned);
     } catch (err) {
-      rmSync(owned, { recursive: true, force: true });
+      await server?.stop().catch(() => undefined);
+      removeCopy(owned);
       throw err;
     }
   }
@@ -100,7 +108,7 @@ export class TestGame {
     try {
       await this.server.stop();
     } finally {
-      rmSync(this.owned, { recursive: true, force: true });
+      removeCopy(this.owned);
     }
   }
 }
@@ -108,6 +116,51 @@ export class TestGame {
 /** Starts a game for a test; remember `await game.stop()` (in afterEach/afterAll). */
 export function startGame(options?: TestGameOptions): Promise<TestGame> {
   return TestGame.start(options);
+}
+
+/** Top-level entries of a project that a copy leaves out: installed packages, data, build output, dot folders. */
+const NOT_COPIED = new Set(['node_modules', 'data', 'test-output']);
+
+/**
+ * A copy of the project to run: under `<project>/.rebind-test/` when the
+ * project exists, so that its node_modules (valibot, say) resolve as they do
+ * for the project itself, with every top-level folder and file copied but
+ * node_modules, data and dot folders, so that `../shared/x.ts` resolves too.
+ * A project that does not exist gets a folder under the system's temp folder.
+ */
+function makeCopy(root: string): string {
+  if (!existsSync(root)) {
+    const owned = mkdtempSync(path.join(tmpdir(), 'rebind-game-'));
+    for (const dir of ['state', 'logic']) mkdirSync(path.join(owned, dir));
+    return owned;
+  }
+  const parent = path.join(root, '.rebind-test');
+  mkdirSync(parent, { recursive: true });
+  const owned = mkdtempSync(path.join(parent, 'run-'));
+  for (const entry of readdirSync(root, { withFileTypes: true })) {
+    if (entry.name.startsWith('.') || NOT_COPIED.has(entry.name)) continue;
+    const from = path.join(root, entry.name);
+    cpSync(from, path.join(owned, entry.name), {
+      recursive: true,
+      filter: (src) => path.basename(src) !== 'node_modules' || src === from,
+    });
+  }
+  // Packages resolve by walking up from the copy to the project's own node_modules.
+  for (const dir of ['state', 'logic']) mkdirSync(path.join(owned, dir), { recursive: true });
+  return owned;
+}
+
+/** Removes a copy, and <project>/.rebind-test/ with the last one. */
+function removeCopy(owned: string): void {
+  rmSync(owned, { recursive: true, force: true });
+  const parent = path.dirname(owned);
+  if (path.basename(parent) === '.rebind-test') {
+    try {
+      rmdirSync(parent);
+    } catch {
+      // Another test's copy is still there.
+    }
+  }
 }
 
 function write(root: string, rel: string, text: string): void {

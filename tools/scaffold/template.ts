@@ -28,7 +28,7 @@ export function templateFiles(input: TemplateInput): Record<string, string> {
   return {
     'package.json': JSON.stringify(pkg, null, 2) + '\n',
     'tsconfig.json': TSCONFIG,
-    '.gitignore': 'node_modules/\ndata/\n.rebind/\nrebind-env.d.ts\n',
+    '.gitignore': 'node_modules/\ndata/\n.rebind/\n.rebind-test/\nrebind-env.d.ts\n',
     'vitest.config.ts': VITEST_CONFIG,
     'state/game.ts': STATE,
     'logic/session.ts': SESSION,
@@ -130,7 +130,7 @@ import { startGame, type TestGame } from 'rebind/testing';
 
 let game: TestGame;
 beforeAll(async () => {
-  game = await startGame(); // this project's state/ and logic/, copied, on a throwaway data folder
+  game = await startGame(); // a copy of this project (in .rebind-test/), on a throwaway data folder
 });
 afterAll(async () => {
   await game?.stop();
