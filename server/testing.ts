@@ -98,7 +98,8 @@ export class TestGame {
 
   /** Calls any handler, internal ones too, as the CLI does; `player` sets ctx.player. */
   call<R = unknown>(name: string, payload?: unknown, player?: string): Promise<R> {
-    return Promise.resolve(this.server.host.call(name, payload, { origin: 'admin', player: player ?? null })) as Promise<R>;
+    // A refusal before the handler's first await is thrown at once: a rejection, like any other.
+    return new Promise((resolve) => resolve(this.server.host.call(name, payload, { origin: 'admin', player: player ?? null }))) as Promise<R>;
   }
 
   /** Closes every client this game made, stops the server and removes the copy. */
