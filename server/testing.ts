@@ -99,7 +99,7 @@ export class TestGame {
   /** Calls any handler, internal ones too, as the CLI does; `player` sets ctx.player. */
   call<R = unknown>(name: string, payload?: unknown, player?: string): Promise<R> {
     // A refusal before the handler's first await is thrown at once: a rejection, like any other.
-    return new Promise((resolve) => resolve(this.server.host.call(name, payload, { origin: 'admin', player: player ?? null }))) as Promise<R>;
+    return new Promise<R>((resolve) => resolve(this.server.host.call(name, payload, { origin: 'admin', player: player ?? null }) as R | Promise<R>));
   }
 
   /** Closes every client this game made, stops the server and removes the copy. */
