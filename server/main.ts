@@ -1,3 +1,6 @@
+import { existsSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatLocation, isRebindError } from './errors.ts';
 import { createLogger } from './log.ts';
@@ -33,6 +36,8 @@ usage: npm start -- [options]
   --from-disk       start from logic/ as it is on disk, not from the live code saved in
                     the data folder (REBIND_FROM_DISK=1; the default is the code that was live)
   --root DIR        the project with state/ and logic/ (REBIND_ROOT, default .)
+  --demo-page       serve the engine's demo page (the arena) on the game port; on by itself
+                    only when the root is the engine's own folder (REBIND_DEMO_PAGE=1)
   -h, --help        this text
 `;
 
@@ -66,6 +71,8 @@ const OPTIONS = {
   'max-per-address': { type: 'string' },
   grace: { type: 'string' },
   root: { type: 'string' },
+  'demo-page': { type: 'boolean' },
+  verify: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -106,8 +113,20 @@ const verifyText = str('verify', 'REBIND_VERIFY');
 const verifyMs = verifyText === undefined || verifyText === '' ? undefined : parseDuration(verifyText);
 if (verifyText && !verifyMs) fail(`--verify must be a duration such as 30s, 500ms or 2m, got "${verifyText}"`);
 
+const root = path.resolve(str('root', 'REBIND_ROOT') ?? process.cwd());
+/** The engine's own folder: its logic/ is the demo, the one game the arena page belongs to. */
+const ENGINE_DIR = fileURLToPath(new URL('../', import.meta.url));
+const realOrSelf = (dir: string): string => {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
+  }
+};
+const demoPage = flags['demo-page'] === true || env.REBIND_DEMO_PAGE === '1' || realOrSelf(root) === realOrSelf(ENGINE_DIR).replace(/[\\/]$/, '');
+
 const options = {
-  root: str('root', 'REBIND_ROOT') ?? process.cwd(),
+  root,
   port: number('port', str('port', 'REBIND_PORT'), 8080, 0, 65535),
   host: str('host', 'REBIND_HOST') ?? '0.0.0.0',
   adminPort: number('admin-port', str('admin-port', 'REBIND_ADMIN_PORT'), 8081, 0, 65535),
@@ -117,6 +136,7 @@ const options = {
   tickHz: number('tick-hz', str('tick-hz', 'REBIND_TICK_HZ'), 20, 1, 1000),
   fsync: fsync as 'always' | 'interval' | 'off',
   pages: true,
+  demoPage,
   deflate: flags.deflate === true || env.REBIND_DEFLATE === '1',
   repair: flags.repair === true || env.REBIND_REPAIR === '1',
   fromDisk: flags['from-disk'] === true || env.REBIND_FROM_DISK === '1',
@@ -127,6 +147,10 @@ const options = {
     maxConnectionsPerAddress: number('max-per-address', str('max-per-address', 'REBIND_MAX_PER_ADDRESS'), DEFAULT_LIMITS.maxConnectionsPerAddress, 0, 1_000_000),
   },
 };
+
+if (!existsSync(path.join(root, 'logic'))) {
+  log.warn(`NO GAME HERE: ${root} has no logic/ folder, so the server starts with no handlers at all. Run it in your game's folder (one made by \`npx rebind new <dir>\`), or pass --root <your game's folder>.`);
+}
 
 process.on('unhandledRejection', (reason) => log.error('unhandled rejection (kept running)', reason instanceof Error ? reason : String(reason)));
 
@@ -171,4 +195,5 @@ if (recovery?.setAside) log.warn(`--repair: ${recovery.lost} transaction(s) lost
 const bound = options.host === '127.0.0.1' ? '' : `bound to ${options.host}, `;
 log.info(`game server listening on ${server.url} (${bound}${status.modules.length} logic modules, ${status.stores.length} stores, ${options.tickHz} Hz${options.watch ? ', watching logic/' : ''})`);
 if (server.pageUrl) log.info(`play in a browser: ${server.pageUrl}`);
+else log.info(`clients connect to ${server.url} (rebind/client); no page is served on the game port (--demo-page serves the engine's demo arena)`);
 if (server.admin) log.info(`admin listening on ${server.admin.url}; token from ${server.admin.tokenSource}; dashboard: ${server.admin.url.replace(/^ws/, 'http')}/`);

@@ -49,6 +49,8 @@ export interface ServerOptions {
   deflate?: boolean;
   /** Serve the demo's browser page on the game port and the dashboard on the admin port. */
   pages?: boolean;
+  /** With pages: serve the demo's page on the game port (default: as pages). A game of its own has no use for the engine's arena. */
+  demoPage?: boolean;
   limits?: Partial<NetLimits>;
   /** HTTP timeouts of both ports (headers, whole request, idle keep-alive); defaults in net/guard.ts. */
   httpTimeouts?: Partial<Pick<GuardOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxPending'>>;
@@ -161,7 +163,7 @@ export class GameServer {
     if (restored > 0) this.log.info(`${restored} player(s) of the last run not connected: each gets drop now, leave after the grace unless they come back`);
     await listen(this.http, options.port ?? 8080, options.host ?? '0.0.0.0', 'game', '--port (REBIND_PORT)');
     server.tick.start();
-    if (options.pages) {
+    if (options.pages && options.demoPage !== false) {
       const page = await bundlePage('/', path.join(CLIENT_DIR, 'demo/index.html'), path.join(CLIENT_DIR, 'demo/main.ts'), '/demo.js');
       server.onHttp(servePages([page]));
     }
@@ -212,7 +214,7 @@ export class GameServer {
 
   /** The demo page's address, when pages are served. */
   get pageUrl(): string | undefined {
-    return this.options.pages ? this.url.replace(/^ws/, 'http') + '/' : undefined;
+    return this.options.pages && this.options.demoPage !== false ? this.url.replace(/^ws/, 'http') + '/' : undefined;
   }
 
   get url(): string {
