@@ -99,3 +99,15 @@ it('a canary over budget is rolled back: its players are back on the live versio
   expect(players.every((player) => host.call('shop.which', null, { player, origin: 'client' }) === 'v1')).toBe(true);
   expect(host.history(1)[0]).toMatchObject({ kind: 'auto-rollback', ok: true, modules: [expect.objectContaining({ module: 'shop', oldVersion: 2, newVersion: 1 })] });
 }, 30_000);
+
+it('rebind patch --canary 10% --verify 1s: promoted at the end of the window; --canary needs --verify', async () => {
+  t = await start();
+  const cli = (...args: string[]) => runCli([...args, '--server', t!.server.admin!.url], { REBIND_ADMIN_TOKEN: TOKEN });
+  expect((await cli('patch', 'shop', '--canary', '10%')).code).toBe(2);
+  expect((await cli('patch', 'shop', '--canary', '150%', '--verify', '1s')).code).toBe(2);
+  t.project.write('logic/shop.ts', version('v2'));
+  const done = await cli('patch', 'shop', '--canary', '10%', '--verify', '1s', '--json');
+  expect(done.code).toBe(0);
+  expect(JSON.parse(done.stdout)).toMatchObject({ ok: true, canary: 0.1, verification: { outcome: 'confirmed' } });
+  expect(t.server.host.bindings.live.get('shop')!.version).toBe(2);
+}, 30_000);
