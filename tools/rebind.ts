@@ -123,6 +123,7 @@ async function run(argv: string[]): Promise<number> {
   if (command === 'types') {
     const { writeProjectTypes } = await import('./cli/types.ts');
     const written = await writeProjectTypes(watchRoot);
+    if (!json) for (const line of written.refused) process.stderr.write(`rebind: warning: ${line}\n`);
     out(json, written, () => `wrote ${path.relative(process.cwd(), written.file) || written.file}: ${written.handlers} handler(s)`);
     return 0;
   }

@@ -53,7 +53,7 @@ describe('rebind new', () => {
   it('typechecks, and a misspelt handler name or a wrong payload fails the typecheck naming the handler', () => {
     const clean = npm(['run', 'typecheck']);
     expect(clean.code, clean.out).toBe(0);
-    expect(readFileSync(path.join(dir, 'rebind-env.d.ts'), 'utf8')).toContain(`'score.click': typeof import('./logic/score.ts')['click'];`);
+    expect(readFileSync(path.join(dir, 'rebind-env.d.ts'), 'utf8')).toContain('"score.click": typeof import("./logic/score.ts")["click"];');
     const bad = path.join(dir, 'test', 'bad-client.ts');
     writeFileSync(
       bad,
@@ -107,7 +107,7 @@ export async function play(c: RebindClient): Promise<number> {
       writeFileSync(file, original.replace('const POINTS = 1;', 'const POINTS = 5;'));
       await waitFor(() => /patched score v1 -> v2/.test(out), 10_000, 'the saved file to be patched in');
       expect(await player.call('score.click')).toEqual({ score: 6 });
-      expect(readFileSync(types, 'utf8')).toContain(`'score.top': typeof import('./logic/score.ts')['top'];`);
+      expect(readFileSync(types, 'utf8')).toContain('"score.top": typeof import("./logic/score.ts")["top"];');
     } catch (err) {
       throw new Error(`${(err as Error).message}\nthe game's output:\n${out}`);
     } finally {
