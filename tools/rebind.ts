@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
 import { parseDuration } from '../server/patch/verify.ts';
-import { COMMANDS, COMMON_OPTIONS, help } from './cli/commands.ts';
+import { COMMANDS, COMMON_OPTIONS, LOCAL_OPTIONS, help } from './cli/commands.ts';
 import { formatHistory, formatPatch, formatStatus, paint, type PatchRecord } from './cli/format.ts';
 
 const usage = (message: string) => new CliError(message, 2, 'USAGE');
@@ -52,11 +52,13 @@ function out(json: boolean, value: unknown, human: () => string): void {
 }
 
 function parse(argv: string[]) {
+  let parsed;
   try {
-    return parseArgs({
+    parsed = parseArgs({
       args: argv,
       allowPositionals: true,
       strict: true,
+      tokens: true,
       options: {
         server: { type: 'string' },
         token: { type: 'string' },
@@ -74,6 +76,15 @@ function parse(argv: string[]) {
     // Node's own message says what was wrong, and for a value that begins with "-", how to pass it (--token=-abc).
     throw usage((err as Error).message);
   }
+  // An option given twice is refused, not decided by the last one; an empty value is not a value.
+  const seen = new Set<string>();
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) throw usage(`${token.rawName} is given more than once: give it once`);
+    seen.add(token.name);
+    if (token.value !== undefined && token.value.trim() === '') throw usage(`${token.rawName} needs a value, got an empty one`);
+  }
+  return parsed;
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -85,14 +96,15 @@ async function run(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 2;
   }
   // Own keys only: "constructor" is not a command.
-  if (!Object.hasOwn(COMMANDS, command)) throw usage(`unknown command "${command}"\n\n${help()}`);
+  if (!Object.hasOwn(COMMANDS, command)) throw usage(`unknown command "${command}"; the commands are ${Object.keys(COMMANDS).join(', ')} (rebind help says what each does)`);
   const spec = COMMANDS[command]!;
   if (values.help) {
     process.stdout.write(help(command));
     return 0;
   }
   const given = Object.keys(values).filter((k) => !(k === 'json' && values.json === false));
-  const foreign = given.filter((k) => !COMMON_OPTIONS.includes(k) && !spec.options.includes(k));
+  const common = spec.local ? LOCAL_OPTIONS : COMMON_OPTIONS;
+  const foreign = given.filter((k) => !common.includes(k) && !spec.options.includes(k));
   if (foreign.length) throw usage(`rebind ${command} takes no ${foreign.map((k) => (k.length === 1 ? `-${k}` : `--${k}`)).join(', ')}\nusage: ${spec.usage}`);
   if (rest.length < spec.min) throw usage(`usage: ${spec.usage}`);
   if (rest.length > spec.max) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,51 @@ describe('a strict CLI', () => {
     const dashed = await runCli(['status', '--token', '-abc', '--server', server.adminUrl], env);
     expect(dashed.code).toBe(2);
     expect(dashed.stderr).toContain('--token=');
+  });
+
+  it('refuses the options that find a server for commands that need none, repeated options and empty values', async () => {
+    for (const args of [['types', '--server', 'ws://127.0.0.1:1'], ['types', '--token', 'x'], ['new', path.join(tmpdir(), 'never-made'), '--data', 'd']]) {
+      const result = await runCli(args, env);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toContain(`rebind ${args[0]} takes no --${args[args.length - 2]!.slice(2)}`);
+    }
+    const twice = await runCli(['status', '--server', server.adminUrl, '--server', 'ws://127.0.0.1:1', '--token', token], env);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toContain('--server is given more than once');
+    const emptyAs = await cli('call', 'arena.move', '{"dx":0,"dy":0}', '--as', '');
+    expect(emptyAs.code).toBe(2);
+    expect(emptyAs.stderr).toContain('--as needs a value, got an empty one');
+    expect((await cli('call', 'arena.move', '{"dx":0,"dy":0}', '--as=')).code).toBe(2);
+  });
+
+  it('takes --server http:// as the same address, as the help says', async () => {
+    const http = await runCli(['status', '--json', '--server', server.adminUrl.replace(/^ws/, 'http'), '--token', token], env);
+    expect(http.code, http.stderr).toBe(0);
+    expect((await runCli(['help'], env)).stdout).toContain('http:// and https:// are taken as the');
+  });
+
+  it('says an unknown command in one short line, with --json too', async () => {
+    const result = await runCli(['frobnicate', '--json'], env);
+    expect(result.code).toBe(2);
+    const { error } = JSON.parse(result.stdout) as { error: { code: string; message: string } };
+    expect(error.code).toBe('USAGE');
+    expect(error.message).toBe('unknown command "frobnicate"; the commands are status, patch, rollback, history, state, call, watch, snapshot, types, new (rebind help says what each does)');
+  });
+
+  it('rebind new onto a file, or under one, is a clear usage error', async () => {
+    const parent = mkdtempSync(path.join(tmpdir(), 'rebind-afile-'));
+    try {
+      const file = path.join(parent, 'afile');
+      writeFileSync(file, 'x');
+      for (const target of [file, path.join(file, 'game')]) {
+        const result = await runCli(['new', target], env);
+        expect(result.code, result.stderr).toBe(2);
+        expect(result.stderr).toContain(`${file} is a file, not a folder`);
+        expect(result.stderr).not.toMatch(/ENOTDIR|\n\s+at /);
+      }
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
   });
 
   it('outside a project, says where it is and what it needs', async () => {

@@ -13,7 +13,7 @@ const ENGINE = fileURLToPath(new URL('../..', import.meta.url));
 export const OUT_DIR = path.join(ENGINE, '.build');
 export const BUNDLE = path.join(OUT_DIR, 'rebind-cli.mjs');
 const CHUNKS = path.join(OUT_DIR, 'cli-chunks');
-/** The bundle's source files, one absolute path a line: the bin compares their times with the bundle's. */
+/** The bundle's source files, this builder and the chunks, one absolute path a line: the bin compares their times with the bundle's. */
 export const INPUTS = path.join(OUT_DIR, 'rebind-cli.inputs');
 
 export async function buildCli() {
@@ -52,8 +52,12 @@ export async function buildCli() {
   // Chunks of earlier builds are no longer referenced.
   const current = new Set(files.map((f) => f.path));
   for (const name of readdirSync(CHUNKS)) if (!current.has(path.join(CHUNKS, name))) rmSync(path.join(CHUNKS, name), { force: true });
+  // The bin rebuilds when one of these is missing or newer than the bundle: the sources, this
+  // builder itself (a change to how the CLI is built), and the chunks the bundle loads
+  // (written before it, so never newer; a missing one is stale).
   const inputs = Object.keys(result.metafile.inputs).map((f) => path.resolve(ENGINE, f));
-  writeFileSync(INPUTS, inputs.join('\n') + '\n');
+  const chunks = files.map((f) => f.path).filter((f) => f !== BUNDLE);
+  writeFileSync(INPUTS, [...inputs, fileURLToPath(import.meta.url), ...chunks].join('\n') + '\n');
   return BUNDLE;
 }
 

@@ -12,9 +12,13 @@ export interface CommandSpec {
   options: string[];
   /** Extra words for the usage error when there are too many positionals. */
   extraHint?: string;
+  /** Works on files, with no server: takes none of the options that find one (--server, --token, --data). */
+  local?: true;
 }
 
 export const COMMON_OPTIONS = ['server', 'token', 'data', 'json', 'help'];
+/** What a command that needs no server takes of the common options. */
+export const LOCAL_OPTIONS = ['json', 'help'];
 
 export const COMMANDS: Record<string, CommandSpec> = {
   status: { usage: 'rebind status', about: 'modules with versions and hashes, handler calls and errors, last patch, players, tick, uptime', min: 0, max: 0, options: [] },
@@ -45,13 +49,14 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   watch: { usage: 'rebind watch [--root DIR]', about: 'patch the server on every save under <root>/logic (default: the working directory)', min: 0, max: 0, options: ['root'] },
   snapshot: { usage: 'rebind snapshot', about: 'write a snapshot of every store now', min: 0, max: 0, options: [] },
-  types: { usage: 'rebind types [--root DIR]', about: "write rebind-env.d.ts: every handler's name and type, so tsc checks names, payloads and results", min: 0, max: 0, options: ['root'] },
-  new: { usage: 'rebind new <dir>', about: 'create a game project in <dir> that depends on this engine', min: 1, max: 1, options: [] },
+  types: { usage: 'rebind types [--root DIR]', about: "write rebind-env.d.ts: every handler's name and type, so tsc checks names, payloads and results", min: 0, max: 0, options: ['root'], local: true },
+  new: { usage: 'rebind new <dir>', about: 'create a game project in <dir> that depends on this engine', min: 1, max: 1, options: [], local: true },
 };
 
 export const COMMON_HELP = `
-options for every command:
-  --server URL   the admin address (REBIND_SERVER; default ws://127.0.0.1:8081)
+options for every command (types and new take only --json and --help):
+  --server URL   the admin address, ws:// or wss:// (http:// and https:// are taken as the
+                 same address; REBIND_SERVER; default ws://127.0.0.1:8081)
   --token T      the admin token (REBIND_ADMIN_TOKEN; default: <data>/admin.token)
   --data DIR     where to look for admin.token (REBIND_DATA; default ./data)
   --json         print JSON for scripts

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CliError } from '../cli/admin-client.ts';
 import { templateFiles } from './template.ts';
@@ -27,6 +27,17 @@ export interface NewProject {
 
 export function createProject(target: string, engine: string): NewProject {
   const dir = path.resolve(target);
+  // Each folder on the way must be a folder: not a file (ENOTDIR from mkdir otherwise).
+  for (let at = dir; ; at = path.dirname(at)) {
+    let stat;
+    try {
+      stat = statSync(at, { throwIfNoEntry: false });
+    } catch {
+      stat = undefined; // ENOTDIR: a file further up, found on the way there
+    }
+    if (stat && !stat.isDirectory()) throw new CliError(`${at} is a file, not a folder: pick a new folder for the game`, 2, 'USAGE');
+    if (path.dirname(at) === at) break;
+  }
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new CliError(`${dir} exists and is not empty: pick a new folder`, 2, 'USAGE');
   const rel = path.relative(dir, engine) || '.';
   if (!path.relative(engine, dir).startsWith('..')) throw new CliError(`${dir} is inside the engine's folder ${engine}: a game lives in a folder of its own`, 2, 'USAGE');
