@@ -136,8 +136,17 @@ function makeCopy(root: string): string {
     return owned;
   }
   const parent = path.join(root, '.rebind-test');
-  mkdirSync(parent, { recursive: true });
-  const owned = mkdtempSync(path.join(parent, 'run-'));
+  let owned: string;
+  for (let attempt = 0; ; attempt++) {
+    mkdirSync(parent, { recursive: true });
+    try {
+      owned = mkdtempSync(path.join(parent, 'run-'));
+      break;
+    } catch (err) {
+      // Another test's stop() removed the folder in between: make it again.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+    }
+  }
   for (const entry of readdirSync(root, { withFileTypes: true })) {
     if (entry.name.startsWith('.') || NOT_COPIED.has(entry.name)) continue;
     const from = path.join(root, entry.name);

@@ -61,6 +61,15 @@ describe('rebind/testing startGame', () => {
     expect(existsSync(path.join(root, '.rebind-test'))).toBe(false);
   });
 
+  it('runs games of one project side by side, each on a copy of its own', async () => {
+    const root = project(GAME);
+    const games = await Promise.all([1, 2, 3, 4].map(() => startGame({ root })));
+    expect(new Set(games.map((g) => g.root)).size).toBe(4);
+    // Stopping some while others start: the shared .rebind-test/ may come and go meanwhile.
+    await Promise.all([...games.map((g) => g.stop()), ...[1, 2].map(async () => (await startGame({ root })).stop())]);
+    expect(existsSync(path.join(root, '.rebind-test'))).toBe(false);
+  });
+
   it('refuses a project with no logic/ folder instead of starting an empty game', async () => {
     const root = project({ 'package.json': '{}\n' });
     await expect(startGame({ root })).rejects.toThrow(/has no logic\/ folder/);
