@@ -18,6 +18,7 @@ import { rebindError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { loadState, StoreRegistry } from './store/registry.ts';
 import { Table } from './store/table.ts';
+import { wallNow } from './host-globals.ts';
 
 // The host: the stores (created once), the binding table, the dispatcher,
 // durable timers and the patch engine, wired together. It is what the server,
@@ -108,7 +109,7 @@ export class Host {
   readonly scheduler: Scheduler;
   readonly dispatcher: Dispatcher;
   readonly engine: PatchEngine;
-  private readonly startedAt = Date.now();
+  private readonly startedAt = wallNow();
   private readonly skipped: HostStatus['skippedAtStart'] = [];
   private readonly log = createLogger('host');
   private liveCodeDir: string | null = null;
@@ -281,7 +282,7 @@ export class Host {
       lastPatch: this.engine.history.last() ?? null,
       patches: this.engine.history.list().length,
       pendingTimers: this.scheduler.pending,
-      uptimeMs: Date.now() - this.startedAt,
+      uptimeMs: wallNow() - this.startedAt,
       busy: busyStats(),
       // Once patched in, a module left out at start is no longer news.
       skippedAtStart: this.skipped.filter((s) => !this.bindings.live.has(s.module)),

@@ -19,6 +19,7 @@ import { Metrics } from './metrics/metrics.ts';
 import { adminActions, READ_ONLY_ACTIONS } from './admin/actions.ts';
 import { loadOrCreateToken } from './admin/token.ts';
 import { Persistence, type FsyncMode, type RecoveryReport } from './store/persistence.ts';
+import { wallNow } from './host-globals.ts';
 
 // The game server: the host, the client gateway on the game port, the tick
 // loop that drives logic and state sync, and optionally the watcher.
@@ -85,8 +86,8 @@ export class GameServer {
         const seen = tickFailures.get(module) ?? { count: 0, loggedAt: 0 };
         seen.count++;
         tickFailures.set(module, seen);
-        if (Date.now() - seen.loggedAt < 5000) return;
-        seen.loggedAt = Date.now();
+        if (wallNow() - seen.loggedAt < 5000) return;
+        seen.loggedAt = wallNow();
         this.log.error(`${module}.tick failed (${seen.count} time(s) so far): ${(err as Error).message}`);
       });
       gateway.rooms.flush();

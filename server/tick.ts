@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { createLogger } from './log.ts';
 import { longRunSince } from './patch/busy.ts';
+import { hostClearTimeout, hostSetTimeout, monoNow } from './host-globals.ts';
 
 // A fixed-rate loop: it aims at start + n * period, so a slow tick does not
 // shift every later one, and a tick that overruns its period, or starts a
@@ -8,11 +9,9 @@ import { longRunSince } from './patch/busy.ts';
 // and reported (at most every few seconds) with what held it, instead of
 // silently slowing the game.
 
-// The host's own timers and clock, taken when this file loads: game logic
-// replacing the globals (or performance.now) later cannot stop the tick loop.
-const hostSetTimeout = globalThis.setTimeout;
-const hostClearTimeout = globalThis.clearTimeout;
-const clock = performance.now.bind(performance);
+// The host's own timers and clock (host-globals.ts): game logic replacing the
+// globals (or performance.now) later cannot stop the tick loop.
+const clock = monoNow;
 
 /** `dt` never exceeds this many periods: after a long stall the world moves as if this much time passed. */
 export const MAX_DT_PERIODS = 5;

@@ -11,6 +11,7 @@ import { originAllowed } from './origin.ts';
 import { tokenMatches, type AdminToken } from './token.ts';
 import { trimForAudit } from './audit-trim.ts';
 import { answerBadRequest, neverThrows, refuseSocket, requestUrl } from '../net/http-safety.ts';
+import { hostSetTimeout } from '../host-globals.ts';
 
 // The operators' channel: a WebSocket listener of its own, on loopback by
 // default, that accepts only connections presenting the admin token (header
@@ -124,7 +125,7 @@ export class AdminServer {
         result: `${why} (failure ${failures} in a row)`,
       });
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** (failures - 1))));
+    await new Promise((resolve) => hostSetTimeout(resolve, Math.min(5000, 100 * 2 ** (failures - 1))));
   }
 
   /** Every audit line keeps the claimed name (origin) and the address the server saw apart; what the client sent is cut to size. */

@@ -1,3 +1,4 @@
+import { hostClearImmediate, hostClearTimeout, hostSetImmediate, hostSetTimeout } from '../host-globals.ts';
 // When is a client too slow to keep? Not when one write passes a limit: a
 // room snapshot of several megabytes is queued in one event-loop turn, and a
 // client on any decent link reads it in milliseconds. A client is too slow
@@ -68,14 +69,14 @@ export class Backpressure {
       this.exempt.push([this.written, bytes]);
       if (!this.burstOpen) {
         this.burstOpen = true;
-        setImmediate(() => (this.burstOpen = false));
+        hostSetImmediate(() => (this.burstOpen = false));
       }
     }
     if (this.timer || this.queued() <= this.limits.maxSendBuffer) return;
-    this.timer = setTimeout(() => {
+    this.timer = hostSetTimeout(() => {
       // Judged after the I/O phase: after a stall of the server's own loop, the socket
       // gets its chance to write (and 'drain') before the client is blamed.
-      this.timer = setImmediate(() => {
+      this.timer = hostSetImmediate(() => {
         this.timer = undefined;
         if (this.queued() > this.limits.maxSendBuffer) this.onTooSlow('too-slow');
       });
@@ -89,8 +90,8 @@ export class Backpressure {
   }
 
   stop(): void {
-    clearTimeout(this.timer as ReturnType<typeof setTimeout>);
-    clearImmediate(this.timer as ReturnType<typeof setImmediate>);
+    hostClearTimeout(this.timer as ReturnType<typeof setTimeout>);
+    hostClearImmediate(this.timer as ReturnType<typeof setImmediate>);
     this.timer = undefined;
   }
 }

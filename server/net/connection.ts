@@ -5,6 +5,7 @@ import { Backpressure, type Verdict } from './backpressure.ts';
 import type { Pingable } from './heartbeat.ts';
 import { RateLimiter, WindowCounter, type NetLimits } from './limits.ts';
 import type { Link, Session } from './sessions.ts';
+import { hostClearTimeout, hostNextTick, hostSetImmediate, hostSetTimeout, monoNow } from '../host-globals.ts';
 
 // One client connection: decodes frames, applies the per-connection limits,
 // hands requests to the gateway and writes replies in the encoding each
@@ -35,7 +36,7 @@ export class Connection implements Link, Pingable {
   private corked = false;
   private readonly backpressure: Backpressure;
   private authTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly openedAt = performance.now();
+  readonly openedAt = monoNow();
   answered = true;
   private joinBy = 0;
   private armings = 0;
@@ -53,7 +54,7 @@ export class Connection implements Link, Pingable {
     ws.on('error', () => undefined); // ws closes the socket itself (1009 for oversized frames)
     ws.on('close', () => {
       this.backpressure.stop();
-      clearTimeout(this.authTimer);
+      hostClearTimeout(this.authTimer);
     });
     this.socket()?.on('drain', () => this.backpressure.drained());
     ws.on('pong', () => (this.answered = true));
@@ -67,18 +68,18 @@ export class Connection implements Link, Pingable {
    * hold a connection open.
    */
   expectJoin(fresh = true): void {
-    clearTimeout(this.authTimer);
+    hostClearTimeout(this.authTimer);
     const ms = this.gateway.limits.authTimeoutMs;
-    if (fresh) this.joinBy = performance.now() + ms;
+    if (fresh) this.joinBy = monoNow() + ms;
     const armed = ++this.armings;
-    this.authTimer = setTimeout(
+    this.authTimer = hostSetTimeout(
       // After the I/O phase: a $auth that arrived while the loop was stalled is read first.
       () =>
-        setImmediate(() => {
+        hostSetImmediate(() => {
           // (A $leave meanwhile armed a newer clock: that one decides.)
           if (!this.session && !this.closed && armed === this.armings) this.close(CLOSE.authTimeout, `no $auth or $resume within ${ms / 1000} s`);
         }),
-      Math.max(0, this.joinBy - performance.now()),
+      Math.max(0, this.joinBy - monoNow()),
     );
     this.authTimer.unref();
   }
@@ -184,7 +185,7 @@ export class Connection implements Link, Pingable {
     if (!socket) return;
     this.corked = true;
     socket.cork();
-    process.nextTick(() => {
+    hostNextTick(() => {
       this.corked = false;
       socket.uncork();
     });
@@ -209,7 +210,7 @@ export class Connection implements Link, Pingable {
     this.closed = true;
     this.ws.close(code, reason);
     // A client that does not read will not read the close frame either.
-    setTimeout(() => this.ws.terminate(), 2000).unref();
+    hostSetTimeout(() => this.ws.terminate(), 2000).unref();
   }
 }
 

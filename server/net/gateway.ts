@@ -13,6 +13,7 @@ import { SessionLifecycle } from './lifecycle.ts';
 import { Rooms } from './rooms.ts';
 import { Sessions, type SessionRow } from './sessions.ts';
 import type { Table } from '../store/table.ts';
+import { hostClearTimeout, hostSetTimeout, monoNow, wallNow } from '../host-globals.ts';
 
 // The clients' side of the host: WebSocket connections speaking the wire
 // protocol, turned into players by the session hooks in logic, with limits
@@ -94,7 +95,7 @@ export class Gateway implements Outbox {
    * second goes to the newcomer, so idle sockets cannot keep players out.
    */
   private evictIdle(): boolean {
-    const now = performance.now();
+    const now = monoNow();
     for (const conn of this.connections) {
       if (conn.session || now - conn.openedAt < IDLE_EVICT_AFTER_MS) continue;
       this.connections.delete(conn);
@@ -167,7 +168,7 @@ export class Gateway implements Outbox {
   private system(conn: Connection, request: Request): unknown {
     switch (request.name) {
       case '$ping':
-        return { now: Date.now() };
+        return { now: wallNow() };
       case '$versions':
         return this.versions();
       case '$auth':
@@ -242,9 +243,9 @@ export class Gateway implements Outbox {
   async close(drainMs = 5000): Promise<void> {
     this.closing = true;
     this.heartbeat.stop();
-    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, drainMs).unref())]);
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => hostSetTimeout(r, drainMs).unref())]);
     for (const conn of this.connections) conn.close(CLOSE.goingAway, 'server shutting down');
-    for (const session of this.sessions.all()) clearTimeout(session.graceTimer);
+    for (const session of this.sessions.all()) hostClearTimeout(session.graceTimer);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 }

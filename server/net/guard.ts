@@ -1,6 +1,7 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { rebindError } from '../errors.ts';
+import { monoNow } from '../host-globals.ts';
 
 // What every listener of the host (the game port and the admin port) puts in
 // front of HTTP: no socket may crash the process whatever it does (a reset
@@ -117,7 +118,7 @@ export class ConnectionGuard {
     // ws clears it once the socket is a WebSocket).
     socket.setTimeout(this.options.headersTimeoutMs);
     const sockets = held;
-    sockets.set(socket, performance.now());
+    sockets.set(socket, monoNow());
     this.admitPending(socket);
     socket.once('close', () => {
       this.pending.delete(socket);
@@ -138,7 +139,7 @@ export class ConnectionGuard {
   }
 
   private evictIdle(held: Map<Socket, number>): boolean {
-    const now = performance.now();
+    const now = monoNow();
     for (const [socket, since] of held) {
       if (now - since < EVICT_AFTER_MS) break; // in arrival order: the rest are younger
       if (!this.idle(socket)) continue;

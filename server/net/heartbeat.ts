@@ -1,3 +1,4 @@
+import { hostClearInterval, hostSetImmediate, hostSetInterval, monoNow } from '../host-globals.ts';
 // A player whose machine vanished (a pulled cable, a phone out of signal)
 // sends no FIN: without a check its connection, and its player, would stay
 // "online" for the quarter of an hour TCP takes to give up. Every interval
@@ -14,24 +15,24 @@ export interface Pingable {
 
 export class Heartbeat {
   private readonly timer: ReturnType<typeof setInterval>;
-  private last = performance.now();
+  private last = monoNow();
 
   constructor(
     private readonly intervalMs: number,
     private readonly connections: () => Iterable<Pingable>,
   ) {
-    this.timer = setInterval(() => this.beat(), intervalMs);
+    this.timer = hostSetInterval(() => this.beat(), intervalMs);
     this.timer.unref();
   }
 
   private beat(): void {
-    const now = performance.now();
+    const now = monoNow();
     // Timers run before I/O: judged right away, pongs that arrived during a stall of the
     // event loop would not have been read yet. So judge after the I/O phase
     // (setImmediate), and not at all in a round that comes late after a long stall.
     const judge = now - this.last < this.intervalMs * 1.5;
     this.last = now;
-    setImmediate(() => this.round(judge));
+    hostSetImmediate(() => this.round(judge));
   }
 
   private round(judge: boolean): void {
@@ -46,6 +47,6 @@ export class Heartbeat {
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    hostClearInterval(this.timer);
   }
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createLogger } from '../log.ts';
+import { hostClearTimeout, hostSetTimeout } from '../host-globals.ts';
 
 // What a request controls must never throw where nothing catches it: a URL
 // such as "//[" makes `new URL` throw, and inside an HTTP listener that ends
@@ -55,10 +56,10 @@ const REFUSAL_FLUSH_MS = 2000;
  */
 export function refuseSocket(socket: Socket, status: string, body: string): void {
   if (socket.destroyed) return;
-  const timer = setTimeout(() => socket.destroy(), REFUSAL_FLUSH_MS);
+  const timer = hostSetTimeout(() => socket.destroy(), REFUSAL_FLUSH_MS);
   timer.unref();
   socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => {
-    clearTimeout(timer);
+    hostClearTimeout(timer);
     socket.destroy();
   });
 }

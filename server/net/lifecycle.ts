@@ -5,6 +5,7 @@ import { transact } from '../store/transaction.ts';
 import { CLOSE, type Connection } from './connection.ts';
 import type { Rooms } from './rooms.ts';
 import { Session, type Sessions } from './sessions.ts';
+import { hostClearTimeout, hostSetTimeout, wallNow } from '../host-globals.ts';
 
 // How a connection becomes a player and stops being one: $auth, $resume,
 // $leave, a cut connection and its grace period, and a restart. Logic hears
@@ -124,7 +125,7 @@ export class SessionLifecycle {
       (old as Connection).session = undefined;
       old.close(CLOSE.replaced, 'replaced by a new connection for the same player');
     }
-    clearTimeout(session.graceTimer);
+    hostClearTimeout(session.graceTimer);
     session.graceTimer = undefined;
     session.link = conn;
     conn.session = session;
@@ -146,8 +147,8 @@ export class SessionLifecycle {
   }
 
   private startGrace(session: Session, ms = this.graceMs): void {
-    clearTimeout(session.graceTimer);
-    session.graceTimer = setTimeout(() => this.end(session), ms);
+    hostClearTimeout(session.graceTimer);
+    session.graceTimer = hostSetTimeout(() => this.end(session), ms);
   }
 
   /** The player is gone for good: logic hears `leave`, rooms forget them. */
@@ -166,7 +167,7 @@ export class SessionLifecycle {
    */
   restore(): number {
     const restored = this.sessions.restore();
-    const now = Date.now();
+    const now = wallNow();
     for (const { session, row } of restored) {
       for (const room of row.rooms) this.rooms.join(room, session);
       // A cut recorded by an earlier run keeps its time; one that was not (a crash while

@@ -1,3 +1,4 @@
+import { monoNow, wallNow } from '../host-globals.ts';
 // Limits that keep one client from hurting the others. Defaults suit a
 // real-time game: inputs at 30-60 Hz fit well inside the rate.
 
@@ -57,7 +58,7 @@ export const DEFAULT_LIMITS: NetLimits = {
 /** A token bucket: `take()` is false when the connection is over its rate. */
 export class RateLimiter {
   private tokens: number;
-  private last = performance.now();
+  private last = monoNow();
   refusedInARow = 0;
 
   constructor(
@@ -68,7 +69,7 @@ export class RateLimiter {
   }
 
   take(): boolean {
-    const now = performance.now();
+    const now = monoNow();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
     this.last = now;
     if (this.tokens >= 1) {
@@ -86,7 +87,7 @@ export class WindowCounter {
   private times: number[] = [];
   constructor(private readonly windowMs: number) {}
   hit(): number {
-    const now = Date.now();
+    const now = wallNow();
     this.times.push(now);
     while (this.times.length > 0 && this.times[0]! < now - this.windowMs) this.times.shift();
     return this.times.length;

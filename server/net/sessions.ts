@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Table } from '../store/table.ts';
 import type { EncodedOnce } from './codec.ts';
 import type { Member } from './rooms.ts';
+import { hostClearTimeout, wallNow } from '../host-globals.ts';
 
 // A session is a player, which outlives its connection: on disconnect it is
 // kept for a grace period, and a client that comes back with the resume
@@ -52,7 +53,7 @@ export class Session implements Member {
     this.link = link;
     this.token = restored ? '' : newToken();
     this.tokenHash = restored ? restored.tokenHash : hashToken(this.token);
-    this.joinedAt = restored ? restored.joinedAt : Date.now();
+    this.joinedAt = restored ? restored.joinedAt : wallNow();
   }
 
   deliver(message: EncodedOnce, snapshot = false): boolean {
@@ -113,7 +114,7 @@ export class Sessions {
   }
 
   /** Online again (no drop time), or cut at `droppedAt`. */
-  setOnline(session: Session, online: boolean, droppedAt = Date.now()): void {
+  setOnline(session: Session, online: boolean, droppedAt = wallNow()): void {
     this.write(session.player, (row) => {
       row.online = online;
       if (online) delete row.droppedAt;
@@ -126,7 +127,7 @@ export class Sessions {
   }
 
   remove(session: Session): void {
-    clearTimeout(session.graceTimer);
+    hostClearTimeout(session.graceTimer);
     this.forget(session);
     if (this.table.has(session.player)) this.table.delete(session.player);
   }

@@ -6,6 +6,7 @@ import { exportLocation, readExports, type BindingTable, type ModuleVersion } fr
 import { relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
 import type { Dispatcher } from './dispatch.ts';
 import { evaluateBundle, TrackedTimers } from './evaluate.ts';
+import { fingerprint, restoreIntrinsics, type Fingerprint } from './intrinsics.ts';
 import { runMigrations } from './migrate.ts';
 import { codeUrl, locateError, mapStack, registerSourceMap, unregisterSourceMap } from './sourcemaps.ts';
 import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
@@ -48,6 +49,25 @@ function isAsync(fn: unknown): boolean {
 setDroppedWriteListener((attempt) =>
   createLogger('patch').warn(`dropped a store write queued by the refused patch of ${attempt.label} (a promise callback, microtask or immediate started by its top level or init ran after the refusal)`),
 );
+
+/**
+ * Refuses the patch (LOGIC_FORBIDDEN) if logic changed a built-in
+ * (`Array.prototype.push = …`) since `before` was taken, putting the
+ * built-ins back first; see intrinsics.ts. Called in a `finally`, so that a
+ * run that threw has its changes undone too. (Not a wrapper taking a closure:
+ * a closure over the plan would keep each version's code alive as long as its
+ * raw timers' grace.)
+ */
+function refuseChangedBuiltins(before: Fingerprint, rel: string, what: string, module: string, locate: () => SourceLocation | undefined = () => undefined): void {
+  const changed = restoreIntrinsics(before);
+  if (changed.length === 0) return;
+  const location = locate();
+  const where = location ? `${location.file}:${location.line}:${location.column}` : rel;
+  throw rebindError('LOGIC_FORBIDDEN', `${where}: ${what} changed built-ins the host shares with every module: ${changed.join(', ')} (put back; logic must not replace built-ins or their prototypes)`, {
+    ...(location ? { location } : {}),
+    details: { module, builtins: changed },
+  });
+}
 
 export class Activator {
   private readonly log = createLogger('patch');
@@ -107,7 +127,13 @@ export class Activator {
       const require = this.registry.hostRequire(this.paths, (file) => {
         throw rebindError('PATCH_STATE_IMPORT', `${rel} imports ${relativeToRoot(this.paths.root, file)}, which was not loaded at start: stores are created once, restart the server to add one`);
       });
-      const exports = evaluateBundle(plan.artifact.code, url, rel, require, timers, this.timeLimitMs);
+      const before = fingerprint();
+      let exports: Record<string, unknown>;
+      try {
+        exports = evaluateBundle(plan.artifact.code, url, rel, require, timers, this.timeLimitMs);
+      } finally {
+        refuseChangedBuiltins(before, rel, 'its top level', plan.module);
+      }
       const base = { module: plan.module, version, hash: plan.artifact.hash, file: plan.file, url, artifact: plan.artifact, timers, activatedAt: Date.now() };
       return readExports(exports, base, rel);
     } catch (err) {
@@ -124,7 +150,12 @@ export class Activator {
   private migrate(fresh: readonly ModuleVersion[]): string[] {
     const limit = this.timeLimitMs * MIGRATION_LIMIT_FACTOR;
     try {
-      return withTimeLimit(limit, () => runMigrations(fresh, this.registry));
+      const before = fingerprint();
+      try {
+        return withTimeLimit(limit, () => runMigrations(fresh, this.registry));
+      } finally {
+        refuseChangedBuiltins(before, 'the migrations', 'they', fresh.find((v) => v.migrations)?.module ?? '');
+      }
     } catch (err) {
       if (!(err instanceof TimeLimitExceeded)) throw err;
       const culprit = fresh.find((v) => v.migrations) ?? fresh[0]!;
@@ -144,8 +175,14 @@ export class Activator {
       throw this.hookError('PATCH_INIT_ERROR', version, 'init', new Error('init must be synchronous, not async (start async work with ctx.schedule)'));
     }
     let result: unknown;
+    const before = fingerprint();
     try {
-      result = withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(version, 'init'));
+      try {
+        result = withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(version, 'init'));
+      } finally {
+        const rel = relativeToRoot(this.paths.root, version.file);
+        refuseChangedBuiltins(before, rel, `init of ${version.module}`, version.module, () => exportLocation(version.file, rel, 'init'));
+      }
     } catch (err) {
       throw this.hookError('PATCH_INIT_ERROR', version, 'init', err);
     }
@@ -167,7 +204,7 @@ export class Activator {
   }
 
   private hookError(code: string, version: ModuleVersion, hook: 'init' | 'dispose', err: unknown): RebindError {
-    if (isRebindError(err) && err.code.startsWith('PATCH_')) return withModule(err, version.module) as RebindError;
+    if (isRebindError(err) && (err.code.startsWith('PATCH_') || err.details?.builtins)) return withModule(err, version.module) as RebindError;
     const rel = relativeToRoot(this.paths.root, version.file);
     if (err instanceof TimeLimitExceeded) {
       // Code stopped by the watchdog leaves no stack: point at the hook itself.

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { rebindError, type SourceLocation } from '../errors.ts';
+import { hostSetTimeout } from '../host-globals.ts';
 
 // Builds one module into one CommonJS bundle: its helpers under logic/ are
 // inlined, while state/, server/api, packages and Node built-ins stay
@@ -162,7 +163,7 @@ export class Builder {
       const artifact = await this.buildOnceWith(key, entry);
       const caughtMidSave = artifact.emptyInputs.some((f) => statSync(f, { throwIfNoEntry: false })?.size);
       if (!caughtMidSave || attempt >= 3) return artifact;
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => hostSetTimeout(resolve, 10));
     }
   }
 

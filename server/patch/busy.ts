@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { createLogger } from '../log.ts';
+import { monoNow } from '../host-globals.ts';
 
 // Logic runs on the one event loop that serves every player: a handler busy
 // for 3 s makes everyone wait 3 s. Reading the clock around every call costs
@@ -50,7 +51,7 @@ export interface BusyRun {
   /** The handler or hook, e.g. `chat.say` or `arena.tick`. */
   name: string;
   ms: number;
-  /** performance.now() when the run ended. */
+  /** monoNow() when the run ended. */
   endedAt: number;
 }
 
@@ -107,7 +108,7 @@ export function runEnded(seq: number, name: string): void {
 /** Records a run of at least `ms` that ended now, if it was long enough to matter. */
 export function noteRun(name: string, ms: number): void {
   if (ms < BUSY_MS) return;
-  const now = performance.now();
+  const now = monoNow();
   last = { name, ms, endedAt: now };
   count++;
   if (now - (loggedAt.get(name) ?? -Infinity) < LOG_EVERY_MS) return;
@@ -115,7 +116,7 @@ export function noteRun(name: string, ms: number): void {
   log.warn(`${name} kept the event loop busy for about ${ms} ms: every player and the tick loop waited (keep handlers short; split big work over ticks or ctx.schedule)`);
 }
 
-/** The last long run that ended after `since` (performance.now() time), if any. */
+/** The last long run that ended after `since` (monoNow() time), if any. */
 export function longRunSince(since: number): BusyRun | undefined {
   return last && last.endedAt >= since ? last : undefined;
 }

@@ -6,6 +6,7 @@ import { afterCommit, currentTransaction, savepoint, transact } from '../store/t
 import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { runEnded, runId, runStarted } from './busy.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
+import { monoNow } from '../host-globals.ts';
 
 // Every call, from a client, another handler, a timer or the CLI, goes
 // through here: the name is resolved in the binding table at the moment of
@@ -184,14 +185,14 @@ export class Dispatcher {
     let result: unknown;
     // Per version, for metrics and a patch's verification: plain counters, read at scrape time.
     const perVersion = metricsEnabled ? (binding.stats ??= this.callStats.for(name, binding.module)) : undefined;
-    const started = perVersion ? performance.now() : 0;
+    const started = perVersion ? monoNow() : 0;
     // Only the outermost run is watched: a nested ctx.call is part of its caller's run.
     const run = currentTransaction() === null ? runStarted(stats.runId) : 0;
     try {
       result = transact(() => binding.fn(ctx, payload));
     } catch (err) {
       countError(stats, err);
-      perVersion?.record(performance.now() - started, true);
+      perVersion?.record(monoNow() - started, true);
       throw this.handlerError(name, err, binding.module, player);
     } finally {
       if (run !== 0) runEnded(run, name);
@@ -199,17 +200,17 @@ export class Dispatcher {
     if (result instanceof Promise) {
       return result.then(
         (value) => {
-          perVersion?.record(performance.now() - started, false);
+          perVersion?.record(monoNow() - started, false);
           return value;
         },
         (err: unknown) => {
           countError(stats, err);
-          perVersion?.record(performance.now() - started, true);
+          perVersion?.record(monoNow() - started, true);
           throw this.handlerError(name, err, binding.module, player);
         },
       );
     }
-    perVersion?.record(performance.now() - started, false);
+    perVersion?.record(monoNow() - started, false);
     return result;
   }
 

@@ -17,6 +17,7 @@ import { discoverModules } from './modules.ts';
 import { unregisterSourceMap } from './sourcemaps.ts';
 import { verifyPatch, type VerifyOptions, type VerifyReport } from './verify.ts';
 import { changesBetween, checkCanary, refuseDuringCanary, type CanaryState } from './canary.ts';
+import { hostSetTimeout, monoNow } from '../host-globals.ts';
 
 // A patch is a transaction: build, evaluate, check and init every new
 // version first; on any failure nothing changes and the old code keeps
@@ -93,7 +94,7 @@ export class PatchEngine {
   }
 
   private startVerification(record: PatchRecord, options: VerifyOptions, canary: boolean): Promise<VerifyReport> {
-    const meta = (kind: 'auto-rollback' | 'confirm', report: VerifyReport) => ({ origin: record.origin, by: 'verify', kind, started: performance.now(), verify: report });
+    const meta = (kind: 'auto-rollback' | 'confirm', report: VerifyReport) => ({ origin: record.origin, by: 'verify', kind, started: monoNow(), verify: report });
     const done = verifyPatch(record, options, {
       callStats: this.dispatcher.callStats,
       // During a canary, the version under verification is the canary's.
@@ -115,14 +116,14 @@ export class PatchEngine {
       },
     });
     // Forget finished verifications after a while: anyone waiting has its answer.
-    void done.then(() => setTimeout(() => this.verifications.delete(record.id), 60_000).unref());
+    void done.then(() => hostSetTimeout(() => this.verifications.delete(record.id), 60_000).unref());
     return done;
   }
 
   /** Re-activates the previous version of `module` (default: of every module the last patch changed). */
   rollback(module?: string, options: { origin?: Origin; by?: string } = {}): Promise<PatchRecord> {
     return this.serialized(async () => {
-      const started = performance.now();
+      const started = monoNow();
       const origin = options.origin ?? 'api';
       try {
         const targets = module ? [module] : this.history.lastChangedModules();
@@ -153,7 +154,7 @@ export class PatchEngine {
   /** Activates the versions a manifest names, with their version numbers (a restart on the saved live code). */
   restore(manifest: Manifest, store: LiveCodeStore): Promise<PatchRecord> {
     return this.serialized(async () => {
-      const meta = { origin: 'start' as const, kind: 'restore' as const, started: performance.now() };
+      const meta = { origin: 'start' as const, kind: 'restore' as const, started: monoNow() };
       this.continueVersions(manifest.lastVersion);
       const { plans, kept } = restorePlans(store, this.paths, manifest);
       const versions = new Map(Object.values(manifest.modules).map((m) => [m.module, m.version]));
@@ -202,7 +203,7 @@ export class PatchEngine {
   }
 
   private async runPatch(request: PatchRequest, verify: VerifyOptions | undefined): Promise<PatchRecord> {
-    const started = performance.now();
+    const started = monoNow();
     const meta = { origin: request.origin ?? 'api', by: request.by, kind: 'patch' as const, started, ...(verify ? { verify: { windowMs: verify.windowMs } } : {}) };
     const onDisk = discoverModules(this.paths.logicDir);
     const live = this.bindings.live;

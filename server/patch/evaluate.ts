@@ -1,6 +1,7 @@
 import vm from 'node:vm';
 import { isRebindError, rebindError, RebindError } from '../errors.ts';
-import { guardRequire, logicGlobal, logicProcess } from './logic-scope.ts';
+import { hostClearInterval, hostClearTimeout, hostSetInterval, hostSetTimeout } from '../host-globals.ts';
+import { guardRequire, logicBuiltins, logicGlobal, logicProcess } from './logic-scope.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
 import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
 
@@ -13,12 +14,6 @@ import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
 
 type TimerHandle = ReturnType<typeof setTimeout>;
 
-// The host's own timer functions, taken when this file loads: whatever game
-// logic later does to the globals, the timers the host starts still work.
-const hostSetTimeout = globalThis.setTimeout;
-const hostSetInterval = globalThis.setInterval;
-const hostClearTimeout = globalThis.clearTimeout;
-const hostClearInterval = globalThis.clearInterval;
 
 /**
  * The raw timers of one module version. When the version is retired, its
@@ -115,7 +110,17 @@ export class TrackedTimers {
 
 export type HostRequire = (specifier: string) => unknown;
 
-const PARAMS = ['exports', 'require', 'module', '__filename', '__dirname', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'process', 'globalThis', 'global'];
+const BUILTIN_NAMES = Object.keys(logicBuiltins);
+const BUILTIN_VALUES = BUILTIN_NAMES.map((name) => logicBuiltins[name]);
+const PARAMS = ['exports', 'require', 'module', '__filename', '__dirname', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'process', 'globalThis', 'global', ...BUILTIN_NAMES];
+
+// Bundles are CommonJS (esbuild), which would run in sloppy mode; game code is
+// written as ES modules, which are strict. So every bundle runs strict: an
+// undeclared assignment (`score = 5`) throws a ReferenceError instead of
+// making a real global, and `this` in a plain function is undefined, not the
+// global object. The directive takes a line of its own, and lineOffset -1
+// keeps stack lines where the source map expects them.
+const STRICT = '"use strict";\n';
 
 /** How long a module's top level may run before the patch is refused (see time-limit.ts). */
 export const DEFAULT_TIME_LIMIT_MS = 2000;
@@ -129,10 +134,10 @@ export const DEFAULT_TIME_LIMIT_MS = 2000;
 export function evaluateBundle(code: string, url: string, sourceName: string, require: HostRequire, timers: TrackedTimers, timeLimitMs = DEFAULT_TIME_LIMIT_MS): Record<string, unknown> {
   const module = { exports: {} as Record<string, unknown> };
   try {
-    const fn = vm.compileFunction(code, PARAMS, { filename: url });
+    const fn = vm.compileFunction(STRICT + code, PARAMS, { filename: url, lineOffset: -1 });
     const guarded = guardRequire(require);
     withTimeLimit(timeLimitMs, () =>
-      fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, logicProcess, logicGlobal, logicGlobal),
+      fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, logicProcess, logicGlobal, logicGlobal, ...BUILTIN_VALUES),
     );
   } catch (err) {
     if (err instanceof TimeLimitExceeded) {

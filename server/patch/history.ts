@@ -1,5 +1,6 @@
 import { isRebindError, type SourceLocation } from '../errors.ts';
 import type { VerifyReport } from './verify.ts';
+import { monoNow } from '../host-globals.ts';
 
 // Every patch and rollback is recorded: who asked, what changed (versions and
 // content hashes), how long it took, and the error if it was rejected.
@@ -56,7 +57,7 @@ export interface RecordMeta {
   origin: Origin;
   by?: string | undefined;
   kind: RecordKind;
-  /** performance.now() when the request arrived. */
+  /** monoNow() when the request arrived. */
   started: number;
   verify?: PatchRecord['verify'];
   canary?: number;
@@ -135,7 +136,7 @@ export class History {
       ...outcome,
       ...(meta.verify ? { verify: meta.verify } : {}),
       ...(meta.canary !== undefined ? { canary: meta.canary } : {}),
-      durationMs: Math.round((performance.now() - meta.started) * 1000) / 1000,
+      durationMs: Math.round((monoNow() - meta.started) * 1000) / 1000,
     };
     if (!record.error) delete record.error;
     this.records.push(record);

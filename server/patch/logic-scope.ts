@@ -1,4 +1,5 @@
 import { rebindError } from '../errors.ts';
+import { hostClearImmediate, hostQueueMicrotask, hostSetImmediate } from '../host-globals.ts';
 
 // What the free names `process`, `globalThis` and `global` mean inside game
 // logic. Logic is trusted code and is not isolated, but a mistake in it must
@@ -61,6 +62,58 @@ export const logicProcess: NodeJS.Process = new Proxy(realProcess, {
   },
 });
 
+const BUILTIN_WHY = 'the host and every other module share it (the host reads the clock, times and encodes through it); logic that needs another behaviour should call its own function';
+
+/**
+ * A read-only view of a built-in the host also uses: reads (and calls, `new`,
+ * `instanceof`) behave as on the real one, writes are refused. Functions read
+ * through it are bound to the real object when `bind` is set (performance's
+ * methods check their `this`).
+ */
+function readOnlyView<T extends object>(target: T, name: string, bind = false): T {
+  const bound = new Map<PropertyKey, unknown>();
+  return new Proxy(target, {
+    ...(bind
+      ? {
+          get(t: T, key: PropertyKey) {
+            const value: unknown = Reflect.get(t, key, t);
+            if (typeof value !== 'function') return value;
+            let fn = bound.get(key);
+            if (!fn) bound.set(key, (fn = (value as (...args: unknown[]) => unknown).bind(t)));
+            return fn;
+          },
+        }
+      : {}),
+    set(_t, key) {
+      return forbidden(`set ${name}.${String(key)}`, BUILTIN_WHY);
+    },
+    defineProperty(_t, key) {
+      return forbidden(`redefine ${name}.${String(key)}`, BUILTIN_WHY);
+    },
+    deleteProperty(_t, key) {
+      return forbidden(`delete ${name}.${String(key)}`, BUILTIN_WHY);
+    },
+  });
+}
+
+/**
+ * The free names logic sees in place of the globals the host relies on. Each
+ * module version's bundle gets them as parameters, so a bare
+ * `setImmediate = …` (or `queueMicrotask = …`) in logic writes the module's
+ * own binding and never the real global, and `Date.now = …`,
+ * `performance.now = …` or `JSON.stringify = …` are refused with
+ * LOGIC_FORBIDDEN. (setTimeout and setInterval are the version's tracked
+ * timers, see evaluate.ts.)
+ */
+export const logicBuiltins: Record<string, unknown> = {
+  setImmediate: hostSetImmediate,
+  clearImmediate: hostClearImmediate,
+  queueMicrotask: hostQueueMicrotask,
+  Date: readOnlyView(Date, 'Date'),
+  JSON: readOnlyView(JSON, 'JSON'),
+  performance: readOnlyView(performance, 'performance', true),
+};
+
 const GLOBAL_WHY = 'the host and every other module share the global object (its timers, tick loop and persistence use it); keep data in a store under state/';
 
 /** The global object as logic sees it: readable (its `process` is logicProcess), never written. */
@@ -68,6 +121,7 @@ export const logicGlobal: typeof globalThis = new Proxy(globalThis, {
   get(target, key) {
     if (key === 'process') return logicProcess;
     if (key === 'globalThis' || key === 'global') return logicGlobal;
+    if (typeof key === 'string' && Object.hasOwn(logicBuiltins, key)) return logicBuiltins[key];
     return Reflect.get(target, key, target);
   },
   set(_target, key) {

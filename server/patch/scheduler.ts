@@ -6,6 +6,7 @@ import { afterCommit, savepoint, transact } from '../store/transaction.ts';
 import type { TimerService } from './dispatch.ts';
 import { runEnded, runId, runStarted } from './busy.ts';
 import { TimerHeap } from './timer-heap.ts';
+import { hostClearTimeout, hostSetTimeout, wallNow } from '../host-globals.ts';
 
 // Durable timers are data: each `ctx.schedule` is a row of the `$timers`
 // table (a handler name, a time, a plain payload), so it is persisted with
@@ -14,11 +15,9 @@ import { TimerHeap } from './timer-heap.ts';
 // from the clock and a counter they could repeat after a clock step or a
 // restart and overwrite a live timer.
 
-// The host's own timers and clock, taken when this file loads: game logic
-// replacing the globals (or Date.now) later cannot stop durable timers.
-const hostSetTimeout = globalThis.setTimeout;
-const hostClearTimeout = globalThis.clearTimeout;
-const now = Date.now;
+// The host's own timers and clock (host-globals.ts): game logic replacing the
+// globals (or Date.now) later cannot stop durable timers.
+const now = wallNow;
 
 export interface TimerRow {
   name: string;

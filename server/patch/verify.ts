@@ -1,5 +1,6 @@
 import { quantileMs, since, totals, type CallStatsBook, type CallTotals } from '../metrics/call-stats.ts';
 import type { PatchRecord } from './history.ts';
+import { hostClearInterval, hostSetInterval, monoNow } from '../host-globals.ts';
 
 // A patch that watches itself. For a window after the swap, the calls of
 // the new versions' handlers are compared with the previous versions' (over
@@ -100,13 +101,13 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
   // Calls that reached the new versions before the window (none, usually) are counted from here.
   const newStats = () => totals(modules.flatMap((m) => hooks.callStats.ofVersion(m.module, m.newVersion)));
   const start = newStats();
-  const started = performance.now();
+  const started = monoNow();
   const report = (outcome: VerifyReport['outcome'], now: CallTotals, reason?: string): VerifyReport => ({
     patch: record.id,
     outcome,
     ...(reason ? { reason } : {}),
     windowMs: options.windowMs,
-    elapsedMs: Math.round(performance.now() - started),
+    elapsedMs: Math.round(monoNow() - started),
     modules,
     new: figures(now),
     previous: figures(previous),
@@ -120,10 +121,10 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
       resolve(done);
       return;
     }
-    const timer = setInterval(() => {
+    const timer = hostSetInterval(() => {
       const now = since(newStats(), start);
       if (modules.some((m) => hooks.liveVersion(m.module) !== m.newVersion)) {
-        clearInterval(timer);
+        hostClearInterval(timer);
         const done = report('superseded', now, 'another patch or rollback replaced the version under verification');
         hooks.confirm(done);
         resolve(done);
@@ -131,7 +132,7 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
       }
       const reason = overBudget(now, previous, budget);
       if (reason) {
-        clearInterval(timer);
+        hostClearInterval(timer);
         const done = report('rolled-back', now, reason);
         hooks.rollBack(
           modules.map((m) => m.module),
@@ -142,8 +143,8 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
         );
         return;
       }
-      if (performance.now() - started >= options.windowMs) {
-        clearInterval(timer);
+      if (monoNow() - started >= options.windowMs) {
+        hostClearInterval(timer);
         const done = report('confirmed', now);
         hooks.confirm(done);
         resolve(done);

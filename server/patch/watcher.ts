@@ -5,6 +5,7 @@ import { createLogger } from '../log.ts';
 import { hashText, relativeToRoot, type ProjectPaths } from './build.ts';
 import type { PatchRecord } from './history.ts';
 import { listSourceFiles } from './modules.ts';
+import { hostClearTimeout, hostSetTimeout, wallNow } from '../host-globals.ts';
 
 // Saves under logic/ become patches. A burst of writes (an editor's save, a
 // git checkout touching twenty files) is coalesced into one patch. chokidar
@@ -79,8 +80,8 @@ export class LogicWatcher {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.debounce);
-    clearTimeout(this.rescanTimer);
+    hostClearTimeout(this.debounce);
+    hostClearTimeout(this.rescanTimer);
     const watcher = this.watcher;
     this.watcher = undefined;
     if (watcher) await watcher.close();
@@ -93,8 +94,8 @@ export class LogicWatcher {
       return;
     }
     this.pending.add(file);
-    clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.flush(), this.debounceMs);
+    hostClearTimeout(this.debounce);
+    this.debounce = hostSetTimeout(() => void this.flush(), this.debounceMs);
   }
 
   private onStateEvent(file: string): void {
@@ -108,7 +109,7 @@ export class LogicWatcher {
   /** Files whose content differs from what was last patched. */
   private changedFiles(candidates: Iterable<string>): string[] {
     const changed: string[] = [];
-    const now = Date.now();
+    const now = wallNow();
     for (const file of candidates) {
       const hash = contentHash(file);
       if (this.seen.get(file) === hash) continue;
@@ -150,8 +151,8 @@ export class LogicWatcher {
   }
 
   private scheduleRescan(): void {
-    clearTimeout(this.rescanTimer);
-    this.rescanTimer = setTimeout(() => this.rescan(), this.rescanMs);
+    hostClearTimeout(this.rescanTimer);
+    this.rescanTimer = hostSetTimeout(() => this.rescan(), this.rescanMs);
   }
 
   /** Catches saves whose events chokidar dropped. */

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { monoNow } from '../host-globals.ts';
 
 // Every open, write, fsync, truncate, rename and unlink of the journal and
 // the snapshots goes through a Disk, so that tests can make any one of them
@@ -134,9 +135,9 @@ export class DiskFile {
   async write(bytes: Buffer, position: number): Promise<number> {
     const short = this.disk.check('write', this.file);
     const length = short ? Math.min(short.short, bytes.length) : bytes.length;
-    const started = performance.now();
+    const started = monoNow();
     const { bytesWritten } = await this.handle.write(bytes, 0, length, position);
-    this.disk.observer?.('write', performance.now() - started, bytesWritten);
+    this.disk.observer?.('write', monoNow() - started, bytesWritten);
     this.size = Math.max(this.size, position + bytesWritten);
     return bytesWritten;
   }
@@ -159,9 +160,9 @@ export class DiskFile {
       if (!(err instanceof CrashedError)) this.loseUnsynced();
       throw err;
     }
-    const started = performance.now();
+    const started = monoNow();
     await this.handle.datasync();
-    this.disk.observer?.('sync', performance.now() - started, this.size - this.syncedSize);
+    this.disk.observer?.('sync', monoNow() - started, this.size - this.syncedSize);
     this.syncedSize = this.size;
   }
 

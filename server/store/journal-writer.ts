@@ -2,6 +2,7 @@ import path from 'node:path';
 import { rebindError, type RebindError } from '../errors.ts';
 import type { createLogger } from '../log.ts';
 import { CrashedError, type Disk, type DiskFile } from './io.ts';
+import { hostClearTimeout, hostSetImmediate, hostSetTimeout, monoNow } from '../host-globals.ts';
 
 // Appends framed records to the current journal file, in commit order, and
 // knows at every moment which prefix of the file is durable. The rules that
@@ -101,7 +102,7 @@ export class JournalWriter {
   }
 
   append(seq: number, bytes: Buffer): void {
-    if (this.entries.length === 0) this.lagSince = performance.now();
+    if (this.entries.length === 0) this.lagSince = monoNow();
     this.entries.push({ seq, bytes });
     this.lastSeq = seq;
     this.kick();
@@ -109,14 +110,14 @@ export class JournalWriter {
 
   /** Starts a new journal after transaction `seq` (everything before it goes to the current one). */
   startJournal(file: string, seq: number, header: Buffer): void {
-    if (this.entries.length === 0) this.lagSince = performance.now();
+    if (this.entries.length === 0) this.lagSince = monoNow();
     this.entries.push({ seq, bytes: header, startsFile: file });
     this.kick();
   }
 
   /** Under `interval`: fsync what is written (the 100 ms tick). */
   requestSync(): void {
-    this.lagging = this.entries.length > 0 && performance.now() - this.lagSince > (this.options.lagLimitMs ?? 200);
+    this.lagging = this.entries.length > 0 && monoNow() - this.lagSince > (this.options.lagLimitMs ?? 200);
     if (this.mode === 'off' || this.entries.length === 0) return;
     this.syncWanted = true;
     this.kick();
@@ -162,7 +163,7 @@ export class JournalWriter {
 
   private async pump(): Promise<void> {
     // One turn of the event loop lets concurrent commits join this batch (group commit).
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => hostSetImmediate(resolve));
     try {
       for (;;) {
         if (this.stopped) break;
@@ -181,7 +182,7 @@ export class JournalWriter {
           // Until it is durable the batch is kept as the one buffer just written, not as many
           // small ones (less for the garbage collector while `interval` waits for its fsync).
           this.entries.splice(this.written, batch.length, { seq: batch.at(-1)!.seq, bytes });
-          this.batchTakenAt = performance.now();
+          this.batchTakenAt = monoNow();
           end = this.written + 1;
           await this.handle!.writeAll(bytes, this.writtenBytes);
           this.writtenBytes += bytes.length;
@@ -273,7 +274,7 @@ export class JournalWriter {
     const error = this.failureError();
     for (const w of this.waiters.splice(0)) w.reject(error);
     const delay = Math.min(2000, (this.options.retryMs ?? 50) * 2 ** Math.min(this.attempts++, 6));
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = hostSetTimeout(() => {
       this.retryTimer = undefined;
       if (!this.stopped && !this.running) this.running = this.pump();
     }, delay);
@@ -288,7 +289,7 @@ export class JournalWriter {
 
   /** Writes and fsyncs what it can, once more, then stops. Returns how many committed transactions did not reach the disk. */
   async close(): Promise<number> {
-    clearTimeout(this.retryTimer);
+    hostClearTimeout(this.retryTimer);
     await this.settled();
     if (!this.stopped && (this.entries.length > 0 || this.broken)) {
       this.failure = undefined;
@@ -297,7 +298,7 @@ export class JournalWriter {
       await this.settled();
     }
     this.stopped = true;
-    clearTimeout(this.retryTimer);
+    hostClearTimeout(this.retryTimer);
     await this.handle?.close();
     this.handle = undefined;
     return this.lastSeq - this.durableSeq;
@@ -306,7 +307,7 @@ export class JournalWriter {
   /** Stops at once, writing nothing more: what a crash leaves behind (tests). */
   async abandon(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.retryTimer);
+    hostClearTimeout(this.retryTimer);
     await this.settled();
     await this.handle?.close();
     this.handle = undefined;

@@ -13,6 +13,7 @@ import type { StoreRegistry } from './registry.ts';
 import { capture, writeSnapshot, type SnapshotData } from './snapshot.ts';
 import type { StoreLike } from './store.ts';
 import { onCommit, type StoreChange } from './transaction.ts';
+import { hostClearInterval, hostSetInterval, monoNow, wallNow } from '../host-globals.ts';
 
 // Durable stores. Every committed transaction's patches are appended to the
 // journal (journal-writer.ts says how a failing disk is handled); snapshots
@@ -53,7 +54,7 @@ export class Persistence {
   private snapshotting: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private sinceSnapshot = 0;
-  private lastSnapshotAt = Date.now();
+  private lastSnapshotAt = wallNow();
   private readonly log = createLogger('persist');
   /** After close: false if the final snapshot failed (the journal was kept instead). */
   closedCleanly: boolean | undefined;
@@ -93,7 +94,7 @@ export class Persistence {
     if (journal && journal.validBytes > 0) this.journalStart = journal.start;
     else this.startJournal();
     this.offCommit = onCommit((changes) => this.onCommit(changes));
-    this.timer = setInterval(() => this.tick(), this.options.intervalMs ?? 100);
+    this.timer = hostSetInterval(() => this.tick(), this.options.intervalMs ?? 100);
     this.timer.unref();
     return recovered.report;
   }
@@ -123,8 +124,8 @@ export class Persistence {
   private tick(): void {
     if (this.stopped) return;
     if (this.mode === 'interval') this.writer!.requestSync();
-    if (this.sinceSnapshot > 0 && Date.now() - this.lastSnapshotAt >= (this.options.snapshotEveryMs ?? 5 * 60_000)) {
-      this.lastSnapshotAt = Date.now();
+    if (this.sinceSnapshot > 0 && wallNow() - this.lastSnapshotAt >= (this.options.snapshotEveryMs ?? 5 * 60_000)) {
+      this.lastSnapshotAt = wallNow();
       this.autoSnapshot('periodic');
     }
   }
@@ -160,7 +161,7 @@ export class Persistence {
   }
 
   private async writeSnapshotNow(): Promise<{ file: string; seq: number; bytes: number; ms: number }> {
-    const started = performance.now();
+    const started = monoNow();
     const failing = this.writer!.health().failing;
     // At close a snapshot is worth trying even so: it may save what the journal could not take.
     if (failing && !this.stopped) throw rebindError('PERSIST_ERROR', `no snapshot while the data folder ${this.dataDir} cannot be written (${failing})`);
@@ -170,7 +171,7 @@ export class Persistence {
     const captured = capture(seq, this.registry.byName.values(), this.orphans);
     if (seq !== this.journalStart) this.startJournal();
     this.sinceSnapshot = 0;
-    this.lastSnapshotAt = Date.now();
+    this.lastSnapshotAt = wallNow();
     const file = snapshotName(this.dataDir, seq);
     this.lock!.check();
     const bytes = await writeSnapshot(this.disk, file, captured);
@@ -181,7 +182,7 @@ export class Persistence {
     } catch (err) {
       this.log.warn(`could not remove old snapshots and journals: ${(err as Error).message}`);
     }
-    return { file: path.basename(file), seq, bytes, ms: Math.round(performance.now() - started) };
+    return { file: path.basename(file), seq, bytes, ms: Math.round(monoNow() - started) };
   }
 
   /**
@@ -209,7 +210,7 @@ export class Persistence {
   async close(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    clearInterval(this.timer);
+    hostClearInterval(this.timer);
     this.offCommit?.();
     let snapshotOk = true;
     try {
@@ -227,7 +228,7 @@ export class Persistence {
   /** Stops writing without a final snapshot and without flushing: what a crash leaves behind (tests). */
   async abandon(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
+    hostClearInterval(this.timer);
     this.offCommit?.();
     await this.snapshotting;
     await this.writer?.abandon();

@@ -8,6 +8,7 @@ import { recordsAfter, scanFramed } from './journal.ts';
 import { REPAIR_TEMP, setAside } from './repair.ts';
 import type { StoreRegistry } from './registry.ts';
 import { readSnapshot, type SnapshotData } from './snapshot.ts';
+import { monoNow } from '../host-globals.ts';
 
 // At start: the newest readable snapshot, then the journals after it, which
 // must continue one another without a gap or an overlap. A torn tail (the
@@ -55,7 +56,7 @@ interface Damage {
 const isRecord = (r: unknown): r is JournalRecord => typeof (r as JournalRecord | null)?.q === 'number' && Array.isArray((r as JournalRecord).c);
 
 export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, repair: boolean): Recovered {
-  const started = performance.now();
+  const started = monoNow();
   const notes: string[] = [];
   for (const name of readdirSync(dir)) {
     if (!SNAPSHOT_TEMP.test(name) && !REPAIR_TEMP.test(name)) continue;
@@ -192,7 +193,7 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
     report.lost = lost;
     report.setAside = aside.folder;
   }
-  report.ms = performance.now() - started;
+  report.ms = monoNow() - started;
   return { seq, report, orphans, ...(journal ? { journal } : {}), unreadable: unreadable.map((u) => u.file).filter((file) => existsSync(file)) };
 }
 

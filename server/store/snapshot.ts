@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Disk } from './io.ts';
 import { frame, readFramedFile, setOwn } from './journal.ts';
 import type { StoreLike } from './store.ts';
+import { hostSetImmediate } from '../host-globals.ts';
 
 // A snapshot file is a sequence of framed records: a header naming every
 // store, then each store's data, a table's rows in chunks. The data is
@@ -79,7 +80,7 @@ export async function writeSnapshot(disk: Disk, file: string, captured: Captured
       batchBytes += framed.length;
       if (batchBytes >= 1 << 20) {
         await flush();
-        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) => hostSetImmediate(resolve));
       }
     }
     if (batch.length) await flush();
