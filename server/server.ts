@@ -16,6 +16,7 @@ import { onCommit } from './store/transaction.ts';
 import { TickLoop } from './tick.ts';
 import { AdminServer } from './admin/admin.ts';
 import { Metrics } from './metrics/metrics.ts';
+import { CallStats } from './metrics/call-stats.ts';
 import { adminActions, READ_ONLY_ACTIONS } from './admin/actions.ts';
 import { loadOrCreateToken } from './admin/token.ts';
 import { Persistence, type FsyncMode, type RecoveryReport } from './store/persistence.ts';
@@ -64,6 +65,8 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean
 
 export class GameServer {
   readonly tick: TickLoop;
+  /** Each tick's run time (logic's ticks and the state sync), for /metrics' histogram. */
+  readonly tickTimes = new CallStats('tick', 'server', 0);
   watcher: LogicWatcher | undefined;
   admin: AdminServer | undefined;
   persistence: Persistence | undefined;
@@ -81,6 +84,7 @@ export class GameServer {
   ) {
     const tickFailures = new Map<string, { count: number; loggedAt: number }>();
     this.tick = new TickLoop(options.tickHz ?? 20, (dt) => {
+      const started = performance.now();
       host.tick(dt, (module, err) => {
         // A tick that throws every time would otherwise log 20 lines a second.
         const seen = tickFailures.get(module) ?? { count: 0, loggedAt: 0 };
@@ -88,9 +92,11 @@ export class GameServer {
         tickFailures.set(module, seen);
         if (wallNow() - seen.loggedAt < 5000) return;
         seen.loggedAt = wallNow();
-        this.log.error(`${module}.tick failed (${seen.count} time(s) so far): ${(err as Error).message}`);
+        const version = host.bindings.live.get(module);
+        this.log.event('error', `${module}.tick failed (${seen.count} time(s) so far): ${(err as Error).message}`, { hook: 'tick', module, version: version?.version, hash: version?.hash.slice(0, 8), failures: seen.count });
       });
       gateway.rooms.flush();
+      this.tickTimes.record(performance.now() - started, false);
     });
     host.engine.history.onRecord((record) => {
       if (record.ok && !record.noop) gateway.announceVersions();

@@ -82,6 +82,7 @@ export class Metrics {
     const tick = () => server.tick.stats;
     scraped(registry, 'rebind_ticks_total', 'Simulation ticks run', 'counter', () => [{ labels: {}, value: tick().ticks }]);
     scraped(registry, 'rebind_tick_overruns_total', 'Ticks over their period, or started late', 'counter', () => [{ labels: {}, value: tick().overruns }]);
+    scraped(registry, 'rebind_tick_duration_seconds', 'Run time of each tick (logic ticks and state sync)', 'histogram', () => histogram('rebind_tick_duration_seconds', server.tickTimes, {}));
     scraped(registry, 'rebind_tick_seconds', 'Tick run time: the last, the average and the maximum', 'gauge', () => [
       { labels: { stat: 'last' }, value: tick().lastMs / 1000 },
       { labels: { stat: 'avg' }, value: tick().avgMs / 1000 },

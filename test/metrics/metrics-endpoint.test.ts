@@ -97,6 +97,8 @@ it('parses as Prometheus text, and its counts match the calls made', async () =>
   expect(value(samples, 'rebind_patches_total', { kind: 'patch', origin: 'start', result: 'ok' })).toBe(1);
   expect(value(samples, 'rebind_patches_total', { kind: 'patch', origin: 'cli', result: 'noop' })).toBe(1);
   expect(value(samples, 'rebind_ticks_total', {})).toBeGreaterThan(0);
+  expect(types.get('rebind_tick_duration_seconds')).toBe('histogram');
+  expect(value(samples, 'rebind_tick_duration_seconds_count', {})).toBeGreaterThan(0);
   expect(samples.some((s) => s.name.startsWith('nodejs_eventloop_lag'))).toBe(true);
   expect(samples.some((s) => s.name === 'process_cpu_user_seconds_total')).toBe(true);
 
