@@ -238,12 +238,13 @@ export class Host {
     return this.dispatcher.invoke(name, payload ?? null, options.player ?? null, options.origin ?? 'admin');
   }
 
-  /** Runs every live module's tick, each in its own transaction; a tick that throws is reported to `onError`. */
+  /** Runs every live module's tick, each in its own transaction; a tick that throws (or, async, rejects) is reported to `onError`. */
   tick(dt: number, onError: (module: string, err: unknown) => void): void {
     for (const version of this.bindings.live.values()) {
       if (!version.tick) continue;
       try {
-        this.dispatcher.lifecycle(version, 'tick', dt);
+        const result = this.dispatcher.lifecycle(version, 'tick', dt);
+        if (result instanceof Promise) result.catch((err: unknown) => onError(version.module, err));
       } catch (err) {
         onError(version.module, err);
       }

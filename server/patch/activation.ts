@@ -195,11 +195,16 @@ export class Activator {
   /** Runs dispose of a replaced version; it may not stop the host either, and its failure is only logged. */
   dispose(old: ModuleVersion): void {
     if (!old.dispose) return;
-    try {
-      transact(() => withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(old, 'dispose')));
-    } catch (err) {
+    const failed = (err: unknown) => {
       const failure = this.hookError('PATCH_INIT_ERROR', old, 'dispose', err);
       this.log.error(`dispose of ${old.module} v${old.version} failed: ${failure.message}${typeof failure.details?.stack === 'string' ? `\n${failure.details.stack}` : ''}`);
+    };
+    try {
+      const result = transact(() => withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(old, 'dispose')));
+      // An async dispose that rejects is counted by the dispatcher and logged here, never left unhandled.
+      if (result instanceof Promise) result.catch(failed);
+    } catch (err) {
+      failed(err);
     }
   }
 

@@ -217,7 +217,10 @@ export class Dispatcher {
   /**
    * Runs a lifecycle hook (init, dispose, tick) of one version in a
    * transaction, counted like a handler under `module.hook`; throws what the
-   * hook threw.
+   * hook threw. An async hook's returned promise is passed on; if it
+   * rejects, the error is counted too (with its location), and the promise
+   * passed on rejects with it: a caller must handle it (host.tick and
+   * dispose do), so it is never an unhandled rejection.
    */
   lifecycle(version: ModuleVersion, hook: Hook, ...args: unknown[]): unknown {
     const fn = version[hook] as ((ctx: Ctx, ...rest: unknown[]) => unknown) | undefined;
@@ -227,14 +230,22 @@ export class Dispatcher {
     stats.calls++;
     const ctx = new CallContext(this, null, version.module);
     const run = currentTransaction() === null ? runStarted(stats.runId) : 0;
+    let result: unknown;
     try {
-      return transact(() => fn(ctx, ...args));
+      result = transact(() => fn(ctx, ...args));
     } catch (err) {
       countError(stats, err);
       throw err;
     } finally {
       if (run !== 0) runEnded(run, name);
     }
+    if (result instanceof Promise) {
+      return result.catch((err: unknown) => {
+        countError(stats, err);
+        throw err;
+      });
+    }
+    return result;
   }
 
   /**
