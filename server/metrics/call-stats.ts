@@ -9,7 +9,12 @@ import type { ModuleVersion } from '../patch/bindings.ts';
 /** Upper bounds of the latency buckets, in milliseconds (the last bucket is +Inf). */
 export const LATENCY_BUCKETS_MS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10_000];
 
-export const metricsEnabled = process.env.REBIND_METRICS !== '0';
+export let metricsEnabled = process.env.REBIND_METRICS !== '0';
+
+/** Turns the counting on or off in this process (the bench compares the two in one run). */
+export function setMetricsEnabled(on: boolean): void {
+  metricsEnabled = on;
+}
 
 export class CallStats {
   calls = 0;
