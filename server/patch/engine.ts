@@ -104,6 +104,9 @@ export class PatchEngine {
           this.log.event('error', `auto-rollback of patch #${record.id} (${modules.join(', ')}): ${report.reason}`, { patch: record.id, modules, ...report.new, previous: report.previous });
           if (canary) return this.endCanary(meta('auto-rollback', report));
           try {
+            // A patch queued before this rollback may have replaced the version: then rolling back would undo that one instead.
+            const moved = report.modules.filter((m) => this.bindings.live.get(m.module)?.version !== m.newVersion);
+            if (moved.length > 0) throw rebindError('NO_ROLLBACK', `${moved.map((m) => m.module).join(', ')} changed again before the auto-rollback could run; nothing was rolled back`);
             return this.activate(meta('auto-rollback', report), this.rollbackPlans(modules), []);
           } catch (err) {
             return this.history.fail(meta('auto-rollback', report), [], err);
