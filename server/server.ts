@@ -17,6 +17,7 @@ import { TickLoop } from './tick.ts';
 import { AdminServer } from './admin/admin.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { CallStats } from './metrics/call-stats.ts';
+import { Series } from './metrics/series.ts';
 import { adminActions, READ_ONLY_ACTIONS } from './admin/actions.ts';
 import { loadOrCreateToken } from './admin/token.ts';
 import { Persistence, type FsyncMode, type RecoveryReport } from './store/persistence.ts';
@@ -67,6 +68,8 @@ export class GameServer {
   readonly tick: TickLoop;
   /** Each tick's run time (logic's ticks and the state sync), for /metrics' histogram. */
   readonly tickTimes = new CallStats('tick', 'server', 0);
+  /** The dashboard's charts: a point per second per module version, taken from the tick loop (metrics/series.ts). */
+  readonly series: Series;
   watcher: LogicWatcher | undefined;
   admin: AdminServer | undefined;
   persistence: Persistence | undefined;
@@ -97,7 +100,9 @@ export class GameServer {
       });
       gateway.rooms.flush();
       this.tickTimes.record(performance.now() - started, false);
+      this.series.sample();
     });
+    this.series = new Series(host.dispatcher.callStats, () => ({ tickMs: this.tick.stats.lastMs, players: gateway.sessions.connected() }));
     host.engine.history.onRecord((record) => {
       if (record.ok && !record.noop) gateway.announceVersions();
     });

@@ -1,7 +1,6 @@
 import { rebindError } from '../errors.ts';
 import type { Origin } from '../patch/history.ts';
 import type { GameServer } from '../server.ts';
-import { Series } from '../metrics/series.ts';
 import type { AdminAction } from './admin.ts';
 
 // What the CLI and the dashboard can do. Every action goes through the same
@@ -52,14 +51,9 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
     if (mark !== undefined) await server.persistence?.durableSince(mark);
     return result;
   };
-  // The dashboard's charts: points taken when it asks (no timer of its own).
-  const series = new Series(host.dispatcher.callStats, () => ({ tickMs: server.tick.stats.lastMs, players: server.gateway.sessions.connected() }));
   return {
     status: () => server.status(),
-    series: () => {
-      series.sample();
-      return series.list();
-    },
+    series: () => server.series.list(),
     history: (args) => host.history(typeof args.n === 'number' && args.n > 0 ? args.n : 20),
     patch: async (args, by) => {
       // verify: a window in ms; the answer then waits for the verification's outcome (or the early rollback).

@@ -3,10 +3,10 @@ import { quantileMs, since, totals, type CallTotals } from './call-stats.ts';
 
 // The dashboard's charts over time: at most once a second, what each module
 // version did since the point before (calls/s, errors/s, p99), with the tick
-// time and the players online. Points are taken when asked for (the
-// dashboard asks every second or so), so a server nobody watches keeps no
-// timer for it; the last SAMPLES points are kept. The admin channel's
-// `series` action hands them out.
+// time and the players online. The tick loop offers a point every tick
+// (sample() returns at once until a second has passed), so the charts have
+// the last SAMPLES seconds however long ago the dashboard was opened. The
+// admin channel's `series` action hands them out.
 
 const SAMPLES = 300;
 
