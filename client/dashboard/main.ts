@@ -49,6 +49,8 @@ function renderStatus(s: Status): void {
     // Where the live code (what a restart comes back on) differs from logic/ on disk.
     ...(s.liveCode?.drift ?? []),
     ...(s.liveCode?.error ? [`the live code could not be saved: ${s.liveCode.error}`] : []),
+    // A running canary: both versions, and the split.
+    ...(s.canary?.modules ?? []).map((m) => `canary: ${m.module} v${m.canary.version} serves ${Math.round(s.canary!.share * 1000) / 10}% of players, v${m.live?.version ?? '-'} the rest (window ${s.canary!.windowMs / 1000} s)`),
   ].join('\n');
   $('skipped').textContent = skipped;
   $('skipped').hidden = skipped === '';
