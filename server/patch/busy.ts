@@ -89,6 +89,11 @@ export function runId(name: string): number {
 // 32-bit store cannot tear, the watchdog only needs to see it eventually, and
 // these run around every call.
 
+/** Whether a run of logic is being watched now (a nested call is part of it, not a run of its own). */
+export function runInProgress(): boolean {
+  return slots !== undefined && slots[NAME] !== 0;
+}
+
 /** Marks the start of an outermost run of logic (`id` from runId); returns its token for runEnded. */
 export function runStarted(id: number): number {
   const s = slots ?? startWatchdog();
@@ -96,6 +101,11 @@ export function runStarted(id: number): number {
   s[NAME] = id;
   s[SEQ] = seq;
   return seq;
+}
+
+/** Forgets the run in progress without reporting it: logic stopped by a time limit runs no `finally`, so runEnded never came. */
+export function abandonRun(): void {
+  if (slots) slots[NAME] = 0;
 }
 
 /** Marks the end of the run `seq`; if the watchdog flagged it, records and reports it. */

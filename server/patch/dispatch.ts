@@ -2,9 +2,9 @@ import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
 import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { CallStatsBook, metricsEnabled } from '../metrics/call-stats.ts';
-import { afterCommit, currentTransaction, savepoint, transact } from '../store/transaction.ts';
+import { afterCommit, savepoint, transact } from '../store/transaction.ts';
 import type { BindingTable, ModuleVersion } from './bindings.ts';
-import { runEnded, runId, runStarted } from './busy.ts';
+import { runEnded, runId, runInProgress, runStarted } from './busy.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
 import { monoNow } from '../host-globals.ts';
 
@@ -186,8 +186,9 @@ export class Dispatcher {
     // Per version, for metrics and a patch's verification: plain counters, read at scrape time.
     const perVersion = metricsEnabled ? (binding.stats ??= this.callStats.for(name, binding.module)) : undefined;
     const started = perVersion ? monoNow() : 0;
-    // Only the outermost run is watched: a nested ctx.call is part of its caller's run.
-    const run = currentTransaction() === null ? runStarted(stats.runId) : 0;
+    // Only the outermost run is watched: a nested ctx.call is part of its caller's run. Not "outside a
+    // transaction": session hooks run inside the host's own (session.join with the session's row).
+    const run = runInProgress() ? 0 : runStarted(stats.runId);
     try {
       result = transact(() => binding.fn(ctx, payload));
     } catch (err) {
@@ -229,7 +230,7 @@ export class Dispatcher {
     const stats = statsOf(this.stats, name);
     stats.calls++;
     const ctx = new CallContext(this, null, version.module);
-    const run = currentTransaction() === null ? runStarted(stats.runId) : 0;
+    const run = runInProgress() ? 0 : runStarted(stats.runId);
     let result: unknown;
     try {
       result = transact(() => fn(ctx, ...args));

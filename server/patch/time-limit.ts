@@ -1,4 +1,5 @@
 import vm from 'node:vm';
+import { abandonRun, runInProgress } from './busy.ts';
 
 // A module's top level and its init run under a time limit, so that an
 // endless loop there refuses the patch instead of hanging the server. Node
@@ -27,10 +28,14 @@ export function withTimeLimit<T>(ms: number, fn: () => T): T {
   if (depth > 0 || !(ms > 0) || !Number.isFinite(ms)) return fn(); // an outer limit already watches
   depth++;
   context.run = fn;
+  const watched = runInProgress();
   try {
     return runner.runInContext(context, { timeout: Math.ceil(ms) }) as T;
   } catch (err) {
-    if ((err as { code?: string } | null)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') throw new TimeLimitExceeded(ms);
+    if ((err as { code?: string } | null)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
+      if (!watched) abandonRun(); // the stopped run's runEnded never ran
+      throw new TimeLimitExceeded(ms);
+    }
     throw err;
   } finally {
     context.run = undefined; // the context must not keep a replaced version's code alive

@@ -1,6 +1,8 @@
 import { expect, it } from 'vitest';
 import { MAX_DT_PERIODS, TickLoop } from '../../server/tick.ts';
 import { openHost } from './hosts.ts';
+import { RebindClient } from '../../client/index.ts';
+import { startServer } from '../helpers/server.ts';
 
 // A handler that holds the event loop is named, and the ticks it delayed are
 // counted; the tick after a stall gets a bounded dt.
@@ -41,4 +43,23 @@ it('clamps dt after a long stall', async () => {
   }
   expect(dts.length).toBeGreaterThan(2);
   expect(Math.max(...dts)).toBeLessThanOrEqual((MAX_DT_PERIODS * 10) / 1000 + 1e-9);
+});
+
+it('names a session.join that kept the event loop busy, though it runs inside the join transaction', async () => {
+  const t = await startServer({
+    'logic/session.ts': `import type { Ctx } from '../server/api';
+export function auth(ctx: Ctx, p: { name: string }) { return p.name; }
+export function join(ctx: Ctx) { const until = Date.now() + 600; while (Date.now() < until) {} }
+`,
+  });
+  const client = new RebindClient(t.url);
+  try {
+    await client.connect();
+    await client.join({ name: 'ann' });
+    expect(t.server.host.status().busy.last).toMatchObject({ name: 'session.join' });
+    expect(t.server.host.status().busy.last!.ms).toBeGreaterThanOrEqual(400); // measured by a watchdog polling every 25 ms
+  } finally {
+    client.close();
+    await t.stop();
+  }
 });
