@@ -299,9 +299,34 @@ export class JournalWriter {
     }
     this.stopped = true;
     hostClearTimeout(this.retryTimer);
+    if (this.failure && this.broken && this.handle) await this.cutBack();
     await this.handle?.close();
     this.handle = undefined;
     return this.lastSeq - this.durableSeq;
+  }
+
+  /**
+   * After a failed write, on the way out: what the file holds past the durable
+   * offset (a record cut short by a full disk) is cut off, so the journal left
+   * behind is valid to its end. A new journal whose header never became
+   * durable holds nothing, and is removed. Best effort: recovery cuts a torn
+   * tail anyway.
+   */
+  private async cutBack(): Promise<void> {
+    try {
+      if (this.durableBytes === 0) {
+        await this.handle!.close();
+        this.handle = undefined;
+        this.options.checkFolder?.();
+        this.disk.unlinkSync(this.file);
+        this.disk.syncDirSync(this.dir);
+        return;
+      }
+      await this.handle!.truncate(this.durableBytes);
+      await this.handle!.datasync();
+    } catch (err) {
+      this.options.log.warn(`could not cut the journal ${path.basename(this.file)} back to its last durable byte ${this.durableBytes}: ${describe(err)}; the next start cuts it`);
+    }
   }
 
   /** Stops at once, writing nothing more: what a crash leaves behind (tests). */

@@ -112,14 +112,24 @@ export function readFramedFile(file: string): ReadResult {
 }
 
 /**
- * The valid records found after damage at `from`: every position is tried, so
- * a damaged length field does not hide what follows. A torn tail (what a
- * crash leaves: a record cut short, or bytes never written, read as zeros)
- * has none.
+ * The valid records found after damage at `from`. A record whose declared
+ * length runs past the end of the file is what a crash leaves (a torn tail):
+ * nothing can follow it, and its payload (which may hold anything a player
+ * wrote, valid frames included) is never searched. Otherwise the search
+ * starts at the damaged record's declared end, trying every position there,
+ * so a damaged length field does not hide what follows.
  */
 export function recordsAfter(buffer: Buffer, from: number): unknown[] {
+  if (buffer.length - from < HEADER) return [];
+  const end = from + HEADER + buffer.readUInt32LE(from);
+  if (end > buffer.length) return [];
+  return framesFrom(buffer, Math.max(end, from + 1));
+}
+
+/** Every valid, decodable frame from `start` on, trying each position (for counting what damage hides). */
+export function framesFrom(buffer: Buffer, start: number): unknown[] {
   const found: unknown[] = [];
-  for (let at = from + 1; at + HEADER < buffer.length; ) {
+  for (let at = start; at + HEADER < buffer.length; ) {
     const length = validFrameAt(buffer, at);
     if (length === 0) {
       at++;

@@ -4,7 +4,7 @@ import type { Patch } from 'immer';
 import { rebindError } from '../errors.ts';
 import { isJournalHeader, JOURNAL, listFiles, SNAPSHOT, SNAPSHOT_TEMP, type DataFile } from './data-files.ts';
 import type { Disk } from './io.ts';
-import { recordsAfter, scanFramed } from './journal.ts';
+import { framesFrom, recordsAfter, scanFramed } from './journal.ts';
 import { REPAIR_TEMP, setAside } from './repair.ts';
 import type { StoreRegistry } from './registry.ts';
 import { readSnapshot, type SnapshotData } from './snapshot.ts';
@@ -150,7 +150,7 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
       break;
     }
     if (read.problem) {
-      if (i < journals.length - 1 || !tornTail(buffer, read.validBytes)) {
+      if (i < journals.length - 1 || !tornTail(buffer, read.validBytes, last)) {
         damage = { file: j.file, offset: read.validBytes, journal: i, buffer, problem: read.problem };
         journal = { file: j.file, start: j.seq, validBytes: read.validBytes };
         break;
@@ -171,8 +171,8 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
     // Every journal after the damaged one, and whatever starts beyond the valid prefix: none of it can be replayed.
     const later = journals.filter((j, i) => j.file !== damage.file && ((damage.journal !== undefined && i > damage.journal) || j.seq > seq)).map((j) => j.file);
     const lostSnapshots = snapshots.filter((s) => s.seq > seq && s.file !== damage.file).map((s) => s.file);
-    const following = damage.buffer ? recordsAfter(damage.buffer, damage.offset).filter(isRecord) : [];
-    for (const file of later) following.push(...recordsAfter(readFileSync(file), 0).filter(isRecord));
+    const following = damage.buffer ? transactionsAfter(recordsAfter(damage.buffer, damage.offset), seq) : [];
+    for (const file of later) following.push(...transactionsAfter(framesFrom(readFileSync(file), 0), seq));
     const reaches = Math.max(seq, newest?.seq ?? 0, ...following.map((r) => r.q));
     const lost = reaches - seq;
     const where = `${damage.file} is damaged at byte ${damage.offset}: ${damage.problem}`;
@@ -203,10 +203,15 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
  * written (zeros), with no valid record after it. A complete record that
  * fails its checksum is damage, not a torn write.
  */
-function tornTail(buffer: Buffer, at: number): boolean {
+function tornTail(buffer: Buffer, at: number, lastGood: number): boolean {
   const cutShort = buffer.length - at < 8 || at + 8 + buffer.readUInt32LE(at) > buffer.length;
   const neverWritten = buffer.subarray(at).every((b) => b === 0);
-  return (cutShort || neverWritten) && recordsAfter(buffer, at).length === 0;
+  return (cutShort || neverWritten) && transactionsAfter(recordsAfter(buffer, at), lastGood).length === 0;
+}
+
+/** The records among `found` that could be transactions after `after`: what the refusal counts, and what stops a tail being cut. */
+function transactionsAfter(found: unknown[], after: number): JournalRecord[] {
+  return found.filter((r): r is JournalRecord => isRecord(r) && r.q > after);
 }
 
 function replay(registry: StoreRegistry, record: JournalRecord): void {
