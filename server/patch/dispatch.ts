@@ -6,7 +6,7 @@ import { afterCommit, savepoint, transact } from '../store/transaction.ts';
 import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { runEnded, runId, runInProgress, runStarted } from './busy.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
-import { monoNow } from '../host-globals.ts';
+import { monoNow, wallNow } from '../host-globals.ts';
 
 // Every call, from a client, another handler, a timer or the CLI, goes
 // through here: the name is resolved in the binding table at the moment of
@@ -129,15 +129,33 @@ function statsOf(map: Map<string, HandlerStats>, name: string): HandlerStats {
   return stats;
 }
 
-/** Counts an error and remembers where it came from (the innermost frame of logic in its stack). */
+// Where an error came from in logic (its innermost mapped frame) is worked
+// out only when someone looks (status, a log line), and once per error
+// object: formatting a stack and mapping it costs far more than a call, and a
+// handler that catches a failing ctx.call in a loop must not pay it each time.
+const locations = new WeakMap<object, SourceLocation | null>();
+
+/** The mapped logic location of `err`, computed once per error object. */
+function locationOf(err: unknown): SourceLocation | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  let location = locations.get(err);
+  if (location === undefined) locations.set(err, (location = locateError(err) ?? null));
+  return location ?? undefined;
+}
+
+/** Counts an error and remembers it; its time and location are worked out when read. */
 function countError(stats: HandlerStats, err: unknown): void {
   stats.errors++;
-  const location = locateError(err);
+  const when = wallNow();
   stats.lastError = {
     code: isRebindError(err) ? err.code : 'HANDLER_ERROR',
     message: err instanceof Error ? err.message : String(err),
-    at: new Date().toISOString(),
-    ...(location ? { location } : {}),
+    get at() {
+      return new Date(when).toISOString();
+    },
+    get location() {
+      return locationOf(err);
+    },
   };
 }
 
@@ -257,11 +275,12 @@ export class Dispatcher {
    */
   private handlerError(name: string, err: unknown, version: ModuleVersion, player: string | null): RebindError {
     if (err instanceof GameError) return err;
+    if (isRebindError(err) && logged.has(err)) return err; // logged where it was first raised
     // Fields a log search can use: which handler, which version of its code, whose call, and where in logic/.
-    const location = locateError(err);
+    const location = locationOf(err);
     const fields = { handler: name, module: version.module, version: version.version, hash: version.hash.slice(0, 8), player, ...(location ? { location: `${location.file}:${location.line}:${location.column}` } : {}) };
     if (isRebindError(err)) {
-      if (!logged.has(err)) this.log.event('warn', `${name} failed: ${err.code}: ${err.message}`, { ...fields, code: err.code });
+      this.log.event('warn', `${name} failed: ${err.code}: ${err.message}`, { ...fields, code: err.code });
       logged.add(err);
       return err;
     }
