@@ -72,6 +72,7 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
     // A snapshot copied or renamed over another number would silently skip or repeat transactions.
     if (read.data && read.data.header.seq !== snap.seq) Object.assign(read, { data: undefined, problem: `its header says it holds transactions up to ${read.data.header.seq}, its name says ${snap.seq}`, offset: 0 });
     if (read.data) {
+      if (read.warning) notes.push(read.warning);
       base = { ...snap, data: read.data };
       break;
     }

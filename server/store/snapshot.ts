@@ -9,16 +9,30 @@ import { hostSetImmediate } from '../host-globals.ts';
 // captured synchronously (store values are immutable, so capturing is
 // copying references) and then encoded and written a chunk at a time, giving
 // the event loop back between chunks: a 100 MB world does not stall the game
-// while it is saved.
+// while it is saved. Format 3 ends with an end record counting the stores,
+// rows and records written: a file cut at a record boundary (its records all
+// valid) is refused, not loaded as if complete. Format 2 snapshots (written
+// before the end record existed) are still read, with a warning: for them a
+// cut at a record boundary after the last store's first chunk cannot be seen.
+
+export const SNAPSHOT_FORMAT = 3;
 
 export interface SnapshotHeader {
-  format: 2;
+  format: 2 | 3;
   seq: number;
   at: string;
   stores: Array<{ name: string; kind: string; version: number }>;
 }
 
 type Chunk = { s: string; value: unknown } | { s: string; rows: Array<[string, unknown]> };
+
+/** The last record of a format-3 snapshot: how many stores, rows and data records (chunks) it holds. */
+interface SnapshotEnd {
+  end: true;
+  stores: number;
+  rows: number;
+  chunks: number;
+}
 
 export interface Captured {
   header: SnapshotHeader;
@@ -34,7 +48,7 @@ const ROWS_PER_CHUNK = 2000;
 
 /** Takes a consistent picture of the stores, cheaply, right now. */
 export function capture(seq: number, stores: Iterable<StoreLike>, extra: SnapshotData['stores']): Captured {
-  const header: SnapshotHeader = { format: 2, seq, at: new Date().toISOString(), stores: [] };
+  const header: SnapshotHeader = { format: SNAPSHOT_FORMAT, seq, at: new Date().toISOString(), stores: [] };
   const parts: Array<{ name: string; value?: unknown; rows?: Array<[string, unknown]> }> = [];
   for (const store of stores) {
     header.stores.push({ name: store.name, kind: store.kind, version: store.version });
@@ -74,7 +88,10 @@ export async function writeSnapshot(disk: Disk, file: string, captured: Captured
       batch = [];
       batchBytes = 0;
     };
+    const end: SnapshotEnd = { end: true, stores: captured.header.stores.length, rows: 0, chunks: 0 };
     for (const chunk of captured.chunks()) {
+      end.chunks++;
+      if ('rows' in chunk) end.rows += chunk.rows.length;
       const framed = frame(chunk);
       batch.push(framed);
       batchBytes += framed.length;
@@ -83,7 +100,10 @@ export async function writeSnapshot(disk: Disk, file: string, captured: Captured
         await new Promise((resolve) => hostSetImmediate(resolve));
       }
     }
-    if (batch.length) await flush();
+    const last = frame(end);
+    batch.push(last);
+    batchBytes += last.length;
+    await flush();
     await handle.datasync();
     await handle.close();
     disk.renameSync(tmp, file);
@@ -100,19 +120,42 @@ export async function writeSnapshot(disk: Disk, file: string, captured: Captured
   return bytes;
 }
 
-/** Reads a snapshot back; `problem` says why it cannot be used. */
-export function readSnapshot(file: string): { data?: SnapshotData; problem?: string; offset?: number } {
+/** Reads a snapshot back; `problem` says why it cannot be used, `warning` what it could not check. */
+export function readSnapshot(file: string): { data?: SnapshotData; problem?: string; offset?: number; warning?: string } {
   const read = readFramedFile(file);
   if (read.problem) return { problem: read.problem, offset: read.validBytes };
   const header = read.records[0] as SnapshotHeader | undefined;
-  if (!header || header.format !== 2 || !Array.isArray(header.stores)) return { problem: 'not a rebind snapshot (unknown format)', offset: 0 };
+  if (!header || (header.format !== 2 && header.format !== SNAPSHOT_FORMAT) || !Array.isArray(header.stores)) return { problem: 'not a rebind snapshot (unknown format)', offset: 0 };
   const stores: SnapshotData['stores'] = new Map();
   for (const meta of header.stores) stores.set(meta.name, { kind: meta.kind, version: meta.version, data: meta.kind === 'table' ? {} : null });
-  for (const chunk of read.records.slice(1) as Chunk[]) {
-    const entry = stores.get(chunk.s);
-    if (!entry) return { problem: `data for a store "${chunk.s}" that the header does not name`, offset: 0 };
-    if ('rows' in chunk) for (const [id, row] of chunk.rows) setOwn(entry.data as Record<string, unknown>, id, row);
-    else entry.data = chunk.value;
+  let chunks = read.records.slice(1) as Array<Chunk | SnapshotEnd>;
+  let end: SnapshotEnd | undefined;
+  const cut = `it ends at byte ${read.totalBytes} without its end record (cut short, or not completely written)`;
+  if (header.format === SNAPSHOT_FORMAT) {
+    const last = chunks.at(-1) as Partial<SnapshotEnd> | undefined;
+    if (last?.end !== true) return { problem: cut, offset: read.totalBytes };
+    end = last as SnapshotEnd;
+    chunks = chunks.slice(0, -1);
   }
-  return { data: { header, stores } };
+  const seen = new Set<string>();
+  let rows = 0;
+  for (const chunk of chunks) {
+    if ((chunk as Partial<SnapshotEnd>).end === true) return { problem: 'an end record before the end of the file', offset: 0 };
+    const c = chunk as Chunk;
+    const entry = stores.get(c.s);
+    if (!entry) return { problem: `data for a store "${c.s}" that the header does not name`, offset: 0 };
+    seen.add(c.s);
+    if ('rows' in c) {
+      rows += c.rows.length;
+      for (const [id, row] of c.rows) setOwn(entry.data as Record<string, unknown>, id, row);
+    } else entry.data = c.value;
+  }
+  // Every store named in the header is written with at least one record, even an empty table.
+  const missing = [...stores.keys()].filter((name) => !seen.has(name));
+  if (missing.length > 0) return { problem: `no data for the store(s) ${missing.map((m) => `"${m}"`).join(', ')} that its header names (${end ? 'damaged' : 'cut short'})`, offset: read.totalBytes };
+  if (end && (end.stores !== header.stores.length || end.rows !== rows || end.chunks !== chunks.length)) {
+    return { problem: `its end record counts ${end.stores} store(s), ${end.rows} row(s) in ${end.chunks} record(s), but it holds ${header.stores.length}, ${rows} in ${chunks.length}`, offset: read.totalBytes };
+  }
+  const warning = end ? undefined : `${path.basename(file)} was written by an older version (snapshot format 2, no end record): a cut at a record boundary cannot be detected in it; the next snapshot is written in format ${SNAPSHOT_FORMAT}`;
+  return { data: { header, stores }, ...(warning ? { warning } : {}) };
 }
