@@ -1,11 +1,15 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger } from '../log.ts';
+import { folderIdentity } from '../store/lock.ts';
 
 // Every admin action, one JSON line each: when, from where, what, and how it
 // ended. Appended synchronously so that a crash cannot lose the line of an
 // action that already took effect. A line that cannot be written (a full
 // disk) is logged, and never turns an action that was done into an error.
+// Like the journal and the snapshots, it is written only while the data
+// folder's path still names the folder the server started with: a folder
+// moved away and replaced belongs to whoever uses the new one.
 
 export interface AuditEntry {
   action: string;
@@ -19,9 +23,13 @@ export class AuditLog {
   readonly file: string;
   private readonly log = createLogger('audit');
   private failing = false;
+  private readonly dataDir: string;
+  private readonly identity: string;
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
+    this.dataDir = dataDir;
+    this.identity = folderIdentity(dataDir);
     this.file = path.join(dataDir, 'audit.log');
   }
 
@@ -30,6 +38,7 @@ export class AuditLog {
     // The log gets every operator action too, with the same fields (who, from where, what, how it ended).
     this.log.event(entry.ok ? 'info' : 'warn', `${entry.action} by ${entry.origin}${'address' in entry ? ` from ${String(entry.address)}` : ''}: ${entry.ok ? 'done' : 'refused or failed'}`, { ...entry });
     try {
+      if (folderIdentity(this.dataDir) !== this.identity) throw new Error(`the data folder ${this.dataDir} was moved, removed or replaced while this server ran; it writes nothing there any more`);
       appendFileSync(this.file, line + '\n', { mode: 0o600 });
       if (this.failing) this.log.info(`${this.file} can be written again`);
       this.failing = false;

@@ -18,6 +18,16 @@ import { rebindError } from '../errors.ts';
 // than Linux a socket file in the data folder is used, with a connect test to
 // tell a live holder from one left behind by a crash.
 
+/** Which folder a path names now (device and inode), or 'gone': what says a data folder was moved or replaced. */
+export function folderIdentity(dir: string): string {
+  try {
+    const { dev, ino } = statSync(dir);
+    return `${dev}:${ino}`;
+  } catch {
+    return 'gone';
+  }
+}
+
 export class DataLock {
   private constructor(
     private readonly server: Server,
@@ -32,14 +42,7 @@ export class DataLock {
    * the new one: files are opened by path, so this is checked first.
    */
   check(): void {
-    let now = '';
-    try {
-      const { dev, ino } = statSync(this.dataDir);
-      now = `${dev}:${ino}`;
-    } catch {
-      now = 'gone';
-    }
-    if (now !== this.identity) throw rebindError('DATA_LOCKED', `the data folder ${this.dataDir} was moved, removed or replaced while this server ran; it writes nothing there any more (restart it to use the folder now at that path)`);
+    if (folderIdentity(this.dataDir) !== this.identity) throw rebindError('DATA_LOCKED', `the data folder ${this.dataDir} was moved, removed or replaced while this server ran; it writes nothing there any more (restart it to use the folder now at that path)`);
   }
 
   static async acquire(dataDir: string): Promise<DataLock> {

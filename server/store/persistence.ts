@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { rebindError } from '../errors.ts';
+import { isRebindError, rebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { JOURNAL, journalName, listFiles, SNAPSHOT, snapshotName, type JournalHeader } from './data-files.ts';
 import { realDisk, type Disk } from './io.ts';
@@ -155,7 +155,15 @@ export class Persistence {
 
   /** Writes a snapshot of every store and starts a fresh journal; one at a time. */
   snapshot(): Promise<{ file: string; seq: number; bytes: number; ms: number }> {
-    const run = this.snapshotting.then(() => this.writeSnapshotNow());
+    // A disk's refusal (ENOSPC, EPERM, EIO) is the data folder's problem, said as one: PERSIST_ERROR naming the folder.
+    const run = this.snapshotting
+      .then(() => this.writeSnapshotNow())
+      .catch((err: unknown) => {
+        if (isRebindError(err)) throw err;
+        const e = err as NodeJS.ErrnoException;
+        const text = String(e.message ?? err);
+        throw rebindError('PERSIST_ERROR', `the snapshot could not be written to the data folder ${this.dataDir} (${e.code && !text.startsWith(e.code) ? `${e.code}: ` : ''}${text})`, { cause: err });
+      });
     this.snapshotting = run.catch(() => undefined);
     return run;
   }
