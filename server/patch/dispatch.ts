@@ -2,6 +2,7 @@ import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
 import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { CallStatsBook, metricsEnabled } from '../metrics/call-stats.ts';
+import { ErrorThrottle } from './error-throttle.ts';
 import { afterCommit, savepoint, transact } from '../store/transaction.ts';
 import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { runEnded, runId, runInProgress, runStarted } from './busy.ts';
@@ -171,6 +172,7 @@ export class Dispatcher {
   readonly stats = new Map<string, HandlerStats>();
   /** Calls, errors and latency per handler and module version. */
   readonly callStats = new CallStatsBook();
+  private readonly errorThrottle = new ErrorThrottle();
   outbox: Outbox = NO_OUTBOX;
   private readonly log = createLogger('calls');
 
@@ -279,14 +281,20 @@ export class Dispatcher {
     // Fields a log search can use: which handler, which version of its code, whose call, and where in logic/.
     const location = locationOf(err);
     const fields = { handler: name, module: version.module, version: version.version, hash: version.hash.slice(0, 8), player, ...(location ? { location: `${location.file}:${location.line}:${location.column}` } : {}) };
+    // One line per kind of failure per 5 s (error-throttle.ts): a handler failing on every call must not flood the log.
+    const code = isRebindError(err) ? err.code : 'HANDLER_ERROR';
+    const admitted = this.errorThrottle.admit(`${name}@${version.version}:${fields.location ?? ''}:${code}`);
+    const more = admitted.leftOut > 0 ? ` (and ${admitted.leftOut} more like it since the last line)` : '';
     if (isRebindError(err)) {
-      this.log.event('warn', `${name} failed: ${err.code}: ${err.message}`, { ...fields, code: err.code });
+      if (admitted.log) this.log.event('warn', `${name} failed: ${err.code}: ${err.message}${more}`, { ...fields, code, leftOut: admitted.leftOut });
       logged.add(err);
       return err;
     }
     const message = err instanceof Error ? err.message : String(err);
-    const stack = err instanceof Error && err.stack ? mapStack(err.stack) : message;
-    this.log.event('error', `${name} threw: ${stack}`, { ...fields, code: 'HANDLER_ERROR' });
+    if (admitted.log) {
+      const stack = err instanceof Error && err.stack ? mapStack(err.stack) : message;
+      this.log.event('error', `${name} threw${more}: ${stack}`, { ...fields, code, leftOut: admitted.leftOut });
+    }
     const wrapped = rebindError('HANDLER_ERROR', `${name} failed: ${message}`, { details: { handler: name } });
     logged.add(wrapped);
     return wrapped;

@@ -1,0 +1,29 @@
+// A handler that fails on every call under load would write a log line with
+// a stack per call: thousands a second, on the event loop every player
+// shares. Each kind of failure (handler, version, where it threw) is logged
+// the first time, then at most once per window, saying how many like it were
+// left out in between. Counts and metrics still see every error.
+
+const WINDOW_MS = 5000;
+/** Kinds remembered at once; the oldest is forgotten first (it will be logged again if it comes back). */
+const MAX_KINDS = 1000;
+
+export class ErrorThrottle {
+  private readonly kinds = new Map<string, { loggedAt: number; leftOut: number }>();
+
+  constructor(private readonly windowMs = WINDOW_MS) {}
+
+  /** Whether to log this failure now, and how many of its kind were left out since the last line. */
+  admit(kind: string, now = performance.now()): { log: boolean; leftOut: number } {
+    const seen = this.kinds.get(kind);
+    if (seen && now - seen.loggedAt < this.windowMs) {
+      seen.leftOut++;
+      return { log: false, leftOut: seen.leftOut };
+    }
+    const leftOut = seen?.leftOut ?? 0;
+    this.kinds.delete(kind);
+    this.kinds.set(kind, { loggedAt: now, leftOut: 0 });
+    if (this.kinds.size > MAX_KINDS) this.kinds.delete(this.kinds.keys().next().value!);
+    return { log: true, leftOut };
+  }
+}
