@@ -9,7 +9,7 @@ import type { Origin, PatchRecord } from './patch/history.ts';
 import { Scheduler, TIMERS_STORE, type TimerRow } from './patch/scheduler.ts';
 import { discoverModules, isModuleFile, moduleName } from './patch/modules.ts';
 import { DEFAULT_TIME_LIMIT_MS } from './patch/evaluate.ts';
-import { busyStats, startWatchdog } from './patch/busy.ts';
+import { busyStats, markStarting, startWatchdog } from './patch/busy.ts';
 import { HistoryFile } from './patch/history-file.ts';
 import { canaryStatus } from './patch/canary.ts';
 import { LiveCodeStore, type Manifest } from './patch/live-code.ts';
@@ -158,6 +158,16 @@ export class Host {
    * the failure cannot be pinned on one module.
    */
   async start(options: StartOptions = {}): Promise<PatchRecord> {
+    // While it starts, a hang in logic gets a way out in the busy watchdog's line (busy.ts).
+    markStarting(true);
+    try {
+      return await this.startLogic(options);
+    } finally {
+      markStarting(false);
+    }
+  }
+
+  private async startLogic(options: StartOptions): Promise<PatchRecord> {
     let record: PatchRecord | undefined;
     if (options.dataDir) {
       const store = new LiveCodeStore(options.dataDir);
@@ -175,9 +185,19 @@ export class Host {
       else if (manifest) {
         this.startedFrom = 'saved';
         record = await this.engine.restore(manifest, store);
-        if (!record.ok) {
+        // As from disk: a saved module that no longer starts (its top level or init throws now) is left out, the rest served.
+        while (!record.ok) {
           const err = record.error!;
-          throw rebindError(err.code, `the saved live code (${store.manifestFile}) did not start: ${err.message}; start with --from-disk to load logic/ as it is on disk`, err.location ? { location: err.location } : {});
+          const culprit = this.culprit(record);
+          const rest = Object.keys(manifest.modules).filter((m) => m !== culprit && !this.skipped.some((s) => s.module === m));
+          if (!culprit || rest.length === 0) {
+            throw rebindError(err.code, `the saved live code (${store.manifestFile}) did not start: ${err.message}; start with --from-disk to load logic/ as it is on disk`, err.location ? { location: err.location } : {});
+          }
+          this.skipped.push({ module: culprit, code: err.code, message: err.message });
+          this.log.error(
+            `MODULE LEFT OUT: ${culprit} (saved live code) did not load and is not being served (${err.code}: ${err.message}); fix the file and patch it in (rebind patch ${culprit}), or start with --from-disk`,
+          );
+          record = await this.engine.restore(manifest, store, new Set(this.skipped.map((s) => s.module)));
         }
         const lines = driftLines(this.bindings.live, this.engine.drift());
         this.log.info(`restored the live code saved ${manifest.savedAt} (${Object.keys(manifest.modules).length} modules)${lines.length ? `; the files on disk differ:\n  ${lines.join('\n  ')}\n  (rebind patch takes the files; npm start -- --from-disk starts from them)` : ', the same as the files on disk'}`);

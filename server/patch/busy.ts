@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { createLogger } from '../log.ts';
-import { monoNow } from '../host-globals.ts';
+import { hostSetInterval, monoNow } from '../host-globals.ts';
 
 // Logic runs on the one event loop that serves every player: a handler busy
 // for 3 s makes everyone wait 3 s. Reading the clock around every call costs
@@ -25,6 +25,19 @@ const SEQ = 0;
 const NAME = 1;
 const FLAGGED = 2;
 const FLAGGED_MS = 3;
+// A counter the main thread bumps every BEAT_MS while its event loop turns,
+// and 1 while the server is starting (loading its logic).
+const BEAT = 4;
+const STARTING = 5;
+const SLOTS = 6;
+const BEAT_MS = 100;
+
+// What to do about a loop that never ends. Written by the watchdog thread, as
+// the main thread cannot write anything then.
+const WAY_OUT_STARTING =
+  ' The server is still starting: a logic module may loop forever after an await at its top level (a time limit cannot stop that). Kill the process (it cannot stop cleanly while it loops), fix the module, and start again with --from-disk so that the live code saved in the data folder is not restored (or, if the saved code is the good one, just restart and rebind rollback the module).';
+const WAY_OUT_RUNNING =
+  ' If it began right after a patch, the patch\'s module loops after an await at its top level or in a promise callback: kill the process, fix the module, and start with --from-disk (the patched code was saved as the live code and would come back).';
 
 const WATCHDOG = `
 const { workerData, parentPort } = require('node:worker_threads');
@@ -32,9 +45,17 @@ const { writeSync } = require('node:fs');
 const slots = new Int32Array(workerData.buffer);
 const names = new Map();
 parentPort.on('message', ([id, name]) => names.set(id, name));
-let seenSeq = -1, since = 0, toldAt = 0;
+let seenSeq = -1, since = 0, toldAt = 0, seenBeat = -1, beatAt = Date.now(), blockTold = 0;
+const wayOut = () => Atomics.load(slots, ${STARTING}) === 1 ? ${JSON.stringify(WAY_OUT_STARTING)} : '';
 setInterval(() => {
   const seq = Atomics.load(slots, ${SEQ}), id = Atomics.load(slots, ${NAME}), now = Date.now();
+  const beat = Atomics.load(slots, ${BEAT});
+  if (beat !== seenBeat) { seenBeat = beat; beatAt = now; blockTold = 0; }
+  else if (id === 0 && beat !== 0 && now - beatAt >= ${STUCK_MS} && now - blockTold >= ${LOG_EVERY_MS}) {
+    // Blocked, but by no handler, hook or timer the host called: code queued by logic (a promise callback, an await).
+    blockTold = now;
+    try { writeSync(2, 'warn  [busy] the event loop has been blocked for ' + (now - beatAt) + ' ms by code outside any handler (most likely game logic run from a promise callback or after an await): every player and the tick loop are waiting.' + (wayOut() || ${JSON.stringify(WAY_OUT_RUNNING)}) + '\\n'); } catch {}
+  }
   if (id === 0 || seq !== seenSeq) { seenSeq = seq; since = now; toldAt = 0; return; }
   const ms = now - since + ${POLL_MS};
   if (ms < ${BUSY_MS}) return;
@@ -42,7 +63,7 @@ setInterval(() => {
   Atomics.store(slots, ${FLAGGED}, seq);
   if (ms >= ${STUCK_MS} && now - toldAt >= ${LOG_EVERY_MS}) {
     toldAt = now;
-    try { writeSync(2, 'warn  [busy] ' + (names.get(id) || 'game logic') + ' has been running for ' + ms + ' ms and still is: every player and the tick loop are waiting\\n'); } catch {}
+    try { writeSync(2, 'warn  [busy] ' + (names.get(id) || 'game logic') + ' has been running for ' + ms + ' ms and still is: every player and the tick loop are waiting.' + wayOut() + '\\n'); } catch {}
   }
 }, ${POLL_MS}).unref();
 `;
@@ -66,10 +87,13 @@ let count = 0;
 /** Starts the watchdog thread (once per process; the host does it at creation, so it is up before the first call). */
 export function startWatchdog(): Int32Array {
   if (slots) return slots;
-  const buffer = new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT);
-  slots = new Int32Array(buffer);
+  const buffer = new SharedArrayBuffer(SLOTS * Int32Array.BYTES_PER_ELEMENT);
+  const s = (slots = new Int32Array(buffer));
   watchdog = new Worker(WATCHDOG, { eval: true, workerData: { buffer } });
   watchdog.unref();
+  hostSetInterval(() => {
+    s[BEAT] = (s[BEAT]! + 1) | 0 || 1;
+  }, BEAT_MS).unref();
   watchdog.on('error', (err) => log.error(`the busy watchdog stopped: ${err.message}`));
   return slots;
 }
@@ -101,6 +125,11 @@ export function runStarted(id: number): number {
   s[NAME] = id;
   s[SEQ] = seq;
   return seq;
+}
+
+/** Marks the server as starting (its logic loading) or started: a hang then gets a way out in the watchdog's line. */
+export function markStarting(starting: boolean): void {
+  (slots ?? startWatchdog())[STARTING] = starting ? 1 : 0;
 }
 
 /** Forgets the run in progress without reporting it: logic stopped by a time limit runs no `finally`, so runEnded never came. */

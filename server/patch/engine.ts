@@ -154,12 +154,18 @@ export class PatchEngine {
     });
   }
 
-  /** Activates the versions a manifest names, with their version numbers (a restart on the saved live code). */
-  restore(manifest: Manifest, store: LiveCodeStore): Promise<PatchRecord> {
+  /**
+   * Activates the versions a manifest names, with their version numbers (a
+   * restart on the saved live code), but those in `leaveOut` (modules that
+   * failed to start).
+   */
+  restore(manifest: Manifest, store: LiveCodeStore, leaveOut: ReadonlySet<string> = new Set()): Promise<PatchRecord> {
     return this.serialized(async () => {
       const meta = { origin: 'start' as const, kind: 'restore' as const, started: monoNow() };
       this.continueVersions(manifest.lastVersion);
-      const { plans, kept } = restorePlans(store, this.paths, manifest);
+      const restored = restorePlans(store, this.paths, manifest);
+      const { kept } = restored;
+      const plans = restored.plans.filter((plan) => !leaveOut.has(plan.module));
       const versions = new Map(Object.values(manifest.modules).map((m) => [m.module, m.version]));
       for (const [module, stack] of kept) this.kept.set(module, stack.slice(0, -1));
       return this.activate(meta, plans, [], [], (module) => versions.get(module)!);
