@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Patch } from 'immer';
 import { rebindError } from '../errors.ts';
-import { isJournalHeader, JOURNAL, listFiles, SNAPSHOT, SNAPSHOT_TEMP, type DataFile } from './data-files.ts';
+import { isJournalHeader, JOURNAL, journalName, listFiles, SNAPSHOT, SNAPSHOT_TEMP, type DataFile } from './data-files.ts';
 import type { Disk } from './io.ts';
 import { framesFrom, recordsAfter, scanFramed } from './journal.ts';
 import { REPAIR_TEMP, setAside } from './repair.ts';
@@ -110,6 +110,9 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
       break;
     }
     const buffer = readFileSync(j.file);
+    // Its header is written and fsynced before anything in it is acknowledged: only a crash right after
+    // the file was created leaves it empty (nothing in it was acknowledged), or something emptied it.
+    if (buffer.length === 0) notes.push(`${path.basename(j.file)} is empty (0 bytes, not even its header): a crash right after it was created leaves this, and then nothing in it had been acknowledged; if the server ran on after transaction ${seq}, what it wrote there is lost (emptied by something else)`);
     let last = j.seq;
     let bad: { problem: string; offset: number } | undefined;
     let index = 0;
@@ -134,12 +137,14 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
         bad = { offset, problem: 'a record that is not a transaction' };
         return false;
       }
-      last = record.q;
-      if (record.q <= seq && i === first) return true;
-      if (record.q !== seq + 1) {
-        bad = { offset, problem: `transaction ${record.q} where ${seq + 1} should follow` };
+      // Each record continues the one before it, also those skipped: a duplicated or missing record is damage.
+      if (record.q !== last + 1) {
+        bad = { offset, problem: `transaction ${record.q} where ${last + 1} should follow` };
         return false;
       }
+      last = record.q;
+      // The first journal may begin before the snapshot: what the snapshot holds already is not replayed.
+      if (record.q <= seq) return true;
       replay(registry, record);
       seq = record.q;
       replayed++;
@@ -160,6 +165,12 @@ export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, re
       notes.push(`${path.basename(j.file)}: the tail a crash left (${read.problem}); cut at byte ${read.validBytes} of ${read.totalBytes}`);
     }
     journal = last === seq ? { file: j.file, start: j.seq, validBytes: read.validBytes } : undefined;
+  }
+  // Each snapshot starts a journal at its number (written right after it, also at a clean stop): none means the
+  // server stopped as that snapshot was written (a crash, or a disk that took the snapshot but not the journal)
+  // or that journal was removed. Nothing records which, so it is said, not refused.
+  if (!damage && base && !journals.some((j) => j.seq >= base.seq)) {
+    notes.push(`no journal follows ${path.basename(base.file)} (${path.basename(journalName(dir, base.seq))} is missing): normal if the server stopped as that snapshot was written; if it ran on after it, that journal was removed and the transactions after ${base.seq} it held are lost`);
   }
   const newest = snapshots.at(-1);
   if (!damage && newest && newest.seq > seq) {

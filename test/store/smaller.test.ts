@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AuditLog } from '../../server/admin/audit.ts';
 import { isRebindError } from '../../server/errors.ts';
 import { Disk } from '../../server/store/io.ts';
+import { scanFramed } from '../../server/store/journal.ts';
 import { Persistence } from '../../server/store/persistence.ts';
 import { transact } from '../../server/store/transaction.ts';
 import { world } from './fault-model.ts';
@@ -54,5 +55,107 @@ describe('the audit log of a data folder moved away', () => {
     }
     expect(existsSync(path.join(dir, 'audit.log'))).toBe(false);
     expect(readFileSync(path.join(root, 'moved', 'audit.log'), 'utf8')).not.toMatch(/"call"/);
+  });
+});
+
+/** Three phases: 40 transactions, snapshot, 40, snapshot, 40. Journals 40 and 80 hold 41..120. */
+async function history(dir: string) {
+  const w = world();
+  const states = [w.state()];
+  const p = new Persistence(dir, w.registry, 'always');
+  await p.recover();
+  const commit = (from: number, to: number) => {
+    for (let i = from; i <= to; i++) {
+      transact(() => {
+        w.counter.update((d) => void (d.n = i));
+        w.rows.set(`r${i}`, { i, pad: 'p'.repeat(i % 40) });
+      });
+      states[i] = w.state();
+    }
+  };
+  commit(1, 40);
+  await p.snapshot();
+  commit(41, 80);
+  await p.snapshot();
+  commit(81, 120);
+  await p.durable();
+  await p.abandon();
+  return states;
+}
+
+async function recoverOrError(dir: string) {
+  const w = world();
+  const p = new Persistence(dir, w.registry, 'always');
+  try {
+    const report = await p.recover();
+    await p.abandon();
+    return { report, state: w.state() };
+  } catch (err) {
+    return { err: err as Error };
+  }
+}
+
+/** The journal's records with their byte ranges. */
+function records(bytes: Buffer): Array<{ at: number; end: number; q?: number }> {
+  const out: Array<{ at: number; end: number; q?: number }> = [];
+  scanFramed(bytes, (record, at) => void out.push({ at, end: 0, q: (record as { q?: number }).q }));
+  out.forEach((r, i) => (r.end = out[i + 1]?.at ?? bytes.length));
+  return out;
+}
+
+describe('the journals replayed first', () => {
+  it('a record duplicated in the first journal replayed is damage, not skipped', async () => {
+    const dir = tempDir();
+    await history(dir);
+    const file = path.join(dir, 'journal-000000000080.bin');
+    const bytes = readFileSync(file);
+    const r85 = records(bytes).find((r) => r.q === 85)!;
+    writeFileSync(file, Buffer.concat([bytes.subarray(0, r85.end), bytes.subarray(r85.at, r85.end), bytes.subarray(r85.end)]));
+    const r = await recoverOrError(dir);
+    expect(r.err && isRebindError(r.err) && r.err.code, r.err?.message).toBe('DATA_DAMAGED');
+    expect(r.err!.message).toMatch(/transaction 85 where 86 should follow/);
+  });
+
+  it('a first journal that begins before the snapshot: the records the snapshot holds are skipped, the rest replayed', async () => {
+    const dir = tempDir();
+    const states = await history(dir);
+    // Without snapshot 80, snapshot 40 is the base; journal 40 (41..80) and journal 80 follow.
+    rmSync(path.join(dir, 'snapshot-000000000080.bin'));
+    const r = await recoverOrError(dir);
+    expect(r.err).toBeUndefined();
+    expect(r.state).toEqual(states[120]);
+  });
+
+  it('an empty (0-byte) newest journal is reported, not silent', async () => {
+    const dir = tempDir();
+    const states = await history(dir);
+    truncateSync(path.join(dir, 'journal-000000000080.bin'), 0);
+    const r = await recoverOrError(dir);
+    expect(r.err).toBeUndefined();
+    expect(r.state).toEqual(states[80]);
+    expect(r.report!.repairs.join('\n')).toMatch(/journal-000000000080\.bin is empty \(0 bytes/);
+  });
+});
+
+describe('the newest journal removed', () => {
+  it('is reported (no journal follows the newest snapshot), not silent', async () => {
+    const dir = tempDir();
+    const states = await history(dir);
+    rmSync(path.join(dir, 'journal-000000000080.bin'));
+    const r = await recoverOrError(dir);
+    expect(r.err).toBeUndefined();
+    expect(r.state).toEqual(states[80]);
+    expect(r.report!.repairs.join('\n')).toMatch(/no journal follows snapshot-000000000080\.bin/);
+  });
+
+  it('a clean stop leaves a journal after its final snapshot: nothing reported at the next start', async () => {
+    const dir = tempDir();
+    const w = world();
+    const p = new Persistence(dir, w.registry, 'always');
+    await p.recover();
+    transact(() => w.rows.set('a', { i: 1, pad: '' }));
+    await p.close();
+    const r = await recoverOrError(dir);
+    expect(r.report!.repairs).toEqual([]);
   });
 });
