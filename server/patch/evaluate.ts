@@ -141,9 +141,10 @@ export function evaluateBundle(code: string, url: string, sourceName: string, re
     );
   } catch (err) {
     if (err instanceof TimeLimitExceeded) {
-      throw rebindError('PATCH_TIME_LIMIT', `${sourceName}: its top level ${err.message} (an endless loop?); a module's top level should only define functions`, {
-        location: { file: sourceName, line: 1, column: 1 },
-        details: { limitMs: err.limitMs },
+      // Code stopped by the time limit leaves no stack, so the line of the loop is not known; no
+      // location (a code frame at line 1 would point at the wrong place), the file in the message.
+      throw rebindError('PATCH_TIME_LIMIT', `${sourceName}: its top level ${err.message} (an endless loop? the line is not known: code stopped by the time limit leaves no stack); a module's top level should only define functions`, {
+        details: { file: sourceName, limitMs: err.limitMs },
       });
     }
     const location = locateError(err);

@@ -17,8 +17,10 @@ it('refuses a patch whose top level never ends, with the file, and keeps serving
   const record = await host.patch(['m']);
   expect(performance.now() - t0).toBeLessThan(10_000);
   expect(record.ok).toBe(false);
-  expect(record.error).toMatchObject({ code: 'PATCH_TIME_LIMIT', location: { file: 'logic/m.ts' } });
-  expect(record.error!.message).toMatch(/^logic\/m\.ts: its top level ran for more than 300 ms/);
+  expect(record.error).toMatchObject({ code: 'PATCH_TIME_LIMIT', module: 'm' });
+  // No stack survives the stop: the message names the file and says the line is not known, rather than pointing at 1:1.
+  expect(record.error!.location).toBeUndefined();
+  expect(record.error!.message).toMatch(/^logic\/m\.ts: its top level ran for more than 300 ms .*the line is not known/);
   expect(host.call('m.v')).toBe(1);
 });
 
