@@ -31,6 +31,12 @@ export function touchAll(ctx: Ctx) { for (const id of [...grid.ids()]) grid.upda
 export function touchEach(ctx: Ctx) { for (const id of [...grid.ids()]) ctx.call('grid.one', id); }
 `;
 
+const CALLS_LOGIC = `import { fail, type Ctx } from '../server/api';
+export function ok() { return 1; }
+export function bad() { fail('NOPE', 'no'); }
+export function loop(ctx: Ctx, p: { name: string; n: number }) { let caught = 0; for (let i = 0; i < p.n; i++) { try { ctx.call(p.name as never); } catch { caught++; } } return caught; }
+`;
+
 export async function benchEngine(patches: number): Promise<Row[]> {
   const root = mkdtempSync(path.join(tmpdir(), 'rebind-bench-engine-'));
   // The import('?v=N') baseline loads plain .mjs files from here.
@@ -41,6 +47,7 @@ export async function benchEngine(patches: number): Promise<Row[]> {
   writeFileSync(path.join(root, 'logic/bench.ts'), module200(0));
   writeFileSync(path.join(root, 'state/grid.ts'), GRID_STATE);
   writeFileSync(path.join(root, 'logic/grid.ts'), GRID_LOGIC);
+  writeFileSync(path.join(root, 'logic/calls.ts'), CALLS_LOGIC);
   const host = await Host.open({ root });
   const rows: Row[] = [];
   try {
@@ -128,6 +135,20 @@ export async function benchEngine(patches: number): Promise<Row[]> {
     const flat = best('grid.touchAll');
     const nested = best('grid.touchEach');
     rows.push({ section: 'call', what: 'touch 10,000 rows, one ctx.call per row', rebind: ms(nested), baseline: `${ms(flat)} (same writes, no ctx.call)`, goal: '< 3x baseline', met: nested < flat * 3 });
+
+    // A ctx.call that fails with fail() and is caught, beside one that succeeds: the
+    // error's stack is neither formatted nor mapped unless status or a log needs it.
+    const perCall = (name: string) => {
+      const n = 20_000;
+      const t = performance.now();
+      host.call('calls.loop', { name, n });
+      return ((performance.now() - t) * 1000) / n;
+    };
+    perCall('calls.ok');
+    perCall('calls.bad');
+    const okUs = Math.min(perCall('calls.ok'), perCall('calls.ok'), perCall('calls.ok'));
+    const badUs = Math.min(perCall('calls.bad'), perCall('calls.bad'), perCall('calls.bad'));
+    rows.push({ section: 'call', what: 'a caught failing ctx.call (fail())', rebind: `${badUs.toFixed(1)} us`, baseline: `${okUs.toFixed(1)} us (a succeeding ctx.call)`, goal: '' });
   } finally {
     await host.stop();
     rmSync(root, { recursive: true, force: true });
