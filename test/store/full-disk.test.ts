@@ -1,7 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
+import { readFramed } from '../../server/store/journal.ts';
 import { runCli, type ServerProcess } from '../helpers/process.ts';
 import { sleep, waitFor, type TempProject } from '../helpers/project.ts';
 import { marksProject, readMarks, startMarks, TOKEN } from './marks-project.ts';
@@ -131,7 +134,70 @@ async function fullDisk(fsync: 'always' | 'interval'): Promise<{ p: TempProject;
   return { p, data, server, load };
 }
 
+/** A valid frame (length 1, its crc, one MessagePack byte) made only of bytes < 0x80, so it survives in a player's text. */
+function asciiFrame(): string {
+  for (let b = 0; b < 128; b++) {
+    const payload = Buffer.from([b]);
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(1, 0);
+    header.writeUInt32LE(crc32(payload), 4);
+    if ([...header].every((x) => x < 0x80)) return Buffer.concat([header, payload]).toString('latin1');
+  }
+  throw new Error('no ascii frame');
+}
+
+/** Players whose text is made of valid frames write until the disk is full; then `end` (SIGTERM or kill -9); the restart must not refuse. */
+async function evilRowsOnAFullDisk(end: 'term' | 'kill'): Promise<void> {
+  const p = marksProject(cleanups);
+  const data = p.path('disk');
+  if (!tryMount(data)) return;
+  const server = await startMarks(p, 'always', cleanups, data);
+  const text = asciiFrame().repeat(230);
+  const acked = new Map<string, number>();
+  let failures = 0;
+  const clients = await Promise.all(
+    Array.from({ length: 4 }, async (_, i) => {
+      const c = new RebindClient(server.gameUrl, { reconnect: false });
+      await c.connect();
+      await c.join({ name: `e${i}` });
+      return c;
+    }),
+  );
+  let running = true;
+  const loops = clients.map(async (c, i) => {
+    for (let k = 1; running; k++) {
+      try {
+        await c.call('marks.putText', { k, text });
+        acked.set(`p-e${i}`, k);
+      } catch (err) {
+        if ((err as { code?: string }).code === undefined) return;
+        failures++;
+        await sleep(5);
+      }
+    }
+  });
+  await waitFor(() => failures >= 4, 30_000, 'the disk to fill up');
+  if (end === 'kill') await server.kill();
+  running = false;
+  await Promise.all(loops);
+  for (const c of clients) c.close();
+  if (end === 'term') {
+    expect(await server.stop()).toBe(1);
+    // Cut back to its last durable record: valid to its end, with no torn tail for the next start to cut.
+    for (const f of readdirSync(data).filter((n) => n.startsWith('journal-'))) expect(readFramed(readFileSync(path.join(data, f))).problem, f).toBeUndefined();
+  }
+  resize(data, 16);
+  const again = await startMarks(p, 'always', cleanups, data);
+  const marks = await readMarks(again);
+  for (const [player, k] of acked) expect(marks[player]?.k ?? 0, player).toBeGreaterThanOrEqual(k);
+  expect(again.output()).not.toMatch(/DATA_DAMAGED/);
+  await again.stop();
+}
+
 describe.skipIf(!canMount)('a real full disk (tmpfs)', () => {
+  it('rows whose text is made of valid frames, the disk full, SIGTERM: the journal is left valid, the restart does not refuse', () => evilRowsOnAFullDisk('term'), 120_000);
+  it('rows whose text is made of valid frames, the disk full, kill -9: the torn tail is cut, the restart does not refuse', () => evilRowsOnAFullDisk('kill'), 120_000);
+
   it('fsync always: full, degraded but answering, resumes by itself when space returns; kill -9 keeps every acknowledged write', async () => {
     const full = await fullDisk('always');
     if (!full) return;

@@ -15,6 +15,7 @@ import { client, type Ctx } from '../server/api';
 import { marks } from '../state/marks';
 export const put = client((ctx: Ctx, p: { k: number; pad?: number }) => { marks.set(ctx.player!, { k: p.k, pad: 'x'.repeat(p.pad ?? 0) }); return p.k; });
 export const read = client((ctx: Ctx) => marks.get(ctx.player!)?.k ?? 0);
+export const putText = client((ctx: Ctx, p: { k: number; text: string }) => { marks.set(ctx.player!, { k: p.k, pad: p.text }); return p.k; });
 `;
 export const TOKEN = 'test-token-0123456789';
 
