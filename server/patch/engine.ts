@@ -13,7 +13,7 @@ import type { HistoryFile } from './history-file.ts';
 import type { LiveCodeStore, Manifest } from './live-code.ts';
 import { buildManifest, driftOf, restorePlans, type Drift, type Kept } from './live-manifest.ts';
 import { hashInputs, selectTargets } from './changes.ts';
-import { discoverModules } from './modules.ts';
+import { discoverModules, MODULE_NAME } from './modules.ts';
 import { unregisterSourceMap } from './sourcemaps.ts';
 import { verifyPatch, type VerifyOptions, type VerifyReport } from './verify.ts';
 import { changesBetween, checkCanary, refuseDuringCanary, type CanaryState } from './canary.ts';
@@ -221,6 +221,7 @@ export class PatchEngine {
     try {
       ({ targets, removals } = selectTargets(request, onDisk, live, this.paths, (name) => this.kept.get(name)?.at(-1)?.inputs));
       refuseDuringCanary(this.bindings, [...targets, ...removals]);
+      refuseUnsavableNames(targets);
     } catch (err) {
       return this.history.fail(meta, [], err);
     }
@@ -375,5 +376,22 @@ export class PatchEngine {
     if (intervals > 0) {
       log.warn(`${rel} v${version} left ${intervals} interval(s) running; cleared them (use ctx.schedule or tick for work that should outlive a patch)`);
     }
+  }
+}
+
+/**
+ * A module is saved as live code under its name (data/code/builds/<name>/), so a name the live code cannot hold is
+ * refused before it goes live: taken, it would make every later save fail and a restart undo the patches since.
+ */
+function refuseUnsavableNames(targets: readonly string[]): void {
+  for (const name of targets) {
+    if (MODULE_NAME.test(name)) continue;
+    throw withModule(
+      rebindError(
+        'BAD_MODULE_NAME',
+        `the module name ${JSON.stringify(name)} cannot be used: a module's path under logic/ must be letters a-z, digits, _ and - (a letter or _ first), folders split by /, no spaces, dots or other characters; rename the file`,
+      ),
+      name,
+    );
   }
 }

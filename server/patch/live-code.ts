@@ -3,6 +3,7 @@ import path from 'node:path';
 import { rebindError } from '../errors.ts';
 import { realDisk, type Disk } from '../store/io.ts';
 import { hashText } from './build.ts';
+import { MODULE_NAME } from './modules.ts';
 
 // The code that is live is data, kept in the data folder like the stores, so
 // that a restart comes back on exactly that code (a rollback included)
@@ -49,7 +50,6 @@ export interface BuildFiles {
   map: string;
 }
 
-const MODULE_NAME = /^[\w-]+(\/[\w-]+)*$/;
 
 export class LiveCodeStore {
   readonly dir: string;
@@ -112,6 +112,7 @@ export class LiveCodeStore {
 
   /** Stores a build unless it is there already (builds are named by their content). */
   saveBuild(module: string, hash: string, files: BuildFiles): void {
+    if (!MODULE_NAME.test(module)) throw rebindError('BAD_MODULE_NAME', `the module name ${JSON.stringify(module)} cannot be saved as live code`);
     const base = this.buildBase(module, hash);
     if (fs.existsSync(base + '.js') && fs.existsSync(base + '.js.map')) return;
     this.check();
