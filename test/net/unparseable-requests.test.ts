@@ -14,7 +14,8 @@ let project: TempProject;
 let server: ServerProcess;
 beforeAll(async () => {
   project = new TempProject({ 'state/counter.ts': COUNTER_STATE });
-  server = await startServerProcess(['--root', project.root, '--data', project.path('data')], { REBIND_ADMIN_TOKEN: TOKEN });
+  // --demo-page: the page handler is the one that parses the URL (a game without pages answers 404 without parsing it).
+  server = await startServerProcess(['--root', project.root, '--data', project.path('data'), '--demo-page'], { REBIND_ADMIN_TOKEN: TOKEN });
 }, 30_000);
 afterAll(async () => {
   await server?.kill();
