@@ -144,7 +144,10 @@ export class PatchEngine {
    */
   attachLiveCode(store: LiveCodeStore, historyFile: HistoryFile): void {
     this.liveCode = store;
-    this.history.restore(historyFile.load(1000));
+    const earlier = historyFile.load(1000);
+    this.history.restore(earlier);
+    // Numbers new versions after every version the history names, also when the manifest is gone or older (--from-disk, an interrupted canary).
+    this.continueVersions(versionsUsed(earlier));
     this.history.onRecord((record) => {
       try {
         historyFile.append(record);
@@ -394,4 +397,15 @@ function refuseUnsavableNames(targets: readonly string[]): void {
       name,
     );
   }
+}
+
+/** The highest version number each module has had in `records`. */
+function versionsUsed(records: readonly PatchRecord[]): Record<string, number> {
+  const last: Record<string, number> = {};
+  for (const record of records) {
+    for (const m of record.modules ?? []) {
+      for (const v of [m.oldVersion, m.newVersion]) if (typeof v === 'number' && Number.isInteger(v) && v > (last[m.module] ?? 0)) last[m.module] = v;
+    }
+  }
+  return last;
 }

@@ -75,7 +75,12 @@ export class LiveCodeStore {
     try {
       text = fs.readFileSync(this.manifestFile, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        // A first start has no code/ to speak of; builds or a patch history without the manifest are an earlier run's, and starting over would reuse its version numbers.
+        const left = this.leftByEarlierRun();
+        if (left.length === 0) return undefined;
+        throw damaged(`${this.manifestFile} is missing, but ${left.join(' and ')} from an earlier run ${left.length > 1 ? 'are' : 'is'} there`);
+      }
       throw damaged(`${this.manifestFile} cannot be read (${(err as Error).message})`);
     }
     let manifest: Manifest;
@@ -93,6 +98,15 @@ export class LiveCodeStore {
       }
     }
     return manifest;
+  }
+
+  /** What of an earlier run's live code is in code/ besides the manifest: builds, a patch history. */
+  private leftByEarlierRun(): string[] {
+    const left: string[] = [];
+    if (!walk(path.join(this.dir, 'builds')).next().done) left.push(`builds in ${path.join(this.dir, 'builds')}`);
+    const history = ['history.jsonl', 'history.1.jsonl'].map((f) => path.join(this.dir, f)).filter((f) => (fs.statSync(f, { throwIfNoEntry: false })?.size ?? 0) > 0);
+    if (history.length > 0) left.push(`the patch history ${history.join(', ')}`);
+    return left;
   }
 
   /** Reads a build and checks that its text still has the hash it is named by. */
