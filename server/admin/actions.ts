@@ -55,7 +55,7 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
     status: () => server.status(),
     series: () => server.series.list(),
     history: (args) => host.history(typeof args.n === 'number' && args.n > 0 ? args.n : 20),
-    patch: async (args, by) => {
+    patch: async (args, by, applied) => {
       // verify: a window in ms; the answer then waits for the verification's outcome (or the early rollback).
       if (args.verify !== undefined && !(typeof args.verify === 'number' && args.verify > 0 && args.verify <= 86_400_000)) throw rebindError('BAD_REQUEST', 'verify must be a window in milliseconds, at most a day');
       const verify = typeof args.verify === 'number' ? { windowMs: args.verify } : undefined;
@@ -64,7 +64,10 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
       const canary = typeof args.canary === 'number' ? { canary: args.canary } : {};
       const record = await durably(() => host.engine.patch({ ...(strings(args.modules, 'modules') ? { modules: strings(args.modules, 'modules')! } : {}), origin: origin(args), by, ...(verify ? { verify } : {}), ...canary }));
       const verification = host.engine.verification(record.id);
-      return verification ? { ...record, verification: await verification } : record;
+      if (!verification) return record;
+      // Audited now: a stop during the window must not leave a live patch without its line.
+      applied(record);
+      return { ...record, verification: await verification };
     },
     rollback: (args, by) => durably(() => host.engine.rollback(typeof args.module === 'string' ? args.module : undefined, { origin: origin(args), by })),
     state: (args) => readState(server, args.store, args.path),

@@ -20,7 +20,8 @@ import { hostSetTimeout } from '../host-globals.ts';
 //   ["patch", 1, {"modules": ["chat"]}]  ->  [1, 0, <patch record>]
 // The server pushes ["patch", 0, record] to every admin connection as patches land.
 
-export type AdminAction = (args: Record<string, unknown>, by: string) => unknown;
+/** `applied`: an action whose answer waits (a patch under --verify) calls it once the change is made, so the audit line is written then, not only at the answer. */
+export type AdminAction = (args: Record<string, unknown>, by: string, applied: (result: unknown) => void) => unknown;
 
 export interface AdminOptions {
   host: string;
@@ -200,7 +201,8 @@ export class AdminServer {
       const by = `${origin}@${address}`;
       let result: unknown;
       try {
-        result = await action(args, by);
+        const applied = (r: unknown) => this.record({ action: name, origin, address, args, ok: (r as PatchRecord | null)?.ok !== false, result: { applied: summarize(r) } });
+        result = await action(args, by, applied);
       } catch (err) {
         this.record({ action: name, origin, address, args, ok: false, result: isRebindError(err) ? err.toJSON() : String(err) });
         throw err;

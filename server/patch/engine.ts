@@ -155,6 +155,28 @@ export class PatchEngine {
         this.log.error(`patch #${record.id} could not be added to ${historyFile.file}: ${(err as Error).message}`);
       }
     });
+    this.closeAbandoned(earlier);
+  }
+
+  /**
+   * A verification or a canary that a stop cut short (its patch has no confirm, auto-rollback or abandoned record) is
+   * closed with a record and a loud warning: nothing is verifying that code any more.
+   */
+  private closeAbandoned(records: readonly PatchRecord[]): void {
+    const closed = new Set<number>();
+    for (const r of records) if (r.verify && 'patch' in r.verify) closed.add(r.verify.patch);
+    for (const r of records) {
+      if (r.kind !== 'patch' || !r.ok || r.noop || !r.verify || 'patch' in r.verify || closed.has(r.id)) continue;
+      const canary = r.canary !== undefined;
+      const changed = r.modules.filter((m) => m.change !== 'unchanged');
+      const names = changed.map((m) => `${m.module} v${m.newVersion ?? '-'}`).join(', ');
+      this.history.noop({ origin: 'start', kind: canary ? 'canary-abandoned' : 'verify-abandoned', started: monoNow(), verify: { windowMs: r.verify.windowMs, patch: r.id, abandoned: true } }, changed);
+      if (canary) {
+        this.log.error(`CANARY ABANDONED: the canary of patch #${r.id} (${names}, ${Math.round(r.canary! * 100)}% of players) was cut short by a stop before it was promoted or rolled back; it is closed, the saved live code is served; patch again to run it again`);
+      } else {
+        this.log.error(`VERIFICATION ABANDONED: patch #${r.id} (${names}) was still being verified when the server stopped; it stays live UNVERIFIED. Watch it, or roll it back: ${changed.map((m) => `rebind rollback ${m.module}`).join('; ')}`);
+      }
+    }
   }
 
   /**
@@ -271,7 +293,7 @@ export class PatchEngine {
     } catch (err) {
       return this.history.fail(meta, unchanged, err);
     }
-    for (const version of fresh) this.lastVersion.set(version.module, version.version);
+    for (const version of fresh) this.lastVersion.set(version.module, Math.max(version.version, this.lastVersion.get(version.module) ?? 0));
     const before = fresh.map((v) => this.bindings.live.get(v.module)!);
     this.bindings.startCanary(fresh, meta.canary!);
     this.canaryState = { share: meta.canary!, plans, since: new Date().toISOString(), windowMs: windowMs! };
@@ -319,7 +341,7 @@ export class PatchEngine {
 
     const changes: ModuleChange[] = [...unchanged];
     for (const version of fresh) {
-      this.lastVersion.set(version.module, version.version);
+      this.lastVersion.set(version.module, Math.max(version.version, this.lastVersion.get(version.module) ?? 0));
       const old = replaced.find((r) => r.module === version.module);
       changes.push({ module: version.module, change: old ? 'updated' : 'added', oldVersion: old?.version ?? null, newVersion: version.version, oldHash: old?.hash ?? null, newHash: version.hash });
       this.keep(version, plans.find((p) => p.module === version.module)!, meta.kind === 'rollback' || meta.kind === 'auto-rollback');

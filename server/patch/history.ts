@@ -32,7 +32,8 @@ export interface PatchError {
  * `auto-rollback`: a patch under verification went over budget and was rolled back (see verify.ts).
  * `confirm`: a patch under verification stayed within budget for its window (nothing changes).
  */
-export type RecordKind = 'patch' | 'rollback' | 'restore' | 'auto-rollback' | 'confirm';
+/** verify-abandoned, canary-abandoned: written at a start for a verification or canary a stop cut short (verify.patch names the patch). */
+export type RecordKind = 'patch' | 'rollback' | 'restore' | 'auto-rollback' | 'confirm' | 'verify-abandoned' | 'canary-abandoned';
 
 export interface PatchRecord {
   id: number;
@@ -48,7 +49,7 @@ export interface PatchRecord {
   durationMs: number;
   error?: PatchError;
   /** Of a patch: the window it is verified over. Of an auto-rollback or a confirm: the verification's outcome, reason and figures. */
-  verify?: VerifyReport | { windowMs: number };
+  verify?: VerifyReport | { windowMs: number } | { windowMs: number; patch: number; abandoned: true };
   /** Of a canary patch: the share of players its versions serve until the verification decides. */
   canary?: number;
 }
