@@ -98,7 +98,9 @@ export class AdminServer {
 
   private presented(req: IncomingMessage, url: URL): string | undefined {
     const header = req.headers.authorization;
-    if (header?.startsWith('Bearer ')) return header.slice(7).trim();
+    // The scheme is case-insensitive (RFC 9110): "bearer x" is "Bearer x".
+    const bearer = header === undefined ? undefined : /^bearer\s+(.*)$/is.exec(header);
+    if (bearer) return bearer[1]!.trim();
     return url.searchParams.get('token') ?? undefined;
   }
 
@@ -108,7 +110,7 @@ export class AdminServer {
    * big it is without filling the disk), answered after a delay that doubles
    * each time.
    */
-  private async refused(req: IncomingMessage, why: string): Promise<void> {
+  async refused(req: IncomingMessage, why: string): Promise<void> {
     const address = req.socket.remoteAddress ?? '?';
     const failures = (this.failures.get(address) ?? 0) + 1;
     this.failures.delete(address);
@@ -127,6 +129,11 @@ export class AdminServer {
       });
     }
     await new Promise((resolve) => hostSetTimeout(resolve, Math.min(5000, 100 * 2 ** (failures - 1))));
+  }
+
+  /** A right token: the address's run of failures is over (also for GET /metrics). */
+  accepted(req: IncomingMessage): void {
+    this.failures.delete(req.socket.remoteAddress ?? '?');
   }
 
   /** Every audit line keeps the claimed name (origin) and the address the server saw apart; what the client sent is cut to size. */

@@ -50,6 +50,12 @@ function histogram(name: string, stats: CallStats, labels: Labels): Sample[] {
 const HOOKS = ['init', 'dispose', 'tick'];
 const SESSION_HOOKS = ['auth', 'join', 'drop', 'resume', 'leave'];
 
+/** The admin port's per-address backoff and audit of wrong tokens (AdminServer.refused / accepted). */
+export interface MetricsGate {
+  refused?: (req: IncomingMessage, why: string) => Promise<void>;
+  accepted?: (req: IncomingMessage) => void;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly diskWrites = new CallStats('write', 'data', 0);
@@ -133,16 +139,24 @@ export class Metrics {
   }
 
   /** Answers GET /metrics when the request carries the admin token as a Bearer token; false for any other path. */
-  handler(token: string): (req: IncomingMessage, res: ServerResponse, url: URL) => boolean {
-    const expected = Buffer.from(`Bearer ${token}`);
+  handler(token: string, gate: MetricsGate = {}): (req: IncomingMessage, res: ServerResponse, url: URL) => boolean {
+    const expected = Buffer.from(token);
     return (req, res, url) => {
       if (url.pathname !== '/metrics') return false;
-      const given = Buffer.from(req.headers.authorization ?? '');
+      // The scheme is case-insensitive (RFC 9110): "bearer x" is "Bearer x".
+      const given = Buffer.from(/^bearer\s+(.*)$/is.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '');
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' });
-        res.end('the admin token is needed: Authorization: Bearer <token>\n');
+        const answer = () => {
+          if (res.destroyed || res.writableEnded) return;
+          res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' });
+          res.end('the admin token is needed: Authorization: Bearer <token>\n');
+        };
+        // The admin port's backoff and audit: a wrong token here costs as much as on the admin socket.
+        if (gate.refused) gate.refused(req, 'bad token for GET /metrics').then(answer, answer);
+        else answer();
         return true;
       }
+      gate.accepted?.(req);
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET' });
         res.end();
