@@ -41,12 +41,18 @@ export class Series {
   sample(): void {
     const now = performance.now();
     if (now - this.lastAt < this.minGapMs) return;
-    const seconds = this.lastAt === 0 ? 1 : (now - this.lastAt) / 1000;
+    // The first call only takes the baseline: the totals so far are a lifetime's (all calls since start), not one second's.
+    const first = this.lastAt === 0;
+    const seconds = (now - this.lastAt) / 1000;
     this.lastAt = now;
     const byVersion = new Map<string, ReturnType<CallStatsBook['ofVersion']>>();
     for (const stats of this.callStats.all()) {
       const key = `${stats.module} v${stats.version}`;
       (byVersion.get(key) ?? byVersion.set(key, []).get(key)!).push(stats);
+    }
+    if (first) {
+      for (const [key, stats] of byVersion) this.previous.set(key, totals(stats));
+      return;
     }
     const versions: VersionPoint[] = [];
     for (const [key, stats] of byVersion) {
