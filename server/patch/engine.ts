@@ -94,7 +94,7 @@ export class PatchEngine {
   }
 
   private startVerification(record: PatchRecord, options: VerifyOptions, canary: boolean): Promise<VerifyReport> {
-    const meta = (kind: 'auto-rollback' | 'confirm', report: VerifyReport) => ({ origin: record.origin, by: 'verify', kind, started: monoNow(), verify: report });
+    const meta = (kind: 'auto-rollback' | 'confirm', report: VerifyReport) => ({ origin: 'verify' as const, by: 'verify', kind, started: monoNow(), verify: report });
     const done = verifyPatch(record, options, {
       callStats: this.dispatcher.callStats,
       // During a canary, the version under verification is the canary's.

@@ -5,7 +5,8 @@ import { monoNow } from '../host-globals.ts';
 // Every patch and rollback is recorded: who asked, what changed (versions and
 // content hashes), how long it took, and the error if it was rejected.
 
-export type Origin = 'start' | 'watch' | 'cli' | 'api' | 'dashboard';
+/** verify: an auto-rollback or confirm that a patch's verification decided (whoever asked for the patch). */
+export type Origin = 'start' | 'watch' | 'cli' | 'api' | 'dashboard' | 'verify';
 
 export interface ModuleChange {
   module: string;

@@ -89,7 +89,7 @@ it('rolls back on its own, before the window ends, a version that throws on half
   expect(t.server.host.bindings.live.get('shop')!.version).toBe(3);
   const history = t.server.host.history(5);
   const auto = history.find((r: PatchRecord) => r.kind === 'auto-rollback')!;
-  expect(auto).toMatchObject({ ok: true, by: 'verify', origin: 'cli', verify: { patch: patch.id, outcome: 'rolled-back' } });
+  expect(auto).toMatchObject({ ok: true, by: 'verify', origin: 'verify', verify: { patch: patch.id, outcome: 'rolled-back' } });
   expect(auto.modules).toEqual([expect.objectContaining({ module: 'shop', oldVersion: 2, newVersion: 3 })]);
 }, 60_000);
 
@@ -103,7 +103,8 @@ it('confirms a version that stays within budget for its window', async () => {
   await players.stop();
   expect(report).toMatchObject({ outcome: 'confirmed', new: { errors: 0 } });
   expect(report.elapsedMs).toBeGreaterThanOrEqual(1000);
-  expect(t.server.host.history(1)[0]).toMatchObject({ kind: 'confirm', ok: true, noop: true, verify: { patch: patch.id, outcome: 'confirmed' } });
+  // Decided by the verification, not by the CLI that asked for the patch: origin verify, in the history and the metrics.
+  expect(t.server.host.history(1)[0]).toMatchObject({ kind: 'confirm', origin: 'verify', ok: true, noop: true, verify: { patch: patch.id, outcome: 'confirmed' } });
   expect(t.server.host.bindings.live.get('shop')!.version).toBe(2);
 }, 30_000);
 
