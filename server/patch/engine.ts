@@ -246,7 +246,15 @@ export class PatchEngine {
     try {
       ({ targets, removals } = selectTargets(request, onDisk, live, this.paths, (name) => this.kept.get(name)?.at(-1)?.inputs));
       refuseDuringCanary(this.bindings, [...targets, ...removals]);
-      refuseUnsavableNames(targets);
+      // Named in the request: refused. Found on disk (a start, a watch save, patch everything): left out loudly, so one badly named file does not stop every other patch.
+      if (request.modules && request.modules.length > 0) refuseUnsavableNames(targets);
+      else {
+        targets = targets.filter((name) => {
+          if (MODULE_NAME.test(name)) return true;
+          this.log.error(`MODULE LEFT OUT: ${JSON.stringify(name)} (BAD_MODULE_NAME: ${unsavableName(name)}); it is not patched in`);
+          return false;
+        });
+      }
     } catch (err) {
       return this.history.fail(meta, [], err);
     }
@@ -411,14 +419,12 @@ export class PatchEngine {
 function refuseUnsavableNames(targets: readonly string[]): void {
   for (const name of targets) {
     if (MODULE_NAME.test(name)) continue;
-    throw withModule(
-      rebindError(
-        'BAD_MODULE_NAME',
-        `the module name ${JSON.stringify(name)} cannot be used: a module's path under logic/ must be letters a-z, digits, _ and - (a letter or _ first), folders split by /, no spaces, dots or other characters; rename the file`,
-      ),
-      name,
-    );
+    throw withModule(rebindError('BAD_MODULE_NAME', `the module name ${JSON.stringify(name)} cannot be used: ${unsavableName(name)}`), name);
   }
+}
+
+function unsavableName(name: string): string {
+  return `a module's path under logic/ must be letters a-z, digits, _ and - (a letter or _ first), folders split by /, with no spaces, dots, quotes or other characters, or the live code cannot save it; rename logic/${name}.ts`;
 }
 
 /** The highest version number each module has had in `records`. */
