@@ -70,14 +70,19 @@ describe('rebind types', () => {
     try {
       await waitFor(() => out.includes('watching'), 20_000, `the watch to start:\n${out}`);
       rmSync(path.join(dir, 'rebind-env.d.ts'), { force: true });
-      put('logic/extra.ts', "import { client } from 'rebind';\nexport const more = client(() => 1);\n");
+      // A file created in the first moments of a watch can be missed by the watcher's initial scan
+      // (the line says 'watching' before chokidar is ready): save it again, changed, every 2 s.
+      let saves = 0;
+      const save = () => put('logic/extra.ts', `import { client } from 'rebind';\nexport const more = client(() => ${++saves});\n`);
+      save();
+      const again = setInterval(save, 2000);
       await waitFor(() => {
         try {
           return readFileSync(path.join(dir, 'rebind-env.d.ts'), 'utf8').includes('"extra.more"');
         } catch {
           return false;
         }
-      }, 15_000, `rebind-env.d.ts to be written after the patch:\n${out}`);
+      }, 20_000, `rebind-env.d.ts to be written after the patch:\n${out}`).finally(() => clearInterval(again));
     } finally {
       watch.kill('SIGTERM');
       await exited;
