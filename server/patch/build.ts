@@ -57,7 +57,6 @@ function withTsExtension(abs: string): string {
 /** The engine's own folder: nothing under it but server/api.ts may be bundled into a game. */
 const ENGINE_DIR = fileURLToPath(new URL('../../', import.meta.url));
 
-/** An import of the engine's insides, refused with its own code (see compileError). */
 /** The file's real path (symlinks followed), or the path itself while it does not exist. */
 function realPath(abs: string): string {
   try {
@@ -73,6 +72,7 @@ function realDir(dir: string): string {
 /** ENGINE_DIR's real path: a game reaches the engine through node_modules/rebind, a symlink to it. */
 const ENGINE_REAL = realDir(ENGINE_DIR);
 
+/** An import of the engine's insides, refused with its own code (see compileError). */
 function engineImport(specifier: string): esbuild.OnResolveResult {
   // esbuild puts the importing file, line and column in front of this.
   const text = `"${specifier}" is a part of the engine: game code may import only "rebind" (defineStore, defineTable, client, fail, Ctx...); bundling the engine's insides would make a second copy of them`;
