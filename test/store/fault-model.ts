@@ -103,3 +103,41 @@ export async function writesAfterRecoveryStick(dir: string): Promise<boolean> {
   await again.p.abandon();
   return again.state.n === state.n + 2;
 }
+
+/** Three phases: 40 transactions, snapshot, 40, snapshot, 40. Journals 40 and 80 hold 41..120; one state per transaction. */
+export async function history(dir: string): Promise<State[]> {
+  const w = world();
+  const states: State[] = [w.state()];
+  const p = new Persistence(dir, w.registry, 'always');
+  await p.recover();
+  const commit = (from: number, to: number) => {
+    for (let i = from; i <= to; i++) {
+      transact(() => {
+        w.counter.update((d) => void (d.n = i));
+        w.rows.set(`r${i}`, { i, pad: 'p'.repeat(i % 40) });
+      });
+      states[i] = w.state();
+    }
+  };
+  commit(1, 40);
+  await p.snapshot();
+  commit(41, 80);
+  await p.snapshot();
+  commit(81, 120);
+  await p.durable();
+  await p.abandon();
+  return states;
+}
+
+/** Recovers a fresh world from `dir`: its report and state, or the error that refused the start. */
+export async function recoverOrError(dir: string) {
+  const w = world();
+  const p = new Persistence(dir, w.registry, 'always');
+  try {
+    const report = await p.recover();
+    await p.abandon();
+    return { report, state: w.state() };
+  } catch (err) {
+    return { err: err as Error };
+  }
+}

@@ -7,7 +7,7 @@ import { Disk } from '../../server/store/io.ts';
 import { scanFramed } from '../../server/store/journal.ts';
 import { Persistence } from '../../server/store/persistence.ts';
 import { transact } from '../../server/store/transaction.ts';
-import { world } from './fault-model.ts';
+import { history, recoverOrError, world } from './fault-model.ts';
 import { tempDirs } from './temp-dirs.ts';
 
 const tempDir = tempDirs('rebind-smaller-');
@@ -58,42 +58,6 @@ describe('the audit log of a data folder moved away', () => {
   });
 });
 
-/** Three phases: 40 transactions, snapshot, 40, snapshot, 40. Journals 40 and 80 hold 41..120. */
-async function history(dir: string) {
-  const w = world();
-  const states = [w.state()];
-  const p = new Persistence(dir, w.registry, 'always');
-  await p.recover();
-  const commit = (from: number, to: number) => {
-    for (let i = from; i <= to; i++) {
-      transact(() => {
-        w.counter.update((d) => void (d.n = i));
-        w.rows.set(`r${i}`, { i, pad: 'p'.repeat(i % 40) });
-      });
-      states[i] = w.state();
-    }
-  };
-  commit(1, 40);
-  await p.snapshot();
-  commit(41, 80);
-  await p.snapshot();
-  commit(81, 120);
-  await p.durable();
-  await p.abandon();
-  return states;
-}
-
-async function recoverOrError(dir: string) {
-  const w = world();
-  const p = new Persistence(dir, w.registry, 'always');
-  try {
-    const report = await p.recover();
-    await p.abandon();
-    return { report, state: w.state() };
-  } catch (err) {
-    return { err: err as Error };
-  }
-}
 
 /** The journal's records with their byte ranges. */
 function records(bytes: Buffer): Array<{ at: number; end: number; q?: number }> {

@@ -3,9 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isRebindError } from '../../server/errors.ts';
 import { frame, readFramed, scanFramed } from '../../server/store/journal.ts';
-import { Persistence } from '../../server/store/persistence.ts';
-import { transact } from '../../server/store/transaction.ts';
-import { world, type State } from './fault-model.ts';
+import { history, recoverOrError } from './fault-model.ts';
 import { tempDirs } from './temp-dirs.ts';
 
 // A snapshot cut at a record boundary has only valid records: without an end
@@ -15,41 +13,6 @@ import { tempDirs } from './temp-dirs.ts';
 
 const tempDir = tempDirs('rebind-snapend-');
 
-async function history(dir: string): Promise<State[]> {
-  const w = world();
-  const states: State[] = [w.state()];
-  const p = new Persistence(dir, w.registry, 'always');
-  await p.recover();
-  const commit = (from: number, to: number) => {
-    for (let i = from; i <= to; i++) {
-      transact(() => {
-        w.counter.update((d) => void (d.n = i));
-        w.rows.set(`r${i}`, { i, pad: 'p'.repeat(i % 40) });
-      });
-      states[i] = w.state();
-    }
-  };
-  commit(1, 40);
-  await p.snapshot();
-  commit(41, 80);
-  await p.snapshot();
-  commit(81, 120);
-  await p.durable();
-  await p.abandon();
-  return states;
-}
-
-async function recoverOrError(dir: string) {
-  const w = world();
-  const p = new Persistence(dir, w.registry, 'always');
-  try {
-    const report = await p.recover();
-    await p.abandon();
-    return { report, state: w.state() };
-  } catch (err) {
-    return { err: err as Error };
-  }
-}
 
 function copyDir(from: string, to: string): void {
   mkdirSync(to, { recursive: true });
