@@ -8,7 +8,13 @@ import { Unpackr } from 'msgpackr';
 const maps = new Unpackr({ useRecords: false, variableMapSize: true, mapsAsObjects: false, int64AsType: 'number' });
 const NEEDLE = [...'__proto__'].map((c) => c.charCodeAt(0));
 
+// Node's Buffer searches natively (the server decodes every journal record on
+// recovery through here); browsers have no Buffer and take the loop.
+const NodeBuffer = (globalThis as { Buffer?: { isBuffer(b: unknown): boolean; from(s: string): Uint8Array } }).Buffer;
+const NEEDLE_BUFFER = NodeBuffer?.from('__proto__');
+
 function mentionsProto(bytes: Uint8Array): boolean {
+  if (NEEDLE_BUFFER && NodeBuffer!.isBuffer(bytes)) return bytes.indexOf(NEEDLE_BUFFER as unknown as number) !== -1;
   const first = NEEDLE[0]!;
   for (let i = bytes.indexOf(first); i !== -1 && i <= bytes.length - NEEDLE.length; i = bytes.indexOf(first, i + 1)) {
     let j = 1;

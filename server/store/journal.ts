@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
+import { unpackOwnKeys } from '../../client/wire-keys.ts';
 
 // The on-disk framing shared by snapshots and the journal: each record is
 //   [u32 length][u32 crc32 of the payload][payload: MessagePack]
@@ -9,11 +10,8 @@ import { Packr } from 'msgpackr';
 
 const OPTIONS = { useRecords: false, variableMapSize: true, int64AsType: 'number', moreTypes: false } as const;
 export const packr = new Packr({ ...OPTIONS, mapsAsObjects: true });
-// msgpackr renames a "__proto__" key to "__proto_" when it decodes into objects
-// (it guards against prototype pollution). Any string is a key in rebind, so a
-// payload that contains the bytes "__proto__" is decoded into Maps instead and
-// rebuilt with own properties; every other payload takes the fast path.
-const viaMaps = new Packr({ ...OPTIONS, mapsAsObjects: false });
+// A "__proto__" key stays an own key (msgpackr would rename it): the one
+// decoder the wire uses too.
 const PROTO = Buffer.from('__proto__');
 const HEADER = 8;
 
@@ -27,22 +25,7 @@ export function frame(value: unknown): Buffer {
 }
 
 export function decode(payload: Buffer, mayHaveProto = true): unknown {
-  if (!mayHaveProto || payload.indexOf(PROTO) === -1) return packr.unpack(payload);
-  return fromMaps(viaMaps.unpack(payload));
-}
-
-/** Sets a key as an own property, also "__proto__" (plain assignment would change the prototype). */
-export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  else target[key] = value;
-}
-
-function fromMaps(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(fromMaps);
-  if (!(value instanceof Map)) return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of value) setOwn(out, String(key), fromMaps(item));
-  return out;
+  return mayHaveProto ? unpackOwnKeys(packr, payload) : packr.unpack(payload);
 }
 
 export interface ReadResult {

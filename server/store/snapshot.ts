@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Disk } from './io.ts';
-import { frame, readFramedFile, setOwn } from './journal.ts';
+import { setOwn } from '../../client/replica.ts';
+import { frame, readFramedFile } from './journal.ts';
 import type { StoreLike } from './store.ts';
 import { hostSetImmediate } from '../host-globals.ts';
 
