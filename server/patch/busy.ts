@@ -91,6 +91,10 @@ export function startWatchdog(): Int32Array {
   const s = (slots = new Int32Array(buffer));
   watchdog = new Worker(WATCHDOG, { eval: true, workerData: { buffer } });
   watchdog.unref();
+  // The first beat now, not BEAT_MS from now: logic that blocks the loop
+  // before the interval first fires (a module looping after an await at its
+  // top level, during the start) must still be named.
+  s[BEAT] = 1;
   hostSetInterval(() => {
     s[BEAT] = (s[BEAT]! + 1) | 0 || 1;
   }, BEAT_MS).unref();
