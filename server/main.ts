@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { formatLocation, isRebindError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { DEFAULT_LIMITS } from './net/limits.ts';
-import { parseDuration } from './patch/verify.ts';
+import { parseVerifyWindow } from './admin/verify-window.ts';
 import { GameServer } from './server.ts';
 
 // `npm start`: the game server. Every flag has an environment variable too.
@@ -31,7 +31,8 @@ usage: npm start -- [options]
                     (REBIND_MAX_PER_ADDRESS, default 256)
   --grace S         how long a disconnected player is kept for a resume, in seconds
                     (REBIND_GRACE, default 30)
-  --verify DURATION with --watch: verify each save's patch for this long (30s, 500ms, 2m) and
+  --verify DURATION with --watch: verify each save's patch for this long (30s, 500ms, 2m, 1h;
+                    at most 24h) and
                     roll it back on its own if it goes over budget (REBIND_VERIFY)
   --from-disk       start from logic/ as it is on disk, not from the live code saved in
                     the data folder (REBIND_FROM_DISK=1; the default is the code that was live)
@@ -110,8 +111,9 @@ const fsync = str('fsync', 'REBIND_FSYNC') ?? 'interval';
 if (!['always', 'interval', 'off'].includes(fsync)) fail(`--fsync must be always, interval or off, got "${fsync}"`);
 
 const verifyText = str('verify', 'REBIND_VERIFY');
-const verifyMs = verifyText === undefined || verifyText === '' ? undefined : parseDuration(verifyText);
-if (verifyText && !verifyMs) fail(`--verify must be a duration such as 30s, 500ms or 2m, got "${verifyText}"`);
+const verifyWindow = verifyText === undefined || verifyText === '' ? undefined : parseVerifyWindow(verifyText);
+if (verifyWindow && 'error' in verifyWindow) fail(`--verify ${verifyWindow.error}`);
+const verifyMs = verifyWindow?.ms;
 
 const root = path.resolve(str('root', 'REBIND_ROOT') ?? process.cwd());
 /** The engine's own folder: its logic/ is the demo, the one game the arena page belongs to. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
-import { parseDuration } from '../server/patch/verify.ts';
+import { parseVerifyWindow } from '../server/admin/verify-window.ts';
 import { COMMANDS, COMMON_OPTIONS, LOCAL_OPTIONS, help } from './cli/commands.ts';
 import { formatHistory, formatPatch, formatStatus, paint, type PatchRecord } from './cli/format.ts';
 
@@ -124,8 +124,9 @@ async function run(argv: string[]): Promise<number> {
     n = Number(values.n);
     if (!Number.isInteger(n) || n < 1) throw usage(`-n must be a whole number >= 1, got "${values.n}"`);
   }
-  const verifyMs = values.verify === undefined ? undefined : parseDuration(values.verify as string);
-  if (values.verify !== undefined && !verifyMs) throw usage(`--verify must be a duration such as 30s, 500ms or 2m, got "${values.verify}"`);
+  const verifyWindow = values.verify === undefined ? undefined : parseVerifyWindow(values.verify as string);
+  if (verifyWindow && 'error' in verifyWindow) throw usage(`--verify ${verifyWindow.error}`);
+  const verifyMs = verifyWindow?.ms;
   const canaryMatch = values.canary === undefined ? undefined : /^(\d+(?:\.\d+)?)%$/.exec(values.canary as string);
   const canary = canaryMatch ? Number(canaryMatch[1]) / 100 : undefined;
   if (values.canary !== undefined && !(canary !== undefined && canary > 0 && canary < 1)) throw usage(`--canary must be a share of players such as 10%, got "${values.canary}"`);
@@ -191,7 +192,8 @@ async function run(argv: string[]): Promise<number> {
       case 'watch': {
         // Loaded only here: the file watcher is the heaviest thing the CLI uses.
         const { watchAndPatch } = await import('./cli/watch.ts');
-        await watchAndPatch(client, watchRoot, (record) => out(json, record, () => formatPatch(record)));
+        // --verify: every save's patch is verified as rebind patch --verify would; the exit code stays 0 (a loop, not one patch).
+        await watchAndPatch(client, watchRoot, (record) => out(json, record, () => formatPatch(record)), verifyMs);
         return 0;
       }
     }

@@ -1,3 +1,4 @@
+import { verifyWindowProblem } from './verify-window.ts';
 import { rebindError } from '../errors.ts';
 import type { Origin } from '../patch/history.ts';
 import type { GameServer } from '../server.ts';
@@ -57,14 +58,16 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
     history: (args) => host.history(typeof args.n === 'number' && args.n > 0 ? args.n : 20),
     patch: async (args, by, applied) => {
       // verify: a window in ms; the answer then waits for the verification's outcome (or the early rollback).
-      if (args.verify !== undefined && !(typeof args.verify === 'number' && args.verify > 0 && args.verify <= 86_400_000)) throw rebindError('BAD_REQUEST', 'verify must be a window in milliseconds, at most a day');
+      const problem = args.verify === undefined ? undefined : verifyWindowProblem(args.verify);
+      if (problem) throw rebindError('BAD_REQUEST', `verify (a window in milliseconds) ${problem}`);
       const verify = typeof args.verify === 'number' ? { windowMs: args.verify } : undefined;
       // canary: the share of players (0.1 = 10%) the new versions serve during the window.
       if (args.canary !== undefined && typeof args.canary !== 'number') throw rebindError('BAD_REQUEST', 'canary must be a share of players between 0 and 1');
       const canary = typeof args.canary === 'number' ? { canary: args.canary } : {};
       const record = await durably(() => host.engine.patch({ ...(strings(args.modules, 'modules') ? { modules: strings(args.modules, 'modules')! } : {}), origin: origin(args), by, ...(verify ? { verify } : {}), ...canary }));
       const verification = host.engine.verification(record.id);
-      if (!verification) return record;
+      // detach: answer once applied; the outcome comes later as a pushed confirm or auto-rollback record (rebind watch --verify).
+      if (!verification || args.detach === true) return record;
       // Audited now: a stop during the window must not leave a live patch without its line.
       applied(record);
       return { ...record, verification: await verification };

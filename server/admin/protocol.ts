@@ -22,8 +22,12 @@ export interface AdminActions {
   /** The dashboard's charts: a point per second or so, per module version (metrics/series.ts). */
   series: { args: Record<string, never>; reply: SeriesPoint[] };
   history: { args: { n?: number }; reply: PatchRecord[] };
-  /** `verify`: a window in ms; the reply then comes when the verification ends, with its outcome. `canary`: a share of players (0.1) for that window. */
-  patch: { args: { modules?: string[]; origin?: 'cli' | 'dashboard'; verify?: number; canary?: number }; reply: PatchRecord & { verification?: VerifyReport } };
+  /**
+   * `verify`: a window in ms (verify-window.ts); the reply then comes when the verification ends, with its outcome, or
+   * with `detach`, once the patch is applied (the outcome is then only pushed, as a confirm or auto-rollback record).
+   * `canary`: a share of players (0.1) for that window.
+   */
+  patch: { args: { modules?: string[]; origin?: 'cli' | 'dashboard'; verify?: number; canary?: number; detach?: boolean }; reply: PatchRecord & { verification?: VerifyReport } };
   rollback: { args: { module?: string; origin?: 'cli' | 'dashboard' }; reply: PatchRecord };
   state: { args: { store: string; path?: string }; reply: unknown };
   call: { args: { handler: string; payload?: unknown; player?: string }; reply: { result: unknown } };

@@ -172,6 +172,11 @@ export class Dispatcher {
   readonly stats = new Map<string, HandlerStats>();
   /** Calls, errors and latency per handler and module version. */
   readonly callStats = new CallStatsBook();
+  /**
+   * Runs and errors of lifecycle hooks (`arena.tick`) per module version, so a patch's verification can count the
+   * new version's hook errors (verify.ts). Counted whatever REBIND_METRICS says: hooks run a few dozen times a second.
+   */
+  readonly hookStats = new CallStatsBook();
   private readonly errorThrottle = new ErrorThrottle();
   outbox: Outbox = NO_OUTBOX;
   private readonly log = createLogger('calls');
@@ -250,22 +255,33 @@ export class Dispatcher {
     const stats = statsOf(this.stats, name);
     stats.calls++;
     const ctx = new CallContext(this, null, version.module);
+    const perVersion = this.hookStats.for(name, version);
+    const started = monoNow();
     const run = runInProgress() ? 0 : runStarted(stats.runId);
     let result: unknown;
     try {
       result = transact(() => fn(ctx, ...args));
     } catch (err) {
       countError(stats, err);
+      perVersion.record(monoNow() - started, true);
       throw err;
     } finally {
       if (run !== 0) runEnded(run, name);
     }
     if (result instanceof Promise) {
-      return result.catch((err: unknown) => {
-        countError(stats, err);
-        throw err;
-      });
+      return result.then(
+        (value) => {
+          perVersion.record(monoNow() - started, false);
+          return value;
+        },
+        (err: unknown) => {
+          countError(stats, err);
+          perVersion.record(monoNow() - started, true);
+          throw err;
+        },
+      );
     }
+    perVersion.record(monoNow() - started, false);
     return result;
   }
 

@@ -97,6 +97,7 @@ export class PatchEngine {
     const meta = (kind: 'auto-rollback' | 'confirm', report: VerifyReport) => ({ origin: 'verify' as const, by: 'verify', kind, started: monoNow(), verify: report });
     const done = verifyPatch(record, options, {
       callStats: this.dispatcher.callStats,
+      hookStats: this.dispatcher.hookStats,
       // During a canary, the version under verification is the canary's.
       liveVersion: (module) => (this.bindings.canary?.versions.get(module) ?? this.bindings.live.get(module))?.version,
       rollBack: (modules, report) =>

@@ -13,7 +13,13 @@ import { hostClearInterval, hostSetInterval, monoNow } from '../host-globals.ts'
 // - errors: at least 10 errors AND an error rate more than 5 percentage points
 //   above the previous version's;
 // - latency: p99 over 3 times the previous version's p99 (taken as at least
-//   1 ms: below that, differences are noise), once both have 50 calls.
+//   1 ms: below that, differences are noise), once both have 50 calls;
+// - lifecycle hooks (tick; init and dispose fail the patch itself): the same
+//   error rule over the new versions' hook runs against the previous
+//   versions' runs, counted apart from the handlers' calls (a tick runs 20
+//   times a second and would drown a handler's rate, or the reverse). A tick
+//   that throws on every run is rolled back after 10 runs. Their run time is
+//   not judged: the tick has its own metrics.
 
 export interface VerifyBudget {
   /** Errors the new versions must have made before their rate is judged (default 10). */
@@ -35,19 +41,18 @@ export interface VerifyOptions extends Partial<VerifyBudget> {
   windowMs: number;
 }
 
-/** "30s", "500ms", "2m" or a number of seconds, in milliseconds; undefined if it is none of these. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000);
-}
-
 export interface Figures {
   calls: number;
   errors: number;
   errorRate: number;
   p99Ms: number;
+}
+
+/** Runs and errors of lifecycle hooks (tick), beside the handlers' figures. */
+export interface HookFigures {
+  runs: number;
+  errors: number;
+  errorRate: number;
 }
 
 export interface VerifyReport {
@@ -60,19 +65,26 @@ export interface VerifyReport {
   modules: Array<{ module: string; newVersion: number; oldVersion: number }>;
   new: Figures;
   previous: Figures;
+  /** The hooks' runs, when either version ran one (a tick) during the comparison. */
+  hooks?: { new: HookFigures; previous: HookFigures };
 }
 
 function figures(t: CallTotals): Figures {
   return { calls: t.calls, errors: t.errors, errorRate: t.calls ? Math.round((t.errors / t.calls) * 10_000) / 10_000 : 0, p99Ms: quantileMs(t, 0.99) };
 }
 
-/** Why `now` is over budget against `previous`, or undefined. */
-export function overBudget(now: CallTotals, previous: CallTotals, budget: VerifyBudget): string | undefined {
+/** The error rule: both rates as percentages when `now` has enough errors at a rate far enough above `previous`'s. */
+function errorsOver(now: CallTotals, previous: CallTotals, budget: VerifyBudget): { rate: string; before: string } | undefined {
   const rate = now.calls ? now.errors / now.calls : 0;
   const before = previous.calls ? previous.errors / previous.calls : 0;
-  if (now.errors >= budget.minErrors && rate > before + budget.errorRateMargin) {
-    return `error rate ${(rate * 100).toFixed(1)}% (${now.errors} of ${now.calls} calls), previous version ${(before * 100).toFixed(1)}%`;
-  }
+  if (now.errors < budget.minErrors || rate <= before + budget.errorRateMargin) return undefined;
+  return { rate: `${(rate * 100).toFixed(1)}%`, before: `${(before * 100).toFixed(1)}%` };
+}
+
+/** Why `now` is over budget against `previous`, or undefined. */
+export function overBudget(now: CallTotals, previous: CallTotals, budget: VerifyBudget): string | undefined {
+  const errors = errorsOver(now, previous, budget);
+  if (errors) return `error rate ${errors.rate} (${now.errors} of ${now.calls} calls), previous version ${errors.before}`;
   if (now.calls >= budget.minCalls && previous.calls >= budget.minCalls) {
     const p99 = quantileMs(now, 0.99);
     const p99Before = Math.max(quantileMs(previous, 0.99), LATENCY_FLOOR_MS);
@@ -81,8 +93,20 @@ export function overBudget(now: CallTotals, previous: CallTotals, budget: Verify
   return undefined;
 }
 
+/** Why the new versions' lifecycle hooks are over budget against the previous versions', or undefined. */
+export function hooksOverBudget(now: CallTotals, previous: CallTotals, budget: VerifyBudget): string | undefined {
+  const errors = errorsOver(now, previous, budget);
+  return errors && `lifecycle hook errors: ${errors.rate} of runs (${now.errors} of ${now.calls}), previous version ${errors.before}`;
+}
+
+function hookFigures(t: CallTotals): HookFigures {
+  return { runs: t.calls, errors: t.errors, errorRate: t.calls ? Math.round((t.errors / t.calls) * 10_000) / 10_000 : 0 };
+}
+
 export interface VerifyHooks {
   callStats: CallStatsBook;
+  /** Runs of lifecycle hooks per module version (the dispatcher's hookStats). */
+  hookStats: CallStatsBook;
   /** The live version number of a module (undefined if it is not live). */
   liveVersion(module: string): number | undefined;
   /** Rolls these modules back; resolves to the rollback's record. */
@@ -97,11 +121,16 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
   const modules = record.modules
     .filter((m) => m.change === 'updated' && m.newVersion !== null && m.oldVersion !== null)
     .map((m) => ({ module: m.module, newVersion: m.newVersion!, oldVersion: m.oldVersion! }));
-  const previous = totals(modules.flatMap((m) => hooks.callStats.ofVersion(m.module, m.oldVersion)));
-  // Calls that reached the new versions before the window (none, usually) are counted from here.
-  const newStats = () => totals(modules.flatMap((m) => hooks.callStats.ofVersion(m.module, m.newVersion)));
+  const ofVersions = (book: CallStatsBook, which: 'oldVersion' | 'newVersion') => totals(modules.flatMap((m) => book.ofVersion(m.module, m[which])));
+  const previous = ofVersions(hooks.callStats, 'oldVersion');
+  const previousHooks = ofVersions(hooks.hookStats, 'oldVersion');
+  // Calls that reached the new versions before the window (init's runs, usually) are counted from here.
+  const newStats = () => ofVersions(hooks.callStats, 'newVersion');
+  const newHooks = () => ofVersions(hooks.hookStats, 'newVersion');
   const start = newStats();
+  const startHooks = newHooks();
   const started = monoNow();
+  let hooksNow: CallTotals = since(startHooks, startHooks);
   const report = (outcome: VerifyReport['outcome'], now: CallTotals, reason?: string): VerifyReport => ({
     patch: record.id,
     outcome,
@@ -111,6 +140,7 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
     modules,
     new: figures(now),
     previous: figures(previous),
+    ...(hooksNow.calls > 0 || previousHooks.calls > 0 ? { hooks: { new: hookFigures(hooksNow), previous: hookFigures(previousHooks) } } : {}),
   });
 
   return new Promise<VerifyReport>((resolve) => {
@@ -123,6 +153,7 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
     }
     const timer = hostSetInterval(() => {
       const now = since(newStats(), start);
+      hooksNow = since(newHooks(), startHooks);
       if (modules.some((m) => hooks.liveVersion(m.module) !== m.newVersion)) {
         hostClearInterval(timer);
         const done = report('superseded', now, 'another patch or rollback replaced the version under verification');
@@ -130,7 +161,7 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
         resolve(done);
         return;
       }
-      const reason = overBudget(now, previous, budget);
+      const reason = overBudget(now, previous, budget) ?? hooksOverBudget(hooksNow, previousHooks, budget);
       if (reason) {
         hostClearInterval(timer);
         const done = report('rolled-back', now, reason);

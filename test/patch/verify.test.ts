@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
@@ -149,4 +151,91 @@ it('rebind patch --verify: exit 1 and the reason when the patch was rolled back,
   const history = await cli('history');
   expect(history.stdout).toMatch(/auto-rollback .*rolled-back: error rate/);
   expect((await cli('patch', '--verify', 'soon')).code).toBe(2);
+}, 60_000);
+
+const TICKING = (throws: boolean) => `import { client } from '../server/api';
+export const buy = client((ctx: unknown, p: { n: number }) => 'ok');
+export function tick() { ${throws ? "throw new Error('the new spawn table is missing');" : ''} }
+`;
+
+it("counts the new version's lifecycle hook errors: a tick that throws on every run is rolled back, though no handler failed", async () => {
+  t = await startServer({ 'logic/shop.ts': TICKING(false) }, { tickHz: 20 });
+  const players = await load(t.url, 3);
+  await waitFor(() => (t!.server.host.dispatcher.stats.get('shop.tick')?.calls ?? 0) >= 5, 10_000, 'v1 ticking');
+  t.project.write('logic/shop.ts', TICKING(true));
+  const patch = await t.server.host.engine.patch({ modules: ['shop'], origin: 'cli', verify: { windowMs: 10_000 } });
+  expect(patch.ok).toBe(true);
+  const report = await t.server.host.engine.verification(patch.id)!;
+  await players.stop();
+  expect(report.outcome).toBe('rolled-back');
+  expect(report.elapsedMs).toBeLessThan(10_000);
+  expect(report.reason).toMatch(/^lifecycle hook errors: 100\.0% of runs \(\d+ of \d+\), previous version 0\.0%$/);
+  // The handlers were fine; the hooks' figures are reported beside theirs.
+  expect(report.new.errors).toBe(0);
+  expect(report.hooks!.new.errors).toBeGreaterThanOrEqual(10);
+  expect(report.hooks!.new.errorRate).toBe(1);
+  expect(report.hooks!.previous).toMatchObject({ errors: 0 });
+  expect(report.hooks!.previous.runs).toBeGreaterThan(0);
+  expect(t.server.host.bindings.live.get('shop')!.version).toBe(3);
+  expect(t.server.host.history(1)[0]).toMatchObject({ kind: 'auto-rollback', verify: { outcome: 'rolled-back', reason: expect.stringMatching(/^lifecycle hook errors/) } });
+  expect(players.counts.closes).toBe(0);
+}, 30_000);
+
+it('a tick that throws now and then, as the previous version did, stays within budget', async () => {
+  // Both versions fail one tick in four: the new rate is not 5 points over the previous one.
+  const sometimes = (v: string) => `import { client } from '../server/api';
+let n = 0;
+export const buy = client((ctx: unknown, p: { n: number }) => '${v}');
+export function tick() { if (++n % 4 === 0) throw new Error('every fourth tick'); }
+`;
+  t = await startServer({ 'logic/shop.ts': sometimes('v1') }, { tickHz: 20 });
+  await waitFor(() => (t!.server.host.dispatcher.stats.get('shop.tick')?.errors ?? 0) >= 10, 10_000, 'ten failed ticks of v1');
+  t.project.write('logic/shop.ts', sometimes('v2'));
+  const patch = await t.server.host.engine.patch({ modules: ['shop'], origin: 'cli', verify: { windowMs: 4000 } });
+  const report = await t.server.host.engine.verification(patch.id)!;
+  expect(report.outcome).toBe('confirmed');
+  // Enough errors to be judged (10): the rate, not the count, kept it.
+  expect(report.hooks!.new.errors).toBeGreaterThanOrEqual(10);
+  expect(t.server.host.bindings.live.get('shop')!.version).toBe(2);
+}, 30_000);
+
+it('rebind watch --verify: a saved version over budget is rolled back and the watcher prints why; the next save does not wait for a window', async () => {
+  const token = 'rebind_verify_watch_cli_token';
+  process.env.REBIND_ADMIN_TOKEN = token;
+  try {
+    t = await startServer({ 'logic/shop.ts': V1 }, { tickHz: 20, adminPort: 0, adminHost: '127.0.0.1' });
+  } finally {
+    delete process.env.REBIND_ADMIN_TOKEN;
+  }
+  const server = t.server;
+  const watcher = spawn(process.execPath, [fileURLToPath(new URL('../../tools/bin-rebind.mjs', import.meta.url)), 'watch', '--root', t.project.root, '--verify', '20s', '--server', server.admin!.url], {
+    env: { ...process.env, REBIND_ADMIN_TOKEN: token, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  watcher.stdout.on('data', (d) => (out += d));
+  watcher.stderr.on('data', (d) => (out += d));
+  const players = await load(t.url, 10);
+  try {
+    await waitFor(() => out.includes('watching'), 10_000, 'the watcher to start');
+    expect(out).toMatch(/verified for 20 s/);
+    t.project.write('logic/shop.ts', HALF_BROKEN);
+    await waitFor(() => /auto-rollback of patch #\d+: ROLLED BACK after [\d.]+ s of its 20 s window: error rate/.test(out), 15_000, 'the printed auto-rollback');
+    const patch = server.host.history(5).find((r) => r.kind === 'patch' && r.ok && !r.noop && r.modules.some((m) => m.newVersion === 2))!;
+    expect(patch.verify).toEqual({ windowMs: 20_000 });
+    expect(server.host.history(1)[0]).toMatchObject({ kind: 'auto-rollback', verify: { patch: patch.id } });
+    // A good save is verified for 20 s; the save after it is patched long before that window ends.
+    t.project.write('logic/shop.ts', GOOD);
+    await waitFor(() => server.host.bindings.live.get('shop')!.version === 4, 10_000, 'the good save to be live');
+    const started = Date.now();
+    t.project.write('logic/shop.ts', GOOD.replace("'v2'", "'v2b'"));
+    await waitFor(() => server.host.bindings.live.get('shop')!.version === 5, 10_000, 'the next save to be live');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // The good save's verification was superseded by the next save: printed too.
+    await waitFor(() => /verification ended after [\d.]+ s: another patch or rollback replaced/.test(out), 5000, 'the superseded line');
+  } finally {
+    watcher.kill('SIGINT');
+    await players.stop();
+  }
+  expect(players.counts.closes).toBe(0);
 }, 60_000);

@@ -19,17 +19,36 @@ type Verification = NonNullable<AdminActions['patch']['reply']['verification']>;
 /** What a patch's verification decided, with the figures it decided on. */
 function formatVerification(v: Verification): string {
   const figures = (f: Verification['new']) => `${f.calls} calls, ${f.errors} errors (${(f.errorRate * 100).toFixed(1)}%), p99 ${f.p99Ms} ms`;
+  const hookFigures = (f: NonNullable<Verification['hooks']>['new']) => `${f.runs} runs, ${f.errors} errors (${(f.errorRate * 100).toFixed(1)}%)`;
   const head =
     v.outcome === 'confirmed'
       ? paint('green', `verified for ${v.elapsedMs / 1000} s: confirmed`)
       : v.outcome === 'superseded'
         ? paint('yellow', `verification ended after ${v.elapsedMs / 1000} s: ${v.reason}`)
         : paint('red', `ROLLED BACK after ${v.elapsedMs / 1000} s of its ${v.windowMs / 1000} s window: ${v.reason}`);
-  return [head, `  new:      ${figures(v.new)}`, `  previous: ${figures(v.previous)}`].join('\n');
+  const hooks = v.hooks ? [`  hooks new:      ${hookFigures(v.hooks.new)}`, `  hooks previous: ${hookFigures(v.hooks.previous)}`] : [];
+  return [head, `  new:      ${figures(v.new)}`, `  previous: ${figures(v.previous)}`, ...hooks].join('\n');
+}
+
+type Abandoned = { windowMs: number; patch: number; abandoned: true };
+const isAbandoned = (r: PatchRecord): r is PatchRecord & { verify: Abandoned } => (r.kind === 'verify-abandoned' || r.kind === 'canary-abandoned') && !!r.verify && 'abandoned' in r.verify;
+
+/** A verification or canary a stop cut short (written at the next start): what is live now, unverified. */
+function abandonedText(r: PatchRecord & { verify: Abandoned }): string {
+  const changed = r.modules.filter((m) => m.change !== 'unchanged');
+  const names = changed.map((m) => `${m.module} ${v(m.newVersion)}`).join(', ');
+  if (r.kind === 'canary-abandoned') return `CANARY ABANDONED: the canary of patch #${r.verify.patch} (${names}) was cut short by a stop before it was promoted; the live versions serve everyone`;
+  return `VERIFICATION ABANDONED: patch #${r.verify.patch} (${names}) was being verified when the server stopped; it stays live UNVERIFIED (watch it, or ${changed.map((m) => `rebind rollback ${m.module}`).join('; ')})`;
 }
 
 export function formatPatch(r: PatchRecord & { verification?: Verification }): string {
   if (r.verification) return `${formatPatch({ ...r, verification: undefined })}\n${formatVerification(r.verification)}`;
+  // A verification's outcome pushed on its own (rebind watch --verify): what it decided, then what it changed.
+  if (r.verify && 'outcome' in r.verify && (r.kind === 'confirm' || r.kind === 'auto-rollback')) {
+    const decided = `${r.kind === 'confirm' ? 'patch' : 'auto-rollback of patch'} #${r.verify.patch}: ${formatVerification(r.verify)}`;
+    return r.kind === 'auto-rollback' ? `${decided}\n${formatPatch({ ...r, verify: undefined })}` : decided;
+  }
+  if (isAbandoned(r)) return paint('red', abandonedText(r));
   const what = r.kind === 'rollback' || r.kind === 'auto-rollback' ? r.kind : 'patch';
   if (!r.ok) {
     const e = r.error!;
@@ -54,12 +73,13 @@ export function formatHistory(records: PatchRecord[]): string {
   if (records.length === 0) return 'no patches yet';
   return records
     .map((r) => {
-      const result = r.ok ? (r.noop ? paint('gray', 'noop') : paint('green', 'ok  ')) : paint('red', 'FAIL');
+      const abandoned = isAbandoned(r);
+      const result = abandoned ? paint('red', 'CUT ') : r.ok ? (r.noop ? paint('gray', 'noop') : paint('green', 'ok  ')) : paint('red', 'FAIL');
       const changed = r.modules.filter((m) => m.change !== 'unchanged').map((m) => `${m.module} ${v(m.oldVersion)}->${v(m.newVersion)}`);
-      // An auto-rollback or a confirm says why, from its verification.
-      const why = r.verify && 'outcome' in r.verify ? ` (${r.verify.outcome}${r.verify.reason ? `: ${r.verify.reason}` : ''})` : '';
-      const detail = r.ok ? changed.join(', ') + why : `${r.error!.code}: ${r.error!.message}${why}`;
-      return `#${String(r.id).padEnd(4)} ${r.at.replace('T', ' ').slice(0, 19)}  ${r.kind.padEnd(13)} ${(r.by ?? r.origin).padEnd(18)} ${result} ${r.durationMs.toFixed(1).padStart(7)} ms  ${detail}`;
+      // An auto-rollback or a confirm says why, from its verification; a patch still under one, how long it is watched.
+      const why = r.verify && 'outcome' in r.verify ? ` (${r.verify.outcome}${r.verify.reason ? `: ${r.verify.reason}` : ''})` : r.kind === 'patch' && r.ok && !r.noop && r.verify ? ` (verify ${r.verify.windowMs / 1000} s${r.canary !== undefined ? `, canary ${r.canary * 100}%` : ''})` : '';
+      const detail = abandoned ? paint('red', abandonedText(r)) : r.ok ? changed.join(', ') + why : `${r.error!.code}: ${r.error!.message}${why}`;
+      return `#${String(r.id).padEnd(4)} ${r.at.replace('T', ' ').slice(0, 19)}  ${r.kind.padEnd(16)} ${(r.by ?? r.origin).padEnd(18)} ${result} ${r.durationMs.toFixed(1).padStart(7)} ms  ${detail}`;
     })
     .join('\n');
 }
