@@ -5,6 +5,7 @@
 
 import { PendingRequests } from '../requests.ts';
 import { Charts } from './charts.ts';
+import { formatWindow, parseVerifyWindow } from '../../server/admin/verify-window.ts';
 import { PATCH_PUSH, type AdminActionName, type AdminActions, type AdminStatus, type PatchRecord } from '../../server/admin/protocol.ts';
 
 // The admin protocol's own types (server/admin/protocol.ts): the page shows what the server sends.
@@ -92,11 +93,39 @@ function renderHistory(): void {
           const figures = (f: typeof verify.new) => `${f.calls} calls, ${f.errors} errors (${(f.errorRate * 100).toFixed(1)}%), p99 ${f.p99Ms} ms`;
           item.classList.add(r.kind === 'auto-rollback' ? 'auto-rollback' : 'confirm');
           item.append(el('div', { className: r.kind === 'auto-rollback' ? 'fail' : 'ok', textContent: `${r.kind === 'auto-rollback' ? 'AUTO-ROLLBACK' : verify.outcome} of patch #${verify.patch} after ${verify.elapsedMs / 1000} s${verify.reason ? `: ${verify.reason}` : ''}` }), el('div', { className: 'errors', textContent: `new: ${figures(verify.new)}; previous: ${figures(verify.previous)}` }));
-        } else if (r.verify) item.append(el('div', { className: 'noop', textContent: `verifying for ${r.verify.windowMs / 1000} s` }));
+        } else if (r.verify && 'abandoned' in r.verify) {
+          item.classList.add('abandoned');
+          item.append(el('div', { className: 'fail', textContent: abandonedText(r, r.verify.patch) }));
+        } else if (r.verify && r.ok && !r.noop) item.append(verificationState(r, r.verify.windowMs));
         if (r.error) item.append(el('div', { className: 'errors', textContent: r.error.message }), ...(r.error.frame ? [el('pre', { textContent: r.error.frame })] : []));
         return item;
       }),
   );
+}
+
+/**
+ * Where a verified patch's verification stands: the record that decided it (a confirm, an auto-rollback, an
+ * abandoned record after a stop) if the history has one, else still running, with when its window ends.
+ */
+function verificationState(r: Record_, windowMs: number): HTMLElement {
+  const decided = history.find((d) => d.verify && 'patch' in d.verify && d.verify.patch === r.id);
+  const what = r.canary !== undefined ? `canary (${Math.round(r.canary * 1000) / 10}% of players)` : 'verification';
+  if (!decided) {
+    const ends = new Date(Date.parse(r.at) + windowMs).toISOString().slice(11, 19);
+    return el('div', { className: 'verifying', textContent: `${what} running: ${windowMs / 1000} s window, ends ${ends}` });
+  }
+  if (decided.kind === 'auto-rollback') return el('div', { className: 'fail', textContent: `${what}: rolled back by #${decided.id} (auto-rollback)` });
+  if (decided.kind === 'verify-abandoned' || decided.kind === 'canary-abandoned') return el('div', { className: 'fail', textContent: `${what}: cut short by a stop (#${decided.id})` });
+  const outcome = decided.verify && 'outcome' in decided.verify ? decided.verify.outcome : decided.kind;
+  return el('div', { className: outcome === 'confirmed' ? 'ok' : 'noop', textContent: `${what}: ${outcome} by #${decided.id}` });
+}
+
+/** A verification or canary a stop cut short (written at the next start), said as loudly as the server's log says it. */
+function abandonedText(r: Record_, patch: number): string {
+  const changed = r.modules.filter((m) => m.change !== 'unchanged');
+  const names = changed.map((m) => `${m.module} v${m.newVersion ?? '-'}`).join(', ');
+  if (r.kind === 'canary-abandoned') return `CANARY ABANDONED: the canary of patch #${patch} (${names}) was cut short by a stop before it was promoted; the live versions serve everyone`;
+  return `VERIFICATION ABANDONED: patch #${patch} (${names}) was being verified when the server stopped; it stays live UNVERIFIED: watch it, or roll it back`;
 }
 
 async function rollback(module: string, button: HTMLButtonElement): Promise<void> {
@@ -112,12 +141,34 @@ async function rollback(module: string, button: HTMLButtonElement): Promise<void
   }
 }
 
-/** Patches what changed on the server's disk, watched for the window given (0: not verified). */
+/**
+ * The verification the patch button asks for: a window when "verify" is ticked (the CLI's parser and bound, so the
+ * server never refuses what the page took), none when it is not. Ticked with an empty or bad window is an error
+ * shown beside the field, not a silent unverified patch.
+ */
+function verifyChoice(): { ms: number | undefined } | { error: string } {
+  if (!($('verify-on') as HTMLInputElement).checked) return { ms: undefined };
+  const parsed = parseVerifyWindow(($('verify-window') as HTMLInputElement).value);
+  return 'error' in parsed ? { error: `the verification window ${parsed.error}; untick "verify" to patch without one` } : parsed;
+}
+
+function showVerifyChoice(): void {
+  const choice = verifyChoice();
+  $('verify-error').textContent = 'error' in choice ? choice.error : '';
+  ($('verify-window') as HTMLInputElement).disabled = !($('verify-on') as HTMLInputElement).checked;
+  $('patch-button').textContent = 'error' in choice ? 'patch from disk' : choice.ms ? `patch from disk, verified for ${formatWindow(choice.ms)}` : 'patch from disk, NOT verified';
+}
+
+/** Patches what changed on the server's disk, watched for the window chosen (or, untick "verify", not watched). */
 async function patchFromDisk(button: HTMLButtonElement): Promise<void> {
-  const seconds = Number(($('verify-seconds') as HTMLInputElement).value);
+  const choice = verifyChoice();
+  if ('error' in choice) {
+    showVerifyChoice();
+    return;
+  }
   button.disabled = true;
   try {
-    const record = await request('patch', { origin: 'dashboard', ...(seconds > 0 ? { verify: seconds * 1000 } : {}) });
+    const record = await request('patch', { origin: 'dashboard', ...(choice.ms ? { verify: choice.ms } : {}) });
     if (!record.ok) alert(`${record.error!.code}: ${record.error!.message}`);
   } catch (err) {
     alert((err as Error).message);
@@ -127,6 +178,9 @@ async function patchFromDisk(button: HTMLButtonElement): Promise<void> {
   }
 }
 $('patch-button').addEventListener('click', (ev) => void patchFromDisk(ev.currentTarget as HTMLButtonElement));
+$('verify-on').addEventListener('change', showVerifyChoice);
+$('verify-window').addEventListener('input', showVerifyChoice);
+showVerifyChoice();
 
 const charts = new Charts($('charts'), () => history);
 

@@ -81,11 +81,44 @@ describe.skipIf(!HAVE_BROWSER)('the dashboard charts', () => {
     await page.waitForTimeout(4000);
     await page.screenshot({ path: `${SHOTS}/7-charts-auto-rollback.png`, fullPage: true });
 
+    // The rolled-back patch says what decided it, not "verifying".
+    const item = page.locator(`#history .record[data-id="${patch.id}"]`);
+    expect(await item.textContent()).toMatch(new RegExp(`verification: rolled back by #${patch.id + 1} \\(auto-rollback\\)`));
+    expect(await item.textContent()).not.toMatch(/running/);
+
     const legends = await page.textContent('#chart-calls');
     for (const v of ['shop v1', 'shop v2', 'shop v3', 'shop v4']) expect(legends).toContain(v);
     expect(await page.textContent('#chart-errors')).toContain('shop v3');
     expect(await page.textContent('#chart-tick')).toContain('players');
     expect(await page.locator('#charts canvas').count()).toBeGreaterThanOrEqual(4);
     expect(errors).toEqual([]);
+  }, 60_000);
+
+  it('an empty verification window is an error on the page, not a silent unverified patch; unticking verify says NOT verified', async () => {
+    const page = await (await browser.newContext({ viewport: { width: 1400, height: 1100 } })).newPage();
+    await page.goto(`${t.server.admin!.url.replace(/^ws/, 'http')}/#token=${TOKEN}`);
+    await page.waitForSelector('#patch-button');
+    await page.waitForFunction(() => document.getElementById('conn')?.textContent === 'live', null, { timeout: 10_000 });
+    expect(await page.textContent('#patch-button')).toBe('patch from disk, verified for 30 s');
+    const before = t.server.host.history().length;
+    await page.fill('#verify-window', '');
+    await page.click('#patch-button');
+    expect(await page.textContent('#verify-error')).toMatch(/the verification window must be a duration such as 30s.*untick "verify"/);
+    await page.fill('#verify-window', '3000000s');
+    await page.click('#patch-button');
+    expect(await page.textContent('#verify-error')).toMatch(/must be at most 24h/);
+    // Nothing was asked of the server.
+    await page.waitForTimeout(500);
+    expect(t.server.host.history().length).toBe(before);
+    await page.uncheck('#verify-on');
+    expect(await page.textContent('#patch-button')).toBe('patch from disk, NOT verified');
+    expect(await page.textContent('#verify-error')).toBe('');
+    t.project.write('logic/shop.ts', shop('v5'));
+    await page.click('#patch-button');
+    await page.waitForFunction(() => document.querySelector('#history')?.textContent?.includes('by dashboard@'), null, { timeout: 10_000 });
+    const last = t.server.host.history(1)[0]!;
+    expect(last).toMatchObject({ kind: 'patch', origin: 'dashboard', ok: true });
+    expect(last.verify).toBeUndefined();
+    await page.screenshot({ path: `${SHOTS}/8-dashboard-verify-choice.png`, fullPage: true });
   }, 60_000);
 });
