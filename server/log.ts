@@ -6,7 +6,9 @@ import type { Logger } from './api.ts';
 // `scope` and any fields) when the output is not a terminal, so that a log
 // shipper can read them; on a terminal the same events as readable lines,
 // coloured unless NO_COLOR is set. REBIND_LOG=debug|info|warn|error|silent
-// picks the level. debug and info go to stdout, warn and error to stderr.
+// picks the level. Every level goes to stdout: one stream, so a shipper reading
+// it sees warnings and errors in order with the rest (the busy watchdog's
+// lines too, busy.ts), and nothing of the log is left on stderr.
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS = new Set(['debug', 'info', 'warn', 'error', 'silent']);
@@ -41,6 +43,11 @@ function readable(line: string, colour: boolean): string {
   return `${paint(COLOURS[level], level.padEnd(5))} ${paint('bold', `[${String(event.scope ?? '')}]`)} ${String(event.msg ?? '')}${fields.length ? ' ' + fields.join(' ') : ''}${stack}\n`;
 }
 
+/** Whether the log is JSON lines (stdout is not a terminal) or readable lines. */
+export function logIsJson(): boolean {
+  return !process.stdout.isTTY;
+}
+
 function destination(stream: NodeJS.WriteStream): { write(line: string): void } {
   if (!stream.isTTY) return { write: (line) => void stream.write(line) };
   const colour = !process.env.NO_COLOR;
@@ -53,14 +60,7 @@ let root: pino.Logger | undefined;
 function rootLogger(): pino.Logger {
   if (root) return root;
   const wanted = process.env.REBIND_LOG ?? 'info';
-  const streams = pino.multistream(
-    [
-      { level: 'debug', stream: destination(process.stdout) },
-      { level: 'warn', stream: destination(process.stderr) },
-    ],
-    { dedupe: true },
-  );
-  root = pino({ level: LEVELS.has(wanted) ? wanted : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, streams);
+  root = pino({ level: LEVELS.has(wanted) ? wanted : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination(process.stdout));
   return root;
 }
 

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { createLogger } from '../log.ts';
+import { createLogger, logIsJson } from '../log.ts';
 import { hostSetInterval, monoNow } from '../host-globals.ts';
 
 // Logic runs on the one event loop that serves every player: a handler busy
@@ -43,6 +43,8 @@ const WATCHDOG = `
 const { workerData, parentPort } = require('node:worker_threads');
 const { writeSync } = require('node:fs');
 const slots = new Int32Array(workerData.buffer);
+// The log's own shape on the log's one stream (log.ts): a pino JSON line when stdout is not a terminal.
+const warn = (msg) => writeSync(1, workerData.json ? JSON.stringify({ level: 40, time: new Date().toISOString(), pid: workerData.pid, scope: 'busy', msg }) + '\\n' : 'warn  [busy] ' + msg + '\\n');
 const names = new Map();
 parentPort.on('message', ([id, name]) => names.set(id, name));
 let seenSeq = -1, since = 0, toldAt = 0, seenBeat = -1, beatAt = Date.now(), blockTold = 0;
@@ -54,7 +56,7 @@ setInterval(() => {
   else if (id === 0 && beat !== 0 && now - beatAt >= ${STUCK_MS} && now - blockTold >= ${LOG_EVERY_MS}) {
     // Blocked, but by no handler, hook or timer the host called: code queued by logic (a promise callback, an await).
     blockTold = now;
-    try { writeSync(2, 'warn  [busy] the event loop has been blocked for ' + (now - beatAt) + ' ms by code outside any handler (most likely game logic run from a promise callback or after an await): every player and the tick loop are waiting.' + (wayOut() || ${JSON.stringify(WAY_OUT_RUNNING)}) + '\\n'); } catch {}
+    try { warn('the event loop has been blocked for ' + (now - beatAt) + ' ms by code outside any handler (most likely game logic run from a promise callback or after an await): every player and the tick loop are waiting.' + (wayOut() || ${JSON.stringify(WAY_OUT_RUNNING)})); } catch {}
   }
   if (id === 0 || seq !== seenSeq) { seenSeq = seq; since = now; toldAt = 0; return; }
   const ms = now - since + ${POLL_MS};
@@ -63,7 +65,7 @@ setInterval(() => {
   Atomics.store(slots, ${FLAGGED}, seq);
   if (ms >= ${STUCK_MS} && now - toldAt >= ${LOG_EVERY_MS}) {
     toldAt = now;
-    try { writeSync(2, 'warn  [busy] ' + (names.get(id) || 'game logic') + ' has been running for ' + ms + ' ms and still is: every player and the tick loop are waiting.' + wayOut() + '\\n'); } catch {}
+    try { warn((names.get(id) || 'game logic') + ' has been running for ' + ms + ' ms and still is: every player and the tick loop are waiting.' + wayOut()); } catch {}
   }
 }, ${POLL_MS}).unref();
 `;
@@ -89,7 +91,7 @@ export function startWatchdog(): Int32Array {
   if (slots) return slots;
   const buffer = new SharedArrayBuffer(SLOTS * Int32Array.BYTES_PER_ELEMENT);
   const s = (slots = new Int32Array(buffer));
-  watchdog = new Worker(WATCHDOG, { eval: true, workerData: { buffer } });
+  watchdog = new Worker(WATCHDOG, { eval: true, workerData: { buffer, json: logIsJson(), pid: process.pid } });
   watchdog.unref();
   // The first beat now, not BEAT_MS from now: logic that blocks the loop
   // before the interval first fires (a module looping after an await at its

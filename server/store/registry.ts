@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as api from '../api.ts';
 import { isRebindError, rebindError } from '../errors.ts';
+import { createLogger } from '../log.ts';
 import { API_ID, relativeToRoot, type Artifact, type Builder, type ProjectPaths } from '../patch/build.ts';
 import { evaluateBundle, TrackedTimers, type HostRequire } from '../patch/evaluate.ts';
 import { listSourceFiles } from '../patch/modules.ts';
@@ -60,7 +61,7 @@ export async function loadState(paths: ProjectPaths, builder: Builder, registry:
     }
   }
   const evaluating = new Set<string>();
-  const timers = new TrackedTimers((err) => console.error('rebind: a timer in state/ failed', err));
+  const timers = new TrackedTimers((err) => createLogger('state').error('a timer in state/ failed', err));
   const require = registry.hostRequire(paths, (file) => evaluate(file) as never);
 
   function evaluate(file: string): Record<string, unknown> {

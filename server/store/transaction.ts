@@ -1,5 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Patch } from 'immer';
+import { createLogger } from '../log.ts';
+
+// On the log's one stream, as JSON lines when it is not a terminal (log.ts).
+const log = createLogger('store');
 
 // A transaction is the synchronous run of one handler call (or of one patch's
 // init, or one timer). Stores stage their writes here; the writes become
@@ -240,7 +244,7 @@ function commit(tx: Transaction): void {
       try {
         listener(changes);
       } catch (err) {
-        console.error('rebind: a commit listener failed', err);
+        log.error('a commit listener failed', err);
       }
     }
   }
@@ -248,7 +252,7 @@ function commit(tx: Transaction): void {
     try {
       effect();
     } catch (err) {
-      console.error('rebind: an after-commit effect failed', err);
+      log.error('an after-commit effect failed', err);
     }
   }
 }

@@ -14,7 +14,7 @@ let warnings = '';
 const saved = process.env.REBIND_ADMIN_TOKEN;
 beforeAll(async () => {
   delete process.env.REBIND_ADMIN_TOKEN;
-  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
     warnings += String(chunk);
     return true;
   });

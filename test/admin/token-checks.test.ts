@@ -12,9 +12,9 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function captureStderr<T>(run: () => T): { result: T; text: string } {
+function captureLog<T>(run: () => T): { result: T; text: string } {
   let text = '';
-  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
     text += String(chunk);
     return true;
   });
@@ -32,20 +32,20 @@ function dataDir(): string {
 }
 
 it('uses a short REBIND_ADMIN_TOKEN but warns that it can be guessed', () => {
-  const { result, text } = captureStderr(() => loadOrCreateToken(dataDir(), { REBIND_ADMIN_TOKEN: 'abc' }));
+  const { result, text } = captureLog(() => loadOrCreateToken(dataDir(), { REBIND_ADMIN_TOKEN: 'abc' }));
   expect(result).toEqual({ value: 'abc', source: 'REBIND_ADMIN_TOKEN' });
   expect(text).toMatch(new RegExp(`REBIND_ADMIN_TOKEN is only 3 characters.*at least ${MIN_TOKEN_LENGTH}`));
 });
 
 it('says nothing about a long enough REBIND_ADMIN_TOKEN', () => {
-  const { text } = captureStderr(() => loadOrCreateToken(dataDir(), { REBIND_ADMIN_TOKEN: 'x'.repeat(MIN_TOKEN_LENGTH) }));
+  const { text } = captureLog(() => loadOrCreateToken(dataDir(), { REBIND_ADMIN_TOKEN: 'x'.repeat(MIN_TOKEN_LENGTH) }));
   expect(text).not.toMatch(/REBIND_ADMIN_TOKEN/);
 });
 
 it('replaces a short admin.token and logs that it did, and why', () => {
   const dir = dataDir();
   writeFileSync(path.join(dir, 'admin.token'), 'short\n', { mode: 0o600 });
-  const { result, text } = captureStderr(() => loadOrCreateToken(dir, {}));
+  const { result, text } = captureLog(() => loadOrCreateToken(dir, {}));
   expect(result.value).not.toBe('short');
   expect(readFileSync(path.join(dir, 'admin.token'), 'utf8').trim()).toBe(result.value);
   expect(text).toMatch(/admin\.token held a token of 5 characters, under the minimum of 16: replaced/);

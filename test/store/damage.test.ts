@@ -271,7 +271,7 @@ describe('damage seen from the command line', () => {
     expect(refused).toMatch(new RegExp(`${journal} is damaged at byte \\d+`));
     expect(refused).toContain('--repair');
     const repaired = await startMarks(p, 'always', cleanups, p.path('data'), ['--repair']);
-    // Warnings go to stderr, which may arrive after the listening lines on stdout.
+    // Warnings may come after the listening lines.
     await waitFor(() => /--repair: \d+ transaction\(s\) lost; the damaged files are kept in .*damaged-/.test(repaired.output()), 5000, 'the --repair summary');
     const k = (await readMarks(repaired))['p-ann']?.k ?? 0;
     expect(k).toBeGreaterThan(0);
