@@ -1,7 +1,9 @@
 import { Packr } from 'msgpackr';
 import { applyWirePatches, type WirePatch } from './replica.ts';
 import { unpackOwnKeys } from './wire-keys.ts';
-import type { LooseName, NameOf, PayloadArg, ReturnOf } from './handler-types.ts';
+import type { ClientNameOf, KnownName, LooseName, MissingPayload, PayloadArg, ReturnOf, SystemCalls, WrongPayload } from './handler-types.ts';
+
+export type { CodeVersions } from './handler-types.ts';
 import { PendingRequests } from './requests.ts';
 
 // The rebind client, for browsers and Node: calls with promised replies,
@@ -124,9 +126,15 @@ export class RebindClient {
    * With the rebind-env.d.ts that `rebind types` writes, tsc checks the name
    * and the payload, and types the reply.
    */
-  // The loose form first: tsc reports the last overload's error, which names the handlers there are.
+  // Overloads in this order: the `$` requests (typed with or without a map),
+  // the loose form (only without a map), the typed form, then two that only
+  // ever fail: tsc reports the last overload's error, and theirs name the
+  // handler and what it takes.
+  call<N extends keyof SystemCalls>(name: N, ...payload: PayloadArg<SystemCalls, N>): Promise<ReturnOf<SystemCalls, N>>;
   call<R = unknown>(name: LooseName<Handlers>, payload?: unknown): Promise<R>;
-  call<N extends NameOf<Handlers>>(name: N, ...payload: PayloadArg<Handlers, N>): Promise<Awaited<ReturnOf<Handlers, N>>>;
+  call<N extends ClientNameOf<Handlers>>(name: N, ...payload: PayloadArg<Handlers, N>): Promise<Awaited<ReturnOf<Handlers, N>>>;
+  call<N extends string>(name: KnownName<N, ClientNameOf<Handlers>>, payload: WrongPayload<Handlers, N>): Promise<unknown>;
+  call<N extends string>(name: KnownName<N, ClientNameOf<Handlers>, MissingPayload<Handlers, N>>): Promise<unknown>;
   call(name: string, payload: unknown = null): Promise<unknown> {
     return this.request(name, payload);
   }

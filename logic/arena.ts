@@ -1,6 +1,6 @@
 import { client, type Ctx } from 'rebind';
 import { items, players, world, type Player } from '../state/arena.ts';
-import { clamp, distanceToSegment, ITEM_COUNT, ITEM_SCORE, PICKUP_RADIUS, RESPAWN_MS, round1, SPEED } from './lib/rules.ts';
+import { clamp, distanceToSegment, ITEM_COUNT, ITEM_KINDS, ITEM_SCORE, PICKUP_RADIUS, RESPAWN_MS, round1, SPEED } from './lib/rules.ts';
 
 // Movement, pickups and the leaderboard. Clients say where they want to go;
 // the tick moves everyone at SPEED.
@@ -8,8 +8,8 @@ import { clamp, distanceToSegment, ITEM_COUNT, ITEM_SCORE, PICKUP_RADIUS, RESPAW
 export function init(ctx: Ctx): void {
   ctx.setRoomView('arena', { players: true, items: true, world: true });
   if (items.size === 0) {
-    for (const [kind, count] of Object.entries(ITEM_COUNT)) {
-      for (let i = 0; i < count; i++) ctx.call('items.spawn', { kind });
+    for (const kind of ITEM_KINDS) {
+      for (let i = 0; i < ITEM_COUNT[kind]; i++) ctx.call('items.spawn', { kind });
     }
   }
 }

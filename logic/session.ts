@@ -1,9 +1,10 @@
-import { fail, type Ctx } from 'rebind';
+import { fail, type Ctx, type SessionCtx } from 'rebind';
 import { players, world } from '../state/arena.ts';
 import { post } from './lib/chatlog.ts';
 
 // Session hooks: the host calls these by name when a connection joins,
-// drops, comes back, or leaves for good.
+// drops, comes back, or leaves for good. Every hook but auth runs for a
+// player, so its ctx (SessionCtx) has ctx.player as a string.
 
 const COLORS = ['#e6194b', '#3cb44b', '#ffe119', '#4363d8', '#f58231', '#911eb4', '#46f0f0', '#f032e6'];
 
@@ -14,8 +15,8 @@ export function auth(ctx: Ctx, payload: { name?: unknown }): string {
   return 'p-' + name.toLowerCase().replace(/\s+/g, '-');
 }
 
-export function join(ctx: Ctx): void {
-  const id = ctx.player!;
+export function join(ctx: SessionCtx): void {
+  const id = ctx.player;
   const name = id.slice(2);
   const { width, height } = world.get();
   if (players.has(id)) players.update(id, (p) => void (p.online = true));
@@ -29,18 +30,18 @@ export function join(ctx: Ctx): void {
   ctx.call('arena.rankings');
 }
 
-export function drop(ctx: Ctx): void {
-  if (players.has(ctx.player!)) players.update(ctx.player!, (p) => ({ ...p, online: false, dx: 0, dy: 0 }));
+export function drop(ctx: SessionCtx): void {
+  if (players.has(ctx.player)) players.update(ctx.player, (p) => ({ ...p, online: false, dx: 0, dy: 0 }));
 }
 
-export function resume(ctx: Ctx): void {
-  if (players.has(ctx.player!)) players.update(ctx.player!, (p) => void (p.online = true));
+export function resume(ctx: SessionCtx): void {
+  if (players.has(ctx.player)) players.update(ctx.player, (p) => void (p.online = true));
 }
 
-export function leave(ctx: Ctx): void {
-  const row = players.get(ctx.player!);
+export function leave(ctx: SessionCtx): void {
+  const row = players.get(ctx.player);
   if (!row) return;
-  players.delete(ctx.player!);
+  players.delete(ctx.player);
   post('server', `${row.name} left`);
   ctx.call('arena.rankings');
 }

@@ -6,7 +6,7 @@ import { RebindError } from './errors.ts';
 import { defined, mayDefine } from './store/define.ts';
 import { Store, type StoreOptions } from './store/store.ts';
 import { Table, type TableOptions } from './store/table.ts';
-import type { LooseName, NameOf, PayloadArg, ReturnOf } from '../client/handler-types.ts';
+import type { ClientMark, InternalNameOf, KnownName, LooseName, MissingPayload, NameOf, PayloadArg, ReturnOf, ScheduledName, WrongPayload } from '../client/handler-types.ts';
 import { isPayloadSchema, validatePayload, type PayloadSchema, type SchemaInput, type SchemaOutput } from './schema.ts';
 
 export type { PayloadSchema } from './schema.ts';
@@ -41,12 +41,24 @@ export interface Ctx {
   /** The module whose code is running, e.g. `combat/melee`. */
   readonly module: string;
   readonly log: Logger;
-  /** Calls a handler by name, now, inside this transaction (internal ones too). Names and payloads are checked by tsc once `rebind types` has run. */
-  // The loose form first: tsc reports the last overload's error, which names the handlers there are.
+  /**
+   * Calls a handler by name, now, inside this transaction: client() handlers
+   * and internal ones. Names and payloads are checked by tsc once
+   * `rebind types` has run (the last two overloads only ever fail: tsc
+   * reports the last overload's error, and theirs name the handler).
+   */
   call<R = unknown>(name: LooseName<Handlers>, payload?: unknown): R;
   call<N extends NameOf<Handlers>>(name: N, ...payload: PayloadArg<Handlers, N>): ReturnOf<Handlers, N>;
-  /** Calls `name` with `payload` after `delayMs`, on whatever code is live then. Returns a timer id. */
-  schedule<N extends NameOf<Handlers>>(delayMs: number, name: N, ...payload: PayloadArg<Handlers, N>): string;
+  call<N extends string>(name: KnownName<N, NameOf<Handlers>>, payload: WrongPayload<Handlers, N>): unknown;
+  call<N extends string>(name: KnownName<N, NameOf<Handlers>, MissingPayload<Handlers, N>>): unknown;
+  /**
+   * Calls `name` with `payload` after `delayMs`, on whatever code is live
+   * then. Returns a timer id. A timer runs with no player, so only internal
+   * handlers (not client() ones) can be scheduled.
+   */
+  schedule<N extends InternalNameOf<Handlers>>(delayMs: number, name: N, ...payload: PayloadArg<Handlers, N>): string;
+  schedule<N extends string>(delayMs: number, name: ScheduledName<Handlers, N>, payload: WrongPayload<Handlers, N>): string;
+  schedule<N extends string>(delayMs: number, name: ScheduledName<Handlers, N, MissingPayload<Handlers, N>>): string;
   /** Cancels a pending `schedule`; false if it already fired or never existed. */
   cancel(timerId: string): boolean;
   /** Pushes `[event, 0, payload]` to one player, once this transaction commits. */
@@ -77,6 +89,18 @@ export interface ClientCtx extends Ctx {
   readonly player: string;
 }
 
+/**
+ * What the session hooks `join`, `resume`, `drop` and `leave` receive: the
+ * host calls them for a player, so `ctx.player` is a string. (`auth` runs
+ * before there is a player: it takes a plain Ctx.) Calling a hook yourself
+ * with ctx.call from a timer, or with `rebind call` without `--as`, gives it
+ * no player: don't.
+ */
+export type SessionCtx = ClientCtx;
+
+/** A handler callable by clients, as client() returns it: its type carries the mark that `rebind types` sorts names by. */
+export type ClientHandler<P, R> = ((ctx: ClientCtx, payload: P) => R) & ClientMark;
+
 const PUBLIC = Symbol.for('rebind.public');
 
 /**
@@ -85,9 +109,9 @@ const PUBLIC = Symbol.for('rebind.public');
  * fails it is refused with BAD_PAYLOAD and the schema's message before the
  * handler runs, and the handler gets the schema's output.
  */
-export function client<P = undefined, R = unknown>(fn: (ctx: ClientCtx, payload: P) => R): (ctx: ClientCtx, payload: P) => R;
-export function client<S extends PayloadSchema<any, any>, R>(schema: S, fn: (ctx: ClientCtx, payload: SchemaOutput<S>) => R): (ctx: ClientCtx, payload: SchemaInput<S>) => R;
-export function client(first: unknown, second?: unknown): Handler {
+export function client<P = undefined, R = unknown>(fn: (ctx: ClientCtx, payload: P) => R): ClientHandler<P, R>;
+export function client<S extends PayloadSchema<any, any>, R>(schema: S, fn: (ctx: ClientCtx, payload: SchemaOutput<S>) => R): ClientHandler<SchemaInput<S>, R>;
+export function client(first: unknown, second?: unknown): Handler & ClientMark {
   let fn: Handler;
   if (typeof second === 'function') {
     if (!isPayloadSchema(first)) throw new TypeError('client(schema, handler): the first argument is not a Standard Schema (it has no ~standard.validate)');
@@ -97,7 +121,7 @@ export function client(first: unknown, second?: unknown): Handler {
     fn = (ctx, payload) => handler(ctx, validatePayload(schema, payload, handler.name || 'the handler'));
   } else fn = first as Handler;
   Object.defineProperty(fn, PUBLIC, { value: true });
-  return fn;
+  return fn as Handler & ClientMark;
 }
 
 export function isClientHandler(fn: unknown): boolean {

@@ -96,6 +96,25 @@ export class TestGame {
     return s.get() as T;
   }
 
+  /**
+   * A state file's exports as the server loaded them: the live stores, not a
+   * copy. A test must not import its own state files (outside the server's
+   * loading of state/, defineStore and defineTable are refused with
+   * STORE_OUTSIDE_STATE); it names the type instead, which imports nothing:
+   * `const { players } = game.stateModule<typeof import('../state/game.ts')>('state/game.ts')`.
+   * Read through them; change state by calling handlers (`game.call`), as the game does.
+   */
+  stateModule<M = Record<string, unknown>>(rel: string): M {
+    const file = path.resolve(this.root, rel);
+    const files = this.server.host.registry.files;
+    const exports = files.get(file);
+    if (!exports) {
+      const known = [...files.keys()].map((f) => path.relative(this.root, f).split(path.sep).join('/'));
+      throw new Error(`stateModule: ${rel} is not a state file the server loaded (loaded: ${known.join(', ') || 'none'})`);
+    }
+    return exports as M;
+  }
+
   /** Calls any handler, internal ones too, as the CLI does; `player` sets ctx.player. */
   call<R = unknown>(name: string, payload?: unknown, player?: string): Promise<R> {
     // A refusal before the handler's first await is thrown at once: a rejection, like any other.

@@ -79,7 +79,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const one = async (c: RebindClient): Promise<void> => {
     const t0 = performance.now();
     try {
-      await c.call(options.handler, options.payload);
+      // The handler is named at run time: any game's, so the untyped request.
+      await c.request(options.handler, options.payload);
       if (t0 >= countFrom) latencies.push(performance.now() - t0);
     } catch (err) {
       errors++;

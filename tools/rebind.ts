@@ -2,7 +2,7 @@
 // admin channel. Exit codes: 0 done, 1 refused (a rejected patch, a failed
 // call), 2 usage or connection error. Shipped bundled as plain JavaScript
 // (tools/cli/build-cli.mjs) so that a command starts in a blink.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -26,6 +26,21 @@ function adminUrl(raw: string, from: string): string {
   return url.href;
 }
 
+/**
+ * This bin as a command that works from any folder. Outside a project
+ * `npx rebind` asks the registry for a package named rebind (npm's rule for a
+ * name no local package provides), which is not this engine.
+ */
+function selfCommand(): string {
+  let bin: string;
+  try {
+    bin = realpathSync(process.argv[1] ?? '');
+  } catch {
+    return 'rebind';
+  }
+  return `node ${bin.includes(' ') ? JSON.stringify(bin) : bin}`;
+}
+
 function target(values: Record<string, unknown>): AdminTarget {
   const url =
     typeof values.server === 'string'
@@ -40,7 +55,7 @@ function target(values: Record<string, unknown>): AdminTarget {
   if (!existsSync(file)) {
     const notAProject = !existsSync('logic') && !existsSync('state') && values.data === undefined && !process.env.REBIND_DATA;
     const why = notAProject
-      ? `${process.cwd()} is not a rebind project (no logic/, state/ or data/ here): run rebind in the game's folder, where the server keeps data/admin.token, or pass --token (or set REBIND_ADMIN_TOKEN) and --server. To start a game of your own: rebind new <dir>.`
+      ? `${process.cwd()} is not a rebind project (no logic/, state/ or data/ here): run rebind in the game's folder, where the server keeps data/admin.token, or pass --token (or set REBIND_ADMIN_TOKEN) and --server. To start a game of your own: ${selfCommand()} new <dir>.`
       : `no admin token: ${file} does not exist. Pass --token, set REBIND_ADMIN_TOKEN, or point --data at the server's data folder.`;
     throw new CliError(why, 2, 'NO_TOKEN');
   }

@@ -1,4 +1,4 @@
-import { RebindClient, RebindClientError } from '../index.ts';
+import { RebindClient, RebindClientError, type CodeVersions } from 'rebind/client';
 
 // The demo arena in a browser: draws the room's replica, sends movement
 // intents, chats, and shows each module's code version, so a patch is seen
@@ -8,13 +8,12 @@ import { RebindClient, RebindClientError } from '../index.ts';
 interface Player { name: string; x: number; y: number; score: number; color: string; online: boolean }
 interface Item { x: number; y: number; kind: 'gem' | 'star' }
 interface World { width: number; height: number; chat: Array<{ at: number; from: string; text: string }>; leaderboard: Array<{ name: string; score: number }> }
-type Versions = Record<string, { version: number; hash: string }>;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const canvas = $<HTMLCanvasElement>('arena');
 const g = canvas.getContext('2d')!;
 const client = new RebindClient(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`, { backoffMs: [200, 2000] });
-let versions: Versions = {};
+let versions: CodeVersions = {};
 const freshUntil = new Map<string, number>();
 
 function setStatus(text: string, down = false): void {
@@ -23,7 +22,7 @@ function setStatus(text: string, down = false): void {
   el.className = down ? 'down' : '';
 }
 
-function showVersions(next: Versions): void {
+function showVersions(next: CodeVersions): void {
   for (const [name, v] of Object.entries(next)) {
     if (versions[name] && versions[name]!.hash !== v.hash) freshUntil.set(name, Date.now() + 4000);
   }
@@ -130,19 +129,19 @@ async function enter(name: string): Promise<void> {
   $('join').hidden = true;
   $('game').hidden = false;
   setStatus(`playing as ${client.player}`);
-  showVersions(await client.call<Versions>('$versions'));
+  showVersions(await client.call('$versions'));
 }
 
 function remember(): void {
   if (client.token) sessionStorage.setItem('rebind.token', client.token);
 }
 
-client.on('$versions', (v: Versions) => showVersions(v));
+client.on('$versions', (v: CodeVersions) => showVersions(v));
 client.on('close', () => setStatus('connection lost, reconnecting…', true));
 client.on('resumed', () => {
   remember();
   setStatus(`resumed as ${client.player}`);
-  void client.call<Versions>('$versions').then(showVersions);
+  void client.call('$versions').then(showVersions);
 });
 client.on('rejoined', () => {
   remember();

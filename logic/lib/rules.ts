@@ -13,6 +13,9 @@ export const PICKUP_RADIUS = 18;
 /** How long a picked-up item takes to come back, in milliseconds. */
 export const RESPAWN_MS = 3000;
 
+/** The kinds of item, as state/arena.ts's Item['kind'] names them. */
+export const ITEM_KINDS = ['gem', 'star'] as const;
+
 /** Items in the arena at start. */
 export const ITEM_COUNT = { gem: 12, star: 3 } as const;
 

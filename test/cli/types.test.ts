@@ -55,7 +55,57 @@ describe('rebind types', () => {
     const errors = tsc.stdout.split('\n').filter((l) => /error TS/.test(l));
     expect(errors, tsc.stdout).toHaveLength(1);
     expect(errors[0]).toContain(`client/play.ts(4,`);
-    expect(errors[0]).toContain('"config.ping"');
+    // The message (on the lines after it: tsc reports the last overload's error) names the call.
+    expect(tsc.stdout).toContain(`Argument of type '"config.ping"' is not assignable to parameter of type`);
+  }, 60_000);
+
+  it('lets clients call only client handlers and $ requests, schedules only internal ones, and names the handler in every error', async () => {
+    put('logic/shop.ts', `import { client, type Ctx, type SessionCtx } from 'rebind';
+export function restock(_ctx: Ctx, p: { n: number }): number { return p.n; }
+export const buy = client((ctx, p: { item: string }) => ({ left: 1, by: ctx.player }));
+export function later(ctx: Ctx): void {
+  const n: number = ctx.call('shop.restock', { n: 1 });
+  const left: number = ctx.call('shop.buy', { item: 'x' }).left;
+  ctx.schedule(10, 'shop.restock', { n: n + left });
+  ctx.schedule(10, 'shop.buy', { item: 'x' });
+  ctx.schedule(10, 'shop.restock', { n: 'x' });
+  ctx.call('shop.restock');
+}
+export function hook(ctx: SessionCtx): string { return ctx.player.toUpperCase(); }
+`);
+    put('client/shop.ts', `import type { CodeVersions, RebindClient } from 'rebind/client';
+export async function shop(c: RebindClient): Promise<number> {
+  const versions: CodeVersions = await c.call('$versions');
+  const now: number = (await c.call('$ping')).now;
+  const { left } = await c.call('shop.buy', { item: 'sword' });
+  await c.call('shop.restock', { n: 1 });
+  await c.call('shop.buy', { item: 5 });
+  await c.call('shop.buy');
+  return left + now + Object.keys(versions).length;
+}
+`);
+    try {
+      const run = await runCli(['types', '--root', dir]);
+      expect(run.code, run.stderr).toBe(0);
+      const tsc = spawnSync(process.execPath, [path.join(ENGINE, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.', '--pretty', 'false'], { cwd: dir, encoding: 'utf8' });
+      // One entry per error: its file(line) and the whole message, continuation lines included.
+      const errors = tsc.stdout.split(/\n(?=\S)/).filter((e) => /error TS/.test(e) && /^(client|logic)\/shop\.ts/.test(e));
+      const at = (where: string) => errors.filter((e) => e.startsWith(where)).join('\n');
+      const lines = errors.map((e) => /^([^(]+\(\d+),/.exec(e)?.[1]).sort();
+      expect(lines, tsc.stdout).toEqual(['client/shop.ts(6', 'client/shop.ts(7', 'client/shop.ts(8', 'logic/shop.ts(10', 'logic/shop.ts(8', 'logic/shop.ts(9']);
+      // An internal handler is not a name a client may call: the message lists those it may.
+      const callable = /Argument of type '"shop.restock"' is not assignable to parameter of type '([^']*(?:'s[^']*)?)'/.exec(at('client/shop.ts(6'))?.[1];
+      expect(callable?.split(' | ').sort(), at('client/shop.ts(6')).toEqual(['"$leave"', '"$ping"', '"$versions"', `"it's.hi"`, '"shop.buy"']);
+      // A wrong payload, and a missing one, name the handler and what it takes.
+      expect(at('client/shop.ts(7')).toContain('"payload of shop.buy": { item: string; }');
+      expect(at('client/shop.ts(8')).toContain('"shop.buy needs a payload": { item: string; }');
+      expect(at('logic/shop.ts(8')).toContain('"shop.buy is a client handler: it needs a player, and a timer has none (schedule an internal handler)"');
+      expect(at('logic/shop.ts(9')).toContain('"payload of shop.restock": { n: number; }');
+      expect(at('logic/shop.ts(10')).toContain('"shop.restock needs a payload": { n: number; }');
+    } finally {
+      rmSync(path.join(dir, 'logic', 'shop.ts'));
+      rmSync(path.join(dir, 'client', 'shop.ts'));
+    }
   }, 60_000);
 
   it('is written again by rebind watch after each patch that took', async () => {

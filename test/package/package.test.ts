@@ -1,4 +1,4 @@
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,5 +73,28 @@ describe("the package's own name", () => {
     const record = await game.write('logic/sneaky.ts', `import { client } from '../node_modules/rebind/server/api.ts';\nexport const hi = client(() => 'hi');\n`);
     expect(record).toMatchObject({ ok: true });
     expect(await game.call('sneaky.hi', null, 'p-bob')).toBe('hi');
+  });
+
+  it('is how the demo imports the engine: rebind in state/ and logic/, rebind/client in its browser page', async () => {
+    const esbuild = await import('esbuild');
+    const demo = [
+      'client/demo/main.ts',
+      ...['logic', 'state'].flatMap((dir) => readdirSync(path.join(ENGINE, dir), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`)),
+    ];
+    expect(demo).toContain('logic/arena.ts');
+    for (const entry of demo) {
+      const page = entry.startsWith('client/');
+      // The page is bundled as the server bundles it, so 'rebind/client' must resolve; logic's 'rebind' is the host's.
+      const result = await esbuild.build({ entryPoints: [entry], absWorkingDir: ENGINE, bundle: true, write: false, metafile: true, format: 'esm', platform: page ? 'browser' : 'node', external: page ? ['ws'] : ['rebind'], logLevel: 'silent' });
+      for (const [file, input] of Object.entries(result.metafile.inputs)) {
+        if (!/^(client\/demo|logic|state)\//.test(file)) continue;
+        for (const imported of input.imports) {
+          const specifier = imported.original ?? imported.path;
+          const what = `${file} imports "${specifier}" (${imported.path})`;
+          if (!specifier.startsWith('.')) expect([page ? 'rebind/client' : 'rebind'], what).toContain(specifier);
+          else expect(imported.path, what).toMatch(page ? /^client\/demo\// : /^(logic|state)\//);
+        }
+      }
+    }
   });
 });

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Store } from 'rebind';
 import { startGame, type TestGame } from 'rebind/testing';
 
 // startGame runs a copy of the game: it must resolve what the game resolves
@@ -74,5 +75,24 @@ describe('rebind/testing startGame', () => {
     const root = project({ 'package.json': '{}\n' });
     await expect(startGame({ root })).rejects.toThrow(/has no logic\/ folder/);
     expect(readdirSync(root)).toEqual(['package.json']);
+  });
+
+  it('hands a test the live stores of a state file, the same objects across a patch', async () => {
+    const root = project({
+      'package.json': '{ "name": "g", "type": "module" }\n',
+      'state/tally.ts': "import { defineStore } from 'rebind';\nexport const tally = defineStore('tally', { n: 0 }, { version: 1 });\n",
+      'logic/count.ts': "import { tally } from '../state/tally.ts';\nexport function add(_ctx: unknown, p: { by: number }) { tally.update((d) => { d.n += p.by; }); return tally.get().n; }\n",
+    });
+    game = await startGame({ root });
+    const { tally } = game.stateModule<{ tally: Store<{ n: number }> }>('state/tally.ts');
+    expect(await game.call('count.add', { by: 2 })).toBe(2);
+    expect(tally.get()).toEqual({ n: 2 });
+    const record = await game.write('logic/count.ts', game.read('logic/count.ts').replace('d.n += p.by', 'd.n += 10 * p.by'));
+    expect(record.ok).toBe(true);
+    expect(await game.call('count.add', { by: 1 })).toBe(12);
+    // The store the test holds is the one the patched code writes: there is no second copy.
+    expect(tally.get()).toEqual({ n: 12 });
+    expect(game.stateModule<{ tally: unknown }>('state/tally.ts').tally).toBe(tally);
+    expect(() => game!.stateModule('state/nope.ts')).toThrow('stateModule: state/nope.ts is not a state file the server loaded (loaded: state/tally.ts)');
   });
 });

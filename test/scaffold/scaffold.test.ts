@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,13 +13,22 @@ import { waitFor } from '../helpers/project.ts';
 // and npm's cache), then its own scripts: typecheck, dev, test.
 
 const ENGINE = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = realpathSync(path.join(ENGINE, 'tools', 'bin-rebind.mjs'));
+// A registry nobody answers on: every npm and npx command the docs give must work without one.
+const NO_REGISTRY = { npm_config_registry: 'http://127.0.0.1:9/' };
 let parent: string;
 let dir: string;
 
-function npm(args: string[], timeout = 60_000) {
-  const result = spawnSync('npm', args, { cwd: dir, encoding: 'utf8', timeout, env: { ...process.env, NO_COLOR: '1', npm_config_audit: 'false', npm_config_fund: 'false' } });
+function run(command: string, args: string[], options: { cwd?: string; env?: Record<string, string>; timeout?: number } = {}) {
+  const result = spawnSync(command, args, {
+    cwd: options.cwd ?? dir,
+    encoding: 'utf8',
+    timeout: options.timeout ?? 60_000,
+    env: { ...process.env, NO_COLOR: '1', npm_config_audit: 'false', npm_config_fund: 'false', ...options.env },
+  });
   return { code: result.status, out: `${result.stdout}${result.stderr}` };
 }
+const npm = (args: string[], options?: { env?: Record<string, string> }) => run('npm', args, options);
 
 beforeAll(() => {
   parent = mkdtempSync(path.join(tmpdir(), 'rebind-scaffold-'));
@@ -30,12 +39,19 @@ afterAll(() => {
 });
 
 describe('rebind new', () => {
-  it('creates a project outside the engine that depends on it by file:', async () => {
-    const made = await runCli(['new', dir]);
-    expect(made.code).toBe(0);
+  it('creates a project outside the engine that depends on it by file:, with the command the docs give', async () => {
+    // Outside a project, `npx rebind` asks the registry for a package named rebind; naming the engine's folder does not.
+    const made = run('npx', ['--prefix', ENGINE, 'rebind', 'new', 'my-game'], { cwd: parent, env: NO_REGISTRY });
+    expect(made.code, made.out).toBe(0);
     const spec = `file:${path.relative(dir, ENGINE).split(path.sep).join('/')}`;
-    expect(made.stdout).toContain(`depends on rebind as "${spec}"`);
+    expect(made.out).toContain(`depends on rebind as "${spec}"`);
     expect(JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).dependencies).toEqual({ rebind: spec });
+    expect(JSON.parse(readFileSync(path.join(dir, 'package-lock.json'), 'utf8')).packages['node_modules/rebind']).toEqual({ resolved: spec.slice('file:'.length), link: true });
+    // The bin run by its path, outside a project, says what it is missing and how to make a game from there.
+    const lost = run(process.execPath, [BIN, 'status'], { cwd: parent });
+    expect(lost.code).toBe(2);
+    expect(lost.out).toContain(`${parent} is not a rebind project`);
+    expect(lost.out).toContain(`To start a game of your own: node ${BIN} new <dir>.`);
     const again = await runCli(['new', dir]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('is not empty');
@@ -43,11 +59,17 @@ describe('rebind new', () => {
     expect(inside.code).toBe(2);
   });
 
-  it('installs without the network', () => {
-    let install = npm(['install', '--offline']);
-    // npm ci fills the cache with tarballs only; a package's metadata may be missing (ENOTCACHED) on a fresh CI machine.
-    if (install.code !== 0 && install.out.includes('ENOTCACHED')) install = npm(['install', '--prefer-offline']);
+  it('installs with a plain npm install and no registry: its lockfile and the tarballs in npm\'s cache', () => {
+    // A cache of tarballs only, no package metadata: what `npm ci` leaves on a fresh machine (and why a
+    // project without a lockfile fails there with ENOTCACHED). The tarballs are where the engine's install put them.
+    const cache = path.join(parent, 'npm-cache');
+    const tarballs = path.join(run('npm', ['config', 'get', 'cache'], { cwd: parent }).out.trim(), '_cacache', 'content-v2');
+    expect(existsSync(tarballs), `npm's cache has no tarballs at ${tarballs}: install the engine first`).toBe(true);
+    mkdirSync(path.join(cache, '_cacache'), { recursive: true });
+    symlinkSync(tarballs, path.join(cache, '_cacache', 'content-v2'));
+    const install = npm(['install'], { env: { ...NO_REGISTRY, npm_config_cache: cache } });
     expect(install.code, install.out).toBe(0);
+    expect(realpathSync(path.join(dir, 'node_modules', 'rebind'))).toBe(realpathSync(ENGINE));
   });
 
   it('typechecks, and a misspelt handler name or a wrong payload fails the typecheck naming the handler', () => {
@@ -69,15 +91,19 @@ export async function play(c: RebindClient): Promise<number> {
     // Logic's own calls by name are checked too (a helper: not a module, so not a handler).
     const helper = path.join(dir, 'logic', 'lib', 'later.ts');
     mkdirSync(path.dirname(helper), { recursive: true });
-    writeFileSync(helper, `import type { Ctx } from 'rebind';\nexport function later(ctx: Ctx) {\n  ctx.schedule(1000, 'score.top', { n: 'three' });\n  ctx.call('score.clik');\n}\n`);
+    writeFileSync(helper, `import type { Ctx } from 'rebind';\nexport function later(ctx: Ctx) {\n  ctx.schedule(1000, 'score.top', { n: 3 });\n  ctx.call('score.clik');\n}\n`);
     try {
       const failed = npm(['run', 'typecheck']);
-      expect(failed.out).toContain("ctx.schedule(1000, 'score.top', { n: 'three' });");
-      expect(failed.out).toContain("ctx.call('score.clik');");
       expect(failed.code).not.toBe(0);
-      expect(failed.out).toContain(`Argument of type '"score.clik"' is not assignable to parameter of type '"score.click" | "score.top"`);
+      // Each message names the handler: a timer has no player, so a client handler cannot be scheduled...
+      expect(failed.out).toContain("ctx.schedule(1000, 'score.top', { n: 3 });");
+      expect(failed.out).toContain('"score.top is a client handler: it needs a player');
+      // ...a misspelt name is listed against the names there are...
+      expect(failed.out).toContain("ctx.call('score.clik');");
+      expect(failed.out).toMatch(/Argument of type '"score.clik"' is not assignable to parameter of type '[^']*"score.click"/);
+      // ...and a wrong payload says whose payload and what it takes.
       expect(failed.out).toContain("await c.call('score.top', { n: 'three' });");
-      expect(failed.out).toContain("Type 'string' is not assignable to type 'number'");
+      expect(failed.out).toContain('"payload of score.top": { n: number; }');
       // The typed result: mine.score is a number, so there are exactly these four errors.
       expect(failed.out.match(/TS\d{4}:/g)).toHaveLength(4);
     } finally {
@@ -108,6 +134,11 @@ export async function play(c: RebindClient): Promise<number> {
       await waitFor(() => /patched score v1 -> v2/.test(out), 10_000, 'the saved file to be patched in');
       expect(await player.call('score.click')).toEqual({ score: 6 });
       expect(readFileSync(types, 'utf8')).toContain('"score.top": typeof import("./logic/score.ts")["top"];');
+      // The README's `npx rebind status`: in the project, npx runs the project's own bin (no registry).
+      const admin = /admin listening on (ws:\/\/[\d.:]+)/.exec(out)![1]!;
+      const status = run('npx', ['rebind', 'status', '--json', '--server', admin], { env: NO_REGISTRY });
+      expect(status.code, status.out).toBe(0);
+      expect((JSON.parse(status.out) as { modules: Array<{ name: string; version: number }> }).modules).toContainEqual(expect.objectContaining({ name: 'score', version: 2 }));
     } catch (err) {
       throw new Error(`${(err as Error).message}\nthe game's output:\n${out}`);
     } finally {

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CliError } from '../cli/admin-client.ts';
+import { gameLockfile } from './lockfile.ts';
 import { templateFiles } from './template.ts';
 
 // `rebind new <dir>`: a game project of its own, outside the engine, that
@@ -43,7 +44,11 @@ export function createProject(target: string, engine: string): NewProject {
   if (!path.relative(engine, dir).startsWith('..')) throw new CliError(`${dir} is inside the engine's folder ${engine}: a game lives in a folder of its own`, 2, 'USAGE');
   const engineSpec = `file:${rel.split(path.sep).join('/')}`;
   const name = path.basename(dir).toLowerCase().replace(/[^a-z0-9-_.]/g, '-') || 'game';
-  const files = templateFiles({ name, engineSpec, devDependencies: Object.fromEntries(DEV_TOOLS.map((t) => [t, installedVersion(engine, t)])) });
+  const devDependencies = Object.fromEntries(DEV_TOOLS.map((t) => [t, installedVersion(engine, t)]));
+  const files = templateFiles({ name, engineSpec, devDependencies });
+  // The engine's own versions of the tools, locked: `npm install` then needs no registry (see lockfile.ts).
+  const lock = gameLockfile({ engine, name, engineSpec, devDependencies });
+  if (lock) files['package-lock.json'] = lock;
   for (const [file, text] of Object.entries(files)) {
     const full = path.join(dir, file);
     mkdirSync(path.dirname(full), { recursive: true });

@@ -79,10 +79,12 @@ export interface Player {
 export const players = defineTable<Player>('players', { version: 1 });
 `;
 
-const SESSION = `import { fail, type Ctx } from 'rebind';
+const SESSION = `import { fail, type Ctx, type SessionCtx } from 'rebind';
 import { players } from '../state/game.ts';
 
-// Who a connection is: $auth {name} makes it the player "p-<name>".
+// Who a connection is: $auth {name} makes it the player "p-<name>". The
+// other hooks (join, resume, drop, leave) run for that player: their
+// SessionCtx has ctx.player as a string.
 
 export function auth(_ctx: Ctx, payload: { name?: unknown }): string {
   const name = typeof payload?.name === 'string' ? payload.name.trim() : '';
@@ -90,8 +92,8 @@ export function auth(_ctx: Ctx, payload: { name?: unknown }): string {
   return 'p-' + name;
 }
 
-export function join(ctx: Ctx): void {
-  const id = ctx.player!;
+export function join(ctx: SessionCtx): void {
+  const id = ctx.player;
   if (!players.has(id)) players.set(id, { name: id.slice(2), score: 0 });
   ctx.join('lobby');
 }
@@ -170,6 +172,10 @@ Try it: with \`npm run dev\` running, change \`POINTS\` in \`logic/score.ts\` an
 save; the next \`score.click\` scores the new amount, and every score is kept.
 While it runs, \`npx rebind status\` shows the modules and their versions.
 
-The engine's documentation is in its \`docs/\` folder (node_modules/rebind/docs/).
+\`npm install\` needs no registry on the machine where the engine was installed:
+\`package-lock.json\` holds the engine's own versions of the tools, which npm
+takes from its cache. The engine's documentation is in its \`docs/\` folder
+(node_modules/rebind/docs/); its guide's testing section shows how a test
+reads the live stores (\`game.stateModule\`).
 `;
 }
