@@ -45,6 +45,7 @@ describe('rebind new', () => {
     expect(made.code, made.out).toBe(0);
     const spec = `file:${path.relative(dir, ENGINE).split(path.sep).join('/')}`;
     expect(made.out).toContain(`depends on rebind as "${spec}"`);
+    expect(made.out).toContain("package-lock.json locks typescript, vitest and @types/node at this engine's versions");
     expect(JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).dependencies).toEqual({ rebind: spec });
     expect(JSON.parse(readFileSync(path.join(dir, 'package-lock.json'), 'utf8')).packages['node_modules/rebind']).toEqual({ resolved: spec.slice('file:'.length), link: true });
     // The bin run by its path, outside a project, says what it is missing and how to make a game from there.

@@ -64,6 +64,9 @@ export function describeProject(p: NewProject, engine: string): string {
     `created ${p.dir}:`,
     ...p.files.map((f) => `  ${f}`),
     `package.json depends on rebind as "${p.engineSpec}" (this engine's folder, ${engine}): move the two folders together, or change that path.`,
+    p.files.includes('package-lock.json')
+      ? "package-lock.json locks typescript, vitest and @types/node at this engine's versions: npm install takes them from npm's cache, with no registry."
+      : "no package-lock.json: this engine's lockfile lacks the tools' versions, so npm install resolves them from the registry.",
     '',
     'next:',
     `  cd ${cd}`,
