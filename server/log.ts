@@ -43,6 +43,11 @@ function readable(line: string, colour: boolean): string {
   return `${paint(COLOURS[level], level.padEnd(5))} ${paint('bold', `[${String(event.scope ?? '')}]`)} ${String(event.msg ?? '')}${fields.length ? ' ' + fields.join(' ') : ''}${stack}\n`;
 }
 
+/** Whether REBIND_LOG lets lines of `level` through. */
+export function logEnabled(level: Level): boolean {
+  return rootLogger().isLevelEnabled(level);
+}
+
 /** Whether the log is JSON lines (stdout is not a terminal) or readable lines. */
 export function logIsJson(): boolean {
   return !process.stdout.isTTY;

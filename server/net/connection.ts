@@ -23,7 +23,8 @@ export const CLOSE = {
 /** What a connection needs from the gateway. */
 export interface RequestHandler {
   readonly limits: NetLimits;
-  handle(conn: Connection, request: Request): unknown[] | Promise<unknown[]> | undefined;
+  /** `arrivedAt`: monoNow() when the frame arrived, before it was decoded. */
+  handle(conn: Connection, request: Request, arrivedAt: number): unknown[] | Promise<unknown[]> | undefined;
 }
 
 export class Connection implements Link, Pingable {
@@ -117,7 +118,7 @@ export class Connection implements Link, Pingable {
       this.reply(replyError(request.seq, 'RATE_LIMITED', `${limits.maxInFlight} calls already in flight; wait for replies`), encoding);
       return;
     }
-    const reply = this.gateway.handle(this, request);
+    const reply = this.gateway.handle(this, request, this.limiter.last);
     const joining = request.name === '$auth' || request.name === '$resume';
     if (reply instanceof Promise) {
       this.pending++;

@@ -124,12 +124,12 @@ export class Gateway implements Outbox {
   }
 
   /** Runs a request; resolves to the reply to send (undefined for seq 0). */
-  handle(conn: Connection, request: Request): unknown[] | Promise<unknown[]> | undefined {
+  handle(conn: Connection, request: Request, arrivedAt?: number): unknown[] | Promise<unknown[]> | undefined {
     this.stats.messages++;
     const mark = this.options.writeMark?.();
     let result: unknown;
     try {
-      result = request.name.startsWith('$') ? this.system(conn, request) : this.call(conn, request);
+      result = request.name.startsWith('$') ? this.system(conn, request) : this.call(conn, request, arrivedAt);
     } catch (err) {
       return this.errorReply(request, err);
     }
@@ -159,10 +159,10 @@ export class Gateway implements Outbox {
     return replyError(request.seq, e.code, e.message);
   }
 
-  private call(conn: Connection, request: Request): unknown {
+  private call(conn: Connection, request: Request, arrivedAt: number | undefined): unknown {
     if (this.closing) throw rebindError('SHUTTING_DOWN', 'the server is shutting down');
     if (!conn.session) throw rebindError('NOT_JOINED', `join first: send ["$auth", seq, {...}] (or "$resume" with a token) before calling "${request.name}"`);
-    return this.host.dispatcher.invoke(request.name, request.payload, conn.session.player, 'client');
+    return this.host.dispatcher.invoke(request.name, request.payload, conn.session.player, 'client', arrivedAt);
   }
 
   private system(conn: Connection, request: Request): unknown {

@@ -195,7 +195,7 @@ export class Dispatcher {
    * Returns what the handler returns, a promise included; throws a
    * RebindError. `client` calls may reach only handlers marked `client()`.
    */
-  invoke(name: string, payload: unknown, player: string | null, origin: Origin): unknown {
+  invoke(name: string, payload: unknown, player: string | null, origin: Origin, arrivedAt?: number): unknown {
     const binding = this.bindings.resolveFor(name, player);
     if (!binding) {
       throw rebindError('UNKNOWN_HANDLER', `no handler named "${name}"`, { details: { handler: name } });
@@ -208,9 +208,10 @@ export class Dispatcher {
     const ctx = new CallContext(this, player, binding.module.module);
     if (player === null && binding.public) requirePlayer(ctx, name);
     let result: unknown;
-    // Per version, for metrics and a patch's verification: plain counters, read at scrape time.
+    // Per version, for metrics and a patch's verification: plain counters, read at scrape time. A client call is
+    // timed from its frame's arrival (the rate limiter read the clock then): one clock read a call, not two.
     const perVersion = metricsEnabled ? (binding.stats ??= this.callStats.for(name, binding.module)) : undefined;
-    const started = perVersion ? monoNow() : 0;
+    const started = perVersion ? (arrivedAt ?? monoNow()) : 0;
     // Only the outermost run is watched: a nested ctx.call is part of its caller's run. Not "outside a
     // transaction": session hooks run inside the host's own (session.join with the session's row).
     const run = runInProgress() ? 0 : runStarted(stats.runId);
