@@ -114,6 +114,7 @@ const verifyText = str('verify', 'REBIND_VERIFY');
 const verifyWindow = verifyText === undefined || verifyText === '' ? undefined : parseVerifyWindow(verifyText);
 if (verifyWindow && 'error' in verifyWindow) fail(`--verify ${verifyWindow.error}`);
 const verifyMs = verifyWindow?.ms;
+if (verifyMs && env.REBIND_METRICS === '0') fail('--verify needs the per-call counts, which REBIND_METRICS=0 turns off: start without one of them');
 
 const root = path.resolve(str('root', 'REBIND_ROOT') ?? process.cwd());
 /** The engine's own folder: its logic/ is the demo, the one game the arena page belongs to. */

@@ -18,6 +18,7 @@ import { unregisterSourceMap } from './sourcemaps.ts';
 import { verifyPatch, type VerifyOptions, type VerifyReport } from './verify.ts';
 import { changesBetween, checkCanary, refuseDuringCanary, type CanaryState } from './canary.ts';
 import { hostSetTimeout, monoNow } from '../host-globals.ts';
+import { metricsEnabled } from '../metrics/call-stats.ts';
 
 // A patch is a transaction: build, evaluate, check and init every new
 // version first; on any failure nothing changes and the old code keeps
@@ -245,6 +246,7 @@ export class PatchEngine {
     let targets: string[];
     let removals: string[];
     try {
+      if (verify && !metricsEnabled) throw rebindError('BAD_REQUEST', 'a verification needs the per-call counts, which REBIND_METRICS=0 turns off: start the server without it, or patch without --verify');
       ({ targets, removals } = selectTargets(request, onDisk, live, this.paths, (name) => this.kept.get(name)?.at(-1)?.inputs));
       refuseDuringCanary(this.bindings, [...targets, ...removals]);
       // Named in the request: refused. Found on disk (a start, a watch save, patch everything): left out loudly, so one badly named file does not stop every other patch.

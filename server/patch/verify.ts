@@ -13,7 +13,14 @@ import { hostClearInterval, hostSetInterval, monoNow } from '../host-globals.ts'
 // - errors: at least 10 errors AND an error rate more than 5 percentage points
 //   above the previous version's;
 // - latency: p99 over 3 times the previous version's p99 (taken as at least
-//   1 ms: below that, differences are noise), once both have 50 calls;
+//   10 ms: below that, a busy machine's scheduling alone moves a p99, as a
+//   2-core box shared by others showed: 0.25 ms to 10 ms for the same code),
+//   once both have 100 calls (with
+//   fewer, the p99 is the single slowest call), counting the new versions'
+//   calls only after a warm-up (a second, or a quarter of a shorter window):
+//   right after a swap the new code is cold and the patch's own build and
+//   collection are still settling, and on a loaded machine that alone took
+//   a good version's p99 from 2.5 to 10 ms and rolled it back;
 // - lifecycle hooks (tick; init and dispose fail the patch itself): the same
 //   error rule over the new versions' hook runs against the previous
 //   versions' runs, counted apart from the handlers' calls (a tick runs 20
@@ -28,14 +35,16 @@ export interface VerifyBudget {
   errorRateMargin: number;
   /** How many times the previous p99 the new p99 may reach (default 3). */
   latencyFactor: number;
-  /** Calls each side needs before latency is judged (default 50). */
+  /** Calls each side needs before latency is judged (default 100). */
   minCalls: number;
+  /** How long after the swap the new versions' calls start to count for latency (default 1000; at most a quarter of the window). */
+  warmupMs: number;
 }
 
-export const DEFAULT_BUDGET: VerifyBudget = { minErrors: 10, errorRateMargin: 0.05, latencyFactor: 3, minCalls: 50 };
+export const DEFAULT_BUDGET: VerifyBudget = { minErrors: 10, errorRateMargin: 0.05, latencyFactor: 3, minCalls: 100, warmupMs: 1000 };
 /** How often the figures are looked at during the window. */
 const CHECK_EVERY_MS = 100;
-const LATENCY_FLOOR_MS = 1;
+const LATENCY_FLOOR_MS = 10;
 
 export interface VerifyOptions extends Partial<VerifyBudget> {
   windowMs: number;
@@ -81,12 +90,12 @@ function errorsOver(now: CallTotals, previous: CallTotals, budget: VerifyBudget)
   return { rate: `${(rate * 100).toFixed(1)}%`, before: `${(before * 100).toFixed(1)}%` };
 }
 
-/** Why `now` is over budget against `previous`, or undefined. */
-export function overBudget(now: CallTotals, previous: CallTotals, budget: VerifyBudget): string | undefined {
+/** Why `now` is over budget against `previous`, or undefined; `warm`: the calls since the warm-up, judged for latency (none yet: undefined). */
+export function overBudget(now: CallTotals, previous: CallTotals, budget: VerifyBudget, warm: CallTotals | undefined): string | undefined {
   const errors = errorsOver(now, previous, budget);
   if (errors) return `error rate ${errors.rate} (${now.errors} of ${now.calls} calls), previous version ${errors.before}`;
-  if (now.calls >= budget.minCalls && previous.calls >= budget.minCalls) {
-    const p99 = quantileMs(now, 0.99);
+  if (warm && warm.calls >= budget.minCalls && previous.calls >= budget.minCalls) {
+    const p99 = quantileMs(warm, 0.99);
     const p99Before = Math.max(quantileMs(previous, 0.99), LATENCY_FLOOR_MS);
     if (p99 > budget.latencyFactor * p99Before) return `p99 latency ${p99} ms, over ${budget.latencyFactor} x the previous version's ${p99Before} ms`;
   }
@@ -130,6 +139,8 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
   const start = newStats();
   const startHooks = newHooks();
   const started = monoNow();
+  const warmupMs = Math.min(budget.warmupMs, options.windowMs / 4);
+  let warmStart: CallTotals | undefined;
   let hooksNow: CallTotals = since(startHooks, startHooks);
   const report = (outcome: VerifyReport['outcome'], now: CallTotals, reason?: string): VerifyReport => ({
     patch: record.id,
@@ -161,7 +172,8 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
         resolve(done);
         return;
       }
-      const reason = overBudget(now, previous, budget) ?? hooksOverBudget(hooksNow, previousHooks, budget);
+      if (!warmStart && monoNow() - started >= warmupMs) warmStart = newStats();
+      const reason = overBudget(now, previous, budget, warmStart && since(newStats(), warmStart)) ?? hooksOverBudget(hooksNow, previousHooks, budget);
       if (reason) {
         hostClearInterval(timer);
         const done = report('rolled-back', now, reason);

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterEach, expect, it } from 'vitest';
+import { setMetricsEnabled } from '../../server/metrics/call-stats.ts';
 import { MAX_VERIFY_MS, parseDuration, parseVerifyWindow, verifyWindowProblem } from '../../server/admin/verify-window.ts';
 import { adminRequest } from '../helpers/admin.ts';
 import { runCli } from '../helpers/process.ts';
@@ -71,4 +72,18 @@ it('the admin channel refuses a window over the bound with BAD_REQUEST naming it
   await expect(adminRequest(t.server.admin!.url, TOKEN, 'patch', { verify: MAX_VERIFY_MS + 1 })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/at most 24h/) });
   await expect(adminRequest(t.server.admin!.url, TOKEN, 'patch', { verify: 0.5 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
   expect(t.server.host.history().length).toBe(before);
+}, 30_000);
+
+it('with the per-call counts off (REBIND_METRICS=0) a verified patch is refused, not confirmed blind', async () => {
+  t = await startServer({ 'logic/shop.ts': 'export function buy() { return 1; }\n' });
+  t.project.write('logic/shop.ts', 'export function buy() { return 2; }\n');
+  setMetricsEnabled(false);
+  try {
+    const refused = await t.server.host.engine.patch({ modules: ['shop'], origin: 'cli', verify: { windowMs: 1000 } });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringMatching(/REBIND_METRICS=0/) } });
+    expect(t.server.host.bindings.live.get('shop')!.version).toBe(1);
+  } finally {
+    setMetricsEnabled(true);
+  }
+  expect((await t.server.host.engine.patch({ modules: ['shop'], origin: 'cli', verify: { windowMs: 100 } })).ok).toBe(true);
 }, 30_000);

@@ -6,7 +6,7 @@ import { afterEach, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import type { PatchRecord } from '../../server/patch/history.ts';
 import { runCli } from '../helpers/process.ts';
-import { waitFor } from '../helpers/project.ts';
+import { waitFor, waitFor as waitForCondition } from '../helpers/project.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 // A patch that watches itself, on a real server under load: a version whose
@@ -216,6 +216,11 @@ it('rebind watch --verify: a saved version over budget is rolled back and the wa
   watcher.stdout.on('data', (d) => (out += d));
   watcher.stderr.on('data', (d) => (out += d));
   const players = await load(t.url, 10);
+  // On a timeout, what the watcher printed and what the server recorded.
+  const waitFor = (check: () => boolean, ms: number, what: string) =>
+    waitForCondition(check, ms, what).catch((e: Error) => {
+      throw new Error(`${e.message}\nwatcher:\n${out}\nhistory: ${JSON.stringify(server.host.history(4))}`);
+    });
   try {
     await waitFor(() => out.includes('watching'), 10_000, 'the watcher to start');
     expect(out).toMatch(/verified for 20 s/);
@@ -238,4 +243,45 @@ it('rebind watch --verify: a saved version over budget is rolled back and the wa
     await players.stop();
   }
   expect(players.counts.closes).toBe(0);
+}, 60_000);
+
+const slowShop = (busyMs: number, forMs = Infinity) => `import { client } from '../server/api';
+let since = 0;
+export function init() { since = Date.now(); }
+export const buy = client((ctx: unknown, p: { n: number }) => {
+  if (Date.now() - since < ${forMs === Infinity ? 'Infinity' : forMs}) { const end = Date.now() + ${busyMs}; while (Date.now() < end) {} }
+  return 'slow';
+});
+`;
+
+it('rolls back a version whose p99 latency goes over 3 x the previous one, judged on calls after the warm-up', async () => {
+  t = await startServer({ 'logic/shop.ts': V1 }, { tickHz: 20 });
+  const players = await load(t.url, 10);
+  await waitFor(() => t!.server.host.dispatcher.callStats.ofVersion('shop', 1).reduce((n, s) => n + s.calls, 0) >= 500, 10_000, '500 calls of v1');
+  t.project.write('logic/shop.ts', slowShop(40));
+  const patch = await t.server.host.engine.patch({ modules: ['shop'], origin: 'cli', verify: { windowMs: 20_000 } });
+  const report = await t.server.host.engine.verification(patch.id)!;
+  await players.stop();
+  expect(report.outcome).toBe('rolled-back');
+  // 40 ms a call: at least the 50 ms bucket (more when a loaded machine preempts the loop mid-call), over 3 x the 10 ms floor.
+  expect(report.reason).toMatch(/^p99 latency \d+ ms, over 3 x the previous version's [\d.]+ ms$/);
+  expect(Number(/^p99 latency (\d+)/.exec(report.reason!)![1])).toBeGreaterThanOrEqual(50);
+  expect(report.elapsedMs).toBeGreaterThanOrEqual(1000); // not before the warm-up
+  expect(report.new.errors).toBe(0);
+  expect(players.counts.closes).toBe(0);
+}, 60_000);
+
+it('slow first calls right after the swap (a cold version) fall in the warm-up and do not roll a good version back', async () => {
+  t = await startServer({ 'logic/shop.ts': V1 }, { tickHz: 20 });
+  const players = await load(t.url, 10);
+  await waitFor(() => t!.server.host.dispatcher.callStats.ofVersion('shop', 1).reduce((n, s) => n + s.calls, 0) >= 500, 10_000, '500 calls of v1');
+  // 40 ms a call for the first 400 ms after init, then as fast as v1.
+  t.project.write('logic/shop.ts', slowShop(40, 400));
+  const patch = await t.server.host.engine.patch({ modules: ['shop'], origin: 'cli', verify: { windowMs: 4000 } });
+  const report = await t.server.host.engine.verification(patch.id)!;
+  await players.stop();
+  expect(report.outcome).toBe('confirmed');
+  // The slow calls were there: over the whole window the p99 saw them, or at least 10 calls took 40 ms.
+  const slow = t.server.host.dispatcher.callStats.ofVersion('shop', 2).reduce((n, s) => n + s.buckets.slice(8).reduce((a, b) => a + b, 0), 0);
+  expect(slow).toBeGreaterThanOrEqual(5);
 }, 60_000);
