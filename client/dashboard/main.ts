@@ -93,6 +93,9 @@ function renderHistory(): void {
           const figures = (f: typeof verify.new) => `${f.calls} calls, ${f.errors} errors (${(f.errorRate * 100).toFixed(1)}%), p99 ${f.p99Ms} ms`;
           item.classList.add(r.kind === 'auto-rollback' ? 'auto-rollback' : 'confirm');
           item.append(el('div', { className: r.kind === 'auto-rollback' ? 'fail' : 'ok', textContent: `${r.kind === 'auto-rollback' ? 'AUTO-ROLLBACK' : verify.outcome} of patch #${verify.patch} after ${verify.elapsedMs / 1000} s${verify.reason ? `: ${verify.reason}` : ''}` }), el('div', { className: 'errors', textContent: `new: ${figures(verify.new)}; previous: ${figures(verify.previous)}` }));
+          // Lifecycle hooks (a tick) are judged apart from the handlers: their runs, when there were any.
+          const hooks = (h: NonNullable<typeof verify.hooks>['new']) => `${h.runs} runs, ${h.errors} errors (${(h.errorRate * 100).toFixed(1)}%)`;
+          if (verify.hooks) item.append(el('div', { className: 'errors', textContent: `hooks new: ${hooks(verify.hooks.new)}; previous: ${hooks(verify.hooks.previous)}` }));
         } else if (r.verify && 'abandoned' in r.verify) {
           item.classList.add('abandoned');
           item.append(el('div', { className: 'fail', textContent: abandonedText(r, r.verify.patch) }));

@@ -120,5 +120,15 @@ describe.skipIf(!HAVE_BROWSER)('the dashboard charts', () => {
     expect(last).toMatchObject({ kind: 'patch', origin: 'dashboard', ok: true });
     expect(last.verify).toBeUndefined();
     await page.screenshot({ path: `${SHOTS}/8-dashboard-verify-choice.png`, fullPage: true });
+
+    // A version whose tick throws on every run, its handler fine: rolled back for its hook errors, and the page says so.
+    t.project.write('logic/shop.ts', `${shop('v6')}export function tick() { throw new Error('the spawner is broken'); }\n`);
+    const ticking = await t.server.host.engine.patch({ modules: ['shop'], origin: 'dashboard', verify: { windowMs: 10_000 } });
+    expect((await t.server.host.engine.verification(ticking.id))!.outcome).toBe('rolled-back');
+    const rolled = page.locator(`#history .record[data-id="${ticking.id + 1}"]`);
+    await rolled.waitFor({ timeout: 10_000 });
+    expect(await rolled.textContent()).toMatch(/AUTO-ROLLBACK of patch #\d+ after [\d.]+ s: lifecycle hook errors: 100\.0% of runs/);
+    expect(await rolled.textContent()).toMatch(/hooks new: \d+ runs, \d+ errors \(100\.0%\); previous: 0 runs/);
+    await page.screenshot({ path: `${SHOTS}/9-dashboard-hook-rollback.png`, fullPage: true });
   }, 60_000);
 });
