@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { formatLocation, isRebindError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { DEFAULT_LIMITS } from './net/limits.ts';
-import { parseVerifyWindow } from './admin/verify-window.ts';
+import { parseVerifyWindow } from './patch/verify-window.ts';
 import { GameServer } from './server.ts';
 
 // `npm start`: the game server. Every flag has an environment variable too.

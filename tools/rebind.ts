@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
-import { parseVerifyWindow } from '../server/admin/verify-window.ts';
+import { parseVerifyWindow } from '../server/patch/verify-window.ts';
 import { COMMANDS, COMMON_OPTIONS, LOCAL_OPTIONS, help } from './cli/commands.ts';
 import { formatHistory, formatPatch, formatStatus, paint, type PatchRecord } from './cli/format.ts';
 

@@ -5,7 +5,7 @@
 
 import { PendingRequests } from '../requests.ts';
 import { Charts } from './charts.ts';
-import { formatWindow, parseVerifyWindow } from '../../server/admin/verify-window.ts';
+import { formatWindow, parseVerifyWindow } from '../../server/patch/verify-window.ts';
 import { PATCH_PUSH, type AdminActionName, type AdminActions, type AdminStatus, type PatchRecord } from '../../server/admin/protocol.ts';
 
 // The admin protocol's own types (server/admin/protocol.ts): the page shows what the server sends.

@@ -1,4 +1,4 @@
-import { verifyWindowProblem } from './verify-window.ts';
+import { verifyWindowProblem } from '../patch/verify-window.ts';
 import { rebindError } from '../errors.ts';
 import type { Origin } from '../patch/history.ts';
 import type { GameServer } from '../server.ts';

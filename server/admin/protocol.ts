@@ -23,7 +23,7 @@ export interface AdminActions {
   series: { args: Record<string, never>; reply: SeriesPoint[] };
   history: { args: { n?: number }; reply: PatchRecord[] };
   /**
-   * `verify`: a window in ms (verify-window.ts); the reply then comes when the verification ends, with its outcome, or
+   * `verify`: a window in ms (patch/verify-window.ts); the reply then comes when the verification ends, with its outcome, or
    * with `detach`, once the patch is applied (the outcome is then only pushed, as a confirm or auto-rollback record).
    * `canary`: a share of players (0.1) for that window.
    */

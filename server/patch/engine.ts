@@ -19,6 +19,7 @@ import { verifyPatch, type VerifyOptions, type VerifyReport } from './verify.ts'
 import { changesBetween, checkCanary, refuseDuringCanary, type CanaryState } from './canary.ts';
 import { hostSetTimeout, monoNow } from '../host-globals.ts';
 import { metricsEnabled } from '../metrics/call-stats.ts';
+import { verifyWindowProblem } from './verify-window.ts';
 
 // A patch is a transaction: build, evaluate, check and init every new
 // version first; on any failure nothing changes and the old code keeps
@@ -247,6 +248,8 @@ export class PatchEngine {
     let removals: string[];
     try {
       if (verify && !metricsEnabled) throw rebindError('BAD_REQUEST', 'a verification needs the per-call counts, which REBIND_METRICS=0 turns off: start the server without it, or patch without --verify');
+      const badWindow = verify && verifyWindowProblem(verify.windowMs);
+      if (badWindow) throw rebindError('BAD_REQUEST', `the verification window ${badWindow}`);
       ({ targets, removals } = selectTargets(request, onDisk, live, this.paths, (name) => this.kept.get(name)?.at(-1)?.inputs));
       refuseDuringCanary(this.bindings, [...targets, ...removals]);
       // Named in the request: refused. Found on disk (a start, a watch save, patch everything): left out loudly, so one badly named file does not stop every other patch.

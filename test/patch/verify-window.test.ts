@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterEach, expect, it } from 'vitest';
 import { setMetricsEnabled } from '../../server/metrics/call-stats.ts';
-import { MAX_VERIFY_MS, parseDuration, parseVerifyWindow, verifyWindowProblem } from '../../server/admin/verify-window.ts';
+import { MAX_VERIFY_MS, parseDuration, parseVerifyWindow, verifyWindowProblem } from '../../server/patch/verify-window.ts';
 import { adminRequest } from '../helpers/admin.ts';
 import { runCli } from '../helpers/process.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
@@ -86,4 +86,12 @@ it('with the per-call counts off (REBIND_METRICS=0) a verified patch is refused,
     setMetricsEnabled(true);
   }
   expect((await t.server.host.engine.patch({ modules: ['shop'], origin: 'cli', verify: { windowMs: 100 } })).ok).toBe(true);
+}, 30_000);
+
+it('the engine holds the same bound for a window given in code (GameServer verifyMs, host.engine.patch)', async () => {
+  t = await startServer({ 'logic/shop.ts': 'export function buy() { return 1; }\n' });
+  t.project.write('logic/shop.ts', 'export function buy() { return 2; }\n');
+  const refused = await t.server.host.engine.patch({ modules: ['shop'], origin: 'api', verify: { windowMs: MAX_VERIFY_MS + 1 } });
+  expect(refused).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringMatching(/^the verification window must be at most 24h/) } });
+  expect(t.server.host.bindings.live.get('shop')!.version).toBe(1);
 }, 30_000);

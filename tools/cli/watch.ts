@@ -4,7 +4,7 @@ import { LogicWatcher } from '../../server/patch/watcher.ts';
 import { PATCH_PUSH, type PatchRecord } from '../../server/admin/protocol.ts';
 import { CliError, type AdminClient } from './admin-client.ts';
 import { writeProjectTypes } from './types.ts';
-import { formatWindow } from '../../server/admin/verify-window.ts';
+import { formatWindow } from '../../server/patch/verify-window.ts';
 
 // `rebind watch`: the developer's loop against a server started without
 // --watch. The server's own watcher (coalesced saves, decided by content,

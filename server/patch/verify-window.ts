@@ -1,7 +1,8 @@
 // The one rule for a verification window (a patch's --verify), shared by the
-// server's --verify flag, the admin channel's patch action, the CLI and the
-// dashboard, so that none of them accepts a window another refuses. Plain
-// code with no imports: the dashboard bundles it as it bundles protocol.ts.
+// server's --verify flag, the admin channel's patch action, the engine, the
+// CLI and the dashboard, so that none of them accepts a window another
+// refuses. Plain code with no imports: the dashboard bundles it as it bundles
+// the admin protocol's file.
 
 /** The longest window: a day. A verification holds its patch's history open and the CLI waiting; longer is a typo. */
 export const MAX_VERIFY_MS = 86_400_000;
