@@ -43,14 +43,27 @@ function readable(line: string, colour: boolean): string {
   return `${paint(COLOURS[level], level.padEnd(5))} ${paint('bold', `[${String(event.scope ?? '')}]`)} ${String(event.msg ?? '')}${fields.length ? ' ' + fields.join(' ') : ''}${stack}\n`;
 }
 
+/** The log's one stream: the server's stdout; a tool whose stdout is its answer (the CLI) moves it to stderr. */
+let stream: NodeJS.WriteStream = process.stdout;
+
+/** Sends the log to stderr (call before the first line): the CLI's stdout is its answer, --json included. */
+export function logToStderr(): void {
+  stream = process.stderr;
+}
+
 /** Whether REBIND_LOG lets lines of `level` through. */
 export function logEnabled(level: Level): boolean {
   return rootLogger().isLevelEnabled(level);
 }
 
+/** The file descriptor of the log's stream (the busy watchdog's thread writes there itself). */
+export function logFd(): number {
+  return stream === process.stderr ? 2 : 1;
+}
+
 /** Whether the log is JSON lines (stdout is not a terminal) or readable lines. */
 export function logIsJson(): boolean {
-  return !process.stdout.isTTY;
+  return !stream.isTTY;
 }
 
 function destination(stream: NodeJS.WriteStream): { write(line: string): void } {
@@ -65,7 +78,7 @@ let root: pino.Logger | undefined;
 function rootLogger(): pino.Logger {
   if (root) return root;
   const wanted = process.env.REBIND_LOG ?? 'info';
-  root = pino({ level: LEVELS.has(wanted) ? wanted : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination(process.stdout));
+  root = pino({ level: LEVELS.has(wanted) ? wanted : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination(stream));
   return root;
 }
 

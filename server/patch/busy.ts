@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { createLogger, logEnabled, logIsJson } from '../log.ts';
+import { createLogger, logEnabled, logFd, logIsJson } from '../log.ts';
 import { hostSetInterval, monoNow } from '../host-globals.ts';
 
 // Logic runs on the one event loop that serves every player: a handler busy
@@ -44,7 +44,7 @@ const { workerData, parentPort } = require('node:worker_threads');
 const { writeSync } = require('node:fs');
 const slots = new Int32Array(workerData.buffer);
 // The log's own shape on the log's one stream (log.ts): a pino JSON line when stdout is not a terminal.
-const warn = (msg) => workerData.quiet || writeSync(1, workerData.json ? JSON.stringify({ level: 40, time: new Date().toISOString(), pid: workerData.pid, scope: 'busy', msg }) + '\\n' : 'warn  [busy] ' + msg + '\\n');
+const warn = (msg) => workerData.quiet || writeSync(workerData.fd, workerData.json ? JSON.stringify({ level: 40, time: new Date().toISOString(), pid: workerData.pid, scope: 'busy', msg }) + '\\n' : 'warn  [busy] ' + msg + '\\n');
 const names = new Map();
 parentPort.on('message', ([id, name]) => names.set(id, name));
 let seenSeq = -1, since = 0, toldAt = 0, seenBeat = -1, beatAt = Date.now(), blockTold = 0;
@@ -91,7 +91,7 @@ export function startWatchdog(): Int32Array {
   if (slots) return slots;
   const buffer = new SharedArrayBuffer(SLOTS * Int32Array.BYTES_PER_ELEMENT);
   const s = (slots = new Int32Array(buffer));
-  watchdog = new Worker(WATCHDOG, { eval: true, workerData: { buffer, json: logIsJson(), quiet: !logEnabled('warn'), pid: process.pid } });
+  watchdog = new Worker(WATCHDOG, { eval: true, workerData: { buffer, json: logIsJson(), quiet: !logEnabled('warn'), fd: logFd(), pid: process.pid } });
   watchdog.unref();
   // The first beat now, not BEAT_MS from now: logic that blocks the loop
   // before the interval first fires (a module looping after an await at its
