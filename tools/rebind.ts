@@ -8,13 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
 import { parseVerifyWindow } from '../server/patch/verify-window.ts';
-import { logToStderr } from '../server/log.ts';
 import { COMMANDS, COMMON_OPTIONS, LOCAL_OPTIONS, help } from './cli/commands.ts';
 import { formatHistory, formatPatch, formatStatus, paint, type PatchRecord } from './cli/format.ts';
 
 const usage = (message: string) => new CliError(message, 2, 'USAGE');
-// What the server's code logs here (the file watcher of rebind watch) goes to stderr: stdout is the answer.
-logToStderr();
 
 /** ws:// or wss://, with a host; http(s) is taken as the same address. */
 function adminUrl(raw: string, from: string): string {

@@ -239,7 +239,10 @@ it('rebind watch --verify: a saved version over budget is rolled back and the wa
     // The good save's verification was superseded by the next save: printed too.
     await waitFor(() => /verification ended after [\d.]+ s: another patch or rollback replaced/.test(out), 5000, 'the superseded line');
   } finally {
+    // Waited for: it may still be writing rebind-env.d.ts into the project that afterEach removes.
+    const exited = new Promise((resolve) => watcher.once('exit', resolve));
     watcher.kill('SIGINT');
+    await exited;
     await players.stop();
   }
   expect(players.counts.closes).toBe(0);

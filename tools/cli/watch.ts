@@ -5,6 +5,7 @@ import { PATCH_PUSH, type PatchRecord } from '../../server/admin/protocol.ts';
 import { CliError, type AdminClient } from './admin-client.ts';
 import { writeProjectTypes } from './types.ts';
 import { formatWindow } from '../../server/patch/verify-window.ts';
+import { logToStderr } from '../../server/log.ts';
 
 // `rebind watch`: the developer's loop against a server started without
 // --watch. The server's own watcher (coalesced saves, decided by content,
@@ -15,6 +16,10 @@ import { formatWindow } from '../../server/patch/verify-window.ts';
 // window: the patch is asked for detached, and the verification's outcome (a
 // confirm or an auto-rollback record, pushed to every admin connection) is
 // printed when it comes.
+
+// What the watcher logs goes to stderr: the CLI's stdout is its answer, --json included. (Here, not in
+// tools/rebind.ts: the logger loads pino, which only this command needs.)
+logToStderr();
 
 export async function watchAndPatch(client: AdminClient, root: string, print: (record: PatchRecord) => void, verifyMs?: number): Promise<void> {
   const logicDir = path.join(root, 'logic');
