@@ -170,14 +170,15 @@ export function get() { return '${name}:' + bonus(); }
     });
     let stack = '';
     const lines: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
+    // The log's one stream is stdout (server/log.ts).
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => (lines.push(String(chunk)), true)) as typeof process.stdout.write;
     try {
       host.call('a.go');
     } catch (err) {
       stack = (err as Error).message;
     } finally {
-      process.stderr.write = write;
+      process.stdout.write = write;
     }
     expect(stack).toBe('a.go failed: deep trouble');
     const logged = lines.join('');

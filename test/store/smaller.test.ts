@@ -46,12 +46,12 @@ describe('the audit log of a data folder moved away', () => {
     expect(readFileSync(path.join(dir, 'audit.log'), 'utf8')).toMatch(/snapshot/);
     renameSync(dir, path.join(root, 'moved'));
     mkdirSync(dir);
-    const original = process.stderr.write.bind(process.stderr);
-    process.stderr.write = (() => true) as typeof process.stderr.write;
+    const original = process.stdout.write.bind(process.stdout);
+    process.stdout.write = (() => true) as typeof process.stdout.write;
     try {
       audit.write({ action: 'call', origin: 'cli', ok: true });
     } finally {
-      process.stderr.write = original;
+      process.stdout.write = original;
     }
     expect(existsSync(path.join(dir, 'audit.log'))).toBe(false);
     expect(readFileSync(path.join(root, 'moved', 'audit.log'), 'utf8')).not.toMatch(/"call"/);
