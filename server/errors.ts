@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'DUPLICATE_STORE'
   | 'UNKNOWN_STORE'
   | 'UNKNOWN_ROW'
+  | 'BAD_ROW_ID'
   | 'UNKNOWN_PATH'
   | 'STATE_LOAD_ERROR'
   | 'STORE_OUTSIDE_STATE'

@@ -63,6 +63,8 @@ export class Gateway implements Outbox {
     this.rooms = new Rooms(host.registry);
     this.sessions = new Sessions(options.sessionTable);
     this.lifecycle = new SessionLifecycle(host, this.sessions, this.rooms, options.graceMs ?? 30_000, options.sessionModule ?? 'session');
+    // So that a session hook called without a player (a timer, rebind call without --as) is refused, not run with null.
+    host.dispatcher.sessionModule = this.lifecycle.sessionModule;
     this.wss = new WebSocketServer({ server, maxPayload: this.limits.maxFrameBytes, perMessageDeflate: options.deflate === true });
     this.wss.on('connection', (ws, req) => this.accept(ws, req));
     // ws passes on the HTTP server's errors (EADDRINUSE); the server's listen reports them.

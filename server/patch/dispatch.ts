@@ -160,6 +160,9 @@ function countError(stats: HandlerStats, err: unknown): void {
   };
 }
 
+/** The session module's hooks that the host runs for a player (net/lifecycle.ts). */
+const SESSION_HOOKS = new Set(['join', 'resume', 'drop', 'leave']);
+
 const NO_OUTBOX: Outbox = {
   send() {},
   broadcast() {},
@@ -179,6 +182,8 @@ export class Dispatcher {
   readonly hookStats = new CallStatsBook();
   private readonly errorThrottle = new ErrorThrottle();
   outbox: Outbox = NO_OUTBOX;
+  /** The logic module whose join/resume/drop/leave hooks the host runs for a player (the gateway sets it). */
+  sessionModule = 'session';
   private readonly log = createLogger('calls');
 
   constructor(
@@ -205,6 +210,11 @@ export class Dispatcher {
     }
     const stats = statsOf(this.stats, name);
     stats.calls++;
+    if (player === null && this.isSessionHook(name, binding.module.module)) {
+      throw rebindError('NEEDS_PLAYER', `${name} is a session hook: the host runs it for a player, and this call has none (from the CLI: rebind call ${name} --as <player id>; from logic: ctx.call it in a call that has a player)`, {
+        details: { handler: name },
+      });
+    }
     const ctx = new CallContext(this, player, binding.module.module);
     if (player === null && binding.public) requirePlayer(ctx, name);
     let result: unknown;
@@ -239,6 +249,11 @@ export class Dispatcher {
     }
     perVersion?.record(monoNow() - started, false);
     return result;
+  }
+
+  /** A session hook is known by its module (the session module) and name; `auth` runs before there is a player. */
+  private isSessionHook(name: string, module: string): boolean {
+    return module === this.sessionModule && SESSION_HOOKS.has(name.slice(module.length + 1));
   }
 
   /**

@@ -80,6 +80,7 @@ export class Table<Row> implements StoreLike {
 
   /** Inserts or replaces a whole row. */
   set(id: string, row: Row): Row {
+    this.checkId(id);
     const overlay = this.writable();
     if (!overlay) return transact(() => this.set(id, row));
     assertPlain(row, this.name, [id]);
@@ -92,6 +93,7 @@ export class Table<Row> implements StoreLike {
 
   /** Changes one row through an immer recipe; the row must exist. */
   update(id: string, recipe: (draft: Draft<Row>) => Draft<Row> | void | undefined): Row {
+    this.checkId(id);
     const overlay = this.writable();
     if (!overlay) return transact(() => this.update(id, recipe));
     const base = this.get(id);
@@ -105,6 +107,7 @@ export class Table<Row> implements StoreLike {
   }
 
   delete(id: string): boolean {
+    this.checkId(id);
     const overlay = this.writable();
     if (!overlay) return transact(() => this.delete(id));
     if (!this.has(id)) return false;
@@ -130,6 +133,12 @@ export class Table<Row> implements StoreLike {
   }
 
   /** Stages one row, remembering its earlier staged state for an open savepoint. */
+  /** A row id is a string: `set(ctx.player, ...)` run with no player must not store a row named "null". */
+  private checkId(id: unknown): void {
+    if (typeof id === 'string') return;
+    throw rebindError('BAD_ROW_ID', `${this.name}: a row id must be a string, not ${id === null ? 'null' : typeof id}`, { details: { store: this.name } });
+  }
+
   private put(overlay: Overlay<Row>, id: string, row: Row | typeof DELETED): void {
     const tx = currentTransaction()!;
     if (tx.savepoints.length > 0) tx.beforeWrite(this, id, overlay.has(id), overlay.get(id));
