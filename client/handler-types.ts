@@ -32,13 +32,28 @@ export type NameOf<H> = Untyped<H> extends true ? string : { [K in keyof H]: K e
 /** Names a client may call: client() handlers and the engine's `$` requests. */
 export type ClientNameOf<H> = Untyped<H> extends true ? string : { [K in keyof H]: K extends string ? (H[K] extends ClientMark ? K : never) : never }[keyof H] | { [K in keyof SystemCalls]: K }[keyof SystemCalls];
 
-/** Names that run without a player (not client() handlers): what ctx.schedule takes. */
-export type InternalNameOf<H> = Untyped<H> extends true ? string : { [K in keyof H]: K extends string ? (H[K] extends ClientMark ? never : K) : never }[keyof H];
+/** The session hooks the host runs for a player (with the default session module, `session`). */
+export type SessionHookName = `session.${'join' | 'resume' | 'drop' | 'leave'}`;
+
+/** True when a handler's ctx must have a player: a client() handler, a hook typed with SessionCtx, a session hook. */
+export type NeedsPlayer<H, K> = K extends SessionHookName ? true : K extends keyof H ? (H[K] extends ClientMark ? true : H[K] extends (ctx: infer C, ...rest: any) => any ? (C extends { readonly player: string } ? true : false) : false) : false;
+
+/** Names that run without a player (not client() handlers, not session hooks): what ctx.schedule takes. */
+export type InternalNameOf<H> = Untyped<H> extends true ? string : { [K in keyof H]: K extends string ? (NeedsPlayer<H, K> extends true ? never : K) : never }[keyof H];
 
 /** The name a loose, untyped call may use: any string without a map, nothing with one. */
 export type LooseName<H> = Untyped<H> extends true ? string : never;
 
-export type PayloadOf<H, N> = N extends keyof H ? (H[N] extends (ctx: any, payload: infer P) => any ? P : never) : unknown;
+/** Refuses a `$` request's name in the loose form, so `call('$versions', 5)` is checked by the `$` overload alone. */
+export type NotSystemName<N> = N extends keyof SystemCalls ? never : unknown;
+
+/**
+ * The handler's payload: its second parameter, or `undefined` when it has none (so `(ctx) => ...` refuses a payload).
+ * A `$` name the engine answers itself is typed from SystemCalls even in a game without a generated map.
+ */
+export type PayloadOf<H, N> = N extends keyof H ? ParamAfterCtx<H[N]> : N extends keyof SystemCalls ? ParamAfterCtx<SystemCalls[N]> : unknown;
+
+type ParamAfterCtx<F> = F extends (...args: infer A) => any ? (A extends [any, ...infer Rest] ? (Rest extends [] ? undefined : Rest[0]) : A extends [] ? undefined : A[1]) : never;
 
 /** What the handler returns, a promise included (ctx.call runs it synchronously). */
 export type ReturnOf<H, N> = N extends keyof H ? (H[N] extends (...args: any) => infer R ? R : never) : unknown;
@@ -59,8 +74,8 @@ export type WrongPayload<H, N> = N extends string ? { [K in `payload of ${N}`]: 
 /** A call without the payload its handler needs. */
 export type MissingPayload<H, N> = N extends string ? { [K in `${N} needs a payload`]: PayloadOf<H, N> } : never;
 
-/** ctx.schedule of a client() handler: a timer has no player, so it would fail NEEDS_PLAYER. */
-export type NotSchedulable<N> = N extends string ? { [K in `${N} is a client handler: it needs a player, and a timer has none (schedule an internal handler)`]: never } : never;
+/** ctx.schedule of a handler that needs a player (a client() handler, a session hook): a timer has none, so it would fail NEEDS_PLAYER. */
+export type NotSchedulable<N> = N extends string ? { [K in `${N} ${N extends SessionHookName ? 'is a session hook' : 'is a client handler'}: it needs a player, and a timer has none (schedule an internal handler)`]: never } : never;
 
 /** What ctx.schedule's failing overloads take as the name: the name (with `Mark`), why a client handler cannot be scheduled, or every name there is. */
 export type ScheduledName<H, N, Mark = unknown> = N extends InternalNameOf<H> ? N & Mark : N extends NameOf<H> ? NotSchedulable<N> : InternalNameOf<H>;

@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import { applyWirePatches, type WirePatch } from './replica.ts';
 import { unpackOwnKeys } from './wire-keys.ts';
-import type { ClientNameOf, KnownName, LooseName, MissingPayload, PayloadArg, ReturnOf, SystemCalls, WrongPayload } from './handler-types.ts';
+import type { ClientNameOf, KnownName, LooseName, MissingPayload, NotSystemName, PayloadArg, ReturnOf, SystemCalls, WrongPayload } from './handler-types.ts';
 
 export type { CodeVersions } from './handler-types.ts';
 import { PendingRequests } from './requests.ts';
@@ -131,7 +131,7 @@ export class RebindClient {
   // ever fail: tsc reports the last overload's error, and theirs name the
   // handler and what it takes.
   call<N extends keyof SystemCalls>(name: N, ...payload: PayloadArg<SystemCalls, N>): Promise<ReturnOf<SystemCalls, N>>;
-  call<R = unknown>(name: LooseName<Handlers>, payload?: unknown): Promise<R>;
+  call<R = unknown, N extends LooseName<Handlers> = LooseName<Handlers>>(name: N & NotSystemName<N>, payload?: unknown): Promise<R>;
   call<N extends ClientNameOf<Handlers>>(name: N, ...payload: PayloadArg<Handlers, N>): Promise<Awaited<ReturnOf<Handlers, N>>>;
   call<N extends string>(name: KnownName<N, ClientNameOf<Handlers>>, payload: WrongPayload<Handlers, N>): Promise<unknown>;
   call<N extends string>(name: KnownName<N, ClientNameOf<Handlers>, MissingPayload<Handlers, N>>): Promise<unknown>;
