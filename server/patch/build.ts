@@ -142,6 +142,9 @@ export class Builder {
       format: 'cjs',
       platform: 'node',
       target: 'node20',
+      // import() as require(): code run by vm.compileFunction has no loader for a real import() (it failed at run
+      // time, "A dynamic import callback was not specified"); this way it reaches the host's instances as imports do.
+      supported: { 'dynamic-import': false },
       packages: 'external',
       write: false,
       sourcemap: 'external',
