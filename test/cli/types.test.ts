@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startServerProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/project.ts';
+import { GameServer } from '../../server/server.ts';
 
 // rebind types writes names it escapes, lists only what the server accepts,
 // and `rebind watch` writes the file again after every patch that took.
@@ -30,7 +31,8 @@ beforeAll(() => {
   symlinkSync(ENGINE, path.join(dir, 'node_modules', 'rebind'));
   symlinkSync(path.join(ENGINE, 'node_modules', '@types'), path.join(dir, 'node_modules', '@types'));
   put('state/.keep', '');
-  put("logic/it's.ts", "import { client } from 'rebind';\nexport const hi = client((ctx, p: { n: number }) => ctx.player + p.n);\n");
+  // A module name the server accepts, an export name that needs escaping (the server takes any export name).
+  put('logic/quote.ts', "import { client } from 'rebind';\nconst hi = client((ctx, p: { n: number }) => ctx.player + p.n);\nexport { hi as \"it's\" };\n");
   put('logic/config.ts', "import { client } from 'rebind';\nexport const ping = client(() => 'pong');\nexport const LIMIT = 5;\n");
   put('logic/plain.ts', 'export default function (_ctx: unknown, p: { x: number }) { return p.x; }\nexport function tick() {}\n');
 });
@@ -43,14 +45,14 @@ describe('rebind types', () => {
     const run = await runCli(['types', '--root', dir]);
     expect(run.code, run.stderr).toBe(0);
     const text = readFileSync(path.join(dir, 'rebind-env.d.ts'), 'utf8');
-    expect(text).toContain(`"it's.hi": typeof import("./logic/it's.ts")["hi"];`);
+    expect(text).toContain(`"quote.it's": typeof import("./logic/quote.ts")["it's"];`);
     expect(text).toContain(`"plain.default": typeof import("./logic/plain.ts")["default"];`);
     // The server refuses logic/config.ts (LIMIT is a number): none of its names are listed.
     expect(text).not.toContain('config.');
     expect(text).not.toContain('plain.tick');
     expect(run.stderr).toContain('logic/config.ts: export "LIMIT" is a number; the server refuses this module');
     // The file typechecks, and a call by the escaped name is checked.
-    put('client/play.ts', `import type { RebindClient } from 'rebind/client';\nexport async function play(c: RebindClient) {\n  const s: string = await c.call("it's.hi", { n: 1 });\n  await c.call('config.ping');\n  return s;\n}\n`);
+    put('client/play.ts', `import type { RebindClient } from 'rebind/client';\nexport async function play(c: RebindClient) {\n  const s: string = await c.call("quote.it's", { n: 1 });\n  await c.call('config.ping');\n  return s;\n}\n`);
     const tsc = spawnSync(process.execPath, [path.join(ENGINE, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir, '--pretty', 'false'], { encoding: 'utf8' });
     const errors = tsc.stdout.split('\n').filter((l) => /error TS/.test(l));
     expect(errors, tsc.stdout).toHaveLength(1);
@@ -95,7 +97,7 @@ export async function shop(c: RebindClient): Promise<number> {
       expect(lines, tsc.stdout).toEqual(['client/shop.ts(6', 'client/shop.ts(7', 'client/shop.ts(8', 'logic/shop.ts(10', 'logic/shop.ts(8', 'logic/shop.ts(9']);
       // An internal handler is not a name a client may call: the message lists those it may.
       const callable = /Argument of type '"shop.restock"' is not assignable to parameter of type '([^']*(?:'s[^']*)?)'/.exec(at('client/shop.ts(6'))?.[1];
-      expect(callable?.split(' | ').sort(), at('client/shop.ts(6')).toEqual(['"$leave"', '"$ping"', '"$versions"', `"it's.hi"`, '"shop.buy"']);
+      expect(callable?.split(' | ').sort(), at('client/shop.ts(6')).toEqual(['"$leave"', '"$ping"', '"$versions"', '"quote.it\'s"', '"shop.buy"']);
       // A wrong payload, and a missing one, name the handler and what it takes.
       expect(at('client/shop.ts(7')).toContain('"payload of shop.buy": { item: string; }');
       expect(at('client/shop.ts(8')).toContain('"shop.buy needs a payload": { item: string; }');
@@ -105,6 +107,38 @@ export async function shop(c: RebindClient): Promise<number> {
     } finally {
       rmSync(path.join(dir, 'logic', 'shop.ts'));
       rmSync(path.join(dir, 'client', 'shop.ts'));
+    }
+  }, 60_000);
+
+  it('lists exactly the handlers a server running the same files has: re-exports in, refused names and modules out', async () => {
+    const game = mkdtempSync(path.join(tmpdir(), 'rebind-types-agree-'));
+    const add = (rel: string, text: string) => {
+      mkdirSync(path.dirname(path.join(game, rel)), { recursive: true });
+      writeFileSync(path.join(game, rel), text);
+    };
+    add('package.json', '{ "name": "g", "type": "module", "private": true }\n');
+    add('state/.keep', '');
+    add('logic/lib/help.ts', "import { client } from 'rebind';\nexport const helpMe = client(() => 'help');\nexport function inner(_ctx: unknown, p: { n: number }) { return p.n; }\n");
+    add('logic/lib/ns.ts', 'export function a() { return 1; }\n');
+    add('logic/reexport.ts', "export * from './lib/help.ts';\nexport function own() { return 2; }\n");
+    add('logic/has.dot.ts', 'export function dotted() { return 3; }\n');
+    add('logic/1bad.ts', 'export function digitFirst() { return 4; }\n');
+    add('logic/namespaced.ts', "export * as ns from './lib/ns.ts';\nexport function fine() { return 5; }\n");
+    const server = await GameServer.start({ root: game, dataDir: path.join(game, 'data'), port: 0, host: '127.0.0.1' });
+    try {
+      const live = [...server.host.bindings.live.values()].flatMap((v) => [...v.handlers.keys()].map((h) => `${v.module}.${h}`)).sort();
+      expect(live).toEqual(['reexport.helpMe', 'reexport.inner', 'reexport.own']);
+      const run = await runCli(['types', '--root', game]);
+      expect(run.code, run.stderr).toBe(0);
+      const text = readFileSync(path.join(game, 'rebind-env.d.ts'), 'utf8');
+      const typed = [...text.matchAll(/^  "([^"]+)": typeof/gm)].map((m) => m[1]).sort();
+      expect(typed).toEqual(live);
+      expect(run.stderr).toContain('logic/has.dot.ts: the module name "has.dot" cannot be used');
+      expect(run.stderr).toContain('logic/1bad.ts: the module name "1bad" cannot be used');
+      expect(run.stderr).toContain('logic/namespaced.ts: export "ns" is an object; the server refuses this module');
+    } finally {
+      await server.stop();
+      rmSync(game, { recursive: true, force: true });
     }
   }, 60_000);
 
