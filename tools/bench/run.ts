@@ -9,9 +9,20 @@ import { benchSave } from './save.ts';
 import { benchStore } from './store.ts';
 import { printTable, type Row } from './table.ts';
 
+const SECTIONS = ['net', 'metrics', 'engine', 'store', 'persist', 'save', 'cli'];
+const only = process.argv[2];
+if (only === '--help' || only === '-h' || (only !== undefined && !SECTIONS.includes(only)) || process.argv.length > 3) {
+  const wrong = only === '--help' || only === '-h' ? '' : `npm run bench: unknown section ${JSON.stringify(process.argv.slice(2).join(' '))}\n\n`;
+  process[wrong ? 'stderr' : 'stdout'].write(`${wrong}usage: npm run bench [-- SECTION]
+
+Runs every benchmark, or one section, and prints each figure beside a baseline measured in the same run.
+Sections: ${SECTIONS.join(', ')}
+REBIND_BENCH_QUICK=1 shortens the runs (a smoke check, not figures).
+`);
+  process.exit(wrong ? 2 : 0);
+}
 process.env.REBIND_LOG ??= 'error';
 const quick = process.env.REBIND_BENCH_QUICK === '1';
-const only = process.argv[2];
 const rows: Row[] = [];
 const step = (name: string) => process.stderr.write(`bench: ${name}...\n`);
 
