@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CliError } from '../cli/admin-client.ts';
 import { gameLockfile } from './lockfile.ts';
@@ -26,22 +26,76 @@ export interface NewProject {
   files: string[];
 }
 
-export function createProject(target: string, engine: string): NewProject {
-  const dir = path.resolve(target);
-  // Each folder on the way must be a folder: not a file (ENOTDIR from mkdir otherwise).
+/** What went wrong with a path, in words, from a file system error's code. */
+function why(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    EACCES: 'permission denied',
+    EPERM: 'not permitted here',
+    EROFS: 'a read-only file system',
+    ENOENT: 'this file system does not take new folders there',
+    ENOTDIR: 'a file is in the way',
+    ELOOP: 'a loop of symbolic links',
+    ENOSPC: 'the disk is full',
+  };
+  return `${words[code ?? ''] ?? (err as Error).message}${code ? ` (${code})` : ''}`;
+}
+
+const cannot = (what: string, err: unknown) => new CliError(`${what}: ${why(err)}; pick another folder for the game`, 2, 'USAGE');
+
+/**
+ * Makes `dir` and the folders above it that are missing, one level at a time: each level that exists must be a
+ * folder (a symbolic link is followed, and one that leads nowhere is named), and the deepest existing one must be
+ * writable. A recursive mkdir on /proc/x retried ENOENT without end.
+ */
+function makeFolders(dir: string): void {
+  const levels: string[] = [];
   for (let at = dir; ; at = path.dirname(at)) {
-    let stat;
-    try {
-      stat = statSync(at, { throwIfNoEntry: false });
-    } catch {
-      stat = undefined; // ENOTDIR: a file further up, found on the way there
-    }
-    if (stat && !stat.isDirectory()) throw new CliError(`${at} is a file, not a folder: pick a new folder for the game`, 2, 'USAGE');
+    levels.unshift(at);
     if (path.dirname(at) === at) break;
   }
-  if (existsSync(dir) && readdirSync(dir).length > 0) throw new CliError(`${dir} exists and is not empty: pick a new folder`, 2, 'USAGE');
+  let parent: string | undefined;
+  for (const at of levels) {
+    let link;
+    try {
+      link = lstatSync(at, { throwIfNoEntry: false });
+    } catch (err) {
+      throw cannot(`cannot look at ${at}`, err);
+    }
+    if (link) {
+      let stat;
+      try {
+        stat = statSync(at);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new CliError(code === 'ENOENT' ? `${at} is a symbolic link to ${readlinkSync(at)}, which does not exist: pick another folder for the game` : cannot(`cannot follow ${at}`, err).message, 2, 'USAGE');
+      }
+      if (!stat.isDirectory()) throw new CliError(`${at} is a file, not a folder: pick a new folder for the game`, 2, 'USAGE');
+      parent = at;
+      continue;
+    }
+    if (parent !== undefined) {
+      try {
+        accessSync(parent, constants.W_OK);
+      } catch (err) {
+        throw cannot(`cannot create folders in ${parent}`, err);
+      }
+      parent = undefined;
+    }
+    try {
+      mkdirSync(at);
+    } catch (err) {
+      throw cannot(`cannot create the folder ${at}`, err);
+    }
+  }
+}
+
+export function createProject(target: string, engine: string): NewProject {
+  const dir = path.resolve(target);
   const rel = path.relative(dir, engine) || '.';
   if (!path.relative(engine, dir).startsWith('..')) throw new CliError(`${dir} is inside the engine's folder ${engine}: a game lives in a folder of its own`, 2, 'USAGE');
+  makeFolders(dir);
+  if (readdirSync(dir).length > 0) throw new CliError(`${dir} exists and is not empty: pick a new folder`, 2, 'USAGE');
   const engineSpec = `file:${rel.split(path.sep).join('/')}`;
   const name = path.basename(dir).toLowerCase().replace(/[^a-z0-9-_.]/g, '-') || 'game';
   const devDependencies = Object.fromEntries(DEV_TOOLS.map((t) => [t, installedVersion(engine, t)]));
@@ -51,8 +105,12 @@ export function createProject(target: string, engine: string): NewProject {
   if (lock) files['package-lock.json'] = lock;
   for (const [file, text] of Object.entries(files)) {
     const full = path.join(dir, file);
-    mkdirSync(path.dirname(full), { recursive: true });
-    writeFileSync(full, text);
+    try {
+      mkdirSync(path.dirname(full), { recursive: true });
+      writeFileSync(full, text);
+    } catch (err) {
+      throw cannot(`cannot write ${full}`, err);
+    }
   }
   return { dir, engineSpec, files: Object.keys(files) };
 }
