@@ -22,6 +22,7 @@ import { adminActions, READ_ONLY_ACTIONS } from './admin/actions.ts';
 import { loadOrCreateToken } from './admin/token.ts';
 import { Persistence, type FsyncMode, type RecoveryReport } from './store/persistence.ts';
 import { wallNow } from './host-globals.ts';
+import { VERIFY_OUTCOMES } from './patch/history.ts';
 
 // The game server: the host, the client gateway on the game port, the tick
 // loop that drives logic and state sync, and optionally the watcher.
@@ -199,8 +200,9 @@ export class GameServer {
       host.engine.history.onRecord((record) => server.admin?.announce(record));
       // What a patch's verification decided is an operator-visible action too: in the audit log with its reason and figures.
       host.engine.history.onRecord((record) => {
-        if (record.kind !== 'auto-rollback' && record.kind !== 'confirm') return;
-        server.admin?.audit.write({ action: record.kind, origin: 'verify', ok: record.ok && record.kind === 'confirm', result: record.verify });
+        if (!VERIFY_OUTCOMES.has(record.kind)) return;
+        // ok: the record's own (an auto-rollback that worked is ok; the patch's own closing line says it was rolled back).
+        server.admin?.audit.write({ action: record.kind, origin: 'verify', ok: record.ok, result: record.verify });
       });
     }
     if (options.watch) {

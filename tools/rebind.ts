@@ -1,5 +1,5 @@
 // The `rebind` CLI: patch, inspect and roll back a running server through its
-// admin channel. Exit codes: 0 done, 1 refused (a rejected patch, a failed
+// admin channel. Exit codes: 0 done, 3 a patch applied but unverified, 1 refused (a rejected patch, a failed
 // call), 2 usage or connection error. Shipped bundled as plain JavaScript
 // (tools/cli/build-cli.mjs) so that a command starts in a blink.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
 import { parseVerifyWindow } from '../server/patch/verify-window.ts';
 import { COMMANDS, COMMON_OPTIONS, LOCAL_OPTIONS, help } from './cli/commands.ts';
-import { formatHistory, formatPatch, formatStatus, paint, type PatchRecord } from './cli/format.ts';
+import { formatHistory, formatPatch, formatStatus, paint, patchExitCode, type PatchRecord } from './cli/format.ts';
+import { PATCH_PUSH } from '../server/admin/protocol.ts';
 
 const usage = (message: string) => new CliError(message, 2, 'USAGE');
 
@@ -172,12 +173,19 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'patch': {
-        if (verifyMs && !json) process.stderr.write(`verifying the new code for ${verifyMs / 1000} s...\n`);
-        if (canary !== undefined && !json) process.stderr.write(`canary: the new code serves ${canary * 100}% of players until then\n`);
+        // Said once the patch is applied (its record is pushed before the answer), not before a refusal arrives.
+        if (verifyMs && !json) {
+          client.onPush((event, pushed) => {
+            const r = pushed as PatchRecord;
+            if (event !== PATCH_PUSH || r.kind !== 'patch' || !r.ok || r.noop || r.verify?.windowMs !== verifyMs) return;
+            process.stderr.write(`verifying the new code for ${verifyMs / 1000} s...\n`);
+            if (canary !== undefined) process.stderr.write(`canary: the new code serves ${canary * 100}% of players until then\n`);
+          });
+        }
         const record = await client.request('patch', { ...(rest.length ? { modules: rest } : {}), ...(verifyMs ? { verify: verifyMs } : {}), ...(canary !== undefined ? { canary } : {}) });
         out(json, record, () => formatPatch(record));
-        // A patch rolled back by its verification is refused, as far as a script is concerned.
-        return record.ok && (!record.verification || record.verification.outcome === 'confirmed' || record.verification.outcome === 'superseded') ? 0 : 1;
+        // A patch rolled back by its verification is refused, as far as a script is concerned; an unverified one is 3.
+        return patchExitCode(record);
       }
       case 'rollback': {
         const record = await client.request('rollback', rest[0] ? { module: rest[0] } : {});
@@ -199,6 +207,11 @@ async function run(argv: string[]): Promise<number> {
         out(json, result, () => JSON.stringify(result, null, 2));
         return 0;
       }
+      case 'drop': {
+        const dropped = await client.request('drop', { player: rest[0] });
+        out(json, dropped, () => `dropped ${dropped.dropped}: the connection is closed; the player may resume`);
+        return 0;
+      }
       case 'snapshot': {
         const snap = await client.request('snapshot');
         out(json, snap, () => `wrote ${snap.file} (transaction ${snap.seq}, ${snap.bytes} bytes) in ${snap.ms} ms`);
@@ -218,13 +231,22 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that stops early (rebind history -n 2000 | head -1) closes the pipe: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
+});
+
 try {
   process.exitCode = await run(process.argv.slice(2));
 } catch (err) {
   if (!(err instanceof CliError)) throw err;
+  // With --json the error is the answer, as JSON on stdout only: 2>&1 stays one JSON document.
   if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + '\n');
-  // For people the code leads, when it is the server's: "UNKNOWN_HANDLER: no handler ...".
-  const text = err.fromServer ? `${err.code}: ${err.message}` : err.message;
-  process.stderr.write(`${paint('red', 'rebind:')} ${text}\n`);
+  else {
+    // For people the code leads, when it is the server's: "UNKNOWN_HANDLER: no handler ...".
+    const text = err.fromServer ? `${err.code}: ${err.message}` : err.message;
+    process.stderr.write(`${paint('red', 'rebind:')} ${text}\n`);
+  }
   process.exitCode = err.exitCode;
 }

@@ -214,7 +214,9 @@ export class AdminServer {
         this.record({ action: name, origin, address, args, ok: false, result: isRebindError(err) ? err.toJSON() : String(err) });
         throw err;
       }
-      const failedPatch = (result as PatchRecord | null)?.ok === false;
+      // A windowed patch that its verification rolled back (or could not) did not end well: its closing line says so.
+      const outcome = (result as { verification?: { outcome?: string } } | null)?.verification?.outcome;
+      const failedPatch = (result as PatchRecord | null)?.ok === false || outcome === 'rolled-back' || outcome === 'failed-to-roll-back';
       const polled = this.options.readOnly?.has(name) && readsLogged.has(name);
       if (!polled || failedPatch) this.record({ action: name, origin, address, args, ok: !failedPatch, result: summarize(result) });
       if (this.options.readOnly?.has(name)) readsLogged.add(name);
@@ -236,7 +238,15 @@ export class AdminServer {
 function summarize(result: unknown): unknown {
   if (result && typeof result === 'object' && 'modules' in result && 'ok' in result) {
     const r = result as PatchRecord;
-    return { id: r.id, ok: r.ok, noop: r.noop, modules: r.modules.map((m) => `${m.module}:${m.change}:v${m.oldVersion ?? '-'}->v${m.newVersion ?? '-'}`), error: r.error?.code };
+    const v = (result as { verification?: { outcome: string; reason?: string } }).verification;
+    return {
+      id: r.id,
+      ok: r.ok,
+      noop: r.noop,
+      modules: r.modules.map((m) => `${m.module}:${m.change}:v${m.oldVersion ?? '-'}->v${m.newVersion ?? '-'}`),
+      error: r.error?.code,
+      ...(v ? { verification: { outcome: v.outcome, ...(v.reason ? { reason: v.reason } : {}) } } : {}),
+    };
   }
   const text = JSON.stringify(result);
   return text && text.length > 500 ? `${text.slice(0, 500)}...` : result;

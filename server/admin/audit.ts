@@ -36,7 +36,7 @@ export class AuditLog {
   write(entry: AuditEntry): void {
     const line = JSON.stringify({ at: new Date().toISOString(), ...entry });
     // The log gets every operator action too, with the same fields (who, from where, what, how it ended).
-    this.log.event(entry.ok ? 'info' : 'warn', `${entry.action} by ${entry.origin}${'address' in entry ? ` from ${String(entry.address)}` : ''}: ${entry.ok ? 'done' : 'refused or failed'}`, { ...entry });
+    this.log.event(entry.ok ? 'info' : 'warn', `${entry.action} by ${entry.origin}${'address' in entry ? ` from ${String(entry.address)}` : ''}: ${outcomeOf(entry)}`, { ...entry });
     try {
       if (folderIdentity(this.dataDir) !== this.identity) throw new Error(`the data folder ${this.dataDir} was moved, removed or replaced while this server ran; it writes nothing there any more`);
       appendFileSync(this.file, line + '\n', { mode: 0o600 });
@@ -47,4 +47,17 @@ export class AuditLog {
       this.failing = true;
     }
   }
+}
+
+/** How an action ended, in words: a verification's outcome when the result carries one (a windowed patch, an auto-rollback), else done / refused or failed. */
+export function outcomeOf(entry: AuditEntry): string {
+  const result = entry.result as { outcome?: unknown; verification?: { outcome?: unknown }; reason?: unknown } | undefined;
+  const outcome = result?.verification?.outcome ?? result?.outcome;
+  if (typeof outcome !== 'string') return entry.ok ? 'done' : 'refused or failed';
+  const reason = typeof result?.reason === 'string' ? ` (${result.reason})` : '';
+  if (entry.action === 'auto-rollback') return entry.ok ? `rolled back${reason}` : `the rollback failed${reason}`;
+  if (outcome === 'confirmed') return 'confirmed by its verification';
+  if (outcome === 'rolled-back') return `rolled back by its verification${reason}`;
+  if (outcome === 'unverified') return `live, but UNVERIFIED${reason}`;
+  return `verification ${outcome}${reason}`;
 }

@@ -29,6 +29,34 @@ export class CallStats {
     readonly version: number,
   ) {}
 
+  /**
+   * Start times of the async calls that have not answered yet, by a number of their own: a call awaiting forever
+   * never reaches record(), and a verification must see it (as an error once it is stalled) and /metrics count it
+   * (rebind_handler_calls_in_flight). Sync calls never enter it.
+   */
+  readonly inFlight = new Map<number, number>();
+  private nextCall = 0;
+
+  /** An async call began at `started` (ms, monotonic); pass what it returns to settle(). */
+  begin(started: number): number {
+    const id = this.nextCall++;
+    this.inFlight.set(id, started);
+    return id;
+  }
+
+  /** The async call `id` answered after `ms`, or failed. */
+  settle(id: number, ms: number, failed: boolean): void {
+    this.inFlight.delete(id);
+    this.record(ms, failed);
+  }
+
+  /** Async calls started before `before` (ms, monotonic) that have not answered. */
+  stalled(before: number): number {
+    let n = 0;
+    for (const started of this.inFlight.values()) if (started < before) n++;
+    return n;
+  }
+
   record(ms: number, failed: boolean): void {
     this.calls++;
     if (failed) this.errors++;

@@ -72,6 +72,8 @@ export class Metrics {
     const byVersion = () => [...host.dispatcher.callStats.all()].map((s) => ({ s, labels: { handler: s.handler, module: s.module, version: s.version } }));
     scraped(registry, 'rebind_handler_calls_total', 'Handler calls, per handler and module version', 'counter', () => byVersion().map(({ s, labels }) => ({ labels, value: s.calls })));
     scraped(registry, 'rebind_handler_errors_total', 'Handler calls that threw, per handler and module version', 'counter', () => byVersion().map(({ s, labels }) => ({ labels, value: s.errors })));
+    // Calls started = calls_total + calls_in_flight: an async call is counted in calls_total when it answers, and until then here (one that never answers stays here).
+    scraped(registry, 'rebind_handler_calls_in_flight', 'Async handler calls started and not answered yet, per handler and module version', 'gauge', () => byVersion().map(({ s, labels }) => ({ labels, value: s.inFlight.size })));
     scraped(registry, 'rebind_handler_duration_seconds', 'Handler run time (to the settled promise for async handlers)', 'histogram', () => byVersion().flatMap(({ s, labels }) => histogram('rebind_handler_duration_seconds', s, labels)));
 
     const hookStats = () =>

@@ -9,7 +9,8 @@ import type { ModuleChange } from './history.ts';
 // Calls without a player, ticks and timers stay on the live versions, and
 // both versions work on the same stores, as Erlang keeps old and new code.
 // At the end of the verification window the canary is promoted (one swap,
-// like a patch) or, over budget, ended (its versions are disposed).
+// like a patch) or, over budget or with too few calls to judge, ended (its
+// versions are disposed). A rollback of one of its modules ends it at once.
 
 export interface CanaryState {
   share: number;
@@ -21,7 +22,7 @@ export interface CanaryState {
 
 /** Refuses a canary that cannot run: every module must be live and stay, no removals, one canary at a time. */
 export function checkCanary(share: number, plans: readonly Plan[], removals: readonly string[], bindings: BindingTable, windowMs: number | undefined): void {
-  if (!(share > 0 && share < 1)) throw rebindError('CANARY_REFUSED', `a canary's share must be between 0% and 100%, got ${share * 100}%`);
+  if (!(share > 0 && share < 1)) throw rebindError('CANARY_REFUSED', `a canary's share must be over 0% and under 100% (both excluded), got ${share * 100}%`);
   if (!windowMs) throw rebindError('CANARY_REFUSED', 'a canary needs a verification window (--verify 60s): it is promoted or rolled back when the window ends');
   if (bindings.canary) throw rebindError('CANARY_REFUSED', `a canary is running (${[...bindings.canary.versions.keys()].join(', ')}); wait for it to be promoted or rolled back`);
   if (removals.length > 0) throw rebindError('CANARY_REFUSED', `a canary cannot remove modules (${removals.join(', ')}); patch without --canary`);
@@ -32,7 +33,7 @@ export function checkCanary(share: number, plans: readonly Plan[], removals: rea
 /** Refuses a patch or rollback of a module while a canary of it runs (the canary decides first). */
 export function refuseDuringCanary(bindings: BindingTable, modules: readonly string[]): void {
   const busy = modules.filter((m) => bindings.canary?.versions.has(m));
-  if (busy.length > 0) throw rebindError('CANARY_REFUSED', `a canary of ${busy.join(', ')} is running; wait for it to be promoted or rolled back`);
+  if (busy.length > 0) throw rebindError('CANARY_REFUSED', `a canary of ${busy.join(', ')} is running; wait for it to be promoted or rolled back, or end it now with rebind rollback ${busy[0]}`);
 }
 
 /** The record's view of a move between two versions of each module. */

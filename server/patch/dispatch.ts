@@ -235,14 +235,16 @@ export class Dispatcher {
       if (run !== 0) runEnded(run, name);
     }
     if (result instanceof Promise) {
+      // Counted as in flight until it answers: a call that never does still counts (verify.ts, /metrics).
+      const call = perVersion?.begin(started) ?? 0;
       return result.then(
         (value) => {
-          perVersion?.record(monoNow() - started, false);
+          perVersion?.settle(call, monoNow() - started, false);
           return value;
         },
         (err: unknown) => {
           countError(stats, err);
-          perVersion?.record(monoNow() - started, true);
+          perVersion?.settle(call, monoNow() - started, true);
           throw this.handlerError(name, err, binding.module, player);
         },
       );
@@ -285,14 +287,15 @@ export class Dispatcher {
       if (run !== 0) runEnded(run, name);
     }
     if (result instanceof Promise) {
+      const call = perVersion.begin(started);
       return result.then(
         (value) => {
-          perVersion.record(monoNow() - started, false);
+          perVersion.settle(call, monoNow() - started, false);
           return value;
         },
         (err: unknown) => {
           countError(stats, err);
-          perVersion.record(monoNow() - started, true);
+          perVersion.settle(call, monoNow() - started, true);
           throw err;
         },
       );

@@ -96,7 +96,7 @@ export class PatchEngine {
   }
 
   private startVerification(record: PatchRecord, options: VerifyOptions, canary: boolean): Promise<VerifyReport> {
-    const meta = (kind: 'auto-rollback' | 'confirm', report: VerifyReport) => ({ origin: 'verify' as const, by: 'verify', kind, started: monoNow(), verify: report });
+    const meta = (kind: 'auto-rollback' | 'confirm' | 'unverified' | 'superseded', report: VerifyReport) => ({ origin: 'verify' as const, by: 'verify', kind, started: monoNow(), verify: report });
     const done = verifyPatch(record, options, {
       callStats: this.dispatcher.callStats,
       hookStats: this.dispatcher.hookStats,
@@ -116,9 +116,13 @@ export class PatchEngine {
           }
         }),
       confirm: (report) => {
-        this.log.event('info', `patch #${record.id} ${report.outcome} after ${report.elapsedMs} ms${report.reason ? ` (${report.reason})` : ''}`, { patch: record.id, ...report.new });
-        if (canary) void this.serialized(async () => this.promoteCanary(meta('confirm', report)));
-        else this.history.noop(meta('confirm', report), []);
+        const kind = report.outcome === 'confirmed' ? 'confirm' : report.outcome === 'unverified' ? 'unverified' : 'superseded';
+        const withdrawn = canary && kind === 'unverified' ? '; the canary is withdrawn, not promoted' : '';
+        this.log.event(kind === 'unverified' ? 'warn' : 'info', `patch #${record.id} ${report.outcome} after ${report.elapsedMs} ms${report.reason ? ` (${report.reason}${withdrawn})` : ''}`, { patch: record.id, ...report.new });
+        // A canary nobody called proves nothing: it is withdrawn (the live versions never stopped), never promoted unseen.
+        if (canary && kind === 'confirm') void this.serialized(async () => this.promoteCanary(meta(kind, report)));
+        else if (canary && kind === 'unverified') void this.serialized(async () => this.endCanary(meta(kind, report)));
+        else this.history.noop(meta(kind, report), []);
       },
     });
     // Forget finished verifications after a while: anyone waiting has its answer.
@@ -133,6 +137,8 @@ export class PatchEngine {
       const origin = options.origin ?? 'api';
       try {
         const targets = module ? [module] : this.history.lastChangedModules();
+        // Rolling back a module under canary ends the whole canary at once (its versions go, the live ones never stopped).
+        if (targets.some((m) => this.bindings.canary?.versions.has(m))) return this.endCanary({ origin, by: options.by, kind: 'rollback', started, canary: this.canaryState?.share ?? 0 });
         if (targets.length === 0) throw rebindError('NO_ROLLBACK', 'nothing to roll back: no patch has changed a module yet');
         return this.activate({ origin, by: options.by, kind: 'rollback', started }, this.rollbackPlans(targets), []);
       } catch (err) {

@@ -32,9 +32,14 @@ export interface PatchError {
  * `restore`: the start of a server that came back on the live code saved in its data folder.
  * `auto-rollback`: a patch under verification went over budget and was rolled back (see verify.ts).
  * `confirm`: a patch under verification stayed within budget for its window (nothing changes).
+ * `unverified`: its window saw too few calls to judge (a patch stays live, a canary is withdrawn).
+ * `superseded`: another patch or a rollback replaced the version before its window ended.
  */
 /** verify-abandoned, canary-abandoned: written at a start for a verification or canary a stop cut short (verify.patch names the patch). */
-export type RecordKind = 'patch' | 'rollback' | 'restore' | 'auto-rollback' | 'confirm' | 'verify-abandoned' | 'canary-abandoned';
+export type RecordKind = 'patch' | 'rollback' | 'restore' | 'auto-rollback' | 'confirm' | 'unverified' | 'superseded' | 'verify-abandoned' | 'canary-abandoned';
+
+/** The kinds of record a verification writes when it ends (the audit log gets a line for each). */
+export const VERIFY_OUTCOMES: ReadonlySet<RecordKind> = new Set<RecordKind>(['auto-rollback', 'confirm', 'unverified', 'superseded']);
 
 export interface PatchRecord {
   id: number;

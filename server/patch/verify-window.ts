@@ -7,7 +7,10 @@
 /** The longest window: a day. A verification holds its patch's history open and the CLI waiting; longer is a typo. */
 export const MAX_VERIFY_MS = 86_400_000;
 
-export const VERIFY_WINDOW_HELP = 'a duration such as 30s, 500ms, 2m or 1h, at most 24h';
+/** The shortest window: a second. Shorter, the window is over after a check or two and judges a handful of calls at best. */
+export const MIN_VERIFY_MS = 1000;
+
+export const VERIFY_WINDOW_HELP = 'a duration such as 30s, 1500ms, 2m or 1h, from 1s to 24h';
 
 /** "30s", "500ms", "2m", "1h" or a number of seconds, in milliseconds; undefined if it is none of these. */
 export function parseDuration(text: string): number | undefined {
@@ -21,7 +24,7 @@ export function parseDuration(text: string): number | undefined {
 /** Why `ms` (a window in milliseconds) cannot be a verification window, or undefined if it can. */
 export function verifyWindowProblem(ms: unknown): string | undefined {
   if (typeof ms !== 'number' || !Number.isInteger(ms)) return 'must be a whole number of milliseconds';
-  if (ms < 1) return 'must be longer than 0';
+  if (ms < MIN_VERIFY_MS) return `must be at least 1s (${MIN_VERIFY_MS} ms), got ${ms} ms`;
   if (ms > MAX_VERIFY_MS) return `must be at most 24h (${MAX_VERIFY_MS} ms), got ${formatWindow(ms)}`;
   return undefined;
 }

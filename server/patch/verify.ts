@@ -27,6 +27,16 @@ import { hostClearInterval, hostSetInterval, monoNow } from '../host-globals.ts'
 //   times a second and would drown a handler's rate, or the reverse). A tick
 //   that throws on every run is rolled back after 10 runs. Their run time is
 //   not judged: the tick has its own metrics.
+// - calls that do not answer: an async call still running `stallMs` after it
+//   began (1 s, or 3 x the previous p99 if longer, but at most half the
+//   window, so that a call from the window's first half that never answers
+//   is seen before its end) counts as a call and an error, as soon as it is
+//   stalled: a version awaiting forever on half its calls is rolled back
+//   like one that throws on them.
+// - too few calls: a window in which the new versions answered fewer than
+//   `minSeen` calls and hook runs (10) proves nothing: its outcome is
+//   `unverified`, never `confirmed` (a plain patch stays live; a canary is
+//   not promoted, its versions are withdrawn).
 
 export interface VerifyBudget {
   /** Errors the new versions must have made before their rate is judged (default 10). */
@@ -39,9 +49,13 @@ export interface VerifyBudget {
   minCalls: number;
   /** How long after the swap the new versions' calls start to count for latency (default 1000; at most a quarter of the window). */
   warmupMs: number;
+  /** How long an unanswered call may run before it counts as an error (default 1000, or 3 x the previous p99 if longer; at most half the window). */
+  stallMs: number;
+  /** Calls and hook runs the new versions need in the window for it to be confirmed (default 10); fewer: `unverified`. */
+  minSeen: number;
 }
 
-export const DEFAULT_BUDGET: VerifyBudget = { minErrors: 10, errorRateMargin: 0.05, latencyFactor: 3, minCalls: 100, warmupMs: 1000 };
+export const DEFAULT_BUDGET: VerifyBudget = { minErrors: 10, errorRateMargin: 0.05, latencyFactor: 3, minCalls: 100, warmupMs: 1000, stallMs: 1000, minSeen: 10 };
 /** How often the figures are looked at during the window. */
 const CHECK_EVERY_MS = 100;
 const LATENCY_FLOOR_MS = 10;
@@ -55,6 +69,8 @@ export interface Figures {
   errors: number;
   errorRate: number;
   p99Ms: number;
+  /** Of the new versions: calls that had not answered after the stall limit (counted in calls and errors too). */
+  unanswered?: number;
 }
 
 /** Runs and errors of lifecycle hooks (tick), beside the handlers' figures. */
@@ -67,7 +83,7 @@ export interface HookFigures {
 export interface VerifyReport {
   /** The patch under verification. */
   patch: number;
-  outcome: 'confirmed' | 'rolled-back' | 'superseded' | 'failed-to-roll-back';
+  outcome: 'confirmed' | 'rolled-back' | 'superseded' | 'failed-to-roll-back' | 'unverified';
   reason?: string;
   windowMs: number;
   elapsedMs: number;
@@ -78,8 +94,19 @@ export interface VerifyReport {
   hooks?: { new: HookFigures; previous: HookFigures };
 }
 
-function figures(t: CallTotals): Figures {
-  return { calls: t.calls, errors: t.errors, errorRate: t.calls ? Math.round((t.errors / t.calls) * 10_000) / 10_000 : 0, p99Ms: quantileMs(t, 0.99) };
+function figures(t: CallTotals, unanswered?: number): Figures {
+  return {
+    calls: t.calls,
+    errors: t.errors,
+    errorRate: t.calls ? Math.round((t.errors / t.calls) * 10_000) / 10_000 : 0,
+    p99Ms: quantileMs(t, 0.99),
+    ...(unanswered ? { unanswered } : {}),
+  };
+}
+
+/** `t` with `stalled` more calls, all failed (calls that never answered). */
+function withStalled(t: CallTotals, stalled: number): CallTotals {
+  return stalled ? { ...t, calls: t.calls + stalled, errors: t.errors + stalled } : t;
 }
 
 /** The error rule: both rates as percentages when `now` has enough errors at a rate far enough above `previous`'s. */
@@ -136,12 +163,19 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
   // Calls that reached the new versions before the window (init's runs, usually) are counted from here.
   const newStats = () => ofVersions(hooks.callStats, 'newVersion');
   const newHooks = () => ofVersions(hooks.hookStats, 'newVersion');
+  const stallMs = Math.min(Math.max(budget.stallMs, budget.latencyFactor * quantileMs(previous, 0.99)), options.windowMs / 2);
+  // Calls of the new versions (handlers and hooks) that began more than stallMs ago and have not answered.
+  const stalled = (book: CallStatsBook) => {
+    const before = monoNow() - stallMs;
+    return modules.reduce((n, m) => n + book.ofVersion(m.module, m.newVersion).reduce((k, s) => k + s.stalled(before), 0), 0);
+  };
   const start = newStats();
   const startHooks = newHooks();
   const started = monoNow();
   const warmupMs = Math.min(budget.warmupMs, options.windowMs / 4);
   let warmStart: CallTotals | undefined;
   let hooksNow: CallTotals = since(startHooks, startHooks);
+  let unanswered = 0;
   const report = (outcome: VerifyReport['outcome'], now: CallTotals, reason?: string): VerifyReport => ({
     patch: record.id,
     outcome,
@@ -149,7 +183,7 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
     windowMs: options.windowMs,
     elapsedMs: Math.round(monoNow() - started),
     modules,
-    new: figures(now),
+    new: figures(now, unanswered),
     previous: figures(previous),
     ...(hooksNow.calls > 0 || previousHooks.calls > 0 ? { hooks: { new: hookFigures(hooksNow), previous: hookFigures(previousHooks) } } : {}),
   });
@@ -163,8 +197,11 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
       return;
     }
     const timer = hostSetInterval(() => {
-      const now = since(newStats(), start);
-      hooksNow = since(newHooks(), startHooks);
+      const stalledCalls = stalled(hooks.callStats);
+      const stalledRuns = stalled(hooks.hookStats);
+      unanswered = stalledCalls + stalledRuns;
+      const now = withStalled(since(newStats(), start), stalledCalls);
+      hooksNow = withStalled(since(newHooks(), startHooks), stalledRuns);
       if (modules.some((m) => hooks.liveVersion(m.module) !== m.newVersion)) {
         hostClearInterval(timer);
         const done = report('superseded', now, 'another patch or rollback replaced the version under verification');
@@ -188,7 +225,11 @@ export function verifyPatch(record: PatchRecord, options: VerifyOptions, hooks: 
       }
       if (monoNow() - started >= options.windowMs) {
         hostClearInterval(timer);
-        const done = report('confirmed', now);
+        const seen = now.calls + hooksNow.calls;
+        const done =
+          seen < budget.minSeen
+            ? report('unverified', now, `too few calls to judge: ${seen} call(s) and hook run(s) of the new version in the window, ${budget.minSeen} needed`)
+            : report('confirmed', now);
         hooks.confirm(done);
         resolve(done);
       }

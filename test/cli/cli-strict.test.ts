@@ -113,7 +113,7 @@ describe('a strict CLI', () => {
     expect(result.code).toBe(2);
     const { error } = JSON.parse(result.stdout) as { error: { code: string; message: string } };
     expect(error.code).toBe('USAGE');
-    expect(error.message).toBe('unknown command "frobnicate"; the commands are status, patch, rollback, history, state, call, watch, snapshot, types, new (rebind help says what each does)');
+    expect(error.message).toBe('unknown command "frobnicate"; the commands are status, patch, rollback, history, state, call, watch, drop, snapshot, types, new (rebind help says what each does)');
   });
 
   it('rebind new onto a file, or under one, is a clear usage error', async () => {

@@ -1,5 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { runCli } from '../helpers/process.ts';
+import { waitFor } from '../helpers/project.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 // A canary: during its window the new version serves a share of players
@@ -106,8 +107,38 @@ it('rebind patch --canary 10% --verify 1s: promoted at the end of the window; --
   expect((await cli('patch', 'shop', '--canary', '10%')).code).toBe(2);
   expect((await cli('patch', 'shop', '--canary', '150%', '--verify', '1s')).code).toBe(2);
   t.project.write('logic/shop.ts', version('v2'));
-  const done = await cli('patch', 'shop', '--canary', '10%', '--verify', '1s', '--json');
+  const running = cli('patch', 'shop', '--canary', '10%', '--verify', '1s', '--json');
+  // Players call during the window: a canary nobody called would be withdrawn unverified (exit 3), not promoted.
+  let finished = false;
+  void running.then(() => (finished = true));
+  while (!finished) {
+    for (const player of players.slice(0, 200)) t.server.host.call('shop.which', null, { player, origin: 'client' });
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const done = await running;
   expect(done.code).toBe(0);
   expect(JSON.parse(done.stdout)).toMatchObject({ ok: true, canary: 0.1, verification: { outcome: 'confirmed' } });
   expect(t.server.host.bindings.live.get('shop')!.version).toBe(2);
+}, 30_000);
+
+it('rebind rollback <module> during a canary ends it at once, recorded as a rollback of the canary; its verification ends superseded', async () => {
+  t = await start();
+  const host = t.server.host;
+  t.project.write('logic/shop.ts', version('v2'));
+  const patch = await host.engine.patch({ modules: ['shop'], origin: 'cli', canary: 0.5, verify: { windowMs: 600_000 } });
+  expect(patch.ok).toBe(true);
+  expect(players.some((player) => host.call('shop.which', null, { player, origin: 'client' }) === 'v2')).toBe(true);
+  const run = await runCli(['rollback', 'shop', '--server', t.server.admin!.url], { REBIND_ADMIN_TOKEN: TOKEN });
+  expect(run.code).toBe(0);
+  expect(host.status().canary).toBeNull();
+  expect(host.bindings.live.get('shop')!.version).toBe(1);
+  expect(players.every((player) => host.call('shop.which', null, { player, origin: 'client' }) === 'v1')).toBe(true);
+  const report = await host.engine.verification(patch.id)!;
+  expect(report.outcome).toBe('superseded');
+  const records = host.history(2);
+  expect(records[0]).toMatchObject({ kind: 'rollback', origin: 'cli', ok: true, canary: 0.5, modules: [expect.objectContaining({ module: 'shop', oldVersion: 2, newVersion: 1 })] });
+  await waitFor(() => host.history(1)[0]!.kind === 'superseded', 5000, 'the superseded record');
+  // Patching the module again is allowed now.
+  t.project.write('logic/shop.ts', version('v3'));
+  expect((await host.engine.patch({ modules: ['shop'], origin: 'cli' })).ok).toBe(true);
 }, 30_000);

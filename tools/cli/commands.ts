@@ -24,7 +24,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   status: { usage: 'rebind status', about: 'modules with versions and hashes, handler calls and errors, last patch, players, tick, uptime', min: 0, max: 0, options: [] },
   patch: {
     usage: 'rebind patch [module...] [--verify DURATION] [--canary PERCENT]',
-    about: "rebuild from the server's logic folder and swap (default: every module whose sources changed); --verify 30s (at most 24h): watch the new code for that long and roll back on its own if it goes over budget (exit 1); --canary 10%: during the window the new code serves only that share of players, then it is promoted or rolled back",
+    about: "rebuild from the server's logic folder and swap (default: every module whose sources changed); --verify 30s (1s to 24h): watch the new code for that long and roll back on its own if it goes over budget (exit 1; exit 3 when too few calls came to judge it); --canary 10%: during the window the new code serves only that share of players, then it is promoted or rolled back",
     min: 0,
     max: Infinity,
     options: ['verify', 'canary'],
@@ -54,6 +54,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     max: 0,
     options: ['root', 'verify'],
   },
+  drop: { usage: 'rebind drop <player>', about: "close a connected player's connection (the session stays: the player may resume)", min: 1, max: 1, options: [] },
   snapshot: { usage: 'rebind snapshot', about: 'write a snapshot of every store now', min: 0, max: 0, options: [] },
   types: { usage: 'rebind types [--root DIR]', about: "write rebind-env.d.ts: every handler's name and type, so tsc checks names, payloads and results", min: 0, max: 0, options: ['root'], local: true },
   new: { usage: 'rebind new <dir>', about: 'create a game project in <dir> that depends on this engine', min: 1, max: 1, options: [], local: true },

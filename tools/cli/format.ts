@@ -25,7 +25,9 @@ function formatVerification(v: Verification): string {
       ? paint('green', `verified for ${v.elapsedMs / 1000} s: confirmed`)
       : v.outcome === 'superseded'
         ? paint('yellow', `verification ended after ${v.elapsedMs / 1000} s: ${v.reason}`)
-        : paint('red', `ROLLED BACK after ${v.elapsedMs / 1000} s of its ${v.windowMs / 1000} s window: ${v.reason}`);
+        : v.outcome === 'unverified'
+          ? paint('yellow', `UNVERIFIED after its ${v.windowMs / 1000} s window: ${v.reason}`)
+          : paint('red', `ROLLED BACK after ${v.elapsedMs / 1000} s of its ${v.windowMs / 1000} s window: ${v.reason}`);
   const hooks = v.hooks ? [`  hooks new:      ${hookFigures(v.hooks.new)}`, `  hooks previous: ${hookFigures(v.hooks.previous)}`] : [];
   return [head, `  new:      ${figures(v.new)}`, `  previous: ${figures(v.previous)}`, ...hooks].join('\n');
 }
@@ -44,9 +46,11 @@ function abandonedText(r: PatchRecord & { verify: Abandoned }): string {
 export function formatPatch(r: PatchRecord & { verification?: Verification }): string {
   if (r.verification) return `${formatPatch({ ...r, verification: undefined })}\n${formatVerification(r.verification)}`;
   // A verification's outcome pushed on its own (rebind watch --verify): what it decided, then what it changed.
-  if (r.verify && 'outcome' in r.verify && (r.kind === 'confirm' || r.kind === 'auto-rollback')) {
-    const decided = `${r.kind === 'confirm' ? 'patch' : 'auto-rollback of patch'} #${r.verify.patch}: ${formatVerification(r.verify)}`;
-    return r.kind === 'auto-rollback' ? `${decided}\n${formatPatch({ ...r, verify: undefined })}` : decided;
+  if (r.verify && 'outcome' in r.verify && r.kind !== 'patch') {
+    const decided = `${r.kind === 'auto-rollback' ? 'auto-rollback of patch' : 'patch'} #${r.verify.patch}: ${formatVerification(r.verify)}`;
+    // A rollback, or a canary withdrawn unverified, changed the live code: what it changed follows.
+    const changed = r.kind === 'auto-rollback' || r.modules.some((m) => m.change !== 'unchanged');
+    return changed ? `${decided}\n${formatPatch({ ...r, kind: r.kind === 'auto-rollback' ? 'auto-rollback' : 'rollback', verify: undefined })}` : decided;
   }
   if (isAbandoned(r)) return paint('red', abandonedText(r));
   const what = r.kind === 'rollback' || r.kind === 'auto-rollback' ? r.kind : 'patch';
@@ -134,4 +138,15 @@ export function formatStatus(s: Status): string {
   if (s.persistence) lines.push(`${paint('bold', 'data')}    transaction ${s.persistence.seq}, fsync ${s.persistence.mode}, ${s.persistence.journal} ${s.persistence.journalBytes} bytes`);
   if (s.lastPatch) lines.push(`${paint('bold', 'last patch')}  ${formatHistory([s.lastPatch])}`);
   return lines.join('\n');
+}
+
+/**
+ * The exit code of `rebind patch`: 0 applied (and confirmed, or superseded), 1 refused or rolled back by its
+ * verification, 3 applied but unverified (its window saw too few calls; a canary is then withdrawn).
+ */
+export function patchExitCode(r: PatchRecord & { verification?: Verification }): number {
+  if (!r.ok) return 1;
+  const outcome = r.verification?.outcome;
+  if (outcome === 'unverified') return 3;
+  return outcome === undefined || outcome === 'confirmed' || outcome === 'superseded' ? 0 : 1;
 }
