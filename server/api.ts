@@ -7,7 +7,7 @@ import { defined, mayDefine } from './store/define.ts';
 import { Store, type StoreOptions } from './store/store.ts';
 import { Table, type TableOptions } from './store/table.ts';
 import type { ClientMark, InternalNameOf, KnownName, LooseName, MissingPayload, NameOf, PayloadArg, ReturnOf, ScheduledName, WrongPayload } from '../client/handler-types.ts';
-import { isPayloadSchema, validatePayload, type PayloadSchema, type SchemaInput, type SchemaOutput } from './schema.ts';
+import { isPayloadSchema, refuseAsyncSchema, validatePayload, type PayloadSchema, type SchemaInput, type SchemaOutput } from './schema.ts';
 
 export type { PayloadSchema } from './schema.ts';
 
@@ -117,8 +117,9 @@ export function client(first: unknown, second?: unknown): Handler & ClientMark {
     if (!isPayloadSchema(first)) throw new TypeError('client(schema, handler): the first argument is not a Standard Schema (it has no ~standard.validate)');
     const handler = second as Handler;
     const schema = first;
-    // The name is known only at call time, from the handler's own name for errors.
-    fn = (ctx, payload) => handler(ctx, validatePayload(schema, payload, handler.name || 'the handler'));
+    refuseAsyncSchema(schema);
+    // The dispatcher puts the handler's name (`arena.move`) in front of an error; the function's own name may be empty.
+    fn = (ctx, payload) => handler(ctx, validatePayload(schema, payload, handler.name));
   } else fn = first as Handler;
   Object.defineProperty(fn, PUBLIC, { value: true });
   return fn as Handler & ClientMark;

@@ -33,15 +33,32 @@ function where(issue: SchemaIssue): string {
   return path ? `${path}: ${issue.message}` : issue.message;
 }
 
+const ASYNC = 'validates asynchronously, which a handler cannot wait for (its transaction is its synchronous run): use a synchronous schema (valibot: v.object, not v.objectAsync; zod: no async refine or transform)';
+
+/**
+ * Refuses, when client(schema, handler) is called (a module's top level, so at patch time), a schema that
+ * validates asynchronously: it is tried once on `undefined`. A schema that is async only for some payloads
+ * (an async refine reached past a first check) is caught at call time instead (validatePayload).
+ */
+export function refuseAsyncSchema(schema: PayloadSchema): void {
+  const probe = schema['~standard'].validate(undefined);
+  if (!(probe instanceof Promise)) return;
+  probe.then(undefined, () => undefined); // its outcome does not matter; it must not be an unhandled rejection
+  throw new TypeError(`client(schema, handler): the schema ${ASYNC}`);
+}
+
 /**
  * The payload as the schema outputs it, or BAD_PAYLOAD with the schema's own
  * messages. Synchronous only: a handler's transaction is its synchronous run,
- * and a payload is checked before the handler starts.
+ * and a payload is checked before the handler starts. A schema that answers
+ * with a promise is the game's mistake, not the client's: a plain error
+ * (HANDLER_ERROR to the caller, its stack in the log), not BAD_PAYLOAD.
  */
 export function validatePayload<O>(schema: PayloadSchema<unknown, O>, payload: unknown, handler: string): O {
   const result = schema['~standard'].validate(payload);
   if (result instanceof Promise) {
-    throw rebindError('BAD_PAYLOAD', `${handler}: its schema validates asynchronously, which a handler cannot wait for; use a synchronous schema`);
+    result.then(undefined, () => undefined);
+    throw new Error(`${handler ? `${handler}: its` : 'its'} schema ${ASYNC}`);
   }
   if (result.issues) throw rebindError('BAD_PAYLOAD', result.issues.map(where).join('; ') || 'the payload does not match the schema');
   return result.value;

@@ -66,3 +66,33 @@ it("types the handler's payload from the schema (checked by tsc, not run)", () =
   expect(typeof typed).toBe('function');
   expect(wrong).toBeDefined();
 });
+
+it('refuses a module whose schema validates asynchronously at patch time, naming the file and line', async () => {
+  project.write('logic/slow.ts', `import * as v from 'valibot';
+import { client } from 'rebind';
+export const ok = client(() => 1);
+export const look = client(v.objectAsync({ n: v.number() }), (ctx, p) => p.n);
+`);
+  const record = await server.host.patch(['slow']);
+  expect(record.ok).toBe(false);
+  expect(record.error).toMatchObject({ code: 'PATCH_EVAL_ERROR', message: expect.stringMatching(/^logic\/slow\.ts:4:\d+: .*the schema validates asynchronously/) });
+  await expect(ann.call('slow.ok')).rejects.toMatchObject({ code: 'UNKNOWN_HANDLER' });
+});
+
+it('a schema that turns async for some payloads fails those calls as the game\'s error (HANDLER_ERROR), not the client\'s', async () => {
+  project.write('logic/sometimes.ts', `import { client } from 'rebind';
+// A Standard Schema, written by hand: synchronous unless the payload asks for a lookup.
+const schema = {
+  '~standard': {
+    version: 1 as const,
+    vendor: 'test',
+    validate: (value: unknown) => ((value as { lookup?: boolean } | undefined)?.lookup ? Promise.resolve({ value }) : { value }),
+  },
+};
+export const check = client(schema, () => 'ran');
+`);
+  const record = await server.host.patch(['sometimes']);
+  expect(record.ok, JSON.stringify(record.error)).toBe(true);
+  expect(await ann.call('sometimes.check', {})).toBe('ran');
+  await expect(ann.call('sometimes.check', { lookup: true })).rejects.toMatchObject({ code: 'HANDLER_ERROR', message: expect.stringContaining('its schema validates asynchronously') });
+});
