@@ -181,7 +181,11 @@ export class Host {
         if (!options.fromDisk) throw err;
         this.log.warn(`${(err as Error).message}; starting from disk as asked`);
       }
-      if (manifest && options.fromDisk) this.engine.continueVersions(manifest.lastVersion);
+      if (manifest && options.fromDisk) {
+        this.engine.continueVersions(manifest.lastVersion);
+        // The code that was live stays the rollback target: rebind rollback goes back to it after a start from the files.
+        this.engine.keepSaved(manifest, store);
+      }
       else if (manifest) {
         this.startedFrom = 'saved';
         record = await this.engine.restore(manifest, store);
@@ -200,7 +204,7 @@ export class Host {
           record = await this.engine.restore(manifest, store, new Set(this.skipped.map((s) => s.module)));
         }
         const lines = driftLines(this.bindings.live, this.engine.drift());
-        this.log.info(`restored the live code saved ${manifest.savedAt} (${Object.keys(manifest.modules).length} modules)${lines.length ? `; the files on disk differ:\n  ${lines.join('\n  ')}\n  (rebind patch takes the files; npm start -- --from-disk starts from them)` : ', the same as the files on disk'}`);
+        this.log[lines.length ? 'warn' : 'info'](`restored the live code saved ${manifest.savedAt} (${Object.keys(manifest.modules).length} modules)${lines.length ? `; the files on disk differ:\n  ${lines.join('\n  ')}\n  (rebind patch takes the files; npm start -- --from-disk starts from them)` : ', the same as the files on disk'}`);
         this.scheduler.start();
         return record;
       }

@@ -199,11 +199,19 @@ export class PatchEngine {
       this.continueVersions(manifest.lastVersion);
       const restored = restorePlans(store, this.paths, manifest);
       const { kept } = restored;
+      for (const warning of restored.warnings) this.log.warn(warning);
       const plans = restored.plans.filter((plan) => !leaveOut.has(plan.module));
       const versions = new Map(Object.values(manifest.modules).map((m) => [m.module, m.version]));
       for (const [module, stack] of kept) this.kept.set(module, stack.slice(0, -1));
       return this.activate(meta, plans, [], [], (module) => versions.get(module)!);
     });
+  }
+
+  /** --from-disk: the saved builds stay rollback targets under the files loaded on top of them (call before that load). */
+  keepSaved(manifest: Manifest, store: LiveCodeStore): void {
+    const { kept, warnings } = restorePlans(store, this.paths, manifest, true);
+    for (const warning of warnings) this.log.warn(warning);
+    for (const [module, stack] of kept) this.kept.set(module, stack);
   }
 
   /** Numbers new versions after those of an earlier run, so that "v4" never names two builds. */
@@ -405,6 +413,8 @@ export class PatchEngine {
       const previous = stack.pop();
       if (previous) unregisterSourceMap(previous.url);
     }
+    // The same build as the one kept on top (--from-disk over identical saved code): one entry, not a rollback to itself.
+    if (!isRollback && stack.at(-1)?.artifact.hash === plan.artifact.hash) stack.pop();
     stack.push({ artifact: plan.artifact, inputs: plan.inputs, url: version.url });
     while (stack.length > KEEP_VERSIONS) unregisterSourceMap(stack.shift()!.url);
   }

@@ -50,6 +50,9 @@ export interface BuildFiles {
   map: string;
 }
 
+/** A source map that maps nothing: what a build whose .js.map is lost runs with (its stacks then name the bundle, not logic/). */
+export const EMPTY_SOURCE_MAP = '{"version":3,"sources":[],"names":[],"mappings":""}';
+
 
 export class LiveCodeStore {
   readonly dir: string;
@@ -109,19 +112,24 @@ export class LiveCodeStore {
     return left;
   }
 
-  /** Reads a build and checks that its text still has the hash it is named by. */
-  readBuild(module: string, hash: string): BuildFiles {
+  /**
+   * Reads a build and checks that its text still has the hash it is named by. A lost source map does not stop it:
+   * the code runs with an empty map, and `mapLost` says so (the caller warns).
+   */
+  readBuild(module: string, hash: string): BuildFiles & { mapLost?: true } {
     const base = this.buildBase(module, hash);
     let code: string;
-    let map: string;
     try {
       code = fs.readFileSync(base + '.js', 'utf8');
-      map = fs.readFileSync(base + '.js.map', 'utf8');
     } catch (err) {
       throw damaged(`the build of ${module} (${hash.slice(0, 8)}) named by the manifest cannot be read (${(err as Error).message})`);
     }
     if (hashText(code) !== hash) throw damaged(`the build of ${module} in ${base}.js does not match its hash ${hash.slice(0, 8)}`);
-    return { code, map };
+    try {
+      return { code, map: fs.readFileSync(base + '.js.map', 'utf8') };
+    } catch {
+      return { code, map: EMPTY_SOURCE_MAP, mapLost: true };
+    }
   }
 
   /** Stores a build unless it is there already (builds are named by their content). */

@@ -52,26 +52,45 @@ export function buildManifest(paths: ProjectPaths, live: ReadonlyMap<string, Mod
   return { format: MANIFEST_FORMAT, savedAt: new Date().toISOString(), lastVersion: Object.fromEntries(lastVersion), modules };
 }
 
-function artifactOf(store: LiveCodeStore, paths: ProjectPaths, module: string, build: SavedBuild): { artifact: Artifact; inputs: Map<string, string> } {
-  const { code, map } = store.readBuild(module, build.hash);
+function artifactOf(store: LiveCodeStore, paths: ProjectPaths, module: string, build: SavedBuild, warnings: string[]): { artifact: Artifact; inputs: Map<string, string> } {
+  const { code, map, mapLost } = store.readBuild(module, build.hash);
+  if (mapLost) warnings.push(`the source map of ${module} (${build.hash.slice(0, 8)}) in the saved live code is missing: it runs without one (its errors name the bundle, not logic/)`);
   const inputs = new Map(Object.entries(build.inputs).map(([rel, hash]) => [path.resolve(paths.root, rel), hash] as const));
   // The same outfile as a fresh build, so that the source map's relative paths resolve the same way.
   const outfile = path.join(paths.root, '.rebind', module + '.js');
   return { artifact: { code, map, hash: build.hash, inputs: [...inputs.keys()], outfile, emptyInputs: [] }, inputs };
 }
 
-/** The plans that bring the manifest's versions back, and the builds to keep for rollback. */
-export function restorePlans(store: LiveCodeStore, paths: ProjectPaths, manifest: Manifest): { plans: Plan[]; kept: Map<string, Kept[]> } {
+/**
+ * The plans that bring the manifest's versions back, and the builds to keep for rollback. Damage to what does not
+ * run does not stop a start: a rollback target that cannot be read is dropped, a lost source map replaced by an
+ * empty one, each with a warning. `liveToo` (--from-disk, where nothing saved runs): an unreadable live build is
+ * dropped as well, instead of throwing LIVE_CODE_DAMAGED.
+ */
+export function restorePlans(store: LiveCodeStore, paths: ProjectPaths, manifest: Manifest, liveToo = false): { plans: Plan[]; kept: Map<string, Kept[]>; warnings: string[] } {
   const plans: Plan[] = [];
   const kept = new Map<string, Kept[]>();
+  const warnings: string[] = [];
+  const readable = (module: string, build: SavedBuild, role: string) => {
+    try {
+      return artifactOf(store, paths, module, build, warnings);
+    } catch (err) {
+      warnings.push(`${(err as Error).message.replace(/\. Start with --from-disk.*$/, '')}; ${role} is dropped`);
+      return undefined;
+    }
+  };
   for (const entry of Object.values(manifest.modules)) {
-    const stack: Kept[] = entry.previous.map((build) => ({ ...artifactOf(store, paths, entry.module, build), url: '' }));
-    const current = artifactOf(store, paths, entry.module, entry);
-    stack.push({ ...current, url: '' });
+    const stack: Kept[] = [];
+    for (const build of entry.previous) {
+      const previous = readable(entry.module, build, `that rollback target of ${entry.module}`);
+      if (previous) stack.push({ ...previous, url: '' });
+    }
+    const current = liveToo ? readable(entry.module, entry, `the saved build of ${entry.module}`) : artifactOf(store, paths, entry.module, entry, warnings);
+    if (current) stack.push({ ...current, url: '' });
     kept.set(entry.module, stack);
-    plans.push({ module: entry.module, file: path.resolve(paths.root, entry.file), ...current });
+    if (current) plans.push({ module: entry.module, file: path.resolve(paths.root, entry.file), ...current });
   }
-  return { plans, kept };
+  return { plans, kept, warnings };
 }
 
 export function driftOf(paths: ProjectPaths, live: ReadonlyMap<string, ModuleVersion>, kept: ReadonlyMap<string, Kept[]>): Drift {
