@@ -153,7 +153,7 @@ export class PatchEngine {
    */
   attachLiveCode(store: LiveCodeStore, historyFile: HistoryFile): void {
     this.liveCode = store;
-    const earlier = historyFile.load(1000);
+    const earlier = historyFile.load(1000, (message) => this.log.warn(message));
     this.history.restore(earlier);
     // Numbers new versions after every version the history names, also when the manifest is gone or older (--from-disk, an interrupted canary).
     this.continueVersions(versionsUsed(earlier));

@@ -8,8 +8,10 @@ import type { PatchRecord } from './history.ts';
 // must be on disk like the code it describes). When the file passes
 // ROTATE_BYTES it becomes history.1.jsonl, replacing the older one, so the
 // history on disk stays between one and two files' worth (thousands of
-// records) without growing for ever. A torn last line (a crash mid-append)
-// is skipped when read.
+// records) without growing for ever. A line that cannot be read (torn by a
+// crash mid-append, or damaged) is skipped when read, with a warning naming
+// where. No-op patches (nothing differed) are not written: a thousand of them
+// would push every real record out of what a restart reads back.
 
 const ROTATE_BYTES = 4 * 1024 * 1024;
 
@@ -25,9 +27,10 @@ export class HistoryFile {
     this.rotated = path.join(dir, 'history.1.jsonl');
   }
 
-  /** The newest `limit` records, oldest first. */
-  load(limit: number): PatchRecord[] {
+  /** The newest `limit` records, oldest first; `warn` hears of lines that could not be read. */
+  load(limit: number, warn: (message: string) => void = () => undefined): PatchRecord[] {
     const records: PatchRecord[] = [];
+    const bad: string[] = [];
     for (const file of [this.rotated, this.file]) {
       let text: string;
       try {
@@ -35,20 +38,26 @@ export class HistoryFile {
       } catch {
         continue;
       }
-      for (const line of text.split('\n')) {
-        if (!line) continue;
+      text.split('\n').forEach((line, i) => {
+        if (!line) return;
         try {
           const record = JSON.parse(line) as PatchRecord;
-          if (typeof record.id === 'number') records.push(record);
+          if (record && typeof record.id === 'number') return void records.push(record);
         } catch {
-          // A line cut by a crash: the record it would have been is lost, the others are not.
+          // Reported below: the record it would have been is lost, the others are not.
         }
-      }
+        bad.push(`${path.basename(file)} line ${i + 1}`);
+      });
+    }
+    if (bad.length > 0) {
+      const where = bad.length > 5 ? `${bad.slice(0, 5).join(', ')} and ${bad.length - 5} more` : bad.join(', ');
+      warn(`the patch history skipped ${bad.length} line(s) it could not read (${where}): a crash mid-append tears one; more, or one in the middle of a file, is damage. The other records are read back`);
     }
     return records.slice(-limit);
   }
 
   append(record: PatchRecord): void {
+    if (record.kind === 'patch' && record.noop) return;
     const size = fs.statSync(this.file, { throwIfNoEntry: false })?.size ?? 0;
     if (size >= this.rotateBytes) {
       fs.renameSync(this.file, this.rotated);

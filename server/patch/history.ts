@@ -147,7 +147,11 @@ export class History {
     };
     if (!record.error) delete record.error;
     this.records.push(record);
-    if (this.records.length > KEEP) this.records.splice(0, this.records.length - KEEP);
+    if (this.records.length > KEEP) {
+      // No-op patches go first: a script patching in a loop must not push the real records out.
+      const noop = this.records.findIndex((r) => r.kind === 'patch' && r.noop);
+      this.records.splice(noop >= 0 && noop < this.records.length - 1 ? noop : 0, 1);
+    }
     for (const listener of this.listeners) listener(record);
     return record;
   }
