@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
 import { parseVerifyWindow } from '../server/patch/verify-window.ts';
 import { COMMANDS, COMMON_OPTIONS, LOCAL_OPTIONS, help } from './cli/commands.ts';
+import { findProjectRoot } from './cli/project-root.ts';
 import { formatHistory, formatPatch, formatStatus, paint, patchExitCode, type PatchRecord } from './cli/format.ts';
 import { PATCH_PUSH } from '../server/admin/protocol.ts';
 
@@ -51,12 +52,13 @@ function target(values: Record<string, unknown>): AdminTarget {
         : `ws://127.0.0.1:${process.env.REBIND_ADMIN_PORT ?? 8081}`;
   if (typeof values.token === 'string') return { url, token: values.token, tokenSource: '--token' };
   if (process.env.REBIND_ADMIN_TOKEN) return { url, token: process.env.REBIND_ADMIN_TOKEN, tokenSource: 'REBIND_ADMIN_TOKEN' };
-  const dataDir = path.resolve((values.data as string | undefined) ?? process.env.REBIND_DATA ?? 'data');
+  const project = findProjectRoot();
+  const dataDir = path.resolve((values.data as string | undefined) ?? (process.env.REBIND_DATA || path.join(project ?? '.', 'data')));
   const file = path.join(dataDir, 'admin.token');
   if (!existsSync(file)) {
-    const notAProject = !existsSync('logic') && !existsSync('state') && values.data === undefined && !process.env.REBIND_DATA;
+    const notAProject = project === undefined && !existsSync('state') && values.data === undefined && !process.env.REBIND_DATA;
     const why = notAProject
-      ? `${process.cwd()} is not a rebind project (no logic/, state/ or data/ here): run rebind in the game's folder, where the server keeps data/admin.token, or pass --token (or set REBIND_ADMIN_TOKEN) and --server. To start a game of your own: ${selfCommand()} new <dir>.`
+      ? `${process.cwd()} is not a rebind project (no logic/ here or in a folder above): run rebind in the game's folder, where the server keeps data/admin.token, or pass --token (or set REBIND_ADMIN_TOKEN) and --server. To start a game of your own: ${selfCommand()} new <dir>.`
       : `no admin token: ${file} does not exist. Pass --token, set REBIND_ADMIN_TOKEN, or point --data at the server's data folder.`;
     throw new CliError(why, 2, 'NO_TOKEN');
   }
@@ -147,7 +149,8 @@ async function run(argv: string[]): Promise<number> {
   const canary = canaryMatch ? Number(canaryMatch[1]) / 100 : undefined;
   if (values.canary !== undefined && !(canary !== undefined && canary > 0 && canary < 1)) throw usage(`--canary must be a share of players such as 10%, got "${values.canary}"`);
   if (canary !== undefined && !verifyMs) throw usage('--canary needs --verify DURATION: the window after which the canary is promoted or rolled back');
-  const watchRoot = path.resolve((values.root as string | undefined) ?? '.');
+  // The game's folder: --root, else the nearest folder up with logic/ (a command run in my-game/logic means my-game).
+  const watchRoot = path.resolve((values.root as string | undefined) ?? findProjectRoot() ?? '.');
   const json = values.json === true;
   if (command === 'types') {
     const { writeProjectTypes } = await import('./cli/types.ts');
