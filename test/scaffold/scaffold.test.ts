@@ -45,7 +45,7 @@ describe('rebind new', () => {
     expect(made.code, made.out).toBe(0);
     const spec = `file:${path.relative(dir, ENGINE).split(path.sep).join('/')}`;
     expect(made.out).toContain(`depends on rebind as "${spec}"`);
-    expect(made.out).toContain("package-lock.json locks typescript, vitest and @types/node at this engine's versions");
+    expect(made.out).toContain("package-lock.json locks typescript, vitest, @types/node and tsx at this engine's versions");
     expect(JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).dependencies).toEqual({ rebind: spec });
     expect(JSON.parse(readFileSync(path.join(dir, 'package-lock.json'), 'utf8')).packages['node_modules/rebind']).toEqual({ resolved: spec.slice('file:'.length), link: true });
     // The bin run by its path, outside a project, says what it is missing and how to make a game from there.
@@ -71,6 +71,12 @@ describe('rebind new', () => {
     const install = npm(['install'], { env: { ...NO_REGISTRY, npm_config_cache: cache } });
     expect(install.code, install.out).toBe(0);
     expect(realpathSync(path.join(dir, 'node_modules', 'rebind'))).toBe(realpathSync(ENGINE));
+    // docs/api.md: a plain Node script of the game that imports rebind/client runs with the game's own tsx.
+    writeFileSync(path.join(dir, 'bot.ts'), "import { RebindClient } from 'rebind/client';\nconst kind: string = typeof RebindClient;\nconsole.log(`client is a ${kind}`);\n");
+    const bot = run('npx', ['--no-install', 'tsx', 'bot.ts'], { cwd: dir, env: NO_REGISTRY });
+    expect(bot.code, bot.out).toBe(0);
+    expect(bot.out).toContain('client is a function');
+    rmSync(path.join(dir, 'bot.ts'));
   });
 
   it('typechecks, and a misspelt handler name or a wrong payload fails the typecheck naming the handler', () => {

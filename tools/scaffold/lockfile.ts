@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 // The package-lock.json of a new game, cut out of the engine's own: the game's
-// tools (typescript, vitest, @types/node) at exactly the versions, layout and
+// tools (typescript, vitest, @types/node, tsx) at exactly the versions, layout and
 // integrity hashes the engine installed, and rebind as a link to the engine's
 // folder. With it `npm install` needs no package metadata from the registry:
 // every tarball is found in npm's cache by its integrity hash, where the

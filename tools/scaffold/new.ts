@@ -7,8 +7,8 @@ import { templateFiles } from './template.ts';
 // `rebind new <dir>`: a game project of its own, outside the engine, that
 // depends on this engine's folder (file:) while rebind is not published.
 
-/** The tools a game needs, at the versions the engine itself is tested with. */
-const DEV_TOOLS = ['typescript', 'vitest', '@types/node'];
+/** The tools a game needs, at the versions the engine itself is tested with (tsx: to run a script of the game's own, a bot say). */
+const DEV_TOOLS = ['typescript', 'vitest', '@types/node', 'tsx'];
 
 function installedVersion(engine: string, name: string): string {
   try {
@@ -123,7 +123,7 @@ export function describeProject(p: NewProject, engine: string): string {
     ...p.files.map((f) => `  ${f}`),
     `package.json depends on rebind as "${p.engineSpec}" (this engine's folder, ${engine}): move the two folders together, or change that path.`,
     p.files.includes('package-lock.json')
-      ? "package-lock.json locks typescript, vitest and @types/node at this engine's versions: npm install takes them from npm's cache, with no registry."
+      ? "package-lock.json locks typescript, vitest, @types/node and tsx at this engine's versions: npm install takes them from npm's cache, with no registry."
       : "no package-lock.json: this engine's lockfile lacks the tools' versions, so npm install resolves them from the registry.",
     '',
     'next:',
