@@ -20,6 +20,8 @@ export class CallStats {
   calls = 0;
   errors = 0;
   sumMs = 0;
+  /** The slowest call: a quantile is at most this (a bucket's upper bound alone said 250 ms for 50 ms calls). */
+  maxMs = 0;
   /** Calls per latency bucket (not cumulative); the last slot is over the last bound. */
   readonly buckets = new Float64Array(LATENCY_BUCKETS_MS.length + 1);
 
@@ -61,6 +63,7 @@ export class CallStats {
     this.calls++;
     if (failed) this.errors++;
     this.sumMs += ms;
+    if (ms > this.maxMs) this.maxMs = ms;
     let i = 0;
     while (i < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[i]!) i++;
     this.buckets[i]!++;
@@ -72,11 +75,14 @@ export interface CallTotals {
   calls: number;
   errors: number;
   buckets: Float64Array;
+  /** The slowest call of these stats over their life (an upper bound for any part of them); absent: unknown. */
+  maxMs?: number;
 }
 
 export function totals(stats: Iterable<CallStats>): CallTotals {
-  const out: CallTotals = { calls: 0, errors: 0, buckets: new Float64Array(LATENCY_BUCKETS_MS.length + 1) };
+  const out: CallTotals = { calls: 0, errors: 0, buckets: new Float64Array(LATENCY_BUCKETS_MS.length + 1), maxMs: 0 };
   for (const s of stats) {
+    out.maxMs = Math.max(out.maxMs!, s.maxMs);
     out.calls += s.calls;
     out.errors += s.errors;
     for (let i = 0; i < s.buckets.length; i++) out.buckets[i]! += s.buckets[i]!;
@@ -88,19 +94,20 @@ export function totals(stats: Iterable<CallStats>): CallTotals {
 export function since(now: CallTotals, before: CallTotals): CallTotals {
   const buckets = new Float64Array(now.buckets.length);
   for (let i = 0; i < buckets.length; i++) buckets[i] = now.buckets[i]! - before.buckets[i]!;
-  return { calls: now.calls - before.calls, errors: now.errors - before.errors, buckets };
+  return { calls: now.calls - before.calls, errors: now.errors - before.errors, buckets, ...(now.maxMs !== undefined ? { maxMs: now.maxMs } : {}) };
 }
 
-/** The bucket bound under which a share `q` of the calls finished (an upper estimate, in ms). */
+/** The time under which a share `q` of the calls finished (an upper estimate, in ms): its bucket's bound, or the slowest call if that is less. */
 export function quantileMs(t: CallTotals, q: number): number {
   const count = t.buckets.reduce((a, b) => a + b, 0);
   if (count === 0) return 0;
+  const slowest = t.maxMs === undefined ? Infinity : Math.ceil(t.maxMs * 100) / 100;
   let seen = 0;
   for (let i = 0; i < t.buckets.length; i++) {
     seen += t.buckets[i]!;
-    if (seen >= q * count) return LATENCY_BUCKETS_MS[i] ?? LATENCY_BUCKETS_MS.at(-1)! * 2;
+    if (seen >= q * count) return Math.min(LATENCY_BUCKETS_MS[i] ?? LATENCY_BUCKETS_MS.at(-1)! * 2, slowest);
   }
-  return LATENCY_BUCKETS_MS.at(-1)! * 2;
+  return Math.min(LATENCY_BUCKETS_MS.at(-1)! * 2, slowest);
 }
 
 /** Versions of each module whose stats are kept (the live ones and a few before them). */
