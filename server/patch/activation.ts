@@ -32,6 +32,19 @@ export interface Activated {
   migrated: string[];
 }
 
+export interface ActivateOptions {
+  /** Initialised and ready, but not bound (a canary: the engine binds them for a share of the players). */
+  staged?: boolean;
+  /**
+   * Evaluate, check, migrate and init exactly as a patch would, then throw all of it away (a fleet node's prepare):
+   * it succeeds or throws as the real activation would on the same data, and changes nothing either way.
+   */
+  trial?: boolean;
+}
+
+/** Thrown at the end of a trial activation to discard its transaction; never seen outside activate(). */
+class TrialDone extends Error {}
+
 /** A coded error that names the module it came from (start uses it to load the others). */
 export function withModule(err: unknown, module: string): unknown {
   if (!isRebindError(err) || typeof err.details?.module === 'string') return err;
@@ -86,7 +99,7 @@ export class Activator {
    * changed nothing (and having given back every source map and timer).
    * `versionOf` numbers the new versions; they are used only if this succeeds.
    */
-  activate(plans: readonly Plan[], removals: readonly string[], versionOf: (module: string) => number, options: { staged?: boolean } = {}): Activated {
+  activate(plans: readonly Plan[], removals: readonly string[], versionOf: (module: string) => number, options: ActivateOptions = {}): Activated {
     const fresh: ModuleVersion[] = [];
     let migrated: string[] = [];
     // What the new code queues (promise callbacks, microtasks, immediates)
@@ -101,12 +114,22 @@ export class Activator {
           if (options.staged && migrated.length > 0) throw rebindError('CANARY_REFUSED', `a canary cannot carry migrations (${migrated.join(', ')}): both versions serve the same stores; patch without --canary`);
           for (const version of fresh) this.runInit(version);
         });
+        // A trial (a fleet's prepare) has done everything that can fail: throwing now discards every write it made.
+        if (options.trial) throw new TrialDone();
         // Staged (a canary): initialised and ready, but not bound; the engine binds them for a share of the players.
         return options.staged ? [] : this.bindings.swap(fresh, removals);
       }));
       return { fresh, replaced, migrated };
     } catch (err) {
       attempt.refused = true;
+      if (err instanceof TrialDone) {
+        // The trial's versions never serve: what their init started is stopped, their writes (even late ones) dropped.
+        for (const version of fresh) {
+          version.timers.clearAll();
+          unregisterSourceMap(version.url);
+        }
+        return { fresh: [], replaced: [], migrated };
+      }
       for (const version of fresh) {
         version.timers.clearAll();
         unregisterSourceMap(version.url);

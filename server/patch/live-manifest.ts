@@ -6,6 +6,7 @@ import { relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
 import { hashInputs } from './changes.ts';
 import { MANIFEST_FORMAT, type LiveCodeStore, type Manifest, type SavedBuild } from './live-code.ts';
 import { discoverModules } from './modules.ts';
+import { artifactFromText } from './shipped.ts';
 
 // Between the engine's memory (live versions, the builds kept for rollback)
 // and the manifest in the data folder: what to write after a patch, what to
@@ -54,10 +55,7 @@ export function buildManifest(paths: ProjectPaths, live: ReadonlyMap<string, Mod
 
 function artifactOf(store: LiveCodeStore, paths: ProjectPaths, module: string, build: SavedBuild): { artifact: Artifact; inputs: Map<string, string> } {
   const { code, map } = store.readBuild(module, build.hash);
-  const inputs = new Map(Object.entries(build.inputs).map(([rel, hash]) => [path.resolve(paths.root, rel), hash] as const));
-  // The same outfile as a fresh build, so that the source map's relative paths resolve the same way.
-  const outfile = path.join(paths.root, '.rebind', module + '.js');
-  return { artifact: { code, map, hash: build.hash, inputs: [...inputs.keys()], outfile, emptyInputs: [] }, inputs };
+  return artifactFromText(paths, module, build.hash, code, map, build.inputs);
 }
 
 /** The plans that bring the manifest's versions back, and the builds to keep for rollback. */

@@ -1,0 +1,45 @@
+import path from 'node:path';
+import { rebindError } from '../errors.ts';
+import type { Plan } from './activation.ts';
+import { hashText, relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
+import { MODULE_NAME } from './modules.ts';
+
+// A build as bytes that travel: from the data folder to a restarting node, or
+// from the node that built a fleet patch to every other node. Whoever
+// evaluates it gets exactly these bytes, never its own disk's, and checks them
+// against their hash first.
+
+export interface ShippedBuild {
+  module: string;
+  /** The module's file, relative to the project root. */
+  file: string;
+  hash: string;
+  code: string;
+  map: string;
+  /** Source files (relative to the project root) and their content hashes when it was built. */
+  inputs: Record<string, string>;
+}
+
+/** The artifact and absolute inputs of a build read back as text (a saved build, a shipped one). */
+export function artifactFromText(paths: ProjectPaths, module: string, hash: string, code: string, map: string, inputsRel: Record<string, string>): { artifact: Artifact; inputs: Map<string, string> } {
+  const inputs = new Map(Object.entries(inputsRel).map(([rel, h]) => [path.resolve(paths.root, rel), h] as const));
+  // The same outfile as a fresh build, so that the source map's relative paths resolve the same way.
+  const outfile = path.join(paths.root, '.rebind', module + '.js');
+  return { artifact: { code, map, hash, inputs: [...inputs.keys()], outfile, emptyInputs: [] }, inputs };
+}
+
+export function shipPlan(paths: ProjectPaths, plan: Plan): ShippedBuild {
+  const inputs: Record<string, string> = {};
+  for (const [file, hash] of plan.inputs) inputs[relativeToRoot(paths.root, file)] = hash;
+  return { module: plan.module, file: relativeToRoot(paths.root, plan.file), hash: plan.artifact.hash, code: plan.artifact.code, map: plan.artifact.map, inputs };
+}
+
+/** The plan that activates a shipped build; refuses one whose name or bytes are not what it says (FLEET_BAD_BUILD). */
+export function planOfShipped(paths: ProjectPaths, build: ShippedBuild): Plan {
+  if (typeof build?.module !== 'string' || !MODULE_NAME.test(build.module)) throw rebindError('BAD_MODULE_NAME', `a shipped build has a bad module name: ${JSON.stringify(build?.module)}`);
+  if (typeof build.code !== 'string' || typeof build.map !== 'string' || hashText(build.code) !== build.hash) {
+    throw rebindError('LIVE_CODE_DAMAGED', `the shipped build of ${build.module} does not match its hash ${String(build.hash).slice(0, 8)} (damaged on the way)`, { details: { module: build.module } });
+  }
+  const file = typeof build.file === 'string' && !path.isAbsolute(build.file) && !build.file.split(/[\\/]/).includes('..') ? build.file : path.join('logic', build.module + '.ts');
+  return { module: build.module, file: path.resolve(paths.root, file), ...artifactFromText(paths, build.module, build.hash, build.code, build.map, build.inputs ?? {}) };
+}
