@@ -49,6 +49,13 @@ export type ErrorCode =
   | 'DATA_LOCKED'
   | 'LIVE_CODE_DAMAGED'
   | 'CANARY_REFUSED'
+  // fleet (several nodes on one Redis)
+  | 'FLEET_UNAVAILABLE'
+  | 'FLEET_TIMEOUT'
+  | 'ROOM_ELSEWHERE'
+  | 'ROOM_LOST'
+  | 'NODE_GONE'
+  | 'FLEET_ABORTED'
   // a code chosen by game logic through fail()
   | (string & {});
 

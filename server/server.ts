@@ -22,6 +22,7 @@ import { adminActions, READ_ONLY_ACTIONS } from './admin/actions.ts';
 import { loadOrCreateToken } from './admin/token.ts';
 import { Persistence, type FsyncMode, type RecoveryReport } from './store/persistence.ts';
 import { wallNow } from './host-globals.ts';
+import { FleetNode } from './fleet/node.ts';
 
 // The game server: the host, the client gateway on the game port, the tick
 // loop that drives logic and state sync, and optionally the watcher.
@@ -58,6 +59,10 @@ export interface ServerOptions {
   /** HTTP timeouts of both ports (headers, whole request, idle keep-alive); defaults in net/guard.ts. */
   httpTimeouts?: Partial<Pick<GuardOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxPending'>>;
   sessionModule?: string;
+  /** Joins the fleet on this Redis (redis://host:port/db); without it the server is one process and needs no Redis. */
+  fleet?: string;
+  /** The address other nodes send players to (default: the listening URL). */
+  publicUrl?: string;
 }
 
 const CLIENT_DIR = fileURLToPath(new URL('../client/', import.meta.url));
@@ -74,6 +79,8 @@ export class GameServer {
   admin: AdminServer | undefined;
   persistence: Persistence | undefined;
   recovery: RecoveryReport | undefined;
+  /** This process's place in a fleet (--fleet); undefined when it runs alone. */
+  fleet: FleetNode | undefined;
   private readonly httpHandlers: HttpHandler[] = [];
   private readonly log = createLogger('server');
   private stopping: Promise<void> | undefined;
@@ -203,6 +210,7 @@ export class GameServer {
         server.admin?.audit.write({ action: record.kind, origin: 'verify', ok: record.ok && record.kind === 'confirm', result: record.verify });
       });
     }
+    if (options.fleet) this.joinFleet(options.fleet);
     if (options.watch) {
       if (options.verifyMs) host.engine.watchVerify = { windowMs: options.verifyMs };
       server.watcher = new LogicWatcher(host.engine, host.paths);
@@ -213,6 +221,22 @@ export class GameServer {
         if (record.ok && !record.noop) server.writeTypes();
       });
     }
+  }
+
+  private joinFleet(url: string): void {
+    this.fleet = new FleetNode({
+      url,
+      ...(this.options.dataDir ? { dataDir: path.resolve(this.options.dataDir) } : {}),
+      gameUrl: this.publicUrl,
+      ...(this.admin ? { adminUrl: this.admin.url } : {}),
+      load: () => ({ players: this.gateway.sessions.connected(), rooms: this.gateway.rooms.stats().rooms }),
+      code: () => Object.fromEntries([...this.host.bindings.live.values()].map((v) => [v.module, { version: v.version, hash: v.hash }])),
+    });
+  }
+
+  /** Where other nodes send this node's players: --public-url, or the address it listens on. */
+  get publicUrl(): string {
+    return this.options.publicUrl ?? this.url;
   }
 
   /** Lets another part (the demo page) answer plain HTTP on the game port. */
@@ -268,6 +292,7 @@ export class GameServer {
       await this.watcher?.close();
       this.http.close();
       await this.gateway.close();
+      await this.fleet?.leave();
       this.tick.stop();
       this.offCommit();
       await this.host.stop();
