@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { StoreRegistry } from '../store/registry.ts';
@@ -24,6 +25,8 @@ export interface Plan {
   file: string;
   artifact: Artifact;
   inputs: Map<string, string>;
+  /** The state/ folder the build was made against, when that was another process's folder (a fleet ships builds): its imports of state/ resolve to this host's files. */
+  builtAgainst?: string;
 }
 
 export interface Activated {
@@ -147,9 +150,11 @@ export class Activator {
       (kind) => this.log.warn(`${rel} v${version} was replaced; its ${kind} was refused (use ctx.schedule for timers that should outlive a patch)`),
     );
     try {
-      const require = this.registry.hostRequire(this.paths, (file) => {
+      const hostRequire = this.registry.hostRequire(this.paths, (file) => {
         throw rebindError('PATCH_STATE_IMPORT', `${rel} imports ${relativeToRoot(this.paths.root, file)}, which was not loaded at start: stores are created once, restart the server to add one`);
       });
+      const foreign = plan.builtAgainst && path.resolve(plan.builtAgainst) !== path.resolve(this.paths.stateDir) ? path.resolve(plan.builtAgainst) + path.sep : undefined;
+      const require = foreign ? (specifier: string) => hostRequire(specifier.startsWith(foreign) ? path.join(this.paths.stateDir, specifier.slice(foreign.length)) : specifier) : hostRequire;
       const before = fingerprint();
       let exports: Record<string, unknown>;
       try {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { codeFrame, rebindError } from '../errors.ts';
+import { codeFrame, rebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { StoreRegistry } from '../store/registry.ts';
 import { Activator, type Plan } from './activation.ts';
@@ -279,8 +279,9 @@ export class PatchEngine {
           if (shipped.canary !== undefined) checkCanary(shipped.canary, plans, shipped.removals, this.bindings, shipped.verifyMs);
           this.activator.activate(plans, shipped.canary !== undefined ? [] : shipped.removals, versionOf, { trial: true, staged: shipped.canary !== undefined });
         } catch (err) {
-          const record = this.history.fail(meta, unchanged, err);
+          const record = this.history.fail(meta, unchanged, err, (location) => shippedFrame(shipped, location));
           answer({ ok: false, error: record.error! });
+          applied(record);
           return record;
         }
         answer({ ok: true, changes: [...unchanged, ...plans.map((p) => ({ module: p.module, change: this.bindings.live.has(p.module) ? ('updated' as const) : ('added' as const), oldVersion: this.bindings.live.get(p.module)?.version ?? null, newVersion: versionOf(p.module), oldHash: this.bindings.live.get(p.module)?.hash ?? null, newHash: p.artifact.hash }))] });
@@ -389,4 +390,13 @@ export class PatchEngine {
       log.warn(`${rel} v${version} left ${intervals} interval(s) running; cleared them (use ctx.schedule or tick for work that should outlive a patch)`);
     }
   }
+}
+
+/** The code frame from the sources that came with a shipped patch; none (rather than this disk's, which may differ) without them. */
+function shippedFrame(shipped: ShippedPatch, location: SourceLocation): string | undefined {
+  for (const build of shipped.builds) {
+    const text = build.sources?.[location.file];
+    if (text !== undefined) return codeFrame(location, text) || undefined;
+  }
+  return codeFrame(location, undefined) || undefined;
 }

@@ -13,7 +13,7 @@ import { unregisterSourceMap } from './sourcemaps.ts';
 // top) for rollback, the highest version number each module has had, and the
 // durable copy of both in the data folder (live-code.ts).
 
-const KEEP_VERSIONS = 10;
+export const KEEP_VERSIONS = 10;
 
 export class KeptBuilds {
   private readonly kept = new Map<string, Kept[]>();
@@ -66,7 +66,7 @@ export class KeptBuilds {
       const previous = stack.pop();
       if (previous) unregisterSourceMap(previous.url);
     }
-    stack.push({ artifact: plan.artifact, inputs: plan.inputs, url: version.url });
+    stack.push({ artifact: plan.artifact, inputs: plan.inputs, url: version.url, ...(plan.builtAgainst ? { builtAgainst: plan.builtAgainst } : {}) });
     while (stack.length > KEEP_VERSIONS) unregisterSourceMap(stack.shift()!.url);
   }
 
@@ -78,7 +78,7 @@ export class KeptBuilds {
       if (!this.bindings.live.has(name) && !stack) throw rebindError('UNKNOWN_MODULE', `no module named "${name}"`);
       const previous = stack && stack.length >= 2 ? stack[stack.length - 2]! : undefined;
       if (!previous) throw rebindError('NO_ROLLBACK', `${name} has no previous version to roll back to`);
-      return { module: name, file: this.bindings.live.get(name)?.file ?? path.join(this.paths.logicDir, name + '.ts'), artifact: previous.artifact, inputs: previous.inputs };
+      return { module: name, file: this.bindings.live.get(name)?.file ?? path.join(this.paths.logicDir, name + '.ts'), artifact: previous.artifact, inputs: previous.inputs, ...(previous.builtAgainst ? { builtAgainst: previous.builtAgainst } : {}) };
     });
   }
 

@@ -19,6 +19,8 @@ export interface Kept {
   inputs: Map<string, string>;
   /** The url its source map was registered under while it was live ('' if it never was in this process). */
   url: string;
+  /** Of a build shipped from another process's folder: the state/ folder it was built against (see Plan). */
+  builtAgainst?: string;
 }
 
 /** How a live module compares with its files on disk. */

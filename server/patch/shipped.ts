@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { rebindError } from '../errors.ts';
 import type { Plan } from './activation.ts';
@@ -18,6 +19,10 @@ export interface ShippedBuild {
   map: string;
   /** Source files (relative to the project root) and their content hashes when it was built. */
   inputs: Record<string, string>;
+  /** The builder's state/ folder (absolute): the bundle imports state/ files by their path there. */
+  stateDir: string;
+  /** The text of the sources it was built from (relative path -> text), so that a node shows the code frame of what it evaluated, not of its own disk. */
+  sources?: Record<string, string>;
 }
 
 /** The artifact and absolute inputs of a build read back as text (a saved build, a shipped one). */
@@ -28,10 +33,22 @@ export function artifactFromText(paths: ProjectPaths, module: string, hash: stri
   return { artifact: { code, map, hash, inputs: [...inputs.keys()], outfile, emptyInputs: [] }, inputs };
 }
 
-export function shipPlan(paths: ProjectPaths, plan: Plan): ShippedBuild {
+/** `withSources`: the text of each input as it is on disk now, when it still has the hash it was built from. */
+export function shipPlan(paths: ProjectPaths, plan: Plan, withSources = false): ShippedBuild {
   const inputs: Record<string, string> = {};
-  for (const [file, hash] of plan.inputs) inputs[relativeToRoot(paths.root, file)] = hash;
-  return { module: plan.module, file: relativeToRoot(paths.root, plan.file), hash: plan.artifact.hash, code: plan.artifact.code, map: plan.artifact.map, inputs };
+  const sources: Record<string, string> = {};
+  for (const [file, hash] of plan.inputs) {
+    const rel = relativeToRoot(paths.root, file);
+    inputs[rel] = hash;
+    if (!withSources) continue;
+    try {
+      const text = readFileSync(file, 'utf8');
+      if (hashText(text) === hash) sources[rel] = text;
+    } catch {
+      // Gone since the build: that node shows no code frame, rather than a wrong one.
+    }
+  }
+  return { module: plan.module, file: relativeToRoot(paths.root, plan.file), hash: plan.artifact.hash, code: plan.artifact.code, map: plan.artifact.map, inputs, stateDir: plan.builtAgainst ?? paths.stateDir, ...(withSources ? { sources } : {}) };
 }
 
 /** The plan that activates a shipped build; refuses one whose name or bytes are not what it says (FLEET_BAD_BUILD). */
@@ -41,5 +58,6 @@ export function planOfShipped(paths: ProjectPaths, build: ShippedBuild): Plan {
     throw rebindError('LIVE_CODE_DAMAGED', `the shipped build of ${build.module} does not match its hash ${String(build.hash).slice(0, 8)} (damaged on the way)`, { details: { module: build.module } });
   }
   const file = typeof build.file === 'string' && !path.isAbsolute(build.file) && !build.file.split(/[\\/]/).includes('..') ? build.file : path.join('logic', build.module + '.ts');
-  return { module: build.module, file: path.resolve(paths.root, file), ...artifactFromText(paths, build.module, build.hash, build.code, build.map, build.inputs ?? {}) };
+  const builtAgainst = typeof build.stateDir === 'string' && path.isAbsolute(build.stateDir) && path.resolve(build.stateDir) !== path.resolve(paths.stateDir) ? { builtAgainst: build.stateDir } : {};
+  return { module: build.module, file: path.resolve(paths.root, file), ...artifactFromText(paths, build.module, build.hash, build.code, build.map, build.inputs ?? {}), ...builtAgainst };
 }

@@ -34,7 +34,7 @@ let ids = 0;
 /** Builds logic/ as it is now on `host` and ships it as a fleet would, numbered `version`. */
 async function ship(host: Host, version: number): Promise<ShippedPatch> {
   const planned = await host.engine.plan({ modules: ['m'] });
-  return { id: `p${++ids}`, kind: 'patch', origin: 'cli', builds: planned.plans.map((p) => shipPlan(host.paths, p)), versions: { m: version }, removals: [] };
+  return { id: `p${++ids}`, kind: 'patch', origin: 'cli', builds: planned.plans.map((p) => shipPlan(host.paths, p, true)), versions: { m: version }, removals: [] };
 }
 
 const never = { holdMs: 60_000, undecided: async () => undefined };

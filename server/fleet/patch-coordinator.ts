@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { isRebindError, rebindError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { monoNow } from '../host-globals.ts';
+import type { PatchRequest } from '../patch/engine.ts';
+import type { Origin, PatchError, PatchRecord } from '../patch/history.ts';
+import type { Decision, PrepareAnswer, ShippedPatch } from '../patch/prepared.ts';
+import { shipPlan, type ShippedBuild } from '../patch/shipped.ts';
+import { nextManifest } from './manifest.ts';
+import { DECIDE_KIND, DECIDED_KIND, PREPARE_KIND, type FleetPatchNode, type NodeOutcome, type PrepareMessage } from './patch-node.ts';
+
+// A patch of the whole fleet, all or nothing, run by the node that was asked:
+// it builds once, ships the bytes to every live node (itself included) and asks
+// each to prepare; only if every one prepared within the deadline does it
+// write "commit" (with the fleet's new manifest, in one step) and tell every
+// node to swap. Any refusal, any silence: "abort", and no node changes.
+
+/** How long every node has to prepare (evaluate, migrate, init) before the patch is aborted. */
+export const DEFAULT_PREPARE_MS = 10_000;
+/** How long a node may take to carry out the decision before the answer says it did not confirm. */
+const COMMIT_WAIT_MS = 10_000;
+/** A node that heard nothing this long after the prepare deadline asks the decision record. */
+const HOLD_MARGIN_MS = 2_000;
+/** ...and, finding none, writes "abort" itself this long after it. */
+const ABORT_MARGIN_MS = 5_000;
+
+export interface NodeReport {
+  node: string;
+  /** Whether it prepared; null if it did not answer. */
+  prepared: boolean | null;
+  error?: PatchError;
+  /** What it did with the decision (absent if it did not say in time). */
+  outcome?: NodeOutcome;
+}
+
+export interface FleetSummary {
+  id: string;
+  decision: Decision;
+  nodes: NodeReport[];
+  /** Milliseconds: building, preparing on every node, committing on every node, all of it. */
+  timings: { buildMs: number; prepareMs: number; commitMs: number; totalMs: number };
+}
+
+/** The coordinator's own record of the patch, with the fleet's view; a refusal names the node. */
+export type FleetPatchResult = PatchRecord & { error?: PatchError & { node?: string }; fleet: FleetSummary };
+
+export interface FleetPatchOptions {
+  origin: Origin;
+  by?: string;
+  prepareMs?: number;
+}
+
+const log = createLogger('fleet');
+
+export class FleetPatcher {
+  constructor(readonly local: FleetPatchNode) {}
+
+  private get engine() {
+    return this.local.host.engine;
+  }
+
+  /** Builds `request` here and patches every live node with it. */
+  async patch(request: PatchRequest, options: FleetPatchOptions): Promise<FleetPatchResult> {
+    return this.run('patch', options, async () => {
+      const planned = await this.engine.plan(request);
+      return { builds: planned.plans.map((plan) => shipPlan(this.local.host.paths, plan, true)), removals: planned.removals };
+    });
+  }
+
+  /** Rolls `module` (default: the modules the last patch changed) back to its previous build in the fleet's manifest, on every node. */
+  async rollback(module: string | undefined, options: FleetPatchOptions): Promise<FleetPatchResult> {
+    return this.run('rollback', options, async () => {
+      const manifest = await this.local.code.manifest();
+      if (!manifest) throw rebindError('NO_ROLLBACK', 'the fleet has no live code recorded yet: nothing to roll back');
+      const targets = module ? [module] : this.engine.history.lastChangedModules();
+      if (targets.length === 0) throw rebindError('NO_ROLLBACK', 'nothing to roll back: no patch has changed a module yet');
+      return { builds: await this.local.code.previousBuilds(manifest, targets), removals: [] };
+    });
+  }
+
+  private async run(kind: 'patch' | 'rollback', options: FleetPatchOptions, build: () => Promise<{ builds: ShippedBuild[]; removals: string[] }>): Promise<FleetPatchResult> {
+    const started = monoNow();
+    const id = `${this.local.node.id}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    const prepareMs = options.prepareMs ?? DEFAULT_PREPARE_MS;
+    const meta = { origin: options.origin, by: options.by, kind, started };
+    const code = this.local.code;
+    if (!(await code.lock(id, prepareMs + COMMIT_WAIT_MS + 30_000))) {
+      throw rebindError('FLEET_BUSY', `another fleet patch (${(await code.lockHolder()) ?? 'just finished'}) is under way; try again when it is done`);
+    }
+    const summary: FleetSummary = { id, decision: 'abort', nodes: [], timings: { buildMs: 0, prepareMs: 0, commitMs: 0, totalMs: 0 } };
+    const finish = (record: PatchRecord, error?: FleetPatchResult['error']): FleetPatchResult => {
+      summary.timings.totalMs = round(monoNow() - started);
+      return { ...record, ...(error ? { error } : {}), fleet: summary };
+    };
+    try {
+      let shipped: ShippedPatch;
+      let base;
+      try {
+        const { builds, removals } = await build();
+        summary.timings.buildMs = round(monoNow() - started);
+        if (builds.length === 0 && removals.length === 0) return finish(this.engine.history.noop(meta, []));
+        base = (await code.manifest()) ?? this.engine.builds.manifest();
+        const versions = Object.fromEntries(builds.map((b) => [b.module, Math.max(base!.lastVersion[b.module] ?? 0, this.engine.nextVersion(b.module) - 1) + 1]));
+        shipped = { id, kind, origin: options.origin, ...(options.by ? { by: options.by } : {}), builds, versions, removals };
+        await code.saveBuilds(builds);
+      } catch (err) {
+        return finish(this.engine.history.fail(meta, [], err));
+      }
+
+      const nodes = new Set((await this.local.node.liveNodes()).map((n) => n.id));
+      nodes.add(this.local.node.id);
+      const message: PrepareMessage = { shipped, holdMs: prepareMs + HOLD_MARGIN_MS, abortAfterMs: prepareMs + ABORT_MARGIN_MS };
+      const prepareStarted = monoNow();
+      const answers = await Promise.all([...nodes].map(async (node) => ({ node, answer: await this.ask(node, message, prepareMs) })));
+      summary.timings.prepareMs = round(monoNow() - prepareStarted);
+      summary.nodes = answers.map(({ node, answer }) => ({ node, prepared: answer === null ? null : answer.ok, ...(answer && !answer.ok ? { error: answer.error } : {}) }));
+      const refused = summary.nodes.find((n) => n.prepared !== true);
+      const wanted: Decision = refused ? 'abort' : 'commit';
+
+      const commitStarted = monoNow();
+      let decision: Decision;
+      try {
+        decision = await code.decide(id, wanted, wanted === 'commit' ? nextManifest(base, shipped) : undefined);
+      } catch (err) {
+        // Unknown to the nodes too: each asks the record after its hold and, finding nothing, writes "abort".
+        log.error(`fleet patch ${id}: the decision could not be recorded (${(err as Error).message}); the prepared nodes will abort on their own`);
+        throw err;
+      }
+      summary.decision = decision;
+      const outcomes = await Promise.all(answers.filter((a) => a.answer !== null).map(async ({ node }) => ({ node, outcome: await this.tell(node, { id, decision }) })));
+      summary.timings.commitMs = round(monoNow() - commitStarted);
+      for (const { node, outcome } of outcomes) {
+        const report = summary.nodes.find((n) => n.node === node)!;
+        if (outcome) report.outcome = outcome;
+      }
+      void this.local.node.publish('all', DECIDED_KIND, { id, decision }).catch(() => undefined);
+      const record = (await this.local.record(id)) ?? this.engine.history.fail(meta, [], rebindError('FLEET_ABORTED', `fleet patch ${id}: this node did not prepare it`));
+      log.info(`fleet patch ${id}: ${decision} on ${nodes.size} node(s) in ${round(monoNow() - started)} ms${refused ? ` (node ${refused.node} ${refused.prepared === null ? 'did not answer' : `refused: ${refused.error?.code}`})` : ''}`);
+      if (!refused) return finish(record);
+      const why = refused.error ?? { code: 'FLEET_TIMEOUT', message: `did not prepare within ${prepareMs} ms` };
+      return finish(record, { ...why, node: refused.node, message: `node ${refused.node} ${refused.prepared === null ? 'did not answer' : 'refused'}: ${why.message}; the patch was not applied on any node` });
+    } finally {
+      await code.unlock(id).catch(() => undefined);
+    }
+  }
+
+  /** Phase one on one node; null if it did not answer in time (or is gone). */
+  private async ask(node: string, message: PrepareMessage, prepareMs: number): Promise<PrepareAnswer | null> {
+    if (node === this.local.node.id) return this.local.prepare(message);
+    try {
+      return (await this.local.node.request(node, PREPARE_KIND, message, prepareMs)) as PrepareAnswer;
+    } catch (err) {
+      if (isRebindError(err) && (err.code === 'FLEET_TIMEOUT' || err.code === 'NODE_GONE' || err.code === 'FLEET_UNAVAILABLE')) {
+        log.warn(`fleet patch ${message.shipped.id}: node ${node} did not prepare (${err.code}: ${err.message})`);
+        return null;
+      }
+      return { ok: false, error: { code: isRebindError(err) ? err.code : 'HANDLER_ERROR', message: (err as Error).message } };
+    }
+  }
+
+  /** Phase two on one node; undefined if it did not say in time what it did. */
+  private async tell(node: string, message: { id: string; decision: Decision }): Promise<NodeOutcome | undefined> {
+    try {
+      if (node === this.local.node.id) return (await this.local.decide(message)) ?? undefined;
+      return ((await this.local.node.request(node, DECIDE_KIND, message, COMMIT_WAIT_MS)) as NodeOutcome | null) ?? undefined;
+    } catch (err) {
+      log.warn(`fleet patch ${message.id}: node ${node} did not confirm the ${message.decision} (${(err as Error).message}); it learns it from the decision record`);
+      return undefined;
+    }
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
