@@ -56,6 +56,7 @@ export type ErrorCode =
   | 'ROOM_LOST'
   | 'NODE_GONE'
   | 'FLEET_ABORTED'
+  | 'FLEET_BUSY'
   // a code chosen by game logic through fail()
   | (string & {});
 
