@@ -23,6 +23,8 @@ import { loadOrCreateToken } from './admin/token.ts';
 import { Persistence, type FsyncMode, type RecoveryReport } from './store/persistence.ts';
 import { wallNow } from './host-globals.ts';
 import { FleetNode } from './fleet/node.ts';
+import { FleetPatchNode } from './fleet/patch-node.ts';
+import { FleetPatcher } from './fleet/patch-coordinator.ts';
 
 // The game server: the host, the client gateway on the game port, the tick
 // loop that drives logic and state sync, and optionally the watcher.
@@ -81,6 +83,8 @@ export class GameServer {
   recovery: RecoveryReport | undefined;
   /** This process's place in a fleet (--fleet); undefined when it runs alone. */
   fleet: FleetNode | undefined;
+  /** Patches of the whole fleet, all or nothing (fleet/patch-*.ts); undefined when it runs alone. */
+  fleetPatcher: FleetPatcher | undefined;
   private readonly httpHandlers: HttpHandler[] = [];
   private readonly log = createLogger('server');
   private stopping: Promise<void> | undefined;
@@ -232,6 +236,7 @@ export class GameServer {
       load: () => ({ players: this.gateway.sessions.connected(), rooms: this.gateway.rooms.stats().rooms }),
       code: () => Object.fromEntries([...this.host.bindings.live.values()].map((v) => [v.module, { version: v.version, hash: v.hash }])),
     });
+    this.fleetPatcher = new FleetPatcher(new FleetPatchNode(this.fleet, this.host));
   }
 
   /** Where other nodes send this node's players: --public-url, or the address it listens on. */
