@@ -53,6 +53,7 @@ export type ErrorCode =
   | 'FLEET_UNAVAILABLE'
   | 'FLEET_TIMEOUT'
   | 'ROOM_ELSEWHERE'
+  | 'PLAYER_ELSEWHERE'
   | 'ROOM_LOST'
   | 'NODE_GONE'
   | 'FLEET_ABORTED'

@@ -22,7 +22,8 @@ import { adminActions, READ_ONLY_ACTIONS } from './admin/actions.ts';
 import { loadOrCreateToken } from './admin/token.ts';
 import { Persistence, type FsyncMode, type RecoveryReport } from './store/persistence.ts';
 import { wallNow } from './host-globals.ts';
-import { FleetNode } from './fleet/node.ts';
+import type { FleetNode } from './fleet/node.ts';
+import { joinFleet, type FleetMember } from './fleet/join.ts';
 import { FleetPatchNode } from './fleet/patch-node.ts';
 import { FleetPatcher } from './fleet/patch-coordinator.ts';
 
@@ -83,6 +84,8 @@ export class GameServer {
   recovery: RecoveryReport | undefined;
   /** This process's place in a fleet (--fleet); undefined when it runs alone. */
   fleet: FleetNode | undefined;
+  /** The fleet's room directory and router beside the node. */
+  fleetMember: FleetMember | undefined;
   /** Patches of the whole fleet, all or nothing (fleet/patch-*.ts); undefined when it runs alone. */
   fleetPatcher: FleetPatcher | undefined;
   private readonly httpHandlers: HttpHandler[] = [];
@@ -228,14 +231,15 @@ export class GameServer {
   }
 
   private joinFleet(url: string): void {
-    this.fleet = new FleetNode({
+    this.fleetMember = joinFleet({
       url,
       ...(this.options.dataDir ? { dataDir: path.resolve(this.options.dataDir) } : {}),
       gameUrl: this.publicUrl,
       ...(this.admin ? { adminUrl: this.admin.url } : {}),
       load: () => ({ players: this.gateway.sessions.connected(), rooms: this.gateway.rooms.stats().rooms }),
       code: () => Object.fromEntries([...this.host.bindings.live.values()].map((v) => [v.module, { version: v.version, hash: v.hash }])),
-    });
+    }, this.host, this.gateway);
+    this.fleet = this.fleetMember.node;
     this.fleetPatcher = new FleetPatcher(new FleetPatchNode(this.fleet, this.host));
   }
 
@@ -297,7 +301,7 @@ export class GameServer {
       await this.watcher?.close();
       this.http.close();
       await this.gateway.close();
-      await this.fleet?.leave();
+      await this.fleetMember?.leave();
       this.tick.stop();
       this.offCommit();
       await this.host.stop();

@@ -84,6 +84,8 @@ export class FleetNode {
   private heartbeat: NodeJS.Timeout | undefined;
   /** Nodes seen live, and since when a known node's record has been missing. */
   private readonly known = new Map<string, NodeRecord>();
+  /** The live records as of the last heartbeat (this node included): placement and liveness read these without waiting for Redis. */
+  private lastLive = new Map<string, NodeRecord>();
   private readonly missingSince = new Map<string, number>();
   /** When the command connection last became ready: losses are judged only after a full TTL of being connected. */
   private readySince = 0;
@@ -135,6 +137,16 @@ export class FleetNode {
     return out;
   }
 
+  /** A node's record as of the last heartbeat, if it was live then. */
+  peer(id: string): NodeRecord | undefined {
+    return id === this.id ? this.record() : this.lastLive.get(id);
+  }
+
+  /** The nodes live at the last heartbeat, this one included (with its current load). */
+  peers(): NodeRecord[] {
+    return [this.record(), ...[...this.lastLive.values()].filter((n) => n.id !== this.id)];
+  }
+
   record(): NodeRecord {
     return { id: this.id, gameUrl: this.options.gameUrl, adminUrl: this.options.adminUrl ?? null, load: this.options.load(), code: this.options.code(), startedAt: this.startedAt, at: Date.now() };
   }
@@ -178,6 +190,7 @@ export class FleetNode {
     const live = await this.liveNodes();
     const now = Date.now();
     const liveIds = new Set(live.map((n) => n.id));
+    this.lastLive = new Map(live.map((n) => [n.id, n]));
     for (const record of live) {
       this.missingSince.delete(record.id);
       if (!this.known.has(record.id) && record.id !== this.id) {

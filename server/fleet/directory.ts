@@ -1,0 +1,145 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createLogger } from '../log.ts';
+import type { FleetNode } from './node.ts';
+
+// Which node holds each room: the hash rebind:rooms (room -> node id) in
+// Redis, claimed with HSETNX so that two nodes can never both hold a room,
+// mirrored in every node's memory so that ctx.join can decide at once, inside
+// its transaction, whether the room is here. The mirror is kept current by
+// the claim and free messages every node publishes, and reloaded whole on
+// every heartbeat in case one was missed (Redis down, a restart).
+//
+// A node also keeps the rooms it holds in its data folder (fleet-rooms.json):
+// restarted from that folder it claims them back.
+
+const log = createLogger('fleet');
+const RELOAD_MS = 2000;
+
+export class RoomDirectory {
+  /** room -> node id, as last seen. */
+  private readonly holders = new Map<string, string>();
+  /** Rooms this node took for itself whose claim in Redis has not answered yet: a reload keeps them. */
+  private readonly pending = new Set<string>();
+  private readonly reload: NodeJS.Timeout;
+  private readonly file: string | undefined;
+
+  constructor(private readonly node: FleetNode) {
+    this.file = node.options.dataDir ? path.join(node.options.dataDir, 'fleet-rooms.json') : undefined;
+    node.on('room.placed', (p) => {
+      const { room, holder } = p as { room: string; holder: string };
+      this.holders.set(room, holder);
+    });
+    node.on('room.freed', (p) => {
+      const { rooms, holder } = p as { rooms: string[]; holder: string };
+      for (const room of rooms) if (this.holders.get(room) === holder) this.holders.delete(room);
+    });
+    this.reload = setInterval(() => void this.refresh().catch(() => undefined), RELOAD_MS);
+    this.reload.unref();
+  }
+
+  private get key(): string {
+    return this.node.key('rooms');
+  }
+
+  /** The node holding a room, as this node last heard; undefined when none does. */
+  holder(room: string): string | undefined {
+    return this.holders.get(room);
+  }
+
+  /** Rooms this node holds. */
+  held(): string[] {
+    return [...this.holders].filter(([, holder]) => holder === this.node.id).map(([room]) => room);
+  }
+
+  /** Reads the whole directory from Redis. */
+  async refresh(): Promise<void> {
+    const all = await this.node.redis.run((r) => r.hgetall(this.key));
+    this.holders.clear();
+    for (const [room, holder] of Object.entries(all)) this.holders.set(room, holder);
+    for (const room of this.pending) if (!this.holders.has(room)) this.holders.set(room, this.node.id);
+  }
+
+  /**
+   * Takes a room for this node at once (ctx.join cannot wait for Redis) and
+   * claims it in Redis; resolves to the node that holds it now. Another node
+   * may have claimed it a moment before: then that node holds it, and the
+   * caller moves this node's members there.
+   */
+  async takeHere(room: string): Promise<string> {
+    this.holders.set(room, this.node.id);
+    this.pending.add(room);
+    try {
+      return await this.claim(room, this.node.id);
+    } finally {
+      this.pending.delete(room);
+    }
+  }
+
+  /**
+   * Claims a room for `holder` unless some node holds it already; resolves to
+   * the node that holds it now (the claimant, or the earlier holder).
+   */
+  async claim(room: string, holder: string): Promise<string> {
+    const won = await this.node.redis.run((r) => r.hsetnx(this.key, room, holder));
+    const now = won === 1 ? holder : ((await this.node.redis.run((r) => r.hget(this.key, room))) ?? holder);
+    this.holders.set(room, now);
+    if (won === 1) {
+      await this.node.publish('all', 'room.placed', { room, holder });
+      if (holder === this.node.id) this.save();
+    }
+    return now;
+  }
+
+  /** Frees every room of a node (one that was lost, or this one leaving); returns their names. */
+  async freeAllOf(holder: string): Promise<string[]> {
+    const all = await this.node.redis.run((r) => r.hgetall(this.key));
+    const rooms = Object.entries(all)
+      .filter(([, h]) => h === holder)
+      .map(([room]) => room);
+    if (rooms.length === 0) return [];
+    await this.node.redis.run((r) => r.hdel(this.key, ...rooms));
+    for (const room of rooms) this.holders.delete(room);
+    await this.node.publish('all', 'room.freed', { rooms, holder });
+    return rooms;
+  }
+
+  /** At a start: claims back the rooms this data folder held. Resolves to those taken back and those another node holds now. */
+  async takeBack(): Promise<{ back: string[]; elsewhere: Record<string, string> }> {
+    const back: string[] = [];
+    const elsewhere: Record<string, string> = {};
+    for (const room of this.saved()) {
+      const holder = await this.claim(room, this.node.id);
+      if (holder === this.node.id) back.push(room);
+      else elsewhere[room] = holder;
+    }
+    this.save();
+    return { back, elsewhere };
+  }
+
+  close(): void {
+    clearInterval(this.reload);
+  }
+
+  private saved(): string[] {
+    if (!this.file) return [];
+    try {
+      const rooms = JSON.parse(readFileSync(this.file, 'utf8')) as unknown;
+      return Array.isArray(rooms) ? rooms.filter((r): r is string => typeof r === 'string') : [];
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`${this.file} could not be read (${(err as Error).message}); no rooms are claimed back`);
+      return [];
+    }
+  }
+
+  /** Written whole to a temp file and renamed: a crash leaves the old list or the new one. */
+  private save(): void {
+    if (!this.file) return;
+    try {
+      writeFileSync(this.file + '.tmp', JSON.stringify(this.held()));
+      renameSync(this.file + '.tmp', this.file);
+    } catch (err) {
+      log.warn(`could not save the rooms this node holds to ${this.file}: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,176 @@
+import type { RoomView } from '../api.ts';
+import { isRebindError, rebindError, type RebindError } from '../errors.ts';
+import type { Host } from '../host.ts';
+import { createLogger } from '../log.ts';
+import type { Gateway } from '../net/gateway.ts';
+import type { NetFleet, Redirect } from '../net/fleet-hooks.ts';
+import type { Outbox } from '../patch/dispatch.ts';
+import type { RoomDirectory } from './directory.ts';
+import type { FleetNode } from './node.ts';
+import { tokenMatches, type Presence } from './presence.ts';
+
+// Logic's view of the fleet: ctx.join places a room (here, or the player is
+// sent where it is), ctx.send and ctx.broadcast reach players and rooms of
+// any node (after the commit, as always: the dispatcher queues them), and
+// ctx.callRoom runs a handler on the room's node. And the gateway's: the
+// redirect a client follows, presence, adoption of a player from another node.
+
+const log = createLogger('fleet');
+const CALL_ROOM_TIMEOUT_MS = 5000;
+
+interface Elsewhere {
+  room?: string;
+  node: string;
+  player: string;
+}
+
+export class FleetRouter implements Outbox, NetFleet {
+  constructor(
+    private readonly node: FleetNode,
+    private readonly gateway: Gateway,
+    private readonly host: Host,
+    private readonly directory: RoomDirectory,
+    private readonly presence: Presence,
+  ) {
+    node.on('player.send', (p) => {
+      const { player, event, payload } = p as { player: string; event: string; payload: unknown };
+      gateway.send(player, event, payload);
+    });
+    node.on('room.broadcast', (p) => {
+      const { room, event, payload } = p as { room: string; event: string; payload: unknown };
+      gateway.broadcast(room, event, payload);
+    });
+    node.on('room.call', (p) => {
+      const { room, name, payload, player } = p as { room: string; name: string; payload: unknown; player: string | null };
+      if (this.directory.holder(room) !== node.id) throw rebindError('ROOM_LOST', `node ${node.id} does not hold room "${room}" (any more)`, { details: { room, node: node.id } });
+      return host.dispatcher.invoke(name, payload, player, 'internal');
+    });
+    node.on('player.moved', (p) => gateway.release((p as { player: string }).player));
+  }
+
+  // ---- Outbox (what ctx does) ----
+
+  send(player: string, event: string, payload: unknown): void {
+    if (this.gateway.sessions.get(player)) return this.gateway.send(player, event, payload);
+    void this.presence
+      .lookup(player)
+      .then(async (record) => {
+        if (!record) return log.debug(`ctx.send to ${player}: no node holds that player`);
+        await this.node.publish(record.node, 'player.send', { player, event, payload });
+      })
+      .catch((err: Error) => log.warn(`ctx.send("${player}", "${event}") could not reach the fleet: ${err.message}`));
+  }
+
+  broadcast(room: string, event: string, payload: unknown): void {
+    const holder = this.directory.holder(room);
+    if (holder === undefined || holder === this.node.id) return this.gateway.broadcast(room, event, payload);
+    this.node.publish(holder, 'room.broadcast', { room, event, payload }).catch((err: Error) => log.warn(`ctx.broadcast("${room}", "${event}") could not reach node ${holder}: ${err.message}`));
+  }
+
+  join(room: string, player: string): void {
+    this.gateway.join(room, player);
+  }
+
+  leave(room: string, player: string): void {
+    this.gateway.leave(room, player);
+  }
+
+  setRoomView(room: string, view: RoomView): void {
+    this.gateway.setRoomView(room, view);
+  }
+
+  checkRoomView(view: RoomView): void {
+    this.gateway.checkRoomView(view);
+  }
+
+  /** Decided from memory, inside the joining handler's transaction: here, or throw so the client is sent elsewhere. */
+  placeRoom(room: string, player: string): void {
+    const holder = this.directory.holder(room);
+    if (holder === this.node.id) return;
+    if (holder !== undefined) {
+      if (this.node.peer(holder)) throw elsewhere('ROOM_ELSEWHERE', `room "${room}" is on node ${holder}`, { room, node: holder, player });
+      throw rebindError('ROOM_LOST', `room "${room}" was on node ${holder}, which stopped answering; the fleet frees its rooms within seconds: try again then`, { details: { room, node: holder } });
+    }
+    const target = this.leastLoaded();
+    if (target !== this.node.id) throw elsewhere('ROOM_ELSEWHERE', `room "${room}" is placed on node ${target} (fewest players)`, { room, node: target, player });
+    void this.directory.takeHere(room).then(
+      (now) => {
+        if (now !== this.node.id) this.lostClaim(room, now);
+      },
+      (err: Error) => log.warn(`room "${room}" is served here but could not be claimed in Redis (${err.message}); the next join claims it again`),
+    );
+  }
+
+  callRoom(room: string, name: string, payload: unknown, player: string | null): Promise<unknown> {
+    const holder = this.directory.holder(room);
+    if (holder === undefined) return Promise.reject(rebindError('ROOM_LOST', `no node holds room "${room}"`, { details: { room } }));
+    if (holder === this.node.id) return Promise.resolve().then(() => this.host.dispatcher.invoke(name, payload, player, 'internal'));
+    return this.node.request(holder, 'room.call', { room, name, payload, player }, CALL_ROOM_TIMEOUT_MS);
+  }
+
+  // ---- NetFleet (what the gateway asks) ----
+
+  async redirect(err: RebindError): Promise<Redirect> {
+    const to = err.details as unknown as Elsewhere;
+    // A room chosen for another node is claimed for it now, or found held by whoever was first.
+    const node = to.room && err.code === 'ROOM_ELSEWHERE' ? await this.directory.claim(to.room, to.node) : to.node;
+    const peer = node === this.node.id ? this.node.record() : this.node.peer(node);
+    if (!peer) throw rebindError('ROOM_LOST', `node ${node} is not live; try again in a few seconds`, { details: { node } });
+    if (node === this.node.id) throw rebindError('ROOM_ELSEWHERE', `room "${to.room}" was placed here a moment ago: call again`, { details: { room: to.room } });
+    const ticket = await this.presence.handoff(to.player, node);
+    return { url: peer.gameUrl, node, player: to.player, ticket, ...(to.room ? { room: to.room } : {}) };
+  }
+
+  admitted(player: string, tokenHash: string): void {
+    this.presence.here(player, tokenHash).catch((err: Error) => log.warn(`presence of ${player} not recorded: ${err.message}`));
+  }
+
+  ended(player: string): void {
+    this.presence.gone(player).catch((err: Error) => log.warn(`presence of ${player} not cleared: ${err.message}`));
+  }
+
+  async adoptable(payload: unknown): Promise<{ player: string; from: string | null }> {
+    const { token, player } = (payload ?? {}) as { token?: unknown; player?: unknown };
+    const refused = rebindError('RESUME_FAILED', 'unknown or expired resume token: join again with $auth');
+    if (typeof token !== 'string' || typeof player !== 'string' || player.length === 0) throw refused;
+    const record = await this.presence.lookup(player);
+    if (!record || !tokenMatches(record, token)) throw refused;
+    if (record.node === this.node.id) return { player, from: record.from ?? null };
+    // Its node is alive: that is where this player is; send the client there with the same token.
+    if (this.node.peer(record.node)) throw elsewhere('PLAYER_ELSEWHERE', `player ${player} is on node ${record.node}`, { node: record.node, player });
+    log.info(`player ${player} adopted from node ${record.node}, which is not live`);
+    return { player, from: record.node };
+  }
+
+  adopted(player: string, from: string | null): void {
+    if (from && this.node.peer(from)) void this.node.publish(from, 'player.moved', { player }).catch(() => undefined);
+  }
+
+  /**
+   * The node with the fewest players at the last heartbeat, if sending the
+   * player there evens the load: the player counts here now and would count
+   * there after the move, so only a node with two or more players fewer gains
+   * anything. Otherwise here (no redirect).
+   */
+  private leastLoaded(): string {
+    const here = this.node.record();
+    let best = here;
+    for (const peer of this.node.peers()) if (peer.load.players < best.load.players) best = peer;
+    return best.load.players <= here.load.players - 2 ? best.id : here.id;
+  }
+
+  /** Another node claimed the room first: this node's members of it are sent there. */
+  private lostClaim(room: string, holder: string): void {
+    log.warn(`room "${room}" was claimed by node ${holder} a moment before this node: its members here are sent there`);
+    for (const member of [...this.gateway.rooms.members(room)]) {
+      this.gateway.leave(room, member.player);
+      void this.redirect(elsewhere('ROOM_ELSEWHERE', '', { room, node: holder, player: member.player }))
+        .then((redirect) => this.gateway.send(member.player, '$redirect', redirect))
+        .catch((err: unknown) => log.warn(`could not send ${member.player} to node ${holder}: ${isRebindError(err) ? err.message : String(err)}`));
+    }
+  }
+}
+
+function elsewhere(code: 'ROOM_ELSEWHERE' | 'PLAYER_ELSEWHERE', message: string, to: Elsewhere): RebindError {
+  return rebindError(code, message, { details: { ...to } });
+}
