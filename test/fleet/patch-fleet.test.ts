@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { startFleet, type TestFleet } from '../helpers/fleet.ts';
 import { COUNTER_STATE, waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
+import { runCli } from '../helpers/process.ts';
 
 // One patch for the whole fleet, all or nothing: three real node processes on
 // a real redis-server, players on real sockets on every node.
@@ -149,5 +150,18 @@ describe.skipIf(!redisOrSkip())('a fleet patch', () => {
     for (const i of [0, 1]) expect((await admin<Array<{ ok: boolean; error?: { code: string } }>>(i, 'history', { n: 1 }))[0]).toMatchObject({ ok: false, error: { code: 'FLEET_ABORTED' } });
     const { fleet: status } = await admin<Status>(1, 'status');
     for (const n of status.nodes) expect(n.differs).toEqual([]);
+
+    // What a person sees: the CLI against any node.
+    const cli = (index: number, ...args: string[]) => runCli([...args, '--server', fleet.nodes[index]!.adminUrl, '--token', TOKEN]);
+    const refused = await cli(1, 'patch', 'check');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout + refused.stderr).toContain(`node ${fleet.nodes[2]!.id} refused`);
+    expect(refused.stdout + refused.stderr).toContain("throw new Error('this node holds bad data')");
+    expect(refused.stdout + refused.stderr).toMatch(new RegExp(`${fleet.nodes[2]!.id}\\s+REFUSED \\(PATCH_INIT_ERROR\\)`));
+    const shown = await cli(2, 'status');
+    expect(shown.code).toBe(0);
+    for (const node of fleet.nodes) expect(shown.stdout).toContain(node.id);
+    expect(shown.stdout).toMatch(/fleet\s+3 node\(s\)/);
+    expect(shown.stdout).not.toContain('DIFFERS');
   }, 60_000);
 });
