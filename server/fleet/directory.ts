@@ -19,8 +19,15 @@ const RELOAD_MS = 2000;
 export class RoomDirectory {
   /** room -> node id, as last seen. */
   private readonly holders = new Map<string, string>();
-  /** Rooms this node took for itself whose claim in Redis has not answered yet: a reload keeps them. */
-  private readonly pending = new Set<string>();
+  /**
+   * The rooms this node serves: the truth a reload of the mirror is checked
+   * against. One missing from Redis (emptied by a restart, or a claim that
+   * has not landed yet) is claimed again; one another node holds now is
+   * reported through `onTaken` and let go.
+   */
+  private readonly mine = new Set<string>();
+  /** Set by the router: another node holds a room this node served (its members are sent there). */
+  onTaken: (room: string, holder: string) => void = () => undefined;
   private readonly reload: NodeJS.Timeout;
   private readonly file: string | undefined;
 
@@ -49,15 +56,28 @@ export class RoomDirectory {
 
   /** Rooms this node holds. */
   held(): string[] {
-    return [...this.holders].filter(([, holder]) => holder === this.node.id).map(([room]) => room);
+    return [...this.mine];
   }
 
-  /** Reads the whole directory from Redis. */
+  /** Reads the whole directory from Redis, and claims again what this node serves that Redis has forgotten. */
   async refresh(): Promise<void> {
     const all = await this.node.redis.run((r) => r.hgetall(this.key));
     this.holders.clear();
     for (const [room, holder] of Object.entries(all)) this.holders.set(room, holder);
-    for (const room of this.pending) if (!this.holders.has(room)) this.holders.set(room, this.node.id);
+    for (const room of [...this.mine]) {
+      const holder = all[room];
+      if (holder === this.node.id) continue;
+      if (holder === undefined) {
+        this.holders.set(room, this.node.id);
+        await this.claim(room, this.node.id);
+      } else this.taken(room, holder);
+    }
+  }
+
+  private taken(room: string, holder: string): void {
+    this.mine.delete(room);
+    this.save();
+    this.onTaken(room, holder);
   }
 
   /**
@@ -68,12 +88,8 @@ export class RoomDirectory {
    */
   async takeHere(room: string): Promise<string> {
     this.holders.set(room, this.node.id);
-    this.pending.add(room);
-    try {
-      return await this.claim(room, this.node.id);
-    } finally {
-      this.pending.delete(room);
-    }
+    this.mine.add(room);
+    return this.claim(room, this.node.id);
   }
 
   /**
@@ -84,10 +100,12 @@ export class RoomDirectory {
     const won = await this.node.redis.run((r) => r.hsetnx(this.key, room, holder));
     const now = won === 1 ? holder : ((await this.node.redis.run((r) => r.hget(this.key, room))) ?? holder);
     this.holders.set(room, now);
-    if (won === 1) {
-      await this.node.publish('all', 'room.placed', { room, holder });
-      if (holder === this.node.id) this.save();
+    if (holder === this.node.id && now === holder) {
+      this.mine.add(room);
+      this.save();
     }
+    if (holder === this.node.id && now !== holder && this.mine.has(room)) this.taken(room, now);
+    if (won === 1) await this.node.publish('all', 'room.placed', { room, holder });
     return now;
   }
 
@@ -99,7 +117,10 @@ export class RoomDirectory {
       .map(([room]) => room);
     if (rooms.length === 0) return [];
     await this.node.redis.run((r) => r.hdel(this.key, ...rooms));
-    for (const room of rooms) this.holders.delete(room);
+    for (const room of rooms) {
+      this.holders.delete(room);
+      this.mine.delete(room);
+    }
     await this.node.publish('all', 'room.freed', { rooms, holder });
     return rooms;
   }

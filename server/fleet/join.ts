@@ -31,16 +31,12 @@ export function joinFleet(options: FleetNodeOptions, host: Host, gateway: Gatewa
   node.events.on('registered', () => {
     // An emptied Redis (restarted without its data) knows no player: say again who is here.
     for (const session of gateway.sessions.all()) router.admitted(session.player, session.tokenHash);
-    // At the first registration: the rooms this data folder held. After a Redis restart (an empty Redis): claim again what is served here.
-    const claims = tookBack ? Promise.all(directory.held().map((room) => directory.claim(room, node.id))).then(() => undefined) : takeBack();
-    claims.then(
-      () => directory.refresh(),
-      (err: Error) => log.warn(`fleet: rooms not claimed yet (${err.message}); the next registration tries again`),
-    );
+    // At the first registration: the rooms this data folder held. After a Redis restart (an empty Redis), the reload claims again what is served here.
+    (tookBack ? directory.refresh() : takeBack()).catch((err: Error) => log.warn(`fleet: rooms not claimed yet (${err.message}); the next reload tries again`));
   });
   async function takeBack(): Promise<void> {
-    await directory.refresh();
     const { back, elsewhere } = await directory.takeBack();
+    await directory.refresh();
     tookBack = true;
     if (back.length > 0) log.info(`fleet: took back ${back.length} room(s) this data folder held: ${back.join(', ')}`);
     for (const [room, holder] of Object.entries(elsewhere)) log.warn(`fleet: room "${room}" was held here before, node ${holder} holds it now`);

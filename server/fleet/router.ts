@@ -46,6 +46,7 @@ export class FleetRouter implements Outbox, NetFleet {
       return host.dispatcher.invoke(name, payload, player, 'internal');
     });
     node.on('player.moved', (p) => gateway.release((p as { player: string }).player));
+    directory.onTaken = (room, holder) => this.lostClaim(room, holder);
   }
 
   // ---- Outbox (what ctx does) ----
@@ -93,10 +94,8 @@ export class FleetRouter implements Outbox, NetFleet {
     }
     const target = this.leastLoaded();
     if (target !== this.node.id) throw elsewhere('ROOM_ELSEWHERE', `room "${room}" is placed on node ${target} (fewest players)`, { room, node: target, player });
-    void this.directory.takeHere(room).then(
-      (now) => {
-        if (now !== this.node.id) this.lostClaim(room, now);
-      },
+    // Another node that claimed it a moment before wins: the directory reports it (onTaken) and this node's members are sent there.
+    void this.directory.takeHere(room).catch(
       (err: Error) => log.warn(`room "${room}" is served here but could not be claimed in Redis (${err.message}); the next join claims it again`),
     );
   }

@@ -1,0 +1,103 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RebindClient } from '../../client/index.ts';
+import { startFleet, type TestFleet } from '../helpers/fleet.ts';
+import { sleep, waitFor } from '../helpers/project.ts';
+import { redisOrSkip } from '../helpers/redis.ts';
+import { FLEET_GAME } from './game.ts';
+
+// Faults of a fleet, with real processes: Redis restarted (empty) in the
+// middle of play, and a node killed with -9 and restarted from its data
+// folder, taking its rooms back.
+
+describe.skipIf(!redisOrSkip())('fleet faults', () => {
+  let fleet: TestFleet;
+  const clients: RebindClient[] = [];
+  const told = new Map<string, string[]>();
+
+  async function player(name: string, node: number, room: string): Promise<RebindClient> {
+    const client = new RebindClient(fleet.nodes[node]!.gameUrl, { backoffMs: [50, 500] });
+    told.set(name, []);
+    client.on('told', (m: { text: string }) => told.get(name)!.push(m.text));
+    await client.connect();
+    await client.join({ name });
+    await client.call('game.enter', { room });
+    clients.push(client);
+    return client;
+  }
+
+  const rooms = async (): Promise<Record<string, string>> => {
+    const redis = new Redis(fleet.redis.url, { maxRetriesPerRequest: 0 });
+    try {
+      return await redis.hgetall('rebind:rooms');
+    } finally {
+      redis.disconnect();
+    }
+  };
+
+  beforeAll(async () => {
+    fleet = await startFleet({ nodes: 2, files: FLEET_GAME });
+    for (const node of fleet.nodes) await waitFor(() => fleet.nodes.every((o) => o === node || node.proc.output().includes(`node ${o.id} is live`)), 15_000, `node ${node.index} to see the other`);
+  }, 60_000);
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await fleet?.stop();
+  });
+
+  it('Redis restarted empty mid-play: nodes keep serving their rooms, claim them again, and cross-node messages flow again within seconds', async () => {
+    const a0 = await player('a0', 0, 'f0');
+    const a1 = await player('a1', 1, 'f1');
+    await a0.call('game.tell', { to: 'p-a1', text: 'before' });
+    await waitFor(() => told.get('a1')!.includes('before'), 10_000, 'a message before the restart');
+    const before = await rooms();
+    expect(before).toEqual({ f0: fleet.nodes[0]!.id, f1: fleet.nodes[1]!.id });
+
+    await fleet.redis.stop();
+    // Redis is gone: each node still serves its own room (a call that needs no Redis).
+    expect(await a0.call('game.count', { room: 'f0' })).toBe(1);
+    expect(await a1.call('game.count', { room: 'f1' })).toBe(1);
+    expect(await a0.call('game.enter', { room: 'f0' })).toEqual({ room: 'f0', player: 'p-a0' });
+
+    await fleet.redis.restart();
+    const back = Date.now();
+    // Messages sent while presence is being written again may be lost (pub/sub keeps nothing): send until one arrives.
+    let n = 0;
+    await waitFor(async () => {
+      await a0.call('game.tell', { to: 'p-a1', text: `after ${n++}` });
+      await sleep(200);
+      return told.get('a1')!.some((t) => t.startsWith('after'));
+    }, 20_000, 'a cross-node message after the restart');
+    expect(Date.now() - back).toBeLessThan(15_000);
+    await waitFor(async () => {
+      const now = await rooms();
+      return now.f0 === before.f0 && now.f1 === before.f1;
+    }, 10_000, 'both rooms claimed again by their nodes');
+    // Once each, from here on.
+    const count = told.get('a1')!.length;
+    await a0.call('game.tell', { to: 'p-a1', text: 'once' });
+    await waitFor(() => told.get('a1')!.includes('once'), 10_000, 'the last message');
+    await sleep(300);
+    expect(told.get('a1')!.filter((t) => t === 'once')).toHaveLength(1);
+    expect(told.get('a1')!.length).toBe(count + 1);
+    for (const node of fleet.nodes) {
+      expect(node.proc.proc.exitCode).toBeNull();
+      expect(node.proc.output()).toMatch(/FLEET REDIS DOWN/);
+      expect(node.proc.output()).not.toMatch(/unhandled rejection/);
+    }
+  }, 60_000);
+
+  it('a node killed with -9 and restarted from its data folder takes its rooms back', async () => {
+    const victim = fleet.nodes[1]!;
+    // A room nobody re-enters while its node is down: the restarted node is the one to claim it.
+    await player('k1', 1, 'keep-1');
+    expect((await rooms())['keep-1']).toBe(victim.id);
+    await fleet.kill(1);
+    await waitFor(() => fleet.nodes[0]!.proc.output().includes(`ROOMS LOST with node ${victim.id}`), 20_000, 'node 0 to report the rooms lost');
+    await waitFor(async () => (await rooms())['keep-1'] === undefined, 5000, 'keep-1 freed');
+    const again = await fleet.restart(1);
+    expect(again.id).toBe(victim.id);
+    await waitFor(async () => (await rooms())['keep-1'] === victim.id, 15_000, 'keep-1 taken back');
+    await waitFor(() => again.proc.output().includes('took back'), 5000, 'the restarted node to say so');
+    expect(again.proc.output()).toMatch(/took back \d+ room\(s\)[^\n]*keep-1/);
+  }, 60_000);
+});
