@@ -22,6 +22,8 @@ interface Player {
 describe.skipIf(!redisOrSkip())('rooms across a fleet of three nodes', () => {
   let fleet: TestFleet;
   const players: Player[] = [];
+  /** The resume token each b player held on the node it started on, before it was sent to its room's node. */
+  const leftBehind = new Map<string, string>();
   const named = (...names: string[]) => names.map((n) => players.find((p) => p.name === n)!);
   const nodeOf = (p: Player) => fleet.nodes.findIndex((n) => n.gameUrl === p.client.url);
 
@@ -58,6 +60,7 @@ describe.skipIf(!redisOrSkip())('rooms across a fleet of three nodes', () => {
     for (let i = 0; i < 3; i++) {
       const b = await player(`b${i}`, (i + 1) % 3);
       expect(b.client.player).toBe(`p-b${i}`);
+      leftBehind.set(b.name, b.client.token!);
       const entered = await b.client.call('game.enter', { room: `r${i}` });
       expect(entered).toEqual({ room: `r${i}`, player: `p-b${i}` });
       expect(nodeOf(b)).toBe(i);
@@ -76,6 +79,24 @@ describe.skipIf(!redisOrSkip())('rooms across a fleet of three nodes', () => {
       redis.disconnect();
     }
   }, 60_000);
+
+  it('a token proves a player on any node only while it is the latest: forged, or left behind by a move, it is RESUME_FAILED everywhere', async () => {
+    const probe = async (url: string, payload: unknown) => {
+      const c = new RebindClient(url, { reconnect: false });
+      await c.connect();
+      try {
+        return await c.request('$resume', payload).then(() => 'accepted', (err: { code: string }) => err.code);
+      } finally {
+        c.close();
+      }
+    };
+    for (const node of fleet.nodes) {
+      expect(await probe(node.gameUrl, { token: 'forged-token-forged-token', player: 'p-b0' })).toBe('RESUME_FAILED');
+      expect(await probe(node.gameUrl, { token: leftBehind.get('b0'), player: 'p-b0' })).toBe('RESUME_FAILED');
+      expect(await probe(node.gameUrl, { token: leftBehind.get('b1') })).toBe('RESUME_FAILED');
+      expect(await probe(node.gameUrl, { token: 42, player: { not: 'a string' } })).toBe('RESUME_FAILED');
+    }
+  }, 30_000);
 
   it('ctx.send reaches a player on another node once; ctx.broadcast reaches every member of a room on another node once', async () => {
     const [a0, a1, a2, b0, b1, b2] = named('a0', 'a1', 'a2', 'b0', 'b1', 'b2');
