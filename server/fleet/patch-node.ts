@@ -39,6 +39,8 @@ export interface NodeOutcome {
   noop: boolean;
   modules: PatchRecord['modules'];
   error?: PatchError;
+  /** From the decision reaching this node to its record: the swap (or the abort) and its history line. */
+  applyMs: number;
 }
 
 const log = createLogger('fleet');
@@ -84,11 +86,12 @@ export class FleetPatchNode {
 
   /** Phase two on this node: resolves once the decision is carried out, with what it did. */
   async decide(message: DecideMessage): Promise<NodeOutcome | null> {
+    const started = performance.now();
     this.host.engine.decide(message.id, message.decision);
     const outcome = this.outcomes.get(message.id);
     if (!outcome) return null;
     const record = await outcome;
-    return { node: this.node.id, ok: record.ok, noop: record.noop, modules: record.modules, ...(record.error ? { error: record.error } : {}) };
+    return { node: this.node.id, ok: record.ok, noop: record.noop, modules: record.modules, ...(record.error ? { error: record.error } : {}), applyMs: Math.round((performance.now() - started) * 1000) / 1000 };
   }
 
   /** The record prepared patch `id` ended with here (once the decision is carried out). */

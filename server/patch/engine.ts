@@ -20,7 +20,7 @@ import { planOfShipped } from './shipped.ts';
 import { unregisterSourceMap } from './sourcemaps.ts';
 import { verifyPatch, type VerifyOptions, type VerifyReport } from './verify.ts';
 import { changesBetween, checkCanary, refuseDuringCanary, type CanaryState } from './canary.ts';
-import { hostSetTimeout, monoNow } from '../host-globals.ts';
+import { hostSetImmediate, hostSetTimeout, monoNow } from '../host-globals.ts';
 
 // A patch is a transaction: build, evaluate, check and init every new
 // version first; on any failure nothing changes and the old code keeps
@@ -297,7 +297,8 @@ export class PatchEngine {
     if (decision === 'abort') return this.history.fail(meta, unchanged, rebindError('FLEET_ABORTED', `fleet patch ${shipped.id} was not committed: not every node prepared it in time, or one refused it; nothing changed`));
     if (plans.length === 0 && shipped.removals.length === 0) return this.history.noop(meta, unchanged);
     if (shipped.canary !== undefined) return this.startCanary(meta, plans, shipped.removals, unchanged, shipped.verifyMs, versionOf);
-    return this.activate(meta, plans, shipped.removals, unchanged, versionOf);
+    // The decision and the manifest are durable in the fleet's Redis (a node that restarts loads them): the local copy may follow the answer.
+    return this.activate(meta, plans, shipped.removals, unchanged, versionOf, true);
   }
 
   /** Phase two: the decision about prepared patch `id`; returns whether it was waiting here. */
@@ -351,6 +352,7 @@ export class PatchEngine {
     removals: string[],
     unchanged: ModuleChange[] = [],
     versionOf = (module: string) => this.nextVersion(module),
+    saveLater = false,
   ): PatchRecord {
     let fresh: ModuleVersion[];
     let replaced: ModuleVersion[];
@@ -373,7 +375,8 @@ export class PatchEngine {
       void this.builder.forget(name);
     }
     for (const old of replaced) this.dispose(old);
-    this.builds.save(fresh);
+    if (saveLater) hostSetImmediate(() => this.builds.save(fresh));
+    else this.builds.save(fresh);
     return this.history.ok(meta, changes, migrated);
   }
 
