@@ -5,13 +5,15 @@ import { createLogger } from '../log.ts';
 import type { Gateway } from '../net/gateway.ts';
 import type { NetFleet, Redirect } from '../net/fleet-hooks.ts';
 import type { Outbox } from '../patch/dispatch.ts';
+import { Deliveries } from './deliveries.ts';
 import type { RoomDirectory } from './directory.ts';
 import type { FleetNode } from './node.ts';
 import { tokenMatches, type Presence } from './presence.ts';
 
 // Logic's view of the fleet: ctx.join places a room (here, or the player is
 // sent where it is), ctx.send and ctx.broadcast reach players and rooms of
-// any node (after the commit, as always: the dispatcher queues them), and
+// any node (after the commit, as always: the dispatcher queues them; the
+// crossing itself is deliveries.ts), and
 // ctx.callRoom runs a handler on the room's node. And the gateway's: the
 // redirect a client follows, presence, adoption of a player from another node.
 
@@ -25,6 +27,8 @@ interface Elsewhere {
 }
 
 export class FleetRouter implements Outbox, NetFleet {
+  private readonly deliveries: Deliveries;
+
   constructor(
     private readonly node: FleetNode,
     private readonly gateway: Gateway,
@@ -32,14 +36,7 @@ export class FleetRouter implements Outbox, NetFleet {
     private readonly directory: RoomDirectory,
     private readonly presence: Presence,
   ) {
-    node.on('player.send', (p) => {
-      const { player, event, payload } = p as { player: string; event: string; payload: unknown };
-      gateway.send(player, event, payload);
-    });
-    node.on('room.broadcast', (p) => {
-      const { room, event, payload } = p as { room: string; event: string; payload: unknown };
-      gateway.broadcast(room, event, payload);
-    });
+    this.deliveries = new Deliveries(node, gateway, presence);
     node.on('room.call', (p) => {
       const { room, name, payload, player } = p as { room: string; name: string; payload: unknown; player: string | null };
       if (this.directory.holder(room) !== node.id) throw rebindError('ROOM_LOST', `node ${node.id} does not hold room "${room}" (any more)`, { details: { room, node: node.id } });
@@ -52,20 +49,15 @@ export class FleetRouter implements Outbox, NetFleet {
   // ---- Outbox (what ctx does) ----
 
   send(player: string, event: string, payload: unknown): void {
-    if (this.gateway.sessions.get(player)) return this.gateway.send(player, event, payload);
-    void this.presence
-      .lookup(player)
-      .then(async (record) => {
-        if (!record) return log.debug(`ctx.send to ${player}: no node holds that player`);
-        await this.node.publish(record.node, 'player.send', { player, event, payload });
-      })
-      .catch((err: Error) => log.warn(`ctx.send("${player}", "${event}") could not reach the fleet: ${err.message}`));
+    // Connected here: at once. Not connected here: it may be on its way to another node, so presence decides.
+    if (this.gateway.sessions.get(player)?.link) return this.gateway.send(player, event, payload);
+    this.deliveries.toPlayer(player, event, payload);
   }
 
   broadcast(room: string, event: string, payload: unknown): void {
     const holder = this.directory.holder(room);
     if (holder === undefined || holder === this.node.id) return this.gateway.broadcast(room, event, payload);
-    this.node.publish(holder, 'room.broadcast', { room, event, payload }).catch((err: Error) => log.warn(`ctx.broadcast("${room}", "${event}") could not reach node ${holder}: ${err.message}`));
+    this.deliveries.toRoom(holder, room, event, payload);
   }
 
   join(room: string, player: string): void {

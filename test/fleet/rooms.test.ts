@@ -120,6 +120,20 @@ describe.skipIf(!redisOrSkip())('rooms across a fleet of three nodes', () => {
     expect(a0!.told).toEqual([]);
   }, 30_000);
 
+  it('a push sent while the sender still thinks the player is on the node it left is passed on, and arrives once', async () => {
+    const [a1] = named('a1');
+    const c = await player('c', 2);
+    await a1!.client.call('game.tell', { to: 'p-c', text: 'where you were' });
+    await waitFor(() => c.told.length === 1, 10_000, 'the first message');
+    // Node 1 now remembers that p-c is on node 2 (for a couple of seconds); p-c moves to node 0 at once.
+    await c.client.call('game.enter', { room: 'r0' });
+    expect(nodeOf(c)).toBe(0);
+    await a1!.client.call('game.tell', { to: 'p-c', text: 'where you are' });
+    await waitFor(() => c.told.length === 2, 10_000, 'the message sent after the move');
+    await sleep(300);
+    expect(c.told).toEqual([{ from: 'p-a1', text: 'where you were' }, { from: 'p-a1', text: 'where you are' }]);
+  }, 30_000);
+
   it('ctx.callRoom runs on the node that holds the room, as its own transaction, and answers; an unknown room is ROOM_LOST', async () => {
     const [a0, a1] = named('a0', 'a1');
     expect(await a0!.client.call('game.count', { room: 'r2' })).toBe(1);
