@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import type { FleetPatchResult } from '../../server/fleet/patch-coordinator.ts';
 import type { FleetStatus } from '../../server/fleet/patch-status.ts';
-import WebSocket from 'ws';
+import { adminRequest } from '../helpers/admin.ts';
 import { startFleet, type TestFleet } from '../helpers/fleet.ts';
 import { COUNTER_STATE, waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
@@ -43,25 +43,10 @@ export function auth(ctx: Ctx, p: { name?: string }) {
 
 type Status = { fleet: FleetStatus };
 
-/** One admin request; the answer is the frame with its seq (a patch also pushes ['patch', 0, record] to every admin socket first). */
-function adminRequest<T>(url: string, action: string, args: Record<string, unknown>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}` } });
-    ws.once('open', () => ws.send(JSON.stringify([action, 7, args])));
-    ws.on('message', (data) => {
-      const [seq, failed, result] = JSON.parse(String(data)) as [unknown, number, unknown];
-      if (seq !== 7) return;
-      ws.close();
-      if (failed) reject(Object.assign(new Error(JSON.stringify(result)), result as object));
-      else resolve(result as T);
-    });
-    ws.once('error', reject);
-  });
-}
 
 describe.skipIf(!redisOrSkip())('a fleet patch', () => {
   let fleet: TestFleet;
-  const admin = <T>(index: number, action: string, args: Record<string, unknown> = {}) => adminRequest<T>(fleet.nodes[index]!.adminUrl, action, args);
+  const admin = <T>(index: number, action: string, args: Record<string, unknown> = {}) => adminRequest<T>(fleet.nodes[index]!.adminUrl, TOKEN, action, args);
   const callOn = async (index: number, handler: string) => (await admin<{ result: unknown }>(index, 'call', { handler })).result;
 
   beforeAll(async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { adminRequest } from '../helpers/admin.ts';
 import type { FleetPatchResult } from '../../server/fleet/patch-coordinator.ts';
 import type { FleetStatus } from '../../server/fleet/patch-status.ts';
 import { startFleet, type TestFleet } from '../helpers/fleet.ts';
@@ -18,24 +18,10 @@ export function init() { const end = Date.now() + ${spinMs}; while (Date.now() <
 export function v() { return ${version}; }
 `;
 
-function adminRequest<T>(url: string, action: string, args: Record<string, unknown> = {}): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}` } });
-    ws.once('open', () => ws.send(JSON.stringify([action, 7, args])));
-    ws.on('message', (data) => {
-      const [seq, failed, result] = JSON.parse(String(data)) as [unknown, number, unknown];
-      if (seq !== 7) return; // a patch push
-      ws.close();
-      if (failed) reject(Object.assign(new Error(JSON.stringify(result)), result as object));
-      else resolve(result as T);
-    });
-    ws.once('error', reject);
-  });
-}
 
 describe.skipIf(!redisOrSkip())('kill -9 during a fleet patch', () => {
   let fleet: TestFleet;
-  const admin = <T>(index: number, action: string, args: Record<string, unknown> = {}) => adminRequest<T>(fleet.nodes[index]!.adminUrl, action, args);
+  const admin = <T>(index: number, action: string, args: Record<string, unknown> = {}) => adminRequest<T>(fleet.nodes[index]!.adminUrl, TOKEN, action, args);
   const version = async (index: number) => (await admin<{ result: number }>(index, 'call', { handler: 'slow.v' })).result;
   const status = async (index: number) => (await admin<{ fleet: FleetStatus }>(index, 'status')).fleet;
 
