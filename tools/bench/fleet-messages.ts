@@ -18,6 +18,7 @@ export function auth(ctx: Ctx, p: { name: string }) { return 'p-' + p.name; }
   'logic/bench.ts': `
 import { client } from '../server/api';
 export const tell = client((ctx, p: { to: string; t: number }) => { ctx.send(p.to, 'told', p.t); });
+export const enter = client((ctx, p: { room: string }) => { ctx.join(p.room); return true; });
 export const blast = client((ctx, p: { to: string; n: number }) => { for (let i = 0; i < p.n; i++) ctx.send(p.to, 'blast', i); });
 `,
 };
@@ -109,6 +110,24 @@ export async function benchFleetMessages(quick: boolean): Promise<Row[]> {
     const same = await latencies(a, b, runs);
     const cross = await latencies(a, c, runs);
     rows.push({ section, what: `ctx.send latency, other node (median / p99, ${runs} sends)`, rebind: `${ms(median(cross))} / ${ms(p99(cross))}`, baseline: `${ms(median(same))} / ${ms(p99(same))} (same node)`, goal: '' });
+
+    // Redirect, the fleet's answer to a player whose room is on another node: what one move costs, once.
+    const moves = quick ? 10 : 40;
+    const holder = await open(n0, 'room-holder');
+    await holder.call('bench.enter', { room: 'moves' });
+    const enterTimes = async (url: string, tag: string): Promise<number[]> => {
+      const times: number[] = [];
+      for (let i = 0; i < moves; i++) {
+        const c = await open(url, `${tag}-${i}`);
+        const started = performance.now();
+        await c.call('bench.enter', { room: 'moves' });
+        times.push(performance.now() - started);
+      }
+      return times;
+    };
+    const local = await enterTimes(n0, 'stay');
+    const moved = await enterTimes(n1, 'move');
+    rows.push({ section, what: `entering a room on another node: redirect, reconnect, resume, call again (median / p99, ${moves})`, rebind: `${ms(median(moved))} / ${ms(p99(moved))}`, baseline: `${ms(median(local))} / ${ms(p99(local))} (room on the player's node)`, goal: '' });
 
     const perCall = 50;
     // Three nodes: two senders per node, each to a player on the next node (every message crosses nodes).
