@@ -52,6 +52,11 @@ export class FleetCode {
     return parseManifest(text);
   }
 
+  /** Makes `manifest` the fleet's (a canary promoted everywhere). */
+  async setManifest(manifest: Manifest): Promise<void> {
+    await this.node.redis.run((r) => r.set(this.manifestKey, JSON.stringify(manifest)));
+  }
+
   /** Makes `manifest` the fleet's unless there is one already (the first node of a fleet); returns whether it did. */
   async seed(manifest: Manifest, builds: readonly ShippedBuild[]): Promise<boolean> {
     await this.saveBuilds(builds);
@@ -161,7 +166,7 @@ export function nextManifest(base: Manifest, shipped: ShippedPatch): Manifest {
     const version = shipped.versions[build.module] ?? (lastVersion[build.module] ?? 0) + 1;
     let previous: SavedBuild[];
     if (!old) previous = [];
-    else if (shipped.kind === 'rollback' && old.previous.at(-1)?.hash === build.hash) previous = old.previous.slice(0, -1);
+    else if (shipped.kind !== 'patch' && old.previous.at(-1)?.hash === build.hash) previous = old.previous.slice(0, -1);
     else previous = [...old.previous, { hash: old.hash, inputs: old.inputs }].slice(-(KEEP_VERSIONS - 1));
     modules[build.module] = { module: build.module, version, file: build.file, hash: build.hash, inputs: build.inputs, previous };
     lastVersion[build.module] = Math.max(version, lastVersion[build.module] ?? 0);

@@ -7,6 +7,8 @@ import type { Origin, PatchError, PatchRecord } from '../patch/history.ts';
 import type { Decision, PrepareAnswer, ShippedPatch } from '../patch/prepared.ts';
 import { shipPlan, type ShippedBuild } from '../patch/shipped.ts';
 import { nextManifest } from './manifest.ts';
+import { FleetVerifier } from './patch-verify.ts';
+import type { VerifyReport } from '../patch/verify.ts';
 import { DECIDE_KIND, DECIDED_KIND, PREPARE_KIND, type FleetPatchNode, type NodeOutcome, type PrepareMessage } from './patch-node.ts';
 
 // A patch of the whole fleet, all or nothing, run by the node that was asked:
@@ -50,10 +52,24 @@ export interface FleetPatchOptions {
   prepareMs?: number;
 }
 
+/** What a run ships besides the builds. */
+interface RunExtras {
+  verifyMs?: number;
+  canary?: number;
+  verify?: VerifyReport;
+  verifies?: string;
+}
+
 const log = createLogger('fleet');
 
 export class FleetPatcher {
-  constructor(readonly local: FleetPatchNode) {}
+  readonly verifier: FleetVerifier;
+  /** Canaries running on the fleet, by patch id: promoted, they become the fleet's manifest. */
+  private readonly canaries = new Map<string, ShippedPatch>();
+
+  constructor(readonly local: FleetPatchNode) {
+    this.verifier = new FleetVerifier(this);
+  }
 
   private get engine() {
     return this.local.host.engine;
@@ -61,15 +77,34 @@ export class FleetPatcher {
 
   /** Builds `request` here and patches every live node with it. */
   async patch(request: PatchRequest, options: FleetPatchOptions): Promise<FleetPatchResult> {
-    return this.run('patch', options, async () => {
+    const extras = { ...(request.verify ? { verifyMs: request.verify.windowMs } : {}), ...(request.canary !== undefined ? { canary: request.canary } : {}) };
+    return this.run('patch', options, extras, async () => {
       const planned = await this.engine.plan(request);
       return { builds: planned.plans.map((plan) => shipPlan(this.local.host.paths, plan, true)), removals: planned.removals };
     });
   }
 
+  /** The fleet's verification of patch `verifies` went over budget: every node goes back to the previous build of `modules`. */
+  autoRollback(modules: string[], report: VerifyReport, verifies: string): Promise<FleetPatchResult> {
+    return this.run('auto-rollback', { origin: 'verify', by: 'verify' }, { verify: report, verifies }, async () => {
+      const manifest = await this.local.code.manifest();
+      if (!manifest) throw rebindError('NO_ROLLBACK', 'the fleet has no live code recorded yet: nothing to roll back');
+      return { builds: await this.local.code.previousBuilds(manifest, modules), removals: [] };
+    });
+  }
+
+  /** The canary of fleet patch `id` stayed within budget on every node: its builds become the fleet's manifest. */
+  async promoteCanary(id: string): Promise<void> {
+    const shipped = this.canaries.get(id);
+    this.canaries.delete(id);
+    if (!shipped) return;
+    const base = (await this.local.code.manifest()) ?? this.engine.builds.manifest();
+    await this.local.code.setManifest(nextManifest(base, shipped));
+  }
+
   /** Rolls `module` (default: the modules the last patch changed) back to its previous build in the fleet's manifest, on every node. */
   async rollback(module: string | undefined, options: FleetPatchOptions): Promise<FleetPatchResult> {
-    return this.run('rollback', options, async () => {
+    return this.run('rollback', options, {}, async () => {
       const manifest = await this.local.code.manifest();
       if (!manifest) throw rebindError('NO_ROLLBACK', 'the fleet has no live code recorded yet: nothing to roll back');
       const targets = module ? [module] : this.engine.history.lastChangedModules();
@@ -78,11 +113,11 @@ export class FleetPatcher {
     });
   }
 
-  private async run(kind: 'patch' | 'rollback', options: FleetPatchOptions, build: () => Promise<{ builds: ShippedBuild[]; removals: string[] }>): Promise<FleetPatchResult> {
+  private async run(kind: ShippedPatch['kind'], options: FleetPatchOptions, extras: RunExtras, build: () => Promise<{ builds: ShippedBuild[]; removals: string[] }>): Promise<FleetPatchResult> {
     const started = monoNow();
     const id = `${this.local.node.id}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     const prepareMs = options.prepareMs ?? DEFAULT_PREPARE_MS;
-    const meta = { origin: options.origin, by: options.by, kind, started };
+    const meta = { origin: options.origin, by: options.by, kind, started, ...(extras.verify ? { verify: extras.verify } : {}) };
     const code = this.local.code;
     if (!(await code.lock(id, prepareMs + COMMIT_WAIT_MS + 30_000))) {
       throw rebindError('FLEET_BUSY', `another fleet patch (${(await code.lockHolder()) ?? 'just finished'}) is under way; try again when it is done`);
@@ -101,7 +136,7 @@ export class FleetPatcher {
         if (builds.length === 0 && removals.length === 0) return finish(this.engine.history.noop(meta, []));
         base = (await code.manifest()) ?? this.engine.builds.manifest();
         const versions = Object.fromEntries(builds.map((b) => [b.module, Math.max(base!.lastVersion[b.module] ?? 0, this.engine.nextVersion(b.module) - 1) + 1]));
-        shipped = { id, kind, origin: options.origin, ...(options.by ? { by: options.by } : {}), builds, versions, removals };
+        shipped = { id, kind, origin: options.origin, ...(options.by ? { by: options.by } : {}), builds, versions, removals, ...extras };
         await code.saveBuilds(builds);
       } catch (err) {
         return finish(this.engine.history.fail(meta, [], err));
@@ -120,7 +155,9 @@ export class FleetPatcher {
       const commitStarted = monoNow();
       let decision: Decision;
       try {
-        decision = await code.decide(id, wanted, wanted === 'commit' ? nextManifest(base, shipped) : undefined);
+        // A canary changes the fleet's manifest only once it is promoted.
+        decision = await code.decide(id, wanted, wanted === 'commit' && shipped.canary === undefined ? nextManifest(base, shipped) : undefined);
+        if (decision === 'commit' && shipped.canary !== undefined) this.canaries.set(id, shipped);
       } catch (err) {
         // Unknown to the nodes too: each asks the record after its hold and, finding nothing, writes "abort".
         log.error(`fleet patch ${id}: the decision could not be recorded (${(err as Error).message}); the prepared nodes will abort on their own`);
@@ -146,7 +183,7 @@ export class FleetPatcher {
 
   /** Phase one on one node; null if it did not answer in time (or is gone). */
   private async ask(node: string, message: PrepareMessage, prepareMs: number): Promise<PrepareAnswer | null> {
-    if (node === this.local.node.id) return this.local.prepare(message);
+    if (node === this.local.node.id) return this.local.prepare(message, node);
     try {
       return (await this.local.node.request(node, PREPARE_KIND, message, prepareMs)) as PrepareAnswer;
     } catch (err) {

@@ -7,6 +7,7 @@ import type { Manifest } from '../patch/live-code.ts';
 import type { Decision, PrepareAnswer, ShippedPatch } from '../patch/prepared.ts';
 import { shipPlan, type ShippedBuild } from '../patch/shipped.ts';
 import { FleetCode } from './manifest.ts';
+import { verificationDone, VERIFY_DONE_KIND, watchFleetPatch, type VerifyDoneMessage } from './patch-verify.ts';
 import type { FleetNode } from './node.ts';
 
 // Every node's side of a fleet patch: it prepares what the coordinator ships
@@ -51,6 +52,8 @@ export class FleetPatchNode {
   readonly code: FleetCode;
   /** The record each prepared patch ends with, by patch id. */
   private readonly outcomes = new Map<string, Promise<PatchRecord>>();
+  /** This node's record id of each fleet patch under verification (its auto-rollback or confirm names it). */
+  private readonly localIds = new Map<string, number>();
   private syncing: Promise<void> | undefined;
   private syncAgain = false;
   /** Set once this node's live code matched the fleet's manifest (or seeded it). */
@@ -61,7 +64,8 @@ export class FleetPatchNode {
     readonly host: Host,
   ) {
     this.code = new FleetCode(node);
-    node.on(PREPARE_KIND, (payload) => this.prepare(payload as PrepareMessage));
+    node.on(PREPARE_KIND, (payload, from) => this.prepare(payload as PrepareMessage, from));
+    node.on(VERIFY_DONE_KIND, (payload) => verificationDone(this, payload as VerifyDoneMessage));
     node.on(DECIDE_KIND, (payload) => this.decide(payload as DecideMessage));
     node.on(DECIDED_KIND, (payload) => {
       const { id, decision } = payload as DecideMessage;
@@ -74,14 +78,31 @@ export class FleetPatchNode {
     this.sync();
   }
 
-  /** Phase one on this node; resolves with the answer, then holds until the decision. */
-  prepare(message: PrepareMessage): Promise<PrepareAnswer> {
+  /** Phase one on this node; resolves with the answer, then holds until the decision. `from`: the coordinator. */
+  prepare(message: PrepareMessage, from: string): Promise<PrepareAnswer> {
     const { shipped } = message;
     let done!: (record: PatchRecord) => void;
-    this.outcomes.set(shipped.id, new Promise<PatchRecord>((resolve) => (done = resolve)));
+    const outcome = new Promise<PatchRecord>((resolve) => (done = resolve));
+    this.outcomes.set(shipped.id, outcome);
     setTimeout(() => this.outcomes.delete(shipped.id), OUTCOME_KEPT_MS).unref();
+    if (shipped.kind === 'patch' && shipped.verifyMs) {
+      void outcome.then((record) => {
+        if (!record.ok || record.noop) return;
+        this.localIds.set(shipped.id, record.id);
+        setTimeout(() => this.localIds.delete(shipped.id), shipped.verifyMs! + OUTCOME_KEPT_MS).unref();
+        watchFleetPatch(this, shipped.id, record, shipped.verifyMs!, from);
+      });
+    }
+    // An auto-rollback's record names this node's own record of the patch it rolls back.
+    const local = shipped.verifies !== undefined ? this.localIds.get(shipped.verifies) : undefined;
+    const verify = shipped.verify && local !== undefined ? { ...shipped.verify, patch: local } : undefined;
     const abortAfter = Date.now() + message.abortAfterMs;
-    return this.host.engine.prepare(shipped, { holdMs: message.holdMs, undecided: (id) => this.undecided(id, abortAfter) }, done);
+    return this.host.engine.prepare(shipped, { holdMs: message.holdMs, undecided: (id) => this.undecided(id, abortAfter) }, done, verify);
+  }
+
+  /** This node's record id of fleet patch `id`, while its verification runs. */
+  localRecordOf(id: string): number | undefined {
+    return this.localIds.get(id);
   }
 
   /** Phase two on this node: resolves once the decision is carried out, with what it did. */

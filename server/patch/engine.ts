@@ -261,10 +261,11 @@ export class PatchEngine {
    * node's data and throws it all away, answers, and then holds this engine's queue until the decision, which
    * it carries out. `applied` hears the record of the commit (or of the abort).
    */
-  prepare(shipped: ShippedPatch, hold: HoldOptions, applied: (record: PatchRecord) => void = () => undefined): Promise<PrepareAnswer> {
+  prepare(shipped: ShippedPatch, hold: HoldOptions, applied: (record: PatchRecord) => void = () => undefined, verify?: PatchRecord['verify']): Promise<PrepareAnswer> {
     return new Promise<PrepareAnswer>((answer) => {
       void this.serialized(async () => {
-        const meta: RecordMeta = { origin: shipped.origin, by: shipped.by, kind: shipped.kind, started: monoNow(), ...(shipped.verifyMs ? { verify: { windowMs: shipped.verifyMs } } : {}), ...(shipped.canary !== undefined ? { canary: shipped.canary } : {}) };
+        const why = verify ?? shipped.verify ?? (shipped.verifyMs ? { windowMs: shipped.verifyMs } : undefined);
+        const meta: RecordMeta = { origin: shipped.origin, by: shipped.by, kind: shipped.kind, started: monoNow(), ...(why ? { verify: why } : {}), ...(shipped.canary !== undefined ? { canary: shipped.canary } : {}) };
         const versionOf = (module: string) => shipped.versions[module] ?? this.nextVersion(module);
         const unchanged: ModuleChange[] = [];
         let plans: Plan[];
@@ -299,6 +300,18 @@ export class PatchEngine {
     if (shipped.canary !== undefined) return this.startCanary(meta, plans, shipped.removals, unchanged, shipped.verifyMs, versionOf);
     // The decision and the manifest are durable in the fleet's Redis (a node that restarts loads them): the local copy may follow the answer.
     return this.activate(meta, plans, shipped.removals, unchanged, versionOf, true);
+  }
+
+  /**
+   * Ends the running canary as a fleet decided it: promoted (one swap gives its versions to everyone) or not (its
+   * versions are disposed). `report` is the fleet's verification, recorded as the confirm or auto-rollback.
+   */
+  finishCanary(promote: boolean, report: VerifyReport & { patch: number }): Promise<PatchRecord | undefined> {
+    return this.serialized(async () => {
+      if (!this.bindings.canary) return undefined;
+      const meta: RecordMeta = { origin: 'verify', by: 'verify', kind: promote ? 'confirm' : 'auto-rollback', started: monoNow(), verify: report };
+      return promote ? this.promoteCanary(meta) : this.endCanary(meta);
+    });
   }
 
   /** Phase two: the decision about prepared patch `id`; returns whether it was waiting here. */

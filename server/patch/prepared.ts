@@ -2,6 +2,7 @@ import { createLogger } from '../log.ts';
 import { hostSetTimeout } from '../host-globals.ts';
 import type { ModuleChange, Origin, PatchError } from './history.ts';
 import type { ShippedBuild } from './shipped.ts';
+import type { VerifyReport } from './verify.ts';
 
 // The two phases of a patch that must land on several processes or none.
 // prepare: the builds are evaluated, checked, migrated and initialised in a
@@ -18,7 +19,8 @@ export type Decision = 'commit' | 'abort';
 /** A patch as a fleet ships it: the bytes of every build and the version each goes live as, the same on every node. */
 export interface ShippedPatch {
   id: string;
-  kind: 'patch' | 'rollback';
+  /** auto-rollback: the fleet's verification of a patch went over budget on some node. */
+  kind: 'patch' | 'rollback' | 'auto-rollback';
   origin: Origin;
   by?: string;
   builds: ShippedBuild[];
@@ -28,6 +30,10 @@ export interface ShippedPatch {
   canary?: number;
   /** The verification window of the patch (the fleet decides on a rollback, see server/fleet/patch-verify.ts). */
   verifyMs?: number;
+  /** Of an auto-rollback: the verification's report (each node's record names its own patch record in it). */
+  verify?: VerifyReport;
+  /** Of an auto-rollback: the id of the fleet patch whose verification decided it. */
+  verifies?: string;
 }
 
 export type PrepareAnswer = { ok: true; changes: ModuleChange[] } | { ok: false; error: PatchError };

@@ -135,14 +135,14 @@ describe.skipIf(!redisOrSkip())('fleet patch coordinator', () => {
     const base = (await a!.side.code.manifest())!;
     const shipped = (id: string): ShippedPatch => ({ id, kind: 'patch', origin: 'cli', builds: planned.plans.map((p) => shipPlan(a!.host.paths, p)), versions: { m: 2 }, removals: [] });
     // The coordinator wrote "commit" (with the manifest) and died before telling b.
-    expect((await b!.side.prepare({ shipped: shipped('x1'), holdMs: 100, abortAfterMs: 60_000 })).ok).toBe(true);
+    expect((await b!.side.prepare({ shipped: shipped('x1'), holdMs: 100, abortAfterMs: 60_000 }, a!.node.id)).ok).toBe(true);
     expect(await a!.side.code.decide('x1', 'commit', nextManifest(base, shipped('x1')))).toBe('commit');
     await waitFor(() => v(b!) === 2, 5000, 'b to commit from the record');
     // Nobody decided: past its deadline the node writes "abort", and a late "commit" loses.
     a!.project.write('logic/m.ts', mod(3));
     const again = await a!.host.engine.plan({ modules: ['m'] });
     const s2 = { ...shipped('x2'), builds: again.plans.map((p) => shipPlan(a!.host.paths, p)), versions: { m: 3 } };
-    expect((await b!.side.prepare({ shipped: s2, holdMs: 100, abortAfterMs: 300 })).ok).toBe(true);
+    expect((await b!.side.prepare({ shipped: s2, holdMs: 100, abortAfterMs: 300 }, a!.node.id)).ok).toBe(true);
     await waitFor(async () => (await b!.side.code.decision('x2')) === 'abort', 5000, 'b to write abort');
     expect(await a!.side.code.decide('x2', 'commit')).toBe('abort');
     await waitFor(() => b!.host.history().at(-1)?.error?.code === 'FLEET_ABORTED', 5000, 'b to abort');
@@ -177,4 +177,98 @@ describe.skipIf(!redisOrSkip())('fleet patch coordinator', () => {
     await expect(b!.patcher.patch({ modules: ['m'] }, { origin: 'cli' })).rejects.toMatchObject({ code: 'FLEET_BUSY' });
     expect((await first).ok).toBe(true);
   }, 60_000);
+});
+
+describe.skipIf(!redisOrSkip())('fleet verification and canary', () => {
+  let redis: TestRedis;
+  const members: Member[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  }, 30_000);
+  afterAll(async () => {
+    for (const m of members) {
+      await m.side.synced();
+      await m.node.leave();
+      await m.host.stop();
+      m.project.cleanup();
+    }
+    await redis?.stop();
+  });
+
+  const handler = (v: number, body = '') => `
+import { marks } from '../state/marks';
+export function init() { marks.update((d) => { d.inits++; }); }
+export function v() { return ${v}; }
+export function setBad() { marks.update((d) => { d.bad = true; }); }
+export function h() { ${body} return ${v}; }
+`;
+
+  async function fleetOf(): Promise<Member[]> {
+    for (let i = 0; i < 3; i++) {
+      const project = new TempProject({ 'state/marks.ts': MARKS, 'logic/m.ts': handler(1) });
+      const host = await Host.open({ root: project.root });
+      const node = new FleetNode({ url: redis.url, gameUrl: 'ws://127.0.0.1:1', load: () => ({ players: 0, rooms: 0 }), code: () => ({}) });
+      const side = new FleetPatchNode(node, host);
+      members.push({ host, node, side, patcher: new FleetPatcher(side), project });
+      await waitFor(() => side.syncedAt !== undefined, 10_000, 'the node to load the fleet code');
+    }
+    await waitFor(async () => (await members[0]!.node.liveNodes()).length === 3, 10_000, 'three nodes');
+    return members;
+  }
+
+  const calls = (m: Member, n: number, player: string | null = null) => {
+    let errors = 0;
+    for (let i = 0; i < n; i++) {
+      try {
+        m.host.call('m.h', null, { player });
+      } catch {
+        errors++;
+      }
+    }
+    return errors;
+  };
+
+  it('--verify: one node over budget rolls every node back; within budget, every node records the confirm; a canary is promoted everywhere', async () => {
+    const [a, b, c] = await fleetOf();
+    // Over budget on c only: its data makes the new handler throw.
+    c!.host.call('m.setBad');
+    a!.project.write('logic/m.ts', handler(2, `if (marks.get().bad) throw new Error('bad here');`));
+    const patched = a!.patcher.patch({ modules: ['m'], verify: { windowMs: 4000 } }, { origin: 'cli' });
+    const r = await patched;
+    expect(r).toMatchObject({ ok: true, fleet: { decision: 'commit' } });
+    const verdict = a!.patcher.verifier.verify(r, 4000, false);
+    await waitFor(() => [a!, b!, c!].every((m) => m.host.call('m.v') === 2), 5000, 'v2 everywhere');
+    expect(calls(c!, 30)).toBe(30);
+    const report = await verdict;
+    expect(report, JSON.stringify(report)).toMatchObject({ outcome: 'rolled-back' });
+    expect(report.reason).toContain(`node ${c!.node.id}`);
+    expect(report.elapsedMs).toBeLessThan(4000);
+    for (const m of [a!, b!, c!]) {
+      expect(m.host.call('m.v')).toBe(1);
+      const [patch, rollback] = m.host.history().slice(-2);
+      expect(rollback).toMatchObject({ kind: 'auto-rollback', ok: true, origin: 'verify', verify: { outcome: 'rolled-back', patch: patch!.id } });
+    }
+
+    // Within budget: confirmed on every node.
+    a!.project.write('logic/m.ts', handler(3));
+    const fine = await a!.patcher.patch({ modules: ['m'], verify: { windowMs: 500 } }, { origin: 'cli' });
+    expect(await a!.patcher.verifier.verify(fine, 500, false)).toMatchObject({ outcome: 'confirmed' });
+    for (const m of [a!, b!, c!]) {
+      await waitFor(() => m.host.history().at(-1)?.kind === 'confirm', 5000, 'a confirm record on every node');
+      expect(m.host.call('m.v')).toBe(3);
+    }
+
+    // A canary: the same players on the new side on every node, then promoted everywhere.
+    a!.project.write('logic/m.ts', handler(4));
+    const canary = await a!.patcher.patch({ modules: ['m'], verify: { windowMs: 800 }, canary: 0.5 }, { origin: 'cli' });
+    expect(canary).toMatchObject({ ok: true, canary: 0.5 });
+    const sides = (m: Member) => Array.from({ length: 40 }, (_, i) => m.host.call('m.h', null, { player: `p-${i}` }));
+    const seen = sides(a!);
+    expect(new Set(seen)).toEqual(new Set([3, 4]));
+    expect(sides(b!)).toEqual(seen);
+    expect(sides(c!)).toEqual(seen);
+    expect(await a!.patcher.verifier.verify(canary, 800, true)).toMatchObject({ outcome: 'confirmed' });
+    for (const m of [a!, b!, c!]) await waitFor(() => m.host.call('m.v') === 4 && !m.host.bindings.canary, 5000, 'the canary promoted on every node');
+    expect((await a!.side.code.manifest())!.modules.m!.hash).toBe(a!.host.bindings.live.get('m')!.hash);
+  }, 90_000);
 });

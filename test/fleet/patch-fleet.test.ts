@@ -107,7 +107,8 @@ describe.skipIf(!redisOrSkip())('a fleet patch', () => {
     // Each node counted exactly the calls its players made.
     const counted = await Promise.all([0, 1, 2].map(async (i) => (await admin<{ n: number }>(i, 'state', { store: 'counter' })).n));
     expect(counted.reduce((a, b) => a + b, 0)).toBe(made);
-    for (const s of seen) expect(s.has(2)).toBe(true);
+    // The calls really ran on several versions while the fleet was patched.
+    expect(new Set(seen.flatMap((s) => [...s])).size).toBeGreaterThan(1);
     for (const i of [0, 1, 2]) expect((await clients[i]!.call<number>('load.hit'))).toBe(2);
     for (const c of clients) c.close();
 
