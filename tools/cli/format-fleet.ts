@@ -13,7 +13,10 @@ export function formatFleetPatch(f: FleetSummary): string[] {
   ];
   for (const n of f.nodes) {
     const prepared = n.prepared === null ? paint('red', 'did not answer') : n.prepared ? 'prepared' : paint('red', `REFUSED (${n.error?.code ?? '?'})`);
-    const outcome = n.outcome ? (n.outcome.ok ? (f.decision === 'commit' ? paint('green', 'swapped') : 'aborted') : paint('red', `failed (${n.outcome.error?.code ?? '?'})`)) : n.prepared === null ? '' : paint('yellow', 'did not confirm');
+    let outcome = '';
+    if (f.decision === 'abort') outcome = n.prepared ? (n.outcome ? 'aborted' : paint('yellow', 'did not confirm the abort')) : '';
+    else if (n.outcome) outcome = n.outcome.ok ? paint('green', 'swapped') : paint('red', `FAILED TO SWAP (${n.outcome.error?.code ?? '?'}: ${n.outcome.error?.message ?? ''})`);
+    else if (n.prepared !== null) outcome = paint('yellow', 'did not confirm the swap');
     lines.push(`  ${n.node}  ${prepared}${outcome ? `, ${outcome}` : ''}`);
   }
   return lines;
