@@ -30,7 +30,7 @@ export function joinFleet(options: FleetNodeOptions, host: Host, gateway: Gatewa
   let tookBack = false;
   node.events.on('registered', () => {
     // An emptied Redis (restarted without its data) knows no player: say again who is here.
-    for (const session of gateway.sessions.all()) router.admitted(session.player, session.tokenHash);
+    for (const session of gateway.sessions.all()) router.announce(session.player, session.tokenHash, session.link !== null);
     // At the first registration: the rooms this data folder held. After a Redis restart (an empty Redis), the reload claims again what is served here.
     (tookBack ? directory.refresh() : takeBack()).catch((err: Error) => log.warn(`fleet: rooms not claimed yet (${err.message}); the next reload tries again`));
   });

@@ -16,6 +16,8 @@ export interface PlayerRecord {
   from?: string;
 }
 
+const SET_IF_NONE = `if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], 'node', ARGV[1], 'tokenHash', ARGV[2]) return 1 end return 0`;
+
 /** Deletes the record only if it still names this node: a player that moved on must stay where it went. */
 const DELETE_IF_HERE = `if redis.call('HGET', KEYS[1], 'node') == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
@@ -29,6 +31,15 @@ export class Presence {
   /** The player is here now, and this token hash proves it. */
   async here(player: string, tokenHash: string): Promise<void> {
     await this.node.redis.run((r) => r.multi().hset(this.key(player), 'node', this.node.id, 'tokenHash', tokenHash).hdel(this.key(player), 'from').exec());
+  }
+
+  /**
+   * The player has a session here but no connection (restored after a
+   * restart, or cut and in its grace): recorded only if no node claims it,
+   * since another node may have adopted it meanwhile.
+   */
+  async hereUnlessElsewhere(player: string, tokenHash: string): Promise<void> {
+    await this.node.redis.run((r) => r.eval(SET_IF_NONE, 1, this.key(player), this.node.id, tokenHash));
   }
 
   /** The player left the world (on this node). */

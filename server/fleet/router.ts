@@ -116,6 +116,12 @@ export class FleetRouter implements Outbox, NetFleet {
     this.presence.here(player, tokenHash).catch((err: Error) => log.warn(`presence of ${player} not recorded: ${err.message}`));
   }
 
+  /** After (re)registration: connected players are here; players waiting for a resume only if no other node took them. */
+  announce(player: string, tokenHash: string, connected: boolean): void {
+    if (connected) return this.admitted(player, tokenHash);
+    this.presence.hereUnlessElsewhere(player, tokenHash).catch((err: Error) => log.warn(`presence of ${player} not recorded: ${err.message}`));
+  }
+
   ended(player: string): void {
     this.presence.gone(player).catch((err: Error) => log.warn(`presence of ${player} not cleared: ${err.message}`));
   }

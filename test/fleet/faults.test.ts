@@ -16,7 +16,7 @@ describe.skipIf(!redisOrSkip())('fleet faults', () => {
   const told = new Map<string, string[]>();
 
   async function player(name: string, node: number, room: string): Promise<RebindClient> {
-    const client = new RebindClient(fleet.nodes[node]!.gameUrl, { backoffMs: [50, 500] });
+    const client = new RebindClient(fleet.nodes[node]!.gameUrl, { backoffMs: [50, 500], fallbackUrls: fleet.nodes.map((n) => n.gameUrl) });
     told.set(name, []);
     client.on('told', (m: { text: string }) => told.get(name)!.push(m.text));
     await client.connect();
@@ -26,14 +26,15 @@ describe.skipIf(!redisOrSkip())('fleet faults', () => {
     return client;
   }
 
-  const rooms = async (): Promise<Record<string, string>> => {
+  const inRedis = async <T>(read: (redis: Redis) => Promise<T>): Promise<T> => {
     const redis = new Redis(fleet.redis.url, { maxRetriesPerRequest: 0 });
     try {
-      return await redis.hgetall('rebind:rooms');
+      return await read(redis);
     } finally {
       redis.disconnect();
     }
   };
+  const rooms = () => inRedis((r) => r.hgetall('rebind:rooms'));
 
   beforeAll(async () => {
     fleet = await startFleet({ nodes: 2, files: FLEET_GAME });
@@ -86,18 +87,26 @@ describe.skipIf(!redisOrSkip())('fleet faults', () => {
     }
   }, 60_000);
 
-  it('a node killed with -9 and restarted from its data folder takes its rooms back', async () => {
+  it('a node killed with -9 and restarted from its data folder takes its rooms back; its player, adopted elsewhere meanwhile, stays there', async () => {
     const victim = fleet.nodes[1]!;
     // A room nobody re-enters while its node is down: the restarted node is the one to claim it.
-    await player('k1', 1, 'keep-1');
+    const k1 = await player('k1', 1, 'keep-1');
     expect((await rooms())['keep-1']).toBe(victim.id);
     await fleet.kill(1);
     await waitFor(() => fleet.nodes[0]!.proc.output().includes(`ROOMS LOST with node ${victim.id}`), 20_000, 'node 0 to report the rooms lost');
     await waitFor(async () => (await rooms())['keep-1'] === undefined, 5000, 'keep-1 freed');
+    // k1's client came back through node 0, which checked its token and adopted it.
+    await waitFor(() => k1.connected && k1.url === fleet.nodes[0]!.gameUrl, 20_000, 'k1 adopted by node 0');
+    expect(k1.player).toBe('p-k1');
     const again = await fleet.restart(1);
     expect(again.id).toBe(victim.id);
     await waitFor(async () => (await rooms())['keep-1'] === victim.id, 15_000, 'keep-1 taken back');
     await waitFor(() => again.proc.output().includes('took back'), 5000, 'the restarted node to say so');
     expect(again.proc.output()).toMatch(/took back \d+ room\(s\)[^\n]*keep-1/);
+    // The restarted node put back k1's session from its data (offline, in its grace) but does not claim the player back.
+    expect(await inRedis((r) => r.hget('rebind:player:p-k1', 'node'))).toBe(fleet.nodes[0]!.id);
+    const m1 = await player('m1', 1, 'keep-1');
+    await m1.call('game.tell', { to: 'p-k1', text: 'from the restarted node' });
+    await waitFor(() => told.get('k1')!.includes('from the restarted node'), 10_000, 'a message from the restarted node to k1');
   }, 60_000);
 });
