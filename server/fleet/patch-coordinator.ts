@@ -98,8 +98,20 @@ export class FleetPatcher {
     const shipped = this.canaries.get(id);
     this.canaries.delete(id);
     if (!shipped) return;
-    const base = (await this.local.code.manifest()) ?? this.engine.builds.manifest();
-    await this.local.code.setManifest(nextManifest(base, shipped));
+    // Under the fleet's patch lock, so that a patch under way does not write its manifest over this one.
+    const code = this.local.code;
+    const lock = `${id}-promote`;
+    const until = Date.now() + DEFAULT_PREPARE_MS + COMMIT_WAIT_MS;
+    while (!(await code.lock(lock, 10_000))) {
+      if (Date.now() > until) throw rebindError('FLEET_BUSY', `the canary of ${id} could not be recorded as the fleet's code: another fleet patch held the lock`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    try {
+      const base = (await code.manifest()) ?? this.engine.builds.manifest();
+      await code.setManifest(nextManifest(base, shipped));
+    } finally {
+      await code.unlock(lock).catch(() => undefined);
+    }
   }
 
   /** Rolls `module` (default: the modules the last patch changed) back to its previous build in the fleet's manifest, on every node. */

@@ -184,6 +184,12 @@ export class FleetPatchNode {
       removals,
     };
     const answer = await engine.prepare(shipped, { holdMs: 60_000, undecided: async () => 'commit' });
+    // Prepared, this node's patch queue is held: if a fleet patch landed since the manifest was read, that read is stale.
+    if (answer.ok && JSON.stringify(await this.code.manifest().catch(() => undefined)) !== JSON.stringify(manifest)) {
+      engine.decide(shipped.id, 'abort');
+      this.syncAgain = true;
+      return;
+    }
     engine.decide(shipped.id, answer.ok ? 'commit' : 'abort');
     if (answer.ok) log.info(`fleet: loaded the fleet's live code: ${differ.map((m) => `${m} v${manifest.modules[m]!.version}`).join(', ')}${removals.length ? `; removed ${removals.join(', ')}` : ''}`);
     else log.error(`FLEET CODE NOT LOADED: the fleet's live code does not start on this node (${answer.error.code}: ${answer.error.message}); it keeps its own code, and rebind status flags it`);

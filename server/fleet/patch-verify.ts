@@ -63,11 +63,18 @@ export async function verificationDone(side: FleetPatchNode, message: VerifyDone
 /** Coordinator side: waits for every node's report on a fleet patch and decides. */
 export class FleetVerifier {
   private readonly waiting = new Map<string, (message: VerifyReportMessage) => void>();
+  /** Reports that came before verify() was called for their patch (a node over budget at once). */
+  private readonly early = new Map<string, VerifyReportMessage[]>();
 
   constructor(private readonly patcher: FleetPatcher) {
     patcher.local.node.on(VERIFY_REPORT_KIND, (payload) => {
       const message = payload as VerifyReportMessage;
-      this.waiting.get(message.id)?.(message);
+      const waiting = this.waiting.get(message.id);
+      if (waiting) waiting(message);
+      else {
+        this.early.set(message.id, [...(this.early.get(message.id) ?? []), message]);
+        if (this.early.size > 100) this.early.delete(this.early.keys().next().value!);
+      }
       return null;
     });
   }
@@ -85,6 +92,8 @@ export class FleetVerifier {
           resolve(message.report.outcome === 'rolled-back' ? message : undefined);
         }
       });
+      for (const message of this.early.get(id) ?? []) this.waiting.get(id)?.(message);
+      this.early.delete(id);
     });
     this.waiting.delete(id);
     const all = [...reports.values()];
