@@ -100,7 +100,7 @@ export class FleetPatcher {
     if (!shipped) return;
     // Under the fleet's patch lock, so that a patch under way does not write its manifest over this one.
     const code = this.local.code;
-    const lock = `${id}-promote`;
+    const lock = `${this.local.node.id}-${Date.now().toString(36)}-promote`;
     const until = Date.now() + DEFAULT_PREPARE_MS + COMMIT_WAIT_MS;
     while (!(await code.lock(lock, 10_000))) {
       if (Date.now() > until) throw rebindError('FLEET_BUSY', `the canary of ${id} could not be recorded as the fleet's code: another fleet patch held the lock`);
@@ -131,9 +131,7 @@ export class FleetPatcher {
     const prepareMs = options.prepareMs ?? DEFAULT_PREPARE_MS;
     const meta = { origin: options.origin, by: options.by, kind, started, ...(extras.verify ? { verify: extras.verify } : {}) };
     const code = this.local.code;
-    if (!(await code.lock(id, prepareMs + COMMIT_WAIT_MS + 30_000))) {
-      throw rebindError('FLEET_BUSY', `another fleet patch (${(await code.lockHolder()) ?? 'just finished'}) is under way; try again when it is done`);
-    }
+    await this.lock(id, prepareMs + COMMIT_WAIT_MS + 30_000);
     const summary: FleetSummary = { id, decision: 'abort', nodes: [], timings: { buildMs: 0, prepareMs: 0, commitMs: 0, totalMs: 0 } };
     const finish = (record: PatchRecord, error?: FleetPatchResult['error']): FleetPatchResult => {
       summary.timings.totalMs = round(monoNow() - started);
@@ -191,6 +189,25 @@ export class FleetPatcher {
     } finally {
       await code.unlock(id).catch(() => undefined);
     }
+  }
+
+  /**
+   * Takes the fleet's patch lock for `id`, or FLEET_BUSY. A lock whose holder (the node that ran that patch) is no
+   * longer live is taken over: its prepared nodes abort on their own, and the fleet need not wait out the lock.
+   */
+  private async lock(id: string, ms: number): Promise<void> {
+    const code = this.local.code;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (await code.lock(id, ms)) return;
+      const holder = await code.lockHolder();
+      if (holder === null) continue;
+      const live = new Set((await this.local.node.liveNodes()).map((n) => n.id));
+      const holderNode = holder.split('-').slice(0, -2).join('-');
+      if (live.has(holderNode) || holderNode === this.local.node.id) throw rebindError('FLEET_BUSY', `another fleet patch (${holder}) is under way; try again when it is done`);
+      log.warn(`fleet patch ${id}: the lock of patch ${holder} is taken over, its node ${holderNode} is gone`);
+      await code.unlock(holder);
+    }
+    throw rebindError('FLEET_BUSY', 'another fleet patch took the lock meanwhile; try again when it is done');
   }
 
   /** Phase one on one node; null if it did not answer in time (or is gone). */

@@ -61,4 +61,27 @@ describe.skipIf(!redisOrSkip())('kill -9 during a fleet patch', () => {
     for (const i of [0, 1, 2]) expect(await version(i)).toBe(3);
     expect(fleet.nodes[2]!.proc.output()).toContain("loaded the fleet's live code: slow v");
   }, 120_000);
+
+  it('kill -9 of the node running the patch while the others prepare: they abort on their own, nobody stays prepared, the fleet patches again at once', async () => {
+    fleet.project.write('logic/slow.ts', slow(4, 1200));
+    const coordinator = fleet.nodes[0]!;
+    void admin(0, 'patch', { modules: ['slow'], prepareMs: 1500 }).catch(() => undefined);
+    await sleep(300);
+    await fleet.kill(0);
+    // Prepared, they hear nothing: 2 s after the deadline they ask the record, 5 s after it they write "abort".
+    for (const i of [1, 2]) {
+      await waitFor(async () => (await admin<Array<{ error?: { code: string } }>>(i, 'history', { n: 1 }))[0]?.error?.code === 'FLEET_ABORTED', 20_000, `node ${i} to abort on its own`);
+      expect(await version(i)).toBe(3);
+    }
+    expect(fleet.nodes[1]!.proc.output() + fleet.nodes[2]!.proc.output()).toContain('the decision record says abort');
+    // The dead node's lock does not hold the fleet up: once it is gone, the next patch takes it over.
+    await waitFor(async () => (await status(1)).nodes.length === 2, 15_000, 'the killed coordinator to leave the fleet');
+    fleet.project.write('logic/slow.ts', slow(5));
+    const next = await admin<FleetPatchResult>(2, 'patch', { modules: ['slow'] });
+    expect(next, JSON.stringify(next)).toMatchObject({ ok: true, fleet: { decision: 'commit' } });
+    for (const i of [1, 2]) expect(await version(i)).toBe(5);
+    await fleet.restart(0);
+    await waitFor(async () => (await version(0)) === 5, 20_000, 'the restarted coordinator to run the fleet manifest');
+    expect(fleet.nodes[0]!.id).toBe(coordinator.id);
+  }, 120_000);
 });
