@@ -140,26 +140,36 @@ export class FleetPatcher {
     try {
       let shipped: ShippedPatch;
       let base;
+      let nodes: Set<string>;
       try {
-        const { builds, removals } = await build();
-        summary.timings.buildMs = round(monoNow() - started);
+        // Redis's part runs beside the build: what the fleet runs now and who is live (each a round trip).
+        const [built, fleetCode, live] = await Promise.all([build(), code.manifest(), this.local.node.liveNodes()]);
+        const { builds, removals } = built;
         if (builds.length === 0 && removals.length === 0) return finish(this.engine.history.noop(meta, []));
-        base = (await code.manifest()) ?? this.engine.builds.manifest();
+        base = fleetCode ?? this.engine.builds.manifest();
         const versions = Object.fromEntries(builds.map((b) => [b.module, Math.max(base!.lastVersion[b.module] ?? 0, this.engine.nextVersion(b.module) - 1) + 1]));
         shipped = { id, kind, origin: options.origin, ...(options.by ? { by: options.by } : {}), builds, versions, removals, ...extras };
-        await code.saveBuilds(builds);
+        nodes = new Set(live.map((n) => n.id));
       } catch (err) {
         return finish(this.engine.history.fail(meta, [], err));
       }
-
-      const nodes = new Set((await this.local.node.liveNodes()).map((n) => n.id));
+      summary.timings.buildMs = round(monoNow() - started);
+      // The builds are in Redis before any node may commit them (the new manifest names them); the nodes get them in the message.
+      const saved = code.saveBuilds(shipped.builds);
+      saved.catch(() => undefined);
       nodes.add(this.local.node.id);
       const message: PrepareMessage = { shipped, holdMs: prepareMs + HOLD_MARGIN_MS, abortAfterMs: prepareMs + ABORT_MARGIN_MS };
       const prepareStarted = monoNow();
       const answers = await Promise.all([...nodes].map(async (node) => ({ node, answer: await this.ask(node, message, prepareMs) })));
       summary.timings.prepareMs = round(monoNow() - prepareStarted);
       summary.nodes = answers.map(({ node, answer }) => ({ node, prepared: answer === null ? null : answer.ok, ...(answer && !answer.ok ? { error: answer.error } : {}) }));
-      const refused = summary.nodes.find((n) => n.prepared !== true);
+      let refused = summary.nodes.find((n) => n.prepared !== true);
+      try {
+        await saved;
+      } catch (err) {
+        // Without its builds in Redis the fleet's manifest would name code nobody can load: abort.
+        refused ??= { node: this.local.node.id, prepared: false, error: { code: isRebindError(err) ? err.code : 'FLEET_UNAVAILABLE', message: `the builds could not be stored in Redis: ${(err as Error).message}` } };
+      }
       const wanted: Decision = refused ? 'abort' : 'commit';
 
       const commitStarted = monoNow();
