@@ -36,6 +36,8 @@ export class RoomDirectory {
     node.on('room.placed', (p) => {
       const { room, holder } = p as { room: string; holder: string };
       this.holders.set(room, holder);
+      // Another node may place a room here (it claims it for this node as it sends the player over).
+      if (holder === node.id) this.own(room);
     });
     node.on('room.freed', (p) => {
       const { rooms, holder } = p as { rooms: string[]; holder: string };
@@ -63,7 +65,10 @@ export class RoomDirectory {
   async refresh(): Promise<void> {
     const all = await this.node.redis.run((r) => r.hgetall(this.key));
     this.holders.clear();
-    for (const [room, holder] of Object.entries(all)) this.holders.set(room, holder);
+    for (const [room, holder] of Object.entries(all)) {
+      this.holders.set(room, holder);
+      if (holder === this.node.id) this.own(room);
+    }
     for (const room of [...this.mine]) {
       const holder = all[room];
       if (holder === this.node.id) continue;
@@ -72,6 +77,12 @@ export class RoomDirectory {
         await this.claim(room, this.node.id);
       } else this.taken(room, holder);
     }
+  }
+
+  private own(room: string): void {
+    if (this.mine.has(room)) return;
+    this.mine.add(room);
+    this.save();
   }
 
   private taken(room: string, holder: string): void {
@@ -88,7 +99,7 @@ export class RoomDirectory {
    */
   async takeHere(room: string): Promise<string> {
     this.holders.set(room, this.node.id);
-    this.mine.add(room);
+    this.own(room);
     return this.claim(room, this.node.id);
   }
 
@@ -100,10 +111,7 @@ export class RoomDirectory {
     const won = await this.node.redis.run((r) => r.hsetnx(this.key, room, holder));
     const now = won === 1 ? holder : ((await this.node.redis.run((r) => r.hget(this.key, room))) ?? holder);
     this.holders.set(room, now);
-    if (holder === this.node.id && now === holder) {
-      this.mine.add(room);
-      this.save();
-    }
+    if (holder === this.node.id && now === holder) this.own(room);
     if (holder === this.node.id && now !== holder && this.mine.has(room)) this.taken(room, now);
     if (won === 1) await this.node.publish('all', 'room.placed', { room, holder });
     return now;

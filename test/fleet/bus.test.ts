@@ -68,6 +68,19 @@ describe.skipIf(!redisOrSkip())('fleet messages over Redis', () => {
     expect(got).toHaveLength(2);
   });
 
+  it('garbage on a node\'s channel is dropped; the node keeps answering', async () => {
+    const { Redis } = await import('ioredis');
+    const raw = new Redis(redis.url);
+    try {
+      for (const junk of [Buffer.from([0xc1, 0xff, 0x00]), Buffer.from('not msgpack at all'), Buffer.from([0x93, 0x01, 0x02, 0x03])]) {
+        expect(await raw.publish(`rebind:to:${b.id}`, junk)).toBe(1);
+      }
+    } finally {
+      raw.disconnect();
+    }
+    expect(await a.request(b.id, 'test.double', { n: 5 }, 5000)).toBe(10);
+  });
+
   it('while Redis is down a request fails fast with FLEET_UNAVAILABLE; after a restart messages flow again', async () => {
     await redis.stop().catch(() => undefined);
     await waitFor(() => !a.connected, 5000, 'a to see Redis down');

@@ -76,6 +76,12 @@ describe.skipIf(!redisOrSkip())('room directory', () => {
     );
   }, 60_000);
 
+  it('a room another node claims for this one (as it sends a player over) is this node\'s to keep, save and claim back', async () => {
+    expect(await dirs[1]!.claim('placed-for-0', nodes[0]!.id)).toBe(nodes[0]!.id);
+    await waitFor(() => dirs[0]!.held().includes('placed-for-0'), 5000, 'node 0 to count the room as its own');
+    expect(dirs[1]!.held()).not.toContain('placed-for-0');
+  });
+
   it('Redis restarted empty: a reload claims again the rooms each node serves', async () => {
     await dirs[0]!.claim('kept-0', nodes[0]!.id);
     await dirs[1]!.claim('kept-1', nodes[1]!.id);

@@ -87,25 +87,47 @@ describe.skipIf(!redisOrSkip())('fleet faults', () => {
     }
   }, 60_000);
 
+  it('two nodes placing the same new room at the same moment end with one holder and every member on it', async () => {
+    const [x, y] = await Promise.all([player('x0', 0, 'lobby-x0'), player('y1', 1, 'lobby-y1')]);
+    // Both enter the same new room at once, each on its own node.
+    await Promise.all([x.call('game.enter', { room: 'contested' }), y.call('game.enter', { room: 'contested' })]);
+    const holder = async () => (await rooms()).contested;
+    await waitFor(async () => {
+      const id = await holder();
+      const node = fleet.nodes.find((n) => n.id === id);
+      return node !== undefined && x.url === node.gameUrl && y.url === node.gameUrl && x.connected && y.connected;
+    }, 15_000, 'both players on the node that holds the room').catch(async (err: Error) => {
+      throw new Error(`${err.message}: holder ${await holder()}, x ${x.url} ${x.connected}, y ${y.url} ${y.connected}, nodes ${fleet.nodes.map((n) => `${n.id}=${n.gameUrl}`).join(' ')}\n${fleet.logs()}`);
+    });
+    expect(x.player).toBe('p-x0');
+    expect(y.player).toBe('p-y1');
+  }, 30_000);
+
   it('a node killed with -9 and restarted from its data folder takes its rooms back; its player, adopted elsewhere meanwhile, stays there', async () => {
-    const victim = fleet.nodes[1]!;
     // A room nobody re-enters while its node is down: the restarted node is the one to claim it.
+    // Placement by load decides which node takes it; that node is the one killed.
     const k1 = await player('k1', 1, 'keep-1');
+    const v = fleet.nodes.findIndex((n) => n.gameUrl === k1.url);
+    const other = fleet.nodes[1 - v]!;
+    const victim = fleet.nodes[v]!;
     expect((await rooms())['keep-1']).toBe(victim.id);
-    await fleet.kill(1);
-    await waitFor(() => fleet.nodes[0]!.proc.output().includes(`ROOMS LOST with node ${victim.id}`), 20_000, 'node 0 to report the rooms lost');
+    await fleet.kill(v);
+    await waitFor(() => other.proc.output().includes(`ROOMS LOST with node ${victim.id}`), 20_000, 'the other node to report the rooms lost');
     await waitFor(async () => (await rooms())['keep-1'] === undefined, 5000, 'keep-1 freed');
-    // k1's client came back through node 0, which checked its token and adopted it.
-    await waitFor(() => k1.connected && k1.url === fleet.nodes[0]!.gameUrl, 20_000, 'k1 adopted by node 0');
+    // k1's client came back through the other node, which checked its token and adopted it.
+    await waitFor(() => k1.connected && k1.url === other.gameUrl, 20_000, 'k1 adopted by the other node');
     expect(k1.player).toBe('p-k1');
-    const again = await fleet.restart(1);
+    const again = await fleet.restart(v);
     expect(again.id).toBe(victim.id);
-    await waitFor(async () => (await rooms())['keep-1'] === victim.id, 15_000, 'keep-1 taken back');
+    await waitFor(async () => (await rooms())['keep-1'] === victim.id, 15_000, 'keep-1 taken back').catch(async (err: Error) => {
+      throw new Error(`${err.message}: rooms ${JSON.stringify(await rooms())}\n${fleet.logs()}`);
+    });
     await waitFor(() => again.proc.output().includes('took back'), 5000, 'the restarted node to say so');
     expect(again.proc.output()).toMatch(/took back \d+ room\(s\)[^\n]*keep-1/);
     // The restarted node put back k1's session from its data (offline, in its grace) but does not claim the player back.
-    expect(await inRedis((r) => r.hget('rebind:player:p-k1', 'node'))).toBe(fleet.nodes[0]!.id);
-    const m1 = await player('m1', 1, 'keep-1');
+    expect(await inRedis((r) => r.hget('rebind:player:p-k1', 'node'))).toBe(other.id);
+    const m1 = await player('m1', v, 'keep-1');
+    expect(m1.url).toBe(again.gameUrl);
     await m1.call('game.tell', { to: 'p-k1', text: 'from the restarted node' });
     await waitFor(() => told.get('k1')!.includes('from the restarted node'), 10_000, 'a message from the restarted node to k1');
   }, 60_000);

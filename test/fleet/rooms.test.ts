@@ -147,6 +147,9 @@ describe.skipIf(!redisOrSkip())('rooms across a fleet of three nodes', () => {
     const onVictim = players.filter((p) => nodeOf(p) === 2);
     expect(onVictim.map((p) => p.name).sort()).toEqual(['a2', 'b2']);
     await fleet.kill(2);
+    // Its room cannot be called now: its node is gone (or, once freed, nobody holds it); never a hang.
+    const [a0] = named('a0');
+    await expect(a0!.client.call('game.count', { room: 'r2' })).rejects.toMatchObject({ code: expect.stringMatching(/^(NODE_GONE|ROOM_LOST|FLEET_TIMEOUT)$/) });
     await waitFor(() => fleet.nodes.slice(0, 2).some((n) => n.proc.output().includes(`ROOMS LOST with node ${victim.id}: r2`)), 20_000, 'a node to report r2 lost');
     for (const p of onVictim) {
       await waitFor(() => p.client.connected && nodeOf(p) !== 2 && nodeOf(p) !== -1, 20_000, `${p.name} to be on a live node`);
