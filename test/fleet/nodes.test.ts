@@ -1,8 +1,14 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { RebindClient } from '../../client/index.ts';
 import { FleetNode } from '../../server/fleet/node.ts';
 import { startFleet, type TestFleet } from '../helpers/fleet.ts';
-import { waitFor } from '../helpers/project.ts';
-import { redisOrSkip } from '../helpers/redis.ts';
+import { startServerProcess } from '../helpers/process.ts';
+import { TempProject, waitFor } from '../helpers/project.ts';
+import { freePort, redisOrSkip } from '../helpers/redis.ts';
+import { FLEET_GAME } from './game.ts';
 
 // Real node processes on a real redis-server: registration, a node killed
 // with -9 noticed within seconds, a Redis restart survived, a restarted node
@@ -71,11 +77,10 @@ describe.skipIf(!redisOrSkip())('fleet nodes', () => {
       expect(since).toMatch(/FLEET REDIS DOWN/);
       expect(since).toMatch(/fleet Redis back/);
     }
-    const ws = await import('ws');
     // Still serving: a plain WebSocket connects to each node's game port.
     for (const node of fleet.nodes) {
       await new Promise<void>((resolve, reject) => {
-        const socket = new ws.default(node.gameUrl);
+        const socket = new WebSocket(node.gameUrl);
         socket.once('open', () => {
           socket.close();
           resolve();
@@ -84,4 +89,31 @@ describe.skipIf(!redisOrSkip())('fleet nodes', () => {
       });
     }
   }, 40_000);
+});
+
+describe.skipIf(!redisOrSkip())('a node whose Redis is not there', () => {
+  it('starts, says so once, and serves its own rooms; a --fleet that is not a Redis URL stops the start with exit code 2', async () => {
+    const project = new TempProject(FLEET_GAME);
+    const nobody = `redis://127.0.0.1:${await freePort()}`;
+    const node = await startServerProcess(['--root', project.root, '--data', project.path('data'), '--fleet', nobody], { NO_COLOR: '1' });
+    try {
+      await waitFor(() => /FLEET REDIS DOWN/.test(node.output()), 10_000, 'the warning');
+      const client = new RebindClient(node.gameUrl, { reconnect: false });
+      await client.connect();
+      await client.join({ name: 'alone' });
+      expect(await client.call('game.enter', { room: 'here' })).toEqual({ room: 'here', player: 'p-alone' });
+      expect(await client.call('game.count', { room: 'here' })).toBe(1);
+      client.close();
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(node.output().match(/FLEET REDIS DOWN/g)).toHaveLength(1);
+      expect(node.proc.exitCode).toBeNull();
+    } finally {
+      await node.stop();
+      project.cleanup();
+    }
+    const main = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', main, '--port', '0', '--fleet', 'localhost:6379'], { encoding: 'utf8', timeout: 30_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--fleet must be a Redis URL such as redis:\/\/127\.0\.0\.1:6379, got "localhost:6379"/);
+  }, 60_000);
 });
