@@ -42,8 +42,6 @@ interface Pending {
 export class FleetBus {
   private readonly handlers = new Map<string, Handler>();
   private readonly pending = new Map<string, Pending>();
-  /** Frames received, by kind: a test and the bench read it, an operator sees it in status. */
-  readonly received = new Map<string, number>();
 
   constructor(
     private readonly redis: FleetConnections,
@@ -118,7 +116,6 @@ export class FleetBus {
       log.warn(`fleet: a message that is not a fleet frame was dropped (${(err as Error).message})`);
       return;
     }
-    this.received.set(frame.k, (this.received.get(frame.k) ?? 0) + 1);
     if (frame.k === REPLY) {
       const waiting = this.settle(frame.r ?? '');
       if (!waiting) return; // answered after its deadline: the caller has moved on

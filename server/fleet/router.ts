@@ -84,7 +84,8 @@ export class FleetRouter implements Outbox, NetFleet {
       if (this.node.peer(holder)) throw elsewhere('ROOM_ELSEWHERE', `room "${room}" is on node ${holder}`, { room, node: holder, player });
       throw rebindError('ROOM_LOST', `room "${room}" was on node ${holder}, which stopped answering; the fleet frees its rooms within seconds: try again then`, { details: { room, node: holder } });
     }
-    const target = this.leastLoaded();
+    // Without Redis nothing can be claimed for another node: the room is served here and claimed when Redis is back.
+    const target = this.node.connected ? this.leastLoaded() : this.node.id;
     if (target !== this.node.id) throw elsewhere('ROOM_ELSEWHERE', `room "${room}" is placed on node ${target} (fewest players)`, { room, node: target, player });
     // Another node that claimed it a moment before wins: the directory reports it (onTaken) and this node's members are sent there.
     void this.directory.takeHere(room).catch(
@@ -107,7 +108,7 @@ export class FleetRouter implements Outbox, NetFleet {
     const node = to.room && err.code === 'ROOM_ELSEWHERE' ? await this.directory.claim(to.room, to.node) : to.node;
     const peer = node === this.node.id ? this.node.record() : this.node.peer(node);
     if (!peer) throw rebindError('ROOM_LOST', `node ${node} is not live; try again in a few seconds`, { details: { node } });
-    if (node === this.node.id) throw rebindError('ROOM_ELSEWHERE', `room "${to.room}" was placed here a moment ago: call again`, { details: { room: to.room } });
+    // Placed here a moment ago by another node: the redirect points back here, and the call runs again with the room here.
     const ticket = await this.presence.handoff(to.player, node);
     return { url: peer.gameUrl, node, player: to.player, ticket, ...(to.room ? { room: to.room } : {}) };
   }
@@ -140,7 +141,7 @@ export class FleetRouter implements Outbox, NetFleet {
   }
 
   adopted(player: string, from: string | null): void {
-    if (from && this.node.peer(from)) void this.node.publish(from, 'player.moved', { player }).catch(() => undefined);
+    if (from && from !== this.node.id && this.node.peer(from)) void this.node.publish(from, 'player.moved', { player }).catch(() => undefined);
   }
 
   /**
