@@ -27,8 +27,8 @@ describe.skipIf(!redisOrSkip())('rooms across a fleet of three nodes', () => {
   const named = (...names: string[]) => names.map((n) => players.find((p) => p.name === n)!);
   const nodeOf = (p: Player) => fleet.nodes.findIndex((n) => n.gameUrl === p.client.url);
 
-  async function player(name: string, home: number): Promise<Player> {
-    const client = new RebindClient(fleet.nodes[home]!.gameUrl, { backoffMs: [50, 500], fallbackUrls: fleet.nodes.map((n) => n.gameUrl) });
+  async function player(name: string, home: number, encoding: 'msgpack' | 'json' = 'msgpack'): Promise<Player> {
+    const client = new RebindClient(fleet.nodes[home]!.gameUrl, { encoding, backoffMs: [50, 500], fallbackUrls: fleet.nodes.map((n) => n.gameUrl) });
     const p: Player = { name, client, told: [], shouts: [], moved: [] };
     client.on('told', (m) => p.told.push(m));
     client.on('shout', (m) => p.shouts.push(m));
@@ -79,6 +79,13 @@ describe.skipIf(!redisOrSkip())('rooms across a fleet of three nodes', () => {
       redis.disconnect();
     }
   }, 60_000);
+
+  it('a client speaking JSON follows the redirect the same way', async () => {
+    const j = await player('j', 0, 'json');
+    expect(await j.client.call('game.enter', { room: 'r1' })).toEqual({ room: 'r1', player: 'p-j' });
+    expect(nodeOf(j)).toBe(1);
+    expect(j.client.player).toBe('p-j');
+  }, 30_000);
 
   it('a token proves a player on any node only while it is the latest: forged, or left behind by a move, it is RESUME_FAILED everywhere', async () => {
     const probe = async (url: string, payload: unknown) => {
