@@ -150,4 +150,20 @@ describe.skipIf(!redisOrSkip())('a fleet patch', () => {
     expect(shown.stdout).toMatch(/fleet\s+3 node\(s\)/);
     expect(shown.stdout).not.toContain('DIFFERS');
   }, 60_000);
+
+  it('--verify: calls failing on one node only roll every node back; the answer names that node', async () => {
+    const before = await callOn(0, 'check.v');
+    // The node marked bad in the test above: there, and only there, the new check.v throws.
+    fleet.project.write('logic/check.ts', check(3, '').replace('export function v() { return 3; }', `export function v() { if (marks.get().bad) throw new Error('bad here'); return 3; }`));
+    const patched = admin<FleetPatchResult & { verification: { outcome: string; reason: string } }>(0, 'patch', { modules: ['check'], verify: 8000 });
+    await waitFor(async () => (await callOn(0, 'check.v')) === 3, 10_000, 'the new version live');
+    // Calls on the bad node fail until the fleet rolls back.
+    const started = Date.now();
+    for (let i = 0; i < 40 && Date.now() - started < 8000; i++) await callOn(2, 'check.v').catch(() => undefined);
+    const r = await patched;
+    expect(r, JSON.stringify(r)).toMatchObject({ ok: true, fleet: { decision: 'commit' }, verification: { outcome: 'rolled-back' } });
+    expect(r.verification.reason).toContain(`node ${fleet.nodes[2]!.id}`);
+    for (const i of [0, 1, 2]) expect(await callOn(i, 'check.v').catch((e: { code?: string }) => e.code)).toBe(before);
+    for (const i of [0, 1, 2]) expect((await admin<Array<{ kind: string; ok: boolean }>>(i, 'history', { n: 1 }))[0]).toMatchObject({ kind: 'auto-rollback', ok: true });
+  }, 60_000);
 });
