@@ -129,12 +129,17 @@ export class FleetNode {
 
   /** The nodes whose record has not expired, this one included. FLEET_UNAVAILABLE while Redis is down. */
   async liveNodes(): Promise<NodeRecord[]> {
-    const ids = await this.redis.run((r) => r.smembers(this.key('nodes')));
-    if (ids.length === 0) return [];
-    const values = await this.redis.run((r) => r.mgetBuffer(...ids.map((id) => this.key('node', id))));
-    const out: NodeRecord[] = [];
-    for (const value of values) if (value) out.push(unpack(value) as NodeRecord);
-    return out;
+    return (await this.readNodes()).live;
+  }
+
+  /** The ids listed in rebind:nodes, and the records of those whose record has not expired. */
+  private async readNodes(): Promise<{ listed: string[]; live: NodeRecord[] }> {
+    const listed = await this.redis.run((r) => r.smembers(this.key('nodes')));
+    if (listed.length === 0) return { listed, live: [] };
+    const values = await this.redis.run((r) => r.mgetBuffer(...listed.map((id) => this.key('node', id))));
+    const live: NodeRecord[] = [];
+    for (const value of values) if (value) live.push(unpack(value) as NodeRecord);
+    return { listed, live };
   }
 
   /** A node's record as of the last heartbeat, if it was live then. */
@@ -187,7 +192,7 @@ export class FleetNode {
 
   /** Compares the live records with the nodes seen before: new ones joined, missing ones are lost after a full TTL. */
   private async watch(): Promise<void> {
-    const live = await this.liveNodes();
+    const { listed, live } = await this.readNodes();
     const now = Date.now();
     const liveIds = new Set(live.map((n) => n.id));
     this.lastLive = new Map(live.map((n) => [n.id, n]));
@@ -199,8 +204,7 @@ export class FleetNode {
       }
       this.known.set(record.id, record);
     }
-    const members = await this.redis.run((r) => r.smembers(this.key('nodes')));
-    for (const id of new Set([...this.known.keys(), ...members])) {
+    for (const id of new Set([...this.known.keys(), ...listed])) {
       if (liveIds.has(id) || id === this.id) continue;
       const since = this.missingSince.get(id) ?? now;
       this.missingSince.set(id, since);
