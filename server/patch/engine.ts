@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { codeFrame, rebindError, type SourceLocation } from '../errors.ts';
+import { codeFrame, rebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { StoreRegistry } from '../store/registry.ts';
 import { Activator, type Plan } from './activation.ts';
@@ -13,10 +13,10 @@ import type { HistoryFile } from './history-file.ts';
 import type { LiveCodeStore, Manifest } from './live-code.ts';
 import { restorePlans, type Drift } from './live-manifest.ts';
 import { KeptBuilds } from './kept-builds.ts';
-import { planPatch, unchangedModule, type PlannedPatch } from './plan-patch.ts';
+import { planPatch, type PlannedPatch } from './plan-patch.ts';
 import { closeAbandoned, versionsUsed } from './abandoned.ts';
 import { PreparedPatches, type Decision, type HoldOptions, type PrepareAnswer, type ShippedPatch } from './prepared.ts';
-import { planOfShipped } from './shipped.ts';
+import { changeTo, shippedFrame, shippedPlans } from './shipped.ts';
 import { unregisterSourceMap } from './sourcemaps.ts';
 import { verifyPatch, type VerifyOptions, type VerifyReport } from './verify.ts';
 import { changesBetween, checkCanary, refuseDuringCanary, type CanaryState } from './canary.ts';
@@ -249,13 +249,6 @@ export class PatchEngine {
     return this.builds.nextVersion(module);
   }
 
-  /** Plans that roll `targets` back to their previous kept builds (a fleet ships them); throws NO_ROLLBACK / UNKNOWN_MODULE. */
-  planRollback(module?: string): Plan[] {
-    const targets = module ? [module] : this.history.lastChangedModules();
-    if (targets.length === 0) throw rebindError('NO_ROLLBACK', 'nothing to roll back: no patch has changed a module yet');
-    return this.builds.rollbackPlans(targets);
-  }
-
   /**
    * Phase one of a patch that several processes make together (prepared.ts): tries `shipped` for real on this
    * node's data and throws it all away, answers, and then holds this engine's queue until the decision, which
@@ -267,25 +260,20 @@ export class PatchEngine {
         const why = verify ?? shipped.verify ?? (shipped.verifyMs ? { windowMs: shipped.verifyMs } : undefined);
         const meta: RecordMeta = { origin: shipped.origin, by: shipped.by, kind: shipped.kind, started: monoNow(), ...(why ? { verify: why } : {}), ...(shipped.canary !== undefined ? { canary: shipped.canary } : {}) };
         const versionOf = (module: string) => shipped.versions[module] ?? this.nextVersion(module);
-        const unchanged: ModuleChange[] = [];
-        let plans: Plan[];
+        let unchanged: ModuleChange[] = [];
+        let plans: Plan[] = [];
         try {
-          plans = shipped.builds.map((build) => planOfShipped(this.paths, build)).filter((plan) => {
-            const current = this.bindings.live.get(plan.module);
-            if (current?.hash !== plan.artifact.hash) return true;
-            unchanged.push(unchangedModule(current));
-            return false;
-          });
+          ({ plans, unchanged } = shippedPlans(this.paths, this.bindings.live, shipped.builds));
           refuseDuringCanary(this.bindings, [...plans.map((p) => p.module), ...shipped.removals]);
           if (shipped.canary !== undefined) checkCanary(shipped.canary, plans, shipped.removals, this.bindings, shipped.verifyMs);
           this.activator.activate(plans, shipped.canary !== undefined ? [] : shipped.removals, versionOf, { trial: true, staged: shipped.canary !== undefined });
         } catch (err) {
-          const record = this.history.fail(meta, unchanged, err, (location) => shippedFrame(shipped, location));
+          const record = this.history.fail(meta, unchanged, err, (location) => shippedFrame(shipped.builds, location));
           answer({ ok: false, error: record.error! });
           applied(record);
           return record;
         }
-        answer({ ok: true, changes: [...unchanged, ...plans.map((p) => ({ module: p.module, change: this.bindings.live.has(p.module) ? ('updated' as const) : ('added' as const), oldVersion: this.bindings.live.get(p.module)?.version ?? null, newVersion: versionOf(p.module), oldHash: this.bindings.live.get(p.module)?.hash ?? null, newHash: p.artifact.hash }))] });
+        answer({ ok: true, changes: [...unchanged, ...plans.map((p) => changeTo(this.bindings.live.get(p.module), p, versionOf(p.module)))] });
         const decision = await this.prepared.wait(shipped.id, hold);
         const record = this.carryOut(decision, meta, plans, shipped, unchanged, versionOf);
         applied(record);
@@ -406,13 +394,4 @@ export class PatchEngine {
       log.warn(`${rel} v${version} left ${intervals} interval(s) running; cleared them (use ctx.schedule or tick for work that should outlive a patch)`);
     }
   }
-}
-
-/** The code frame from the sources that came with a shipped patch; none (rather than this disk's, which may differ) without them. */
-function shippedFrame(shipped: ShippedPatch, location: SourceLocation): string | undefined {
-  for (const build of shipped.builds) {
-    const text = build.sources?.[location.file];
-    if (text !== undefined) return codeFrame(location, text) || undefined;
-  }
-  return codeFrame(location, undefined) || undefined;
 }

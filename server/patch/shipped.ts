@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { rebindError } from '../errors.ts';
+import { codeFrame, rebindError, type SourceLocation } from '../errors.ts';
+import type { ModuleVersion } from './bindings.ts';
+import type { ModuleChange } from './history.ts';
+import { unchangedModule } from './plan-patch.ts';
 import type { Plan } from './activation.ts';
 import { hashText, relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
 import { MODULE_NAME } from './modules.ts';
@@ -60,4 +63,32 @@ export function planOfShipped(paths: ProjectPaths, build: ShippedBuild): Plan {
   const file = typeof build.file === 'string' && !path.isAbsolute(build.file) && !build.file.split(/[\\/]/).includes('..') ? build.file : path.join('logic', build.module + '.ts');
   const builtAgainst = typeof build.stateDir === 'string' && path.isAbsolute(build.stateDir) && path.resolve(build.stateDir) !== path.resolve(paths.stateDir) ? { builtAgainst: build.stateDir } : {};
   return { module: build.module, file: path.resolve(paths.root, file), ...artifactFromText(paths, build.module, build.hash, build.code, build.map, build.inputs ?? {}), ...builtAgainst };
+}
+
+/** The plans of `builds` that differ from the live code, and the modules whose live build they already are. */
+export function shippedPlans(paths: ProjectPaths, live: ReadonlyMap<string, ModuleVersion>, builds: readonly ShippedBuild[]): { plans: Plan[]; unchanged: ModuleChange[] } {
+  const unchanged: ModuleChange[] = [];
+  const plans = builds
+    .map((build) => planOfShipped(paths, build))
+    .filter((plan) => {
+      const current = live.get(plan.module);
+      if (current?.hash !== plan.artifact.hash) return true;
+      unchanged.push(unchangedModule(current));
+      return false;
+    });
+  return { plans, unchanged };
+}
+
+/** The change a plan makes to `current` (undefined: the module is added). */
+export function changeTo(current: ModuleVersion | undefined, plan: Plan, version: number): ModuleChange {
+  return { module: plan.module, change: current ? 'updated' : 'added', oldVersion: current?.version ?? null, newVersion: version, oldHash: current?.hash ?? null, newHash: plan.artifact.hash };
+}
+
+/** The code frame from the sources that came with the builds; none (rather than this disk's, which may differ) without them. */
+export function shippedFrame(builds: readonly ShippedBuild[], location: SourceLocation): string | undefined {
+  for (const build of builds) {
+    const text = build.sources?.[location.file];
+    if (text !== undefined) return codeFrame(location, text) || undefined;
+  }
+  return codeFrame(location, undefined) || undefined;
 }
