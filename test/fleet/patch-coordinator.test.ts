@@ -169,6 +169,30 @@ describe.skipIf(!redisOrSkip())('fleet patch coordinator', () => {
     expect(late.host.status().modules.map((m) => [m.name, m.version])).toEqual([['m', 2]]);
   }, 60_000);
 
+  it('Redis restarted (empty) while the nodes prepare: no node commits, none stays prepared, and the next patch lands everywhere', async () => {
+    const [a] = await three();
+    a!.project.write('logic/m.ts', mod(2, 'const end = Date.now() + 600; while (Date.now() < end) {}'));
+    const patching = a!.patcher.patch({ modules: ['m'] }, { origin: 'cli', prepareMs: 1000 }).then(
+      (r) => r,
+      (err: { code?: string }) => err,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await redis.restart();
+    const r = (await patching) as { ok?: boolean; code?: string };
+    expect(r.ok === false || r.code === 'FLEET_UNAVAILABLE', JSON.stringify(r)).toBe(true);
+    for (const m of members) {
+      await waitFor(() => m.host.history().some((h) => h.error?.code === 'FLEET_ABORTED' || (h.kind === 'patch' && !h.ok)), 20_000, 'every node to leave the prepared state');
+      expect(v(m)).toBe(1);
+    }
+    // Redis came back empty: the nodes wrote the fleet's manifest again; the fleet patches as before.
+    await waitFor(async () => (await a!.side.code.manifest()) !== undefined && (await a!.node.liveNodes()).length === 3, 15_000, 'the fleet to re-form');
+    for (const m of members) await m.side.synced();
+    a!.project.write('logic/m.ts', mod(3));
+    const next = await a!.patcher.patch({ modules: ['m'] }, { origin: 'cli' });
+    expect(next, JSON.stringify(next)).toMatchObject({ ok: true, fleet: { decision: 'commit' } });
+    for (const m of members) expect(v(m)).toBe(3);
+  }, 90_000);
+
   it('one fleet patch at a time: a second one while the first prepares is refused with FLEET_BUSY', async () => {
     const [a, b] = await three();
     a!.project.write('logic/m.ts', mod(2, 'const end = Date.now() + 400; while (Date.now() < end) {}'));
