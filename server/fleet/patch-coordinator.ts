@@ -181,7 +181,7 @@ export class FleetPatcher {
       } catch (err) {
         // Unknown to the nodes too: each asks the record after its hold and, finding nothing, writes "abort".
         log.error(`fleet patch ${id}: the decision could not be recorded (${(err as Error).message}); the prepared nodes will abort on their own`);
-        throw err;
+        throw rebindError('FLEET_UNAVAILABLE', `fleet patch ${id} was not applied: its decision could not be recorded in Redis (${(err as Error).message}); every node that prepared it aborts on its own within ${Math.round((prepareMs + ABORT_MARGIN_MS) / 1000)} s of the prepare, nothing changes`, { cause: err });
       }
       summary.decision = decision;
       const outcomes = await Promise.all(answers.filter((a) => a.answer !== null).map(async ({ node }) => ({ node, outcome: await this.tell(node, { id, decision }) })));
