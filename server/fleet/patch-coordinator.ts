@@ -180,8 +180,9 @@ export class FleetPatcher {
         if (decision === 'commit' && shipped.canary !== undefined) this.canaries.set(id, shipped);
       } catch (err) {
         // Unknown to the nodes too: each asks the record after its hold and, finding nothing, writes "abort".
-        log.error(`fleet patch ${id}: the decision could not be recorded (${(err as Error).message}); the prepared nodes will abort on their own`);
-        throw rebindError('FLEET_UNAVAILABLE', `fleet patch ${id} was not applied: its decision could not be recorded in Redis (${(err as Error).message}); every node that prepared it aborts on its own within ${Math.round((prepareMs + ABORT_MARGIN_MS) / 1000)} s of the prepare, nothing changes`, { cause: err });
+        log.error(`fleet patch ${id}: the decision could not be confirmed (${(err as Error).message}); the prepared nodes follow the decision record`);
+        // Whether Redis took the write is unknown (a timeout may come after it did): the record decides, the same for every node.
+        throw rebindError('FLEET_UNAVAILABLE', `fleet patch ${id}: its decision (${wanted}) could not be confirmed in Redis (${(err as Error).message}); every node that prepared it follows the decision record, and writes "abort" there itself if none is there ${Math.round((prepareMs + ABORT_MARGIN_MS) / 1000)} s after the prepare: all nodes end alike; rebind status shows which code they run`, { cause: err });
       }
       summary.decision = decision;
       const outcomes = await Promise.all(answers.filter((a) => a.answer !== null).map(async ({ node }) => ({ node, outcome: await this.tell(node, { id, decision }) })));
