@@ -12,6 +12,7 @@ import { neverThrows } from './net/http-safety.ts';
 import { DEFAULT_LIMITS, type NetLimits } from './net/limits.ts';
 import { sessionTable } from './net/sessions.ts';
 import { LogicWatcher } from './patch/watcher.ts';
+import type { PatchRequest } from './patch/engine.ts';
 import { onCommit } from './store/transaction.ts';
 import { TickLoop } from './tick.ts';
 import { AdminServer } from './admin/admin.ts';
@@ -220,7 +221,10 @@ export class GameServer {
     if (options.fleet) this.joinFleet(options.fleet);
     if (options.watch) {
       if (options.verifyMs) host.engine.watchVerify = { windowMs: options.verifyMs };
-      server.watcher = new LogicWatcher(host.engine, host.paths);
+      // On a node of a fleet, a save patches the fleet (all or nothing), as rebind patch does.
+      const fleet = server.fleetPatcher;
+      const patcher = fleet ? { patch: (request: PatchRequest) => fleet.watchPatch({ ...request, ...(host.engine.watchVerify ? { verify: host.engine.watchVerify } : {}) }) } : host.engine;
+      server.watcher = new LogicWatcher(patcher, host.paths);
       await server.watcher.start();
       // The developer's loop: tsc sees every handler as soon as it is live (rebind types, from what is loaded).
       server.writeTypes();

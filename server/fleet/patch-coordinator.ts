@@ -84,6 +84,22 @@ export class FleetPatcher {
     });
   }
 
+  /**
+   * A save under --watch on a node of a fleet patches the fleet. Never throws (a watcher has nobody to answer): a
+   * refusal, FLEET_BUSY or Redis away is a failed record. With `verify`, the fleet's verdict follows in the background.
+   */
+  async watchPatch(request: PatchRequest): Promise<PatchRecord> {
+    try {
+      const result = await this.patch(request, { origin: 'watch' });
+      if (request.verify && result.ok && !result.noop) {
+        void this.verifier.verify(result, request.verify.windowMs, false).catch((err: Error) => log.error(`fleet patch ${result.fleet.id}: its verification failed: ${err.message}`));
+      }
+      return result;
+    } catch (err) {
+      return this.engine.history.fail({ origin: 'watch', kind: 'patch', started: monoNow() }, [], err);
+    }
+  }
+
   /** The fleet's verification of patch `verifies` went over budget: every node goes back to the previous build of `modules`. */
   autoRollback(modules: string[], report: VerifyReport, verifies: string): Promise<FleetPatchResult> {
     return this.run('auto-rollback', { origin: 'verify', by: 'verify' }, { verify: report, verifies }, async () => {
