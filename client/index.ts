@@ -336,6 +336,10 @@ export class RebindClient {
         try {
           joined = await this.join(this.authPayload);
         } catch (joinErr) {
+          if (TRANSIENT.has((joinErr as RebindClientError).code)) {
+            this.tryAnotherAddress();
+            continue;
+          }
           // The server refused to take the player back: say so, as an event.
           this.emit('error', asClientError(joinErr));
           return;

@@ -7,7 +7,7 @@ import type { NetFleet, Redirect } from '../net/fleet-hooks.ts';
 import type { Outbox } from '../patch/dispatch.ts';
 import { Deliveries } from './deliveries.ts';
 import type { RoomDirectory } from './directory.ts';
-import type { FleetNode } from './node.ts';
+import type { FleetNode, NodeRecord } from './node.ts';
 import { tokenMatches, type Presence } from './presence.ts';
 
 // Logic's view of the fleet: ctx.join places a room (here, or the player is
@@ -24,6 +24,8 @@ interface Elsewhere {
   room?: string;
   node: string;
   player: string;
+  /** The token the client already holds for that node (a `$resume` that came to the wrong node): no new ticket needed. */
+  ticket?: string;
 }
 
 export class FleetRouter implements Outbox, NetFleet {
@@ -80,10 +82,8 @@ export class FleetRouter implements Outbox, NetFleet {
   placeRoom(room: string, player: string): void {
     const holder = this.directory.holder(room);
     if (holder === this.node.id) return;
-    if (holder !== undefined) {
-      if (this.node.peer(holder)) throw elsewhere('ROOM_ELSEWHERE', `room "${room}" is on node ${holder}`, { room, node: holder, player });
-      throw rebindError('ROOM_LOST', `room "${room}" was on node ${holder}, which stopped answering; the fleet frees its rooms within seconds: try again then`, { details: { room, node: holder } });
-    }
+    // Whether that node is alive is checked against Redis as the redirect is built (this node's view may be a heartbeat old).
+    if (holder !== undefined) throw elsewhere('ROOM_ELSEWHERE', `room "${room}" is on node ${holder}`, { room, node: holder, player });
     // Without Redis nothing can be claimed for another node: the room is served here and claimed when Redis is back.
     const target = this.node.connected ? this.leastLoaded() : this.node.id;
     if (target !== this.node.id) throw elsewhere('ROOM_ELSEWHERE', `room "${room}" is placed on node ${target} (fewest players)`, { room, node: target, player });
@@ -106,11 +106,18 @@ export class FleetRouter implements Outbox, NetFleet {
     const to = err.details as unknown as Elsewhere;
     // A room chosen for another node is claimed for it now, or found held by whoever was first.
     const node = to.room && err.code === 'ROOM_ELSEWHERE' ? await this.directory.claim(to.room, to.node) : to.node;
-    const peer = node === this.node.id ? this.node.record() : this.node.peer(node);
-    if (!peer) throw rebindError('ROOM_LOST', `node ${node} is not live; try again in a few seconds`, { details: { node } });
+    const peer = await this.live(node);
+    if (!peer) throw rebindError('ROOM_LOST', `${to.room ? `room "${to.room}" was on node ${node}, which` : `node ${node}`} stopped answering; the fleet frees its rooms within seconds: try again then`, { details: { node, ...(to.room ? { room: to.room } : {}) } });
     // Placed here a moment ago by another node: the redirect points back here, and the call runs again with the room here.
-    const ticket = await this.presence.handoff(to.player, node);
+    // A client that already holds that node's token goes back with it: a new ticket would replace the token's hash in presence.
+    const ticket = to.ticket ?? (await this.presence.handoff(to.player, node));
     return { url: peer.gameUrl, node, player: to.player, ticket, ...(to.room ? { room: to.room } : {}) };
+  }
+
+  async mayJoinHere(player: string): Promise<void> {
+    // Redis down: the player joins here (the fleet cannot say otherwise, and a join must not wait for Redis).
+    const record = await this.presence.lookup(player).catch(() => undefined);
+    if (record && record.node !== this.node.id && (await this.live(record.node))) throw elsewhere('PLAYER_ELSEWHERE', `player ${player} is on node ${record.node}`, { node: record.node, player });
   }
 
   admitted(player: string, tokenHash: string): void {
@@ -135,13 +142,18 @@ export class FleetRouter implements Outbox, NetFleet {
     if (!record || !tokenMatches(record, token)) throw refused;
     if (record.node === this.node.id) return { player, from: record.from ?? null };
     // Its node is alive: that is where this player is; send the client there with the same token.
-    if (this.node.peer(record.node)) throw elsewhere('PLAYER_ELSEWHERE', `player ${player} is on node ${record.node}`, { node: record.node, player });
+    if (await this.live(record.node)) throw elsewhere('PLAYER_ELSEWHERE', `player ${player} is on node ${record.node}`, { node: record.node, player, ticket: token });
     log.info(`player ${player} adopted from node ${record.node}, which is not live`);
     return { player, from: record.node };
   }
 
   adopted(player: string, from: string | null): void {
     if (from && from !== this.node.id && this.node.peer(from)) void this.node.publish(from, 'player.moved', { player }).catch(() => undefined);
+  }
+
+  /** A node's record if it is live: this node's view of the last heartbeat, else Redis's (a node may have registered since). */
+  private async live(id: string): Promise<NodeRecord | undefined> {
+    return id === this.node.id ? this.node.record() : (this.node.peer(id) ?? (await this.node.liveNodes()).find((n) => n.id === id));
   }
 
   /**
@@ -162,10 +174,18 @@ export class FleetRouter implements Outbox, NetFleet {
     log.warn(`room "${room}" was claimed by node ${holder} a moment before this node: its members here are sent there`);
     for (const member of [...this.gateway.rooms.members(room)]) {
       this.gateway.leave(room, member.player);
-      void this.redirect(elsewhere('ROOM_ELSEWHERE', '', { room, node: holder, player: member.player }))
-        .then((redirect) => this.gateway.send(member.player, '$redirect', redirect))
-        .catch((err: unknown) => log.warn(`could not send ${member.player} to node ${holder}: ${isRebindError(err) ? err.message : String(err)}`));
+      this.sendOver(room, holder, member.player, 1);
     }
+  }
+
+  private sendOver(room: string, holder: string, player: string, retries: number): void {
+    this.redirect(elsewhere('ROOM_ELSEWHERE', `room "${room}" is on node ${holder}`, { room, node: holder, player })).then(
+      (redirect) => this.gateway.send(player, '$redirect', redirect),
+      (err: unknown) => {
+        log.warn(`could not send ${player} to node ${holder}${retries > 0 ? ' (trying again in 2 s)' : ''}: ${isRebindError(err) ? err.message : String(err)}`);
+        if (retries > 0) setTimeout(() => this.sendOver(room, holder, player, retries - 1), 2000).unref();
+      },
+    );
   }
 }
 

@@ -11,6 +11,8 @@ export type { Redirect };
 export interface NetFleet {
   /** A ROOM_ELSEWHERE or PLAYER_ELSEWHERE error: where the player goes, or a plainer error to reply with instead. */
   redirect(err: RebindError): Promise<Redirect>;
+  /** Before `$auth` makes a player here that this node does not have: throws PLAYER_ELSEWHERE when a live node holds that player (one player, one node). */
+  mayJoinHere(player: string): Promise<void>;
   /** A player joined or resumed here, with the hash of the token it now holds. */
   admitted(player: string, tokenHash: string): void;
   /** A player left the world here. */

@@ -103,6 +103,20 @@ describe.skipIf(!redisOrSkip())('fleet faults', () => {
     expect(y.player).toBe('p-y1');
   }, 30_000);
 
+  it('the same player joining on a second node is sent to the node that has it, and takes that session over', async () => {
+    const first = await player('twin', 0, 'twin-room');
+    const at = first.url;
+    const closes: number[] = [];
+    first.on('close', (e: { code: number }) => closes.push(e.code));
+    const otherUrl = fleet.nodes.map((n) => n.gameUrl).find((u) => u !== at)!;
+    const second = new RebindClient(otherUrl, { reconnect: false });
+    clients.push(second);
+    await second.connect();
+    expect(await second.join({ name: 'twin' })).toMatchObject({ player: 'p-twin', resumed: true });
+    expect(second.url).toBe(at);
+    await waitFor(() => closes.includes(4001), 5000, 'the first connection to be replaced');
+  }, 30_000);
+
   it('a node killed with -9 and restarted from its data folder takes its rooms back; its player, adopted elsewhere meanwhile, stays there', async () => {
     // A room nobody re-enters while its node is down: the restarted node is the one to claim it.
     // Placement by load decides which node takes it; that node is the one killed.
@@ -111,11 +125,15 @@ describe.skipIf(!redisOrSkip())('fleet faults', () => {
     const other = fleet.nodes[1 - v]!;
     const victim = fleet.nodes[v]!;
     expect((await rooms())['keep-1']).toBe(victim.id);
+    const k1Events: string[] = [];
+    for (const e of ['error', 'moved', 'resumed', 'rejoined', 'close']) k1.on(e, (p: unknown) => k1Events.push(`${e} ${JSON.stringify(p)}`));
     await fleet.kill(v);
     await waitFor(() => other.proc.output().includes(`ROOMS LOST with node ${victim.id}`), 20_000, 'the other node to report the rooms lost');
     await waitFor(async () => (await rooms())['keep-1'] === undefined, 5000, 'keep-1 freed');
     // k1's client came back through the other node, which checked its token and adopted it.
-    await waitFor(() => k1.connected && k1.url === other.gameUrl, 20_000, 'k1 adopted by the other node');
+    await waitFor(() => k1.connected && k1.url === other.gameUrl, 20_000, 'k1 adopted by the other node').catch((err: Error) => {
+      throw new Error(`${err.message}: k1 on ${k1.url} (victim ${victim.gameUrl}, other ${other.gameUrl}), events ${k1Events.join('; ')}`);
+    });
     expect(k1.player).toBe('p-k1');
     const again = await fleet.restart(v);
     expect(again.id).toBe(victim.id);
