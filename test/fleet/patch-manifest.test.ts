@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nextManifest } from '../../server/fleet/manifest.ts';
@@ -64,7 +64,6 @@ describe('the fleet manifest', () => {
         const project = new TempProject({ 'logic/a.ts': source(0), 'logic/b.ts': source(0) });
         const host = await Host.create({ root: project.root });
         open.push({ host, project });
-        mkdirSync(project.path('data')); // as the server's persistence does before the live code is attached
         await host.start({ dataDir: project.path('data') });
         let model = host.engine.builds.manifest();
         for (const o of ops) {
