@@ -103,6 +103,13 @@ export class FleetCode {
     });
   }
 
+  /** Removes the builds `before` named and `after` does not (left behind by a rollback, or older than the kept ones). */
+  async prune(before: Manifest, after: Manifest): Promise<void> {
+    const kept = new Set(Object.values(after.modules).flatMap((e) => [e, ...e.previous].map((b) => this.buildKey(e.module, b.hash))));
+    const gone = Object.values(before.modules).flatMap((e) => [e, ...e.previous].map((b) => this.buildKey(e.module, b.hash))).filter((key) => !kept.has(key));
+    if (gone.length > 0) await this.node.redis.run((r) => r.del(...gone));
+  }
+
   /** The decision about fleet patch `id`, if one was made. */
   async decision(id: string): Promise<Decision | undefined> {
     const value = await this.node.redis.run((r) => r.get(this.decisionKey(id)));

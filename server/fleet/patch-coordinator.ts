@@ -192,7 +192,9 @@ export class FleetPatcher {
       let decision: Decision;
       try {
         // A canary changes the fleet's manifest only once it is promoted.
-        decision = await code.decide(id, wanted, wanted === 'commit' && shipped.canary === undefined ? nextManifest(base, shipped) : undefined);
+        const next = wanted === 'commit' && shipped.canary === undefined ? nextManifest(base, shipped) : undefined;
+        decision = await code.decide(id, wanted, next);
+        if (decision === 'commit' && next) void code.prune(base, next).catch((err: Error) => log.warn(`fleet patch ${id}: old builds could not be removed from Redis (${err.message})`));
         if (decision === 'commit' && shipped.canary !== undefined) this.canaries.set(id, shipped);
       } catch (err) {
         // Unknown to the nodes too: each asks the record after its hold and, finding nothing, writes "abort".

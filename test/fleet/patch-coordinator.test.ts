@@ -158,6 +158,9 @@ describe.skipIf(!redisOrSkip())('fleet patch coordinator', () => {
     for (const m of [a!, b!, c!]) expect(v(m)).toBe(1);
     const manifest = (await a!.side.code.manifest())!;
     expect(manifest.modules.m).toMatchObject({ version: 3, previous: [] });
+    // The build the rollback left is no longer kept in Redis; the live one is.
+    await waitFor(async () => (await a!.node.redis.run((r) => r.keys('rebind:code:build:*'))).length === 1, 5000, 'the left build removed from Redis');
+    expect(await a!.node.redis.run((r) => r.keys('rebind:code:build:*'))).toEqual([`rebind:code:build:m:${manifest.modules.m!.hash}`]);
   }, 60_000);
 
   it('a node that joins with other code on its disk loads the fleet manifest from Redis', async () => {
