@@ -104,10 +104,14 @@ export class FleetRouter implements Outbox, NetFleet {
 
   async redirect(err: RebindError): Promise<Redirect> {
     const to = err.details as unknown as Elsewhere;
+    // Never claim a room for a node that is gone: its rooms were (or are being) freed, and nobody would free this one.
+    const gone = (node = to.node) => rebindError('ROOM_LOST', `${to.room ? `room "${to.room}" was on node ${node}, which` : `node ${node}`} stopped answering; the fleet frees its rooms within seconds: try again then`, { details: { node, ...(to.room ? { room: to.room } : {}) } });
+    let node = to.node;
+    if (!(await this.live(node))) throw gone();
     // A room chosen for another node is claimed for it now, or found held by whoever was first.
-    const node = to.room && err.code === 'ROOM_ELSEWHERE' ? await this.directory.claim(to.room, to.node) : to.node;
+    if (to.room && err.code === 'ROOM_ELSEWHERE') node = await this.directory.claim(to.room, to.node);
     const peer = await this.live(node);
-    if (!peer) throw rebindError('ROOM_LOST', `${to.room ? `room "${to.room}" was on node ${node}, which` : `node ${node}`} stopped answering; the fleet frees its rooms within seconds: try again then`, { details: { node, ...(to.room ? { room: to.room } : {}) } });
+    if (!peer) throw gone(node);
     // Placed here a moment ago by another node: the redirect points back here, and the call runs again with the room here.
     // A client that already holds that node's token goes back with it: a new ticket would replace the token's hash in presence.
     const ticket = to.ticket ?? (await this.presence.handoff(to.player, node));
