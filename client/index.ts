@@ -2,9 +2,10 @@ import { Packr } from 'msgpackr';
 import { applyWirePatches, type WirePatch } from './replica.ts';
 import { unpackOwnKeys } from './wire-keys.ts';
 import type { ClientNameOf, KnownName, LooseName, MissingPayload, NotSystemName, PayloadArg, ReturnOf, SystemCalls, WrongPayload } from './handler-types.ts';
+import { PendingRequests, type ErrorBody, type Redirect } from './requests.ts';
 
 export type { CodeVersions } from './handler-types.ts';
-import { PendingRequests } from './requests.ts';
+export type { Redirect } from './requests.ts';
 
 // The rebind client, for browsers and Node: calls with promised replies,
 // pushes as events, automatic reconnection with the resume token, and a
@@ -23,11 +24,16 @@ export class RebindClientError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** In a fleet: where the server sends this player (the client follows it on its own). */
+    readonly redirect?: Redirect,
   ) {
     super(message);
     this.name = 'RebindClientError';
   }
 }
+
+/** How many nodes one call may be sent through before the client gives up (a loop would be a fleet bug). */
+const MAX_HOPS = 3;
 
 function asClientError(err: unknown): RebindClientError {
   if (err instanceof RebindClientError) return err;
@@ -55,7 +61,12 @@ export interface ClientOptions {
   backoffMs?: [number, number];
   /** A WebSocket implementation; default: the global one, else the `ws` package. */
   WebSocket?: SocketConstructor;
+  /** Other nodes of a fleet to reconnect through when the node this client is on, and the first address, stay away. */
+  fallbackUrls?: string[];
 }
+
+/** Failures that a later attempt can get past: the node is away, or the fleet has not noticed yet that it is. */
+const TRANSIENT = new Set(['CONNECT_FAILED', 'DISCONNECTED', 'FLEET_UNAVAILABLE', 'FLEET_TIMEOUT', 'ROOM_LOST', 'NODE_GONE', 'SHUTTING_DOWN']);
 
 export interface JoinResult {
   player: string;
@@ -72,18 +83,26 @@ export class RebindClient {
   player: string | null = null;
   token: string | null = null;
   private socket: SocketLike | null = null;
-  private readonly pending = new PendingRequests((err) => new RebindClientError(err.code, err.message));
+  private readonly pending = new PendingRequests((err: ErrorBody) => new RebindClientError(err.code, err.message, err.redirect));
+  /** The node this client is on now: the first URL, or the node a fleet sent it to. */
+  url: string;
+  /** A move to another node in progress: calls wait for it instead of starting a second one. */
+  private moving: Promise<JoinResult> | undefined;
   private readonly listeners = new Map<string, Set<Listener>>();
   private authPayload: unknown;
   private closedByUser = false;
   private attempt = 0;
   private readonly options: Required<Omit<ClientOptions, 'WebSocket'>> & { WebSocket?: SocketConstructor };
+  /** Where the next failed reconnect goes: the first address, then each fallback, round and round. */
+  private nextAddress = 0;
 
   constructor(
-    readonly url: string,
+    /** The first node; after its node dies, the client comes back here and the fleet places it again. */
+    readonly homeUrl: string,
     options: ClientOptions = {},
   ) {
-    this.options = { encoding: 'msgpack', reconnect: true, backoffMs: [100, 5000], ...options };
+    this.url = homeUrl;
+    this.options = { encoding: 'msgpack', reconnect: true, backoffMs: [100, 5000], fallbackUrls: [], ...options };
   }
 
   /** Opens the socket; resolves once it is open. */
@@ -104,15 +123,52 @@ export class RebindClient {
     this.emit('open', null);
   }
 
-  /** Joins as a player through the server's auth hook; the token is kept for resuming. */
+  /** Joins as a player through the server's auth hook; the token is kept for resuming. In a fleet the join may land on another node (followed). */
   async join(payload: unknown): Promise<JoinResult> {
     this.authPayload = payload;
-    return this.admitted(await this.request<JoinResult>('$auth', payload));
+    return this.admitted(await this.following(() => this.request<JoinResult>('$auth', payload), (moved) => moved));
   }
 
-  /** Takes back a player after a reconnect, with the token from join. */
+  /** Takes back a player after a reconnect, with the token from join (and the player id, which another node of a fleet checks it against). */
   async resume(token = this.token): Promise<JoinResult> {
-    return this.admitted(await this.request<JoinResult>('$resume', { token }));
+    return this.admitted(await this.following(() => this.request<JoinResult>('$resume', { token, player: this.player }), (moved) => moved));
+  }
+
+  /**
+   * Runs a request; when a fleet answers with a redirect (the room or the
+   * player is on another node), moves there with the ticket it was given,
+   * keeping the player id, and then `again` decides the result: the same
+   * call on the new node, or the move's own welcome.
+   */
+  private async following<R>(run: () => Promise<R>, again: (moved: JoinResult) => R | Promise<R>, hops = 0): Promise<R> {
+    try {
+      return await run();
+    } catch (err) {
+      const redirect = err instanceof RebindClientError ? err.redirect : undefined;
+      if (!redirect || hops >= MAX_HOPS) throw err;
+      const moved = await this.moveTo(redirect);
+      return this.following(() => Promise.resolve(again(moved)), again, hops + 1);
+    }
+  }
+
+  /** Leaves this node for the one a redirect names: a new socket there, the ticket as resume token. */
+  private moveTo(redirect: Redirect): Promise<JoinResult> {
+    this.moving ??= (async () => {
+      const old = this.socket;
+      if (old) {
+        old.onclose = null;
+        old.onmessage = null;
+        old.close(1000, 'moving to another node of the fleet');
+      }
+      this.pending.failAll(new RebindClientError('DISCONNECTED', `moved to node ${redirect.node}`));
+      this.url = redirect.url;
+      this.rooms.clear();
+      await this.connect();
+      const welcome = this.admitted(await this.request<JoinResult>('$resume', { token: redirect.ticket, player: redirect.player }));
+      this.emit('moved', { url: redirect.url, node: redirect.node, room: redirect.room ?? null, player: welcome.player });
+      return welcome;
+    })().finally(() => (this.moving = undefined));
+    return this.moving;
   }
 
   private admitted(result: JoinResult): JoinResult {
@@ -136,7 +192,7 @@ export class RebindClient {
   call<N extends string>(name: KnownName<N, ClientNameOf<Handlers>>, payload: WrongPayload<Handlers, N>): Promise<unknown>;
   call<N extends string>(name: KnownName<N, ClientNameOf<Handlers>, MissingPayload<Handlers, N>>): Promise<unknown>;
   call(name: string, payload: unknown = null): Promise<unknown> {
-    return this.request(name, payload);
+    return this.following(() => this.request(name, payload), () => this.request(name, payload));
   }
 
   /** Any request by name, system ones ($auth, $resume...) too: untyped on purpose. */
@@ -160,7 +216,8 @@ export class RebindClient {
 
   /**
    * Pushes by event name, plus 'state' (a room changed), 'open', 'close',
-   * 'resumed', 'rejoined', and 'error' (a RebindClientError: a stray error
+   * 'resumed', 'rejoined', 'moved' (a fleet sent this player to another
+   * node: {url, node, room, player}), and 'error' (a RebindClientError: a stray error
    * reply, or a reconnection whose resume and rejoin were refused).
    */
   on(event: string, listener: Listener): () => void {
@@ -202,7 +259,10 @@ export class RebindClient {
     const incoming = this.pending.receive(message);
     if (incoming.kind === 'push') {
       const { event, payload } = incoming;
-      if (event === '$state') this.applyState(payload as { room: string; stores: Record<string, unknown> });
+      if (event === '$redirect') {
+        // The room this player is in moved to another node: follow it there.
+        this.moveTo(payload as Redirect).catch((err: unknown) => this.emit('error', asClientError(err)));
+      } else if (event === '$state') this.applyState(payload as { room: string; stores: Record<string, unknown> });
       else if (event === '$patch') this.applyPatch(payload as { room: string; patches: Array<WirePatch & { store: string }> });
       this.emit(event, payload);
     } else if (!incoming.matched && incoming.error) this.emit('error', incoming.error);
@@ -238,6 +298,17 @@ export class RebindClient {
     this.reconnect().catch((err: unknown) => this.emit('error', asClientError(err)));
   }
 
+  /**
+   * After two failed attempts on a node: a node of a fleet that stays away
+   * (killed). The first address, then the fallbacks, take the player instead
+   * (the fleet checks its token and places it again).
+   */
+  private tryAnotherAddress(): void {
+    if (this.attempt < 2) return;
+    const addresses = [this.homeUrl, ...this.options.fallbackUrls];
+    this.url = addresses[this.nextAddress++ % addresses.length]!;
+  }
+
   private async reconnect(): Promise<void> {
     const [first, most] = this.options.backoffMs;
     while (!this.closedByUser) {
@@ -246,13 +317,23 @@ export class RebindClient {
       try {
         await this.connect();
       } catch {
+        this.tryAnotherAddress();
         continue;
       }
-      this.attempt = 0;
-      if (!this.token) return;
+      if (!this.token) {
+        this.attempt = 0;
+        return;
+      }
       try {
         this.emit('resumed', await this.resume());
+        this.attempt = 0;
       } catch (err) {
+        if (TRANSIENT.has((err as RebindClientError).code)) {
+          // A fleet sent the player to a node that is gone, or has not freed its rooms yet: try again.
+          this.tryAnotherAddress();
+          continue;
+        }
+        this.attempt = 0;
         if ((err as RebindClientError).code !== 'RESUME_FAILED' || this.authPayload === undefined) {
           this.emit('error', asClientError(err));
           return;
@@ -262,6 +343,10 @@ export class RebindClient {
         try {
           joined = await this.join(this.authPayload);
         } catch (joinErr) {
+          if (TRANSIENT.has((joinErr as RebindClientError).code)) {
+            this.tryAnotherAddress();
+            continue;
+          }
           // The server refused to take the player back: say so, as an event.
           this.emit('error', asClientError(joinErr));
           return;

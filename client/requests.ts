@@ -7,6 +7,16 @@
 export interface ErrorBody {
   code: string;
   message: string;
+  /** In a fleet: the node that holds what was asked for, and a one-time ticket it accepts (docs/protocol.md). */
+  redirect?: Redirect;
+}
+
+export interface Redirect {
+  url: string;
+  node: string;
+  player: string;
+  ticket: string;
+  room?: string;
 }
 
 /** What a received frame turned out to be. */

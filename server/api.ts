@@ -68,6 +68,15 @@ export interface Ctx {
   /** Puts a player (default: the caller) in a room; the room's view syncs to them. */
   join(room: string, player?: string): void;
   leave(room: string, player?: string): void;
+  /**
+   * Runs handler `name` on the node that holds `room`, as its own transaction
+   * there (not part of this one), and resolves to its result. Sent at once,
+   * whether or not this transaction commits. Rejects with ROOM_LOST (no node
+   * holds the room), NODE_GONE or FLEET_TIMEOUT (its node did not answer),
+   * FLEET_UNAVAILABLE (Redis is down), or the handler's own error. Without a
+   * fleet every room is here, and it runs here the same way.
+   */
+  callRoom<R = unknown>(room: string, name: string, payload?: unknown): Promise<R>;
   /** Chooses which stores (and paths inside them) the members of a room are synced. */
   setRoomView(room: string, view: RoomView): void;
 }

@@ -50,6 +50,15 @@ export type ErrorCode =
   | 'DATA_LOCKED'
   | 'LIVE_CODE_DAMAGED'
   | 'CANARY_REFUSED'
+  // fleet (several nodes on one Redis)
+  | 'FLEET_UNAVAILABLE'
+  | 'FLEET_TIMEOUT'
+  | 'ROOM_ELSEWHERE'
+  | 'PLAYER_ELSEWHERE'
+  | 'ROOM_LOST'
+  | 'NODE_GONE'
+  | 'FLEET_ABORTED'
+  | 'FLEET_BUSY'
   // a code chosen by game logic through fail()
   | (string & {});
 

@@ -39,6 +39,10 @@ usage: npm start -- [options]
   --root DIR        the project with state/ and logic/ (REBIND_ROOT, default .)
   --demo-page       serve the engine's demo page (the arena) on the game port; on by itself
                     only when the root is the engine's own folder (REBIND_DEMO_PAGE=1)
+  --fleet URL       join the fleet on this Redis, e.g. redis://127.0.0.1:6379 (REBIND_FLEET);
+                    without it the server runs alone and needs no Redis
+  --public-url URL  the address other nodes send players to (REBIND_PUBLIC_URL,
+                    default the game listener's ws:// address)
   -h, --help        this text
 `;
 
@@ -74,6 +78,8 @@ const OPTIONS = {
   root: { type: 'string' },
   'demo-page': { type: 'boolean' },
   verify: { type: 'string' },
+  fleet: { type: 'string' },
+  'public-url': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -116,6 +122,11 @@ if (verifyWindow && 'error' in verifyWindow) fail(`--verify ${verifyWindow.error
 const verifyMs = verifyWindow?.ms;
 if (verifyMs && env.REBIND_METRICS === '0') fail('--verify needs the per-call counts, which REBIND_METRICS=0 turns off: start without one of them');
 
+const fleet = str('fleet', 'REBIND_FLEET') || undefined;
+if (fleet && !/^rediss?:\/\/[^\s]+$/.test(fleet)) fail(`--fleet must be a Redis URL such as redis://127.0.0.1:6379, got "${fleet}"`);
+const publicUrl = str('public-url', 'REBIND_PUBLIC_URL') || undefined;
+if (publicUrl && !/^wss?:\/\/[^\s/]+/.test(publicUrl)) fail(`--public-url must be a ws:// or wss:// address such as ws://game1.example.com:8080, got "${publicUrl}"`);
+
 const root = path.resolve(str('root', 'REBIND_ROOT') ?? process.cwd());
 /** The engine's own folder: its logic/ is the demo, the one game the arena page belongs to. */
 const ENGINE_DIR = fileURLToPath(new URL('../', import.meta.url));
@@ -144,6 +155,8 @@ const options = {
   repair: flags.repair === true || env.REBIND_REPAIR === '1',
   fromDisk: flags['from-disk'] === true || env.REBIND_FROM_DISK === '1',
   ...(verifyMs ? { verifyMs } : {}),
+  ...(fleet ? { fleet } : {}),
+  ...(publicUrl ? { publicUrl } : {}),
   graceMs: number('grace', str('grace', 'REBIND_GRACE'), 30, 0, 86_400) * 1000,
   limits: {
     authTimeoutMs: number('auth-timeout', str('auth-timeout', 'REBIND_AUTH_TIMEOUT'), DEFAULT_LIMITS.authTimeoutMs / 1000, 1, 3600) * 1000,
@@ -199,4 +212,5 @@ const bound = options.host === '127.0.0.1' ? '' : `bound to ${options.host}, `;
 log.info(`game server listening on ${server.url} (${bound}${status.modules.length} logic modules, ${status.stores.length} stores, ${options.tickHz} Hz${options.watch ? ', watching logic/' : ''})`);
 if (server.pageUrl) log.info(`play in a browser: ${server.pageUrl}`);
 else log.info(`clients connect to ${server.url} (rebind/client); no page is served on the game port (--demo-page serves the engine's demo arena)`);
+if (server.fleet) log.info(`fleet node ${server.fleet.id} on ${server.fleet.options.url.replace(/:[^:@/]*@/, ':***@')}; players are sent to ${server.publicUrl}`);
 if (server.admin) log.info(`admin listening on ${server.admin.url}; token from ${server.admin.tokenSource}; dashboard: ${server.admin.url.replace(/^ws/, 'http')}/`);

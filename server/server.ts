@@ -12,6 +12,7 @@ import { neverThrows } from './net/http-safety.ts';
 import { DEFAULT_LIMITS, type NetLimits } from './net/limits.ts';
 import { sessionTable } from './net/sessions.ts';
 import { LogicWatcher } from './patch/watcher.ts';
+import type { PatchRequest } from './patch/engine.ts';
 import { onCommit } from './store/transaction.ts';
 import { TickLoop } from './tick.ts';
 import { AdminServer } from './admin/admin.ts';
@@ -23,6 +24,10 @@ import { loadOrCreateToken } from './admin/token.ts';
 import { Persistence, type FsyncMode, type RecoveryReport } from './store/persistence.ts';
 import { wallNow } from './host-globals.ts';
 import { VERIFY_OUTCOMES } from './patch/history.ts';
+import type { FleetNode } from './fleet/node.ts';
+import { joinFleet, type FleetMember } from './fleet/join.ts';
+import { FleetPatchNode } from './fleet/patch-node.ts';
+import { FleetPatcher } from './fleet/patch-coordinator.ts';
 
 // The game server: the host, the client gateway on the game port, the tick
 // loop that drives logic and state sync, and optionally the watcher.
@@ -59,6 +64,10 @@ export interface ServerOptions {
   /** HTTP timeouts of both ports (headers, whole request, idle keep-alive); defaults in net/guard.ts. */
   httpTimeouts?: Partial<Pick<GuardOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxPending'>>;
   sessionModule?: string;
+  /** Joins the fleet on this Redis (redis://host:port/db); without it the server is one process and needs no Redis. */
+  fleet?: string;
+  /** The address other nodes send players to (default: the listening URL). */
+  publicUrl?: string;
 }
 
 const CLIENT_DIR = fileURLToPath(new URL('../client/', import.meta.url));
@@ -75,6 +84,12 @@ export class GameServer {
   admin: AdminServer | undefined;
   persistence: Persistence | undefined;
   recovery: RecoveryReport | undefined;
+  /** This process's place in a fleet (--fleet); undefined when it runs alone. */
+  fleet: FleetNode | undefined;
+  /** The fleet's room directory and router beside the node. */
+  fleetMember: FleetMember | undefined;
+  /** Patches of the whole fleet, all or nothing (fleet/patch-*.ts); undefined when it runs alone. */
+  fleetPatcher: FleetPatcher | undefined;
   private readonly httpHandlers: HttpHandler[] = [];
   private readonly log = createLogger('server');
   private stopping: Promise<void> | undefined;
@@ -205,9 +220,13 @@ export class GameServer {
         server.admin?.audit.write({ action: record.kind, origin: 'verify', ok: record.ok, result: record.verify });
       });
     }
+    if (options.fleet) this.joinFleet(options.fleet);
     if (options.watch) {
       if (options.verifyMs) host.engine.watchVerify = { windowMs: options.verifyMs };
-      server.watcher = new LogicWatcher(host.engine, host.paths);
+      // On a node of a fleet, a save patches the fleet (all or nothing), as rebind patch does.
+      const fleet = server.fleetPatcher;
+      const patcher = fleet ? { patch: (request: PatchRequest) => fleet.watchPatch({ ...request, ...(host.engine.watchVerify ? { verify: host.engine.watchVerify } : {}) }) } : host.engine;
+      server.watcher = new LogicWatcher(patcher, host.paths);
       await server.watcher.start();
       // The developer's loop: tsc sees every handler as soon as it is live (rebind types, from what is loaded).
       server.writeTypes();
@@ -215,6 +234,24 @@ export class GameServer {
         if (record.ok && !record.noop) server.writeTypes();
       });
     }
+  }
+
+  private joinFleet(url: string): void {
+    this.fleetMember = joinFleet({
+      url,
+      ...(this.options.dataDir ? { dataDir: path.resolve(this.options.dataDir) } : {}),
+      gameUrl: this.publicUrl,
+      ...(this.admin ? { adminUrl: this.admin.url } : {}),
+      load: () => ({ players: this.gateway.sessions.connected(), rooms: this.gateway.rooms.stats().rooms }),
+      code: () => Object.fromEntries([...this.host.bindings.live.values()].map((v) => [v.module, { version: v.version, hash: v.hash }])),
+    }, this.host, this.gateway);
+    this.fleet = this.fleetMember.node;
+    this.fleetPatcher = new FleetPatcher(new FleetPatchNode(this.fleet, this.host));
+  }
+
+  /** Where other nodes send this node's players: --public-url, or the address it listens on. */
+  get publicUrl(): string {
+    return this.options.publicUrl ?? this.url;
   }
 
   /** Lets another part (the demo page) answer plain HTTP on the game port. */
@@ -270,6 +307,7 @@ export class GameServer {
       await this.watcher?.close();
       this.http.close();
       await this.gateway.close();
+      await this.fleetMember?.leave();
       this.tick.stop();
       this.offCommit();
       await this.host.stop();

@@ -60,6 +60,7 @@ function renderStatus(s: Status): void {
   $('player-list').replaceChildren(
     ...s.players.list.map((p) => el('tr', {}, el('td', { textContent: p.player }), el('td', { className: p.online ? 'ok' : 'noop', textContent: p.online ? 'online' : 'reconnecting (grace)' }), el('td', { textContent: `since ${p.since.slice(11, 19)}` }))),
   );
+  renderFleet(s.fleet);
   $('modules').replaceChildren(
     ...s.modules.map((m) => {
       const button = el('button', { textContent: 'roll back', title: `re-activate the previous version of ${m.name}` });
@@ -74,6 +75,26 @@ function renderStatus(s: Status): void {
       row.dataset.module = m.name;
       return row;
     }),
+  );
+}
+
+/** In a fleet: every node, its players, rooms and code, and in red where its code differs from the fleet's manifest. */
+function renderFleet(f: Status['fleet']): void {
+  $('fleet-section').hidden = !f;
+  if (!f) return;
+  const code = (c: Record<string, { version: number; hash: string }> | null) => (c ? Object.entries(c).sort(([a], [b]) => a.localeCompare(b)).map(([m, v]) => `${m} v${v.version} ${v.hash.slice(0, 8)}`).join(', ') : 'none recorded yet');
+  $('fleet-code').textContent = `the fleet's code: ${code(f.manifest)}${f.patching ? `; patch ${f.patching} under way` : ''}`;
+  $('fleet').replaceChildren(
+    ...f.nodes.map((n) =>
+      el(
+        'tr',
+        {},
+        el('td', {}, el('b', { textContent: n.id }), n.self ? ' (this node)' : ''),
+        el('td', { textContent: String(n.players) }),
+        el('td', { textContent: String(n.rooms) }),
+        el('td', { className: 'handlers', textContent: code(n.code) }, ...n.differs.map((d) => el('div', { className: 'fail', textContent: `differs from the fleet: ${d}` }))),
+      ),
+    ),
   );
 }
 

@@ -3,6 +3,8 @@ import { rebindError } from '../errors.ts';
 import type { Origin } from '../patch/history.ts';
 import type { GameServer } from '../server.ts';
 import type { AdminAction } from './admin.ts';
+import { fleetStatus } from '../fleet/patch-status.ts';
+import { fleetPatch } from './fleet-patch.ts';
 
 // What the CLI and the dashboard can do. Every action goes through the same
 // host API that the tests drive.
@@ -53,7 +55,8 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
     return result;
   };
   return {
-    status: () => server.status(),
+    // In a fleet: every node, its players, rooms and code, and which differ from the fleet's manifest.
+    status: async () => (server.fleetPatcher ? { ...server.status(), fleet: await fleetStatus(server.fleetPatcher) } : server.status()),
     series: () => server.series.list(),
     history: (args) => host.history(typeof args.n === 'number' && args.n > 0 ? args.n : 20),
     patch: async (args, by, applied) => {
@@ -64,6 +67,9 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
       // canary: the share of players (0.1 = 10%) the new versions serve during the window.
       if (args.canary !== undefined && typeof args.canary !== 'number') throw rebindError('BAD_REQUEST', 'canary must be a share of players between 0 and 1');
       const canary = typeof args.canary === 'number' ? { canary: args.canary } : {};
+      if (args.prepareMs !== undefined && !(typeof args.prepareMs === 'number' && args.prepareMs > 0 && args.prepareMs <= 600_000)) throw rebindError('BAD_REQUEST', 'prepareMs must be a deadline in milliseconds, at most 10 minutes');
+      // In a fleet, the patch is the fleet's: built here, prepared on every node, committed on all or none.
+      if (server.fleetPatcher) return fleetPatch(server.fleetPatcher, { ...(strings(args.modules, 'modules') ? { modules: strings(args.modules, 'modules')! } : {}), ...(verify ? { verify } : {}), ...canary }, { origin: origin(args), by, ...(typeof args.prepareMs === 'number' ? { prepareMs: args.prepareMs } : {}) }, durably, applied);
       const record = await durably(() => host.engine.patch({ ...(strings(args.modules, 'modules') ? { modules: strings(args.modules, 'modules')! } : {}), origin: origin(args), by, ...(verify ? { verify } : {}), ...canary }));
       const verification = host.engine.verification(record.id);
       // detach: answer once applied; the outcome comes later as a pushed confirm or auto-rollback record (rebind watch --verify).
@@ -72,7 +78,10 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
       applied(record);
       return { ...record, verification: await verification };
     },
-    rollback: (args, by) => durably(() => host.engine.rollback(typeof args.module === 'string' ? args.module : undefined, { origin: origin(args), by })),
+    rollback: (args, by) =>
+      server.fleetPatcher
+        ? durably(() => server.fleetPatcher!.rollback(typeof args.module === 'string' ? args.module : undefined, { origin: origin(args), by }))
+        : durably(() => host.engine.rollback(typeof args.module === 'string' ? args.module : undefined, { origin: origin(args), by })),
     state: (args) => readState(server, args.store, args.path),
     call: async (args) => {
       const handler = args.handler;

@@ -5,14 +5,16 @@
 // dashboard bundles this file and gets nothing from the server's code.
 import type { PatchRecord } from '../patch/history.ts';
 import type { VerifyReport } from '../patch/verify.ts';
+import type { FleetSummary } from '../fleet/patch-coordinator.ts';
+import type { FleetStatus } from '../fleet/patch-status.ts';
 import type { SeriesPoint } from '../metrics/series.ts';
 import type { GameServer } from '../server.ts';
 import type { Persistence } from '../store/persistence.ts';
 
 export type { PatchRecord } from '../patch/history.ts';
 
-/** `rebind status`: modules, handlers and hooks, players, tick, persistence, memory. */
-export type AdminStatus = ReturnType<GameServer['status']>;
+/** `rebind status`: modules, handlers and hooks, players, tick, persistence, memory; in a fleet, every node (fleet/patch-status.ts). */
+export type AdminStatus = ReturnType<GameServer['status']> & { fleet?: FleetStatus };
 
 export type SnapshotReply = Awaited<ReturnType<Persistence['snapshot']>>;
 
@@ -26,9 +28,10 @@ export interface AdminActions {
    * `verify`: a window in ms (patch/verify-window.ts); the reply then comes when the verification ends, with its outcome, or
    * with `detach`, once the patch is applied (the outcome is then only pushed, as a confirm or auto-rollback record).
    * `canary`: a share of players (0.1) for that window.
+   * In a fleet, the patch is the fleet's: `prepareMs` is every node's deadline to prepare, and the reply says what each node did (`fleet`).
    */
-  patch: { args: { modules?: string[]; origin?: 'cli' | 'dashboard'; verify?: number; canary?: number; detach?: boolean }; reply: PatchRecord & { verification?: VerifyReport } };
-  rollback: { args: { module?: string; origin?: 'cli' | 'dashboard' }; reply: PatchRecord };
+  patch: { args: { modules?: string[]; origin?: 'cli' | 'dashboard'; verify?: number; canary?: number; detach?: boolean; prepareMs?: number }; reply: PatchRecord & { verification?: VerifyReport; fleet?: FleetSummary } };
+  rollback: { args: { module?: string; origin?: 'cli' | 'dashboard' }; reply: PatchRecord & { fleet?: FleetSummary } };
   state: { args: { store: string; path?: string }; reply: unknown };
   call: { args: { handler: string; payload?: unknown; player?: string }; reply: { result: unknown } };
   drop: { args: { player: string }; reply: { dropped: string } };

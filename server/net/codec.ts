@@ -119,8 +119,9 @@ export function replyOk(seq: number, result: unknown): unknown[] {
   return [seq, 0, result === undefined ? null : result];
 }
 
-export function replyError(seq: number, code: string, message: string): unknown[] {
-  return [seq, 1, { code, message }];
+/** `redirect`: in a fleet, the node to go to (ROOM_ELSEWHERE, PLAYER_ELSEWHERE; see fleet-hooks.ts). */
+export function replyError(seq: number, code: string, message: string, redirect?: object): unknown[] {
+  return [seq, 1, redirect ? { code, message, redirect } : { code, message }];
 }
 
 export function push(event: string, payload: unknown): unknown[] {

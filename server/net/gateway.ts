@@ -9,6 +9,7 @@ import { CLOSE, Connection } from './connection.ts';
 import { EncodedOnce, push, replyError, replyOk, type Request } from './codec.ts';
 import { DEFAULT_LIMITS, type NetLimits } from './limits.ts';
 import { Heartbeat } from './heartbeat.ts';
+import type { NetFleet } from './fleet-hooks.ts';
 import { SessionLifecycle } from './lifecycle.ts';
 import { Rooms } from './rooms.ts';
 import { Sessions, type SessionRow } from './sessions.ts';
@@ -52,6 +53,8 @@ export class Gateway implements Outbox {
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly log = createLogger('net');
   private closing = false;
+  /** Set when the server joins a fleet: redirects, presence, adoption of players from other nodes. */
+  fleet: NetFleet | undefined;
   stats = { messages: 0, errors: 0, connectionsTotal: 0 };
 
   constructor(
@@ -62,7 +65,7 @@ export class Gateway implements Outbox {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.rooms = new Rooms(host.registry);
     this.sessions = new Sessions(options.sessionTable);
-    this.lifecycle = new SessionLifecycle(host, this.sessions, this.rooms, options.graceMs ?? 30_000, options.sessionModule ?? 'session');
+    this.lifecycle = new SessionLifecycle(host, this.sessions, this.rooms, options.graceMs ?? 30_000, options.sessionModule ?? 'session', () => this.fleet);
     // So that a session hook called without a player (a timer, rebind call without --as) is refused, not run with null.
     host.dispatcher.sessionModule = this.lifecycle.sessionModule;
     this.wss = new WebSocketServer({ server, maxPayload: this.limits.maxFrameBytes, perMessageDeflate: options.deflate === true });
@@ -155,9 +158,19 @@ export class Gateway implements Outbox {
     );
   }
 
-  private errorReply(request: Request, err: unknown): unknown[] {
+  private errorReply(request: Request, err: unknown): unknown[] | Promise<unknown[]> {
     this.stats.errors++;
     const e: RebindError = isRebindError(err) ? err : rebindError('HANDLER_ERROR', err instanceof Error ? err.message : String(err));
+    if (this.fleet && (e.code === 'ROOM_ELSEWHERE' || e.code === 'PLAYER_ELSEWHERE')) {
+      // The client is told where to go, with a ticket that node accepts for this player.
+      return this.fleet.redirect(e).then(
+        (redirect) => replyError(request.seq, e.code, e.message, redirect),
+        (why: unknown) => {
+          const plain = isRebindError(why) ? why : rebindError('FLEET_UNAVAILABLE', String(why));
+          return replyError(request.seq, plain.code, plain.message);
+        },
+      );
+    }
     return replyError(request.seq, e.code, e.message);
   }
 
@@ -203,6 +216,18 @@ export class Gateway implements Outbox {
   announceVersions(): void {
     const message = new EncodedOnce(push('$versions', this.versions()));
     for (const conn of this.connections) conn.deliver(message);
+  }
+
+  /** Ends a player's session here without waiting for its grace: it was adopted by another node. */
+  release(player: string): void {
+    const session = this.sessions.get(player);
+    if (!session) return;
+    const link = session.link as Connection | null;
+    if (link) {
+      link.session = undefined;
+      link.close(CLOSE.replaced, 'this player continues on another node of the fleet');
+    }
+    this.lifecycle.end(session);
   }
 
   // Outbox: what logic's ctx.send/broadcast/join/leave do, after commit.

@@ -3,6 +3,7 @@ import type { Host } from '../host.ts';
 import { createLogger } from '../log.ts';
 import { transact } from '../store/transaction.ts';
 import { CLOSE, type Connection } from './connection.ts';
+import type { NetFleet } from './fleet-hooks.ts';
 import type { Rooms } from './rooms.ts';
 import { Session, type Sessions } from './sessions.ts';
 import { hostClearTimeout, hostSetTimeout, wallNow } from '../host-globals.ts';
@@ -23,6 +24,7 @@ export class SessionLifecycle {
     private readonly rooms: Rooms,
     readonly graceMs: number,
     readonly sessionModule: string,
+    private readonly fleet: () => NetFleet | undefined = () => undefined,
   ) {}
 
   private handler(name: 'auth' | Hook): string {
@@ -51,7 +53,9 @@ export class SessionLifecycle {
     const admit = (value: unknown) => {
       const player = typeof value === 'string' ? value : (value as { player?: unknown } | null)?.player;
       if (typeof player !== 'string' || player.length === 0) throw rebindError('AUTH_FAILED', `${handler} must return a player id (a non-empty string)`);
-      return this.admit(conn, player);
+      // On a fleet a player this node does not have may be on another node: it goes there (and takes that session over).
+      const fleet = this.sessions.get(player) ? undefined : this.fleet();
+      return fleet ? fleet.mayJoinHere(player).then(() => this.admit(conn, player)) : this.admit(conn, player);
     };
     return result instanceof Promise ? result.then(admit) : admit(result);
   }
@@ -99,15 +103,26 @@ export class SessionLifecycle {
   }
 
   private welcome(session: Session, resumed: boolean): unknown {
+    this.fleet()?.admitted(session.player, session.tokenHash);
     return { player: session.player, token: session.token, graceMs: this.graceMs, resumed };
   }
 
   resume(conn: Connection, payload: unknown): unknown {
     if (conn.session) throw rebindError('BAD_REQUEST', `already joined as "${conn.session.player}"`);
     const session = this.sessions.byResumeToken((payload as { token?: unknown } | null)?.token);
+    const fleet = this.fleet();
+    if (!session && fleet) return this.adopt(conn, fleet, payload);
     if (!session) throw rebindError('RESUME_FAILED', 'unknown or expired resume token: join again with $auth');
     this.attach(session, conn);
     return this.welcome(session, true);
+  }
+
+  /** A player of another node of the fleet (sent here, or whose node died), proven by its token: a session here, its join hook run. */
+  private async adopt(conn: Connection, fleet: NetFleet, payload: unknown): Promise<unknown> {
+    const { player, from } = await fleet.adoptable(payload);
+    const welcome = await this.admit(conn, player);
+    fleet.adopted(player, from);
+    return welcome;
   }
 
   leave(conn: Connection): unknown {
@@ -154,6 +169,7 @@ export class SessionLifecycle {
   /** The player is gone for good: logic hears `leave`, rooms forget them. */
   end(session: Session): void {
     this.sessions.remove(session);
+    this.fleet()?.ended(session.player);
     this.hook('leave', session.player);
     this.rooms.leaveAll(session.player);
   }

@@ -65,7 +65,7 @@ function newToken(): string {
   return randomBytes(24).toString('base64url');
 }
 
-function hashToken(token: string): string {
+export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 

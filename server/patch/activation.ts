@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { StoreRegistry } from '../store/registry.ts';
@@ -24,6 +25,8 @@ export interface Plan {
   file: string;
   artifact: Artifact;
   inputs: Map<string, string>;
+  /** The state/ folder the build was made against, when that was another process's folder (a fleet ships builds): its imports of state/ resolve to this host's files. */
+  builtAgainst?: string;
 }
 
 export interface Activated {
@@ -31,6 +34,19 @@ export interface Activated {
   replaced: ModuleVersion[];
   migrated: string[];
 }
+
+export interface ActivateOptions {
+  /** Initialised and ready, but not bound (a canary: the engine binds them for a share of the players). */
+  staged?: boolean;
+  /**
+   * Evaluate, check, migrate and init exactly as a patch would, then throw all of it away (a fleet node's prepare):
+   * it succeeds or throws as the real activation would on the same data, and changes nothing either way.
+   */
+  trial?: boolean;
+}
+
+/** Thrown at the end of a trial activation to discard its transaction; never seen outside activate(). */
+class TrialDone extends Error {}
 
 /** A coded error that names the module it came from (start uses it to load the others). */
 export function withModule(err: unknown, module: string): unknown {
@@ -86,7 +102,7 @@ export class Activator {
    * changed nothing (and having given back every source map and timer).
    * `versionOf` numbers the new versions; they are used only if this succeeds.
    */
-  activate(plans: readonly Plan[], removals: readonly string[], versionOf: (module: string) => number, options: { staged?: boolean } = {}): Activated {
+  activate(plans: readonly Plan[], removals: readonly string[], versionOf: (module: string) => number, options: ActivateOptions = {}): Activated {
     const fresh: ModuleVersion[] = [];
     let migrated: string[] = [];
     // What the new code queues (promise callbacks, microtasks, immediates)
@@ -101,12 +117,22 @@ export class Activator {
           if (options.staged && migrated.length > 0) throw rebindError('CANARY_REFUSED', `a canary cannot carry migrations (${migrated.join(', ')}): both versions serve the same stores; patch without --canary`);
           for (const version of fresh) this.runInit(version);
         });
+        // A trial (a fleet's prepare) has done everything that can fail: throwing now discards every write it made.
+        if (options.trial) throw new TrialDone();
         // Staged (a canary): initialised and ready, but not bound; the engine binds them for a share of the players.
         return options.staged ? [] : this.bindings.swap(fresh, removals);
       }));
       return { fresh, replaced, migrated };
     } catch (err) {
       attempt.refused = true;
+      if (err instanceof TrialDone) {
+        // The trial's versions never serve: what their init started is stopped, their writes (even late ones) dropped.
+        for (const version of fresh) {
+          version.timers.clearAll();
+          unregisterSourceMap(version.url);
+        }
+        return { fresh: [], replaced: [], migrated };
+      }
       for (const version of fresh) {
         version.timers.clearAll();
         unregisterSourceMap(version.url);
@@ -124,9 +150,11 @@ export class Activator {
       (kind) => this.log.warn(`${rel} v${version} was replaced; its ${kind} was refused (use ctx.schedule for timers that should outlive a patch)`),
     );
     try {
-      const require = this.registry.hostRequire(this.paths, (file) => {
+      const hostRequire = this.registry.hostRequire(this.paths, (file) => {
         throw rebindError('PATCH_STATE_IMPORT', `${rel} imports ${relativeToRoot(this.paths.root, file)}, which was not loaded at start: stores are created once, restart the server to add one`);
       });
+      const foreign = plan.builtAgainst && path.resolve(plan.builtAgainst) !== path.resolve(this.paths.stateDir) ? path.resolve(plan.builtAgainst) + path.sep : undefined;
+      const require = foreign ? (specifier: string) => hostRequire(specifier.startsWith(foreign) ? path.join(this.paths.stateDir, specifier.slice(foreign.length)) : specifier) : hostRequire;
       const before = fingerprint();
       let exports: Record<string, unknown>;
       try {

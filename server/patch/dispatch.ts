@@ -24,6 +24,10 @@ export interface Outbox {
   setRoomView(room: string, view: RoomView): void;
   /** Throws if a view names stores or paths that do not exist, so the handler that sets it fails. */
   checkRoomView?(view: RoomView): void;
+  /** In a fleet: throws ROOM_ELSEWHERE (or ROOM_LOST) when the room is, or is to be, on another node, so the joining handler fails and the client is sent there. */
+  placeRoom?(room: string, player: string): void;
+  /** Runs a handler on the node that holds `room`, as its own transaction (server/fleet/router.ts); without it, here. */
+  callRoom?(room: string, name: string, payload: unknown, player: string | null): Promise<unknown>;
 }
 
 export interface TimerService {
@@ -75,6 +79,7 @@ class CallContext implements Ctx {
   join(room: string, player?: string): void {
     const who = this.target(player, 'join');
     const outbox = this.dispatcher.outbox;
+    outbox.placeRoom?.(room, who);
     afterCommit(() => outbox.join(room, who));
   }
 
@@ -82,6 +87,13 @@ class CallContext implements Ctx {
     const who = this.target(player, 'leave');
     const outbox = this.dispatcher.outbox;
     afterCommit(() => outbox.leave(room, who));
+  }
+
+  callRoom<R>(room: string, name: string, payload?: unknown): Promise<R> {
+    const { outbox } = this.dispatcher;
+    if (outbox.callRoom) return outbox.callRoom(room, name, payload ?? null, this.player) as Promise<R>;
+    // One process holds every room: the same promise, the same separate transaction, here.
+    return Promise.resolve().then(() => this.dispatcher.invoke(name, payload ?? null, this.player, 'internal')) as Promise<R>;
   }
 
   setRoomView(room: string, view: RoomView): void {

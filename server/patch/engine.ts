@@ -3,7 +3,7 @@ import path from 'node:path';
 import { codeFrame, rebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { StoreRegistry } from '../store/registry.ts';
-import { Activator, withModule, type Plan } from './activation.ts';
+import { Activator, type Plan } from './activation.ts';
 import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { Builder, relativeToRoot, type ProjectPaths } from './build.ts';
 import type { Dispatcher } from './dispatch.ts';
@@ -11,13 +11,16 @@ import { DEFAULT_TIME_LIMIT_MS } from './evaluate.ts';
 import { History, type ModuleChange, type Origin, type PatchRecord, type RecordMeta } from './history.ts';
 import type { HistoryFile } from './history-file.ts';
 import type { LiveCodeStore, Manifest } from './live-code.ts';
-import { buildManifest, driftOf, restorePlans, type Drift, type Kept } from './live-manifest.ts';
-import { hashInputs, selectTargets } from './changes.ts';
-import { discoverModules, MODULE_NAME } from './modules.ts';
+import { restorePlans, type Drift } from './live-manifest.ts';
+import { KeptBuilds } from './kept-builds.ts';
+import { planPatch, type PlannedPatch } from './plan-patch.ts';
+import { closeAbandoned, versionsUsed } from './abandoned.ts';
+import { PreparedPatches, type Decision, type HoldOptions, type PrepareAnswer, type ShippedPatch } from './prepared.ts';
+import { changeTo, shippedFrame, shippedPlans } from './shipped.ts';
 import { unregisterSourceMap } from './sourcemaps.ts';
 import { verifyPatch, type VerifyOptions, type VerifyReport } from './verify.ts';
 import { changesBetween, checkCanary, refuseDuringCanary, type CanaryState } from './canary.ts';
-import { hostSetTimeout, monoNow } from '../host-globals.ts';
+import { hostSetImmediate, hostSetTimeout, monoNow } from '../host-globals.ts';
 import { metricsEnabled } from '../metrics/call-stats.ts';
 import { verifyWindowProblem } from './verify-window.ts';
 
@@ -39,26 +42,21 @@ export interface PatchRequest {
   canary?: number;
 }
 
-const KEEP_VERSIONS = 10;
 /** How long a replaced version's pending timeouts may still fire, so calls in flight can finish. */
 const TIMEOUT_GRACE_MS = 10_000;
 
 export class PatchEngine {
   readonly history: History;
   private readonly builder: Builder;
-  private readonly kept = new Map<string, Kept[]>();
-  /** The highest version number each module has had live (refused patches use none). */
-  private readonly lastVersion = new Map<string, number>();
+  /** The builds kept for rollback, version numbers, and their durable copy. */
+  readonly builds: KeptBuilds;
   private readonly log = createLogger('patch');
   private readonly activator: Activator;
   private queue: Promise<unknown> = Promise.resolve();
-  private liveCode: LiveCodeStore | undefined;
-  /** Why the live code could not be saved after the last patch, if it could not (shown by status). */
-  liveCodeError: string | undefined;
-  liveCodeSavedAt: string | undefined;
   /** Verification of the patches that saves under --watch make (the server's --verify). */
   watchVerify: VerifyOptions | undefined;
   private readonly verifications = new Map<number, Promise<VerifyReport>>();
+  private readonly prepared = new PreparedPatches();
   /** The running canary's plans, share and window (its versions are in bindings.canary). */
   canaryState: CanaryState | undefined;
 
@@ -70,6 +68,7 @@ export class PatchEngine {
     timeLimitMs = DEFAULT_TIME_LIMIT_MS,
   ) {
     this.builder = new Builder(paths);
+    this.builds = new KeptBuilds(paths, bindings, this.log);
     this.activator = new Activator(paths, registry, bindings, dispatcher, timeLimitMs);
     this.history = new History((location) => {
       try {
@@ -110,7 +109,7 @@ export class PatchEngine {
             // A patch queued before this rollback may have replaced the version: then rolling back would undo that one instead.
             const moved = report.modules.filter((m) => this.bindings.live.get(m.module)?.version !== m.newVersion);
             if (moved.length > 0) throw rebindError('NO_ROLLBACK', `${moved.map((m) => m.module).join(', ')} changed again before the auto-rollback could run; nothing was rolled back`);
-            return this.activate(meta('auto-rollback', report), this.rollbackPlans(modules), []);
+            return this.activate(meta('auto-rollback', report), this.builds.rollbackPlans(modules), []);
           } catch (err) {
             return this.history.fail(meta('auto-rollback', report), [], err);
           }
@@ -140,7 +139,7 @@ export class PatchEngine {
         // Rolling back a module under canary ends the whole canary at once (its versions go, the live ones never stopped).
         if (targets.some((m) => this.bindings.canary?.versions.has(m))) return this.endCanary({ origin, by: options.by, kind: 'rollback', started, canary: this.canaryState?.share ?? 0 });
         if (targets.length === 0) throw rebindError('NO_ROLLBACK', 'nothing to roll back: no patch has changed a module yet');
-        return this.activate({ origin, by: options.by, kind: 'rollback', started }, this.rollbackPlans(targets), []);
+        return this.activate({ origin, by: options.by, kind: 'rollback', started }, this.builds.rollbackPlans(targets), []);
       } catch (err) {
         return this.history.fail({ origin, by: options.by, kind: 'rollback', started }, [], err);
       }
@@ -152,7 +151,7 @@ export class PatchEngine {
    * appended to the history file; the history of earlier runs is read back.
    */
   attachLiveCode(store: LiveCodeStore, historyFile: HistoryFile): void {
-    this.liveCode = store;
+    this.builds.store = store;
     const earlier = historyFile.load(1000, (message) => this.log.warn(message));
     this.history.restore(earlier);
     // Numbers new versions after every version the history names, also when the manifest is gone or older (--from-disk, an interrupted canary).
@@ -164,28 +163,7 @@ export class PatchEngine {
         this.log.error(`patch #${record.id} could not be added to ${historyFile.file}: ${(err as Error).message}`);
       }
     });
-    this.closeAbandoned(earlier);
-  }
-
-  /**
-   * A verification or a canary that a stop cut short (its patch has no confirm, auto-rollback or abandoned record) is
-   * closed with a record and a loud warning: nothing is verifying that code any more.
-   */
-  private closeAbandoned(records: readonly PatchRecord[]): void {
-    const closed = new Set<number>();
-    for (const r of records) if (r.verify && 'patch' in r.verify) closed.add(r.verify.patch);
-    for (const r of records) {
-      if (r.kind !== 'patch' || !r.ok || r.noop || !r.verify || 'patch' in r.verify || closed.has(r.id)) continue;
-      const canary = r.canary !== undefined;
-      const changed = r.modules.filter((m) => m.change !== 'unchanged');
-      const names = changed.map((m) => `${m.module} v${m.newVersion ?? '-'}`).join(', ');
-      this.history.noop({ origin: 'start', kind: canary ? 'canary-abandoned' : 'verify-abandoned', started: monoNow(), verify: { windowMs: r.verify.windowMs, patch: r.id, abandoned: true } }, changed);
-      if (canary) {
-        this.log.error(`CANARY ABANDONED: the canary of patch #${r.id} (${names}, ${Math.round(r.canary! * 100)}% of players) was cut short by a stop before it was promoted or rolled back; it is closed, the saved live code is served; patch again to run it again`);
-      } else {
-        this.log.error(`VERIFICATION ABANDONED: patch #${r.id} (${names}) was still being verified when the server stopped; it stays live UNVERIFIED. Watch it, or roll it back: ${changed.map((m) => `rebind rollback ${m.module}`).join('; ')}`);
-      }
-    }
+    closeAbandoned(earlier, this.history, this.log);
   }
 
   /**
@@ -202,7 +180,7 @@ export class PatchEngine {
       for (const warning of restored.warnings) this.log.warn(warning);
       const plans = restored.plans.filter((plan) => !leaveOut.has(plan.module));
       const versions = new Map(Object.values(manifest.modules).map((m) => [m.module, m.version]));
-      for (const [module, stack] of kept) this.kept.set(module, stack.slice(0, -1));
+      this.builds.restoreStacks(kept);
       return this.activate(meta, plans, [], [], (module) => versions.get(module)!);
     });
   }
@@ -211,34 +189,31 @@ export class PatchEngine {
   keepSaved(manifest: Manifest, store: LiveCodeStore): void {
     const { kept, warnings } = restorePlans(store, this.paths, manifest, true);
     for (const warning of warnings) this.log.warn(warning);
-    for (const [module, stack] of kept) this.kept.set(module, stack);
+    this.builds.keepSaved(kept);
   }
 
   /** Numbers new versions after those of an earlier run, so that "v4" never names two builds. */
   continueVersions(last: Record<string, number> | undefined): void {
-    for (const [module, version] of Object.entries(last ?? {})) if (Number.isInteger(version)) this.lastVersion.set(module, Math.max(version, this.lastVersion.get(module) ?? 0));
+    this.builds.continueVersions(last);
   }
 
   /** Where the files on disk differ from the live code. */
   drift(): Drift {
-    return driftOf(this.paths, this.bindings.live, this.kept);
-  }
-
-  /** Plans that re-activate the previous kept build of each module; throws if one has none. */
-  private rollbackPlans(targets: readonly string[]): Plan[] {
-    refuseDuringCanary(this.bindings, targets);
-    return targets.map((name) => {
-      const stack = this.kept.get(name);
-      if (!this.bindings.live.has(name) && !stack) throw rebindError('UNKNOWN_MODULE', `no module named "${name}"`);
-      const previous = stack && stack.length >= 2 ? stack[stack.length - 2]! : undefined;
-      if (!previous) throw rebindError('NO_ROLLBACK', `${name} has no previous version to roll back to`);
-      return { module: name, file: this.bindings.live.get(name)?.file ?? path.join(this.paths.logicDir, name + '.ts'), artifact: previous.artifact, inputs: previous.inputs };
-    });
+    return this.builds.drift();
   }
 
   /** Whether `rollback(module)` has a previous version to go back to. */
   canRollback(module: string): boolean {
-    return (this.kept.get(module)?.length ?? 0) >= 2;
+    return this.builds.canRollback(module);
+  }
+
+  /** Why the live code could not be saved after the last patch, if it could not (shown by status). */
+  get liveCodeError(): string | undefined {
+    return this.builds.saveError;
+  }
+
+  get liveCodeSavedAt(): string | undefined {
+    return this.builds.savedAt;
   }
 
   async close(): Promise<void> {
@@ -254,74 +229,115 @@ export class PatchEngine {
   }
 
   private async runPatch(request: PatchRequest, verify: VerifyOptions | undefined): Promise<PatchRecord> {
-    const started = monoNow();
-    const meta = { origin: request.origin ?? 'api', by: request.by, kind: 'patch' as const, started, ...(verify ? { verify: { windowMs: verify.windowMs } } : {}) };
-    const onDisk = discoverModules(this.paths.logicDir);
-    const live = this.bindings.live;
-    let targets: string[];
-    let removals: string[];
+    const meta = { origin: request.origin ?? 'api', by: request.by, kind: 'patch' as const, started: monoNow(), ...(verify ? { verify: { windowMs: verify.windowMs } } : {}) };
+    let planned: PlannedPatch;
     try {
       if (verify && !metricsEnabled) throw rebindError('BAD_REQUEST', 'a verification needs the per-call counts, which REBIND_METRICS=0 turns off: start the server without it, or patch without --verify');
       const badWindow = verify && verifyWindowProblem(verify.windowMs);
       if (badWindow) throw rebindError('BAD_REQUEST', `the verification window ${badWindow}`);
-      ({ targets, removals } = selectTargets(request, onDisk, live, this.paths, (name) => this.kept.get(name)?.at(-1)?.inputs));
-      refuseDuringCanary(this.bindings, [...targets, ...removals]);
-      // Named in the request: refused. Found on disk (a start, a watch save, patch everything): left out loudly, so one badly named file does not stop every other patch.
-      if (request.modules && request.modules.length > 0) refuseUnsavableNames(targets);
-      else {
-        targets = targets.filter((name) => {
-          if (MODULE_NAME.test(name)) return true;
-          this.log.error(`MODULE LEFT OUT: ${JSON.stringify(name)} (BAD_MODULE_NAME: ${unsavableName(name)}); it is not patched in`);
-          return false;
-        });
-      }
+      planned = await this.planFor(request);
     } catch (err) {
       return this.history.fail(meta, [], err);
     }
-
-    const plans: Plan[] = [];
-    const unchanged: ModuleChange[] = [];
-    try {
-      const built = await Promise.all(
-        targets.map(async (name) => {
-          const file = onDisk.get(name)!;
-          const before = this.kept.get(name)?.at(-1)?.inputs;
-          const preRead = before ? hashInputs([...before.keys()]) : new Map<string, string>();
-          const artifact = await this.builder.build(name, file).catch((err: unknown) => {
-            throw withModule(err, name);
-          });
-          const inputs = new Map(preRead);
-          for (const [f, h] of hashInputs(artifact.inputs.filter((f) => !preRead.has(f)))) inputs.set(f, h);
-          for (const f of [...inputs.keys()]) if (!artifact.inputs.includes(f)) inputs.delete(f);
-          return { module: name, file, artifact, inputs };
-        }),
-      );
-      for (const plan of built) {
-        const current = live.get(plan.module);
-        if (current && current.hash === plan.artifact.hash) {
-          const top = this.kept.get(plan.module)?.at(-1);
-          if (top) top.inputs = plan.inputs;
-          unchanged.push({ module: plan.module, change: 'unchanged', oldVersion: current.version, newVersion: current.version, oldHash: current.hash, newHash: current.hash });
-        } else plans.push(plan);
-      }
-    } catch (err) {
-      return this.history.fail(meta, [], err);
-    }
+    const { plans, removals, unchanged } = planned;
     if (plans.length === 0 && removals.length === 0) return this.history.noop(meta, unchanged);
     if (request.canary !== undefined) return this.startCanary({ ...meta, canary: request.canary }, plans, removals, unchanged, verify?.windowMs);
     return this.activate(meta, plans, removals, unchanged);
   }
 
+  private planFor(request: PatchRequest): Promise<PlannedPatch> {
+    return planPatch(request, {
+      paths: this.paths,
+      builder: this.builder,
+      bindings: this.bindings,
+      log: this.log,
+      inputsOf: (name) => this.builds.inputsOf(name),
+      sameBuild: (name, inputs) => this.builds.sameBuild(name, inputs),
+    });
+  }
+
+  /**
+   * Builds what `request` would patch without activating anything (a fleet builds once, then ships the bytes).
+   * Throws the coded error a patch would record.
+   */
+  plan(request: PatchRequest): Promise<PlannedPatch> {
+    return this.serialized(() => this.planFor(request));
+  }
+
+  /** The version the next build of `module` goes live as here. */
+  nextVersion(module: string): number {
+    return this.builds.nextVersion(module);
+  }
+
+  /**
+   * Phase one of a patch that several processes make together (prepared.ts): tries `shipped` for real on this
+   * node's data and throws it all away, answers, and then holds this engine's queue until the decision, which
+   * it carries out. `applied` hears the record of the commit (or of the abort).
+   */
+  prepare(shipped: ShippedPatch, hold: HoldOptions, applied: (record: PatchRecord) => void = () => undefined, verify?: PatchRecord['verify']): Promise<PrepareAnswer> {
+    return new Promise<PrepareAnswer>((answer) => {
+      void this.serialized(async () => {
+        const why = verify ?? shipped.verify ?? (shipped.verifyMs ? { windowMs: shipped.verifyMs } : undefined);
+        const meta: RecordMeta = { origin: shipped.origin, by: shipped.by, kind: shipped.kind, started: monoNow(), ...(why ? { verify: why } : {}), ...(shipped.canary !== undefined ? { canary: shipped.canary } : {}) };
+        const versionOf = (module: string) => shipped.versions[module] ?? this.nextVersion(module);
+        let unchanged: ModuleChange[] = [];
+        let plans: Plan[] = [];
+        try {
+          ({ plans, unchanged } = shippedPlans(this.paths, this.bindings.live, shipped.builds));
+          refuseDuringCanary(this.bindings, [...plans.map((p) => p.module), ...shipped.removals]);
+          if (shipped.canary !== undefined) checkCanary(shipped.canary, plans, shipped.removals, this.bindings, shipped.verifyMs);
+          this.activator.activate(plans, shipped.canary !== undefined ? [] : shipped.removals, versionOf, { trial: true, staged: shipped.canary !== undefined });
+        } catch (err) {
+          const record = this.history.fail(meta, unchanged, err, (location) => shippedFrame(shipped.builds, location));
+          answer({ ok: false, error: record.error! });
+          applied(record);
+          return record;
+        }
+        answer({ ok: true, changes: [...unchanged, ...plans.map((p) => changeTo(this.bindings.live.get(p.module), p, versionOf(p.module)))] });
+        const decision = await this.prepared.wait(shipped.id, hold);
+        const record = this.carryOut(decision, meta, plans, shipped, unchanged, versionOf);
+        applied(record);
+        return record;
+      });
+    });
+  }
+
+  private carryOut(decision: Decision, meta: RecordMeta, plans: Plan[], shipped: ShippedPatch, unchanged: ModuleChange[], versionOf: (module: string) => number): PatchRecord {
+    if (decision === 'abort') return this.history.fail(meta, unchanged, rebindError('FLEET_ABORTED', `fleet patch ${shipped.id} was not committed: not every node prepared it in time, or one refused it; nothing changed`));
+    if (plans.length === 0 && shipped.removals.length === 0) return this.history.noop(meta, unchanged);
+    if (shipped.canary !== undefined) return this.startCanary(meta, plans, shipped.removals, unchanged, shipped.verifyMs, versionOf);
+    // The decision and the manifest are durable in the fleet's Redis (a node that restarts loads them): the local copy may follow the answer.
+    return this.activate(meta, plans, shipped.removals, unchanged, versionOf, true);
+  }
+
+  /**
+   * Ends the running canary as a fleet decided it: promoted (one swap gives its versions to everyone) or not (its
+   * versions are disposed). `report` is the fleet's verification, recorded as the confirm or auto-rollback.
+   */
+  finishCanary(promote: boolean, report: VerifyReport & { patch: number }): Promise<PatchRecord | undefined> {
+    return this.serialized(async () => {
+      if (!this.bindings.canary) return undefined;
+      const meta: RecordMeta = { origin: 'verify', by: 'verify', kind: promote ? 'confirm' : 'auto-rollback', started: monoNow(), verify: report };
+      return promote ? this.promoteCanary(meta) : this.endCanary(meta);
+    });
+  }
+
+  /** Phase two: the decision about prepared patch `id`; returns whether it was waiting here. */
+  decide(id: string, decision: Decision): boolean {
+    return this.prepared.decide(id, decision);
+  }
+
   /** Initialises the new versions and binds them for the canary's share of players (canary.ts). */
-  private startCanary(meta: RecordMeta, plans: Plan[], removals: string[], unchanged: ModuleChange[], windowMs: number | undefined): PatchRecord {
+  private startCanary(meta: RecordMeta, plans: Plan[], removals: string[], unchanged: ModuleChange[], windowMs: number | undefined, versionOf = (module: string) => this.nextVersion(module)): PatchRecord {
     let fresh: ModuleVersion[];
     try {
       checkCanary(meta.canary!, plans, removals, this.bindings, windowMs);
-      ({ fresh } = this.activator.activate(plans, [], (module) => (this.lastVersion.get(module) ?? 0) + 1, { staged: true }));
+      ({ fresh } = this.activator.activate(plans, [], versionOf, { staged: true }));
     } catch (err) {
       return this.history.fail(meta, unchanged, err);
     }
-    for (const version of fresh) this.lastVersion.set(version.module, Math.max(version.version, this.lastVersion.get(version.module) ?? 0));
+    // A canary's version number is used up even if it is rolled back.
+    this.builds.continueVersions(Object.fromEntries(fresh.map((v) => [v.module, v.version])));
     const before = fresh.map((v) => this.bindings.live.get(v.module)!);
     this.bindings.startCanary(fresh, meta.canary!);
     this.canaryState = { share: meta.canary!, plans, since: new Date().toISOString(), windowMs: windowMs! };
@@ -345,9 +361,9 @@ export class PatchEngine {
     const plans = this.canaryState?.plans ?? [];
     this.canaryState = undefined;
     const replaced = this.bindings.swap(versions, []);
-    for (const version of versions) this.keep(version, plans.find((p) => p.module === version.module)!, false);
+    for (const version of versions) this.builds.keep(version, plans.find((p) => p.module === version.module)!, false);
     for (const old of replaced) this.dispose(old);
-    this.saveLiveCode(versions);
+    this.builds.save(versions);
     return this.history.ok(meta, changesBetween(replaced, this.bindings.live), []);
   }
 
@@ -356,7 +372,8 @@ export class PatchEngine {
     plans: Plan[],
     removals: string[],
     unchanged: ModuleChange[] = [],
-    versionOf = (module: string) => (this.lastVersion.get(module) ?? 0) + 1,
+    versionOf = (module: string) => this.nextVersion(module),
+    saveLater = false,
   ): PatchRecord {
     let fresh: ModuleVersion[];
     let replaced: ModuleVersion[];
@@ -369,10 +386,9 @@ export class PatchEngine {
 
     const changes: ModuleChange[] = [...unchanged];
     for (const version of fresh) {
-      this.lastVersion.set(version.module, Math.max(version.version, this.lastVersion.get(version.module) ?? 0));
       const old = replaced.find((r) => r.module === version.module);
       changes.push({ module: version.module, change: old ? 'updated' : 'added', oldVersion: old?.version ?? null, newVersion: version.version, oldHash: old?.hash ?? null, newHash: version.hash });
-      this.keep(version, plans.find((p) => p.module === version.module)!, meta.kind === 'rollback' || meta.kind === 'auto-rollback');
+      this.builds.keep(version, plans.find((p) => p.module === version.module)!, meta.kind === 'rollback' || meta.kind === 'auto-rollback');
     }
     for (const name of removals) {
       const old = replaced.find((r) => r.module === name);
@@ -380,43 +396,9 @@ export class PatchEngine {
       void this.builder.forget(name);
     }
     for (const old of replaced) this.dispose(old);
-    this.saveLiveCode(fresh);
+    if (saveLater) hostSetImmediate(() => this.builds.save(fresh));
+    else this.builds.save(fresh);
     return this.history.ok(meta, changes, migrated);
-  }
-
-  /**
-   * Makes what is live now durable: the new builds, then the manifest. The
-   * swap has happened; a failure here is logged and shown by status (the
-   * next restart would bring back the code of the last manifest saved).
-   */
-  private saveLiveCode(fresh: readonly ModuleVersion[]): void {
-    const store = this.liveCode;
-    if (!store) return;
-    try {
-      for (const version of fresh) store.saveBuild(version.module, version.hash, version.artifact);
-      const manifest = buildManifest(this.paths, this.bindings.live, this.kept, this.lastVersion);
-      store.saveManifest(manifest);
-      this.liveCodeSavedAt = manifest.savedAt;
-      this.liveCodeError = undefined;
-    } catch (err) {
-      this.liveCodeError = (err as Error).message;
-      this.log.error(`the live code could not be saved in ${store.dir} (${this.liveCodeError}); a restart now would bring back the code saved before this patch`);
-    }
-  }
-
-  private keep(version: ModuleVersion, plan: Plan, isRollback: boolean): void {
-    let stack = this.kept.get(version.module);
-    if (!stack) this.kept.set(version.module, (stack = []));
-    if (isRollback) {
-      const dropped = stack.pop();
-      if (dropped) unregisterSourceMap(dropped.url);
-      const previous = stack.pop();
-      if (previous) unregisterSourceMap(previous.url);
-    }
-    // The same build as the one kept on top (--from-disk over identical saved code): one entry, not a rollback to itself.
-    if (!isRollback && stack.at(-1)?.artifact.hash === plan.artifact.hash) stack.pop();
-    stack.push({ artifact: plan.artifact, inputs: plan.inputs, url: version.url });
-    while (stack.length > KEEP_VERSIONS) unregisterSourceMap(stack.shift()!.url);
   }
 
   private dispose(old: ModuleVersion): void {
@@ -432,30 +414,4 @@ export class PatchEngine {
       log.warn(`${rel} v${version} left ${intervals} interval(s) running; cleared them (use ctx.schedule or tick for work that should outlive a patch)`);
     }
   }
-}
-
-/**
- * A module is saved as live code under its name (data/code/builds/<name>/), so a name the live code cannot hold is
- * refused before it goes live: taken, it would make every later save fail and a restart undo the patches since.
- */
-function refuseUnsavableNames(targets: readonly string[]): void {
-  for (const name of targets) {
-    if (MODULE_NAME.test(name)) continue;
-    throw withModule(rebindError('BAD_MODULE_NAME', `the module name ${JSON.stringify(name)} cannot be used: ${unsavableName(name)}`), name);
-  }
-}
-
-function unsavableName(name: string): string {
-  return `a module's path under logic/ must be letters a-z, digits, _ and - (a letter or _ first), folders split by /, with no spaces, dots, quotes or other characters, or the live code cannot save it; rename logic/${name}.ts`;
-}
-
-/** The highest version number each module has had in `records`. */
-function versionsUsed(records: readonly PatchRecord[]): Record<string, number> {
-  const last: Record<string, number> = {};
-  for (const record of records) {
-    for (const m of record.modules ?? []) {
-      for (const v of [m.oldVersion, m.newVersion]) if (typeof v === 'number' && Number.isInteger(v) && v > (last[m.module] ?? 0)) last[m.module] = v;
-    }
-  }
-  return last;
 }

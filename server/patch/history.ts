@@ -118,7 +118,8 @@ export class History {
     return this.add(meta, { ok: true, noop: true, modules, migrations: [] });
   }
 
-  fail(meta: RecordMeta, modules: ModuleChange[], err: unknown): PatchRecord {
+  /** `frameOf`: where to read the source for the code frame, when not from this process's disk (a shipped patch). */
+  fail(meta: RecordMeta, modules: ModuleChange[], err: unknown, frameOf = this.frameOf): PatchRecord {
     const error: PatchError = isRebindError(err)
       ? {
           code: err.code,
@@ -128,7 +129,7 @@ export class History {
           ...(typeof err.details?.module === 'string' ? { module: err.details.module } : {}),
         }
       : { code: 'PATCH_ERROR', message: err instanceof Error ? err.message : String(err) };
-    const frame = error.location ? this.frameOf(error.location) : undefined;
+    const frame = error.location ? frameOf(error.location) : undefined;
     if (frame) error.frame = frame;
     return this.add(meta, { ok: false, noop: false, modules, migrations: [], error });
   }

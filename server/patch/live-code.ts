@@ -64,8 +64,9 @@ export class LiveCodeStore {
     private readonly disk: Disk = realDisk,
   ) {
     this.dir = path.join(dataDir, 'code');
-    this.identity = folderIdentity(dataDir);
+    // Created first: the identity of a folder that is not there yet is 'gone', and every save would then be refused.
     disk.mkdirSync(path.join(this.dir, 'builds'));
+    this.identity = folderIdentity(dataDir);
   }
 
   get manifestFile(): string {

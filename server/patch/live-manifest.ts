@@ -6,6 +6,7 @@ import { relativeToRoot, type Artifact, type ProjectPaths } from './build.ts';
 import { hashInputs } from './changes.ts';
 import { MANIFEST_FORMAT, type LiveCodeStore, type Manifest, type SavedBuild } from './live-code.ts';
 import { discoverModules } from './modules.ts';
+import { artifactFromText } from './shipped.ts';
 
 // Between the engine's memory (live versions, the builds kept for rollback)
 // and the manifest in the data folder: what to write after a patch, what to
@@ -18,6 +19,8 @@ export interface Kept {
   inputs: Map<string, string>;
   /** The url its source map was registered under while it was live ('' if it never was in this process). */
   url: string;
+  /** Of a build shipped from another process's folder: the state/ folder it was built against (see Plan). */
+  builtAgainst?: string;
 }
 
 /** How a live module compares with its files on disk. */
@@ -55,10 +58,7 @@ export function buildManifest(paths: ProjectPaths, live: ReadonlyMap<string, Mod
 function artifactOf(store: LiveCodeStore, paths: ProjectPaths, module: string, build: SavedBuild, warnings: string[]): { artifact: Artifact; inputs: Map<string, string> } {
   const { code, map, mapLost } = store.readBuild(module, build.hash);
   if (mapLost) warnings.push(`the source map of ${module} (${build.hash.slice(0, 8)}) in the saved live code is missing: it runs without one (its errors name the bundle, not logic/)`);
-  const inputs = new Map(Object.entries(build.inputs).map(([rel, hash]) => [path.resolve(paths.root, rel), hash] as const));
-  // The same outfile as a fresh build, so that the source map's relative paths resolve the same way.
-  const outfile = path.join(paths.root, '.rebind', module + '.js');
-  return { artifact: { code, map, hash: build.hash, inputs: [...inputs.keys()], outfile, emptyInputs: [] }, inputs };
+  return artifactFromText(paths, module, build.hash, code, map, build.inputs);
 }
 
 /**

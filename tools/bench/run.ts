@@ -2,6 +2,8 @@
 // REBIND_BENCH_QUICK=1 shortens the runs (for a smoke check, not for figures).
 import { benchCli } from './cli.ts';
 import { benchEngine } from './engine.ts';
+import { benchFleet } from './fleet.ts';
+import { benchFleetMessages } from './fleet-messages.ts';
 import { benchMetrics } from './metrics.ts';
 import { benchNet } from './net.ts';
 import { benchPersist } from './persist.ts';
@@ -50,6 +52,14 @@ if (!only || only === 'persist') {
 if (!only || only === 'save') {
   step('save to live (file watcher)');
   rows.push(...(await benchSave(quick ? 3 : 10)));
+}
+if (!only || only === 'fleet') {
+  step('fleet patch (3 node processes on a redis-server)');
+  rows.push(...(await benchFleet(quick ? 5 : 20)));
+}
+if (!only || only === 'fleet' || only === 'fleet-messages') {
+  step('fleet messages (3 node processes on a redis-server, players on sockets)');
+  rows.push(...(await benchFleetMessages(quick)));
 }
 if (!only || only === 'cli') {
   step('cli start-up (child processes)');

@@ -10,6 +10,8 @@ export const paint = (style: Style, text: string): string => (useColour ? styleT
 // The admin protocol's shapes are the server's own records; only their types cross over.
 export type { PatchRecord } from '../../server/admin/protocol.ts';
 import type { AdminActions, AdminStatus, PatchRecord } from '../../server/admin/protocol.ts';
+import type { FleetSummary } from '../../server/fleet/patch-coordinator.ts';
+import { formatFleetPatch, formatFleetStatus } from './format-fleet.ts';
 
 const short = (hash: string | null) => (hash ? hash.slice(0, 8) : '-');
 const v = (n: number | null) => (n === null ? '-' : `v${n}`);
@@ -43,8 +45,9 @@ function abandonedText(r: PatchRecord & { verify: Abandoned }): string {
   return `VERIFICATION ABANDONED: patch #${r.verify.patch} (${names}) was being verified when the server stopped; it stays live UNVERIFIED (watch it, or ${changed.map((m) => `rebind rollback ${m.module}`).join('; ')})`;
 }
 
-export function formatPatch(r: PatchRecord & { verification?: Verification }): string {
+export function formatPatch(r: PatchRecord & { verification?: Verification; fleet?: FleetSummary }): string {
   if (r.verification) return `${formatPatch({ ...r, verification: undefined })}\n${formatVerification(r.verification)}`;
+  if (r.fleet) return [formatPatch({ ...r, fleet: undefined }), ...formatFleetPatch(r.fleet)].join('\n');
   // A verification's outcome pushed on its own (rebind watch --verify): what it decided, then what it changed.
   if (r.verify && 'outcome' in r.verify && r.kind !== 'patch') {
     const decided = `${r.kind === 'auto-rollback' ? 'auto-rollback of patch' : 'patch'} #${r.verify.patch}: ${formatVerification(r.verify)}`;
@@ -137,6 +140,7 @@ export function formatStatus(s: Status): string {
   lines.push('', `${paint('bold', 'stores')}  ${s.stores.map((st) => `${st.name} (${st.kind} v${st.version})`).join(', ')}`);
   if (s.persistence) lines.push(`${paint('bold', 'data')}    transaction ${s.persistence.seq}, fsync ${s.persistence.mode}, ${s.persistence.journal} ${s.persistence.journalBytes} bytes`);
   if (s.lastPatch) lines.push(`${paint('bold', 'last patch')}  ${formatHistory([s.lastPatch])}`);
+  if (s.fleet) lines.push(...formatFleetStatus(s.fleet));
   return lines.join('\n');
 }
 

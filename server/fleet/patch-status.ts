@@ -1,0 +1,76 @@
+import type { Manifest } from '../patch/live-code.ts';
+import type { FleetPatcher } from './patch-coordinator.ts';
+import type { NodeRecord } from './node.ts';
+
+// What `rebind status` adds in a fleet: every live node with its players,
+// rooms and code versions, and, for each, where its code differs from the
+// fleet's manifest (the code every node should run).
+
+export type CodeVersions = Record<string, { version: number; hash: string }>;
+
+export interface FleetNodeStatus {
+  id: string;
+  self: boolean;
+  gameUrl: string;
+  adminUrl: string | null;
+  players: number;
+  rooms: number;
+  code: CodeVersions;
+  /** One line per module that differs from the fleet's manifest; empty when the node runs the fleet's code. */
+  differs: string[];
+  /** How old the node's record is (its heartbeat), in ms. */
+  seenMsAgo: number;
+}
+
+export interface FleetStatus {
+  node: string;
+  /** The fleet's manifest: the code every node should run (null before any node wrote one). */
+  manifest: CodeVersions | null;
+  nodes: FleetNodeStatus[];
+  /** The fleet patch under way, if any. */
+  patching: string | null;
+}
+
+export function codeOf(manifest: Manifest): CodeVersions {
+  return Object.fromEntries(Object.values(manifest.modules).map((m) => [m.module, { version: m.version, hash: m.hash }]));
+}
+
+/** Where `code` differs from `wanted`: "arena: v4 a40eb6f1, fleet v5 9f8e7d6c". */
+export function differences(code: CodeVersions, wanted: CodeVersions): string[] {
+  const lines: string[] = [];
+  for (const [module, want] of Object.entries(wanted)) {
+    const have = code[module];
+    if (!have) lines.push(`${module}: not live, fleet v${want.version} ${want.hash.slice(0, 8)}`);
+    else if (have.hash !== want.hash) lines.push(`${module}: v${have.version} ${have.hash.slice(0, 8)}, fleet v${want.version} ${want.hash.slice(0, 8)}`);
+  }
+  for (const [module, have] of Object.entries(code)) if (!wanted[module]) lines.push(`${module}: v${have.version} ${have.hash.slice(0, 8)}, not in the fleet's code`);
+  return lines.sort();
+}
+
+export async function fleetStatus(patcher: FleetPatcher): Promise<FleetStatus> {
+  const node = patcher.local.node;
+  const [records, manifest, patching] = await Promise.all([node.liveNodes(), patcher.local.code.manifest(), patcher.local.code.lockHolder()]);
+  const wanted = manifest ? codeOf(manifest) : null;
+  const now = Date.now();
+  // This node's own entry is read now, not from its last heartbeat.
+  const own: NodeRecord = node.record();
+  const all = [own, ...records.filter((r) => r.id !== own.id)];
+  return {
+    node: node.id,
+    manifest: wanted,
+    patching,
+    nodes: all
+      .map((r) => ({
+        id: r.id,
+        self: r.id === own.id,
+        gameUrl: r.gameUrl,
+        adminUrl: r.adminUrl,
+        players: r.load.players,
+        rooms: r.load.rooms,
+        code: r.code,
+        differs: wanted ? differences(r.code, wanted) : [],
+        seenMsAgo: Math.max(0, now - r.at),
+      }))
+      .sort((a, b) => a.id.localeCompare(b.id)),
+  };
+}

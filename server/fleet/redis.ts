@@ -1,0 +1,107 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { rebindError, type RebindError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+
+// The fleet's connections to Redis. Two rules: a Redis that is down never
+// takes a node down (reconnect forever, every connection error is logged,
+// none is thrown at the process), and a command never waits for Redis to come
+// back (it fails at once with FLEET_UNAVAILABLE, so that a player's request is
+// answered and the caller decides what to do without Redis).
+
+const log = createLogger('fleet');
+
+/** How long one command may wait for Redis's answer before it is FLEET_UNAVAILABLE. */
+const COMMAND_TIMEOUT_MS = 2000;
+
+/** Backs off to one attempt a second, and never gives up. */
+const retryForever = (attempt: number): number => Math.min(50 * attempt, 1000);
+
+function options(extra: RedisOptions): RedisOptions {
+  return {
+    retryStrategy: retryForever,
+    // A command sent while Redis is away fails at once instead of queueing behind the reconnect.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    lazyConnect: true,
+    ...extra,
+  };
+}
+
+/** A Redis URL without its password, for log lines and error messages. */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+export function fleetUnavailable(url: string, cause: unknown): RebindError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return rebindError('FLEET_UNAVAILABLE', `the fleet's Redis at ${safeUrl(url)} did not answer (${why}); the node keeps serving its own rooms and retries every second`, { cause });
+}
+
+export interface FleetConnections {
+  /** Commands and PUBLISH. */
+  readonly command: Redis;
+  /** SUBSCRIBE only (a subscribed connection can send nothing else). */
+  readonly subscriber: Redis;
+  /** Runs one command; any failure (down, timeout, refused) becomes FLEET_UNAVAILABLE. */
+  run<T>(fn: (redis: Redis) => Promise<T>): Promise<T>;
+  readonly ready: boolean;
+  close(): Promise<void>;
+}
+
+/** Connects both connections in the background; `onReady` runs at every (re)connect of the command connection. */
+export function connectFleet(url: string, onReady: () => void): FleetConnections {
+  try {
+    new URL(url);
+  } catch {
+    throw rebindError('BAD_REQUEST', `--fleet must be a Redis URL such as redis://127.0.0.1:6379, got "${url}"`);
+  }
+  const command = new Redis(url, options({ connectionName: 'rebind-node' }));
+  // The subscriber queues its SUBSCRIBE until connected, and ioredis subscribes again after each reconnect.
+  const subscriber = new Redis(url, options({ connectionName: 'rebind-node-sub', enableOfflineQueue: true }));
+  let downSince = 0;
+  let closing = false;
+  const down = (why: string) => {
+    // Once per outage, with the reason: ioredis reports every failed attempt.
+    if (downSince !== 0 || closing) return;
+    downSince = Date.now();
+    log.warn(`FLEET REDIS DOWN at ${safeUrl(url)}: ${why}; serving local rooms, retrying every second`);
+  };
+  command.on('error', (err: Error) => down(err.message));
+  command.on('close', () => down('connection closed'));
+  // The subscriber's errors are the same outage; a listener keeps them from being thrown.
+  subscriber.on('error', () => undefined);
+  command.on('ready', () => {
+    if (downSince !== 0) log.info(`fleet Redis back at ${safeUrl(url)} after ${((Date.now() - downSince) / 1000).toFixed(1)} s`);
+    downSince = 0;
+    onReady();
+  });
+  void command.connect().catch(() => undefined);
+  void subscriber.connect().catch(() => undefined);
+  return {
+    command,
+    subscriber,
+    get ready() {
+      return command.status === 'ready';
+    },
+    async run<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
+      if (command.status !== 'ready') throw fleetUnavailable(url, new Error(`connection ${command.status}`));
+      try {
+        return await fn(command);
+      } catch (err) {
+        throw fleetUnavailable(url, err);
+      }
+    },
+    async close() {
+      closing = true;
+      // quit() waits for Redis; when it is down, disconnect() is all there is to do.
+      await Promise.all([command, subscriber].map((c) => (c.status === 'ready' ? c.quit().then(() => undefined, () => c.disconnect()) : c.disconnect())));
+    },
+  };
+}
