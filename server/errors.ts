@@ -45,6 +45,7 @@ export type ErrorCode =
   // admin
   | 'BAD_TOKEN'
   | 'BAD_REQUEST'
+  | 'UNKNOWN_ACTION'
   // persistence
   | 'PERSIST_ERROR'
   | 'DATA_DAMAGED'
