@@ -10,6 +10,7 @@ import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
 import { parseVerifyWindow } from '../server/patch/verify-window.ts';
 import { COMMANDS, COMMON_OPTIONS, LOCAL_OPTIONS, help } from './cli/commands.ts';
 import { findProjectRoot } from './cli/project-root.ts';
+import { readableArgError } from './cli/arg-errors.ts';
 import { formatHistory, formatPatch, formatStatus, paint, patchExitCode, type PatchRecord } from './cli/format.ts';
 import { PATCH_PUSH } from '../server/admin/protocol.ts';
 
@@ -91,8 +92,8 @@ function parse(argv: string[]) {
       },
     });
   } catch (err) {
-    // Node's own message says what was wrong, and for a value that begins with "-", how to pass it (--token=-abc).
-    throw usage((err as Error).message);
+    // Node's message, said for a person: the option as typed and what to type instead (--token=-abc).
+    throw usage(readableArgError(err, argv));
   }
   // An option given twice is refused, not decided by the last one; an empty value is not a value.
   const seen = new Set<string>();
