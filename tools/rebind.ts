@@ -188,6 +188,8 @@ async function run(argv: string[]): Promise<number> {
         }
         const record = await client.request('patch', { ...(rest.length ? { modules: rest } : {}), ...(verifyMs ? { verify: verifyMs } : {}), ...(canary !== undefined ? { canary } : {}) });
         out(json, record, () => formatPatch(record));
+        // A file on disk the patch did not take is said here, not only in the server's log ("nothing to do" alone misled).
+        if (!json) for (const left of record.leftOut ?? []) process.stderr.write(`rebind: warning: logic/${left.module}.ts was left out (${left.code}): ${left.message}\n`);
         // A patch rolled back by its verification is refused, as far as a script is concerned; an unverified one is 3.
         return patchExitCode(record);
       }

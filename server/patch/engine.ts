@@ -8,7 +8,7 @@ import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { Builder, relativeToRoot, type ProjectPaths } from './build.ts';
 import type { Dispatcher } from './dispatch.ts';
 import { DEFAULT_TIME_LIMIT_MS } from './evaluate.ts';
-import { History, type ModuleChange, type Origin, type PatchRecord, type RecordMeta } from './history.ts';
+import { History, type LeftOut, type ModuleChange, type Origin, type PatchRecord, type RecordMeta } from './history.ts';
 import type { HistoryFile } from './history-file.ts';
 import type { LiveCodeStore, Manifest } from './live-code.ts';
 import { buildManifest, driftOf, restorePlans, type Drift, type Kept } from './live-manifest.ts';
@@ -255,7 +255,8 @@ export class PatchEngine {
 
   private async runPatch(request: PatchRequest, verify: VerifyOptions | undefined): Promise<PatchRecord> {
     const started = monoNow();
-    const meta = { origin: request.origin ?? 'api', by: request.by, kind: 'patch' as const, started, ...(verify ? { verify: { windowMs: verify.windowMs } } : {}) };
+    const leftOut: LeftOut[] = [];
+    const meta = { origin: request.origin ?? 'api', by: request.by, kind: 'patch' as const, started, leftOut, ...(verify ? { verify: { windowMs: verify.windowMs } } : {}) };
     const onDisk = discoverModules(this.paths.logicDir);
     const live = this.bindings.live;
     let targets: string[];
@@ -272,6 +273,8 @@ export class PatchEngine {
         targets = targets.filter((name) => {
           if (MODULE_NAME.test(name)) return true;
           this.log.error(`MODULE LEFT OUT: ${JSON.stringify(name)} (BAD_MODULE_NAME: ${unsavableName(name)}); it is not patched in`);
+          // In the record too, so that `rebind patch` says it rather than "nothing to do".
+          leftOut.push({ module: name, code: 'BAD_MODULE_NAME', message: unsavableName(name) });
           return false;
         });
       }
