@@ -6,7 +6,8 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
+import type { AdminTarget } from './cli/admin-client.ts';
+import { CliError } from './cli/cli-error.ts';
 import { parseVerifyWindow } from '../server/patch/verify-window.ts';
 import { COMMANDS, COMMON_OPTIONS, LOCAL_OPTIONS, help } from './cli/commands.ts';
 import { findProjectRoot } from './cli/project-root.ts';
@@ -168,6 +169,8 @@ async function run(argv: string[]): Promise<number> {
     out(json, created, () => describeProject(created, path.resolve(engine)));
     return 0;
   }
+  // Loaded here: the admin client brings ws, which types and new never need.
+  const { AdminClient } = await import('./cli/admin-client.ts');
   const client = await AdminClient.connect(target(values));
   try {
     switch (command) {
