@@ -101,9 +101,9 @@ export interface ClientCtx extends Ctx {
 /**
  * What the session hooks `join`, `resume`, `drop` and `leave` receive: the
  * host calls them for a player, so `ctx.player` is a string. (`auth` runs
- * before there is a player: it takes a plain Ctx.) Calling a hook yourself
- * with ctx.call from a timer, or with `rebind call` without `--as`, gives it
- * no player: don't.
+ * before there is a player: it takes a plain Ctx.) Called without a player
+ * (from a timer, `rebind call` without `--as`), a session hook is refused
+ * with NEEDS_PLAYER before it runs; ctx.schedule of one is a type error.
  */
 export type SessionCtx = ClientCtx;
 

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'PATCH_TIME_LIMIT'
   | 'NO_ROLLBACK'
   | 'UNKNOWN_MODULE'
+  | 'BAD_MODULE_NAME'
   // calls
   | 'UNKNOWN_HANDLER'
   | 'NOT_PUBLIC'
@@ -44,6 +45,7 @@ export type ErrorCode =
   // admin
   | 'BAD_TOKEN'
   | 'BAD_REQUEST'
+  | 'UNKNOWN_ACTION'
   // persistence
   | 'PERSIST_ERROR'
   | 'DATA_DAMAGED'

@@ -77,8 +77,12 @@ let root: pino.Logger | undefined;
 /** Built at the first event, so that REBIND_LOG set by a tool before it logs is honoured. */
 function rootLogger(): pino.Logger {
   if (root) return root;
-  const wanted = process.env.REBIND_LOG ?? 'info';
-  root = pino({ level: LEVELS.has(wanted) ? wanted : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination(stream));
+  const given = process.env.REBIND_LOG ?? 'info';
+  // DEBUG is debug; a level that is none of them is said once, not silently taken as info.
+  const wanted = given.trim().toLowerCase();
+  const known = LEVELS.has(wanted);
+  root = pino({ level: known ? wanted : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination(stream));
+  if (!known) root.warn({ scope: 'log' }, `REBIND_LOG=${JSON.stringify(given)} is not a level (${[...LEVELS].join(', ')}); logging at info`);
   return root;
 }
 

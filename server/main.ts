@@ -31,8 +31,8 @@ usage: npm start -- [options]
                     (REBIND_MAX_PER_ADDRESS, default 256)
   --grace S         how long a disconnected player is kept for a resume, in seconds
                     (REBIND_GRACE, default 30)
-  --verify DURATION with --watch: verify each save's patch for this long (30s, 500ms, 2m, 1h;
-                    at most 24h) and
+  --verify DURATION with --watch: verify each save's patch for this long (30s, 1500ms, 2m, 1h;
+                    from 1s to 24h) and
                     roll it back on its own if it goes over budget (REBIND_VERIFY)
   --from-disk       start from logic/ as it is on disk, not from the live code saved in
                     the data folder (REBIND_FROM_DISK=1; the default is the code that was live)

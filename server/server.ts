@@ -200,7 +200,7 @@ export class GameServer {
       const token = loadOrCreateToken(dataDir);
       // GET /metrics (Prometheus, the admin token as Bearer) beside the dashboard's pages.
       const metrics = new Metrics(server, options.sessionModule);
-      const scrape = metrics.handler(token.value, { refused: (req, why) => server.admin?.refused(req, why) ?? Promise.resolve(), accepted: (req) => server.admin?.accepted(req) });
+      const scrape = metrics.handler(token.value, { refused: (req, why) => server.admin?.refused(req, why, 'metrics') ?? Promise.resolve(), accepted: (req) => server.admin?.accepted(req) });
       const pages = options.pages ? servePages([await bundlePage('/', path.join(CLIENT_DIR, 'dashboard/index.html'), path.join(CLIENT_DIR, 'dashboard/main.ts'), '/dashboard.js')]) : undefined;
       server.admin = await AdminServer.start({
         host: options.adminHost ?? '127.0.0.1',

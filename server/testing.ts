@@ -9,6 +9,7 @@ import path from 'node:path';
 import { RebindClient, type ClientOptions } from '../client/index.ts';
 import type { PatchRecord } from './patch/history.ts';
 import { GameServer, type ServerOptions } from './server.ts';
+import { DataLock } from './store/lock.ts';
 
 export type { PatchRecord } from './patch/history.ts';
 export { RebindClient, RebindClientError } from '../client/index.ts';
@@ -31,6 +32,8 @@ export class TestGame {
     readonly root: string,
     readonly dataDir: string,
     private readonly owned: string,
+    /** Held while the copy is in use: what tells a later run that this copy is not stale (see removeStaleCopies). */
+    private readonly lock: DataLock | undefined,
   ) {}
 
   static async start(options: TestGameOptions = {}): Promise<TestGame> {
@@ -40,20 +43,21 @@ export class TestGame {
     if (!hasLogic && !Object.keys(files).some((rel) => /^logic[\\/]/.test(rel))) {
       throw new Error(`startGame: ${root} has no logic/ folder, so there is no game to start; pass root: <your game's folder> (or files: { 'logic/...': ... })`);
     }
-    const owned = makeCopy(root);
-    for (const [rel, text] of Object.entries(files)) write(owned, rel, text);
-    const data = dataDir ?? path.join(owned, 'data');
+    const { owned, lock } = await makeCopy(root);
     let server: GameServer | undefined;
     try {
+      for (const [rel, text] of Object.entries(files)) write(owned, rel, text);
+      const data = dataDir ?? path.join(owned, 'data');
       server = await GameServer.start({ ...rest, root: owned, dataDir: data, port: 0, host: '127.0.0.1' });
       // A server keeps going without a module that did not load; a test must not.
       const leftOut = server.host.status().skippedAtStart;
       if (leftOut.length > 0) {
         throw new Error(`startGame: ${leftOut.map((m) => `${m.module} did not load (${m.code}: ${m.message})`).join('; ')}`);
       }
-      return new TestGame(server, owned, data, owned);
+      return new TestGame(server, owned, data, owned, lock);
     } catch (err) {
       await server?.stop().catch(() => undefined);
+      await lock?.release();
       removeCopy(owned);
       throw err;
     }
@@ -128,6 +132,7 @@ export class TestGame {
     try {
       await this.server.stop();
     } finally {
+      await this.lock?.release();
       removeCopy(this.owned);
     }
   }
@@ -148,13 +153,14 @@ const NOT_COPIED = new Set(['node_modules', 'data', 'test-output']);
  * node_modules, data and dot folders, so that `../shared/x.ts` resolves too.
  * A project that does not exist gets a folder under the system's temp folder.
  */
-function makeCopy(root: string): string {
+async function makeCopy(root: string): Promise<{ owned: string; lock?: DataLock }> {
   if (!existsSync(root)) {
     const owned = mkdtempSync(path.join(tmpdir(), 'rebind-game-'));
     for (const dir of ['state', 'logic']) mkdirSync(path.join(owned, dir));
-    return owned;
+    return { owned };
   }
   const parent = path.join(root, '.rebind-test');
+  await removeStaleCopies(parent);
   let owned: string;
   for (let attempt = 0; ; attempt++) {
     mkdirSync(parent, { recursive: true });
@@ -166,6 +172,13 @@ function makeCopy(root: string): string {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
     }
   }
+  let lock: DataLock;
+  try {
+    lock = await DataLock.acquire(owned);
+  } catch (err) {
+    removeCopy(owned);
+    throw err;
+  }
   for (const entry of readdirSync(root, { withFileTypes: true })) {
     if (entry.name.startsWith('.') || NOT_COPIED.has(entry.name)) continue;
     const from = path.join(root, entry.name);
@@ -176,7 +189,37 @@ function makeCopy(root: string): string {
   }
   // Packages resolve by walking up from the copy to the project's own node_modules.
   for (const dir of ['state', 'logic']) mkdirSync(path.join(owned, dir), { recursive: true });
-  return owned;
+  return { owned, lock };
+}
+
+/** A copy younger than this is left alone even unlocked: it may be between its mkdtemp and its lock. */
+const STALE_AFTER_MS = 60_000;
+
+/**
+ * Removes the copies that runs killed before their stop() left behind (Ctrl-C on npm test): a copy whose lock
+ * (held by the run that made it, released by the kernel when that process dies) can be taken is nobody's.
+ * Never judged by a pid. A copy another live run holds answers DATA_LOCKED and is kept.
+ */
+async function removeStaleCopies(parent: string): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((name) => name.startsWith('run-'));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const copy = path.join(parent, name);
+    const age = Date.now() - (statSync(copy, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+    if (age < STALE_AFTER_MS) continue;
+    let lock: DataLock;
+    try {
+      lock = await DataLock.acquire(copy);
+    } catch {
+      continue; // in use by a live run (DATA_LOCKED), or already gone
+    }
+    await lock.release();
+    rmSync(copy, { recursive: true, force: true });
+  }
 }
 
 /** Removes a copy, and <project>/.rebind-test/ with the last one. */

@@ -6,10 +6,12 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AdminClient, CliError, type AdminTarget } from './cli/admin-client.ts';
+import type { AdminTarget } from './cli/admin-client.ts';
+import { CliError } from './cli/cli-error.ts';
 import { parseVerifyWindow } from '../server/patch/verify-window.ts';
 import { COMMANDS, COMMON_OPTIONS, LOCAL_OPTIONS, help } from './cli/commands.ts';
 import { findProjectRoot } from './cli/project-root.ts';
+import { readableArgError } from './cli/arg-errors.ts';
 import { formatHistory, formatPatch, formatStatus, paint, patchExitCode, type PatchRecord } from './cli/format.ts';
 import { PATCH_PUSH } from '../server/admin/protocol.ts';
 
@@ -91,8 +93,8 @@ function parse(argv: string[]) {
       },
     });
   } catch (err) {
-    // Node's own message says what was wrong, and for a value that begins with "-", how to pass it (--token=-abc).
-    throw usage((err as Error).message);
+    // Node's message, said for a person: the option as typed and what to type instead (--token=-abc).
+    throw usage(readableArgError(err, argv));
   }
   // An option given twice is refused, not decided by the last one; an empty value is not a value.
   const seen = new Set<string>();
@@ -167,6 +169,8 @@ async function run(argv: string[]): Promise<number> {
     out(json, created, () => describeProject(created, path.resolve(engine)));
     return 0;
   }
+  // Loaded here: the admin client brings ws, which types and new never need.
+  const { AdminClient } = await import('./cli/admin-client.ts');
   const client = await AdminClient.connect(target(values));
   try {
     switch (command) {
@@ -187,6 +191,8 @@ async function run(argv: string[]): Promise<number> {
         }
         const record = await client.request('patch', { ...(rest.length ? { modules: rest } : {}), ...(verifyMs ? { verify: verifyMs } : {}), ...(canary !== undefined ? { canary } : {}) });
         out(json, record, () => formatPatch(record));
+        // A file on disk the patch did not take is said here, not only in the server's log ("nothing to do" alone misled).
+        if (!json) for (const left of record.leftOut ?? []) process.stderr.write(`rebind: warning: logic/${left.module}.ts was left out (${left.code}): ${left.message}\n`);
         // A patch rolled back by its verification is refused, as far as a script is concerned; an unverified one is 3.
         return patchExitCode(record);
       }

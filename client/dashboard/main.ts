@@ -36,7 +36,8 @@ let history: Record_[] = [];
 
 function request<A extends AdminActionName>(action: A, args: AdminActions[A]['args']): Promise<AdminActions[A]['reply']> {
   if (!socket || socket.readyState !== WebSocket.OPEN) return Promise.reject(new Error('not connected'));
-  const { frame, reply } = requests.start<AdminActions[A]['reply']>(action, args);
+  // Every request says it comes from the dashboard, reads too: the audit log names who looked, not "cli".
+  const { frame, reply } = requests.start<AdminActions[A]['reply']>(action, { origin: 'dashboard', ...args });
   socket.send(JSON.stringify(frame));
   return reply;
 }
@@ -98,6 +99,14 @@ function renderFleet(f: Status['fleet']): void {
   );
 }
 
+/** How each kind of verification outcome looks in the history: the item's class, its headline's class and word. */
+const OUTCOME_LOOK: Record<string, { item: string; head: string; word?: string }> = {
+  'auto-rollback': { item: 'auto-rollback', head: 'fail', word: 'AUTO-ROLLBACK' },
+  confirm: { item: 'confirm', head: 'ok' },
+  unverified: { item: 'unverified', head: 'warn', word: 'UNVERIFIED' },
+  superseded: { item: 'superseded', head: 'noop' },
+};
+
 function renderHistory(): void {
   $('history').replaceChildren(
     ...history
@@ -108,15 +117,20 @@ function renderHistory(): void {
         const changed = r.modules.filter((m) => m.change !== 'unchanged').map((m) => `${m.module} v${m.oldVersion ?? '-'} → v${m.newVersion ?? '-'}`).join(', ');
         const item = el('div', { className: 'record' }, el('div', {}, `#${r.id} ${r.at.slice(11, 19)} ${r.kind} by ${r.by ?? r.origin} `, result, ` ${r.durationMs.toFixed(1)} ms `, changed));
         item.dataset.id = String(r.id);
-        // A verification's outcome: an auto-rollback in red with its reason and figures, a confirm in green.
+        // A verification's outcome: an auto-rollback in red with its reason and figures, a confirm in green,
+        // unverified (too few calls) in amber, superseded in grey; only a rollback's figures are drawn in red.
         const verify = r.verify && 'outcome' in r.verify ? r.verify : undefined;
         if (verify) {
-          const figures = (f: typeof verify.new) => `${f.calls} calls, ${f.errors} errors (${(f.errorRate * 100).toFixed(1)}%), p99 ${f.p99Ms} ms`;
-          item.classList.add(r.kind === 'auto-rollback' ? 'auto-rollback' : 'confirm');
-          item.append(el('div', { className: r.kind === 'auto-rollback' ? 'fail' : 'ok', textContent: `${r.kind === 'auto-rollback' ? 'AUTO-ROLLBACK' : verify.outcome} of patch #${verify.patch} after ${verify.elapsedMs / 1000} s${verify.reason ? `: ${verify.reason}` : ''}` }), el('div', { className: 'errors', textContent: `new: ${figures(verify.new)}; previous: ${figures(verify.previous)}` }));
+          const figures = (f: typeof verify.new) => `${f.calls} calls${f.unanswered ? ` (${f.unanswered} never answered)` : ''}, ${f.errors} errors (${(f.errorRate * 100).toFixed(1)}%), p99 ${f.p99Ms} ms`;
+          const look = OUTCOME_LOOK[r.kind] ?? OUTCOME_LOOK.superseded!;
+          item.classList.add(look.item);
+          item.append(
+            el('div', { className: look.head, textContent: `${look.word ?? verify.outcome} of patch #${verify.patch} after ${verify.elapsedMs / 1000} s${verify.reason ? `: ${verify.reason}` : ''}` }),
+            el('div', { className: r.kind === 'auto-rollback' ? 'errors' : 'figures', textContent: `new: ${figures(verify.new)}; previous: ${figures(verify.previous)}` }),
+          );
           // Lifecycle hooks (a tick) are judged apart from the handlers: their runs, when there were any.
           const hooks = (h: NonNullable<typeof verify.hooks>['new']) => `${h.runs} runs, ${h.errors} errors (${(h.errorRate * 100).toFixed(1)}%)`;
-          if (verify.hooks) item.append(el('div', { className: 'errors', textContent: `hooks new: ${hooks(verify.hooks.new)}; previous: ${hooks(verify.hooks.previous)}` }));
+          if (verify.hooks) item.append(el('div', { className: r.kind === 'auto-rollback' ? 'errors' : 'figures', textContent: `hooks new: ${hooks(verify.hooks.new)}; previous: ${hooks(verify.hooks.previous)}` }));
         } else if (r.verify && 'abandoned' in r.verify) {
           item.classList.add('abandoned');
           item.append(el('div', { className: 'fail', textContent: abandonedText(r, r.verify.patch) }));
@@ -139,6 +153,7 @@ function verificationState(r: Record_, windowMs: number): HTMLElement {
     return el('div', { className: 'verifying', textContent: `${what} running: ${windowMs / 1000} s window, ends ${ends}` });
   }
   if (decided.kind === 'auto-rollback') return el('div', { className: 'fail', textContent: `${what}: rolled back by #${decided.id} (auto-rollback)` });
+  if (decided.kind === 'unverified') return el('div', { className: 'warn', textContent: `${what}: UNVERIFIED by #${decided.id}, too few calls to judge${r.canary !== undefined ? ' (withdrawn, not promoted)' : ' (live)'}` });
   if (decided.kind === 'verify-abandoned' || decided.kind === 'canary-abandoned') return el('div', { className: 'fail', textContent: `${what}: cut short by a stop (#${decided.id})` });
   const outcome = decided.verify && 'outcome' in decided.verify ? decided.verify.outcome : decided.kind;
   return el('div', { className: outcome === 'confirmed' ? 'ok' : 'noop', textContent: `${what}: ${outcome} by #${decided.id}` });

@@ -62,7 +62,7 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
     patch: async (args, by, applied) => {
       // verify: a window in ms; the answer then waits for the verification's outcome (or the early rollback).
       const problem = args.verify === undefined ? undefined : verifyWindowProblem(args.verify);
-      if (problem) throw rebindError('BAD_REQUEST', `verify (a window in milliseconds) ${problem}`);
+      if (problem) throw rebindError('BAD_REQUEST', `the verification window (verify, sent in milliseconds) ${problem}`);
       const verify = typeof args.verify === 'number' ? { windowMs: args.verify } : undefined;
       // canary: the share of players (0.1 = 10%) the new versions serve during the window.
       if (args.canary !== undefined && typeof args.canary !== 'number') throw rebindError('BAD_REQUEST', 'canary must be a share of players between 0 and 1');

@@ -110,7 +110,7 @@ export class AdminServer {
    * big it is without filling the disk), answered after a delay that doubles
    * each time.
    */
-  async refused(req: IncomingMessage, why: string): Promise<void> {
+  async refused(req: IncomingMessage, why: string, by?: string): Promise<void> {
     const address = req.socket.remoteAddress ?? '?';
     const failures = (this.failures.get(address) ?? 0) + 1;
     this.failures.delete(address);
@@ -121,7 +121,7 @@ export class AdminServer {
       const browserOrigin = req.headers.origin;
       this.record({
         action: 'auth',
-        origin: browserOrigin === undefined ? claimedName(undefined) : 'browser',
+        origin: browserOrigin === undefined ? (by ?? claimedName(undefined)) : 'browser',
         address,
         ...(browserOrigin === undefined ? {} : { browserOrigin: browserOrigin.slice(0, 200) }),
         ok: false,
@@ -203,7 +203,7 @@ export class AdminServer {
       const args = rawArgs && typeof rawArgs === 'object' ? (rawArgs as Record<string, unknown>) : {};
       // Own keys only: "constructor" or "toString" are not actions.
       const action = Object.hasOwn(this.options.actions, name) ? this.options.actions[name] : undefined;
-      if (!action) throw rebindError('UNKNOWN_HANDLER', `no admin action "${name}" (known: ${Object.keys(this.options.actions).join(', ')})`);
+      if (!action) throw rebindError('UNKNOWN_ACTION', `no admin action "${name}" (known: ${Object.keys(this.options.actions).join(', ')})`);
       const origin = claimedName(args.origin);
       const by = `${origin}@${address}`;
       let result: unknown;

@@ -8,7 +8,7 @@ import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { Builder, relativeToRoot, type ProjectPaths } from './build.ts';
 import type { Dispatcher } from './dispatch.ts';
 import { DEFAULT_TIME_LIMIT_MS } from './evaluate.ts';
-import { History, type ModuleChange, type Origin, type PatchRecord, type RecordMeta } from './history.ts';
+import { History, type LeftOut, type ModuleChange, type Origin, type PatchRecord, type RecordMeta } from './history.ts';
 import type { HistoryFile } from './history-file.ts';
 import type { LiveCodeStore, Manifest } from './live-code.ts';
 import { restorePlans, type Drift } from './live-manifest.ts';
@@ -229,13 +229,14 @@ export class PatchEngine {
   }
 
   private async runPatch(request: PatchRequest, verify: VerifyOptions | undefined): Promise<PatchRecord> {
-    const meta = { origin: request.origin ?? 'api', by: request.by, kind: 'patch' as const, started: monoNow(), ...(verify ? { verify: { windowMs: verify.windowMs } } : {}) };
+    const leftOut: LeftOut[] = [];
+    const meta = { origin: request.origin ?? 'api', by: request.by, kind: 'patch' as const, started: monoNow(), leftOut, ...(verify ? { verify: { windowMs: verify.windowMs } } : {}) };
     let planned: PlannedPatch;
     try {
       if (verify && !metricsEnabled) throw rebindError('BAD_REQUEST', 'a verification needs the per-call counts, which REBIND_METRICS=0 turns off: start the server without it, or patch without --verify');
       const badWindow = verify && verifyWindowProblem(verify.windowMs);
       if (badWindow) throw rebindError('BAD_REQUEST', `the verification window ${badWindow}`);
-      planned = await this.planFor(request);
+      planned = await this.planFor(request, leftOut);
     } catch (err) {
       return this.history.fail(meta, [], err);
     }
@@ -245,8 +246,9 @@ export class PatchEngine {
     return this.activate(meta, plans, removals, unchanged);
   }
 
-  private planFor(request: PatchRequest): Promise<PlannedPatch> {
+  private planFor(request: PatchRequest, leftOut?: LeftOut[]): Promise<PlannedPatch> {
     return planPatch(request, {
+      leftOut,
       paths: this.paths,
       builder: this.builder,
       bindings: this.bindings,

@@ -58,6 +58,14 @@ export interface PatchRecord {
   verify?: VerifyReport | { windowMs: number } | { windowMs: number; patch: number; abandoned: true };
   /** Of a canary patch: the share of players its versions serve until the verification decides. */
   canary?: number;
+  /** Files on disk that this patch left out (a module name the server cannot use), each with why: not patched in. */
+  leftOut?: LeftOut[];
+}
+
+export interface LeftOut {
+  module: string;
+  code: string;
+  message: string;
 }
 
 export interface RecordMeta {
@@ -68,6 +76,7 @@ export interface RecordMeta {
   started: number;
   verify?: PatchRecord['verify'];
   canary?: number;
+  leftOut?: LeftOut[];
 }
 
 const KEEP = 1000;
@@ -144,6 +153,7 @@ export class History {
       ...outcome,
       ...(meta.verify ? { verify: meta.verify } : {}),
       ...(meta.canary !== undefined ? { canary: meta.canary } : {}),
+      ...(meta.leftOut?.length ? { leftOut: meta.leftOut } : {}),
       durationMs: Math.round((monoNow() - meta.started) * 1000) / 1000,
     };
     if (!record.error) delete record.error;

@@ -6,7 +6,7 @@ import type { Builder, ProjectPaths } from './build.ts';
 import { refuseDuringCanary } from './canary.ts';
 import { hashInputs, selectTargets } from './changes.ts';
 import type { PatchRequest } from './engine.ts';
-import type { ModuleChange } from './history.ts';
+import type { LeftOut, ModuleChange } from './history.ts';
 import { discoverModules, MODULE_NAME } from './modules.ts';
 
 // The first step of a patch: which modules it touches and their new builds,
@@ -29,6 +29,8 @@ export interface PlanContext {
   inputsOf(module: string): Map<string, string> | undefined;
   /** A rebuild that came out identical: the sources it was read from are now these. */
   sameBuild(module: string, inputs: Map<string, string>): void;
+  /** Modules on disk left out of the patch (a name the live code cannot hold), for the record: `rebind patch` says so rather than "nothing to do". */
+  leftOut?: LeftOut[];
 }
 
 /** Builds what `request` asks for; throws (a coded error naming the module) on a refusal or a compile error. */
@@ -43,6 +45,7 @@ export async function planPatch(request: PatchRequest, ctx: PlanContext): Promis
     targets = targets.filter((name) => {
       if (MODULE_NAME.test(name)) return true;
       ctx.log.error(`MODULE LEFT OUT: ${JSON.stringify(name)} (BAD_MODULE_NAME: ${unsavableName(name)}); it is not patched in`);
+      ctx.leftOut?.push({ module: name, code: 'BAD_MODULE_NAME', message: unsavableName(name) });
       return false;
     });
   }

@@ -69,7 +69,7 @@ it('knows no action by an inherited name, audits none as done, and reads no inhe
   const request = await admin();
   for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
     const [, failed, error] = await request(name);
-    expect([failed, error.code]).toEqual([1, 'UNKNOWN_HANDLER']);
+    expect([failed, error.code]).toEqual([1, 'UNKNOWN_ACTION']);
   }
   expect(auditLines().filter((l) => ['constructor', 'toString', '__proto__', 'hasOwnProperty'].includes(l.action as string))).toEqual([]);
   for (const path of ['constructor', 'n.constructor', 'log.length.toString']) {

@@ -37,6 +37,11 @@ it('rebind patch --verify 1s with no call in the window: UNVERIFIED, exit 3, the
   expect(run.code).toBe(3);
   expect(run.stdout).toMatch(/UNVERIFIED after its 1 s window: too few calls to judge/);
   expect(run.stderr).toBe('verifying the new code for 1 s...\n');
+  // The same code again is a no-op: nothing to verify, and nothing says it verifies.
+  const noop = await cli('patch', 'shop', '--verify', '1000s');
+  expect(noop.code).toBe(0);
+  expect(noop.stdout).toMatch(/nothing to do/);
+  expect(noop.stderr).toBe('');
   // A refused patch (a syntax error) says nothing about verifying.
   t.project.write('logic/shop.ts', 'export function buy( {\n');
   const refused = await cli('patch', 'shop', '--verify', '5s');

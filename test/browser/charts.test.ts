@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
@@ -89,9 +89,28 @@ describe.skipIf(!HAVE_BROWSER)('the dashboard charts', () => {
     const legends = await page.textContent('#chart-calls');
     for (const v of ['shop v1', 'shop v2', 'shop v3', 'shop v4']) expect(legends).toContain(v);
     expect(await page.textContent('#chart-errors')).toContain('shop v3');
-    expect(await page.textContent('#chart-tick')).toContain('players');
-    expect(await page.locator('#charts canvas').count()).toBeGreaterThanOrEqual(4);
+    // Tick time and players on charts of their own: players in the tens would flatten a tick of a few ms.
+    expect(await page.textContent('#chart-tick')).toContain('tick ms');
+    expect(await page.textContent('#chart-tick')).not.toContain('players');
+    expect(await page.textContent('#chart-players')).toContain('players');
+    expect(await page.locator('#charts canvas').count()).toBeGreaterThanOrEqual(5);
+
+    // A confirmed verification: its figures are not drawn in red, and it is recorded as a confirm.
+    t.project.write('logic/shop.ts', shop('v5'));
+    const good = await t.server.host.engine.patch({ modules: ['shop'], origin: 'dashboard', verify: { windowMs: 2000 } });
+    expect((await t.server.host.engine.verification(good.id))!.outcome).toBe('confirmed');
+    const confirm = page.locator(`#history .record[data-id="${good.id + 1}"]`);
+    await confirm.waitFor({ timeout: 10_000 });
+    expect(await confirm.textContent()).toMatch(/confirmed of patch #\d+ after/);
+    const colours = await confirm.locator('div').evaluateAll((els) => els.map((e) => getComputedStyle(e).color));
+    expect(colours.filter((c) => c === 'rgb(198, 40, 40)')).toEqual([]);
+    await page.waitForTimeout(2500);
+    await page.screenshot({ path: `${SHOTS}/7b-charts-confirm.png`, fullPage: true });
     expect(errors).toEqual([]);
+    // The page's reads (history, status, series at login) are audited as the dashboard's, not the CLI's.
+    const reads = readFileSync(t.server.admin!.audit.file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; origin: string }).filter((l) => ['status', 'history', 'series'].includes(l.action));
+    expect(reads.map((l) => l.action).sort()).toEqual(['history', 'series', 'status']);
+    expect(reads.every((l) => l.origin === 'dashboard')).toBe(true);
   }, 60_000);
 
   it('an empty verification window is an error on the page, not a silent unverified patch; unticking verify says NOT verified', async () => {
@@ -113,7 +132,7 @@ describe.skipIf(!HAVE_BROWSER)('the dashboard charts', () => {
     await page.uncheck('#verify-on');
     expect(await page.textContent('#patch-button')).toBe('patch from disk, NOT verified');
     expect(await page.textContent('#verify-error')).toBe('');
-    t.project.write('logic/shop.ts', shop('v5'));
+    t.project.write('logic/shop.ts', shop('v5b'));
     await page.click('#patch-button');
     await page.waitForFunction(() => document.querySelector('#history')?.textContent?.includes('by dashboard@'), null, { timeout: 10_000 });
     const last = t.server.host.history(1)[0]!;

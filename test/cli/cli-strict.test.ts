@@ -46,7 +46,7 @@ describe('a strict CLI', () => {
     expect(foreign.stderr).toContain('rebind status takes no --as');
     const unknown = await cli('status', '--verbose');
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain("Unknown option '--verbose'");
+    expect(unknown.stderr).toContain('unknown option --verbose (rebind help lists');
     expect((await cli('rollback', 'arena', 'chat')).code).toBe(2);
   });
 
@@ -85,6 +85,23 @@ describe('a strict CLI', () => {
     const dashed = await runCli(['status', '--token', '-abc', '--server', server.adminUrl], env);
     expect(dashed.code).toBe(2);
     expect(dashed.stderr).toContain('--token=');
+  });
+
+  it("says the option parser's refusals in one readable line each, with what to type", async () => {
+    const cases: Array<[string[], string]> = [
+      [['status', '--token'], 'rebind: --token needs a value: --token <value>\n'],
+      [['history', '-n', '-5'], 'rebind: -n -5: a value that begins with "-" reads as an option; write --n=-5\n'],
+      [['status', '--token', '-abc'], 'rebind: --token -abc: a value that begins with "-" reads as an option; write --token=-abc\n'],
+      [['status', '--json=1'], 'rebind: --json takes no value: write --json alone\n'],
+      [['status', '--token', '--data', 'd'], 'rebind: --token needs a value (--data after it is the next option); a value that begins with "-" is written --token=<value>\n'],
+      [['status', '-x'], "rebind: unknown option -x (rebind help lists each command's options)\n"],
+    ];
+    for (const [args, line] of cases) {
+      const result = await runCli(['--server', server.adminUrl, ...args], env);
+      expect(result.code, args.join(' ')).toBe(2);
+      // One line, no quote left open, no placeholder (XYZ) standing for what was typed.
+      expect(result.stderr).toBe(line);
+    }
   });
 
   it('refuses the options that find a server for commands that need none, repeated options and empty values', async () => {

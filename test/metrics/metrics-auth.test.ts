@@ -28,7 +28,7 @@ const auditAuth = () => {
     ? readFileSync(file, 'utf8')
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { action: string; ok: boolean; result: string; address: string })
+        .map((l) => JSON.parse(l) as { action: string; origin: string; ok: boolean; result: string; address: string })
         .filter((e) => e.action === 'auth')
     : [];
 };
@@ -43,7 +43,7 @@ it('wrong tokens on /metrics are audited at failures 1, 2, 4 and slowed down; a 
   expect(elapsed).toBeGreaterThanOrEqual(1400);
   const lines = auditAuth().map((e) => e.result);
   expect(lines).toEqual([expect.stringMatching(/metrics.*failure 1 in a row/), expect.stringMatching(/failure 2 in a row/), expect.stringMatching(/failure 4 in a row/)]);
-  expect(auditAuth().every((e) => e.ok === false && e.address.length > 0)).toBe(true);
+  expect(auditAuth().every((e) => e.ok === false && e.address.length > 0 && e.origin === 'metrics')).toBe(true);
 
   // The right token, with the scheme in any case, is served and ends the run of failures.
   for (const scheme of ['bearer', 'BEARER', 'Bearer']) {

@@ -106,6 +106,9 @@ it('rebind patch --canary 10% --verify 1s: promoted at the end of the window; --
   const cli = (...args: string[]) => runCli([...args, '--server', t!.server.admin!.url], { REBIND_ADMIN_TOKEN: TOKEN });
   expect((await cli('patch', 'shop', '--canary', '10%')).code).toBe(2);
   expect((await cli('patch', 'shop', '--canary', '150%', '--verify', '1s')).code).toBe(2);
+  // The bounds are exclusive, and said so: 100% is not a canary.
+  t.project.write('logic/shop.ts', version('v1b'));
+  expect(await t.server.host.engine.patch({ modules: ['shop'], origin: 'cli', canary: 1, verify: { windowMs: 1000 } })).toMatchObject({ ok: false, error: { code: 'CANARY_REFUSED', message: "a canary's share must be over 0% and under 100% (both excluded), got 100%" } });
   t.project.write('logic/shop.ts', version('v2'));
   const running = cli('patch', 'shop', '--canary', '10%', '--verify', '1s', '--json');
   // Players call during the window: a canary nobody called would be withdrawn unverified (exit 3), not promoted.

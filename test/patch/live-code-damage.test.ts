@@ -57,9 +57,13 @@ it('a lost rollback target build and a lost source map of the live build: the st
   expect(m.previous).toHaveLength(2);
   rmSync(project.path(`data/code/builds/m/${m.previous[0]!.hash}.js`));
   rmSync(project.path(`data/code/builds/m/${m.hash}.js.map`));
+  writeFileSync(project.path('logic/m.ts'), source('on disk, not live'));
   await start();
   expect(await which()).toBe('three');
   const out = server!.output();
+  // Drift at start is a warning (level 40), not an info line.
+  const drift = out.split('\n').find((l) => l.includes('the files on disk differ'));
+  expect(drift && (JSON.parse(drift) as { level: number }).level).toBe(40);
   expect(out).toMatch(/the source map of m \([0-9a-f]{8}\) in the saved live code is missing: it runs without one/);
   expect(out).toMatch(/the build of m \([0-9a-f]{8}\) named by the manifest cannot be read .*; that rollback target of m is dropped/);
   expect(out).not.toMatch(/LIVE_CODE_DAMAGED/);

@@ -267,9 +267,9 @@ it('rolls back a version whose p99 latency goes over 3 x the previous one, judge
   const report = await t.server.host.engine.verification(patch.id)!;
   await players.stop();
   expect(report.outcome).toBe('rolled-back');
-  // 40 ms a call: at least the 50 ms bucket (more when a loaded machine preempts the loop mid-call), over 3 x the 10 ms floor.
-  expect(report.reason).toMatch(/^p99 latency \d+ ms, over 3 x the previous version's [\d.]+ ms$/);
-  expect(Number(/^p99 latency (\d+)/.exec(report.reason!)![1])).toBeGreaterThanOrEqual(50);
+  // 40 ms a call: a p99 of at least 40 ms (more when a loaded machine preempts the loop mid-call), over 3 x the 10 ms floor.
+  expect(report.reason).toMatch(/^p99 latency [\d.]+ ms, over 3 x the previous version's [\d.]+ ms$/);
+  expect(Number(/^p99 latency ([\d.]+)/.exec(report.reason!)![1])).toBeGreaterThanOrEqual(40);
   expect(report.elapsedMs).toBeGreaterThanOrEqual(1000); // not before the warm-up
   expect(report.new.errors).toBe(0);
   expect(players.counts.closes).toBe(0);

@@ -1,21 +1,12 @@
 import WebSocket from 'ws';
 import { PendingRequests, type ErrorBody } from '../../client/requests.ts';
 import type { AdminActionName, AdminActions } from '../../server/admin/protocol.ts';
+import { CliError } from './cli-error.ts';
+
+export { CliError } from './cli-error.ts';
 
 // The CLI's end of the admin channel: JSON frames of the game protocol's
 // shapes, the token in the Authorization header.
-
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-    readonly code = 'CLI_ERROR',
-    /** The server's refusal (its code is shown beside the message), not the CLI's own. */
-    readonly fromServer = false,
-  ) {
-    super(message);
-  }
-}
 
 export interface AdminTarget {
   url: string;

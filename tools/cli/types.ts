@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { discoverModules, MODULE_NAME } from '../../server/patch/modules.ts';
 import { handlerExports, refusedExport, writeTypesFile, type ModuleHandlers } from '../../server/types-file.ts';
-import { CliError } from './admin-client.ts';
+import { CliError } from './cli-error.ts';
 
 // `rebind types`: rebind-env.d.ts from the files on disk, without a server.
 // esbuild reads each module's export names (its metafile lists them), the

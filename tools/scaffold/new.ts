@@ -1,6 +1,6 @@
 import { accessSync, constants, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CliError } from '../cli/admin-client.ts';
+import { CliError } from '../cli/cli-error.ts';
 import { gameLockfile } from './lockfile.ts';
 import { templateFiles } from './template.ts';
 
