@@ -1,8 +1,8 @@
-import type { Patch } from 'immer';
 import type { RoomView } from '../api.ts';
 import { rebindError } from '../errors.ts';
 import type { StoreLike } from '../store/store.ts';
 import type { StoreRegistry } from '../store/registry.ts';
+import type { StorePatch } from '../store/array-delta.ts';
 import type { StoreChange } from '../store/transaction.ts';
 import { EncodedOnce, push } from './codec.ts';
 import { setOwn } from '../../client/replica.ts';
@@ -20,8 +20,8 @@ export interface Member {
 
 export interface SyncPatch {
   store: string;
-  op: Patch['op'];
-  path: Patch['path'];
+  op: StorePatch['op'];
+  path: StorePatch['path'];
   value?: unknown;
 }
 
@@ -245,6 +245,6 @@ export class Rooms {
   }
 }
 
-function toSync(store: string, p: Patch): SyncPatch {
+function toSync(store: string, p: StorePatch): SyncPatch {
   return p.op === 'remove' ? { store, op: p.op, path: p.path } : { store, op: p.op, path: p.path, value: p.value };
 }

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Patch } from 'immer';
 import { rebindError } from '../errors.ts';
+import type { StorePatch } from './array-delta.ts';
 import { isJournalHeader, JOURNAL, journalName, listFiles, SNAPSHOT, SNAPSHOT_TEMP, type DataFile } from './data-files.ts';
 import type { Disk } from './io.ts';
 import { framesFrom, recordsAfter, scanFramed } from './journal.ts';
@@ -19,7 +19,7 @@ import { monoNow } from '../host-globals.ts';
 
 export interface JournalRecord {
   q: number;
-  c: Array<[string, Patch[], number?]>;
+  c: Array<[string, StorePatch[], number?]>;
 }
 
 export interface RecoveryReport {

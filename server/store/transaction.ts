@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Patch } from 'immer';
+import type { StorePatch } from './array-delta.ts';
 
 // A transaction is the synchronous run of one handler call (or of one patch's
 // init, or one timer). Stores stage their writes here; the writes become
@@ -24,7 +24,7 @@ export interface Participant {
 
 export interface StoreChange {
   store: Participant;
-  patches: Patch[];
+  patches: StorePatch[];
   /** Set when a migration moved the store to a new schema version. */
   version?: number;
 }
@@ -68,14 +68,14 @@ class Savepoint {
 
 export class Transaction {
   readonly staged = new Map<Participant, unknown>();
-  readonly patches = new Map<Participant, Patch[]>();
+  readonly patches = new Map<Participant, StorePatch[]>();
   readonly effects: Array<() => void> = [];
   /** Schema versions that migrations in this transaction moved stores to. */
   readonly versions = new Map<Participant & { version: number }, number>();
   /** Open savepoints, innermost last. */
   readonly savepoints: Savepoint[] = [];
 
-  stage(store: Participant, state: unknown, patches: readonly Patch[]): void {
+  stage(store: Participant, state: unknown, patches: readonly StorePatch[]): void {
     if (this.savepoints.length > 0 && this.staged.get(store) !== state) this.beforeWrite(store, WHOLE, this.staged.has(store), this.staged.get(store));
     this.staged.set(store, state);
     let list = this.patches.get(store);
