@@ -3,7 +3,7 @@ import type { Host } from '../host.ts';
 import { createLogger } from '../log.ts';
 import { transact } from '../store/transaction.ts';
 import { CLOSE, type Connection } from './connection.ts';
-import type { Rooms } from './rooms.ts';
+import type { RoomSync } from './rooms.ts';
 import { Session, type Sessions } from './sessions.ts';
 import { hostClearTimeout, hostSetTimeout, wallNow } from '../host-globals.ts';
 
@@ -20,7 +20,7 @@ export class SessionLifecycle {
   constructor(
     private readonly host: Host,
     private readonly sessions: Sessions,
-    private readonly rooms: Rooms,
+    private readonly rooms: RoomSync,
     readonly graceMs: number,
     readonly sessionModule: string,
   ) {}
