@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { pack } from 'msgpackr';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RebindClient } from '../../client/index.ts';
+import { RebindClient, type ClientOptions } from '../../client/index.ts';
 import { GameServer } from '../../server/server.ts';
 import { demoProject } from '../helpers/demo.ts';
 import { runCli, startServerProcess, type ServerProcess } from '../helpers/process.ts';
@@ -27,14 +27,14 @@ function project(): TempProject {
   return p;
 }
 
-/** A `ws` socket that counts every byte the server sends it. */
-function countingSocket(counter: { bytes: number }) {
+/** A `ws` socket that counts every byte the server sends it (ws types its handlers more narrowly than the client's SocketLike). */
+function countingSocket(counter: { bytes: number }): NonNullable<ClientOptions['WebSocket']> {
   return class extends WebSocket {
     constructor(url: string) {
       super(url);
       this.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => (counter.bytes += Array.isArray(data) ? Buffer.concat(data).length : data.byteLength));
     }
-  };
+  } as unknown as NonNullable<ClientOptions['WebSocket']>;
 }
 
 async function player(url: string, name: string, counter?: { bytes: number }): Promise<RebindClient> {
