@@ -1,7 +1,5 @@
-import { FLOAT32_OPTIONS, Packr, Unpackr } from 'msgpackr';
-import { DeltaError, readDelta } from './delta.ts';
-import { applyWirePatches, type WirePatch } from './replica.ts';
-import { unpackOwnKeys } from './wire-keys.ts';
+import { Packr } from 'msgpackr';
+import { readFrame, RoomReplicas, SyncError } from './room-replicas.ts';
 import type { LooseName, NameOf, PayloadArg, ReturnOf } from './handler-types.ts';
 import { PendingRequests } from './requests.ts';
 
@@ -11,9 +9,6 @@ import { PendingRequests } from './requests.ts';
 // It speaks only the wire protocol; it imports nothing from the server.
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true, int64AsType: 'number' });
-// What the server sends: sync deltas carry fractions as 32-bit floats to be rounded to their significant
-// digits (the server sends a fraction that way only when this gives back exactly its number).
-const unpackr = new Unpackr({ useRecords: false, variableMapSize: true, mapsAsObjects: true, int64AsType: 'number', useFloat32: FLOAT32_OPTIONS.DECIMAL_FIT });
 
 /**
  * Every handler of the game by name, to its type: filled in by the
@@ -69,10 +64,9 @@ export interface JoinResult {
 type Listener = (payload: any) => void;
 
 export class RebindClient {
+  private readonly replicas = new RoomReplicas();
   /** Room name to store name to that store's replica. */
-  readonly rooms = new Map<string, Record<string, unknown>>();
-  /** Room name to its key dictionary (`$state` gives it, each `$delta` may extend it). */
-  private readonly keys = new Map<string, string[]>();
+  readonly rooms = this.replicas.rooms;
   player: string | null = null;
   token: string | null = null;
   private socket: SocketLike | null = null;
@@ -196,57 +190,21 @@ export class RebindClient {
   }
 
   private onMessage(data: unknown): void {
-    const message = (typeof data === 'string' ? JSON.parse(data) : unpackOwnKeys(unpackr, new Uint8Array(data as ArrayBuffer), true)) as unknown[];
+    const message = readFrame(data as string | ArrayBuffer) as unknown[];
     const incoming = this.pending.receive(message);
     if (incoming.kind === 'push') {
       const { event, payload } = incoming;
-      if (event === '$state') this.applyState(payload as { room: string; stores: Record<string, unknown> });
-      else if (event === '$patch') this.applyPatch(payload as { room: string; patches: Array<WirePatch & { store: string }> });
-      else if (event === '$delta') this.applyDelta(payload as unknown[]);
+      if (event === '$state' || event === '$patch' || event === '$delta') {
+        try {
+          const room = this.replicas.apply(event, payload);
+          if (room) this.emit('state', { room, stores: this.replicas.rooms.get(room) });
+        } catch (err) {
+          if (!(err instanceof SyncError)) throw err;
+          this.emit('error', new RebindClientError('BAD_SYNC', err.message));
+        }
+      }
       this.emit(event, payload);
     } else if (!incoming.matched && incoming.error) this.emit('error', incoming.error);
-  }
-
-  private applyState(body: { room: string; stores: Record<string, unknown>; keys?: string[] }): void {
-    if (body.keys) this.keys.set(body.room, body.keys.slice());
-    const room = { ...(this.rooms.get(body.room) ?? {}), ...body.stores };
-    this.rooms.set(body.room, room);
-    this.emit('state', { room: body.room, stores: room });
-  }
-
-  private applyPatch(body: { room: string; patches: Array<WirePatch & { store: string }> }): void {
-    const room = { ...(this.rooms.get(body.room) ?? {}) };
-    const byStore = new Map<string, WirePatch[]>();
-    for (const p of body.patches) {
-      let list = byStore.get(p.store);
-      if (!list) byStore.set(p.store, (list = []));
-      list.push(p.op === 'remove' ? { op: p.op, path: p.path } : { op: p.op, path: p.path, value: p.value });
-    }
-    for (const [store, patches] of byStore) room[store] = applyWirePatches(room[store] ?? {}, patches);
-    this.rooms.set(body.room, room);
-    this.emit('state', { room: body.room, stores: room });
-  }
-
-  private applyDelta(body: unknown[]): void {
-    const [name, added] = body as [string, string[]];
-    const keys = this.keys.get(name);
-    if (!keys) {
-      this.emit('error', new RebindClientError('BAD_DELTA', `a $delta for room "${name}" came before its $state`));
-      return;
-    }
-    keys.push(...added);
-    let patches: WirePatch[];
-    try {
-      patches = readDelta(body, keys, 2);
-    } catch (err) {
-      if (!(err instanceof DeltaError)) throw err;
-      this.emit('error', new RebindClientError('BAD_DELTA', `a $delta for room "${name}" could not be read: ${err.message}`));
-      return;
-    }
-    if (patches.length === 0) return;
-    const room = applyWirePatches(this.rooms.get(name) ?? {}, patches) as Record<string, unknown>;
-    this.rooms.set(name, room);
-    this.emit('state', { room: name, stores: room });
   }
 
   private onClose(socket: SocketLike, ev: { code: number; reason: string }): void {
@@ -279,8 +237,7 @@ export class RebindClient {
           this.emit('error', asClientError(err));
           return;
         }
-        this.rooms.clear();
-        this.keys.clear();
+        this.replicas.clear();
         let joined: JoinResult;
         try {
           joined = await this.join(this.authPayload);

@@ -72,6 +72,8 @@ export class Rooms implements RoomSync {
   private readonly watching = new Map<string, Set<Room>>();
   /** Rooms with something to do at the next flush (changes, rows to send). */
   private readonly dirty = new Set<Room>();
+  /** Rooms with a filter view: each tick checks whether a patch changed the filter's code. */
+  private readonly filtered = new Set<Room>();
   private readonly changes = new TickChanges();
   private commitSeq = 0;
 
@@ -132,6 +134,8 @@ export class Rooms implements RoomSync {
     const old = room.view;
     for (const store of old?.keys() ?? []) this.watching.get(store)?.delete(room);
     room.view = parsed;
+    if ([...parsed.values()].some((sight) => sight.kind === 'filter')) this.filtered.add(room);
+    else this.filtered.delete(room);
     for (const store of parsed.keys()) {
       let rooms = this.watching.get(store);
       if (!rooms) this.watching.set(store, (rooms = new Set()));
@@ -163,6 +167,10 @@ export class Rooms implements RoomSync {
   /** Sends each room's tick as one `$delta` per group of members who see the same; called once per tick. */
   flush(): void {
     const ops = this.changes.drain();
+    // A patch of a filter's code changes what members see with no change of data.
+    for (const room of this.filtered) {
+      for (const [store, sight] of room.view ?? []) if (sight.kind === 'filter' && this.resolve(sight.name) !== room.filters.get(store)) this.dirty.add(room);
+    }
     if (this.dirty.size === 0) return;
     const rooms = [...this.dirty];
     this.dirty.clear();
@@ -276,7 +284,7 @@ class TickOfRoom {
   forSeat(seat: Seat): { key: string; ops: readonly SyncOp[] } {
     let plain = seat.since < this.firstSeq;
     for (const sight of seat.rows.values()) plain &&= sight.known === null;
-    if (plain) return { key: '', ops: this.ops };
+    if (plain) return { key: '*', ops: this.ops };
     const out: SyncOp[] = [];
     const key: string[] = [];
     for (let i = 0; i < this.ops.length; i++) {
