@@ -21,6 +21,13 @@ export type StorePatch = Patch | TrimPatch;
 
 type Container = Record<string, unknown> | unknown[];
 
+let compacting = true;
+
+/** Off: immer's patches go out as they come. Only for the benchmark's baseline (tools/bench/lists.ts). */
+export function setArrayCompaction(on: boolean): void {
+  compacting = on;
+}
+
 function child(node: unknown, key: string | number): unknown {
   if (node === null || typeof node !== 'object') return undefined;
   return Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key as string] : undefined;
@@ -107,6 +114,7 @@ const isPrefix = (short: readonly unknown[], long: readonly unknown[]) => short.
  * when no array changed (the common case costs a walk of each patch's path).
  */
 export function compactArrayPatches(base: unknown, next: unknown, patches: readonly Patch[], from = 0): StorePatch[] {
+  if (!compacting) return patches as Patch[];
   const depths = patches.map((p) => arrayDepth(next, p, from));
   if (depths.every((d) => d < 0)) return patches as Patch[];
   // Each array's patches, keyed by the array's path, in order of first appearance.

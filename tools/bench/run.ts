@@ -2,6 +2,7 @@
 // REBIND_BENCH_QUICK=1 shortens the runs (for a smoke check, not for figures).
 import { benchCli } from './cli.ts';
 import { benchEngine } from './engine.ts';
+import { benchLists } from './lists.ts';
 import { benchMetrics } from './metrics.ts';
 import { benchNet } from './net.ts';
 import { benchPersist } from './persist.ts';
@@ -35,6 +36,10 @@ if (!only || only === 'store') {
 if (!only || only === 'persist') {
   step('persistence');
   rows.push(...(await benchPersist(quick)));
+}
+if (!only || only === 'lists') {
+  step('lists that grow at one end (chat log)');
+  rows.push(...(await benchLists(quick)));
 }
 if (!only || only === 'save') {
   step('save to live (file watcher)');
