@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { rebindError } from '../errors.ts';
+import { isRebindError, rebindError } from '../errors.ts';
 import type { StorePatch } from './array-delta.ts';
 import { isJournalHeader, JOURNAL, journalName, listFiles, SNAPSHOT, SNAPSHOT_TEMP, type DataFile } from './data-files.ts';
 import type { Disk } from './io.ts';
@@ -230,7 +230,12 @@ function replay(registry: StoreRegistry, record: JournalRecord): void {
   for (const [name, patches, version] of record.c) {
     const store = registry.byName.get(name);
     if (!store) throw rebindError('PERSIST_ERROR', `the journal changes a store "${name}" that no state file declares (transaction ${record.q})`);
-    if (patches.length > 0) store.replay(patches);
+    try {
+      if (patches.length > 0) store.replay(patches);
+    } catch (err) {
+      if (isRebindError(err)) throw err;
+      throw rebindError('PERSIST_ERROR', `transaction ${record.q} cannot be replayed on the store "${name}": ${(err as Error).message}`, { cause: err });
+    }
     if (version !== undefined) store.version = version;
   }
 }
