@@ -63,7 +63,7 @@ export class Gateway implements Outbox {
     readonly options: GatewayOptions = {},
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.rooms = options.sync === 'patches' ? new PatchRooms(host.registry) : new Rooms(host.registry, (name) => host.bindings.resolve(name)?.fn, (name, err) => this.filterFailed(name, err));
+    this.rooms = options.sync === 'patches' ? new PatchRooms(host.registry) : new Rooms(host.registry, { resolve: (name) => host.bindings.resolve(name)?.fn, onFilterError: (name, err) => this.filterFailed(name, err) });
     this.sessions = new Sessions(options.sessionTable);
     this.lifecycle = new SessionLifecycle(host, this.sessions, this.rooms, options.graceMs ?? 30_000, options.sessionModule ?? 'session');
     this.wss = new WebSocketServer({ server, maxPayload: this.limits.maxFrameBytes, perMessageDeflate: options.deflate === true });

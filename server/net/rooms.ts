@@ -5,8 +5,9 @@ import { EncodedOnce, push } from './codec.ts';
 import { PlayerRooms } from './player-rooms.ts';
 import { TickChanges, type SyncOp } from './sync-changes.ts';
 import { encodeOps, KeyDictionary } from './sync-encoding.ts';
-import { PieceBudget } from './sync-joins.ts';
-import { asTable, Grid, parseView, sameShape, startsWith, type ParsedView, type RowFilter, type Sight } from './sync-views.ts';
+import { firstPiece } from './sync-joins.ts';
+import { TickOfRoom, type Room, type Seat, type SyncOptions } from './sync-tick.ts';
+import { asTable, parseView, sameShape, startsWith, type ParsedView } from './sync-views.ts';
 import { packCompact } from './sync-writer.ts';
 import { viewSnapshot } from './view-snapshot.ts';
 
@@ -40,30 +41,6 @@ export interface RoomSync {
   stats(): { rooms: number; members: number };
 }
 
-/** A member's rows of one table: those its replica holds (null: all of them) and those still to send. */
-interface RowSight {
-  known: Set<string> | null;
-  pending: string[];
-  /** Evaluate every row again (a join, a view change, a tick cut short by the budget). */
-  recheck: boolean;
-}
-
-interface Seat {
-  member: Member;
-  /** Commit number its snapshot already includes. */
-  since: number;
-  rows: Map<string, RowSight>;
-}
-
-interface Room {
-  name: string;
-  seats: Map<string, Seat>;
-  view: ParsedView | null;
-  dict: KeyDictionary;
-  /** A filter's function as last seen, per store: a patch that changes it re-evaluates every row. */
-  filters: Map<string, unknown>;
-}
-
 const compact = (message: unknown) => packCompact(message);
 
 export class Rooms implements RoomSync {
@@ -79,10 +56,12 @@ export class Rooms implements RoomSync {
 
   constructor(
     private readonly registry: StoreRegistry,
-    /** A logic function by its name, as live now (filters are names). */
-    private readonly resolve: (name: string) => unknown = () => undefined,
-    private readonly onFilterError: (name: string, err: unknown) => void = () => undefined,
-  ) {}
+    private readonly options: SyncOptions = {},
+  ) {
+    this.resolve = options.resolve ?? (() => undefined);
+  }
+
+  private readonly resolve: (name: string) => unknown;
 
   private room(name: string): Room {
     let room = this.rooms.get(name);
@@ -187,13 +166,18 @@ export class Rooms implements RoomSync {
       const store = this.registry.get(name);
       if (sight.kind === 'whole') stores[name] = store.current();
       else if (sight.kind === 'paths') stores[name] = viewSnapshot(store.current(), sight.paths);
-      else {
+      else if (sight.kind === 'rows') {
+        const { rows, sight: rowSight } = firstPiece(asTable(store), this.options.pieceBytes);
+        stores[name] = rows;
+        seat.rows.set(name, rowSight);
+      } else {
+        // Which rows a filter or a radius shows is sorted out at the next tick.
         stores[name] = {};
-        seat.rows.set(name, { known: new Set(), pending: sight.kind === 'rows' ? [...asTable(store).ids()] : [], recheck: true });
+        seat.rows.set(name, { known: new Set(), pending: [], recheck: true });
       }
     }
     member.deliver(new EncodedOnce(push('$state', { room: room.name, stores, keys: room.dict.all() })), true);
-    if (seat.rows.size > 0) this.dirty.add(room);
+    for (const sight of seat.rows.values()) if (sight.known !== null) this.dirty.add(room);
   }
 
   private flushRoom(room: Room, view: ParsedView, tickOps: readonly SyncOp[]): void {
@@ -213,7 +197,7 @@ export class Rooms implements RoomSync {
       const message = new EncodedOnce(push('$state', { room: room.name, stores }));
       for (const seat of room.seats.values()) seat.member.deliver(message, true);
     }
-    const tick = new TickOfRoom(room, view, shown, this.registry, this.resolve, this.onFilterError);
+    const tick = new TickOfRoom(room, view, shown, this.registry, this.options);
     const groups = new Map<string, { ops: readonly SyncOp[]; seats: Seat[] }>();
     for (const seat of room.seats.values()) {
       const { key, ops: seen } = tick.forSeat(seat);
@@ -237,155 +221,5 @@ export class Rooms implements RoomSync {
     let members = 0;
     for (const room of this.rooms.values()) members += room.seats.size;
     return { rooms: this.rooms.size, members };
-  }
-}
-
-/** One room's tick: the ops every member sees, and each member's own share of rows. */
-class TickOfRoom {
-  private readonly firstSeq: number;
-  private readonly changedRows = new Map<string, Set<string>>();
-  private readonly grids = new Map<string, Grid>();
-  private readonly filterFns = new Map<string, { fn: RowFilter | undefined; changed: boolean }>();
-
-  constructor(
-    private readonly room: Room,
-    private readonly view: ParsedView,
-    private readonly ops: readonly SyncOp[],
-    private readonly registry: StoreRegistry,
-    private readonly resolve: (name: string) => unknown,
-    private readonly onFilterError: (name: string, err: unknown) => void,
-  ) {
-    this.firstSeq = ops.length > 0 ? ops[0]!.seq : Infinity;
-    for (const op of ops) {
-      if (op.path.length === 0) continue;
-      let rows = this.changedRows.get(op.store);
-      if (!rows) this.changedRows.set(op.store, (rows = new Set()));
-      rows.add(String(op.path[0]));
-    }
-    for (const [store, sight] of view) {
-      if (sight.kind !== 'filter') continue;
-      const live = this.resolve(sight.name);
-      const fn = typeof live === 'function' ? (live as RowFilter) : undefined;
-      this.filterFns.set(store, { fn, changed: fn !== room.filters.get(store) });
-    }
-  }
-
-  /** Remembers the filters seen, so that the next tick re-evaluates only what changed. */
-  done(): void {
-    for (const [store, { fn }] of this.filterFns) this.room.filters.set(store, fn);
-  }
-
-  unfinished(seat: Seat): boolean {
-    for (const sight of seat.rows.values()) if (sight.recheck || sight.pending.length > 0) return true;
-    return false;
-  }
-
-  /** What `seat` is sent this tick, and a key equal for members sent the same. */
-  forSeat(seat: Seat): { key: string; ops: readonly SyncOp[] } {
-    let plain = seat.since < this.firstSeq;
-    for (const sight of seat.rows.values()) plain &&= sight.known === null;
-    if (plain) return { key: '*', ops: this.ops };
-    const out: SyncOp[] = [];
-    const key: string[] = [];
-    for (let i = 0; i < this.ops.length; i++) {
-      const op = this.ops[i]!;
-      if (op.seq <= seat.since) continue;
-      const sight = seat.rows.get(op.store);
-      if (sight && !this.passes(op, sight, this.view.get(op.store)!)) continue;
-      out.push(op);
-      key.push(String(i));
-    }
-    const budget = new PieceBudget(seat.member.queued());
-    for (const [store, sight] of seat.rows) {
-      const spec = this.view.get(store)!;
-      const table = asTable(this.registry.get(store));
-      const enter = (id: string, row: unknown): boolean => {
-        if (!budget.take(row)) return false;
-        sight.known!.add(id);
-        out.push({ store, kind: 'set', path: [id], value: row, seq: Infinity });
-        key.push(`+${store}\u0000${id}`);
-        return true;
-      };
-      const leave = (id: string): void => {
-        sight.known!.delete(id);
-        out.push({ store, kind: 'remove', path: [id], seq: Infinity });
-        key.push(`-${store}\u0000${id}`);
-      };
-      if (spec.kind === 'rows') this.sendPending(sight, table, enter);
-      else if (spec.kind === 'near') this.sortNear(seat, store, spec, sight, table, enter, leave);
-      else if (spec.kind === 'filter') this.sortFiltered(seat, store, sight, table, enter, leave);
-    }
-    return { key: key.join('\u0001'), ops: out };
-  }
-
-  /** Whether a member whose replica holds `sight.known` of the table gets this op. */
-  private passes(op: SyncOp, sight: RowSight, spec: Sight): boolean {
-    if (sight.known === null) return true;
-    const row = String(op.path[0]);
-    if (op.path.length > 1) return sight.known.has(row);
-    if (op.kind === 'remove') return sight.known.delete(row);
-    // A new row (or one replaced whole): everyone who sees all rows gets it now; views decide below.
-    if (spec.kind === 'rows') {
-      sight.known.add(row);
-      return true;
-    }
-    return sight.known.has(row);
-  }
-
-  private sendPending(sight: RowSight, table: ReturnType<typeof asTable>, enter: (id: string, row: unknown) => boolean): void {
-    sight.recheck = false;
-    while (sight.pending.length > 0) {
-      const id = sight.pending[sight.pending.length - 1]!;
-      const row = table.get(id);
-      if (row !== undefined && !sight.known!.has(id) && !enter(id, row)) return;
-      sight.pending.pop();
-    }
-    sight.known = null;
-  }
-
-  private sortNear(seat: Seat, store: string, spec: Extract<Sight, { kind: 'near' }>, sight: RowSight, table: ReturnType<typeof asTable>, enter: (id: string, row: unknown) => boolean, leave: (id: string) => void): void {
-    if (!sight.recheck && !this.changedRows.has(store)) return;
-    let grid = this.grids.get(store);
-    if (!grid) this.grids.set(store, (grid = new Grid(table, spec.cell)));
-    const visible = grid.around(table.get(seat.member.player), spec.radius);
-    for (const id of sight.known!) if (!visible.has(id)) leave(id);
-    sight.recheck = false;
-    for (const id of visible) {
-      if (sight.known!.has(id)) continue;
-      if (!enter(id, table.get(id))) {
-        sight.recheck = true;
-        return;
-      }
-    }
-  }
-
-  private sortFiltered(seat: Seat, store: string, sight: RowSight, table: ReturnType<typeof asTable>, enter: (id: string, row: unknown) => boolean, leave: (id: string) => void): void {
-    const { fn, changed } = this.filterFns.get(store)!;
-    const viewer = seat.member.player;
-    const touched = this.changedRows.get(store);
-    const all = sight.recheck || changed || touched?.has(viewer) === true;
-    if (!all && !touched) return;
-    sight.recheck = false;
-    const candidates = all ? [...table.ids(), ...sight.known!] : touched!;
-    for (const id of candidates) {
-      const row = table.get(id);
-      const shown = row !== undefined && this.shows(fn, store, row, viewer);
-      if (!shown) {
-        if (sight.known!.has(id)) leave(id);
-      } else if (!sight.known!.has(id) && !enter(id, row)) {
-        sight.recheck = true;
-        return;
-      }
-    }
-  }
-
-  private shows(fn: RowFilter | undefined, store: string, row: unknown, viewer: string): boolean {
-    if (!fn) return false;
-    try {
-      return fn(row, viewer) === true;
-    } catch (err) {
-      this.onFilterError((this.view.get(store) as { name: string }).name, err);
-      return false;
-    }
   }
 }

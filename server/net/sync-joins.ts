@@ -1,3 +1,7 @@
+import { setOwn } from '../../client/replica.ts';
+import type { RowSight } from './sync-tick.ts';
+import type { Table } from '../store/table.ts';
+
 // Rows reach a member a few at a time: a joiner of a room of 3,000 players
 // gets them over a few ticks, each tick's share small enough that the
 // slow-client limit (backpressure.ts) never sees a burst, and nothing while
@@ -36,8 +40,8 @@ export function approxBytes(value: unknown, limit = Infinity): number {
 /** How many more bytes of rows a member may get this tick. */
 export class PieceBudget {
   private left: number;
-  constructor(queued: number) {
-    this.left = queued > PIECE_QUEUE_LIMIT ? 0 : PIECE_BYTES;
+  constructor(queued: number, bytes = PIECE_BYTES) {
+    this.left = queued > PIECE_QUEUE_LIMIT ? 0 : bytes;
   }
   /** Takes room for `row`; false when the tick's share is spent (one row always fits a fresh budget). */
   take(row: unknown): boolean {
@@ -45,4 +49,19 @@ export class PieceBudget {
     this.left -= approxBytes(row, this.left + 1);
     return true;
   }
+}
+
+/** A table's rows for a `$state`, as many as one piece holds; the rest follow at the next ticks. */
+export function firstPiece(table: Table<unknown>, pieceBytes?: number): { rows: Record<string, unknown>; sight: RowSight } {
+  const budget = new PieceBudget(0, pieceBytes);
+  const rows: Record<string, unknown> = {};
+  const known = new Set<string>();
+  const pending: string[] = [];
+  for (const [id, row] of table.entries()) {
+    if (pending.length === 0 && budget.take(row)) {
+      setOwn(rows, id, row);
+      known.add(id);
+    } else pending.push(id);
+  }
+  return { rows, sight: pending.length === 0 ? { known: null, pending, recheck: false } : { known, pending, recheck: true } };
 }
