@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { statSync, truncateSync, writeFileSync } from 'node:fs';
 import { enablePatches, freeze, produce, type Patch } from 'immer';
 import { describe, expect, it } from 'vitest';
 import { defineStore, defineTable } from '../../server/api.ts';
@@ -114,6 +114,23 @@ describe('trims in the journal', () => {
     expect(again.feeds.get('f')).toEqual(['3', '4', '5']);
     expect(again.feeds.get('__proto__')).toEqual(['y', 'z', 'w']);
     await again.p.close();
+  });
+
+  it('cuts a torn trim record at the end of the journal (what a crash leaves) and keeps the ones before it', async () => {
+    const dir = tempDir();
+    writeJournal(dir, [
+      [['log', [{ op: 'trim', path: ['log'], value: 1 }, { op: 'add', path: ['log', 3], value: 'e' }]]],
+      [['log', [{ op: 'trim', path: ['log'], value: 2 }, { op: 'add', path: ['log', 2], value: 'f' }]]],
+    ]);
+    const file = journalName(dir, 0);
+    truncateSync(file, statSync(file).size - 3);
+    const w = world();
+    const p = new Persistence(dir, w.registry, 'always');
+    const report = await p.recover();
+    expect(report.journalRecords).toBe(1);
+    expect(report.repairs.join('\n')).toMatch(/cut at byte/);
+    expect(w.log.get()).toEqual({ log: ['b', 'c', 'd', 'e'] });
+    await p.close();
   });
 
   it('refuses to start on a trim that names something other than an array, saying where', async () => {
