@@ -51,10 +51,21 @@ function arrayDepth(next: unknown, patch: Patch, from: number): number {
 
 /**
  * The length of the longest end of `old` that is also the start of `now`
- * (elements compared with Object.is): KMP's failure function over
- * `now ++ [separator] ++ old`, O(|old| + |now|) whatever the elements.
+ * (elements compared with Object.is). Usually (objects, or values that do
+ * not repeat) the first place `now[0]` is found in `old` gives it at once;
+ * otherwise KMP's failure function over `now ++ [separator] ++ old`, still
+ * O(|old| + |now|) whatever the elements.
  */
 export function overlap(old: readonly unknown[], now: readonly unknown[]): number {
+  if (now.length === 0 || old.length === 0) return 0;
+  const first = now[0];
+  const from = old.indexOf(first);
+  if (from === -1 && first === first) return 0; // absent (NaN, which indexOf never finds, takes the long way)
+  if (from !== -1 && old.length - from <= now.length) {
+    let i = from;
+    while (i < old.length && Object.is(old[i], now[i - from])) i++;
+    if (i === old.length) return old.length - from;
+  }
   const separator = Symbol('separator');
   const at = (i: number): unknown => (i < now.length ? now[i] : i === now.length ? separator : old[i - now.length - 1]);
   const total = now.length + 1 + old.length;
@@ -66,7 +77,7 @@ export function overlap(old: readonly unknown[], now: readonly unknown[]): numbe
     if (Object.is(at(k), c)) k++;
     fail[i] = k;
   }
-  return total > 0 ? fail[total - 1]! : 0;
+  return fail[total - 1]!;
 }
 
 /**
@@ -88,24 +99,41 @@ function weight(value: unknown, cap: number): number {
 
 const patchWeight = (patch: StorePatch, cap: number) => 4 + 3 * patch.path.length + weight(patch.value, cap);
 
-/** The trim and adds turning `old` into `now`, if they weigh less than `cap`; else undefined. */
-function compactForm(path: Array<string | number>, old: readonly unknown[], now: readonly unknown[], cap: number): StorePatch[] | undefined {
+/** The trim and adds turning `old` into `now`, and what they weigh. */
+function compactForm(path: Array<string | number>, old: readonly unknown[], now: readonly unknown[]): { patches: StorePatch[]; weight: number } {
   const kept = overlap(old, now);
-  const out: StorePatch[] = [];
+  const patches: StorePatch[] = [];
   let spent = 0;
   if (kept < old.length) {
-    out.push({ op: 'trim', path, value: old.length - kept });
+    patches.push({ op: 'trim', path, value: old.length - kept });
     spent += 8 + 3 * path.length;
   }
   for (let i = kept; i < now.length; i++) {
     const add: Patch = { op: 'add', path: [...path, i], value: now[i] };
-    if ((spent += patchWeight(add, cap - spent)) >= cap) return undefined;
-    out.push(add);
+    spent += patchWeight(add, Infinity);
+    patches.push(add);
   }
-  return spent < cap ? out : undefined;
+  return { patches, weight: spent };
+}
+
+/** Whether immer's `patches` weigh more than `than` (stops adding up once they do). */
+function heavier(patches: readonly Patch[], than: number): boolean {
+  let sum = 0;
+  for (const p of patches) if ((sum += patchWeight(p, than - sum)) > than) return true;
+  return false;
 }
 
 const isPrefix = (short: readonly unknown[], long: readonly unknown[]) => short.length < long.length && short.every((key, i) => key === long[i]);
+const samePrefix = (a: readonly unknown[], b: readonly unknown[], length: number) => {
+  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+interface Group {
+  path: Array<string | number>;
+  patches: Patch[];
+  emitted: boolean;
+}
 
 /**
  * `patches` (immer's, from turning `base` into `next`) with each changed
@@ -117,34 +145,33 @@ export function compactArrayPatches(base: unknown, next: unknown, patches: reado
   if (!compacting) return patches as Patch[];
   const depths = patches.map((p) => arrayDepth(next, p, from));
   if (depths.every((d) => d < 0)) return patches as Patch[];
-  // Each array's patches, keyed by the array's path, in order of first appearance.
-  const groups = new Map<string, { path: Array<string | number>; patches: Patch[] }>();
-  const keyOf = (p: Patch, depth: number) => JSON.stringify(p.path.slice(0, depth));
+  // Each changed array's patches, in order of first appearance. Arrays are
+  // told apart by path (the same frozen array may sit at two paths).
+  const groups: Group[] = [];
+  const groupOf: Array<Group | undefined> = [];
+  let last: Group | undefined;
   patches.forEach((p, i) => {
     const depth = depths[i]!;
     if (depth < 0) return;
-    const key = keyOf(p, depth);
-    let group = groups.get(key);
-    if (!group) groups.set(key, (group = { path: p.path.slice(0, depth), patches: [] }));
+    let group = last && last.path.length === depth && samePrefix(last.path, p.path, depth) ? last : groups.find((g) => g.path.length === depth && samePrefix(g.path, p.path, depth));
+    if (!group) groups.push((group = { path: p.path.slice(0, depth), patches: [], emitted: false }));
     group.patches.push(p);
+    groupOf[i] = last = group;
   });
-  const replaced = new Map<string, StorePatch[]>();
-  for (const [key, group] of groups) replaced.set(key, compactGroup(base, next, group.path, group.patches, patches, from));
+  const replaced = new Map<Group, StorePatch[]>();
+  for (const group of groups) replaced.set(group, compactGroup(base, next, group, patches, from));
   const out: StorePatch[] = [];
   patches.forEach((p, i) => {
-    const depth = depths[i]!;
-    if (depth < 0) return void out.push(p);
-    const key = keyOf(p, depth);
-    const replacement = replaced.get(key);
-    if (replacement) {
-      for (const r of replacement) out.push(r);
-      replaced.delete(key); // emitted once, where the array's first patch was
-    }
+    const group = groupOf[i];
+    if (!group) return void out.push(p);
+    if (group.emitted) return;
+    group.emitted = true; // emitted once, where the array's first patch was
+    for (const r of replaced.get(group)!) out.push(r);
   });
   return out;
 }
 
-function compactGroup(base: unknown, next: unknown, path: Array<string | number>, group: Patch[], all: readonly Patch[], from: number): StorePatch[] {
+function compactGroup(base: unknown, next: unknown, { path, patches: group }: Group, all: readonly Patch[], from: number): StorePatch[] {
   let old: unknown = base;
   let now: unknown = next;
   for (let i = from; i < path.length; i++) {
@@ -153,10 +180,8 @@ function compactGroup(base: unknown, next: unknown, path: Array<string | number>
   }
   // A patch above the array (its parent replaced) would be reordered against it: leave such changes alone.
   if (!Array.isArray(old) || !Array.isArray(now) || all.some((p) => isPrefix(p.path, path))) return group;
-  let cap = 0;
-  for (const p of group) cap += patchWeight(p, Infinity);
-  const compact = compactForm(path, old, now, cap);
-  if (compact) return compact;
+  const compact = compactForm(path, old, now);
+  if (heavier(group, compact.weight)) return compact.patches;
   // Not smaller as a whole. If the array itself did not move (every patch is
   // inside one of its elements), arrays inside those elements may still be.
   const index = path.length;

@@ -40,7 +40,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
 }
 
 /** Wire bytes to one member and journal bytes, per chat line, with a log of `keep` lines. */
-async function perLine(keep: number, lines: number, compact: boolean, sync: 'delta' | 'patches' = 'delta'): Promise<{ wire: number; journal: number }> {
+async function perLine(keep: number, lines: number, compact: boolean): Promise<{ wire: number; journal: number }> {
   setArrayCompaction(compact);
   const root = mkdtempSync(path.join(tmpdir(), 'rebind-bench-lists-'));
   try {
@@ -48,7 +48,7 @@ async function perLine(keep: number, lines: number, compact: boolean, sync: 'del
     const rules = path.join(root, 'logic/lib/rules.ts');
     writeFileSync(rules, readFileSync(rules, 'utf8').replace(/export const CHAT_KEEP = \d+;/, `export const CHAT_KEEP = ${keep};`));
     const dataDir = path.join(root, 'data');
-    const server = await GameServer.start({ root, port: 0, host: '127.0.0.1', dataDir, fsync: 'off', sync });
+    const server = await GameServer.start({ root, port: 0, host: '127.0.0.1', dataDir, fsync: 'off' });
     const seen = { bytes: 0 };
     const speaker = new RebindClient(server.url, { reconnect: false });
     const listener = new RebindClient(server.url, { reconnect: false, WebSocket: countingSocket(seen) });
@@ -125,9 +125,8 @@ export async function benchLists(quick: boolean): Promise<Row[]> {
   for (const keep of [30, 300]) {
     const compact = await perLine(keep, lines, true);
     const before = await perLine(keep, lines, false);
-    const oldWire = await perLine(keep, lines, false, 'patches');
     const goal = `about the line (${lineBytes} B)`;
-    rows.push({ section: 'lists', what: `chat line, log of ${keep}: bytes to each member`, rebind: `${Math.round(compact.wire)} B`, baseline: `${Math.round(before.wire)} B no trims; ${Math.round(oldWire.wire)} B no trims, $patch`, goal, met: compact.wire < lineBytes * 1.6 });
+    rows.push({ section: 'lists', what: `chat line, log of ${keep}: bytes to each member`, rebind: `${Math.round(compact.wire)} B`, baseline: `${Math.round(before.wire)} B (no trims)`, goal, met: compact.wire < lineBytes * 1.6 });
     rows.push({ section: 'lists', what: `chat line, log of ${keep}: journal bytes`, rebind: `${Math.round(compact.journal)} B`, baseline: `${Math.round(before.journal)} B (no trims)`, goal, met: compact.journal < lineBytes * 1.6 });
   }
   return rows;
