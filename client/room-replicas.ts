@@ -1,4 +1,5 @@
 import { FLOAT32_OPTIONS, Unpackr } from 'msgpackr';
+import { readDecimals } from './decimal.ts';
 import { DeltaError, readDelta } from './delta.ts';
 import { applyWirePatches, type WirePatch } from './replica.ts';
 import { unpackOwnKeys } from './wire-keys.ts';
@@ -10,6 +11,7 @@ import { unpackOwnKeys } from './wire-keys.ts';
 
 // Sync deltas carry fractions as 32-bit floats to be rounded to their significant
 // digits (the server sends a fraction that way only when this gives back exactly its number).
+readDecimals();
 const unpackr = new Unpackr({ useRecords: false, variableMapSize: true, mapsAsObjects: true, int64AsType: 'number', useFloat32: FLOAT32_OPTIONS.DECIMAL_FIT });
 
 /** A frame from the server, decoded: a text frame is JSON, a binary one MessagePack. */

@@ -45,7 +45,10 @@ export interface Room {
 /** One room's tick: the ops every member sees, and each member's own share of rows. */
 export class TickOfRoom {
   private readonly firstSeq: number;
-  private readonly changedRows = new Map<string, Set<string>>();
+  /** Op indices by store; by store and row for ops below a row, and for ops of whole rows (added, removed, replaced). */
+  private readonly byStore = new Map<string, number[]>();
+  private readonly byRow = new Map<string, Map<string, number[]>>();
+  private readonly rowLevel = new Map<string, Map<string, number[]>>();
   private readonly grids = new Map<string, Grid>();
   private readonly filterFns = new Map<string, { fn: RowFilter | undefined; changed: boolean }>();
 
@@ -57,11 +60,19 @@ export class TickOfRoom {
     private readonly options: SyncOptions,
   ) {
     this.firstSeq = ops.length > 0 ? ops[0]!.seq : Infinity;
-    for (const op of ops) {
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      let list = this.byStore.get(op.store);
+      if (!list) this.byStore.set(op.store, (list = []));
+      list.push(i);
       if (op.path.length === 0) continue;
-      let rows = this.changedRows.get(op.store);
-      if (!rows) this.changedRows.set(op.store, (rows = new Set()));
-      rows.add(String(op.path[0]));
+      const index = op.path.length === 1 ? this.rowLevel : this.byRow;
+      let rows = index.get(op.store);
+      if (!rows) index.set(op.store, (rows = new Map()));
+      const row = String(op.path[0]);
+      let at = rows.get(row);
+      if (!at) rows.set(row, (at = []));
+      at.push(i);
     }
     for (const [store, sight] of view) {
       if (sight.kind !== 'filter') continue;
@@ -88,7 +99,7 @@ export class TickOfRoom {
     if (plain) return { key: '*', ops: this.ops };
     const out: SyncOp[] = [];
     const key: string[] = [];
-    for (let i = 0; i < this.ops.length; i++) {
+    for (const i of this.candidates(seat)) {
       const op = this.ops[i]!;
       if (op.seq <= seat.since) continue;
       const sight = seat.rows.get(op.store);
@@ -119,6 +130,51 @@ export class TickOfRoom {
     return { key: key.join('\u0001'), ops: out };
   }
 
+  private touched(store: string): boolean {
+    return this.byRow.has(store) || this.rowLevel.has(store);
+  }
+
+  private readonly changed = new Map<string, Set<string>>();
+
+  private rowsChanged(store: string): Set<string> | undefined {
+    if (!this.touched(store)) return undefined;
+    let rows = this.changed.get(store);
+    if (!rows) this.changed.set(store, (rows = new Set([...(this.byRow.get(store)?.keys() ?? []), ...(this.rowLevel.get(store)?.keys() ?? [])])));
+    return rows;
+  }
+
+  /**
+   * The indices of the ops `seat` may get, in order: everything of stores it
+   * sees whole, and of its tables the ops of rows it holds and of rows added,
+   * removed or replaced this tick. Proportional to what it sees, not to the room.
+   */
+  private candidates(seat: Seat): number[] {
+    const picked: number[] = [];
+    const add = (list: readonly number[] | undefined) => {
+      if (list) for (const i of list) picked.push(i);
+    };
+    for (const [store, list] of this.byStore) {
+      const known = seat.rows.get(store)?.known;
+      if (!known) {
+        add(list);
+        continue;
+      }
+      const rows = this.byRow.get(store);
+      for (const [row, at] of this.rowLevel.get(store) ?? []) {
+        add(at);
+        add(rows?.get(row));
+      }
+      if (!rows) continue;
+      if (known.size < rows.size) for (const id of known) add(rows.get(id));
+      else for (const [id, at] of rows) if (known.has(id)) add(at);
+    }
+    picked.sort((a, b) => a - b);
+    let kept = 0;
+    for (let i = 0; i < picked.length; i++) if (i === 0 || picked[i] !== picked[i - 1]) picked[kept++] = picked[i]!;
+    picked.length = kept;
+    return picked;
+  }
+
   /** Whether a member whose replica holds `sight.known` of the table gets this op. */
   private passes(op: SyncOp, sight: RowSight, spec: Sight): boolean {
     if (sight.known === null) return true;
@@ -145,7 +201,7 @@ export class TickOfRoom {
   }
 
   private sortNear(seat: Seat, store: string, spec: Extract<Sight, { kind: 'near' }>, sight: RowSight, table: ReturnType<typeof asTable>, enter: (id: string, row: unknown) => boolean, leave: (id: string) => void): void {
-    if (!sight.recheck && !this.changedRows.has(store)) return;
+    if (!sight.recheck && !this.touched(store)) return;
     let grid = this.grids.get(store);
     if (!grid) this.grids.set(store, (grid = new Grid(table, spec.cell)));
     const visible = grid.around(table.get(seat.member.player), spec.radius);
@@ -163,7 +219,7 @@ export class TickOfRoom {
   private sortFiltered(seat: Seat, store: string, sight: RowSight, table: ReturnType<typeof asTable>, enter: (id: string, row: unknown) => boolean, leave: (id: string) => void): void {
     const { fn, changed } = this.filterFns.get(store)!;
     const viewer = seat.member.player;
-    const touched = this.changedRows.get(store);
+    const touched = this.rowsChanged(store);
     const all = sight.recheck || changed || touched?.has(viewer) === true;
     if (!all && !touched) return;
     sight.recheck = false;

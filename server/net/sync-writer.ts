@@ -1,8 +1,10 @@
 import { Packr, roundFloat32 } from 'msgpackr';
+import { SCALE } from '../../client/decimal.ts';
 
 // MessagePack for sync frames, every number in its smallest exact form: an
-// integer in the fewest bytes, a fraction as a 32-bit float when the reader
-// gets exactly the same number back, else a 64-bit float. "Exactly back"
+// integer in the fewest bytes, a short decimal (client/decimal.ts) in 3 or 4,
+// a fraction as a 32-bit float when the reader gets exactly the same number
+// back, else a 64-bit float. "Exactly back"
 // means after the reader's rounding of 32-bit floats to their significant
 // decimal digits (msgpackr's DECIMAL_FIT decoding, which the client uses):
 // 123.4 travels in 5 bytes and arrives as 123.4, never as 123.40000152.
@@ -59,6 +61,7 @@ export class SyncWriter {
       else (b[this.at++] = 0xd2), b.writeInt32BE(n, this.at), (this.at += 4);
       return;
     }
+    if (this.decimal(n)) return;
     const single = Math.fround(n);
     if (Number.isFinite(single) && roundFloat32(single) === n) {
       b[this.at++] = 0xca;
@@ -70,6 +73,29 @@ export class SyncWriter {
     b[this.at++] = 0xcb;
     b.writeDoubleBE(n, this.at);
     this.at += 8;
+  }
+
+  /** A short decimal (client/decimal.ts), if `n` is one: 3 or 4 bytes. */
+  private decimal(n: number): boolean {
+    for (let digits = 1; digits <= 3; digits++) {
+      const mantissa = Math.round(n * SCALE[digits]!);
+      if (mantissa < -0x8000 || mantissa > 0x7fff) return false;
+      if (mantissa / SCALE[digits]! !== n) continue;
+      const b = this.buf;
+      if (mantissa >= -0x80 && mantissa <= 0x7f) {
+        b[this.at++] = 0xd4;
+        b[this.at++] = digits;
+        b.writeInt8(mantissa, this.at);
+        this.at += 1;
+      } else {
+        b[this.at++] = 0xd5;
+        b[this.at++] = digits;
+        b.writeInt16BE(mantissa, this.at);
+        this.at += 2;
+      }
+      return true;
+    }
+    return false;
   }
 
   string(s: string): void {

@@ -1,5 +1,6 @@
 import { FLOAT32_OPTIONS, Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
+import { readDecimals } from '../../client/decimal.ts';
 import { GameServer, type ServerOptions } from '../../server/server.ts';
 import { TempProject } from './project.ts';
 
@@ -8,6 +9,7 @@ import { TempProject } from './project.ts';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
 // As the client reads: sync deltas' 32-bit floats are rounded to their significant digits.
+readDecimals();
 const unpackr = new Unpackr({ useRecords: false, variableMapSize: true, mapsAsObjects: true, useFloat32: FLOAT32_OPTIONS.DECIMAL_FIT });
 
 export const SESSION_MODULE = `
