@@ -17,10 +17,15 @@ import { monoNow } from '../host-globals.ts';
 // the start and says where; with `repair` the damaged file and everything
 // after it are set aside and the start goes on from the valid prefix.
 
-export interface JournalRecord {
-  q: number;
-  c: Array<[string, StorePatch[], number?]>;
-}
+type Changes = Array<[string, StorePatch[], number?]>;
+
+/**
+ * One transaction. A record that holds a `trim` carries its changes under
+ * `t` instead of `c`: a build from before trims takes such a record for
+ * damage and refuses to start (DATA_DAMAGED, naming it) rather than replay
+ * it wrongly.
+ */
+export type JournalRecord = { q: number; c: Changes } | { q: number; t: Changes };
 
 export interface RecoveryReport {
   snapshot: string | null;
@@ -53,7 +58,8 @@ interface Damage {
   buffer?: Buffer;
 }
 
-const isRecord = (r: unknown): r is JournalRecord => typeof (r as JournalRecord | null)?.q === 'number' && Array.isArray((r as JournalRecord).c);
+const isRecord = (r: unknown): r is JournalRecord => typeof (r as JournalRecord | null)?.q === 'number' && Array.isArray(changesOf(r as JournalRecord));
+const changesOf = (r: JournalRecord): Changes | undefined => ('c' in r ? r.c : r.t);
 
 export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, repair: boolean): Recovered {
   const started = monoNow();
@@ -227,7 +233,7 @@ function transactionsAfter(found: unknown[], after: number): JournalRecord[] {
 }
 
 function replay(registry: StoreRegistry, record: JournalRecord): void {
-  for (const [name, patches, version] of record.c) {
+  for (const [name, patches, version] of changesOf(record)!) {
     const store = registry.byName.get(name);
     if (!store) throw rebindError('PERSIST_ERROR', `the journal changes a store "${name}" that no state file declares (transaction ${record.q})`);
     try {

@@ -1,4 +1,4 @@
-import { statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { enablePatches, freeze, produce, type Patch } from 'immer';
 import { describe, expect, it } from 'vitest';
 import { defineStore, defineTable } from '../../server/api.ts';
@@ -6,7 +6,7 @@ import { isRebindError } from '../../server/errors.ts';
 import type { StorePatch } from '../../server/store/array-delta.ts';
 import { journalName } from '../../server/store/data-files.ts';
 import { allowStandaloneStores } from '../../server/store/define.ts';
-import { frame } from '../../server/store/journal.ts';
+import { frame, readFramed } from '../../server/store/journal.ts';
 import { Persistence } from '../../server/store/persistence.ts';
 import { StoreRegistry } from '../../server/store/registry.ts';
 import { onCommit, transact } from '../../server/store/transaction.ts';
@@ -85,6 +85,29 @@ describe('trims in the journal', () => {
     const second = await recovered(dir);
     expect(second.log.get()).toEqual({ log: ['d', 'e', 'f', 'g'] });
     await second.p.close();
+  });
+
+  it('journals a transaction with a trim under t, which a build from before trims refuses instead of misreading', async () => {
+    const dir = tempDir();
+    const w = await recovered(dir);
+    w.log.update((d) => void d.log.push('e'));
+    w.log.update((d) => {
+      d.log.shift();
+      d.log.push('f');
+    });
+    await w.p.flushed();
+    await w.p.abandon();
+    const records = readFramed(readFileSync(journalName(dir, 0))).records.slice(1) as Array<Record<string, unknown>>;
+    expect(records.map((r) => Object.keys(r).sort())).toEqual([
+      ['c', 'q'],
+      ['q', 't'],
+    ]);
+    // What the journal reader before trims checked: a record is a transaction if it has q and a list c.
+    const readableBefore = (r: Record<string, unknown>) => typeof r.q === 'number' && Array.isArray(r.c);
+    expect(records.map(readableBefore)).toEqual([true, false]);
+    const again = await recovered(dir);
+    expect(again.log.get()).toEqual({ log: ['b', 'c', 'd', 'e', 'f'] });
+    await again.p.close();
   });
 
   it('trims a table row that is itself an array, and recovers it', async () => {
