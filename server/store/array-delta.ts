@@ -3,11 +3,12 @@ import type { Patch } from 'immer';
 // Lists that grow at one end. immer describes `chat.push(line); chat.shift()`
 // as a `replace` of every index (each element moved down by one), so a
 // bounded log of 50 lines cost 50 lines on the wire and in the journal for
-// each line added. When an array's new value is its old value with k items
-// dropped from the front and m items appended (compared by identity, which
-// immer keeps for every element a recipe did not touch), the array's patches
-// are replaced by one `trim` of k and the m `add`s. Any other change keeps
-// immer's patches: they are then the smaller description.
+// each line added. Each changed array is also described as its old value with
+// k items dropped from the front and m appended, keeping the longest run of
+// old items found at the start of the new value (compared by identity, which
+// immer keeps for every element a recipe did not touch): one `trim` of k and
+// m `add`s. Whichever description weighs less (roughly, in MessagePack bytes)
+// is committed, so an edit in the middle, a sort or a `pop` stays immer's.
 
 /** "Remove the first `value` items of the array at `path`." */
 export interface TrimPatch {
