@@ -1,5 +1,6 @@
 // `npm run bench`: every figure beside a baseline measured in the same run.
 // REBIND_BENCH_QUICK=1 shortens the runs (for a smoke check, not for figures).
+import { benchArena } from './arena.ts';
 import { benchCli } from './cli.ts';
 import { benchEngine } from './engine.ts';
 import { benchLists } from './lists.ts';
@@ -20,6 +21,10 @@ const step = (name: string) => process.stderr.write(`bench: ${name}...\n`);
 if (!only || only === 'net') {
   step('network (child processes)');
   rows.push(...(await benchNet(quick ? 2 : 8)));
+}
+if (!only || only === 'arena') {
+  step('arena sync at 100, 500 and 1,000 players, compact delta beside immer patches (child processes)');
+  rows.push(...(await benchArena(quick ? 2 : 3, quick ? [100] : [100, 500, 1000])));
 }
 if (!only || only === 'metrics') {
   step('metrics on the message path (child processes)');
