@@ -43,50 +43,71 @@ function encodePath(dict: KeyDictionary, store: string, path: ReadonlyArray<stri
   return out;
 }
 
+/** Key ids of an op's store, row and field, found once per room and tick however many members get the op. */
+const idCache = new WeakMap<SyncOp, { dict: KeyDictionary; ids: [number, number, number] }>();
+
+function fieldIds(op: SyncOp, dict: KeyDictionary): [number, number, number] {
+  const cached = idCache.get(op);
+  if (cached?.dict === dict) return cached.ids;
+  const ids: [number, number, number] = [dict.id(op.store), dict.id(op.path[0] as string), dict.id(op.path[1] as string)];
+  idCache.set(op, { dict, ids });
+  return ids;
+}
+
 /** A row field's set that may travel in a row group: nothing else this tick writes the row or the store itself. */
-function groupable(op: SyncOp, blocked: Set<string>): boolean {
-  return op.kind === 'set' && op.path.length === 2 && typeof op.path[0] === 'string' && typeof op.path[1] === 'string' && !blocked.has(op.store) && !blocked.has(`${op.store}\u0000${op.path[0]}`);
+function groupable(op: SyncOp, blocked: Map<string, Set<string | number> | true>): boolean {
+  if (op.kind !== 'set' || op.path.length !== 2 || typeof op.path[0] !== 'string' || typeof op.path[1] !== 'string') return false;
+  const rows = blocked.get(op.store);
+  return rows !== true && !rows?.has(op.path[0]);
 }
 
 export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[] {
-  const blocked = new Set<string>();
+  // Stores written whole, and rows written whole (added, removed, replaced): their fields keep their place in order.
+  const blocked = new Map<string, Set<string | number> | true>();
   for (const op of ops) {
-    if (op.path.length === 0) blocked.add(op.store);
-    else if (op.path.length === 1) blocked.add(`${op.store}\u0000${String(op.path[0])}`);
+    if (op.path.length === 0) blocked.set(op.store, true);
+    else if (op.path.length === 1) {
+      const rows = blocked.get(op.store);
+      if (rows === true) continue;
+      if (rows) rows.add(op.path[0]!);
+      else blocked.set(op.store, new Set([op.path[0]!]));
+    }
   }
-  // store id -> row id -> [field id, value][]
-  const rows = new Map<number, Map<number, Array<[number, unknown]>>>();
+  // store id -> row id -> field ids and values, in the order set
+  const rows = new Map<number, Map<number, { fields: number[]; values: unknown[] }>>();
   const rest: SyncOp[] = [];
   for (const op of ops) {
     if (!groupable(op, blocked)) {
       rest.push(op);
       continue;
     }
-    const store = dict.id(op.store);
+    const [store, row, field] = fieldIds(op, dict);
     let byRow = rows.get(store);
     if (!byRow) rows.set(store, (byRow = new Map()));
-    const row = dict.id(op.path[0] as string);
-    let fields = byRow.get(row);
-    if (!fields) byRow.set(row, (fields = []));
-    fields.push([dict.id(op.path[1] as string), op.value]);
+    const entry = byRow.get(row);
+    if (entry) {
+      entry.fields.push(field);
+      entry.values.push(op.value);
+    } else byRow.set(row, { fields: [field], values: [op.value] });
   }
   const tokens: unknown[] = [];
   for (const [store, byRow] of rows) {
-    const groups = new Map<string, { fields: number[]; rows: Array<[number, unknown[]]> }>();
-    for (const [row, fields] of byRow) {
-      fields.sort((a, b) => a[0] - b[0]);
-      const ids = fields.map((f) => f[0]);
-      const key = ids.join(',');
+    const groups = new Map<string | number, { fields: number[]; rows: Array<[number, unknown[]]> }>();
+    for (const [row, entry] of byRow) {
+      const { fields, values } = sortedFields(entry.fields, entry.values);
+      // Most rows change one or two fields: a number names the set without building a string.
+      const key = fields.length === 1 ? fields[0]! : fields.length === 2 ? fields[0]! * 0x100000 + fields[1]! : fields.join(',');
       let group = groups.get(key);
-      if (!group) groups.set(key, (group = { fields: ids, rows: [] }));
-      group.rows.push([row, fields.map((f) => f[1])]);
+      if (!group) groups.set(key, (group = { fields, rows: [] }));
+      group.rows.push([row, values]);
     }
     for (const group of groups.values()) {
       group.rows.sort((a, b) => a[0] - b[0]);
       tokens.push(OP.rows, store, group.fields, group.rows.length);
       let previous = 0;
       for (const [row, values] of group.rows) {
-        tokens.push(row - previous, ...values);
+        tokens.push(row - previous);
+        for (const v of values) tokens.push(v);
         previous = row;
       }
     }
@@ -96,4 +117,10 @@ export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[
     if (op.kind !== 'remove') tokens.push(op.value);
   }
   return tokens;
+}
+
+function sortedFields(fields: number[], values: unknown[]): { fields: number[]; values: unknown[] } {
+  if (fields.length === 1 || (fields.length === 2 && fields[0]! < fields[1]!)) return { fields, values };
+  const order = fields.map((_, i) => i).sort((a, b) => fields[a]! - fields[b]!);
+  return { fields: order.map((i) => fields[i]!), values: order.map((i) => values[i]) };
 }

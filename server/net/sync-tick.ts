@@ -92,20 +92,18 @@ export class TickOfRoom {
     return false;
   }
 
-  /** What `seat` is sent this tick, and a key equal for members sent the same. */
+  /** What `seat` is sent this tick, and a key equal for members sent the same (all those who get the room's ops as they are). */
   forSeat(seat: Seat): { key: string; ops: readonly SyncOp[] } {
     let plain = seat.since < this.firstSeq;
     for (const sight of seat.rows.values()) plain &&= sight.known === null;
     if (plain) return { key: '*', ops: this.ops };
     const out: SyncOp[] = [];
-    const key: string[] = [];
     for (const i of this.candidates(seat)) {
       const op = this.ops[i]!;
       if (op.seq <= seat.since) continue;
       const sight = seat.rows.get(op.store);
       if (sight && !this.passes(op, sight, this.view.get(op.store)!)) continue;
       out.push(op);
-      key.push(String(i));
     }
     const budget = new PieceBudget(seat.member.queued(), this.options.pieceBytes);
     for (const [store, sight] of seat.rows) {
@@ -115,19 +113,18 @@ export class TickOfRoom {
         if (!budget.take(row)) return false;
         sight.known!.add(id);
         out.push({ store, kind: 'set', path: [id], value: row, seq: Infinity });
-        key.push(`+${store}\u0000${id}`);
         return true;
       };
       const leave = (id: string): void => {
         sight.known!.delete(id);
         out.push({ store, kind: 'remove', path: [id], seq: Infinity });
-        key.push(`-${store}\u0000${id}`);
       };
       if (spec.kind === 'rows') this.sendPending(sight, table, enter);
       else if (spec.kind === 'near') this.sortNear(seat, store, spec, sight, table, enter, leave);
       else if (spec.kind === 'filter') this.sortFiltered(seat, store, sight, table, enter, leave);
     }
-    return { key: key.join('\u0001'), ops: out };
+    // A member with a view or rows of its own is rarely sent what another is: encoded alone.
+    return { key: `p:${seat.member.player}`, ops: out };
   }
 
   private touched(store: string): boolean {

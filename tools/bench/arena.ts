@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, rssMb, serve } from './net.ts';
+import { encodeCost } from './arena-encode.ts';
 import type { Row } from './table.ts';
 
 // The arena workload of issue 14: players with x, y, dx, dy, score, name;
@@ -68,7 +69,28 @@ export async function benchArena(seconds: number, sizes = [100, 500, 1000]): Pro
       met: now.bytesPerMovedPlayer > 0 && now.bytesPerMovedPlayer <= 12,
     });
   }
+  for (const players of sizes) {
+    // The flush's cost (onCommit excluded, for both: the same store work feeds either) and the bytes, without sockets.
+    const now = encodeCost(players, 'delta', 0);
+    const before = encodeCost(players, 'patches', 0);
+    rows.push({
+      section: 'arena',
+      what: `${players} players, sync alone in-process (no sockets): flush per tick, bytes per member`,
+      rebind: `${now.msPerTick.toFixed(2)} ms, ${kb(now.bytesPerMemberPerTick)} (${now.bytesPerMoved.toFixed(1)} B/moved)`,
+      baseline: `${before.msPerTick.toFixed(2)} ms, ${kb(before.bytesPerMemberPerTick)} (${before.bytesPerMoved.toFixed(1)} B/moved, immer patches)`,
+      goal: '<= 12 B per moved player',
+      met: now.bytesPerMoved <= 12,
+    });
+  }
   const largest = sizes[sizes.length - 1]!;
+  const nearAlone = encodeCost(largest, 'delta', 150);
+  rows.push({
+    section: 'arena',
+    what: `${largest} players, radius 150 px, sync alone in-process: flush per tick, bytes per member`,
+    rebind: `${nearAlone.msPerTick.toFixed(2)} ms, ${kb(nearAlone.bytesPerMemberPerTick)}`,
+    baseline: 'everyone sees everyone: the row above',
+    goal: '',
+  });
   const near = await point(largest, 'delta', 150, seconds);
   rows.push({
     section: 'arena',
