@@ -10,14 +10,8 @@ import { onCommit, transact } from '../../server/store/transaction.ts';
 // What the server spends on sync per tick, and the bytes each member gets,
 // whatever the machine's load does to the clients of the end-to-end run.
 
-interface Player {
-  name: string;
-  x: number;
-  y: number;
-  dx: number;
-  dy: number;
-  score: number;
-}
+/** The arena's player row, as the workload of issue 14 names it. */
+type Player = { name: string; x: number; y: number; dx: number; dy: number; score: number };
 
 class Counter implements Member {
   bytes = 0;
