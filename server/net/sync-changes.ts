@@ -19,6 +19,9 @@ export interface SyncOp {
   /** The commit that made this op (the last one, for a coalesced write). */
   seq: number;
   dead?: boolean;
+  /** Its key ids in the dictionary `idsOf` (sync-encoding.ts keeps them, so that each room looks them up once). */
+  ids?: [number, number, number];
+  idsOf?: object;
 }
 
 interface Node {

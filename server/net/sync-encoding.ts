@@ -44,14 +44,10 @@ function encodePath(dict: KeyDictionary, store: string, path: ReadonlyArray<stri
 }
 
 /** Key ids of an op's store, row and field, found once per room and tick however many members get the op. */
-const idCache = new WeakMap<SyncOp, { dict: KeyDictionary; ids: [number, number, number] }>();
-
 function fieldIds(op: SyncOp, dict: KeyDictionary): [number, number, number] {
-  const cached = idCache.get(op);
-  if (cached?.dict === dict) return cached.ids;
-  const ids: [number, number, number] = [dict.id(op.store), dict.id(op.path[0] as string), dict.id(op.path[1] as string)];
-  idCache.set(op, { dict, ids });
-  return ids;
+  if (op.idsOf === dict) return op.ids!;
+  op.idsOf = dict;
+  return (op.ids = [dict.id(op.store), dict.id(op.path[0] as string), dict.id(op.path[1] as string)]);
 }
 
 /** A row field's set that may travel in a row group: nothing else this tick writes the row or the store itself. */

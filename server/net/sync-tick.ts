@@ -141,9 +141,11 @@ export class TickOfRoom {
   }
 
   /**
-   * The indices of the ops `seat` may get, in order: everything of stores it
-   * sees whole, and of its tables the ops of rows it holds and of rows added,
-   * removed or replaced this tick. Proportional to what it sees, not to the room.
+   * The indices of the ops `seat` may get: everything of stores it sees
+   * whole, and of its tables the ops of rows it holds and of rows added,
+   * removed or replaced this tick. Proportional to what it sees, not to the
+   * room. Ops of different rows commute (their paths are apart), so only each
+   * row's own ops keep their order.
    */
   private candidates(seat: Seat): number[] {
     const picked: number[] = [];
@@ -157,18 +159,13 @@ export class TickOfRoom {
         continue;
       }
       const rows = this.byRow.get(store);
-      for (const [row, at] of this.rowLevel.get(store) ?? []) {
-        add(at);
-        add(rows?.get(row));
-      }
+      const level = this.rowLevel.get(store);
+      if (level) for (const [row, at] of level) merge(at, rows?.get(row), picked);
       if (!rows) continue;
-      if (known.size < rows.size) for (const id of known) add(rows.get(id));
-      else for (const [id, at] of rows) if (known.has(id)) add(at);
+      if (known.size < rows.size) {
+        for (const id of known) if (!level?.has(id)) add(rows.get(id));
+      } else for (const [id, at] of rows) if (known.has(id) && !level?.has(id)) add(at);
     }
-    picked.sort((a, b) => a - b);
-    let kept = 0;
-    for (let i = 0; i < picked.length; i++) if (i === 0 || picked[i] !== picked[i - 1]) picked[kept++] = picked[i]!;
-    picked.length = kept;
     return picked;
   }
 
@@ -242,4 +239,15 @@ export class TickOfRoom {
       return false;
     }
   }
+}
+
+/** Two ascending lists of op indices, into `out` in order. */
+function merge(a: readonly number[], b: readonly number[] | undefined, out: number[]): void {
+  if (!b) {
+    for (const i of a) out.push(i);
+    return;
+  }
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i]! < b[j]!) ? a[i++]! : b[j++]!);
 }
