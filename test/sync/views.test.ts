@@ -39,9 +39,10 @@ describe('a radius view (the demo arena)', () => {
     const annRow = () => (server.host.registry.get('players') as unknown as { get(id: string): unknown }).get('p-ann');
     server.host.call('arena.place', { player: 'p-bob', x: 100, y: 100 });
     server.host.call('arena.place', { player: 'p-ann', x: 700, y: 500 });
-    await waitFor(() => seen()['p-bob'] !== undefined && seen()['p-ann'] === undefined, 3000, 'ann out of bob\'s view');
+    // Bob's replica shows his new place (so the places have been synced) and no ann.
+    await waitFor(() => seen()['p-bob']?.x === 100 && seen()['p-ann'] === undefined, 3000, 'ann out of bob\'s view');
     server.host.call('arena.place', { player: 'p-ann', x: 180, y: 120 });
-    await waitFor(() => seen()['p-ann'] !== undefined, 3000, 'ann in view');
+    await waitFor(() => seen()['p-ann']?.x === 180, 3000, 'ann in view');
     expect(seen()['p-ann']).toEqual(annRow()); // whole, every field
     // Moving within view: bob sees each step; ann sees bob.
     await ann.call('arena.move', { dx: -1, dy: 0 });
