@@ -43,6 +43,9 @@ export interface RoomSync {
 
 const compact = (message: unknown) => packCompact(message);
 
+/** Keys a room's dictionary may hold beyond twice its tables' rows before it starts again. */
+const KEYS_SLACK = 8192;
+
 export class Rooms implements RoomSync {
   private readonly rooms = new Map<string, Room>();
   private readonly byPlayer = new PlayerRooms();
@@ -153,7 +156,29 @@ export class Rooms implements RoomSync {
     if (this.dirty.size === 0) return;
     const rooms = [...this.dirty];
     this.dirty.clear();
-    for (const room of rooms) if (room.view && room.seats.size > 0) this.flushRoom(room, room.view, ops);
+    for (const room of rooms) {
+      if (!room.view || room.seats.size === 0) continue;
+      if (this.keysOutgrown(room, room.view)) this.restart(room);
+      this.flushRoom(room, room.view, ops);
+    }
+  }
+
+  /**
+   * A room's dictionary only grows (a player who left keeps their key), and
+   * every joiner is sent all of it. Past its rows' needs by far, it starts
+   * again: every member gets a fresh `$state` with the new, short one.
+   */
+  private keysOutgrown(room: Room, view: ParsedView): boolean {
+    const slack = this.options.keysBeforeReset ?? KEYS_SLACK;
+    if (room.dict.keys.length <= slack) return false;
+    let rows = 0;
+    for (const [name, sight] of view) if (sight.kind !== 'whole' && sight.kind !== 'paths') rows += asTable(this.registry.get(name)).size;
+    return room.dict.keys.length > slack + 2 * rows;
+  }
+
+  private restart(room: Room): void {
+    room.dict = new KeyDictionary();
+    for (const seat of [...room.seats.values()]) this.seat(room, seat.member);
   }
 
   /** Puts a member in a room from scratch: a `$state`, and every row of its tables still to come. */

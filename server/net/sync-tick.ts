@@ -16,6 +16,8 @@ export interface SyncOptions {
   onFilterError?: (name: string, err: unknown) => void;
   /** Bytes of whole rows a member gets per tick (sync-joins.ts). */
   pieceBytes?: number;
+  /** Keys a room's dictionary may hold beyond twice its tables' rows before it starts again (rooms.ts). */
+  keysBeforeReset?: number;
 }
 
 /** A member's rows of one table: those its replica holds (null: all of them) and those still to send. */

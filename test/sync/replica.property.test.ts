@@ -157,7 +157,8 @@ it.each([
       registry.add(conf, 'test');
       let filter = 'even';
       const live: Record<string, unknown> = { 'views.visible': FILTERS.even };
-      const rooms = new Rooms(registry, { resolve: (name) => live[name], pieceBytes });
+      // With small pieces, the key dictionary also starts again whenever it outgrows twice the rows.
+      const rooms = new Rooms(registry, { resolve: (name) => live[name], pieceBytes, ...(pieceBytes < 1000 ? { keysBeforeReset: 0 } : {}) });
       off = onCommit((changes) => rooms.onCommit(changes));
       let view = VIEWS[0]!;
       rooms.setView('r', view);
