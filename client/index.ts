@@ -1,6 +1,5 @@
 import { Packr } from 'msgpackr';
-import { applyWirePatches, type WirePatch } from './replica.ts';
-import { unpackOwnKeys } from './wire-keys.ts';
+import { readFrame, RoomReplicas, SyncError } from './room-replicas.ts';
 import type { ClientNameOf, KnownName, LooseName, MissingPayload, NotSystemName, PayloadArg, ReturnOf, SystemCalls, WrongPayload } from './handler-types.ts';
 import { PendingRequests, type ErrorBody, type Redirect } from './requests.ts';
 
@@ -78,8 +77,9 @@ export interface JoinResult {
 type Listener = (payload: any) => void;
 
 export class RebindClient {
+  private readonly replicas = new RoomReplicas();
   /** Room name to store name to that store's replica. */
-  readonly rooms = new Map<string, Record<string, unknown>>();
+  readonly rooms = this.replicas.rooms;
   player: string | null = null;
   token: string | null = null;
   private socket: SocketLike | null = null;
@@ -162,7 +162,7 @@ export class RebindClient {
       }
       this.pending.failAll(new RebindClientError('DISCONNECTED', `moved to node ${redirect.node}`));
       this.url = redirect.url;
-      this.rooms.clear();
+      this.replicas.clear();
       await this.connect();
       const welcome = this.admitted(await this.request<JoinResult>('$resume', { token: redirect.ticket, player: redirect.player }));
       this.emit('moved', { url: redirect.url, node: redirect.node, room: redirect.room ?? null, player: welcome.player });
@@ -255,36 +255,24 @@ export class RebindClient {
   }
 
   private onMessage(data: unknown): void {
-    const message = (typeof data === 'string' ? JSON.parse(data) : unpackOwnKeys(packr, new Uint8Array(data as ArrayBuffer))) as unknown[];
+    const message = readFrame(data as string | ArrayBuffer) as unknown[];
     const incoming = this.pending.receive(message);
     if (incoming.kind === 'push') {
       const { event, payload } = incoming;
       if (event === '$redirect') {
         // The room this player is in moved to another node: follow it there.
         this.moveTo(payload as Redirect).catch((err: unknown) => this.emit('error', asClientError(err)));
-      } else if (event === '$state') this.applyState(payload as { room: string; stores: Record<string, unknown> });
-      else if (event === '$patch') this.applyPatch(payload as { room: string; patches: Array<WirePatch & { store: string }> });
+      } else if (event === '$state' || event === '$patch' || event === '$delta') {
+        try {
+          const room = this.replicas.apply(event, payload);
+          if (room) this.emit('state', { room, stores: this.replicas.rooms.get(room) });
+        } catch (err) {
+          if (!(err instanceof SyncError)) throw err;
+          this.emit('error', new RebindClientError('BAD_SYNC', err.message));
+        }
+      }
       this.emit(event, payload);
     } else if (!incoming.matched && incoming.error) this.emit('error', incoming.error);
-  }
-
-  private applyState(body: { room: string; stores: Record<string, unknown> }): void {
-    const room = { ...(this.rooms.get(body.room) ?? {}), ...body.stores };
-    this.rooms.set(body.room, room);
-    this.emit('state', { room: body.room, stores: room });
-  }
-
-  private applyPatch(body: { room: string; patches: Array<WirePatch & { store: string }> }): void {
-    const room = { ...(this.rooms.get(body.room) ?? {}) };
-    const byStore = new Map<string, WirePatch[]>();
-    for (const p of body.patches) {
-      let list = byStore.get(p.store);
-      if (!list) byStore.set(p.store, (list = []));
-      list.push(p.op === 'remove' ? { op: p.op, path: p.path } : { op: p.op, path: p.path, value: p.value });
-    }
-    for (const [store, patches] of byStore) room[store] = applyWirePatches(room[store] ?? {}, patches);
-    this.rooms.set(body.room, room);
-    this.emit('state', { room: body.room, stores: room });
   }
 
   private onClose(socket: SocketLike, ev: { code: number; reason: string }): void {
@@ -338,7 +326,7 @@ export class RebindClient {
           this.emit('error', asClientError(err));
           return;
         }
-        this.rooms.clear();
+        this.replicas.clear();
         let joined: JoinResult;
         try {
           joined = await this.join(this.authPayload);

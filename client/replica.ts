@@ -7,7 +7,8 @@
 // sharing, as with immer).
 
 export interface WirePatch {
-  op: 'add' | 'replace' | 'remove';
+  /** `trim`: remove the first `value` items of the array at `path` (a bounded log moving on). */
+  op: 'add' | 'replace' | 'remove' | 'trim';
   path: ReadonlyArray<string | number>;
   value?: unknown;
 }
@@ -44,7 +45,7 @@ export function applyWirePatches(base: unknown, patches: readonly WirePatch[]): 
   let root: unknown = base;
   for (const patch of patches) {
     if (patch.path.length === 0) {
-      root = patch.op === 'remove' ? undefined : patch.value;
+      root = patch.op === 'trim' ? trimFront(root, patch, fresh) : patch.op === 'remove' ? undefined : patch.value;
       continue;
     }
     root = writable(root);
@@ -56,7 +57,8 @@ export function applyWirePatches(base: unknown, patches: readonly WirePatch[]): 
       parent = child;
     }
     const key = patch.path[patch.path.length - 1]!;
-    if (Array.isArray(parent)) {
+    if (patch.op === 'trim') setOwn(parent, key, trimFront(getOwn(parent, key), patch, fresh));
+    else if (Array.isArray(parent)) {
       const index = key === '-' ? parent.length : Number(key);
       if (patch.op === 'add') parent.splice(index, 0, patch.value);
       else if (patch.op === 'replace') parent[index] = patch.value;
@@ -65,4 +67,17 @@ export function applyWirePatches(base: unknown, patches: readonly WirePatch[]): 
     else setOwn(parent, key, patch.value);
   }
   return root;
+}
+
+/**
+ * `list` without its first `patch.value` items (a `trim`: a bounded log that
+ * moved on). The copy is new, so later patches of the batch change it in place.
+ */
+function trimFront(list: unknown, patch: WirePatch, fresh: WeakSet<object>): unknown[] {
+  const count = patch.value;
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw new Error(`a trim patch at ${JSON.stringify(patch.path)} needs a count of items (an integer of 0 or more), got ${JSON.stringify(count)}`);
+  if (!Array.isArray(list)) throw new Error(`a trim patch names ${JSON.stringify(patch.path)}, which is not an array in the replica`);
+  const kept = list.slice(count);
+  fresh.add(kept);
+  return kept;
 }

@@ -1,4 +1,4 @@
-import { Unpackr } from 'msgpackr';
+import { FLOAT32_OPTIONS, Unpackr } from 'msgpackr';
 
 // msgpackr decodes a map key `__proto__` as `__proto_` (its guard against
 // prototype pollution), so a player named `__proto__` would arrive renamed.
@@ -6,6 +6,8 @@ import { Unpackr } from 'msgpackr';
 // rebuilt with own properties; every other frame takes the fast path.
 
 const maps = new Unpackr({ useRecords: false, variableMapSize: true, mapsAsObjects: false, int64AsType: 'number' });
+// Sync frames carry fractions as 32-bit floats that the reader rounds to their significant digits (see server/net/sync-writer.ts).
+const roundingMaps = new Unpackr({ useRecords: false, variableMapSize: true, mapsAsObjects: false, int64AsType: 'number', useFloat32: FLOAT32_OPTIONS.DECIMAL_FIT });
 const NEEDLE = [...'__proto__'].map((c) => c.charCodeAt(0));
 
 // Node's Buffer searches natively (the server decodes every journal record on
@@ -32,7 +34,10 @@ function withOwnKeys(value: unknown): unknown {
   return out;
 }
 
-/** Decodes a binary frame with `fast` (maps as objects), keeping any `__proto__` key as an own key. */
-export function unpackOwnKeys(fast: { unpack(bytes: Uint8Array): unknown }, bytes: Uint8Array): unknown {
-  return mentionsProto(bytes) ? withOwnKeys(maps.unpack(bytes)) : fast.unpack(bytes);
+/**
+ * Decodes a binary frame with `fast` (maps as objects), keeping any `__proto__` key as an own key.
+ * `rounding`: `fast` rounds 32-bit floats to their significant digits (a client reading sync frames).
+ */
+export function unpackOwnKeys(fast: { unpack(bytes: Uint8Array): unknown }, bytes: Uint8Array, rounding = false): unknown {
+  return mentionsProto(bytes) ? withOwnKeys((rounding ? roundingMaps : maps).unpack(bytes)) : fast.unpack(bytes);
 }

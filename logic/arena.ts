@@ -1,12 +1,13 @@
 import { client, type Ctx } from 'rebind';
 import { items, players, world, type Player } from '../state/arena.ts';
-import { clamp, distanceToSegment, ITEM_COUNT, ITEM_KINDS, ITEM_SCORE, PICKUP_RADIUS, RESPAWN_MS, round1, SPEED } from './lib/rules.ts';
+import { clamp, distanceToSegment, ITEM_COUNT, ITEM_KINDS, ITEM_SCORE, PICKUP_RADIUS, RESPAWN_MS, round1, SPEED, VIEW_RADIUS } from './lib/rules.ts';
 
 // Movement, pickups and the leaderboard. Clients say where they want to go;
 // the tick moves everyone at SPEED.
 
 export function init(ctx: Ctx): void {
-  ctx.setRoomView('arena', { players: true, items: true, world: true });
+  // Each player sees the players within VIEW_RADIUS of itself (rows enter and leave as they move).
+  ctx.setRoomView('arena', { players: VIEW_RADIUS > 0 ? { near: { radius: VIEW_RADIUS } } : true, items: true, world: true });
   if (items.size === 0) {
     for (const kind of ITEM_KINDS) {
       for (let i = 0; i < ITEM_COUNT[kind]; i++) ctx.call('items.spawn', { kind });
@@ -75,4 +76,4 @@ export function place(ctx: Ctx, payload: { player: string; x: number; y: number 
 }
 
 /** The code version a client can show: proves a patch landed. */
-export const info = client(() => ({ speed: SPEED, itemScore: ITEM_SCORE }));
+export const info = client(() => ({ speed: SPEED, itemScore: ITEM_SCORE, viewRadius: VIEW_RADIUS }));

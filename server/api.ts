@@ -81,8 +81,17 @@ export interface Ctx {
   setRoomView(room: string, view: RoomView): void;
 }
 
-/** Store name to the paths of it that a room sees; `true` for the whole store. */
-export type RoomView = Record<string, true | string[]>;
+/**
+ * How a room's members see one store: `true` all of it; a list of dotted
+ * paths those parts; on a table, `{ filter: 'module.export' }` the rows that
+ * function (row, viewerId) => boolean lets each member see, looked up by name
+ * at every tick, or `{ near: { radius, cell? } }` the rows whose x and y lie
+ * within `radius` of the viewer's own row (the row keyed by the player's id).
+ */
+export type ViewSpec = true | string[] | { filter: string } | { near: { radius: number; cell?: number } };
+
+/** Store name to how a room sees it. */
+export type RoomView = Record<string, ViewSpec>;
 
 export type Handler<P = any, R = unknown> = (ctx: Ctx, payload: P) => R;
 

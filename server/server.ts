@@ -56,6 +56,8 @@ export interface ServerOptions {
   repair?: boolean;
   /** permessage-deflate on the game port (off by default: it costs CPU on every frame). */
   deflate?: boolean;
+  /** Room sync: 'delta' (the default) or 'patches', the encoding before it (kept for `npm run bench`). */
+  sync?: 'delta' | 'patches';
   /** Serve the demo's browser page on the game port and the dashboard on the admin port. */
   pages?: boolean;
   /** With pages: serve the demo's page on the game port (default: as pages). A game of its own has no use for the engine's arena. */
@@ -160,6 +162,7 @@ export class GameServer {
       ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
       ...(options.sessionModule ? { sessionModule: options.sessionModule } : {}),
       ...(options.deflate ? { deflate: true } : {}),
+      ...(options.sync ? { sync: options.sync } : {}),
       ...(persistence ? { writeMark: () => persistence.writeMark(), beforeReply: (mark: number) => persistence.durableSince(mark) } : {}),
     });
     guard.idle = (socket) => !gateway.holdsPlayer(socket);

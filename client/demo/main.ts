@@ -14,6 +14,8 @@ const canvas = $<HTMLCanvasElement>('arena');
 const g = canvas.getContext('2d')!;
 const client = new RebindClient(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`, { backoffMs: [200, 2000] });
 let versions: CodeVersions = {};
+/** How far this player sees (arena.info, asked again after each patch): the server sends only the players within it. */
+let viewRadius = 0;
 const freshUntil = new Map<string, number>();
 
 function setStatus(text: string, down = false): void {
@@ -67,6 +69,18 @@ function draw(): void {
     g.fillText(`${p.name} ${p.score}`, p.x, p.y - 15);
   }
   g.globalAlpha = 1;
+  const me = client.player ? players[client.player] : undefined;
+  if (me && viewRadius > 0) {
+    g.strokeStyle = 'rgba(140, 200, 255, 0.35)';
+    g.lineWidth = 1;
+    g.setLineDash([6, 6]);
+    g.beginPath();
+    g.arc(me.x, me.y, viewRadius, 0, Math.PI * 2);
+    g.stroke();
+    g.setLineDash([]);
+  }
+  const seen = Object.keys(players).length;
+  $('inview').textContent = viewRadius > 0 ? `${seen} player${seen === 1 ? '' : 's'} within ${viewRadius} px: the server sends you only these` : `${seen} players: everyone sees everyone`;
   if (world) {
     $('leaderboard').replaceChildren(...world.leaderboard.map((r) => Object.assign(document.createElement('li'), { textContent: `${r.name} — ${r.score}` })));
     const chat = $('chat');
@@ -130,13 +144,21 @@ async function enter(name: string): Promise<void> {
   $('game').hidden = false;
   setStatus(`playing as ${client.player}`);
   showVersions(await client.call('$versions'));
+  await learnRadius();
+}
+
+async function learnRadius(): Promise<void> {
+  viewRadius = (await client.call('arena.info')).viewRadius ?? 0;
 }
 
 function remember(): void {
   if (client.token) sessionStorage.setItem('rebind.token', client.token);
 }
 
-client.on('$versions', (v: CodeVersions) => showVersions(v));
+client.on('$versions', (v: CodeVersions) => {
+  showVersions(v);
+  learnRadius().catch(() => undefined);
+});
 client.on('close', () => setStatus('connection lost, reconnecting…', true));
 client.on('resumed', () => {
   remember();

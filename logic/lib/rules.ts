@@ -21,6 +21,9 @@ export const ITEM_COUNT = { gem: 12, star: 3 } as const;
 
 export const CHAT_KEEP = 30;
 
+/** How far a player sees other players, in pixels (0: everyone sees everyone). */
+export const VIEW_RADIUS = 150;
+
 export function clamp(value: number, low: number, high: number): number {
   return Math.max(low, Math.min(high, value));
 }

@@ -24,7 +24,7 @@ export function encode(message: unknown, encoding: Encoding): Buffer | string {
   return encoding === 'msgpack' ? packr.pack(message) : JSON.stringify(message);
 }
 
-/** Pushes handed to connections (one per recipient), and their bytes: `sync` is $state and $patch, `other` the rest. Read by /metrics. */
+/** Pushes handed to connections (one per recipient), and their bytes: `sync` is $state, $delta and $patch, `other` the rest. Read by /metrics. */
 export const pushCounters = { syncMessages: 0, syncBytes: 0, otherMessages: 0, otherBytes: 0 };
 
 /** Encodes once for both kinds of client, lazily (most rooms use one kind). */
@@ -33,15 +33,19 @@ export class EncodedOnce {
   private text: string | undefined;
   private textBytes = 0;
   private readonly sync: boolean;
-  constructor(private readonly message: unknown) {
+  constructor(
+    private readonly message: unknown,
+    /** The binary form, if not msgpackr's: sync deltas use sync-writer.ts's smallest exact numbers. */
+    private readonly pack: (message: unknown) => Buffer = (m) => packr.pack(m),
+  ) {
     const event = Array.isArray(message) ? message[0] : undefined;
-    this.sync = event === '$patch' || event === '$state';
+    this.sync = event === '$patch' || event === '$state' || event === '$delta';
   }
   /** Called once per recipient, so counting here counts what is sent (encoding stays once per message). */
   for(encoding: Encoding): Buffer | string {
     let out: Buffer | string;
     let bytes: number;
-    if (encoding === 'msgpack') bytes = (out = this.binary ??= packr.pack(this.message)).length;
+    if (encoding === 'msgpack') bytes = (out = this.binary ??= this.pack(this.message)).length;
     else {
       if (this.text === undefined) this.textBytes = Buffer.byteLength((this.text = JSON.stringify(this.message)));
       out = this.text;

@@ -146,6 +146,10 @@ export class Connection implements Link, Pingable {
     this.write(data, burst);
   }
 
+  queued(): number {
+    return this.ws.bufferedAmount;
+  }
+
   /** `burst`: a room snapshot, which the server sends on its own (join, resume, a new view): see Backpressure. */
   deliver(message: EncodedOnce, burst = false): boolean {
     return this.write(message.for(this.encoding), burst);

@@ -11,7 +11,8 @@ import { DEFAULT_LIMITS, type NetLimits } from './limits.ts';
 import { Heartbeat } from './heartbeat.ts';
 import type { NetFleet } from './fleet-hooks.ts';
 import { SessionLifecycle } from './lifecycle.ts';
-import { Rooms } from './rooms.ts';
+import { Rooms, type RoomSync } from './rooms.ts';
+import { PatchRooms } from './rooms-patches.ts';
 import { Sessions, type SessionRow } from './sessions.ts';
 import type { Table } from '../store/table.ts';
 import { hostClearTimeout, hostSetTimeout, monoNow, wallNow } from '../host-globals.ts';
@@ -34,6 +35,8 @@ export interface GatewayOptions {
   writeMark?: () => number;
   /** Resolves when what was committed since the mark is durable, rejects if it cannot be written; undefined: reply now. */
   beforeReply?: (mark: number) => Promise<void> | undefined;
+  /** How rooms are synced: 'delta' (compact, per-player views; the default) or 'patches' (the immer patches, as before; for the bench). */
+  sync?: 'delta' | 'patches';
 }
 
 export { CLOSE };
@@ -42,7 +45,7 @@ export { CLOSE };
 const IDLE_EVICT_AFTER_MS = 1000;
 
 export class Gateway implements Outbox {
-  readonly rooms: Rooms;
+  readonly rooms: RoomSync;
   readonly sessions: Sessions;
   private readonly lifecycle: SessionLifecycle;
   private readonly heartbeat: Heartbeat;
@@ -63,7 +66,7 @@ export class Gateway implements Outbox {
     readonly options: GatewayOptions = {},
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.rooms = new Rooms(host.registry);
+    this.rooms = options.sync === 'patches' ? new PatchRooms(host.registry) : new Rooms(host.registry, { resolve: (name) => host.bindings.resolve(name)?.fn, onFilterError: (name, err) => this.filterFailed(name, err) });
     this.sessions = new Sessions(options.sessionTable);
     this.lifecycle = new SessionLifecycle(host, this.sessions, this.rooms, options.graceMs ?? 30_000, options.sessionModule ?? 'session', () => this.fleet);
     // So that a session hook called without a player (a timer, rebind call without --as) is refused, not run with null.
@@ -252,6 +255,16 @@ export class Gateway implements Outbox {
   leave(room: string, player: string): void {
     this.rooms.leave(room, player);
     this.lifecycle.roomsChanged(player);
+  }
+
+  private readonly filterFailures = new Map<string, number>();
+
+  /** A view filter that throws hides the row; said at most every 5 s per filter. */
+  private filterFailed(name: string, err: unknown): void {
+    const now = wallNow();
+    if (now - (this.filterFailures.get(name) ?? 0) < 5000) return;
+    this.filterFailures.set(name, now);
+    this.log.error(`view filter ${name} failed (the row stays hidden): ${(err as Error)?.message ?? String(err)}`);
   }
 
   checkRoomView(view: RoomView): void {

@@ -4,7 +4,7 @@ import { createLogger } from '../log.ts';
 import { transact } from '../store/transaction.ts';
 import { CLOSE, type Connection } from './connection.ts';
 import type { NetFleet } from './fleet-hooks.ts';
-import type { Rooms } from './rooms.ts';
+import type { RoomSync } from './rooms.ts';
 import { Session, type Sessions } from './sessions.ts';
 import { hostClearTimeout, hostSetTimeout, wallNow } from '../host-globals.ts';
 
@@ -21,7 +21,7 @@ export class SessionLifecycle {
   constructor(
     private readonly host: Host,
     private readonly sessions: Sessions,
-    private readonly rooms: Rooms,
+    private readonly rooms: RoomSync,
     readonly graceMs: number,
     readonly sessionModule: string,
     private readonly fleet: () => NetFleet | undefined = () => undefined,

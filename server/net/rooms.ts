@@ -1,250 +1,250 @@
-import type { Patch } from 'immer';
 import type { RoomView } from '../api.ts';
-import { rebindError } from '../errors.ts';
-import type { StoreLike } from '../store/store.ts';
 import type { StoreRegistry } from '../store/registry.ts';
 import type { StoreChange } from '../store/transaction.ts';
 import { EncodedOnce, push } from './codec.ts';
-import { setOwn } from '../../client/replica.ts';
+import { PlayerRooms } from './player-rooms.ts';
+import { TickChanges, type SyncOp } from './sync-changes.ts';
+import { encodeOps, KeyDictionary } from './sync-encoding.ts';
+import { firstPiece } from './sync-joins.ts';
+import { TickOfRoom, type Room, type Seat, type SyncOptions } from './sync-tick.ts';
+import { asTable, parseView, sameShape, startsWith, type ParsedView } from './sync-views.ts';
+import { packCompact } from './sync-writer.ts';
+import { viewSnapshot } from './view-snapshot.ts';
 
-// Rooms, and the state sync that feeds them. A room's view names the stores
-// (and paths inside them) its members see. A member gets a full snapshot on
-// joining (`$state`), then, once per tick, the immer patches since
-// (`$patch`), encoded once per room, not once per member.
+// Rooms, and the state sync that feeds them (docs/protocol.md). A member
+// gets `$state` on joining: the room's key dictionary, the plain stores and
+// paths its view shows, and its tables empty; their rows follow a few at a
+// time. Then, once per tick, one `$delta` of the tick's coalesced changes
+// it can see, encoded once per group of members who see the same thing.
 
 export interface Member {
   readonly player: string;
   /** Sends an already-encoded message; false if the member is not connected. `snapshot`: a `$state` the server sends on its own, see Backpressure. */
   deliver(message: EncodedOnce, snapshot?: boolean): boolean;
+  /** Bytes queued for this member and not yet read. */
+  queued(): number;
 }
 
-export interface SyncPatch {
-  store: string;
-  op: Patch['op'];
-  path: Patch['path'];
-  value?: unknown;
+/** What the gateway needs of room sync; PatchRooms (rooms-patches.ts) is the encoding before this one. */
+export interface RoomSync {
+  members(name: string): IterableIterator<Member>;
+  roomsOf(player: string): string[];
+  join(name: string, member: Member): void;
+  leave(name: string, player: string): void;
+  leaveAll(player: string): void;
+  rejoin(member: Member): void;
+  checkView(view: RoomView): void;
+  setView(name: string, view: RoomView): void;
+  broadcast(name: string, message: EncodedOnce): void;
+  readonly onCommit: (changes: StoreChange[]) => void;
+  flush(): void;
+  stats(): { rooms: number; members: number };
 }
 
-interface Room {
-  name: string;
-  members: Map<string, Member>;
-  /** Commit number each member's snapshot already includes. */
-  since: Map<string, number>;
-  view: Map<string, Array<Array<string>> | true> | null;
-  pending: Array<{ seq: number; patch: SyncPatch }>;
-  /** Stores whose view was replaced wholesale this tick: resend them in full. */
-  resync: Set<string>;
-}
+const compact = (message: unknown) => packCompact(message);
 
-function parseView(view: RoomView, registry: StoreRegistry): Room['view'] {
-  const parsed = new Map<string, Array<Array<string>> | true>();
-  for (const [store, paths] of Object.entries(view)) {
-    registry.get(store);
-    if (paths === true) parsed.set(store, true);
-    else if (Array.isArray(paths) && paths.every((p) => typeof p === 'string')) parsed.set(store, paths.map((p) => (p === '' ? [] : p.split('.'))));
-    else throw rebindError('BAD_REQUEST', `room view for "${store}" must be true or a list of dotted paths`);
-  }
-  return parsed;
-}
+/** Keys a room's dictionary may hold beyond twice its tables' rows before it starts again. */
+const KEYS_SLACK = 8192;
 
-function startsWith(path: readonly (string | number)[], prefix: readonly string[]): boolean {
-  if (path.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (String(path[i]) !== prefix[i]) return false;
-  return true;
-}
-
-function valueAt(root: unknown, path: readonly string[]): unknown {
-  let at = root;
-  for (const key of path) {
-    if (at === null || typeof at !== 'object' || !Object.hasOwn(at, key)) return undefined;
-    at = (at as Record<string, unknown>)[key];
-  }
-  return at;
-}
-
-/** The part of a store a view shows, shaped like the store so patch paths apply to it. */
-function viewSnapshot(store: StoreLike, paths: Array<Array<string>> | true): unknown {
-  const whole = store.current();
-  if (paths === true) return whole;
-  const out: Record<string, unknown> = {};
-  for (const path of paths) {
-    if (path.length === 0) return whole;
-    const value = valueAt(whole, path);
-    if (value === undefined) continue;
-    // Own keys only: a row or field named "__proto__" is data here, never a prototype.
-    let at = out;
-    for (const key of path.slice(0, -1)) {
-      if (!Object.hasOwn(at, key)) setOwn(at, key, {});
-      at = at[key] as Record<string, unknown>;
-    }
-    setOwn(at, path[path.length - 1]!, value);
-  }
-  return out;
-}
-
-export class Rooms {
+export class Rooms implements RoomSync {
   private readonly rooms = new Map<string, Room>();
-  private readonly byPlayer = new Map<string, Set<string>>();
-  /** Store name to the rooms whose view shows it: a commit visits only those. */
+  private readonly byPlayer = new PlayerRooms();
   private readonly watching = new Map<string, Set<Room>>();
-  /** Rooms with something to send at the next flush. */
+  /** Rooms with something to do at the next flush (changes, rows to send). */
   private readonly dirty = new Set<Room>();
+  /** Rooms with a filter view: each tick checks whether a patch changed the filter's code. */
+  private readonly filtered = new Set<Room>();
+  private readonly changes = new TickChanges();
   private commitSeq = 0;
 
-  constructor(private readonly registry: StoreRegistry) {}
+  constructor(
+    private readonly registry: StoreRegistry,
+    private readonly options: SyncOptions = {},
+  ) {
+    this.resolve = options.resolve ?? (() => undefined);
+  }
+
+  private readonly resolve: (name: string) => unknown;
 
   private room(name: string): Room {
     let room = this.rooms.get(name);
-    if (!room) this.rooms.set(name, (room = { name, members: new Map(), since: new Map(), view: null, pending: [], resync: new Set() }));
+    if (!room) this.rooms.set(name, (room = { name, seats: new Map(), view: null, dict: new KeyDictionary(), filters: new Map() }));
     return room;
   }
 
-  members(name: string): IterableIterator<Member> {
-    return (this.rooms.get(name)?.members ?? new Map<string, Member>()).values();
+  *members(name: string): IterableIterator<Member> {
+    for (const seat of this.rooms.get(name)?.seats.values() ?? []) yield seat.member;
   }
 
   roomsOf(player: string): string[] {
-    return [...(this.byPlayer.get(player) ?? [])];
+    return this.byPlayer.of(player);
   }
 
   join(name: string, member: Member): void {
     const room = this.room(name);
-    room.members.set(member.player, member);
-    let set = this.byPlayer.get(member.player);
-    if (!set) this.byPlayer.set(member.player, (set = new Set()));
-    set.add(name);
-    this.sendSnapshot(room, member);
+    this.byPlayer.add(member.player, name);
+    this.seat(room, member);
   }
 
   leave(name: string, player: string): void {
     const room = this.rooms.get(name);
     if (!room) return;
-    room.members.delete(player);
-    room.since.delete(player);
-    this.byPlayer.get(player)?.delete(name);
-    if (room.members.size === 0 && room.view === null) this.rooms.delete(name);
+    room.seats.delete(player);
+    this.byPlayer.remove(player, name);
+    if (room.seats.size === 0 && room.view === null) this.rooms.delete(name);
   }
 
   leaveAll(player: string): void {
-    for (const name of this.roomsOf(player)) this.leave(name, player);
-    this.byPlayer.delete(player);
+    this.byPlayer.removeAll(player, (name) => this.leave(name, player));
   }
 
-  /** Replaces a member's connection (after a resume) and sends it fresh snapshots. */
+  /** Replaces a member's connection (after a resume): it starts again from a fresh `$state`. */
   rejoin(member: Member): void {
     for (const name of this.roomsOf(member.player)) {
       const room = this.rooms.get(name);
-      if (!room) continue;
-      room.members.set(member.player, member);
-      this.sendSnapshot(room, member);
+      if (room) this.seat(room, member);
     }
   }
 
-  /** Throws BAD_REQUEST or UNKNOWN_STORE for a view that names what does not exist. */
   checkView(view: RoomView): void {
-    if (view === null || typeof view !== 'object') throw rebindError('BAD_REQUEST', 'a room view is an object of store names');
     parseView(view, this.registry);
   }
 
   setView(name: string, view: RoomView): void {
     const room = this.room(name);
-    for (const store of room.view?.keys() ?? []) this.watching.get(store)?.delete(room);
-    room.view = parseView(view, this.registry);
-    for (const store of room.view!.keys()) {
+    const parsed = parseView(view, this.registry);
+    const old = room.view;
+    for (const store of old?.keys() ?? []) this.watching.get(store)?.delete(room);
+    room.view = parsed;
+    if ([...parsed.values()].some((sight) => sight.kind === 'filter')) this.filtered.add(room);
+    else this.filtered.delete(room);
+    for (const store of parsed.keys()) {
       let rooms = this.watching.get(store);
       if (!rooms) this.watching.set(store, (rooms = new Set()));
       rooms.add(room);
     }
-    room.pending = [];
-    room.resync.clear();
-    for (const member of room.members.values()) this.sendSnapshot(room, member);
+    if (old && sameShape(old, parsed)) {
+      // Only a filter or a radius changed: members keep their rows, the next tick sorts them again.
+      for (const seat of room.seats.values()) for (const sight of seat.rows.values()) sight.recheck = true;
+      this.dirty.add(room);
+      return;
+    }
+    for (const seat of room.seats.values()) this.seat(room, seat.member);
   }
 
   broadcast(name: string, message: EncodedOnce): void {
-    const room = this.rooms.get(name);
-    if (!room) return;
-    for (const member of room.members.values()) member.deliver(message);
+    for (const seat of this.rooms.get(name)?.seats.values() ?? []) seat.member.deliver(message);
   }
 
-  /** Commit listener: keeps, per room, the patches its view shows. */
   readonly onCommit = (changes: StoreChange[]): void => {
     const seq = ++this.commitSeq;
     for (const change of changes) {
-      const name = change.store.name;
-      const rooms = this.watching.get(name);
-      if (!rooms) continue;
-      for (const room of rooms) {
-        if (room.members.size === 0) continue;
-        const paths = room.view!.get(name)!;
-        for (const p of change.patches) {
-          if (paths === true || paths.some((view) => startsWith(p.path, view))) {
-            room.pending.push({ seq, patch: toSync(name, p) });
-            this.dirty.add(room);
-          } else if (paths.some((view) => view.length > p.path.length && startsWith(view, p.path.map(String)))) {
-            room.resync.add(name);
-            this.dirty.add(room);
-          }
-        }
-      }
+      const rooms = this.watching.get(change.store.name);
+      if (!rooms || rooms.size === 0) continue;
+      for (const p of change.patches) this.changes.add(change.store.name, p, seq);
+      for (const room of rooms) if (room.seats.size > 0) this.dirty.add(room);
     }
   };
 
-  /** Sends each room's batched patches; called once per tick. */
+  /** Sends each room's tick as one `$delta` per group of members who see the same; called once per tick. */
   flush(): void {
-    for (const room of this.dirty) {
-      const pending = room.pending;
-      room.pending = [];
-      if (room.resync.size > 0) {
-        const stores = [...room.resync];
-        room.resync.clear();
-        // A wholesale replacement: send those stores again, and drop their now-stale patches.
-        const kept = pending.filter((p) => !stores.includes(p.patch.store));
-        const snapshot = new EncodedOnce(push('$state', { room: room.name, stores: this.snapshotOf(room, stores) }));
-        for (const member of room.members.values()) member.deliver(snapshot, true);
-        this.deliverPatches(room, kept);
-      } else this.deliverPatches(room, pending);
+    const ops = this.changes.drain();
+    // A patch of a filter's code changes what members see with no change of data.
+    for (const room of this.filtered) {
+      for (const [store, sight] of room.view ?? []) if (sight.kind === 'filter' && this.resolve(sight.name) !== room.filters.get(store)) this.dirty.add(room);
     }
+    if (this.dirty.size === 0) return;
+    const rooms = [...this.dirty];
     this.dirty.clear();
-  }
-
-  private deliverPatches(room: Room, pending: Room['pending']): void {
-    if (pending.length === 0) return;
-    const first = pending[0]!.seq;
-    const all = new EncodedOnce(push('$patch', { room: room.name, patches: pending.map((p) => p.patch) }));
-    for (const member of room.members.values()) {
-      const since = room.since.get(member.player) ?? 0;
-      if (since < first) {
-        member.deliver(all);
-        continue;
-      }
-      // Joined during this tick: its snapshot already holds the earlier patches.
-      const newer = pending.filter((p) => p.seq > since).map((p) => p.patch);
-      if (newer.length > 0) member.deliver(new EncodedOnce(push('$patch', { room: room.name, patches: newer })));
+    for (const room of rooms) {
+      if (!room.view || room.seats.size === 0) continue;
+      if (this.keysOutgrown(room, room.view)) this.restart(room);
+      this.flushRoom(room, room.view, ops);
     }
   }
 
-  private snapshotOf(room: Room, only?: string[]): Record<string, unknown> {
-    const stores: Record<string, unknown> = {};
-    for (const [name, paths] of room.view ?? []) {
-      if (only && !only.includes(name)) continue;
-      stores[name] = viewSnapshot(this.registry.get(name), paths);
-    }
-    return stores;
+  /**
+   * A room's dictionary only grows (a player who left keeps their key), and
+   * every joiner is sent all of it. Past its rows' needs by far, it starts
+   * again: every member gets a fresh `$state` with the new, short one.
+   */
+  private keysOutgrown(room: Room, view: ParsedView): boolean {
+    const slack = this.options.keysBeforeReset ?? KEYS_SLACK;
+    if (room.dict.keys.length <= slack) return false;
+    let rows = 0;
+    for (const [name, sight] of view) if (sight.kind !== 'whole' && sight.kind !== 'paths') rows += asTable(this.registry.get(name)).size;
+    return room.dict.keys.length > slack + 2 * rows;
   }
 
-  private sendSnapshot(room: Room, member: Member): void {
-    room.since.set(member.player, this.commitSeq);
+  private restart(room: Room): void {
+    room.dict = new KeyDictionary();
+    for (const seat of [...room.seats.values()]) this.seat(room, seat.member);
+  }
+
+  /** Puts a member in a room from scratch: a `$state`, and every row of its tables still to come. */
+  private seat(room: Room, member: Member): void {
+    const seat: Seat = { member, since: this.commitSeq, rows: new Map() };
+    room.seats.set(member.player, seat);
     if (!room.view) return;
-    member.deliver(new EncodedOnce(push('$state', { room: room.name, stores: this.snapshotOf(room) })), true);
+    const stores: Record<string, unknown> = {};
+    for (const [name, sight] of room.view) {
+      const store = this.registry.get(name);
+      if (sight.kind === 'whole') stores[name] = store.current();
+      else if (sight.kind === 'paths') stores[name] = viewSnapshot(store.current(), sight.paths);
+      else if (sight.kind === 'rows') {
+        const { rows, sight: rowSight } = firstPiece(asTable(store), this.options.pieceBytes);
+        stores[name] = rows;
+        seat.rows.set(name, rowSight);
+      } else {
+        // Which rows a filter or a radius shows is sorted out at the next tick.
+        stores[name] = {};
+        seat.rows.set(name, { known: new Set(), pending: [], recheck: true });
+      }
+    }
+    member.deliver(new EncodedOnce(push('$state', { room: room.name, stores, keys: room.dict.all() })), true);
+    for (const sight of seat.rows.values()) if (sight.known !== null) this.dirty.add(room);
+  }
+
+  private flushRoom(room: Room, view: ParsedView, tickOps: readonly SyncOp[]): void {
+    const ops: SyncOp[] = [];
+    const resync = new Set<string>();
+    for (const op of tickOps) {
+      const sight = view.get(op.store);
+      if (!sight) continue;
+      if (sight.kind !== 'paths' || sight.paths.some((p) => startsWith(op.path, p))) ops.push(op);
+      // A write above a viewed path (the store replaced, say): send that part again whole.
+      else if (sight.paths.some((p) => p.length > op.path.length && startsWith(p, op.path.map(String)))) resync.add(op.store);
+    }
+    const shown = resync.size === 0 ? ops : ops.filter((op) => !resync.has(op.store));
+    if (resync.size > 0) {
+      const stores: Record<string, unknown> = {};
+      for (const name of resync) stores[name] = viewSnapshot(this.registry.get(name).current(), (view.get(name) as { paths: string[][] }).paths);
+      const message = new EncodedOnce(push('$state', { room: room.name, stores }));
+      for (const seat of room.seats.values()) seat.member.deliver(message, true);
+    }
+    const tick = new TickOfRoom(room, view, shown, this.registry, this.options);
+    const groups = new Map<string, { ops: readonly SyncOp[]; seats: Seat[] }>();
+    for (const seat of room.seats.values()) {
+      const { key, ops: seen } = tick.forSeat(seat);
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { ops: seen, seats: [] }));
+      group.seats.push(seat);
+      if (tick.unfinished(seat)) this.dirty.add(room);
+    }
+    tick.done();
+    const bodies = [...groups.values()].map((g) => ({ tokens: encodeOps(g.ops, room.dict), seats: g.seats }));
+    const added = room.dict.takeNew();
+    for (const { tokens, seats } of bodies) {
+      // Every member learns every new key, so that the room has one dictionary.
+      if (tokens.length === 0 && added.length === 0) continue;
+      const message = new EncodedOnce(push('$delta', [room.name, added, ...tokens]), compact);
+      for (const seat of seats) seat.member.deliver(message);
+    }
   }
 
   stats(): { rooms: number; members: number } {
     let members = 0;
-    for (const room of this.rooms.values()) members += room.members.size;
+    for (const room of this.rooms.values()) members += room.seats.size;
     return { rooms: this.rooms.size, members };
   }
-}
-
-function toSync(store: string, p: Patch): SyncPatch {
-  return p.op === 'remove' ? { store, op: p.op, path: p.path } : { store, op: p.op, path: p.path, value: p.value };
 }

@@ -34,6 +34,8 @@ export interface SessionRow {
 
 export interface Link {
   deliver(message: EncodedOnce, snapshot?: boolean): boolean;
+  /** Bytes queued for the client, not yet read. */
+  queued(): number;
   close(code: number, reason: string): void;
 }
 
@@ -58,6 +60,10 @@ export class Session implements Member {
 
   deliver(message: EncodedOnce, snapshot = false): boolean {
     return this.link ? this.link.deliver(message, snapshot) : false;
+  }
+
+  queued(): number {
+    return this.link?.queued() ?? 0;
   }
 }
 

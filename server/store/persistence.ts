@@ -110,7 +110,10 @@ export class Persistence {
     const mine = changes.filter((c) => this.registry.owns(c.store));
     if (mine.length === 0) return;
     // Encode before counting: a record that could not be encoded must not leave a gap in the numbering.
-    const bytes = frame({ q: this.seq + 1, c: mine.map((c) => (c.version === undefined ? [c.store.name, c.patches] : [c.store.name, c.patches, c.version])) });
+    const record = mine.map((c) => (c.version === undefined ? [c.store.name, c.patches] : [c.store.name, c.patches, c.version]));
+    // Under `t` when it holds a trim, which builds from before trims must refuse rather than misread (recovery.ts).
+    const trims = mine.some((c) => c.patches.some((p) => p.op === 'trim'));
+    const bytes = frame(trims ? { q: this.seq + 1, t: record } : { q: this.seq + 1, c: record });
     this.writer!.append(++this.seq, bytes);
     if (++this.sinceSnapshot >= (this.options.snapshotEvery ?? 50_000)) this.autoSnapshot('after that many transactions');
   }

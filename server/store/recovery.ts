@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Patch } from 'immer';
-import { rebindError } from '../errors.ts';
+import { isRebindError, rebindError } from '../errors.ts';
+import type { StorePatch } from './array-delta.ts';
 import { isJournalHeader, JOURNAL, journalName, listFiles, SNAPSHOT, SNAPSHOT_TEMP, type DataFile } from './data-files.ts';
 import type { Disk } from './io.ts';
 import { framesFrom, recordsAfter, scanFramed } from './journal.ts';
@@ -17,10 +17,15 @@ import { monoNow } from '../host-globals.ts';
 // the start and says where; with `repair` the damaged file and everything
 // after it are set aside and the start goes on from the valid prefix.
 
-export interface JournalRecord {
-  q: number;
-  c: Array<[string, Patch[], number?]>;
-}
+type Changes = Array<[string, StorePatch[], number?]>;
+
+/**
+ * One transaction. A record that holds a `trim` carries its changes under
+ * `t` instead of `c`: a build from before trims takes such a record for
+ * damage and refuses to start (DATA_DAMAGED, naming it) rather than replay
+ * it wrongly.
+ */
+export type JournalRecord = { q: number; c: Changes } | { q: number; t: Changes };
 
 export interface RecoveryReport {
   snapshot: string | null;
@@ -53,7 +58,8 @@ interface Damage {
   buffer?: Buffer;
 }
 
-const isRecord = (r: unknown): r is JournalRecord => typeof (r as JournalRecord | null)?.q === 'number' && Array.isArray((r as JournalRecord).c);
+const isRecord = (r: unknown): r is JournalRecord => typeof (r as JournalRecord | null)?.q === 'number' && Array.isArray(changesOf(r as JournalRecord));
+const changesOf = (r: JournalRecord): Changes | undefined => ('c' in r ? r.c : r.t);
 
 export function recoverData(dir: string, registry: StoreRegistry, disk: Disk, repair: boolean): Recovered {
   const started = monoNow();
@@ -227,10 +233,15 @@ function transactionsAfter(found: unknown[], after: number): JournalRecord[] {
 }
 
 function replay(registry: StoreRegistry, record: JournalRecord): void {
-  for (const [name, patches, version] of record.c) {
+  for (const [name, patches, version] of changesOf(record)!) {
     const store = registry.byName.get(name);
     if (!store) throw rebindError('PERSIST_ERROR', `the journal changes a store "${name}" that no state file declares (transaction ${record.q})`);
-    if (patches.length > 0) store.replay(patches);
+    try {
+      if (patches.length > 0) store.replay(patches);
+    } catch (err) {
+      if (isRebindError(err)) throw err;
+      throw rebindError('PERSIST_ERROR', `transaction ${record.q} cannot be replayed on the store "${name}": ${(err as Error).message}`, { cause: err });
+    }
     if (version !== undefined) store.version = version;
   }
 }

@@ -1,5 +1,6 @@
 import { enablePatches, freeze, isDraft, produce, type Draft, type Patch } from 'immer';
 import { applyWirePatches } from '../../client/replica.ts';
+import { compactArrayPatches, type StorePatch } from './array-delta.ts';
 import { rebindError } from '../errors.ts';
 import { assertPlain } from './plain.ts';
 import { currentTransaction, transact, type Participant } from './transaction.ts';
@@ -23,14 +24,14 @@ export interface StoreLike extends Participant {
   /** Replaces the committed data, outside any transaction (recovery). */
   restore(data: unknown, version: number): void;
   /** Applies already-validated patches to the committed data (journal replay). */
-  replay(patches: readonly Patch[]): void;
+  replay(patches: readonly StorePatch[]): void;
   /** Replaces the data inside the current transaction (migrations). */
   replaceAll(data: unknown): void;
 }
 
-export function checkPatches(store: string, patches: readonly Patch[], prefix: readonly (string | number)[] = []): void {
+export function checkPatches(store: string, patches: readonly StorePatch[], prefix: readonly (string | number)[] = []): void {
   for (const p of patches) {
-    if (p.op === 'remove') continue;
+    if (p.op === 'remove' || p.op === 'trim') continue;
     const path = [...prefix, ...p.path];
     assertPlain(p.value, store, path, typeof path[path.length - 1] === 'number');
   }
@@ -56,8 +57,13 @@ if (protoAccessor?.set && protoAccessor.configurable) {
   });
 }
 
-/** Runs an immer recipe and returns the new value and its patches (an own `__proto__` key already in the data reads and changes like any other). */
-export function produceWithPatches<T>(store: string, base: T, recipe: (draft: Draft<T>) => Draft<T> | void | undefined): { next: T; patches: Patch[] } {
+/**
+ * Runs an immer recipe and returns the new value and its patches (an own
+ * `__proto__` key already in the data reads and changes like any other); an
+ * array that only dropped items from its front and grew at its end is
+ * described by a `trim` and its new items (array-delta.ts).
+ */
+export function produceWithPatches<T>(store: string, base: T, recipe: (draft: Draft<T>) => Draft<T> | void | undefined): { next: T; patches: StorePatch[] } {
   let patches: Patch[] = [];
   try {
     const next = produce(base, recipe, (p) => {
@@ -67,7 +73,7 @@ export function produceWithPatches<T>(store: string, base: T, recipe: (draft: Dr
     // ever stopped by a time limit inside a recipe, immer's module-level scope
     // was left behind and it believes every later produce is nested, which it
     // does not freeze; freezing here keeps stores immutable regardless.
-    return { next: freeze(next, true), patches };
+    return { next: freeze(next, true), patches: compactArrayPatches(base, next, patches) };
   } catch (err) {
     if (err instanceof Error && err.message === NEW_PROTO_KEY) throw rebindError('NOT_PLAIN_DATA', `${store}: ${NEW_PROTO_KEY}`, { details: { store } });
     throw err;
@@ -131,9 +137,9 @@ export class Store<T> implements StoreLike {
     this.version = version;
   }
 
-  replay(patches: readonly Patch[]): void {
-    // Not immer's applyPatches: it refuses paths through `__proto__` and `constructor`, which are ordinary keys here.
-    this.value = freeze(applyWirePatches(this.value, patches as Patch[]) as T, true);
+  replay(patches: readonly StorePatch[]): void {
+    // Not immer's applyPatches: it refuses paths through `__proto__` and `constructor`, which are ordinary keys here, and knows no `trim`.
+    this.value = freeze(applyWirePatches(this.value, patches) as T, true);
   }
 
   replaceAll(data: unknown): void {

@@ -1,5 +1,6 @@
-import { freeze, type Draft, type Patch } from 'immer';
+import { freeze, type Draft } from 'immer';
 import { applyWirePatches } from '../../client/replica.ts';
+import type { StorePatch } from './array-delta.ts';
 import { rebindError } from '../errors.ts';
 import { assertPlain } from './plain.ts';
 import { checkPatches, produceWithPatches, type StoreLike, type StoreOptions } from './store.ts';
@@ -145,7 +146,7 @@ export class Table<Row> implements StoreLike {
     overlay.set(id, row);
   }
 
-  private stagePatches(patches: Patch[]): void {
+  private stagePatches(patches: StorePatch[]): void {
     const tx = currentTransaction()!;
     tx.stage(this, tx.staged.get(this), patches);
   }
@@ -182,10 +183,11 @@ export class Table<Row> implements StoreLike {
     this.version = version;
   }
 
-  replay(patches: readonly Patch[]): void {
+  replay(patches: readonly StorePatch[]): void {
     for (const p of patches) {
       const id = String(p.path[0]);
-      if (p.path.length === 1) {
+      // A trim of a row that is itself an array changes the row, as a longer path does.
+      if (p.path.length === 1 && p.op !== 'trim') {
         if (p.op === 'remove') this.rows.delete(id);
         else this.rows.set(id, freeze(p.value as Row, true));
         continue;

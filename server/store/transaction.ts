@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Patch } from 'immer';
 import { createLogger } from '../log.ts';
+import type { StorePatch } from './array-delta.ts';
 
 // On the log's one stream, as JSON lines when it is not a terminal (log.ts).
 const log = createLogger('store');
@@ -28,7 +28,7 @@ export interface Participant {
 
 export interface StoreChange {
   store: Participant;
-  patches: Patch[];
+  patches: StorePatch[];
   /** Set when a migration moved the store to a new schema version. */
   version?: number;
 }
@@ -72,14 +72,14 @@ class Savepoint {
 
 export class Transaction {
   readonly staged = new Map<Participant, unknown>();
-  readonly patches = new Map<Participant, Patch[]>();
+  readonly patches = new Map<Participant, StorePatch[]>();
   readonly effects: Array<() => void> = [];
   /** Schema versions that migrations in this transaction moved stores to. */
   readonly versions = new Map<Participant & { version: number }, number>();
   /** Open savepoints, innermost last. */
   readonly savepoints: Savepoint[] = [];
 
-  stage(store: Participant, state: unknown, patches: readonly Patch[]): void {
+  stage(store: Participant, state: unknown, patches: readonly StorePatch[]): void {
     if (this.savepoints.length > 0 && this.staged.get(store) !== state) this.beforeWrite(store, WHOLE, this.staged.has(store), this.staged.get(store));
     this.staged.set(store, state);
     let list = this.patches.get(store);

@@ -29,6 +29,8 @@ beforeAll(async () => {
   if (!HAVE_BROWSER) return;
   mkdirSync(SHOTS, { recursive: true });
   project = demoProject();
+  // Two pages watch each other from across the arena: everyone sees everyone, until the last test patches the radius in.
+  project.write('logic/lib/rules.ts', readFileSync(project.path('logic/lib/rules.ts'), 'utf8').replace(/export const VIEW_RADIUS = \d+;/, 'export const VIEW_RADIUS = 0;'));
   server = await GameServer.start({ root: project.root, port: 0, host: '127.0.0.1', adminPort: 0, dataDir: project.path('data'), pages: true });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -163,5 +165,23 @@ describe.skipIf(!HAVE_BROWSER)('the demo in a real browser', () => {
     expect(audit.some((l) => l.action === 'rollback' && l.origin === 'dashboard' && l.address === '127.0.0.1' && l.ok)).toBe(true);
     await dash.screenshot({ path: `${SHOTS}/5-dashboard-after-rollback.png` });
     await bob.screenshot({ path: `${SHOTS}/5-bob-after-rollback.png` });
+  });
+
+  it('shows each page only the players near it once a view radius is patched in, without a reload', async () => {
+    const players = (page: Page) => page.evaluate(() => Object.keys((globalThis as any).rebindDemo.client.state('arena', 'players') ?? {}).sort().join());
+    expect(await bob.textContent('#inview')).toMatch(/everyone sees everyone/);
+    const rules = project.path('logic/lib/rules.ts');
+    project.write('logic/lib/rules.ts', readFileSync(rules, 'utf8').replace('export const VIEW_RADIUS = 0;', 'export const VIEW_RADIUS = 150;'));
+    expect((await server.host.patch()).ok).toBe(true);
+    server.host.call('arena.place', { player: 'p-ann', x: 100, y: 300 });
+    server.host.call('arena.place', { player: 'p-bob', x: 700, y: 300 });
+    await waitFor(async () => (await players(bob)) === 'p-bob' && (await players(ann)) === 'p-ann', 5000, 'each page to see only itself');
+    await waitFor(async () => /^1 player within 150 px/.test((await bob.textContent('#inview')) ?? ''), 5000, 'the page to say what it sees');
+    await bob.screenshot({ path: `${SHOTS}/6-bob-alone.png` });
+    server.host.call('arena.place', { player: 'p-ann', x: 620, y: 320 });
+    await waitFor(async () => (await players(bob)) === 'p-ann,p-bob', 5000, 'ann to come into bob\'s view');
+    expect(await positionOn(bob, 'p-ann')).toMatchObject({ x: 620, y: 320, online: true });
+    await waitFor(async () => /^2 players within 150 px/.test((await bob.textContent('#inview')) ?? ''), 5000, 'the page to count ann');
+    await bob.screenshot({ path: `${SHOTS}/6-bob-sees-ann.png` });
   });
 });

@@ -13,6 +13,8 @@ let project: TempProject;
 let server: GameServer;
 beforeAll(async () => {
   project = demoProject();
+  // These tests watch players from afar: everyone sees everyone (test/sync/views.test.ts covers the radius).
+  project.write('logic/lib/rules.ts', readFileSync(project.path('logic/lib/rules.ts'), 'utf8').replace(/export const VIEW_RADIUS = \d+;/, 'export const VIEW_RADIUS = 0;'));
   server = await GameServer.start({ root: project.root, port: 0, host: '127.0.0.1' });
 });
 afterAll(async () => {

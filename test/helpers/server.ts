@@ -1,5 +1,6 @@
-import { Packr } from 'msgpackr';
+import { FLOAT32_OPTIONS, Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
+import { readDecimals } from '../../client/decimal.ts';
 import { GameServer, type ServerOptions } from '../../server/server.ts';
 import { TempProject } from './project.ts';
 
@@ -7,6 +8,9 @@ import { TempProject } from './project.ts';
 // exactly what crosses the wire.
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
+// As the client reads: sync deltas' 32-bit floats are rounded to their significant digits.
+readDecimals();
+const unpackr = new Unpackr({ useRecords: false, variableMapSize: true, mapsAsObjects: true, useFloat32: FLOAT32_OPTIONS.DECIMAL_FIT });
 
 export const SESSION_MODULE = `
 import { fail, type Ctx } from '../server/api';
@@ -63,7 +67,7 @@ export class RawSocket {
   constructor(url: string) {
     this.ws = new WebSocket(url);
     this.ws.on('message', (data, isBinary) => {
-      const message = isBinary ? packr.unpack(data as Buffer) : JSON.parse(String(data));
+      const message = isBinary ? unpackr.unpack(data as Buffer) : JSON.parse(String(data));
       const waiter = this.waiters.shift();
       if (waiter) waiter(message);
       else this.inbox.push(message);

@@ -1,9 +1,11 @@
 // `npm run bench`: every figure beside a baseline measured in the same run.
 // REBIND_BENCH_QUICK=1 shortens the runs (for a smoke check, not for figures).
+import { benchArena } from './arena.ts';
 import { benchCli } from './cli.ts';
 import { benchEngine } from './engine.ts';
 import { benchFleet } from './fleet.ts';
 import { benchFleetMessages } from './fleet-messages.ts';
+import { benchLists } from './lists.ts';
 import { benchMetrics } from './metrics.ts';
 import { benchNet } from './net.ts';
 import { benchPersist } from './persist.ts';
@@ -33,6 +35,10 @@ if (!only || only === 'net') {
   step('network (child processes)');
   rows.push(...(await benchNet(quick ? 2 : 8)));
 }
+if (!only || only === 'arena') {
+  step('arena sync at 100, 500 and 1,000 players, compact delta beside immer patches (child processes)');
+  rows.push(...(await benchArena(quick ? 2 : 3, quick ? [100] : [100, 500, 1000])));
+}
 if (!only || only === 'metrics') {
   step('metrics on the message path (child processes)');
   rows.push(...(await benchMetrics(quick ? 2 : 8)));
@@ -48,6 +54,10 @@ if (!only || only === 'store') {
 if (!only || only === 'persist') {
   step('persistence');
   rows.push(...(await benchPersist(quick)));
+}
+if (!only || only === 'lists') {
+  step('lists that grow at one end (chat log)');
+  rows.push(...(await benchLists(quick)));
 }
 if (!only || only === 'save') {
   step('save to live (file watcher)');

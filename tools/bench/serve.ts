@@ -4,7 +4,9 @@
 //   --mode rebind  the full path: decode, dispatch, a store transaction, encode
 //   --mode demo    the shipped demo arena (copied, so patches stay local)
 //   --patch-every MS   with rebind: patch the handler's module every MS
-import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+//   --sync delta|patches   room sync encoding (default delta)
+//   --radius PX        with demo: the arena's VIEW_RADIUS (0: everyone sees everyone)
+import { cpSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +16,7 @@ import { Packr } from 'msgpackr';
 import { WebSocketServer } from 'ws';
 import { GameServer } from '../../server/server.ts';
 
-const { values } = parseArgs({ options: { mode: { type: 'string', default: 'rebind' }, 'patch-every': { type: 'string', default: '0' } } });
+const { values } = parseArgs({ options: { mode: { type: 'string', default: 'rebind' }, 'patch-every': { type: 'string', default: '0' }, sync: { type: 'string', default: 'delta' }, radius: { type: 'string' } } });
 const mode = values.mode!;
 // All the bench's clients come from 127.0.0.1: no per-address cap.
 const limits = { ratePerSecond: 1e6, rateBurst: 1e6, maxInFlight: 10_000, maxConnectionsPerAddress: 0 };
@@ -36,6 +38,10 @@ if (mode === 'echo') {
   process.on('exit', () => rmSync(root, { recursive: true, force: true }));
   if (mode === 'demo') {
     for (const dir of ['state', 'logic']) cpSync(fileURLToPath(new URL(`../../${dir}`, import.meta.url)), path.join(root, dir), { recursive: true });
+    if (values.radius !== undefined) {
+      const rules = path.join(root, 'logic/lib/rules.ts');
+      writeFileSync(rules, readFileSync(rules, 'utf8').replace(/export const VIEW_RADIUS = \d+;/, `export const VIEW_RADIUS = ${Number(values.radius)};`));
+    }
   } else {
     mkdirSync(path.join(root, 'state'));
     mkdirSync(path.join(root, 'logic'));
@@ -53,7 +59,7 @@ export const hit = client((ctx: Ctx, payload: unknown) => {
 });
 `;
   if (mode === 'rebind') writeFileSync(path.join(root, 'logic/bench.ts'), handler(0));
-  const server = await GameServer.start({ root, port: 0, host: '127.0.0.1', limits });
+  const server = await GameServer.start({ root, port: 0, host: '127.0.0.1', limits, sync: values.sync === 'patches' ? 'patches' : 'delta' });
   process.stdout.write(`READY ${server.port}\n`);
   const every = Number(values['patch-every']);
   if (mode === 'rebind' && every > 0) {

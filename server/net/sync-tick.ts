@@ -1,0 +1,255 @@
+import type { StoreRegistry } from '../store/registry.ts';
+import type { Member } from './rooms.ts';
+import type { SyncOp } from './sync-changes.ts';
+import type { KeyDictionary } from './sync-encoding.ts';
+import { PieceBudget } from './sync-joins.ts';
+import { asTable, Grid, type ParsedView, type RowFilter, type Sight } from './sync-views.ts';
+
+// One room's tick: which of the tick's changes each member gets, and which
+// rows enter or leave its replica (a table's rows still to send after a
+// join, a filter's verdicts, a radius around the member's own row).
+
+export interface SyncOptions {
+  /** A logic function by its name, as live now (filters are names). */
+  resolve?: (name: string) => unknown;
+  /** A filter threw: the row stays hidden, and the host says so. */
+  onFilterError?: (name: string, err: unknown) => void;
+  /** Bytes of whole rows a member gets per tick (sync-joins.ts). */
+  pieceBytes?: number;
+  /** Keys a room's dictionary may hold beyond twice its tables' rows before it starts again (rooms.ts). */
+  keysBeforeReset?: number;
+}
+
+/** A member's rows of one table: those its replica holds (null: all of them) and those still to send. */
+export interface RowSight {
+  known: Set<string> | null;
+  pending: string[];
+  /** Evaluate every row again (a join, a view change, a tick cut short by the budget). */
+  recheck: boolean;
+}
+
+export interface Seat {
+  member: Member;
+  /** Commit number its snapshot already includes. */
+  since: number;
+  rows: Map<string, RowSight>;
+}
+
+export interface Room {
+  name: string;
+  seats: Map<string, Seat>;
+  view: ParsedView | null;
+  dict: KeyDictionary;
+  /** A filter's function as last seen, per store: a patch that changes it re-evaluates every row. */
+  filters: Map<string, unknown>;
+}
+
+/** One room's tick: the ops every member sees, and each member's own share of rows. */
+export class TickOfRoom {
+  private readonly firstSeq: number;
+  /** Op indices by store; by store and row for ops below a row, and for ops of whole rows (added, removed, replaced). */
+  private readonly byStore = new Map<string, number[]>();
+  private readonly byRow = new Map<string, Map<string, number[]>>();
+  private readonly rowLevel = new Map<string, Map<string, number[]>>();
+  private readonly grids = new Map<string, Grid>();
+  private readonly filterFns = new Map<string, { fn: RowFilter | undefined; changed: boolean }>();
+
+  constructor(
+    private readonly room: Room,
+    private readonly view: ParsedView,
+    private readonly ops: readonly SyncOp[],
+    private readonly registry: StoreRegistry,
+    private readonly options: SyncOptions,
+  ) {
+    this.firstSeq = ops.length > 0 ? ops[0]!.seq : Infinity;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      let list = this.byStore.get(op.store);
+      if (!list) this.byStore.set(op.store, (list = []));
+      list.push(i);
+      if (op.path.length === 0) continue;
+      const index = op.path.length === 1 ? this.rowLevel : this.byRow;
+      let rows = index.get(op.store);
+      if (!rows) index.set(op.store, (rows = new Map()));
+      const row = String(op.path[0]);
+      let at = rows.get(row);
+      if (!at) rows.set(row, (at = []));
+      at.push(i);
+    }
+    for (const [store, sight] of view) {
+      if (sight.kind !== 'filter') continue;
+      const live = options.resolve?.(sight.name);
+      const fn = typeof live === 'function' ? (live as RowFilter) : undefined;
+      this.filterFns.set(store, { fn, changed: fn !== room.filters.get(store) });
+    }
+  }
+
+  /** Remembers the filters seen, so that the next tick re-evaluates only what changed. */
+  done(): void {
+    for (const [store, { fn }] of this.filterFns) this.room.filters.set(store, fn);
+  }
+
+  unfinished(seat: Seat): boolean {
+    for (const sight of seat.rows.values()) if (sight.recheck || sight.pending.length > 0) return true;
+    return false;
+  }
+
+  /** What `seat` is sent this tick, and a key equal for members sent the same (all those who get the room's ops as they are). */
+  forSeat(seat: Seat): { key: string; ops: readonly SyncOp[] } {
+    let plain = seat.since < this.firstSeq;
+    for (const sight of seat.rows.values()) plain &&= sight.known === null;
+    if (plain) return { key: '*', ops: this.ops };
+    const out: SyncOp[] = [];
+    for (const i of this.candidates(seat)) {
+      const op = this.ops[i]!;
+      if (op.seq <= seat.since) continue;
+      const sight = seat.rows.get(op.store);
+      if (sight && !this.passes(op, sight, this.view.get(op.store)!)) continue;
+      out.push(op);
+    }
+    const budget = new PieceBudget(seat.member.queued(), this.options.pieceBytes);
+    for (const [store, sight] of seat.rows) {
+      const spec = this.view.get(store)!;
+      const table = asTable(this.registry.get(store));
+      const enter = (id: string, row: unknown): boolean => {
+        if (!budget.take(row)) return false;
+        sight.known!.add(id);
+        out.push({ store, kind: 'set', path: [id], value: row, seq: Infinity });
+        return true;
+      };
+      const leave = (id: string): void => {
+        sight.known!.delete(id);
+        out.push({ store, kind: 'remove', path: [id], seq: Infinity });
+      };
+      if (spec.kind === 'rows') this.sendPending(sight, table, enter);
+      else if (spec.kind === 'near') this.sortNear(seat, store, spec, sight, table, enter, leave);
+      else if (spec.kind === 'filter') this.sortFiltered(seat, store, sight, table, enter, leave);
+    }
+    // A member with a view or rows of its own is rarely sent what another is: encoded alone.
+    return { key: `p:${seat.member.player}`, ops: out };
+  }
+
+  private touched(store: string): boolean {
+    return this.byRow.has(store) || this.rowLevel.has(store);
+  }
+
+  private readonly changed = new Map<string, Set<string>>();
+
+  private rowsChanged(store: string): Set<string> | undefined {
+    if (!this.touched(store)) return undefined;
+    let rows = this.changed.get(store);
+    if (!rows) this.changed.set(store, (rows = new Set([...(this.byRow.get(store)?.keys() ?? []), ...(this.rowLevel.get(store)?.keys() ?? [])])));
+    return rows;
+  }
+
+  /**
+   * The indices of the ops `seat` may get: everything of stores it sees
+   * whole, and of its tables the ops of rows it holds and of rows added,
+   * removed or replaced this tick. Proportional to what it sees, not to the
+   * room. Ops of different rows commute (their paths are apart), so only each
+   * row's own ops keep their order.
+   */
+  private candidates(seat: Seat): number[] {
+    const picked: number[] = [];
+    const add = (list: readonly number[] | undefined) => {
+      if (list) for (const i of list) picked.push(i);
+    };
+    for (const [store, list] of this.byStore) {
+      const known = seat.rows.get(store)?.known;
+      if (!known) {
+        add(list);
+        continue;
+      }
+      const rows = this.byRow.get(store);
+      const level = this.rowLevel.get(store);
+      if (level) for (const [row, at] of level) merge(at, rows?.get(row), picked);
+      if (!rows) continue;
+      if (known.size < rows.size) {
+        for (const id of known) if (!level?.has(id)) add(rows.get(id));
+      } else for (const [id, at] of rows) if (known.has(id) && !level?.has(id)) add(at);
+    }
+    return picked;
+  }
+
+  /** Whether a member whose replica holds `sight.known` of the table gets this op. */
+  private passes(op: SyncOp, sight: RowSight, spec: Sight): boolean {
+    if (sight.known === null) return true;
+    const row = String(op.path[0]);
+    if (op.path.length > 1) return sight.known.has(row);
+    if (op.kind === 'remove') return sight.known.delete(row);
+    // A new row (or one replaced whole): everyone who sees all rows gets it now; views decide below.
+    if (spec.kind === 'rows') {
+      sight.known.add(row);
+      return true;
+    }
+    return sight.known.has(row);
+  }
+
+  private sendPending(sight: RowSight, table: ReturnType<typeof asTable>, enter: (id: string, row: unknown) => boolean): void {
+    sight.recheck = false;
+    while (sight.pending.length > 0) {
+      const id = sight.pending[sight.pending.length - 1]!;
+      const row = table.get(id);
+      if (row !== undefined && !sight.known!.has(id) && !enter(id, row)) return;
+      sight.pending.pop();
+    }
+    sight.known = null;
+  }
+
+  private sortNear(seat: Seat, store: string, spec: Extract<Sight, { kind: 'near' }>, sight: RowSight, table: ReturnType<typeof asTable>, enter: (id: string, row: unknown) => boolean, leave: (id: string) => void): void {
+    if (!sight.recheck && !this.touched(store)) return;
+    let grid = this.grids.get(store);
+    if (!grid) this.grids.set(store, (grid = new Grid(table, spec.cell)));
+    const visible = grid.around(table.get(seat.member.player), spec.radius);
+    for (const id of sight.known!) if (!visible.has(id)) leave(id);
+    sight.recheck = false;
+    for (const id of visible) {
+      if (sight.known!.has(id)) continue;
+      if (!enter(id, table.get(id))) {
+        sight.recheck = true;
+        return;
+      }
+    }
+  }
+
+  private sortFiltered(seat: Seat, store: string, sight: RowSight, table: ReturnType<typeof asTable>, enter: (id: string, row: unknown) => boolean, leave: (id: string) => void): void {
+    const { fn, changed } = this.filterFns.get(store)!;
+    const viewer = seat.member.player;
+    const touched = this.rowsChanged(store);
+    const all = sight.recheck || changed || touched?.has(viewer) === true;
+    if (!all && !touched) return;
+    sight.recheck = false;
+    const candidates = all ? [...table.ids(), ...sight.known!] : touched!;
+    for (const id of candidates) {
+      const row = table.get(id);
+      const shown = row !== undefined && this.shows(fn, store, row, viewer);
+      if (!shown) {
+        if (sight.known!.has(id)) leave(id);
+      } else if (!sight.known!.has(id) && !enter(id, row)) {
+        sight.recheck = true;
+        return;
+      }
+    }
+  }
+
+  private shows(fn: RowFilter | undefined, store: string, row: unknown, viewer: string): boolean {
+    if (!fn) return false;
+    try {
+      return fn(row, viewer) === true;
+    } catch (err) {
+      this.options.onFilterError?.((this.view.get(store) as { name: string }).name, err);
+      return false;
+    }
+  }
+}
+
+/** Two ascending lists of op indices, into `out` in order. */
+function merge(a: readonly number[], b: readonly number[] | undefined, out: number[]): void {
+  if (!b) {
+    for (const i of a) out.push(i);
+    return;
+  }
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i]! < b[j]!) ? a[i++]! : b[j++]!);
+}

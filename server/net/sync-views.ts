@@ -1,0 +1,121 @@
+import type { RoomView, ViewSpec } from '../api.ts';
+import { rebindError } from '../errors.ts';
+import type { StoreRegistry } from '../store/registry.ts';
+import type { StoreLike } from '../store/store.ts';
+import type { Table } from '../store/table.ts';
+
+// What a room's members see of each store. `true` on a plain store and a
+// list of paths are the same for every member and travel whole in `$state`.
+// A table's rows (`true`, a filter, a radius) are tracked per member: rows
+// enter whole (a few at a time, see sync-joins.ts) and leave as removals.
+// A filter is a function's name, looked up at each tick: patching it is an
+// ordinary patch, and the next tick follows the new code.
+
+export type Sight =
+  | { kind: 'whole' }
+  | { kind: 'paths'; paths: string[][] }
+  | { kind: 'rows' }
+  | { kind: 'filter'; name: string }
+  | { kind: 'near'; radius: number; cell: number };
+
+export type ParsedView = Map<string, Sight>;
+
+/** A row filter: the row, and the id of the player looking. */
+export type RowFilter = (row: unknown, viewer: string) => boolean;
+
+const HANDLER_NAME = /^[A-Za-z0-9_$/-]+\.[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+function parseSight(store: string, spec: ViewSpec, isTable: boolean): Sight {
+  if (spec === true) return isTable ? { kind: 'rows' } : { kind: 'whole' };
+  if (Array.isArray(spec)) {
+    if (!spec.every((p) => typeof p === 'string')) throw rebindError('BAD_REQUEST', `room view for "${store}": a list of paths must hold only dotted paths (strings)`);
+    return { kind: 'paths', paths: spec.map((p) => (p === '' ? [] : p.split('.'))) };
+  }
+  if (spec !== null && typeof spec === 'object') {
+    if (!isTable) throw rebindError('BAD_REQUEST', `room view for "${store}": a filter or a radius needs a table (defineTable); "${store}" is a plain store`);
+    if ('filter' in spec) {
+      if (typeof spec.filter !== 'string' || !HANDLER_NAME.test(spec.filter)) throw rebindError('BAD_REQUEST', `room view for "${store}": filter must name a function as "module.export", got ${JSON.stringify(spec.filter)}`);
+      return { kind: 'filter', name: spec.filter };
+    }
+    if ('near' in spec && spec.near !== null && typeof spec.near === 'object') {
+      const { radius, cell } = spec.near;
+      if (typeof radius !== 'number' || !(radius > 0) || !Number.isFinite(radius)) throw rebindError('BAD_REQUEST', `room view for "${store}": near.radius must be a number above 0, got ${JSON.stringify(radius)}`);
+      if (cell !== undefined && (typeof cell !== 'number' || !(cell > 0) || !Number.isFinite(cell))) throw rebindError('BAD_REQUEST', `room view for "${store}": near.cell must be a number above 0, got ${JSON.stringify(cell)}`);
+      return { kind: 'near', radius, cell: cell ?? radius };
+    }
+  }
+  throw rebindError('BAD_REQUEST', `room view for "${store}" must be true, a list of dotted paths, { filter: "module.export" } or { near: { radius } }`);
+}
+
+export function parseView(view: RoomView, registry: StoreRegistry): ParsedView {
+  if (view === null || typeof view !== 'object' || Array.isArray(view)) throw rebindError('BAD_REQUEST', 'a room view is an object of store names');
+  const parsed: ParsedView = new Map();
+  for (const [store, spec] of Object.entries(view)) parsed.set(store, parseSight(store, spec, registry.get(store).kind === 'table'));
+  return parsed;
+}
+
+/** Same stores, each seen the same way: only a filter's name or a radius differ, so members keep what they have. */
+export function sameShape(a: ParsedView, b: ParsedView): boolean {
+  if (a.size !== b.size) return false;
+  for (const [store, sight] of a) {
+    const other = b.get(store);
+    if (!other) return false;
+    const perRow = (s: Sight) => s.kind === 'filter' || s.kind === 'near';
+    if (perRow(sight) && perRow(other)) continue;
+    if (JSON.stringify(sight) !== JSON.stringify(other)) return false;
+  }
+  return true;
+}
+
+export function startsWith(path: readonly (string | number)[], prefix: readonly string[]): boolean {
+  if (path.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (String(path[i]) !== prefix[i]) return false;
+  return true;
+}
+
+export function asTable(store: StoreLike): Table<unknown> {
+  return store as unknown as Table<unknown>;
+}
+
+function position(row: unknown): [number, number] | undefined {
+  if (row === null || typeof row !== 'object') return undefined;
+  const { x, y } = row as { x?: unknown; y?: unknown };
+  return typeof x === 'number' && typeof y === 'number' && Number.isFinite(x) && Number.isFinite(y) ? [x, y] : undefined;
+}
+
+/** A table's rows by grid cell, built once per tick for the radius views that need it. */
+export class Grid {
+  private readonly cells = new Map<string, Array<[string, number, number]>>();
+
+  constructor(
+    table: Table<unknown>,
+    private readonly cell: number,
+  ) {
+    for (const [id, row] of table.entries()) {
+      const at = position(row);
+      if (!at) continue;
+      const key = `${Math.floor(at[0] / cell)},${Math.floor(at[1] / cell)}`;
+      let list = this.cells.get(key);
+      if (!list) this.cells.set(key, (list = []));
+      list.push([id, at[0], at[1]]);
+    }
+  }
+
+  /** Ids of the rows within `radius` of the row `viewer` (none if it has no position). */
+  around(viewerRow: unknown, radius: number): Set<string> {
+    const out = new Set<string>();
+    const at = position(viewerRow);
+    if (!at) return out;
+    const [x, y] = at;
+    const r2 = radius * radius;
+    const reach = Math.ceil(radius / this.cell);
+    const cx = Math.floor(x / this.cell);
+    const cy = Math.floor(y / this.cell);
+    for (let i = cx - reach; i <= cx + reach; i++) {
+      for (let j = cy - reach; j <= cy + reach; j++) {
+        for (const [id, px, py] of this.cells.get(`${i},${j}`) ?? []) if ((px - x) ** 2 + (py - y) ** 2 <= r2) out.add(id);
+      }
+    }
+    return out;
+  }
+}

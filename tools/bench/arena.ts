@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { cpuSeconds, rssMb, serve } from './net.ts';
+import { encodeCost } from './arena-encode.ts';
+import type { Row } from './table.ts';
+
+// The arena workload of issue 14: players with x, y, dx, dy, score, name;
+// each steers every 100 ms; the server ticks at 20 Hz and syncs the room.
+// Server and players in separate processes. Each point runs with today's
+// compact delta and, in the same run, with the immer-patch encoding before it
+// (`sync: 'patches'`), everyone seeing everyone; then the demo's radius view.
+
+const CLIENTS = fileURLToPath(new URL('./arena-clients.ts', import.meta.url));
+
+interface Point {
+  bytesPerClientPerTick: number;
+  bytesPerMovedPlayer: number;
+  updatesPerClientPerSecond: number;
+  movedSeenPerTick: number;
+  joinSeconds: number;
+  open: number;
+  cpu: number;
+  rss: number;
+}
+
+async function point(players: number, sync: 'delta' | 'patches', radius: number, seconds: number): Promise<Point> {
+  const server = await serve(['--mode', 'demo', '--sync', sync, '--radius', String(radius)]);
+  const pid = server.proc.pid!;
+  const child = spawn(process.execPath, ['--import', 'tsx', CLIENTS, '--url', server.url, '--players', String(players), '--seconds', String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let cpu0 = 0;
+  let cpu = 0;
+  let t0 = 0;
+  let out = '';
+  const result = await new Promise<Record<string, number>>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      if (out.includes('START\n') && t0 === 0) {
+        t0 = performance.now();
+        cpu0 = cpuSeconds(pid);
+      }
+      if (out.includes('END\n') && cpu === 0) cpu = (cpuSeconds(pid) - cpu0) / ((performance.now() - t0) / 1000);
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line && out.endsWith('\n')) resolve(JSON.parse(line));
+    });
+    child.on('exit', (code) => reject(new Error(`arena clients exited with ${code}`)));
+  });
+  const rss = rssMb(pid);
+  await server.stop();
+  return { ...(result as unknown as Point), cpu, rss };
+}
+
+const kb = (bytes: number) => (bytes >= 1024 ? `${(bytes / 1024).toFixed(2)} KB` : `${bytes.toFixed(0)} B`);
+
+function describe(p: Point, players: number): string {
+  return `${kb(p.bytesPerClientPerTick)}/tick, ${p.bytesPerMovedPlayer.toFixed(1)} B/moved, CPU ${p.cpu.toFixed(2)} s/s, RSS ${p.rss.toFixed(0)} MB, ${p.updatesPerClientPerSecond.toFixed(1)} updates/s, ${p.open}/${players} open, joins ${p.joinSeconds.toFixed(1)} s`;
+}
+
+export async function benchArena(seconds: number, sizes = [100, 500, 1000]): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const players of sizes) {
+    const before = await point(players, 'patches', 0, seconds);
+    const now = await point(players, 'delta', 0, seconds);
+    rows.push({
+      section: 'arena',
+      what: `${players} players, everyone sees everyone: per client`,
+      rebind: describe(now, players),
+      baseline: `${describe(before, players)} (immer patches)`,
+      goal: '<= 12 B per moved player',
+      met: now.bytesPerMovedPlayer > 0 && now.bytesPerMovedPlayer <= 12,
+    });
+  }
+  // Warm up both encoders (JIT), so that the first size measured is not their compile time.
+  for (const sync of ['delta', 'patches'] as const) encodeCost(200, sync, 0, 40);
+  encodeCost(200, 'delta', 150, 10);
+  for (const players of sizes) {
+    // Without sockets: the tick's store writes and the whole sync (commit listener and flush), and the bytes.
+    const now = encodeCost(players, 'delta', 0);
+    const before = encodeCost(players, 'patches', 0);
+    const near = encodeCost(players, 'delta', 150, players >= 1000 ? 10 : 30);
+    rows.push({
+      section: 'arena',
+      what: `${players} players, in-process (no sockets): tick + sync ms, bytes per member per tick`,
+      rebind: `${now.msPerTick.toFixed(2)} ms, ${kb(now.bytesPerMemberPerTick)} (${now.bytesPerMoved.toFixed(1)} B/moved); radius 150 px: ${near.msPerTick.toFixed(1)} ms, ${kb(near.bytesPerMemberPerTick)}`,
+      baseline: `${before.msPerTick.toFixed(2)} ms, ${kb(before.bytesPerMemberPerTick)} (${before.bytesPerMoved.toFixed(1)} B/moved, immer patches)`,
+      goal: '<= 12 B per moved player',
+      met: now.bytesPerMoved <= 12,
+    });
+  }
+  const smallest = sizes[0]!;
+  const nearby = await point(smallest, 'delta', 150, seconds);
+  rows.push({
+    section: 'arena',
+    what: `${smallest} players, radius view of 150 px in 800x600: per client`,
+    rebind: `${describe(nearby, smallest)}, ${nearby.movedSeenPerTick.toFixed(0)} players seen moving per tick`,
+    baseline: 'everyone sees everyone: the rows above',
+    goal: '',
+  });
+  return rows;
+}
+
+// Alone: `node --import tsx tools/bench/arena.ts [seconds] [sizes...]`.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { printTable } = await import('./table.ts');
+  const [seconds = '3', ...sizes] = process.argv.slice(2);
+  process.env.REBIND_LOG ??= 'error';
+  const rows = await benchArena(Number(seconds), sizes.length > 0 ? sizes.map(Number) : undefined);
+  process.stdout.write(`${printTable(rows)}\n`);
+  process.exit(0);
+}
