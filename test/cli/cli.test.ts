@@ -96,7 +96,7 @@ describe('the rebind CLI against a running server', () => {
     const moved = JSON.parse((await cli('call', 'arena.move', '{"dx":0,"dy":0}', '--as', 'p-ops', '--json')).stdout);
     expect(moved).toEqual({ x: 5, y: 6 });
     const info = JSON.parse((await cli('call', 'arena.info', '--json')).stdout);
-    expect(info).toEqual({ speed: 200, itemScore: { gem: 1, star: 5 } });
+    expect(info).toEqual({ speed: 200, itemScore: { gem: 1, star: 5 }, viewRadius: 150 });
     const unknown = await cli('call', 'arena.nope');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('UNKNOWN_HANDLER');
