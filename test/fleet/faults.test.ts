@@ -113,7 +113,7 @@ describe.skipIf(!redisOrSkip())('fleet faults', () => {
     clients.push(second);
     await second.connect();
     expect(await second.join({ name: 'twin' })).toMatchObject({ player: 'p-twin', resumed: true });
-    expect(second.url).toBe(at);
+    expect(second.url, `first at ${at}, now ${first.url}; nodes ${fleet.nodes.map((n) => `${n.id}=${n.gameUrl}`).join(" ")}\n${fleet.logs().split("\n").filter((l) => l.includes("twin")).join("\n")}`).toBe(at);
     await waitFor(() => closes.includes(4001), 5000, 'the first connection to be replaced');
   }, 30_000);
 
