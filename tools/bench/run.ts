@@ -13,7 +13,7 @@ import { benchSave } from './save.ts';
 import { benchStore } from './store.ts';
 import { printTable, type Row } from './table.ts';
 
-const SECTIONS = ['net', 'metrics', 'engine', 'store', 'persist', 'save', 'cli'];
+const SECTIONS = ['net', 'arena', 'metrics', 'engine', 'store', 'persist', 'lists', 'save', 'fleet', 'fleet-messages', 'cli'];
 const only = process.argv[2];
 if (only === '--help' || only === '-h' || (only !== undefined && !SECTIONS.includes(only)) || process.argv.length > 3) {
   const wrong = only === '--help' || only === '-h' ? '' : `npm run bench: unknown section ${JSON.stringify(process.argv.slice(2).join(' '))}\n\n`;
