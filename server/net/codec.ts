@@ -33,6 +33,14 @@ export class EncodedOnce {
   private text: string | undefined;
   private textBytes = 0;
   private readonly sync: boolean;
+  /** Builds the message for a JSON reader, when the binary form was written directly (a sync delta's frame). */
+  private build: (() => unknown) | undefined;
+  /** A message whose MessagePack bytes are already written; `build` makes it for JSON readers, only if one asks. */
+  static prebuilt(event: string, binary: Buffer, build: () => unknown): EncodedOnce {
+    const once = new EncodedOnce([event], () => binary);
+    once.build = build;
+    return once;
+  }
   constructor(
     private readonly message: unknown,
     /** The binary form, if not msgpackr's: sync deltas use sync-writer.ts's smallest exact numbers. */
@@ -47,7 +55,7 @@ export class EncodedOnce {
     let bytes: number;
     if (encoding === 'msgpack') bytes = (out = this.binary ??= this.pack(this.message)).length;
     else {
-      if (this.text === undefined) this.textBytes = Buffer.byteLength((this.text = JSON.stringify(this.message)));
+      if (this.text === undefined) this.textBytes = Buffer.byteLength((this.text = JSON.stringify(this.build ? this.build() : this.message)));
       out = this.text;
       bytes = this.textBytes;
     }

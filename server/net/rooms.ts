@@ -4,11 +4,11 @@ import type { StoreChange } from '../store/transaction.ts';
 import { EncodedOnce, push } from './codec.ts';
 import { PlayerRooms } from './player-rooms.ts';
 import { TickChanges, type SyncOp } from './sync-changes.ts';
-import { encodeOps, KeyDictionary } from './sync-encoding.ts';
+import { KeyDictionary } from './sync-encoding.ts';
+import { RowPieces, type RowPiece } from './sync-frame.ts';
 import { firstPiece } from './sync-joins.ts';
 import { TickOfRoom, type Room, type Seat, type SyncOptions } from './sync-tick.ts';
 import { asTable, parseView, sameShape, startsWith, type ParsedView } from './sync-views.ts';
-import { packCompact } from './sync-writer.ts';
 import { viewSnapshot } from './view-snapshot.ts';
 
 // Rooms, and the state sync that feeds them (docs/protocol.md). A member
@@ -40,8 +40,6 @@ export interface RoomSync {
   flush(): void;
   stats(): { rooms: number; members: number };
 }
-
-const compact = (message: unknown) => packCompact(message);
 
 /** Keys a room's dictionary may hold beyond twice its tables' rows before it starts again. */
 const KEYS_SLACK = 8192;
@@ -222,23 +220,23 @@ export class Rooms implements RoomSync {
       const message = new EncodedOnce(push('$state', { room: room.name, stores }));
       for (const seat of room.seats.values()) seat.member.deliver(message, true);
     }
-    const tick = new TickOfRoom(room, view, shown, this.registry, this.options);
-    const groups = new Map<string, { ops: readonly SyncOp[]; seats: Seat[] }>();
+    const pieces = new RowPieces(shown, room.dict);
+    const tick = new TickOfRoom(room, view, shown, this.registry, this.options, pieces);
+    const groups = new Map<string, { ops: readonly SyncOp[]; picked?: RowPiece[]; seats: Seat[] }>();
     for (const seat of room.seats.values()) {
-      const { key, ops: seen } = tick.forSeat(seat);
+      const { key, ops: seen, pieces: picked } = tick.forSeat(seat);
       let group = groups.get(key);
-      if (!group) groups.set(key, (group = { ops: seen, seats: [] }));
+      if (!group) groups.set(key, (group = { ops: seen, picked, seats: [] }));
       group.seats.push(seat);
       if (tick.unfinished(seat)) this.dirty.add(room);
     }
     tick.done();
-    const bodies = [...groups.values()].map((g) => ({ tokens: encodeOps(g.ops, room.dict), seats: g.seats }));
+    const shares = [...groups.values()].map((g) => ({ share: pieces.take(g.ops, room.dict, g.picked), seats: g.seats }));
     const added = room.dict.takeNew();
-    for (const { tokens, seats } of bodies) {
+    for (const { share, seats } of shares) {
       // Every member learns every new key, so that the room has one dictionary.
-      if (tokens.length === 0 && added.length === 0) continue;
-      const message = new EncodedOnce(push('$delta', [room.name, added, ...tokens]), compact);
-      for (const seat of seats) seat.member.deliver(message);
+      const message = pieces.frame(room.name, added, share);
+      if (message) for (const seat of seats) seat.member.deliver(message);
     }
   }
 

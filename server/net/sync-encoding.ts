@@ -44,21 +44,21 @@ function encodePath(dict: KeyDictionary, store: string, path: ReadonlyArray<stri
 }
 
 /** Key ids of an op's store, row and field, found once per room and tick however many members get the op. */
-function fieldIds(op: SyncOp, dict: KeyDictionary): [number, number, number] {
+export function fieldIds(op: SyncOp, dict: KeyDictionary): [number, number, number] {
   if (op.idsOf === dict) return op.ids!;
   op.idsOf = dict;
   return (op.ids = [dict.id(op.store), dict.id(op.path[0] as string), dict.id(op.path[1] as string)]);
 }
 
 /** A row field's set that may travel in a row group: nothing else this tick writes the row or the store itself. */
-function groupable(op: SyncOp, blocked: Map<string, Set<string | number> | true>): boolean {
+export function groupable(op: SyncOp, blocked: Map<string, Set<string | number> | true>): boolean {
   if (op.kind !== 'set' || op.path.length !== 2 || typeof op.path[0] !== 'string' || typeof op.path[1] !== 'string') return false;
   const rows = blocked.get(op.store);
   return rows !== true && !rows?.has(op.path[0]);
 }
 
-export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[] {
-  // Stores written whole, and rows written whole (added, removed, replaced): their fields keep their place in order.
+/** Stores written whole, and rows written whole (added, removed, replaced): their fields keep their place in order. */
+export function blockedBy(ops: readonly SyncOp[]): Map<string, Set<string | number> | true> {
   const blocked = new Map<string, Set<string | number> | true>();
   for (const op of ops) {
     if (op.path.length === 0) blocked.set(op.store, true);
@@ -69,6 +69,11 @@ export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[
       else blocked.set(op.store, new Set([op.path[0]!]));
     }
   }
+  return blocked;
+}
+
+export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[] {
+  const blocked = blockedBy(ops);
   // store id -> row id -> field ids and values, in the order set
   const rows = new Map<number, Map<number, { fields: number[]; values: unknown[] }>>();
   const rest: SyncOp[] = [];
@@ -115,7 +120,7 @@ export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[
   return tokens;
 }
 
-function sortedFields(fields: number[], values: unknown[]): { fields: number[]; values: unknown[] } {
+export function sortedFields(fields: number[], values: unknown[]): { fields: number[]; values: unknown[] } {
   if (fields.length === 1 || (fields.length === 2 && fields[0]! < fields[1]!)) return { fields, values };
   const order = fields.map((_, i) => i).sort((a, b) => fields[a]! - fields[b]!);
   return { fields: order.map((i) => fields[i]!), values: order.map((i) => values[i]) };

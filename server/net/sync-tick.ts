@@ -2,6 +2,7 @@ import type { StoreRegistry } from '../store/registry.ts';
 import type { Member } from './rooms.ts';
 import type { SyncOp } from './sync-changes.ts';
 import type { KeyDictionary } from './sync-encoding.ts';
+import type { RowPiece, RowPieces } from './sync-frame.ts';
 import { PieceBudget } from './sync-joins.ts';
 import { asTable, Grid, type ParsedView, type RowFilter, type Sight } from './sync-views.ts';
 
@@ -60,6 +61,8 @@ export class TickOfRoom {
     private readonly ops: readonly SyncOp[],
     private readonly registry: StoreRegistry,
     private readonly options: SyncOptions,
+    /** The tick's row changes encoded once: a member's rows pick them without going through their ops. */
+    private readonly pieces?: RowPieces,
   ) {
     this.firstSeq = ops.length > 0 ? ops[0]!.seq : Infinity;
     for (let i = 0; i < ops.length; i++) {
@@ -95,12 +98,14 @@ export class TickOfRoom {
   }
 
   /** What `seat` is sent this tick, and a key equal for members sent the same (all those who get the room's ops as they are). */
-  forSeat(seat: Seat): { key: string; ops: readonly SyncOp[] } {
+  forSeat(seat: Seat): { key: string; ops: readonly SyncOp[]; pieces?: RowPiece[] } {
     let plain = seat.since < this.firstSeq;
     for (const sight of seat.rows.values()) plain &&= sight.known === null;
     if (plain) return { key: '*', ops: this.ops };
     const out: SyncOp[] = [];
-    for (const i of this.candidates(seat)) {
+    // A member that joined mid-tick goes through ops, which say which commit made them.
+    const pieces: RowPiece[] | undefined = seat.since < this.firstSeq && this.pieces ? [] : undefined;
+    for (const i of this.candidates(seat, pieces)) {
       const op = this.ops[i]!;
       if (op.seq <= seat.since) continue;
       const sight = seat.rows.get(op.store);
@@ -126,7 +131,7 @@ export class TickOfRoom {
       else if (spec.kind === 'filter') this.sortFiltered(seat, store, sight, table, enter, leave);
     }
     // A member with a view or rows of its own is rarely sent what another is: encoded alone.
-    return { key: `p:${seat.member.player}`, ops: out };
+    return { key: `p:${seat.member.player}`, ops: out, pieces };
   }
 
   private touched(store: string): boolean {
@@ -149,7 +154,7 @@ export class TickOfRoom {
    * room. Ops of different rows commute (their paths are apart), so only each
    * row's own ops keep their order.
    */
-  private candidates(seat: Seat): number[] {
+  private candidates(seat: Seat, pieces: RowPiece[] | undefined): number[] {
     const picked: number[] = [];
     const add = (list: readonly number[] | undefined) => {
       if (list) for (const i of list) picked.push(i);
@@ -164,9 +169,15 @@ export class TickOfRoom {
       const level = this.rowLevel.get(store);
       if (level) for (const [row, at] of level) merge(at, rows?.get(row), picked);
       if (!rows) continue;
+      const ofRow = pieces && this.pieces!.rowsOf(store);
+      const take = (id: string, at: readonly number[] | undefined) => {
+        const piece = ofRow?.get(id);
+        if (piece) pieces!.push(piece);
+        else add(at);
+      };
       if (known.size < rows.size) {
-        for (const id of known) if (!level?.has(id)) add(rows.get(id));
-      } else for (const [id, at] of rows) if (known.has(id) && !level?.has(id)) add(at);
+        for (const id of known) if (!level?.has(id)) take(id, rows.get(id));
+      } else for (const [id, at] of rows) if (known.has(id) && !level?.has(id)) take(id, at);
     }
     return picked;
   }

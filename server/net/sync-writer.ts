@@ -23,6 +23,21 @@ export class SyncWriter {
     this.buf = next;
   }
 
+  get length(): number {
+    return this.at;
+  }
+
+  /** Bytes already encoded (a row's values, written once per tick). */
+  bytes(source: Buffer, start: number, end: number): void {
+    this.room(end - start);
+    // A row's few bytes: a loop beats Buffer.copy's call overhead.
+    if (end - start <= 32) for (let i = start; i < end; i++) this.buf[this.at++] = source[i]!;
+    else {
+      source.copy(this.buf, this.at, start, end);
+      this.at += end - start;
+    }
+  }
+
   finish(): Buffer {
     return Buffer.from(this.buf.subarray(0, this.at));
   }

@@ -1,0 +1,142 @@
+import { EncodedOnce } from './codec.ts';
+import type { SyncOp } from './sync-changes.ts';
+import { blockedBy, encodeOps, fieldIds, groupable, OP, sortedFields, type KeyDictionary } from './sync-encoding.ts';
+import { SyncWriter } from './sync-writer.ts';
+
+// Each member of a room with a per-member view gets its own `$delta`, but
+// most of it is the same rows' changes that others get too. So a tick
+// encodes each changed row's values once (RowPieces), and a member's frame
+// is its row groups' headers and gaps around copies of those bytes: the cost
+// per member is a copy per row it sees, not an encoding. The frame is the
+// one encodeOps would give (docs/protocol.md, "$delta"), rows sorted per group.
+
+interface Piece {
+  store: number;
+  row: number;
+  fields: number[];
+  values: unknown[];
+  /** Its row group's name: store and field ids. */
+  group: string;
+  /** Its values' bytes in RowPieces.bytes. */
+  start: number;
+  end: number;
+  /** The last member it was taken for (a row's several ops give one piece). */
+  stamp: number;
+}
+
+/** What one member is sent this tick, before the tick's new keys are known. */
+/** A row's encoded change, as a member's candidate rows pick it (see TickOfRoom.candidates). */
+export type RowPiece = Piece;
+
+export interface MemberDelta {
+  groups: Piece[][];
+  rest: unknown[];
+}
+
+export class RowPieces {
+  private readonly byOp = new Map<SyncOp, Piece>();
+  /** Pieces by store name and row id. */
+  private readonly byRow = new Map<string, Map<string, Piece>>();
+  private bytes: Buffer = Buffer.alloc(0);
+  private stamp = 0;
+
+  /** The tick's row field writes that any member may get as a row group, encoded once. */
+  constructor(ops: readonly SyncOp[], dict: KeyDictionary) {
+    const blocked = blockedBy(ops);
+    const rows = new Map<string, { store: number; row: number; fields: number[]; values: unknown[]; ops: SyncOp[] }>();
+    for (const op of ops) {
+      if (!groupable(op, blocked)) continue;
+      const [store, row, field] = fieldIds(op, dict);
+      const key = `${store}:${row}`;
+      let entry = rows.get(key);
+      if (!entry) rows.set(key, (entry = { store, row, fields: [], values: [], ops: [] }));
+      entry.fields.push(field);
+      entry.values.push(op.value);
+      entry.ops.push(op);
+    }
+    const w = new SyncWriter();
+    for (const entry of rows.values()) {
+      const { fields, values } = sortedFields(entry.fields, entry.values);
+      const start = w.length;
+      for (const v of values) w.value(v);
+      const piece: Piece = { store: entry.store, row: entry.row, fields, values, group: `${entry.store}|${fields.join(',')}`, start, end: w.length, stamp: 0 };
+      for (const op of entry.ops) this.byOp.set(op, piece);
+      const op = entry.ops[0]!;
+      let rowsOf = this.byRow.get(op.store);
+      if (!rowsOf) this.byRow.set(op.store, (rowsOf = new Map()));
+      rowsOf.set(op.path[0] as string, piece);
+    }
+    this.bytes = w.finish();
+  }
+
+  /** The pieces of a store's rows, by row id. */
+  rowsOf(store: string): Map<string, Piece> | undefined {
+    return this.byRow.get(store);
+  }
+
+  /** A member's share: its ops' pieces and `picked` (pieces chosen by row) by row group, rows ascending; the rest encoded as tokens. */
+  take(ops: readonly SyncOp[], dict: KeyDictionary, picked: readonly Piece[] = []): MemberDelta {
+    const stamp = ++this.stamp;
+    const byGroup = new Map<string, Piece[]>();
+    const rest: SyncOp[] = [];
+    const all = picked.length === 0 ? ops.map((op) => this.byOp.get(op) ?? op) : [...picked, ...ops.map((op) => this.byOp.get(op) ?? op)];
+    for (const piece of all) {
+      if (!('group' in piece)) {
+        rest.push(piece);
+        continue;
+      }
+      if (piece.stamp === stamp) continue;
+      piece.stamp = stamp;
+      let list = byGroup.get(piece.group);
+      if (!list) byGroup.set(piece.group, (list = []));
+      list.push(piece);
+    }
+    const groups = [...byGroup.values()];
+    for (const list of groups) list.sort((a, b) => a.row - b.row);
+    return { groups, rest: rest.length > 0 ? encodeOps(rest, dict) : [] };
+  }
+
+  /** The `$delta` of one member's share, its MessagePack bytes written from the pieces. */
+  frame(room: string, added: readonly string[], share: MemberDelta): EncodedOnce | undefined {
+    const { groups, rest } = share;
+    if (groups.length === 0 && rest.length === 0 && added.length === 0) return undefined;
+    let tokens = 2 + rest.length;
+    for (const list of groups) tokens += 4 + list.length * (1 + list[0]!.fields.length);
+    const w = new SyncWriter();
+    // push('$delta', [room, added, ...tokens]): the same message encodeOps' tokens would make.
+    w.arrayHeader(3);
+    w.string('$delta');
+    w.number(0);
+    w.arrayHeader(tokens);
+    w.string(room);
+    w.value(added);
+    for (const list of groups) {
+      const first = list[0]!;
+      w.number(OP.rows);
+      w.number(first.store);
+      w.value(first.fields);
+      w.number(list.length);
+      let previous = 0;
+      for (const piece of list) {
+        w.number(piece.row - previous);
+        w.bytes(this.bytes, piece.start, piece.end);
+        previous = piece.row;
+      }
+    }
+    for (const token of rest) w.value(token);
+    return EncodedOnce.prebuilt('$delta', w.finish(), () => ['$delta', 0, [room, added, ...tokensOf(groups), ...rest]]);
+  }
+}
+
+function tokensOf(groups: Piece[][]): unknown[] {
+  const out: unknown[] = [];
+  for (const list of groups) {
+    out.push(OP.rows, list[0]!.store, list[0]!.fields, list.length);
+    let previous = 0;
+    for (const piece of list) {
+      out.push(piece.row - previous, ...piece.values);
+      previous = piece.row;
+    }
+  }
+  return out;
+}
