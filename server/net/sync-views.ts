@@ -83,9 +83,13 @@ function position(row: unknown): [number, number] | undefined {
   return typeof x === 'number' && typeof y === 'number' && Number.isFinite(x) && Number.isFinite(y) ? [x, y] : undefined;
 }
 
+/** A column of the grid's cells: rows by cell, each cell its ids and positions side by side. */
+type Cell = { ids: string[]; xs: number[]; ys: number[] };
+
 /** A table's rows by grid cell, built once per tick for the radius views that need it. */
 export class Grid {
-  private readonly cells = new Map<string, Array<[string, number, number]>>();
+  // Column, then row of cells, by number: a string key per cell looked up cost an allocation per viewer and cell.
+  private readonly cells = new Map<number, Map<number, Cell>>();
 
   constructor(
     table: Table<unknown>,
@@ -94,16 +98,24 @@ export class Grid {
     for (const [id, row] of table.entries()) {
       const at = position(row);
       if (!at) continue;
-      const key = `${Math.floor(at[0] / cell)},${Math.floor(at[1] / cell)}`;
-      let list = this.cells.get(key);
-      if (!list) this.cells.set(key, (list = []));
-      list.push([id, at[0], at[1]]);
+      const i = Math.floor(at[0] / cell);
+      const j = Math.floor(at[1] / cell);
+      let column = this.cells.get(i);
+      if (!column) this.cells.set(i, (column = new Map()));
+      let list = column.get(j);
+      if (!list) column.set(j, (list = { ids: [], xs: [], ys: [] }));
+      list.ids.push(id);
+      list.xs.push(at[0]);
+      list.ys.push(at[1]);
     }
   }
 
-  /** Ids of the rows within `radius` of the row `viewer` (none if it has no position). */
+  private readonly seen = new Set<string>();
+
+  /** Ids of the rows within `radius` of the row `viewer` (none if it has no position); the set is reused by the next call. */
   around(viewerRow: unknown, radius: number): Set<string> {
-    const out = new Set<string>();
+    const out = this.seen;
+    out.clear();
     const at = position(viewerRow);
     if (!at) return out;
     const [x, y] = at;
@@ -112,8 +124,17 @@ export class Grid {
     const cx = Math.floor(x / this.cell);
     const cy = Math.floor(y / this.cell);
     for (let i = cx - reach; i <= cx + reach; i++) {
+      const column = this.cells.get(i);
+      if (!column) continue;
       for (let j = cy - reach; j <= cy + reach; j++) {
-        for (const [id, px, py] of this.cells.get(`${i},${j}`) ?? []) if ((px - x) ** 2 + (py - y) ** 2 <= r2) out.add(id);
+        const list = column.get(j);
+        if (!list) continue;
+        const { ids, xs, ys } = list;
+        for (let k = 0; k < ids.length; k++) {
+          const dx = xs[k]! - x;
+          const dy = ys[k]! - y;
+          if (dx * dx + dy * dy <= r2) out.add(ids[k]!);
+        }
       }
     }
     return out;

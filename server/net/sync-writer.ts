@@ -23,6 +23,11 @@ export class SyncWriter {
     this.buf = next;
   }
 
+  /** Starts a new message in the same buffer (a tick writes one per member: one buffer, not one each). */
+  reset(): void {
+    this.at = 0;
+  }
+
   get length(): number {
     return this.at;
   }
