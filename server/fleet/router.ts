@@ -78,16 +78,25 @@ export class FleetRouter implements Outbox, NetFleet {
     this.gateway.checkRoomView(view);
   }
 
-  /** Decided from memory, inside the joining handler's transaction: here, or throw so the client is sent elsewhere. */
+  /**
+   * Decided from memory, inside the joining handler's transaction: the room
+   * is here, or the handler fails with ROOM_ELSEWHERE. A room no node holds
+   * yet is claimed in Redis first, outside the transaction (redirect() below):
+   * only once Redis has said which node holds it does a join commit there, so
+   * that a join that starts after another node's answered always finds that
+   * node (two nodes answering ok for one room sent a member away from it).
+   */
   placeRoom(room: string, player: string): void {
     const holder = this.directory.holder(room);
     if (holder === this.node.id) return;
     // Whether that node is alive is checked against Redis as the redirect is built (this node's view may be a heartbeat old).
     if (holder !== undefined) throw elsewhere('ROOM_ELSEWHERE', `room "${room}" is on node ${holder}`, { room, node: holder, player });
-    // Without Redis nothing can be claimed for another node: the room is served here and claimed when Redis is back.
-    const target = this.node.connected ? this.leastLoaded() : this.node.id;
-    if (target !== this.node.id) throw elsewhere('ROOM_ELSEWHERE', `room "${room}" is placed on node ${target} (fewest players)`, { room, node: target, player });
-    // Another node that claimed it a moment before wins: the directory reports it (onTaken) and this node's members are sent there.
+    if (this.node.connected) {
+      const target = this.leastLoaded();
+      throw elsewhere('ROOM_ELSEWHERE', target === this.node.id ? `room "${room}" is being placed on this node` : `room "${room}" is placed on node ${target} (fewest players)`, { room, node: target, player });
+    }
+    // Without Redis nothing can be claimed before the commit: the room is served here and claimed when Redis is back.
+    // Another node that claimed it meanwhile wins: the directory reports it (onTaken) and this node's members are sent there.
     void this.directory.takeHere(room).catch(
       (err: Error) => log.warn(`room "${room}" is served here but could not be claimed in Redis (${err.message}); the next join claims it again`),
     );
@@ -102,7 +111,7 @@ export class FleetRouter implements Outbox, NetFleet {
 
   // ---- NetFleet (what the gateway asks) ----
 
-  async redirect(err: RebindError): Promise<Redirect> {
+  async redirect(err: RebindError): Promise<Redirect | 'here'> {
     const to = err.details as unknown as Elsewhere;
     // Never claim a room for a node that is gone: its rooms were (or are being) freed, and nobody would free this one.
     const gone = (node = to.node) => rebindError('ROOM_LOST', `${to.room ? `room "${to.room}" was on node ${node}, which` : `node ${node}`} stopped answering; the fleet frees its rooms within seconds: try again then`, { details: { node, ...(to.room ? { room: to.room } : {}) } });
@@ -110,9 +119,10 @@ export class FleetRouter implements Outbox, NetFleet {
     if (!(await this.live(node))) throw gone();
     // A room chosen for another node is claimed for it now, or found held by whoever was first.
     if (to.room && err.code === 'ROOM_ELSEWHERE') node = await this.directory.claim(to.room, to.node);
+    // Claimed for this node (or placed here by another a moment ago): the call runs again, with the room here.
+    if (node === this.node.id && to.room && !to.ticket) return 'here';
     const peer = await this.live(node);
     if (!peer) throw gone(node);
-    // Placed here a moment ago by another node: the redirect points back here, and the call runs again with the room here.
     // A client that already holds that node's token goes back with it: a new ticket would replace the token's hash in presence.
     const ticket = to.ticket ?? (await this.presence.handoff(to.player, node));
     return { url: peer.gameUrl, node, player: to.player, ticket, ...(to.room ? { room: to.room } : {}) };
@@ -184,7 +194,8 @@ export class FleetRouter implements Outbox, NetFleet {
 
   private sendOver(room: string, holder: string, player: string, retries: number): void {
     this.redirect(elsewhere('ROOM_ELSEWHERE', `room "${room}" is on node ${holder}`, { room, node: holder, player })).then(
-      (redirect) => this.gateway.send(player, '$redirect', redirect),
+      // Freed and claimed back for this node meanwhile: the player stays, a member again.
+      (redirect) => (redirect === 'here' ? this.gateway.join(room, player) : this.gateway.send(player, '$redirect', redirect)),
       (err: unknown) => {
         log.warn(`could not send ${player} to node ${holder}${retries > 0 ? ' (trying again in 2 s)' : ''}: ${isRebindError(err) ? err.message : String(err)}`);
         if (retries > 0) setTimeout(() => this.sendOver(room, holder, player, retries - 1), 2000).unref();

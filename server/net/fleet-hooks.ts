@@ -9,8 +9,12 @@ import type { RebindError } from '../errors.ts';
 export type { Redirect };
 
 export interface NetFleet {
-  /** A ROOM_ELSEWHERE or PLAYER_ELSEWHERE error: where the player goes, or a plainer error to reply with instead. */
-  redirect(err: RebindError): Promise<Redirect>;
+  /**
+   * A ROOM_ELSEWHERE or PLAYER_ELSEWHERE error: where the player goes, or a
+   * plainer error to reply with instead; 'here' when the room has just been
+   * placed on this node (the gateway runs the call again, once).
+   */
+  redirect(err: RebindError): Promise<Redirect | 'here'>;
   /** Before `$auth` makes a player here that this node does not have: throws PLAYER_ELSEWHERE when a live node holds that player (one player, one node). */
   mayJoinHere(player: string): Promise<void>;
   /** A player joined or resumed here, with the hash of the token it now holds. */

@@ -135,19 +135,25 @@ export class Gateway implements Outbox {
   handle(conn: Connection, request: Request, arrivedAt?: number): unknown[] | Promise<unknown[]> | undefined {
     this.stats.messages++;
     const mark = this.options.writeMark?.();
-    let result: unknown;
-    try {
-      result = request.name.startsWith('$') ? this.system(conn, request) : this.call(conn, request, arrivedAt);
-    } catch (err) {
-      return this.errorReply(request, err);
-    }
-    const reply = result instanceof Promise ? result.then((value) => this.afterDurable(request, value, mark), (err: unknown) => this.errorReply(request, err)) : this.afterDurable(request, result, mark);
+    const reply = this.run(conn, request, arrivedAt, mark, true);
     if (reply instanceof Promise) {
       // Shutdown waits for these: calls still running, and replies waiting for their fsync.
       this.inFlight.add(reply);
       void reply.finally(() => this.inFlight.delete(reply));
     }
     return reply;
+  }
+
+  /** `again`: a call whose room the fleet has just placed on this node (in Redis, before anything committed) runs once more, now that the room is here. */
+  private run(conn: Connection, request: Request, arrivedAt: number | undefined, mark: number | undefined, again: boolean): unknown[] | Promise<unknown[]> {
+    const rerun = again ? () => this.run(conn, request, arrivedAt, this.options.writeMark?.(), false) : undefined;
+    let result: unknown;
+    try {
+      result = request.name.startsWith('$') ? this.system(conn, request) : this.call(conn, request, arrivedAt);
+    } catch (err) {
+      return this.errorReply(request, err, rerun);
+    }
+    return result instanceof Promise ? result.then((value) => this.afterDurable(request, value, mark), (err: unknown) => this.errorReply(request, err, rerun)) : this.afterDurable(request, result, mark);
   }
 
   /** The reply, once the writes this request committed are durable (only `--fsync always` makes it wait; a failing disk makes it PERSIST_ERROR). */
@@ -161,19 +167,25 @@ export class Gateway implements Outbox {
     );
   }
 
-  private errorReply(request: Request, err: unknown): unknown[] | Promise<unknown[]> {
-    this.stats.errors++;
+  private errorReply(request: Request, err: unknown, rerun?: () => unknown[] | Promise<unknown[]>): unknown[] | Promise<unknown[]> {
     const e: RebindError = isRebindError(err) ? err : rebindError('HANDLER_ERROR', err instanceof Error ? err.message : String(err));
     if (this.fleet && (e.code === 'ROOM_ELSEWHERE' || e.code === 'PLAYER_ELSEWHERE')) {
-      // The client is told where to go, with a ticket that node accepts for this player.
+      // The client is told where to go, with a ticket that node accepts for this player; or the room is here now and the call runs again.
       return this.fleet.redirect(e).then(
-        (redirect) => replyError(request.seq, e.code, e.message, redirect),
+        (redirect) => {
+          if (redirect === 'here' && rerun) return rerun();
+          this.stats.errors++;
+          if (redirect === 'here') return replyError(request.seq, 'ROOM_ELSEWHERE', `${e.message}: placed on this node, but the call asked for another placement again; call again`);
+          return replyError(request.seq, e.code, e.message, redirect);
+        },
         (why: unknown) => {
+          this.stats.errors++;
           const plain = isRebindError(why) ? why : rebindError('FLEET_UNAVAILABLE', String(why));
           return replyError(request.seq, plain.code, plain.message);
         },
       );
     }
+    this.stats.errors++;
     return replyError(request.seq, e.code, e.message);
   }
 

@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RebindClient } from '../../client/index.ts';
+import { startFleet, type TestFleet } from '../helpers/fleet.ts';
+import { waitFor } from '../helpers/project.ts';
+import { redisOrSkip } from '../helpers/redis.ts';
+import { FLEET_GAME } from './game.ts';
+
+// Joins of one new room on three nodes, back to back (each after the previous
+// one answered): the first places the room, every later one must find it
+// there. Before the fix a node answered ok from its memory alone, lost the
+// claim in Redis a moment later and pushed its member to the holder, where it
+// was not a member: a broadcast to the room never reached it.
+
+describe.skipIf(!redisOrSkip())('fleet: back-to-back joins of a new room on three nodes', () => {
+  let fleet: TestFleet;
+  const clients: RebindClient[] = [];
+
+  beforeAll(async () => {
+    fleet = await startFleet({ nodes: 3, files: FLEET_GAME });
+    for (const node of fleet.nodes) await waitFor(() => fleet.nodes.every((o) => o === node || node.proc.output().includes(`node ${o.id} is live`)), 20_000, `node ${node.index} to see the others`);
+  }, 90_000);
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await fleet?.stop();
+  });
+
+  it('every joiner is a member of the room where it is held: a shout reaches all three, each once', async () => {
+    for (let round = 0; round < 8; round++) {
+      const room = `race-${round}`;
+      const joined: { client: RebindClient; heard: string[]; moved: number }[] = [];
+      for (let n = 0; n < 3; n++) {
+        const client = new RebindClient(fleet.nodes[n]!.gameUrl, { reconnect: false });
+        clients.push(client);
+        const entry = { client, heard: [] as string[], moved: 0 };
+        client.on('shout', (m: { text: string }) => entry.heard.push(m.text));
+        client.on('moved', () => entry.moved++);
+        await client.connect();
+        await client.join({ name: `r${round}-${n}` });
+        joined.push(entry);
+      }
+      const movedAtEnter: number[] = [];
+      for (const j of joined) {
+        expect(await j.client.call('game.enter', { room })).toMatchObject({ room });
+        movedAtEnter.push(j.moved);
+      }
+      const where = () => joined.map((j, n) => `r${round}-${n} at ${j.client.url} (moved ${j.moved}, heard ${JSON.stringify(j.heard)})`).join('; ');
+      await joined[0]!.client.call('game.shout', { room, text: `hello ${round}` });
+      await waitFor(() => joined.every((j) => j.heard.includes(`hello ${round}`)), 10_000, `the shout of round ${round} to reach all three`).catch((err: Error) => {
+        throw new Error(`${err.message}: ${where()}\n${fleet.logs().split('\n').filter((l) => l.includes(room)).join('\n')}`);
+      });
+      expect(new Set(joined.map((j) => j.client.url)).size, where()).toBe(1);
+      // No member was pushed away after its join answered.
+      expect(joined.map((j) => j.moved), where()).toEqual(movedAtEnter);
+      expect(joined.map((j) => j.heard.filter((t) => t === `hello ${round}`).length), where()).toEqual([1, 1, 1]);
+      for (const { client } of joined) client.close();
+    }
+  }, 120_000);
+});
