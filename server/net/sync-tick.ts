@@ -1,4 +1,5 @@
 import type { StoreRegistry } from '../store/registry.ts';
+import { withoutWrites } from '../store/transaction.ts';
 import type { Member } from './rooms.ts';
 import type { SyncOp } from './sync-changes.ts';
 import type { KeyDictionary } from './sync-encoding.ts';
@@ -245,10 +246,11 @@ export class TickOfRoom {
 
   private shows(fn: RowFilter | undefined, store: string, row: unknown, viewer: string): boolean {
     if (!fn) return false;
+    const name = (this.view.get(store) as { name: string }).name;
     try {
-      return fn(row, viewer) === true;
+      return withoutWrites(`view filter ${name}`, () => fn(row, viewer)) === true;
     } catch (err) {
-      this.options.onFilterError?.((this.view.get(store) as { name: string }).name, err);
+      this.options.onFilterError?.(name, err);
       return false;
     }
   }

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { rebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { StorePatch } from './array-delta.ts';
 
@@ -99,6 +100,26 @@ export class Transaction {
 }
 
 let current: Transaction | null = null;
+/** What runs where writes are refused (a view's filter), or null. */
+let refusing: string | null = null;
+
+/**
+ * Runs `fn` where every store write throws LOGIC_FORBIDDEN: code that must
+ * only look (a view's filter, run by the sync between transactions, whose
+ * writes no handler would own). Reads see committed data.
+ */
+export function withoutWrites<T>(what: string, fn: () => T): T {
+  const outer = current;
+  const before = refusing;
+  current = null;
+  refusing = what;
+  try {
+    return fn();
+  } finally {
+    current = outer;
+    refusing = before;
+  }
+}
 const listeners = new Set<CommitListener>();
 
 /**
@@ -146,6 +167,8 @@ export function onCommit(listener: CommitListener): () => void {
  */
 export function transact<T>(fn: () => T): T {
   if (current) return fn();
+  // Every write outside a transaction opens one here, so this is where a write that must not happen is refused.
+  if (refusing !== null) throw rebindError('LOGIC_FORBIDDEN', `${refusing} may not write to stores: it only decides what a member sees (write in a handler or a tick instead)`);
   const tx = new Transaction();
   current = tx;
   let result: T;
