@@ -54,7 +54,8 @@ export class SessionLifecycle {
       const player = typeof value === 'string' ? value : (value as { player?: unknown } | null)?.player;
       if (typeof player !== 'string' || player.length === 0) throw rebindError('AUTH_FAILED', `${handler} must return a player id (a non-empty string)`);
       // On a fleet a player this node does not have may be on another node: it goes there (and takes that session over).
-      const fleet = this.sessions.get(player) ? undefined : this.fleet();
+      // So may one whose session here is cut: another node may have adopted it a moment ago (its 'player.moved' still on the way).
+      const fleet = this.sessions.get(player)?.link ? undefined : this.fleet();
       return fleet ? fleet.mayJoinHere(player).then(() => this.admit(conn, player)) : this.admit(conn, player);
     };
     return result instanceof Promise ? result.then(admit) : admit(result);
