@@ -63,6 +63,8 @@ export class RoomDirectory {
 
   /** Reads the whole directory from Redis, and claims again what this node serves that Redis has forgotten. */
   async refresh(): Promise<void> {
+    // A process still waiting for its node id (or a copy refused it) must not take that node's rooms as its own.
+    if (!this.node.holdsId) return;
     const all = await this.node.redis.run((r) => r.hgetall(this.key));
     this.holders.clear();
     for (const [room, holder] of Object.entries(all)) {

@@ -60,7 +60,8 @@ export function joinFleet(options: FleetNodeOptions, host: Host, gateway: Gatewa
     router,
     async leave() {
       directory.close();
-      await directory.freeAllOf(node.id).catch((err: Error) => log.warn(`fleet: rooms of this node not freed (${err.message}); the fleet frees them when it notices the node is gone`));
+      // A copy refused its node id frees nothing: the rooms are the live node's.
+      if (node.holdsId) await directory.freeAllOf(node.id).catch((err: Error) => log.warn(`fleet: rooms of this node not freed (${err.message}); the fleet frees them when it notices the node is gone`));
       await node.leave();
     },
   };

@@ -71,7 +71,28 @@ export interface FleetNodeEvents {
   'node-joined': [record: NodeRecord];
   /** This node (re)registered after Redis came (back) up. */
   registered: [];
+  /** Another live process holds this node's id (a copy of its data folder): this one must not serve as that node. */
+  duplicate: [why: string];
 }
+
+/**
+ * The heartbeat, atomic: writes the record only while the id's owner key is
+ * this process's own (or free). Returns 0 or 1 (whether the record existed),
+ * or the owner key's value when another process holds the id.
+ */
+const BEAT = `local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return held end
+local existed = redis.call('EXISTS', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[4])
+return existed`;
+
+/** Deletes the owner key and the record only while the id is this process's. */
+const DEREGISTER = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[2])
+return 1`;
 
 export class FleetNode {
   /** node-lost, node-joined, registered (FleetNodeEvents); `on(kind)` is for messages from other nodes. */
@@ -91,9 +112,18 @@ export class FleetNode {
   private readySince = 0;
   private beating = false;
   private left = false;
+  /** This process's claim on its node id: the owner key holds it while the process beats ("<random> <game url>"). */
+  private readonly ownerToken: string;
+  /** Since when the owner key has named another process; a killed node's key expires within a TTL, a live copy's never does. */
+  private refusedSince = 0;
+  /** Set when another live process holds this id: this one never registers. */
+  duplicate: string | undefined;
+  /** Whether this process holds its id in Redis (set by the heartbeat): only then may it act for the node. */
+  holdsId = false;
 
   constructor(readonly options: FleetNodeOptions) {
     this.id = nodeIdFor(options.dataDir);
+    this.ownerToken = `${randomBytes(12).toString('hex')} ${options.gameUrl}`;
     this.redis = connectFleet(options.url, () => {
       this.readySince = Date.now();
       this.missingSince.clear();
@@ -162,9 +192,9 @@ export class FleetNode {
     this.left = true;
     clearInterval(this.heartbeat);
     this.bus.close();
-    if (this.redis.ready) {
+    if (this.redis.ready && this.holdsId) {
       await this.redis
-        .run((r) => r.multi().del(this.key('node', this.id)).srem(this.key('nodes'), this.id).exec())
+        .run((r) => r.eval(DEREGISTER, 3, this.key('owner', this.id), this.key('node', this.id), this.key('nodes'), this.ownerToken, this.id))
         .catch((err: Error) => log.warn(`fleet: node ${this.id} could not deregister (${err.message}); its record expires in ${NODE_TTL_MS / 1000} s`));
     }
     await this.redis.close();
@@ -176,9 +206,11 @@ export class FleetNode {
     if (this.beating || this.left || !this.redis.ready) return;
     this.beating = true;
     try {
-      const wasKnown = await this.redis.run((r) => r.exists(this.key('node', this.id)));
-      await this.redis.run((r) => r.multi().set(this.key('node', this.id), pack(this.record()), 'PX', NODE_TTL_MS).sadd(this.key('nodes'), this.id).exec());
-      if (!wasKnown) {
+      const result = await this.redis.run((r) => r.eval(BEAT, 3, this.key('owner', this.id), this.key('node', this.id), this.key('nodes'), this.ownerToken, NODE_TTL_MS, pack(this.record()), this.id));
+      if (typeof result === 'string') return this.refused(result);
+      this.refusedSince = 0;
+      this.holdsId = true;
+      if (result === 0) {
         log.info(`fleet: node ${this.id} registered`);
         this.events.emit('registered');
       }
@@ -188,6 +220,27 @@ export class FleetNode {
     } finally {
       this.beating = false;
     }
+  }
+
+  /**
+   * Another process holds this node's id. Right after a kill -9 that is the
+   * killed process, whose key expires within a TTL: wait. Held longer, it is
+   * a live copy of this data folder: this process must not serve as that
+   * node (both would take the same rooms back and flip its address).
+   */
+  private refused(held: string): void {
+    this.holdsId = false;
+    const now = Date.now();
+    const other = held.split(' ')[1] ?? 'an unknown address';
+    if (this.refusedSince === 0) {
+      this.refusedSince = now;
+      log.warn(`fleet: node id ${this.id} is held by another process (game ${other}); waiting up to ${(2 * NODE_TTL_MS) / 1000} s in case that node was killed a moment ago`);
+      return;
+    }
+    if (now - this.refusedSince < 2 * NODE_TTL_MS || this.duplicate) return;
+    this.duplicate = `node id ${this.id} (from ${this.options.dataDir ? path.join(this.options.dataDir, 'node-id') : 'no data folder'}) belongs to a live node at ${other}: this data folder is a copy of that node's. Start this node from its own data folder, or delete node-id in this copy to make it a new node`;
+    log.error(`fleet: DUPLICATE NODE ID: ${this.duplicate}`);
+    this.events.emit('duplicate', this.duplicate);
   }
 
   /** Compares the live records with the nodes seen before: new ones joined, missing ones are lost after a full TTL. */
