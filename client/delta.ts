@@ -12,12 +12,14 @@ const ROWS = 4;
 
 export class DeltaError extends Error {}
 
-function key(keys: readonly string[], id: unknown): string {
+function key(keys: ReadonlyArray<string | null>, id: unknown): string {
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= keys.length) throw new DeltaError(`key id ${String(id)} is not in the room's dictionary (${keys.length} keys)`);
-  return keys[id]!;
+  const name = keys[id];
+  if (name === null || name === undefined) throw new DeltaError(`key id ${id} is a row this client was never shown (the server did not name it)`);
+  return name;
 }
 
-function path(keys: readonly string[], ids: unknown): Array<string | number> {
+function path(keys: ReadonlyArray<string | null>, ids: unknown): Array<string | number> {
   if (!Array.isArray(ids) || ids.length === 0) throw new DeltaError('a delta path must be a non-empty list of key ids');
   return ids.map((id: unknown, i) => (i > 0 && typeof id === 'number' && id < 0 ? -1 - id : key(keys, id)));
 }
@@ -27,7 +29,7 @@ function path(keys: readonly string[], ids: unknown): Array<string | number> {
  * keys), paths rooted at the room: `[store, ...]`. `keys` already holds the
  * new keys. Throws DeltaError on anything malformed.
  */
-export function readDelta(tokens: readonly unknown[], keys: readonly string[], start = 0): WirePatch[] {
+export function readDelta(tokens: readonly unknown[], keys: ReadonlyArray<string | null>, start = 0): WirePatch[] {
   const out: WirePatch[] = [];
   let i = start;
   const next = (): unknown => {

@@ -25,7 +25,7 @@ export class RoomReplicas {
   /** Room name to store name to that store's replica. */
   readonly rooms = new Map<string, Record<string, unknown>>();
   /** Room name to its key dictionary. */
-  private readonly keys = new Map<string, string[]>();
+  private readonly keys = new Map<string, Array<string | null>>();
 
   clear(): void {
     this.rooms.clear();
@@ -34,12 +34,12 @@ export class RoomReplicas {
 
   /** Applies a sync push; returns the room it changed. Throws SyncError for a push it cannot apply. */
   apply(event: '$state' | '$patch' | '$delta', payload: unknown): string | undefined {
-    if (event === '$state') return this.state(payload as { room: string; stores: Record<string, unknown>; keys?: string[] });
+    if (event === '$state') return this.state(payload as { room: string; stores: Record<string, unknown>; keys?: Array<string | null> });
     if (event === '$patch') return this.patch(payload as { room: string; patches: Array<WirePatch & { store: string }> });
     return this.delta(payload as unknown[]);
   }
 
-  private state(body: { room: string; stores: Record<string, unknown>; keys?: string[] }): string {
+  private state(body: { room: string; stores: Record<string, unknown>; keys?: Array<string | null> }): string {
     // With its keys, a $state is the whole room (a join, a new view): stores it no longer names go.
     // Without, it resends some stores of the room (a write above a viewed path).
     if (body.keys) this.keys.set(body.room, body.keys.slice());
@@ -54,10 +54,10 @@ export class RoomReplicas {
   }
 
   private delta(body: unknown[]): string | undefined {
-    const [room, added] = body as [string, string[]];
+    const [room, added] = body as [string, unknown[]];
     const keys = this.keys.get(room);
     if (!keys) throw new SyncError(`a $delta for room "${room}" came before its $state`);
-    keys.push(...added);
+    learnKeys(room, keys, added);
     let patches: WirePatch[];
     try {
       patches = readDelta(body, keys, 2);
@@ -68,5 +68,19 @@ export class RoomReplicas {
     if (patches.length === 0) return undefined;
     this.rooms.set(room, applyWirePatches(this.rooms.get(room) ?? {}, patches) as Record<string, unknown>);
     return room;
+  }
+}
+
+/**
+ * A delta's new keys: a string is the next id's key; null is the next id,
+ * a row this member is not shown (yet); [id, key] names an earlier id (a row
+ * entering its view, or a key that became public).
+ */
+function learnKeys(room: string, keys: Array<string | null>, added: unknown): void {
+  if (!Array.isArray(added)) throw new SyncError(`a $delta for room "${room}" has no list of new keys`);
+  for (const entry of added) {
+    if (typeof entry === 'string' || entry === null) keys.push(entry);
+    else if (Array.isArray(entry) && entry.length === 2 && Number.isInteger(entry[0]) && entry[0] >= 0 && entry[0] < keys.length && typeof entry[1] === 'string') keys[entry[0]] = entry[1];
+    else throw new SyncError(`a $delta for room "${room}" has a new key that is neither a string, null nor [id, key] of a known id: ${JSON.stringify(entry)}`);
   }
 }

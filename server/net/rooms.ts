@@ -114,6 +114,7 @@ export class Rooms implements RoomSync {
     const old = room.view;
     for (const store of old?.keys() ?? []) this.watching.get(store)?.delete(room);
     room.view = parsed;
+    room.dict.hiddenStores = perMemberTables(parsed);
     if ([...parsed.values()].some((sight) => sight.kind === 'filter')) this.filtered.add(room);
     else this.filtered.delete(room);
     for (const store of parsed.keys()) {
@@ -176,12 +177,13 @@ export class Rooms implements RoomSync {
 
   private restart(room: Room): void {
     room.dict = new KeyDictionary();
+    if (room.view) room.dict.hiddenStores = perMemberTables(room.view);
     for (const seat of [...room.seats.values()]) this.seat(room, seat.member);
   }
 
   /** Puts a member in a room from scratch: a `$state`, and every row of its tables still to come. */
   private seat(room: Room, member: Member): void {
-    const seat: Seat = { member, since: this.commitSeq, rows: new Map() };
+    const seat: Seat = { member, since: this.commitSeq, rows: new Map(), taught: new Set() };
     room.seats.set(member.player, seat);
     if (!room.view) return;
     const stores: Record<string, unknown> = {};
@@ -232,12 +234,28 @@ export class Rooms implements RoomSync {
     }
     tick.done();
     const shares = [...groups.values()].map((g) => ({ share: pieces.take(g.ops, room.dict, g.picked), seats: g.seats }));
-    const added = room.dict.takeNew();
+    const { added, revealed } = room.dict.takeNew();
+    const shared: unknown[] = revealed.length > 0 ? [...added, ...revealed] : added;
     for (const { share, seats } of shares) {
-      // Every member learns every new key, so that the room has one dictionary.
-      const message = pieces.frame(room.name, added, share);
+      // Every member learns every new key (a hidden one as null), so that the room has one dictionary; rows entering its view, their names.
+      const taught = this.teach(room.dict, seats, share.restOps);
+      const message = pieces.frame(room.name, taught.length > 0 ? [...shared, ...taught] : shared, share);
       if (message) for (const seat of seats) seat.member.deliver(message);
     }
+  }
+
+  /** The hidden row ids that `seats` are sent rows of this tick and were not told yet, as [id, key]. */
+  private teach(dict: KeyDictionary, seats: readonly Seat[], ops: readonly SyncOp[]): Array<[number, string]> {
+    const out: Array<[number, string]> = [];
+    for (const op of ops) {
+      const row = op.path[0];
+      if (typeof row !== 'string' || !dict.hiddenStores.has(op.store)) continue;
+      const id = dict.row(op.store, row);
+      if (!dict.isHidden(id) || seats[0]!.taught.has(id)) continue;
+      out.push([id, row]);
+      for (const seat of seats) seat.taught.add(id);
+    }
+    return out;
   }
 
   stats(): { rooms: number; members: number } {
@@ -245,4 +263,11 @@ export class Rooms implements RoomSync {
     for (const room of this.rooms.values()) members += room.seats.size;
     return { rooms: this.rooms.size, members };
   }
+}
+
+/** A view's tables that each member sees its own share of: their row ids are hidden keys. */
+function perMemberTables(view: ParsedView): Set<string> {
+  const out = new Set<string>();
+  for (const [store, sight] of view) if (sight.kind === 'filter' || sight.kind === 'near') out.add(store);
+  return out;
 }

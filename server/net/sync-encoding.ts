@@ -9,10 +9,27 @@ import type { SyncOp } from './sync-changes.ts';
 
 export const OP = { set: 0, remove: 1, insert: 2, trim: 3, rows: 4 } as const;
 
+/** A tick's new keys for every member: a string per new key, null for a row id only some may know; and earlier ids now public. */
+export interface NewKeys {
+  added: Array<string | null>;
+  revealed: Array<[number, string]>;
+}
+
+/**
+ * A room's key dictionary. The row ids of tables seen per member (a filter,
+ * a radius) are hidden: every member is told that the id exists (a null, so
+ * that ids stay the same for everyone) and only a member whose view the row
+ * enters is told its name (sync-tick.ts). A spy must not learn who joined
+ * far away from the dictionary alone.
+ */
 export class KeyDictionary {
   private readonly ids = new Map<string, number>();
   readonly keys: string[] = [];
   private told = 0;
+  private readonly hidden = new Set<number>();
+  private revealed: number[] = [];
+  /** Tables whose rows each member sees its own share of. */
+  hiddenStores: ReadonlySet<string> = new Set();
 
   id(key: string): number {
     let id = this.ids.get(key);
@@ -20,26 +37,43 @@ export class KeyDictionary {
       id = this.keys.length;
       this.ids.set(key, id);
       this.keys.push(key);
+    } else if (this.hidden.delete(id) && id < this.told) this.revealed.push(id);
+    return id;
+  }
+
+  /** A row's key id: hidden if its table is seen per member (until the same key is used anywhere else). */
+  row(store: string, key: string): number {
+    if (!this.hiddenStores.has(store)) return this.id(key);
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.id(key);
+      this.hidden.add(id);
     }
     return id;
   }
 
-  /** Keys added since the last call: every member learns them with this tick's deltas. */
-  takeNew(): string[] {
-    const added = this.keys.slice(this.told);
-    this.told = this.keys.length;
-    return added;
+  isHidden(id: number): boolean {
+    return this.hidden.has(id);
   }
 
-  /** All keys, for a `$state`; marks them told (a snapshot is sent between ticks, after takeNew). */
-  all(): string[] {
-    return this.keys.slice(0, this.told);
+  /** Keys added since the last call, hidden ones as null: every member learns them with this tick's deltas. */
+  takeNew(): NewKeys {
+    const added = this.keys.slice(this.told).map((key, i) => (this.hidden.has(this.told + i) ? null : key));
+    this.told = this.keys.length;
+    const revealed = this.revealed.map((id): [number, string] => [id, this.keys[id]!]);
+    this.revealed = [];
+    return { added, revealed };
+  }
+
+  /** All keys told so far, hidden ones as null, for a `$state` (a snapshot is sent between ticks, after takeNew). */
+  all(): Array<string | null> {
+    return this.keys.slice(0, this.told).map((key, id) => (this.hidden.has(id) ? null : key));
   }
 }
 
 function encodePath(dict: KeyDictionary, store: string, path: ReadonlyArray<string | number>): number[] {
   const out = [dict.id(store)];
-  for (const key of path) out.push(typeof key === 'number' ? -1 - key : dict.id(key));
+  path.forEach((key, i) => out.push(typeof key === 'number' ? -1 - key : i === 0 ? dict.row(store, key) : dict.id(key)));
   return out;
 }
 
@@ -47,7 +81,7 @@ function encodePath(dict: KeyDictionary, store: string, path: ReadonlyArray<stri
 export function fieldIds(op: SyncOp, dict: KeyDictionary): [number, number, number] {
   if (op.idsOf === dict) return op.ids!;
   op.idsOf = dict;
-  return (op.ids = [dict.id(op.store), dict.id(op.path[0] as string), dict.id(op.path[1] as string)]);
+  return (op.ids = [dict.id(op.store), dict.row(op.store, op.path[0] as string), dict.id(op.path[1] as string)]);
 }
 
 /** A row field's set that may travel in a row group: nothing else this tick writes the row or the store itself. */

@@ -31,6 +31,8 @@ export type RowPiece = Piece;
 export interface MemberDelta {
   groups: Piece[][];
   rest: unknown[];
+  /** The ops `rest` encodes (whole rows entering, removals, ...). */
+  restOps: SyncOp[];
 }
 
 export class RowPieces {
@@ -110,11 +112,11 @@ export class RowPieces {
       for (let i = 0; i < sorted.length; i++) list[i] = at[sorted[i]!]!;
       groups.push(list);
     });
-    return { groups, rest: rest.length > 0 ? encodeOps(rest, dict) : [] };
+    return { groups, rest: rest.length > 0 ? encodeOps(rest, dict) : [], restOps: rest };
   }
 
   /** The `$delta` of one member's share, its MessagePack bytes written from the pieces. */
-  frame(room: string, added: readonly string[], share: MemberDelta): EncodedOnce | undefined {
+  frame(room: string, added: readonly unknown[], share: MemberDelta): EncodedOnce | undefined {
     const { groups, rest } = share;
     if (groups.length === 0 && rest.length === 0 && added.length === 0) return undefined;
     let tokens = 2 + rest.length;

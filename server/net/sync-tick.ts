@@ -35,6 +35,8 @@ export interface Seat {
   /** Commit number its snapshot already includes. */
   since: number;
   rows: Map<string, RowSight>;
+  /** Hidden key ids (rows of tables seen per member) this member has been told. */
+  taught: Set<number>;
 }
 
 export interface Room {
