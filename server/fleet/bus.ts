@@ -42,6 +42,8 @@ interface Pending {
 export class FleetBus {
   private readonly handlers = new Map<string, Handler>();
   private readonly pending = new Map<string, Pending>();
+  /** Messages this node published and received (every kind, replies included): read by /metrics. */
+  readonly counts = { sent: 0, received: 0 };
 
   constructor(
     private readonly redis: FleetConnections,
@@ -96,7 +98,9 @@ export class FleetBus {
 
   private async send(to: string, frame: Frame): Promise<number> {
     const bytes = pack(frame);
-    return this.redis.run((r) => r.publish(this.channel(to), bytes));
+    const listening = await this.redis.run((r) => r.publish(this.channel(to), bytes));
+    this.counts.sent++;
+    return listening;
   }
 
   private settle(id: string): Pending | undefined {
@@ -108,6 +112,7 @@ export class FleetBus {
   }
 
   private receive(message: Buffer): void {
+    this.counts.received++;
     let frame: Frame;
     try {
       frame = unpack(message) as Frame;

@@ -57,7 +57,7 @@ export class Deliveries {
         else if (node === this.node.id) this.gateway.send(player, event, payload);
         else this.queue(node, ['p', player, event, payload, hops]);
       },
-      (err: Error) => log.warn(`ctx.send("${player}", "${event}") could not reach the fleet: ${err.message}`),
+      (err: Error) => this.lost(1, `ctx.send("${player}", "${event}") could not look the player up: ${err.message}`),
     );
   }
 
@@ -79,12 +79,16 @@ export class Deliveries {
     for (const [node, items] of this.outgoing) {
       this.node.publish(node, 'fleet.deliver', items).then(
         (listening) => {
-          if (listening === 0) log.warn(`${items.length} push(es) for node ${node} were lost: that node is not in the fleet`);
+          if (listening === 0) this.lost(items.length, `node ${node} is not in the fleet`);
         },
-        (err: Error) => log.warn(`${items.length} push(es) for node ${node} were lost: ${err.message}`),
+        (err: Error) => this.lost(items.length, `for node ${node}: ${err.message}`),
       );
     }
     this.outgoing.clear();
+  }
+
+  private lost(count: number, why: string): void {
+    this.node.lostPushes.lost(count, why, this.node.connected);
   }
 
   private receive([kind, target, event, payload, hops]: Item): void {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pack, unpack } from 'msgpackr';
 import { createLogger } from '../log.ts';
 import { FleetBus, type Handler } from './bus.ts';
+import { LostPushes } from './lost-pushes.ts';
 import { connectFleet, safeUrl, type FleetConnections } from './redis.ts';
 
 // One node of a fleet: a rebind process that registers itself in Redis with a
@@ -101,6 +102,7 @@ export class FleetNode {
   readonly redis: FleetConnections;
   readonly bus: FleetBus;
   readonly startedAt = Date.now();
+  readonly lostPushes = new LostPushes();
   private readonly prefix = 'rebind';
   private heartbeat: NodeJS.Timeout | undefined;
   /** Nodes seen live, and since when a known node's record has been missing. */
@@ -127,6 +129,7 @@ export class FleetNode {
     this.redis = connectFleet(options.url, () => {
       this.readySince = Date.now();
       this.missingSince.clear();
+      this.lostPushes.outageOver();
       void this.beat();
     });
     this.bus = new FleetBus(this.redis, this.id, (to) => this.key('to', to));

@@ -119,6 +119,18 @@ export class Metrics {
       { labels: { kind: 'other' }, value: pushCounters.otherBytes },
     ]);
 
+    // On a fleet (--fleet): read from the node at scrape time; nothing without one.
+    const fleet = () => (server.fleet ? [server.fleet] : []);
+    scraped(registry, 'rebind_fleet_redis_up', "1 while this node's connection to the fleet's Redis is ready, 0 while it is down", 'gauge', () => fleet().map((n) => ({ labels: {}, value: n.connected ? 1 : 0 })));
+    scraped(registry, 'rebind_fleet_nodes_live', 'Nodes live at the last heartbeat, this one included', 'gauge', () => fleet().map((n) => ({ labels: {}, value: n.peers().length })));
+    scraped(registry, 'rebind_fleet_messages_total', 'Messages between nodes through Redis pub/sub (pushes, calls, patch steps, replies)', 'counter', () =>
+      fleet().flatMap((n) => [
+        { labels: { direction: 'sent' }, value: n.bus.counts.sent },
+        { labels: { direction: 'received' }, value: n.bus.counts.received },
+      ]),
+    );
+    scraped(registry, 'rebind_fleet_pushes_lost_total', 'ctx.send/ctx.broadcast pushes for other nodes that were lost (Redis down, or the target node gone)', 'counter', () => fleet().map((n) => ({ labels: {}, value: n.lostPushes.total })));
+
     // The journal's and the snapshots' writes and fsyncs (one Disk serves both).
     realDisk.observer = (op, ms, bytes) => {
       if (op === 'write') {

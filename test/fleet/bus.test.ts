@@ -17,6 +17,8 @@ describe.skipIf(!redisOrSkip())('fleet messages over Redis', () => {
     a = node(redis.url, 'a');
     b = node(redis.url, 'b');
     await waitFor(async () => a.connected && b.connected && (await a.liveNodes()).length === 2, 10_000, 'both nodes registered');
+    // Registered is not yet subscribed: a request before b's SUBSCRIBE landed was NODE_GONE (a message of a kind nobody handles is dropped quietly).
+    await waitFor(async () => (await a.publish(b.id, 'test.ping', null)) === 1 && (await b.publish(a.id, 'test.ping', null)) === 1, 10_000, 'both nodes subscribed');
   }, 30_000);
   afterAll(async () => {
     await a?.leave();
