@@ -115,6 +115,20 @@ export class RowPieces {
     return { groups, rest: rest.length > 0 ? encodeOps(rest, dict) : [], restOps: rest };
   }
 
+  /** Whole rows entering view, encoded once per tick: a row that enters five members' views this tick is written once. Rows are frozen, so the same object is the same bytes. */
+  private readonly encoded = new WeakMap<object, Buffer>();
+
+  private value(w: SyncWriter, token: unknown): void {
+    if (token === null || typeof token !== 'object' || Array.isArray(token)) return w.value(token);
+    let bytes = this.encoded.get(token);
+    if (!bytes) {
+      const alone = new SyncWriter();
+      alone.value(token);
+      this.encoded.set(token, (bytes = alone.finish()));
+    }
+    w.bytes(bytes, 0, bytes.length);
+  }
+
   /** The `$delta` of one member's share, its MessagePack bytes written from the pieces. */
   frame(room: string, added: readonly unknown[], share: MemberDelta): EncodedOnce | undefined {
     const { groups, rest } = share;
@@ -143,7 +157,7 @@ export class RowPieces {
         previous = piece.row;
       }
     }
-    for (const token of rest) w.value(token);
+    for (const token of rest) this.value(w, token);
     return EncodedOnce.prebuilt('$delta', w.finish(), () => ['$delta', 0, [room, added, ...tokensOf(groups), ...rest]]);
   }
 }
