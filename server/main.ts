@@ -200,15 +200,15 @@ async function shutdown(signal: string): Promise<void> {
   // A final snapshot that failed was logged; the journal was kept, and a non-zero code tells the supervisor.
   process.exit(server.persistence?.closedCleanly === false ? 1 : 0);
 }
-// A copy of a live node's data folder: the node id is that node's, so this process stops (exit 1) rather than serve as it.
-const duplicate = (why: string) => {
+// A copy of a live node's data folder (its node id is that node's), or credentials Redis refused: stop (exit 1) rather than serve half a node.
+const refused = (why: string) => {
   if (stopping) return;
   stopping = true;
   log.error(`stopping: this process cannot be a node of the fleet: ${why}`);
   server.stop().then(() => process.exit(1), () => process.exit(1));
 };
-if (server.fleet?.duplicate) duplicate(server.fleet.duplicate);
-server.fleet?.events.once('duplicate', duplicate);
+if (server.fleet?.refusal) refused(server.fleet.refusal);
+server.fleet?.events.once('refused', refused);
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pack, unpack } from 'msgpackr';
 import { isRebindError, rebindError, type RebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import type { FleetConnections } from './redis.ts';
+import { redisWhy, type FleetConnections } from './redis.ts';
 
 // Messages between the nodes of a fleet, over Redis pub/sub: every node
 // listens on its own channel and on the fleet's "all" channel. A message is
@@ -51,7 +51,7 @@ export class FleetBus {
     private readonly channel: (to: string) => string,
   ) {
     redis.subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.receive(message));
-    void redis.subscriber.subscribe(channel(nodeId), channel('all')).catch((err: Error) => log.warn(`fleet: could not subscribe yet (${err.message}); ioredis subscribes again when Redis answers`));
+    void redis.subscriber.subscribe(channel(nodeId), channel('all')).catch((err: Error) => log.info(`fleet: not subscribed yet (${redisWhy(err)}); subscribing again when Redis answers`));
   }
 
   /** One handler per kind: its return value (or promise) is the answer to a request. */

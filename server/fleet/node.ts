@@ -72,8 +72,8 @@ export interface FleetNodeEvents {
   'node-joined': [record: NodeRecord];
   /** This node (re)registered after Redis came (back) up. */
   registered: [];
-  /** Another live process holds this node's id (a copy of its data folder): this one must not serve as that node. */
-  duplicate: [why: string];
+  /** This process cannot be a node of the fleet: another live process holds its id (a copy of its data folder), or Redis refused the URL's credentials. */
+  refused: [why: string];
 }
 
 /**
@@ -118,20 +118,24 @@ export class FleetNode {
   private readonly ownerToken: string;
   /** Since when the owner key has named another process; a killed node's key expires within a TTL, a live copy's never does. */
   private refusedSince = 0;
-  /** Set when another live process holds this id: this one never registers. */
-  duplicate: string | undefined;
+  /** Why this process cannot be a node (a duplicate id, credentials refused): it never registers, and the server stops. */
+  refusal: string | undefined;
   /** Whether this process holds its id in Redis (set by the heartbeat): only then may it act for the node. */
   holdsId = false;
 
   constructor(readonly options: FleetNodeOptions) {
     this.id = nodeIdFor(options.dataDir);
     this.ownerToken = `${randomBytes(12).toString('hex')} ${options.gameUrl}`;
-    this.redis = connectFleet(options.url, () => {
-      this.readySince = Date.now();
-      this.missingSince.clear();
-      this.lostPushes.outageOver();
-      void this.beat();
-    });
+    this.redis = connectFleet(
+      options.url,
+      () => {
+        this.readySince = Date.now();
+        this.missingSince.clear();
+        this.lostPushes.outageOver();
+        void this.beat();
+      },
+      (why) => this.refuse(why),
+    );
     this.bus = new FleetBus(this.redis, this.id, (to) => this.key('to', to));
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
@@ -240,10 +244,14 @@ export class FleetNode {
       log.warn(`fleet: node id ${this.id} is held by another process (game ${other}); waiting up to ${(2 * NODE_TTL_MS) / 1000} s in case that node was killed a moment ago`);
       return;
     }
-    if (now - this.refusedSince < 2 * NODE_TTL_MS || this.duplicate) return;
-    this.duplicate = `node id ${this.id} (from ${this.options.dataDir ? path.join(this.options.dataDir, 'node-id') : 'no data folder'}) belongs to a live node at ${other}: this data folder is a copy of that node's. Start this node from its own data folder, or delete node-id in this copy to make it a new node`;
-    log.error(`fleet: DUPLICATE NODE ID: ${this.duplicate}`);
-    this.events.emit('duplicate', this.duplicate);
+    if (now - this.refusedSince < 2 * NODE_TTL_MS || this.refusal) return;
+    this.refuse(`DUPLICATE NODE ID: node id ${this.id} (from ${this.options.dataDir ? path.join(this.options.dataDir, 'node-id') : 'no data folder'}) belongs to a live node at ${other}: this data folder is a copy of that node's. Start this node from its own data folder, or delete node-id in this copy to make it a new node`);
+  }
+
+  private refuse(why: string): void {
+    this.refusal = why;
+    log.error(`fleet: ${why}`);
+    this.events.emit('refused', why);
   }
 
   /** Compares the live records with the nodes seen before: new ones joined, missing ones are lost after a full TTL. */

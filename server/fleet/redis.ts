@@ -39,8 +39,25 @@ export function safeUrl(url: string): string {
   }
 }
 
-export function fleetUnavailable(url: string, cause: unknown): RebindError {
+/**
+ * ioredis's words for a failure, in rebind's: with no offline queue and no
+ * retries per command, a command caught by a dropped connection fails with
+ * ioredis's "Reached the max retries per request limit", which says nothing
+ * to an operator.
+ */
+export function redisWhy(cause: unknown): string {
   const why = cause instanceof Error ? cause.message : String(cause);
+  if (/max retries per request/i.test(why)) return 'the connection to Redis was not up (connecting, or dropped before Redis answered)';
+  return why;
+}
+
+/** A refusal of the credentials in the URL: retrying cannot help. */
+export function isAuthRefusal(why: string): boolean {
+  return /^(WRONGPASS|NOAUTH)\b|AUTH\b.*without any password configured|invalid password/i.test(why);
+}
+
+export function fleetUnavailable(url: string, cause: unknown): RebindError {
+  const why = redisWhy(cause);
   return rebindError('FLEET_UNAVAILABLE', `the fleet's Redis at ${safeUrl(url)} did not answer (${why}); the node keeps serving its own rooms and retries every second`, { cause });
 }
 
@@ -55,8 +72,13 @@ export interface FleetConnections {
   close(): Promise<void>;
 }
 
-/** Connects both connections in the background; `onReady` runs at every (re)connect of the command connection. */
-export function connectFleet(url: string, onReady: () => void): FleetConnections {
+/**
+ * Connects both connections in the background; `onReady` runs at every
+ * (re)connect of the command connection. `onRefused`: Redis refused the URL's
+ * credentials before the first connection was ready (a wrong password is not
+ * an outage: both connections are closed, nothing is retried).
+ */
+export function connectFleet(url: string, onReady: () => void, onRefused: (why: string) => void = () => undefined): FleetConnections {
   try {
     new URL(url);
   } catch {
@@ -73,13 +95,24 @@ export function connectFleet(url: string, onReady: () => void): FleetConnections
     downSince = Date.now();
     log.warn(`FLEET REDIS DOWN at ${safeUrl(url)}: ${why}; serving local rooms, retrying every second`);
   };
-  command.on('error', (err: Error) => down(err.message));
+  let everReady = false;
+  command.on('error', (err: Error) => {
+    if (!everReady && !closing && isAuthRefusal(err.message)) {
+      closing = true;
+      command.disconnect();
+      subscriber.disconnect();
+      onRefused(`Redis at ${safeUrl(url)} refused the credentials in --fleet (${err.message}): fix the user name or password in the URL`);
+      return;
+    }
+    down(redisWhy(err));
+  });
   command.on('close', () => down('connection closed'));
   // The subscriber's errors are the same outage; a listener keeps them from being thrown.
   subscriber.on('error', () => undefined);
   command.on('ready', () => {
     if (downSince !== 0) log.info(`fleet Redis back at ${safeUrl(url)} after ${((Date.now() - downSince) / 1000).toFixed(1)} s`);
     downSince = 0;
+    everReady = true;
     onReady();
   });
   void command.connect().catch(() => undefined);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFleet, type TestFleet } from '../helpers/fleet.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/project.ts';
-import { redisOrSkip } from '../helpers/redis.ts';
+import { freePort, redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
 
 // A copy of a live node's data folder started as a second process: same node
@@ -14,7 +14,7 @@ import { FLEET_GAME } from './game.ts';
 // (the id's holder may be a node killed a moment ago) and then exits 1 with
 // a message that says what to do, and the live node's record is untouched.
 
-describe.skipIf(!redisOrSkip())('fleet: two processes with the same node id', () => {
+describe.skipIf(!redisOrSkip())('fleet: a process that cannot be a node stops', () => {
   let fleet: TestFleet;
   let copy: ServerProcess | undefined;
 
@@ -54,5 +54,42 @@ describe.skipIf(!redisOrSkip())('fleet: two processes with the same node id', ()
     }
     // The live node never saw itself replaced.
     expect(live.proc.output()).not.toMatch(/DUPLICATE|left the fleet/);
+  }, 60_000);
+
+  it('a Redis that is not up at the start is an outage said in rebind\'s words, and the node keeps running', async () => {
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    const node = await startServerProcess(['--root', fleet.project.root, '--data', fleet.project.path('data-no-redis'), '--fleet', url], { REBIND_LOG: 'info', NO_COLOR: '1' });
+    try {
+      await waitFor(() => node.output().includes('not subscribed yet'), 10_000, 'the subscriber to say it waits');
+      expect(node.output()).toContain('FLEET REDIS DOWN');
+      // ioredis's "Reached the max retries per request limit" was in the log here before.
+      expect(node.output()).not.toMatch(/max retries per request/i);
+      expect(node.proc.exitCode).toBeNull();
+    } finally {
+      await node.kill();
+    }
+  }, 60_000);
+
+  it('credentials Redis refuses stop the start with exit 1 and a line that says so, instead of retrying for ever', async () => {
+    const url = fleet.redis.url.replace('redis://', 'redis://nobody:wrong-password@');
+    let out = '';
+    let code: number | null;
+    try {
+      copy = await startServerProcess(['--root', fleet.project.root, '--data', fleet.project.path('data-refused'), '--fleet', url], { REBIND_LOG: 'info', NO_COLOR: '1' });
+      code = await new Promise<number | null>((resolve) => {
+        if (copy!.proc.exitCode !== null) return resolve(copy!.proc.exitCode);
+        copy!.proc.once('exit', (c) => resolve(c));
+        setTimeout(() => resolve(-1), 20_000).unref();
+      });
+      out = copy.output();
+    } catch (err) {
+      // It may stop before it says it listens.
+      out = (err as Error).message;
+      code = /exited with (\d+)/.exec(out) ? Number(/exited with (\d+)/.exec(out)![1]) : -1;
+    }
+    expect(code, out).toBe(1);
+    expect(out).toMatch(/refused the credentials in --fleet \(WRONGPASS/);
+    expect(out).not.toContain('wrong-password');
+    expect(out).not.toContain('FLEET REDIS DOWN');
   }, 60_000);
 });
