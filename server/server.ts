@@ -245,7 +245,8 @@ export class GameServer {
       ...(this.options.dataDir ? { dataDir: path.resolve(this.options.dataDir) } : {}),
       gameUrl: this.publicUrl,
       ...(this.admin ? { adminUrl: this.admin.url } : {}),
-      load: () => ({ players: this.gateway.sessions.connected(), rooms: this.gateway.rooms.stats().rooms }),
+      // Rooms as the fleet's map counts them (a room stays this node's while nobody is in it): status and Redis agree.
+      load: () => ({ players: this.gateway.sessions.connected(), rooms: this.fleetMember?.directory.held().length ?? 0 }),
       code: () => Object.fromEntries([...this.host.bindings.live.values()].map((v) => [v.module, { version: v.version, hash: v.hash }])),
     }, this.host, this.gateway);
     this.fleet = this.fleetMember.node;

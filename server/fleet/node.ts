@@ -21,6 +21,7 @@ export const HEARTBEAT_MS = 1000;
 
 export interface NodeLoad {
   players: number;
+  /** Rooms the fleet's room map (rebind:rooms) gives this node, members here or not. */
   rooms: number;
 }
 

@@ -49,7 +49,9 @@ export function differences(code: CodeVersions, wanted: CodeVersions): string[] 
 
 export async function fleetStatus(patcher: FleetPatcher): Promise<FleetStatus> {
   const node = patcher.local.node;
-  const [records, manifest, patching] = await Promise.all([node.liveNodes(), patcher.local.code.manifest(), patcher.local.code.lockHolder()]);
+  const [records, manifest, holder] = await Promise.all([node.liveNodes(), patcher.local.code.manifest(), patcher.local.code.lockHolder()]);
+  // The lock outlives the decision (the coordinator still gathers the nodes' outcomes, or died holding it): a decided patch is not under way.
+  const patching = holder && !(await patcher.local.code.decision(holder)) ? holder : null;
   const wanted = manifest ? codeOf(manifest) : null;
   const now = Date.now();
   // This node's own entry is read now, not from its last heartbeat.

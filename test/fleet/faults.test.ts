@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
+import { TOKEN_FILE } from '../../server/admin/token.ts';
+import { adminRequest } from '../helpers/admin.ts';
 import { startFleet, type TestFleet } from '../helpers/fleet.ts';
 import { sleep, waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
@@ -142,6 +146,14 @@ describe.skipIf(!redisOrSkip())('fleet faults', () => {
     });
     await waitFor(() => again.proc.output().includes('took back'), 5000, 'the restarted node to say so');
     expect(again.proc.output()).toMatch(/took back \d+ room\(s\)[^\n]*keep-1/);
+    // status counts the rooms the fleet's map gives a node, members or not (it said 0 for rooms taken back and still empty).
+    const token = readFileSync(path.join(again.dataDir, TOKEN_FILE), 'utf8').trim();
+    const inMap = async () => Object.values(await rooms()).filter((holder) => holder === again.id).length;
+    await waitFor(async () => {
+      const status = await adminRequest<{ fleet: { nodes: { id: string; rooms: number }[] } }>(again.adminUrl, token, 'status');
+      return status.fleet.nodes.find((n) => n.id === again.id)?.rooms === (await inMap());
+    }, 10_000, 'status to count the rooms rebind:rooms gives the restarted node');
+    expect(await inMap()).toBeGreaterThan(0);
     // The restarted node put back k1's session from its data (offline, in its grace) but does not claim the player back.
     expect(await inRedis((r) => r.hget('rebind:player:p-k1', 'node'))).toBe(other.id);
     const m1 = await player('m1', v, 'keep-1');

@@ -5,9 +5,14 @@ import { paint } from './format.ts';
 // How the CLI shows a fleet: what each node did with a fleet patch, and
 // every node's players, rooms and code beside the fleet's manifest.
 
-/** Lines under a fleet patch's record: the timings, and each node's part. */
-export function formatFleetPatch(f: FleetSummary): string[] {
+/** Lines under a fleet patch's record: the timings, and each node's part. `record`: how the patch ended here (a stop before any node was asked has no nodes to show). */
+export function formatFleetPatch(f: FleetSummary, record: { ok: boolean; noop?: boolean } = { ok: true }): string[] {
   const t = f.timings;
+  if (f.nodes.length === 0) {
+    // Nothing was shipped: "aborted on 0 node(s)" read as if the fleet had refused it.
+    if (record.noop) return [`${paint('bold', 'fleet')} no node was asked: nothing to change (patch ${f.id})`];
+    if (!record.ok) return [`${paint('bold', 'fleet')} ${paint('red', 'no node was asked')}: the patch failed before it was shipped (it did not build, or the fleet's code could not be read: the error above says which); every node runs what it ran (patch ${f.id}, ${t.totalMs.toFixed(1)} ms)`];
+  }
   const lines = [
     `${paint('bold', 'fleet')} ${f.decision === 'commit' ? paint('green', 'committed') : paint('red', 'aborted: no node changed')} on ${f.nodes.length} node(s) (patch ${f.id}; build ${t.buildMs.toFixed(1)} ms, prepare ${t.prepareMs.toFixed(1)} ms, commit ${t.commitMs.toFixed(1)} ms)`,
   ];

@@ -47,7 +47,7 @@ function abandonedText(r: PatchRecord & { verify: Abandoned }): string {
 
 export function formatPatch(r: PatchRecord & { verification?: Verification; fleet?: FleetSummary }): string {
   if (r.verification) return `${formatPatch({ ...r, verification: undefined })}\n${formatVerification(r.verification)}`;
-  if (r.fleet) return [formatPatch({ ...r, fleet: undefined }), ...formatFleetPatch(r.fleet)].join('\n');
+  if (r.fleet) return [formatPatch({ ...r, fleet: undefined }), ...formatFleetPatch(r.fleet, r)].join('\n');
   // A verification's outcome pushed on its own (rebind watch --verify): what it decided, then what it changed.
   if (r.verify && 'outcome' in r.verify && r.kind !== 'patch') {
     const decided = `${r.kind === 'auto-rollback' ? 'auto-rollback of patch' : 'patch'} #${r.verify.patch}: ${formatVerification(r.verify)}`;
