@@ -14,6 +14,8 @@ export interface PlayerRecord {
   tokenHash: string;
   /** Set by a handoff: the node the player is leaving, which lets its session go once the target adopts it. */
   from?: string;
+  /** Set by a handoff that moves a room's member (its node lost the room's claim): the target makes it a member there. */
+  rejoin?: string;
 }
 
 const SET_IF_NONE = `if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], 'node', ARGV[1], 'tokenHash', ARGV[2]) return 1 end return 0`;
@@ -30,7 +32,7 @@ export class Presence {
 
   /** The player is here now, and this token hash proves it. */
   async here(player: string, tokenHash: string): Promise<void> {
-    await this.node.redis.run((r) => r.multi().hset(this.key(player), 'node', this.node.id, 'tokenHash', tokenHash).hdel(this.key(player), 'from').exec());
+    await this.node.redis.run((r) => r.multi().hset(this.key(player), 'node', this.node.id, 'tokenHash', tokenHash).hdel(this.key(player), 'from', 'rejoin').exec());
   }
 
   /**
@@ -50,7 +52,7 @@ export class Presence {
   async lookup(player: string): Promise<PlayerRecord | undefined> {
     const record = await this.node.redis.run((r) => r.hgetall(this.key(player)));
     if (typeof record.node !== 'string' || typeof record.tokenHash !== 'string') return undefined;
-    return { node: record.node, tokenHash: record.tokenHash, ...(record.from ? { from: record.from } : {}) };
+    return { node: record.node, tokenHash: record.tokenHash, ...(record.from ? { from: record.from } : {}), ...(record.rejoin ? { rejoin: record.rejoin } : {}) };
   }
 
   /**
@@ -58,9 +60,12 @@ export class Presence {
    * target will find here. Resolves to the ticket (the client presents it as
    * its resume token there).
    */
-  async handoff(player: string, to: string): Promise<string> {
+  async handoff(player: string, to: string, rejoin?: string): Promise<string> {
     const ticket = randomBytes(24).toString('base64url');
-    await this.node.redis.run((r) => r.hset(this.key(player), 'node', to, 'tokenHash', hashToken(ticket), 'from', this.node.id));
+    await this.node.redis.run((r) => {
+      const write = r.multi().hset(this.key(player), 'node', to, 'tokenHash', hashToken(ticket), 'from', this.node.id);
+      return (rejoin ? write.hset(this.key(player), 'rejoin', rejoin) : write.hdel(this.key(player), 'rejoin')).exec();
+    });
     return ticket;
   }
 }

@@ -26,10 +26,14 @@ interface Elsewhere {
   player: string;
   /** The token the client already holds for that node (a `$resume` that came to the wrong node): no new ticket needed. */
   ticket?: string;
+  /** A member of the room sent over by this node (it lost the room's claim): the target makes it a member on arrival. */
+  rejoin?: boolean;
 }
 
 export class FleetRouter implements Outbox, NetFleet {
   private readonly deliveries: Deliveries;
+  /** Players adopted by a handoff that moves a room's member: the room they join on arrival. */
+  private readonly rejoins = new Map<string, string>();
 
   constructor(
     private readonly node: FleetNode,
@@ -124,7 +128,7 @@ export class FleetRouter implements Outbox, NetFleet {
     const peer = await this.live(node);
     if (!peer) throw gone(node);
     // A client that already holds that node's token goes back with it: a new ticket would replace the token's hash in presence.
-    const ticket = to.ticket ?? (await this.presence.handoff(to.player, node));
+    const ticket = to.ticket ?? (await this.presence.handoff(to.player, node, to.rejoin ? to.room : undefined));
     return { url: peer.gameUrl, node, player: to.player, ticket, ...(to.room ? { room: to.room } : {}) };
   }
 
@@ -154,7 +158,10 @@ export class FleetRouter implements Outbox, NetFleet {
     if (typeof token !== 'string' || typeof player !== 'string' || player.length === 0) throw refused;
     const record = await this.presence.lookup(player);
     if (!record || !tokenMatches(record, token)) throw refused;
-    if (record.node === this.node.id) return { player, from: record.from ?? null };
+    if (record.node === this.node.id) {
+      if (record.rejoin) this.rejoins.set(player, record.rejoin);
+      return { player, from: record.from ?? null };
+    }
     // Its node is alive: that is where this player is; send the client there with the same token.
     if (await this.live(record.node)) throw elsewhere('PLAYER_ELSEWHERE', `player ${player} is on node ${record.node}`, { node: record.node, player, ticket: token });
     log.info(`player ${player} adopted from node ${record.node}, which is not live`);
@@ -162,6 +169,13 @@ export class FleetRouter implements Outbox, NetFleet {
   }
 
   adopted(player: string, from: string | null): void {
+    const room = this.rejoins.get(player);
+    this.rejoins.delete(player);
+    // Its join ran on a node that lost the room's claim: it arrives a member here, where the room is (logic here hears the player's join, not a room join).
+    if (room !== undefined && this.directory.holder(room) === this.node.id) {
+      this.gateway.join(room, player);
+      log.info(`player ${player} arrived as a member of room "${room}" (its node lost the room's claim to this one)`);
+    }
     if (from && from !== this.node.id && this.node.peer(from)) void this.node.publish(from, 'player.moved', { player }).catch(() => undefined);
   }
 
@@ -193,7 +207,7 @@ export class FleetRouter implements Outbox, NetFleet {
   }
 
   private sendOver(room: string, holder: string, player: string, retries: number): void {
-    this.redirect(elsewhere('ROOM_ELSEWHERE', `room "${room}" is on node ${holder}`, { room, node: holder, player })).then(
+    this.redirect(elsewhere('ROOM_ELSEWHERE', `room "${room}" is on node ${holder}`, { room, node: holder, player, rejoin: true })).then(
       // Freed and claimed back for this node meanwhile: the player stays, a member again.
       (redirect) => (redirect === 'here' ? this.gateway.join(room, player) : this.gateway.send(player, '$redirect', redirect)),
       (err: unknown) => {

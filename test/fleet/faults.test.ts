@@ -121,6 +121,31 @@ describe.skipIf(!redisOrSkip())('fleet faults', () => {
     await waitFor(() => closes.includes(4001), 5000, 'the first connection to be replaced');
   }, 30_000);
 
+  it('one room placed on both nodes while Redis was down: the node that loses the claim sends its members over, and they arrive as members', async () => {
+    const downs = () => fleet.nodes.map((n) => n.proc.output().split('FLEET REDIS DOWN').length);
+    const before = downs();
+    await fleet.redis.stop();
+    await waitFor(() => downs().every((d, i) => d > before[i]!), 10_000, 'both nodes to notice the outage');
+    const s0 = await player('s0', 0, 'split');
+    const s1 = await player('s1', 1, 'split');
+    expect([s0.url, s1.url]).toEqual([fleet.nodes[0]!.gameUrl, fleet.nodes[1]!.gameUrl]);
+    const shouts = new Map<RebindClient, string[]>([[s0, []], [s1, []]]);
+    for (const [c, heard] of shouts) c.on('shout', (m: { text: string }) => heard.push(m.text));
+    await fleet.redis.restart();
+    // Each node claims the room again; the one Redis gives it to keeps it, the other's member is pushed there.
+    await waitFor(() => s0.url === s1.url && s0.connected && s1.connected, 20_000, 'both players on the node that holds "split"').catch((err: Error) => {
+      throw new Error(`${err.message}: s0 at ${s0.url}, s1 at ${s1.url}\n${fleet.logs().split('\n').filter((l) => l.includes('split')).join('\n')}`);
+    });
+    // A shout from either reaches both: the one sent over is a member where the room is.
+    let n = 0;
+    await waitFor(async () => {
+      await s0.call('game.shout', { room: 'split', text: `split ${n++}` });
+      return [...shouts.values()].every((heard) => heard.some((t) => t.startsWith('split')));
+    }, 15_000, 'a shout in "split" to reach both players').catch((err: Error) => {
+      throw new Error(`${err.message}: heard ${JSON.stringify([...shouts.values()])}\n${fleet.logs().split('\n').filter((l) => l.includes('split')).join('\n')}`);
+    });
+  }, 60_000);
+
   it('a node killed with -9 and restarted from its data folder takes its rooms back; its player, adopted elsewhere meanwhile, stays there', async () => {
     // A room nobody re-enters while its node is down: the restarted node is the one to claim it.
     // Placement by load decides which node takes it; that node is the one killed.
