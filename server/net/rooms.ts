@@ -4,11 +4,12 @@ import type { StoreChange } from '../store/transaction.ts';
 import { EncodedOnce, push } from './codec.ts';
 import { PlayerRooms } from './player-rooms.ts';
 import { TickChanges, type SyncOp } from './sync-changes.ts';
-import { KeyDictionary } from './sync-encoding.ts';
+import { encodeOps, KeyDictionary } from './sync-encoding.ts';
 import { RowPieces, type RowPiece } from './sync-frame.ts';
 import { firstPiece } from './sync-joins.ts';
 import { TickOfRoom, type Room, type Seat, type SyncOptions } from './sync-tick.ts';
 import { asTable, parseView, sameShape, startsWith, type ParsedView } from './sync-views.ts';
+import { packCompact } from './sync-writer.ts';
 import { viewSnapshot } from './view-snapshot.ts';
 
 // Rooms, and the state sync that feeds them (docs/protocol.md). A member
@@ -233,6 +234,11 @@ export class Rooms implements RoomSync {
       if (tick.unfinished(seat)) this.dirty.add(room);
     }
     tick.done();
+    if (groups.size === 1) {
+      const [{ ops: seen, picked, seats }] = groups.values();
+      // Everyone is sent the same (or there is one member): one encoding, nothing to share pieces with.
+      if (!picked || picked.length === 0) return this.sendOne(room, seen, seats);
+    }
     const shares = [...groups.values()].map((g) => ({ share: pieces.take(g.ops, room.dict, g.picked), seats: g.seats }));
     const { added, revealed } = room.dict.takeNew();
     const shared: unknown[] = revealed.length > 0 ? [...added, ...revealed] : added;
@@ -242,6 +248,17 @@ export class Rooms implements RoomSync {
       const message = pieces.frame(room.name, taught.length > 0 ? [...shared, ...taught] : shared, share);
       if (message) for (const seat of seats) seat.member.deliver(message);
     }
+  }
+
+  /** One `$delta` of `ops` for all of `seats`. */
+  private sendOne(room: Room, ops: readonly SyncOp[], seats: readonly Seat[]): void {
+    const tokens = encodeOps(ops, room.dict);
+    const { added, revealed } = room.dict.takeNew();
+    const taught = this.teach(room.dict, seats, ops);
+    const keys: unknown[] = revealed.length + taught.length > 0 ? [...added, ...revealed, ...taught] : added;
+    if (tokens.length === 0 && keys.length === 0) return;
+    const message = new EncodedOnce(push('$delta', [room.name, keys, ...tokens]), packCompact);
+    for (const seat of seats) seat.member.deliver(message);
   }
 
   /** The hidden row ids that `seats` are sent rows of this tick and were not told yet, as [id, key]. */

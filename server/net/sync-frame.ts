@@ -45,8 +45,18 @@ export class RowPieces {
   /** Each group's pieces by row key id. */
   private readonly groupRows: Piece[][] = [];
 
-  /** The tick's row field writes that any member may get as a row group, encoded once. */
-  constructor(ops: readonly SyncOp[], dict: KeyDictionary) {
+  private built = false;
+
+  /** The tick's row field writes that any member may get as a row group, encoded once (at the first member that needs them). */
+  constructor(
+    private readonly ops: readonly SyncOp[],
+    private readonly dict: KeyDictionary,
+  ) {}
+
+  private build(): void {
+    if (this.built) return;
+    this.built = true;
+    const { ops, dict } = this;
     const blocked = blockedBy(ops);
     const rows = new Map<string, { store: number; row: number; fields: number[]; values: unknown[]; ops: SyncOp[] }>();
     for (const op of ops) {
@@ -84,11 +94,13 @@ export class RowPieces {
 
   /** The pieces of a store's rows, by row id. */
   rowsOf(store: string): Map<string, Piece> | undefined {
+    this.build();
     return this.byRow.get(store);
   }
 
   /** A member's share: its ops' pieces and `picked` (pieces chosen by row) by row group, rows ascending; the rest encoded as tokens. */
   take(ops: readonly SyncOp[], dict: KeyDictionary, picked: readonly Piece[] = []): MemberDelta {
+    this.build();
     const stamp = ++this.stamp;
     const rowsByGroup: number[][] = [];
     const rest: SyncOp[] = [];
