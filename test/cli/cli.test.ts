@@ -160,7 +160,10 @@ describe('the rebind CLI against a running server', () => {
       await waitFor(async () => ((await player.call('arena.info')) as { speed: number }).speed === 333, 10_000, 'the saved speed to be live');
       await waitFor(() => /arena\s+v\d+ -> v\d+/.test(out), 5000, 'the printed patch');
     } finally {
+      // Waited for: a watcher still running writes rebind-env.d.ts into the project that afterAll removes (ENOTEMPTY in CI).
+      const exited = watcher.exitCode !== null ? Promise.resolve() : new Promise((resolve) => watcher.once('exit', resolve));
       watcher.kill('SIGINT');
+      await exited;
       setSpeed(333, 200);
     }
   });

@@ -31,7 +31,8 @@ export class TempProject {
   }
 
   cleanup(): void {
-    rmSync(this.root, { recursive: true, force: true });
+    // Retried: a child process that just exited may still have a file open or be finishing a write in the folder.
+    rmSync(this.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
 }
 
