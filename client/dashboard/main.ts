@@ -167,10 +167,11 @@ function abandonedText(r: Record_, patch: number): string {
   return `VERIFICATION ABANDONED: patch #${patch} (${names}) was being verified when the server stopped; it stays live UNVERIFIED: watch it, or roll it back`;
 }
 
-async function rollback(module: string, button: HTMLButtonElement): Promise<void> {
+/** Runs a patch or rollback from a button: disabled meanwhile, a refusal shown, the page refreshed after. */
+async function fromButton(button: HTMLButtonElement, run: () => Promise<{ ok: boolean; error?: { code: string; message: string } }>): Promise<void> {
   button.disabled = true;
   try {
-    const record = await request('rollback', { module, origin: 'dashboard' });
+    const record = await run();
     if (!record.ok) alert(`${record.error!.code}: ${record.error!.message}`);
   } catch (err) {
     alert((err as Error).message);
@@ -178,6 +179,10 @@ async function rollback(module: string, button: HTMLButtonElement): Promise<void
     button.disabled = false;
     await refresh();
   }
+}
+
+function rollback(module: string, button: HTMLButtonElement): Promise<void> {
+  return fromButton(button, () => request('rollback', { module, origin: 'dashboard' }));
 }
 
 /**
@@ -205,16 +210,7 @@ async function patchFromDisk(button: HTMLButtonElement): Promise<void> {
     showVerifyChoice();
     return;
   }
-  button.disabled = true;
-  try {
-    const record = await request('patch', { origin: 'dashboard', ...(choice.ms ? { verify: choice.ms } : {}) });
-    if (!record.ok) alert(`${record.error!.code}: ${record.error!.message}`);
-  } catch (err) {
-    alert((err as Error).message);
-  } finally {
-    button.disabled = false;
-    await refresh();
-  }
+  await fromButton(button, () => request('patch', { origin: 'dashboard', ...(choice.ms ? { verify: choice.ms } : {}) }));
 }
 $('patch-button').addEventListener('click', (ev) => void patchFromDisk(ev.currentTarget as HTMLButtonElement));
 $('verify-on').addEventListener('change', showVerifyChoice);
