@@ -108,14 +108,16 @@ export class Activator {
     // What the new code queues (promise callbacks, microtasks, immediates)
     // runs after this decision; if the patch is refused, their writes are dropped.
     const attempt: PatchAttempt = { label: plans.map((p) => `${p.module} v${versionOf(p.module)}`).join(', ') || 'removal', refused: false };
+    // One fingerprint serves every step: a step that changed nothing leaves the built-ins as they were, and one that did is refused.
+    const builtins = fingerprint();
     try {
       const replaced = inPatchAttempt(attempt, () => transact(() => {
-        for (const plan of plans) fresh.push(this.evaluate(plan, versionOf(plan.module)));
+        for (const plan of plans) fresh.push(this.evaluate(plan, versionOf(plan.module), builtins));
         this.bindings.withIncoming(fresh, removals, () => {
-          migrated = this.migrate(fresh);
+          migrated = this.migrate(fresh, builtins);
           // A canary's versions share the stores with the live ones: a migration would change the data under the old code.
           if (options.staged && migrated.length > 0) throw rebindError('CANARY_REFUSED', `a canary cannot carry migrations (${migrated.join(', ')}): both versions serve the same stores; patch without --canary`);
-          for (const version of fresh) this.runInit(version);
+          for (const version of fresh) this.runInit(version, builtins);
         });
         // A trial (a fleet's prepare) has done everything that can fail: throwing now discards every write it made.
         if (options.trial) throw new TrialDone();
@@ -141,7 +143,7 @@ export class Activator {
     }
   }
 
-  private evaluate(plan: Plan, version: number): ModuleVersion {
+  private evaluate(plan: Plan, version: number, before: Fingerprint): ModuleVersion {
     const url = codeUrl('logic', plan.module, version);
     const rel = relativeToRoot(this.paths.root, plan.file);
     registerSourceMap(url, plan.artifact.map, plan.artifact.outfile, this.paths.root);
@@ -155,7 +157,6 @@ export class Activator {
       });
       const foreign = plan.builtAgainst && path.resolve(plan.builtAgainst) !== path.resolve(this.paths.stateDir) ? path.resolve(plan.builtAgainst) + path.sep : undefined;
       const require = foreign ? (specifier: string) => hostRequire(specifier.startsWith(foreign) ? path.join(this.paths.stateDir, specifier.slice(foreign.length)) : specifier) : hostRequire;
-      const before = fingerprint();
       let exports: Record<string, unknown>;
       try {
         exports = evaluateBundle(plan.artifact.code, url, rel, require, timers, this.timeLimitMs);
@@ -175,10 +176,10 @@ export class Activator {
    * Runs the migrations under a time limit too, a longer one (they may have a
    * lot of data to move): an endless loop in one must not hang the server.
    */
-  private migrate(fresh: readonly ModuleVersion[]): string[] {
+  private migrate(fresh: readonly ModuleVersion[], before: Fingerprint): string[] {
+    if (!fresh.some((version) => version.migrations)) return [];
     const limit = this.timeLimitMs * MIGRATION_LIMIT_FACTOR;
     try {
-      const before = fingerprint();
       try {
         return withTimeLimit(limit, () => runMigrations(fresh, this.registry));
       } finally {
@@ -196,14 +197,13 @@ export class Activator {
     }
   }
 
-  private runInit(version: ModuleVersion): void {
+  private runInit(version: ModuleVersion, before: Fingerprint): void {
     if (!version.init) return; // no watchdog thread for a hook that is not there
     if (isAsync(version.init)) {
       // Refused before it runs: an async init's awaits run after the time limit has let go.
       throw this.hookError('PATCH_INIT_ERROR', version, 'init', new Error('init must be synchronous, not async (start async work with ctx.schedule)'));
     }
     let result: unknown;
-    const before = fingerprint();
     try {
       try {
         result = withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(version, 'init'));

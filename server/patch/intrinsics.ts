@@ -4,8 +4,8 @@
 // Freezing the built-ins would stop that but also break libraries that
 // polyfill or extend them, so rebind checks instead: a fingerprint of the key
 // built-ins (their own properties, and those of their prototypes) is taken
-// before each module's top level, its migrations and its init run, and
-// compared after. A difference refuses the patch with LOGIC_FORBIDDEN
+// once before a patch activates, and compared after each module's top level,
+// its migrations and its init run. A difference refuses the patch with LOGIC_FORBIDDEN
 // and puts the built-ins back as they were. A handler that does it at run
 // time is not caught here (see the guide, "What logic must not do").
 
@@ -111,7 +111,8 @@ export function restoreIntrinsics(before: Fingerprint): string[] {
     for (let i = 0; i < own.length; i++) {
       const key = own[i]!;
       if (key === IGNORED) continue;
-      const at = indexOf(keys, key);
+      // Own keys keep their order unless logic added or deleted some: the scan is for that case.
+      const at = keys[i] === key ? i : indexOf(keys, key);
       const now = describe(target, key);
       if (at >= 0 && now && same(descs[at]!, now)) continue;
       note(`${name}.${String(key)}`);
