@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import { runCli } from '../helpers/process.ts';
 import { waitFor } from '../helpers/project.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServerWithAdmin, type TestServer } from '../helpers/server.ts';
 
 // What the CLI says and exits with, against a real server: an unverified
 // patch (exit 3), no "verifying..." line before a refusal, `rebind drop`,
@@ -18,12 +18,7 @@ const CLI = fileURLToPath(new URL('../../tools/bin-rebind.mjs', import.meta.url)
 let t: TestServer;
 
 beforeAll(async () => {
-  process.env.REBIND_ADMIN_TOKEN = TOKEN;
-  try {
-    t = await startServer({ 'logic/shop.ts': "export function buy() { return 'v1'; }\n" }, { tickHz: 20, adminPort: 0, adminHost: '127.0.0.1' });
-  } finally {
-    delete process.env.REBIND_ADMIN_TOKEN;
-  }
+  t = await startServerWithAdmin(TOKEN, { 'logic/shop.ts': "export function buy() { return 'v1'; }\n" }, { tickHz: 20 });
 }, 30_000);
 afterAll(async () => {
   await t?.stop();

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServerWithAdmin, type TestServer } from '../helpers/server.ts';
 
 // The dashboard's charts (uPlot) in Debian's Chromium while players play: a
 // patch, then a patch that throws on half its calls and rolls itself back.
@@ -27,12 +27,7 @@ const clients: RebindClient[] = [];
 beforeAll(async () => {
   if (!HAVE_BROWSER) return;
   mkdirSync(SHOTS, { recursive: true });
-  process.env.REBIND_ADMIN_TOKEN = TOKEN;
-  try {
-    t = await startServer({ 'logic/shop.ts': shop('v1') }, { adminPort: 0, adminHost: '127.0.0.1', pages: true, tickHz: 20 });
-  } finally {
-    delete process.env.REBIND_ADMIN_TOKEN;
-  }
+  t = await startServerWithAdmin(TOKEN, { 'logic/shop.ts': shop('v1') }, { pages: true, tickHz: 20 });
   // Players calling at a steady pace, so the lines have something to show.
   for (let i = 0; i < 8; i++) {
     const c = new RebindClient(t.url, { reconnect: false });

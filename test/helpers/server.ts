@@ -57,6 +57,21 @@ export async function startServer(files: Record<string, string>, options: Server
   };
 }
 
+/**
+ * A server with its admin channel on 127.0.0.1 (port 0) and `token` as its admin token. The token is read
+ * from REBIND_ADMIN_TOKEN at start only, so the variable is set for the start and then put back as it was.
+ */
+export async function startServerWithAdmin(token: string, files: Record<string, string>, options: ServerOptions = {}): Promise<TestServer> {
+  const saved = process.env.REBIND_ADMIN_TOKEN;
+  process.env.REBIND_ADMIN_TOKEN = token;
+  try {
+    return await startServer(files, { adminPort: 0, adminHost: '127.0.0.1', ...options });
+  } finally {
+    if (saved === undefined) delete process.env.REBIND_ADMIN_TOKEN;
+    else process.env.REBIND_ADMIN_TOKEN = saved;
+  }
+}
+
 /** A WebSocket speaking raw frames; `next()` waits for the next message, decoded. */
 export class RawSocket {
   readonly ws: WebSocket;

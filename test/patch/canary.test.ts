@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { runCli } from '../helpers/process.ts';
 import { waitFor } from '../helpers/project.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServerWithAdmin, type TestServer } from '../helpers/server.ts';
 
 // A canary: during its window the new version serves a share of players
 // chosen by a stable hash of their id, both versions live over the same
@@ -23,14 +23,7 @@ afterEach(async () => {
   t = undefined;
 });
 
-async function start(): Promise<TestServer> {
-  process.env.REBIND_ADMIN_TOKEN = TOKEN;
-  try {
-    return await startServer({ 'state/ticks.ts': STATE, 'logic/shop.ts': version('v1') }, { tickHz: 20, adminPort: 0, adminHost: '127.0.0.1' });
-  } finally {
-    delete process.env.REBIND_ADMIN_TOKEN;
-  }
-}
+const start = (): Promise<TestServer> => startServerWithAdmin(TOKEN, { 'state/ticks.ts': STATE, 'logic/shop.ts': version('v1') }, { tickHz: 20 });
 
 const players = Array.from({ length: 1000 }, (_, i) => `player-${i}`);
 

@@ -4,7 +4,7 @@ import { afterEach, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import { parseVerifyWindow } from '../../server/patch/verify-window.ts';
 import { waitFor } from '../helpers/project.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServerWithAdmin, type TestServer } from '../helpers/server.ts';
 
 // What a verification must not confirm: a version whose calls never answer
 // (an async handler awaiting forever on half its calls), and a window in
@@ -26,14 +26,7 @@ afterEach(async () => {
   t = undefined;
 });
 
-async function start(): Promise<TestServer> {
-  process.env.REBIND_ADMIN_TOKEN = TOKEN;
-  try {
-    return await startServer({ 'logic/shop.ts': V1 }, { tickHz: 20, adminPort: 0, adminHost: '127.0.0.1' });
-  } finally {
-    delete process.env.REBIND_ADMIN_TOKEN;
-  }
-}
+const start = (): Promise<TestServer> => startServerWithAdmin(TOKEN, { 'logic/shop.ts': V1 }, { tickHz: 20 });
 
 /** Players each sending shop.buy every few ms without waiting for the answer (a hung call must not stop the load). */
 async function openLoop(url: string, players: number) {

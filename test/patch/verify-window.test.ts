@@ -6,7 +6,7 @@ import { setMetricsEnabled } from '../../server/metrics/call-stats.ts';
 import { MAX_VERIFY_MS, parseDuration, parseVerifyWindow, verifyWindowProblem } from '../../server/patch/verify-window.ts';
 import { adminRequest } from '../helpers/admin.ts';
 import { runCli } from '../helpers/process.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServer, startServerWithAdmin, type TestServer } from '../helpers/server.ts';
 
 // One bound and one parser for a verification window, shared by the server's
 // --verify, the admin channel, the CLI and the dashboard: a window one of
@@ -63,12 +63,7 @@ it('npm start -- --watch --verify 99999m is refused at start (exit 2) with the b
 }, 40_000);
 
 it('the admin channel refuses a window over the bound with BAD_REQUEST naming it, and a patch goes on being refused, not half-made', async () => {
-  process.env.REBIND_ADMIN_TOKEN = TOKEN;
-  try {
-    t = await startServer({ 'logic/shop.ts': 'export function buy() { return 1; }\n' }, { adminPort: 0, adminHost: '127.0.0.1' });
-  } finally {
-    delete process.env.REBIND_ADMIN_TOKEN;
-  }
+  t = await startServerWithAdmin(TOKEN, { 'logic/shop.ts': 'export function buy() { return 1; }\n' });
   const before = t.server.host.history().length;
   await expect(adminRequest(t.server.admin!.url, TOKEN, 'patch', { verify: MAX_VERIFY_MS + 1 })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/at most 24h/) });
   await expect(adminRequest(t.server.admin!.url, TOKEN, 'patch', { verify: 0.5 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });

@@ -7,7 +7,7 @@ import { RebindClient } from '../../client/index.ts';
 import type { PatchRecord } from '../../server/patch/history.ts';
 import { runCli } from '../helpers/process.ts';
 import { waitFor, waitFor as waitForCondition } from '../helpers/project.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServer, startServerWithAdmin, type TestServer } from '../helpers/server.ts';
 
 // A patch that watches itself, on a real server under load: a version whose
 // handler throws on half its calls is rolled back on its own before its
@@ -114,12 +114,7 @@ it('confirms a version that stays within budget for its window', async () => {
 }, 30_000);
 
 it('under --watch with --verify, a saved version over budget is rolled back on its own, and the audit log says why', async () => {
-  process.env.REBIND_ADMIN_TOKEN = 'rebind_verify_watch_token';
-  try {
-    t = await startServer({ 'logic/shop.ts': V1 }, { tickHz: 20, watch: true, verifyMs: 10_000, adminPort: 0, adminHost: '127.0.0.1' });
-  } finally {
-    delete process.env.REBIND_ADMIN_TOKEN;
-  }
+  t = await startServerWithAdmin('rebind_verify_watch_token', { 'logic/shop.ts': V1 }, { tickHz: 20, watch: true, verifyMs: 10_000 });
   const players = await load(t.url, 10);
   const server = t.server;
   t.project.write('logic/shop.ts', HALF_BROKEN);
@@ -135,12 +130,7 @@ it('under --watch with --verify, a saved version over budget is rolled back on i
 
 it('rebind patch --verify: exit 1 and the reason when the patch was rolled back, exit 0 when confirmed', async () => {
   const token = 'rebind_verify_cli_token';
-  process.env.REBIND_ADMIN_TOKEN = token;
-  try {
-    t = await startServer({ 'logic/shop.ts': V1 }, { tickHz: 20, adminPort: 0, adminHost: '127.0.0.1' });
-  } finally {
-    delete process.env.REBIND_ADMIN_TOKEN;
-  }
+  t = await startServerWithAdmin(token, { 'logic/shop.ts': V1 }, { tickHz: 20 });
   const cli = (...args: string[]) => runCli([...args, '--server', t!.server.admin!.url], { REBIND_ADMIN_TOKEN: token });
   const players = await load(t.url, 10);
   t.project.write('logic/shop.ts', HALF_BROKEN);
@@ -205,12 +195,7 @@ export function tick() { if (++n % 4 === 0) throw new Error('every fourth tick')
 
 it('rebind watch --verify: a saved version over budget is rolled back and the watcher prints why; the next save does not wait for a window', async () => {
   const token = 'rebind_verify_watch_cli_token';
-  process.env.REBIND_ADMIN_TOKEN = token;
-  try {
-    t = await startServer({ 'logic/shop.ts': V1 }, { tickHz: 20, adminPort: 0, adminHost: '127.0.0.1' });
-  } finally {
-    delete process.env.REBIND_ADMIN_TOKEN;
-  }
+  t = await startServerWithAdmin(token, { 'logic/shop.ts': V1 }, { tickHz: 20 });
   const server = t.server;
   const watcher = spawn(process.execPath, [fileURLToPath(new URL('../../tools/bin-rebind.mjs', import.meta.url)), 'watch', '--root', t.project.root, '--verify', '20s', '--server', server.admin!.url], {
     env: { ...process.env, REBIND_ADMIN_TOKEN: token, NO_COLOR: '1' },

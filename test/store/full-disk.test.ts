@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import { readFramed } from '../../server/store/journal.ts';
 import { runCli, type ServerProcess } from '../helpers/process.ts';
 import { sleep, waitFor, type TempProject } from '../helpers/project.ts';
 import { marksProject, readMarks, startMarks, TOKEN } from './marks-project.ts';
+import { asciiFrame } from './ascii-frame.ts';
 
 // A real full disk: the data folder on a tmpfs of a few MB, real server
 // processes, 2 KB rows written until the disk is full, space given back,
@@ -132,18 +132,6 @@ async function fullDisk(fsync: 'always' | 'interval'): Promise<{ p: TempProject;
   await load.start(server);
   await untilFull(load);
   return { p, data, server, load };
-}
-
-/** A valid frame (length 1, its crc, one MessagePack byte) made only of bytes < 0x80, so it survives in a player's text. */
-function asciiFrame(): string {
-  for (let b = 0; b < 128; b++) {
-    const payload = Buffer.from([b]);
-    const header = Buffer.alloc(8);
-    header.writeUInt32LE(1, 0);
-    header.writeUInt32LE(crc32(payload), 4);
-    if ([...header].every((x) => x < 0x80)) return Buffer.concat([header, payload]).toString('latin1');
-  }
-  throw new Error('no ascii frame');
 }
 
 /** Players whose text is made of valid frames write until the disk is full; then `end` (SIGTERM or kill -9); the restart must not refuse. */

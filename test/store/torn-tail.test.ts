@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { Disk } from '../../server/store/io.ts';
 import { readFramed } from '../../server/store/journal.ts';
@@ -8,6 +7,7 @@ import { Persistence } from '../../server/store/persistence.ts';
 import { transact } from '../../server/store/transaction.ts';
 import { world } from './fault-model.ts';
 import { tempDirs } from './temp-dirs.ts';
+import { asciiFrame } from './ascii-frame.ts';
 
 // What a full disk leaves at the end of the journal (a record cut short) is
 // a torn tail, whatever the cut record holds: a player's text made of valid
@@ -15,18 +15,6 @@ import { tempDirs } from './temp-dirs.ts';
 // server stopped while its disk is full leaves a journal valid to its end.
 
 const tempDir = tempDirs('rebind-torn-');
-
-/** A valid frame (length 1, its crc, one MessagePack byte) made only of bytes < 0x80, so it survives in a string. */
-function asciiFrame(): string {
-  for (let b = 0; b < 128; b++) {
-    const payload = Buffer.from([b]);
-    const header = Buffer.alloc(8);
-    header.writeUInt32LE(1, 0);
-    header.writeUInt32LE(crc32(payload), 4);
-    if ([...header].every((x) => x < 0x80)) return Buffer.concat([header, payload]).toString('latin1');
-  }
-  throw new Error('no ascii frame');
-}
 
 const journalOf = (dir: string) => path.join(dir, readdirSync(dir).filter((f) => f.startsWith('journal-')).sort().at(-1)!);
 
