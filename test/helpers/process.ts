@@ -1,57 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-// Real server and CLI processes, started the way a user starts them.
+// Real server and CLI processes, started the way a user starts them (the
+// server's start is tools/local-fleet's, which the fleet benchmarks share).
 
-const MAIN = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
+export { startServerProcess, type ServerProcess } from '../../tools/local-fleet/node-process.ts';
+
 const CLI = fileURLToPath(new URL('../../tools/bin-rebind.mjs', import.meta.url));
-
-export interface ServerProcess {
-  proc: ChildProcess;
-  gameUrl: string;
-  adminUrl: string;
-  output(): string;
-  /** SIGTERM, and wait for the exit code. */
-  stop(): Promise<number | null>;
-  /** SIGKILL, and wait. */
-  kill(): Promise<void>;
-}
-
-export async function startServerProcess(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, '--port', '0', '--host', '127.0.0.1', '--admin-port', '0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const urls = await new Promise<{ game: string; admin: string }>((resolve, reject) => {
-    const check = () => {
-      const game = /game server listening on (ws:\/\/[\d.]+:\d+)/.exec(out)?.[1];
-      const admin = /admin listening on (ws:\/\/[\d.]+:\d+)/.exec(out)?.[1];
-      if (game && admin) resolve({ game, admin });
-    };
-    proc.stdout!.on('data', check);
-    proc.stderr!.on('data', check);
-    void exited.then((code) => reject(new Error(`server exited with ${code} before listening:\n${out}`)));
-    setTimeout(() => reject(new Error(`server did not start in 20 s:\n${out}`)), 20_000).unref();
-  });
-  return {
-    proc,
-    gameUrl: urls.game,
-    adminUrl: urls.admin,
-    output: () => out,
-    async stop() {
-      if (proc.exitCode === null) proc.kill('SIGTERM');
-      return exited;
-    },
-    async kill() {
-      if (proc.exitCode === null) proc.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
 
 export interface CliResult {
   code: number | null;

@@ -1,6 +1,9 @@
 import { RebindClient } from '../../client/index.ts';
-import { startFleet, type TestFleet } from '../../test/helpers/fleet.ts';
-import { HAVE_REDIS, startRedis } from '../../test/helpers/redis.ts';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startLocalFleet, type LocalFleet } from '../local-fleet/fleet.ts';
+import { HAVE_REDIS, startRedis } from '../local-fleet/redis-server.ts';
 import { median, ms, p99, type Row } from './table.ts';
 
 /** The bench's own game names, not the demo's that rebind-env.d.ts types: called untyped, redirects followed as by call(). */
@@ -94,7 +97,13 @@ export async function benchFleetMessages(quick: boolean): Promise<Row[]> {
   const seconds = quick ? 2 : 5;
   const rows: Row[] = [];
   const redis = await startRedis();
-  let fleet: TestFleet | undefined;
+  let fleet: LocalFleet | undefined;
+  const root = mkdtempSync(path.join(tmpdir(), 'rebind-bench-fleet-messages-'));
+  for (const [rel, text] of Object.entries(GAME)) {
+    mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    writeFileSync(path.join(root, rel), text);
+  }
+  mkdirSync(path.join(root, 'state'), { recursive: true });
   const clients: RebindClient[] = [];
   const open = async (url: string, name: string) => {
     const c = await player(url, name);
@@ -102,7 +111,7 @@ export async function benchFleetMessages(quick: boolean): Promise<Row[]> {
     return c;
   };
   try {
-    fleet = await startFleet({ nodes: 3, files: GAME, redis });
+    fleet = await startLocalFleet({ nodes: 3, root, redis });
     const [n0, n1, n2] = fleet.nodes.map((n) => n.gameUrl) as [string, string, string];
     // Presence is written as players join: give every node a heartbeat to see the others.
     await new Promise((r) => setTimeout(r, 2500));
@@ -158,6 +167,7 @@ export async function benchFleetMessages(quick: boolean): Promise<Row[]> {
     for (const c of clients) c.close();
     await fleet?.stop();
     await redis.stop();
+    rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
   return rows;
 }
