@@ -116,6 +116,24 @@ export interface ClientCtx extends Ctx {
  */
 export type SessionCtx = ClientCtx;
 
+/**
+ * What the session module's `place` hook receives on a fleet (docs/api.md,
+ * Placement): it only looks, so its ctx has no calls, pushes or writes.
+ */
+export interface PlaceCtx {
+  /** The player whose join places the room. */
+  readonly player: string;
+  readonly module: string;
+  readonly log: Logger;
+}
+
+/** A room no node holds yet, the player joining it, and the live nodes with their load at the last heartbeat. */
+export interface PlaceRequest {
+  room: string;
+  player: string;
+  nodes: Array<{ id: string; players: number; rooms: number; here: boolean }>;
+}
+
 /** A handler callable by clients, as client() returns it: its type carries the mark that `rebind types` sorts names by. */
 export type ClientHandler<P, R> = ((ctx: ClientCtx, payload: P) => R) & ClientMark;
 

@@ -8,6 +8,7 @@ import type { Outbox } from '../patch/dispatch.ts';
 import { Deliveries } from './deliveries.ts';
 import type { RoomDirectory } from './directory.ts';
 import type { FleetNode, NodeRecord } from './node.ts';
+import { Placement } from './placement.ts';
 import { tokenMatches, type Presence } from './presence.ts';
 
 // Logic's view of the fleet: ctx.join places a room (here, or the player is
@@ -28,12 +29,15 @@ interface Elsewhere {
   ticket?: string;
   /** A member of the room sent over by this node (it lost the room's claim): the target makes it a member on arrival. */
   rejoin?: boolean;
+  /** The node was chosen by logic's place hook: found gone, placement falls back to load instead of failing the join. */
+  placed?: boolean;
 }
 
 export class FleetRouter implements Outbox, NetFleet {
   private readonly deliveries: Deliveries;
   /** Players adopted by a handoff that moves a room's member: the room they join on arrival. */
   private readonly rejoins = new Map<string, string>();
+  private readonly placement: Placement;
 
   constructor(
     private readonly node: FleetNode,
@@ -43,6 +47,7 @@ export class FleetRouter implements Outbox, NetFleet {
     private readonly presence: Presence,
   ) {
     this.deliveries = new Deliveries(node, gateway, presence);
+    this.placement = new Placement(host);
     node.on('room.call', (p) => {
       const { room, name, payload, player } = p as { room: string; name: string; payload: unknown; player: string | null };
       if (this.directory.holder(room) !== node.id) throw rebindError('ROOM_LOST', `node ${node.id} does not hold room "${room}" (any more)`, { details: { room, node: node.id } });
@@ -96,8 +101,11 @@ export class FleetRouter implements Outbox, NetFleet {
     // Whether that node is alive is checked against Redis as the redirect is built (this node's view may be a heartbeat old).
     if (holder !== undefined) throw elsewhere('ROOM_ELSEWHERE', `room "${room}" is on node ${holder}`, { room, node: holder, player });
     if (this.node.connected) {
-      const target = this.leastLoaded();
-      throw elsewhere('ROOM_ELSEWHERE', target === this.node.id ? `room "${room}" is being placed on this node` : `room "${room}" is placed on node ${target} (fewest players)`, { room, node: target, player });
+      // Logic may choose (session.place); no answer, or a bad one, and load decides.
+      const chosen = this.placement.choose(room, player, this.node.peers(), this.node.id);
+      const target = chosen ?? this.leastLoaded();
+      const why = chosen ? `chosen by ${this.placement.hook}` : 'fewest players';
+      throw elsewhere('ROOM_ELSEWHERE', target === this.node.id ? `room "${room}" is being placed on this node (${why})` : `room "${room}" is placed on node ${target} (${why})`, { room, node: target, player, ...(chosen ? { placed: true } : {}) });
     }
     // Without Redis nothing can be claimed before the commit: the room is served here and claimed when Redis is back.
     // Another node that claimed it meanwhile wins: the directory reports it (onTaken) and this node's members are sent there.
@@ -120,9 +128,15 @@ export class FleetRouter implements Outbox, NetFleet {
     // Never claim a room for a node that is gone: its rooms were (or are being) freed, and nobody would free this one.
     const gone = (node = to.node) => rebindError('ROOM_LOST', `${to.room ? `room "${to.room}" was on node ${node}, which` : `node ${node}`} stopped answering; the fleet frees its rooms within seconds: try again then`, { details: { node, ...(to.room ? { room: to.room } : {}) } });
     let node = to.node;
+    if (to.placed && to.room && !(await this.live(node))) {
+      // Logic chose a node that died since the last heartbeat: said, and load decides (this node if that one is gone too).
+      this.placement.gone(to.room, node);
+      node = this.leastLoaded();
+      if (!(await this.live(node))) node = this.node.id;
+    }
     if (!(await this.live(node))) throw gone();
     // A room chosen for another node is claimed for it now, or found held by whoever was first.
-    if (to.room && err.code === 'ROOM_ELSEWHERE') node = await this.directory.claim(to.room, to.node);
+    if (to.room && err.code === 'ROOM_ELSEWHERE') node = await this.directory.claim(to.room, node);
     // Claimed for this node (or placed here by another a moment ago): the call runs again, with the room here.
     if (node === this.node.id && to.room && !to.ticket) return 'here';
     const peer = await this.live(node);

@@ -1,0 +1,65 @@
+import type { PlaceCtx, PlaceRequest } from '../api.ts';
+import type { Host } from '../host.ts';
+import { createLogger } from '../log.ts';
+import { ErrorThrottle } from '../patch/error-throttle.ts';
+import { TimeLimitExceeded, withTimeLimit } from '../patch/time-limit.ts';
+import { withoutWrites } from '../store/transaction.ts';
+import type { NodeRecord } from './node.ts';
+
+// Placement by logic: the session module's `place` hook, looked up by name at
+// every placement (so a patch of it decides the next new room), chooses the
+// node of a room no node holds yet. It runs inside the joining handler, so it
+// must be quick and must only look: it runs under a time limit and where
+// store writes are refused, with a ctx that can do nothing but log. Any answer
+// that is not the id of a live node is logged (at most once per 5 s per kind)
+// and placement falls back to load: a bad hook never fails a join and never
+// sends a room to a node that is gone.
+
+const log = createLogger('fleet');
+/** Longer than this and the hook is stopped: a placement runs inside a player's join. */
+export const PLACE_TIME_LIMIT_MS = 50;
+
+export class Placement {
+  private readonly throttle = new ErrorThrottle();
+
+  constructor(private readonly host: Host) {}
+
+  /** The hook's name: `<session module>.place`. */
+  get hook(): string {
+    return `${this.host.dispatcher.sessionModule}.place`;
+  }
+
+  /** The node the hook chose among `nodes` (the live ones), or undefined: no hook, no answer, or a bad one (logged). */
+  choose(room: string, player: string, nodes: NodeRecord[], here: string): string | undefined {
+    const binding = this.host.bindings.resolveFor(this.hook, player);
+    if (!binding) return undefined;
+    const request: PlaceRequest = { room, player, nodes: nodes.map((n) => ({ id: n.id, players: n.load.players, rooms: n.load.rooms, here: n.id === here })) };
+    const ctx: PlaceCtx = { player, module: binding.module.module, log: createLogger(binding.module.module) };
+    let answer: unknown;
+    try {
+      answer = withoutWrites(`the placement hook ${this.hook}`, () => withTimeLimit(PLACE_TIME_LIMIT_MS, () => binding.fn(ctx as never, request)));
+    } catch (err) {
+      const why = err instanceof TimeLimitExceeded ? `ran over its ${PLACE_TIME_LIMIT_MS} ms limit and was stopped` : `threw: ${err instanceof Error ? err.message : String(err)}`;
+      return this.refuse(`threw:${why}`, `${this.hook} ${why}`, room);
+    }
+    if (answer === undefined || answer === null) return undefined;
+    if (answer instanceof Promise) {
+      answer.catch(() => undefined);
+      return this.refuse('async', `${this.hook} returned a promise: placement is decided at once, return a node id (a string)`, room);
+    }
+    if (typeof answer !== 'string') return this.refuse('type', `${this.hook} returned ${typeof answer}, not a node id (a string) or nothing`, room);
+    if (!nodes.some((n) => n.id === answer)) return this.refuse(`unknown:${answer}`, `${this.hook} chose node "${answer}", which is not a live node of the fleet (live: ${nodes.map((n) => n.id).sort().join(', ')})`, room);
+    return answer;
+  }
+
+  /** A placement the hook chose for a node found gone as the player was sent there: said, then load decides. */
+  gone(room: string, node: string): void {
+    this.refuse(`gone:${node}`, `${this.hook} chose node ${node} for room "${room}", and that node stopped answering`, room);
+  }
+
+  private refuse(kind: string, why: string, room: string): undefined {
+    const { log: now, leftOut } = this.throttle.admit(kind);
+    if (now) log.error(`PLACEMENT REFUSED: ${why}; room "${room}" is placed by load instead${leftOut > 0 ? ` (${leftOut} more like it since the last line)` : ''}`);
+    return undefined;
+  }
+}
