@@ -17,9 +17,9 @@ import { planPatch, type PlannedPatch } from './plan-patch.ts';
 import { closeAbandoned, versionsUsed } from './abandoned.ts';
 import { PreparedPatches, type Decision, type HoldOptions, type PrepareAnswer, type ShippedPatch } from './prepared.ts';
 import { changeTo, shippedFrame, shippedPlans } from './shipped.ts';
-import { unregisterSourceMap } from './sourcemaps.ts';
 import { verifyPatch, type VerifyOptions, type VerifyReport } from './verify.ts';
-import { changesBetween, checkCanary, refuseDuringCanary, type CanaryState } from './canary.ts';
+import { checkCanary, refuseDuringCanary, type CanaryState } from './canary.ts';
+import { CanaryRun } from './canary-run.ts';
 import { hostSetImmediate, hostSetTimeout, monoNow } from '../host-globals.ts';
 import { metricsEnabled } from '../metrics/call-stats.ts';
 import { verifyWindowProblem } from './verify-window.ts';
@@ -57,8 +57,7 @@ export class PatchEngine {
   watchVerify: VerifyOptions | undefined;
   private readonly verifications = new Map<number, Promise<VerifyReport>>();
   private readonly prepared = new PreparedPatches();
-  /** The running canary's plans, share and window (its versions are in bindings.canary). */
-  canaryState: CanaryState | undefined;
+  private readonly canary: CanaryRun;
 
   constructor(
     readonly paths: ProjectPaths,
@@ -77,6 +76,12 @@ export class PatchEngine {
         return codeFrame(location, undefined) || undefined;
       }
     });
+    this.canary = new CanaryRun({ bindings, builds: this.builds, history: this.history, activator: this.activator, dispose: (version) => this.dispose(version) });
+  }
+
+  /** The running canary's plans, share and window, if one runs (its versions are in bindings.canary). */
+  get canaryState(): CanaryState | undefined {
+    return this.canary.state;
   }
 
   /** Builds and swaps; resolves to the record, also when the patch was rejected. */
@@ -104,7 +109,7 @@ export class PatchEngine {
       rollBack: (modules, report) =>
         this.serialized(async () => {
           this.log.event('error', `auto-rollback of patch #${record.id} (${modules.join(', ')}): ${report.reason}`, { patch: record.id, modules, ...report.new, previous: report.previous });
-          if (canary) return this.endCanary(meta('auto-rollback', report));
+          if (canary) return this.canary.end(meta('auto-rollback', report));
           try {
             // A patch queued before this rollback may have replaced the version: then rolling back would undo that one instead.
             const moved = report.modules.filter((m) => this.bindings.live.get(m.module)?.version !== m.newVersion);
@@ -119,8 +124,8 @@ export class PatchEngine {
         const withdrawn = canary && kind === 'unverified' ? '; the canary is withdrawn, not promoted' : '';
         this.log.event(kind === 'unverified' ? 'warn' : 'info', `patch #${record.id} ${report.outcome} after ${report.elapsedMs} ms${report.reason ? ` (${report.reason}${withdrawn})` : ''}`, { patch: record.id, ...report.new });
         // A canary nobody called proves nothing: it is withdrawn (the live versions never stopped), never promoted unseen.
-        if (canary && kind === 'confirm') void this.serialized(async () => this.promoteCanary(meta(kind, report)));
-        else if (canary && kind === 'unverified') void this.serialized(async () => this.endCanary(meta(kind, report)));
+        if (canary && kind === 'confirm') void this.serialized(async () => this.canary.promote(meta(kind, report)));
+        else if (canary && kind === 'unverified') void this.serialized(async () => this.canary.end(meta(kind, report)));
         else this.history.noop(meta(kind, report), []);
       },
     });
@@ -137,7 +142,7 @@ export class PatchEngine {
       try {
         const targets = module ? [module] : this.history.lastChangedModules();
         // Rolling back a module under canary ends the whole canary at once (its versions go, the live ones never stopped).
-        if (targets.some((m) => this.bindings.canary?.versions.has(m))) return this.endCanary({ origin, by: options.by, kind: 'rollback', started, canary: this.canaryState?.share ?? 0 });
+        if (targets.some((m) => this.bindings.canary?.versions.has(m))) return this.canary.end({ origin, by: options.by, kind: 'rollback', started, canary: this.canary.state?.share ?? 0 });
         if (targets.length === 0) throw rebindError('NO_ROLLBACK', 'nothing to roll back: no patch has changed a module yet');
         return this.activate({ origin, by: options.by, kind: 'rollback', started }, this.builds.rollbackPlans(targets), []);
       } catch (err) {
@@ -242,7 +247,7 @@ export class PatchEngine {
     }
     const { plans, removals, unchanged } = planned;
     if (plans.length === 0 && removals.length === 0) return this.history.noop(meta, unchanged);
-    if (request.canary !== undefined) return this.startCanary({ ...meta, canary: request.canary }, plans, removals, unchanged, verify?.windowMs);
+    if (request.canary !== undefined) return this.canary.start({ ...meta, canary: request.canary }, plans, removals, unchanged, verify?.windowMs, (module) => this.nextVersion(module));
     return this.activate(meta, plans, removals, unchanged);
   }
 
@@ -307,7 +312,7 @@ export class PatchEngine {
   private carryOut(decision: Decision, meta: RecordMeta, plans: Plan[], shipped: ShippedPatch, unchanged: ModuleChange[], versionOf: (module: string) => number): PatchRecord {
     if (decision === 'abort') return this.history.fail(meta, unchanged, rebindError('FLEET_ABORTED', `fleet patch ${shipped.id} was not committed: not every node prepared it in time, or one refused it; nothing changed`));
     if (plans.length === 0 && shipped.removals.length === 0) return this.history.noop(meta, unchanged);
-    if (shipped.canary !== undefined) return this.startCanary(meta, plans, shipped.removals, unchanged, shipped.verifyMs, versionOf);
+    if (shipped.canary !== undefined) return this.canary.start(meta, plans, shipped.removals, unchanged, shipped.verifyMs, versionOf);
     // The decision and the manifest are durable in the fleet's Redis (a node that restarts loads them): the local copy may follow the answer.
     return this.activate(meta, plans, shipped.removals, unchanged, versionOf, true);
   }
@@ -320,53 +325,13 @@ export class PatchEngine {
     return this.serialized(async () => {
       if (!this.bindings.canary) return undefined;
       const meta: RecordMeta = { origin: 'verify', by: 'verify', kind: promote ? 'confirm' : 'auto-rollback', started: monoNow(), verify: report };
-      return promote ? this.promoteCanary(meta) : this.endCanary(meta);
+      return promote ? this.canary.promote(meta) : this.canary.end(meta);
     });
   }
 
   /** Phase two: the decision about prepared patch `id`; returns whether it was waiting here. */
   decide(id: string, decision: Decision): boolean {
     return this.prepared.decide(id, decision);
-  }
-
-  /** Initialises the new versions and binds them for the canary's share of players (canary.ts). */
-  private startCanary(meta: RecordMeta, plans: Plan[], removals: string[], unchanged: ModuleChange[], windowMs: number | undefined, versionOf = (module: string) => this.nextVersion(module)): PatchRecord {
-    let fresh: ModuleVersion[];
-    try {
-      checkCanary(meta.canary!, plans, removals, this.bindings, windowMs);
-      ({ fresh } = this.activator.activate(plans, [], versionOf, { staged: true }));
-    } catch (err) {
-      return this.history.fail(meta, unchanged, err);
-    }
-    // A canary's version number is used up even if it is rolled back.
-    this.builds.continueVersions(Object.fromEntries(fresh.map((v) => [v.module, v.version])));
-    const before = fresh.map((v) => this.bindings.live.get(v.module)!);
-    this.bindings.startCanary(fresh, meta.canary!);
-    this.canaryState = { share: meta.canary!, plans, since: new Date().toISOString(), windowMs: windowMs! };
-    return this.history.ok(meta, [...unchanged, ...changesBetween(before, new Map(fresh.map((v) => [v.module, v])))], []);
-  }
-
-  /** The canary went over budget: its versions serve nobody any more and are disposed; the live ones never stopped. */
-  private endCanary(meta: RecordMeta): PatchRecord {
-    const versions = this.bindings.endCanary();
-    this.canaryState = undefined;
-    for (const version of versions) {
-      this.dispose(version);
-      unregisterSourceMap(version.url);
-    }
-    return this.history.ok(meta, changesBetween(versions, this.bindings.live), []);
-  }
-
-  /** The canary stayed within budget: one swap gives its versions to everyone, as a patch would. */
-  private promoteCanary(meta: RecordMeta): PatchRecord {
-    const versions = this.bindings.endCanary();
-    const plans = this.canaryState?.plans ?? [];
-    this.canaryState = undefined;
-    const replaced = this.bindings.swap(versions, []);
-    for (const version of versions) this.builds.keep(version, plans.find((p) => p.module === version.module)!, false);
-    for (const old of replaced) this.dispose(old);
-    this.builds.save(versions);
-    return this.history.ok(meta, changesBetween(replaced, this.bindings.live), []);
   }
 
   private activate(
