@@ -1,5 +1,6 @@
 import { createLogger } from '../log.ts';
 import type { Gateway } from '../net/gateway.ts';
+import { HeldPushes, type Held, type Item } from './held-pushes.ts';
 import type { FleetNode } from './node.ts';
 import type { Presence } from './presence.ts';
 
@@ -9,18 +10,25 @@ import type { Presence } from './presence.ts';
 // player is comes from a short-lived cache of presence. A cache that is out of
 // date costs one hop, never a message: a node that receives a push for a
 // player it does not hold looks the player up afresh and passes it on, once.
+//
+// While Redis is down, pushes are held (held-pushes.ts: bounded by count,
+// bytes and age) and delivered once it is back, in the order they were sent;
+// while any is held for a player or a room, new pushes for it queue behind
+// them, so that each target gets its pushes in order. A held push is sent until a node takes it (one that has
+// not subscribed again yet is tried again) or it is too old: then it is lost.
 
 const log = createLogger('fleet');
 /** How long a player's node is trusted without asking Redis again. */
 const PRESENCE_CACHE_MS = 2000;
-
-/** A push for a player ('p') or for every member of a room ('r'); `hops`: times it was passed on already. */
-type Item = [kind: 'p' | 'r', target: string, event: string, payload: unknown, hops: number];
+/** Between two tries at delivering held pushes that found no taker (a node not listening again yet, presence not rewritten yet). */
+const RETRY_HELD_MS = 250;
 
 export class Deliveries {
   private readonly outgoing = new Map<string, Item[]>();
   private flushing = false;
   private readonly whereIs = new Map<string, { node: string; at: number } | Promise<string | undefined>>();
+  private readonly held = new HeldPushes();
+  private draining = false;
 
   constructor(
     private readonly node: FleetNode,
@@ -30,10 +38,13 @@ export class Deliveries {
     node.on('fleet.deliver', (items) => {
       for (const item of items as Item[]) this.receive(item);
     });
+    node.lostPushes.held = () => this.held.size;
+    node.events.on('redis-up', () => void this.drain());
   }
 
   toPlayer(player: string, event: string, payload: unknown, hops = 0): void {
     const cached = this.whereIs.get(player);
+    if (!this.node.connected || this.held.holds(['p', player, event, payload, hops])) return this.hold(['p', player, event, payload, hops], cached && !(cached instanceof Promise) ? cached.node : undefined);
     if (cached && !(cached instanceof Promise) && Date.now() - cached.at < PRESENCE_CACHE_MS) return this.queue(cached.node, ['p', player, event, payload, hops]);
     // One lookup per player at a time; the pushes that wait for it keep their order.
     let lookup = cached instanceof Promise ? cached : undefined;
@@ -57,12 +68,15 @@ export class Deliveries {
         else if (node === this.node.id) this.gateway.send(player, event, payload);
         else this.queue(node, ['p', player, event, payload, hops]);
       },
-      (err: Error) => this.lost(1, `ctx.send("${player}", "${event}") could not look the player up: ${err.message}`),
+      // Redis went down while asking: held, to be looked up again when it is back.
+      () => this.hold(['p', player, event, payload, hops], undefined),
     );
   }
 
   toRoom(node: string, room: string, event: string, payload: unknown): void {
-    this.queue(node, ['r', room, event, payload, 0]);
+    const item: Item = ['r', room, event, payload, 0];
+    if (!this.node.connected || this.held.holds(item)) return this.hold(item, node);
+    this.queue(node, item);
   }
 
   private queue(node: string, item: Item): void {
@@ -79,16 +93,82 @@ export class Deliveries {
     for (const [node, items] of this.outgoing) {
       this.node.publish(node, 'fleet.deliver', items).then(
         (listening) => {
-          if (listening === 0) this.lost(items.length, `node ${node} is not in the fleet`);
+          if (listening === 0) this.node.lostPushes.lost(items.length, `node ${node} is not in the fleet`, false);
         },
-        (err: Error) => this.lost(items.length, `for node ${node}: ${err.message}`),
+        // Redis went down with these on their way: held, in order.
+        () => {
+          for (const item of items) this.hold(item, node);
+        },
       );
     }
     this.outgoing.clear();
   }
 
-  private lost(count: number, why: string): void {
-    this.node.lostPushes.lost(count, why, this.node.connected);
+  private hold(item: Item, node: string | undefined): void {
+    const dropped = this.held.hold(item, node, Date.now());
+    this.node.lostPushes.lost(dropped, 'over the hold bound', true);
+    if (this.node.connected) void this.drain();
+  }
+
+  /** Delivers what is held, oldest first, until nothing is (or Redis is down again). */
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.held.size > 0 && this.node.connected) {
+        this.node.lostPushes.lost(this.held.expire(Date.now()), 'held too long', true);
+        const delivered = await this.deliverHeld(this.held.snapshot());
+        this.held.settle(delivered);
+        if (this.held.size > 0) await new Promise((r) => setTimeout(r, RETRY_HELD_MS));
+      }
+    } finally {
+      this.draining = false;
+    }
+    if (this.held.size === 0) this.node.lostPushes.outageOver(this.held.limits.ageMs);
+  }
+
+  /**
+   * One try at every held push, in order per target; resolves to those
+   * delivered. A push for a target that has one still undelivered before it
+   * waits for the next try, so that order holds.
+   */
+  private async deliverHeld(batch: Held[]): Promise<Held[]> {
+    const players = [...new Set(batch.filter((h) => h.node === undefined).map((h) => h.item[1]))];
+    const found = new Map<string, string | undefined>();
+    await Promise.all(players.map(async (p) => found.set(p, (await this.presence.lookup(p).catch(() => undefined))?.node)));
+    const delivered: Held[] = [];
+    const waiting = new Set<string>();
+    const byNode = new Map<string, Held[]>();
+    for (const h of batch) {
+      const key = `${h.item[0]}:${h.item[1]}`;
+      const node = h.node ?? found.get(h.item[1]);
+      if (node === undefined || waiting.has(key)) {
+        waiting.add(key);
+        continue;
+      }
+      if (node === this.node.id) {
+        this.receive(h.item);
+        delivered.push(h);
+        continue;
+      }
+      let list = byNode.get(node);
+      if (!list) byNode.set(node, (list = []));
+      list.push(h);
+    }
+    await Promise.all(
+      [...byNode].map(([node, list]) =>
+        this.node.publish(node, 'fleet.deliver', list.map((h) => h.item)).then(
+          (listening) => {
+            if (listening > 0) return void delivered.push(...list);
+            // Nobody listening there (yet): a player's push asks presence again next time (the player may have moved).
+            for (const h of list) if (h.item[0] === 'p') h.node = undefined;
+          },
+          () => undefined,
+        ),
+      ),
+    );
+    this.node.lostPushes.deliveredLate(delivered.length);
+    return delivered;
   }
 
   private receive([kind, target, event, payload, hops]: Item): void {

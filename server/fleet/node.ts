@@ -73,6 +73,8 @@ export interface FleetNodeEvents {
   'node-joined': [record: NodeRecord];
   /** This node (re)registered after Redis came (back) up. */
   registered: [];
+  /** The connection to Redis is ready (again): what waited for it may go. */
+  'redis-up': [];
   /** This process cannot be a node of the fleet: another live process holds its id (a copy of its data folder), or Redis refused the URL's credentials. */
   refused: [why: string];
 }
@@ -132,7 +134,7 @@ export class FleetNode {
       () => {
         this.readySince = Date.now();
         this.missingSince.clear();
-        this.lostPushes.outageOver();
+        this.events.emit('redis-up');
         void this.beat();
       },
       (why) => this.refuse(why),

@@ -129,7 +129,9 @@ export class Metrics {
         { labels: { direction: 'received' }, value: n.bus.counts.received },
       ]),
     );
-    scraped(registry, 'rebind_fleet_pushes_lost_total', 'ctx.send/ctx.broadcast pushes for other nodes that were lost (Redis down, or the target node gone)', 'counter', () => fleet().map((n) => ({ labels: {}, value: n.lostPushes.total })));
+    scraped(registry, 'rebind_fleet_pushes_lost_total', 'ctx.send/ctx.broadcast pushes for other nodes that were lost (held past the bounds of a Redis outage, or the target node gone)', 'counter', () => fleet().map((n) => ({ labels: {}, value: n.lostPushes.total })));
+    scraped(registry, 'rebind_fleet_pushes_held', 'Pushes for other nodes held now, waiting for Redis to be back', 'gauge', () => fleet().map((n) => ({ labels: {}, value: n.lostPushes.held() })));
+    scraped(registry, 'rebind_fleet_pushes_delivered_late_total', 'Pushes for other nodes held during a Redis outage and delivered after it', 'counter', () => fleet().map((n) => ({ labels: {}, value: n.lostPushes.late })));
 
     // The journal's and the snapshots' writes and fsyncs (one Disk serves both).
     realDisk.observer = (op, ms, bytes) => {

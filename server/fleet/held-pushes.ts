@@ -1,0 +1,100 @@
+import { pack } from 'msgpackr';
+
+// Cross-node pushes held while Redis is down, oldest first, to be delivered
+// once it is back. Bounded three ways, so that a long outage costs memory in
+// proportion to its limits, not to its length: by count, by bytes (the
+// payload as it would cross), and by age. Over a bound, the oldest go first;
+// whatever goes without being delivered is handed back to be counted lost.
+
+/** A push for a player ('p') or for every member of a room ('r'); `hops`: times it was passed on already. */
+export type Item = [kind: 'p' | 'r', target: string, event: string, payload: unknown, hops: number];
+
+export interface Held {
+  item: Item;
+  /** The node it goes to, when known as it was held (a room's holder, a player's cached node); else looked up at delivery. */
+  node: string | undefined;
+  /** When it was held (ms): older than the age bound, it is lost. */
+  at: number;
+  bytes: number;
+}
+
+export interface HoldLimits {
+  count: number;
+  bytes: number;
+  ageMs: number;
+}
+
+export const HOLD_LIMITS: HoldLimits = {
+  count: 10_000,
+  bytes: 16 * 1024 * 1024,
+  ageMs: positive(Number(process.env.REBIND_FLEET_HOLD_MS)) ?? 30_000,
+};
+
+function positive(n: number): number | undefined {
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+export class HeldPushes {
+  private items: Held[] = [];
+  private bytes = 0;
+  /** Pushes held per target ('p:<player>', 'r:<room>'): a new push for one of these waits behind them (order per target). */
+  private readonly targets = new Map<string, number>();
+
+  constructor(readonly limits: HoldLimits = HOLD_LIMITS) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  /** Whether pushes for this item's target are held (a new one must queue behind them). */
+  holds(item: Item): boolean {
+    return this.targets.has(targetOf(item));
+  }
+
+  /** Holds a push; returns how many of the oldest had to go to stay within the count and byte bounds. */
+  hold(item: Item, node: string | undefined, now: number): number {
+    const bytes = pack(item).length;
+    this.items.push({ item, node, at: now, bytes });
+    this.bytes += bytes;
+    const key = targetOf(item);
+    this.targets.set(key, (this.targets.get(key) ?? 0) + 1);
+    let dropped = 0;
+    while (this.items.length > 0 && (this.items.length > this.limits.count || this.bytes > this.limits.bytes)) {
+      this.remove(this.items[0]!);
+      dropped++;
+    }
+    return dropped;
+  }
+
+  /** Drops what is older than the age bound; returns how many. */
+  expire(now: number): number {
+    const old = this.items.filter((h) => now - h.at > this.limits.ageMs);
+    for (const h of old) this.remove(h);
+    return old.length;
+  }
+
+  /** What is held, oldest first. It stays held (its targets still wait) until settled. */
+  snapshot(): Held[] {
+    return [...this.items];
+  }
+
+  /** These were delivered. */
+  settle(delivered: Iterable<Held>): void {
+    for (const h of delivered) this.remove(h);
+  }
+
+  private remove(h: Held): void {
+    const at = this.items.indexOf(h);
+    if (at < 0) return;
+    this.items.splice(at, 1);
+    this.bytes -= h.bytes;
+    const key = targetOf(h.item);
+    const n = (this.targets.get(key) ?? 1) - 1;
+    if (n > 0) this.targets.set(key, n);
+    else this.targets.delete(key);
+  }
+}
+
+function targetOf(item: Item): string {
+  return `${item[0]}:${item[1]}`;
+}
