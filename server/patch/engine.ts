@@ -58,6 +58,8 @@ export class PatchEngine {
   private readonly verifications = new Map<number, Promise<VerifyReport>>();
   private readonly prepared = new PreparedPatches();
   private readonly canary: CanaryRun;
+  /** Set while a fleet commit's record is made: its history line is written after the answer (see activate). */
+  private historyLater = false;
 
   constructor(
     readonly paths: ProjectPaths,
@@ -161,12 +163,24 @@ export class PatchEngine {
     this.history.restore(earlier);
     // Numbers new versions after every version the history names, also when the manifest is gone or older (--from-disk, an interrupted canary).
     this.continueVersions(versionsUsed(earlier));
-    this.history.onRecord((record) => {
+    const append = (record: PatchRecord) => {
       try {
         historyFile.append(record);
       } catch (err) {
         this.log.error(`patch #${record.id} could not be added to ${historyFile.file}: ${(err as Error).message}`);
       }
+    };
+    // Lines wait only behind a fleet commit's (see activate), so that the file keeps the records' order.
+    let waiting: PatchRecord[] = [];
+    this.history.onRecord((record) => {
+      if (!this.historyLater && waiting.length === 0) return append(record);
+      waiting.push(record);
+      if (waiting.length > 1) return;
+      hostSetImmediate(() => {
+        const lines = waiting;
+        waiting = [];
+        for (const line of lines) append(line);
+      });
     });
     closeAbandoned(earlier, this.history, this.log);
   }
@@ -363,9 +377,19 @@ export class PatchEngine {
       void this.builder.forget(name);
     }
     for (const old of replaced) this.dispose(old);
-    if (saveLater) hostSetImmediate(() => this.builds.save(fresh));
-    else this.builds.save(fresh);
-    return this.history.ok(meta, changes, migrated);
+    if (!saveLater) {
+      this.builds.save(fresh);
+      return this.history.ok(meta, changes, migrated);
+    }
+    // A fleet commit: the decision and the manifest are durable in Redis, so this node's copy and its history
+    // line (each an fsync, which a busy disk can make slow) follow the answer instead of delaying every node's swap.
+    hostSetImmediate(() => this.builds.save(fresh));
+    this.historyLater = true;
+    try {
+      return this.history.ok(meta, changes, migrated);
+    } finally {
+      this.historyLater = false;
+    }
   }
 
   private dispose(old: ModuleVersion): void {

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Host } from '../../server/host.ts';
 import type { Store } from '../../server/api.ts';
@@ -22,11 +23,12 @@ export function init(ctx: Ctx) { ${init} }
 export function v() { return ${v}; }
 `;
 
-async function setup(): Promise<{ host: Host; project: TempProject; counter: Store<{ n: number; log: string[] }> }> {
+async function setup(withData = false): Promise<{ host: Host; project: TempProject; counter: Store<{ n: number; log: string[] }> }> {
   const project = new TempProject({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': mod(1) });
   const entry: { host?: Host; project: TempProject } = { project };
   open.push(entry);
-  entry.host = await Host.open({ root: project.root });
+  entry.host = await Host.create({ root: project.root });
+  await entry.host.start(withData ? { dataDir: project.path('data') } : {});
   return { host: entry.host, project, counter: entry.host.registry.get('counter') as unknown as Store<{ n: number; log: string[] }> };
 }
 
@@ -119,5 +121,30 @@ describe('prepare, then commit or abort', () => {
     shipped.builds[0]!.code += '\n;globalThis.x = 1;';
     const answer = await host.engine.prepare(shipped, never);
     expect(answer).toMatchObject({ ok: false, error: { code: 'LIVE_CODE_DAMAGED' } });
+  });
+
+  it("a commit's history line is written just after the answer (Redis holds the decision), and later lines keep their order", async () => {
+    const { host, project } = await setup(true);
+    const file = project.path('data/code/history.jsonl');
+    const ids = () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: number }).id) : []);
+    project.write('logic/m.ts', mod(2));
+    const shipped = await ship(host, 2);
+    expect((await host.engine.prepare(shipped, never)).ok).toBe(true);
+    const before = ids();
+    const seen: number[][] = [];
+    const applied = new Promise<number>((resolve) =>
+      host.engine.history.onRecord((record) => {
+        if (record.kind !== 'patch') return;
+        seen.push(ids());
+        // A record made right behind the commit's (an abort of another prepared patch, say) must not overtake its line.
+        const next = host.engine.history.fail({ origin: 'cli', kind: 'rollback', started: 0 }, [], new Error('behind the commit'));
+        resolve(next.id);
+      }),
+    );
+    host.engine.decide(shipped.id, 'commit');
+    const behind = await applied;
+    expect(seen[0]).toEqual(before);
+    await waitFor(() => ids().length === before.length + 2);
+    expect(ids().slice(-2)).toEqual([behind - 1, behind]);
   });
 });
