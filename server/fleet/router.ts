@@ -185,12 +185,30 @@ export class FleetRouter implements Outbox, NetFleet {
   adopted(player: string, from: string | null): void {
     const room = this.rejoins.get(player);
     this.rejoins.delete(player);
-    // Its join ran on a node that lost the room's claim: it arrives a member here, where the room is (logic here hears the player's join, not a room join).
+    // Its join ran on a node that lost the room's claim: it arrives a member here, where the room is, and logic here hears it (session.arrived).
     if (room !== undefined && this.directory.holder(room) === this.node.id) {
       this.gateway.join(room, player);
-      log.info(`player ${player} arrived as a member of room "${room}" (its node lost the room's claim to this one)`);
+      this.arrived(player, room, from);
     }
     if (from && from !== this.node.id && this.node.peer(from)) void this.node.publish(from, 'player.moved', { player }).catch(() => undefined);
+  }
+
+  /**
+   * The call that joined the player to the room ran on the node that lost
+   * it, and what it wrote stayed there: the session module's `arrived` hook
+   * is logic's chance to do here what that call did (a member row, a spawn).
+   */
+  private arrived(player: string, room: string, from: string | null): void {
+    const hook = `${this.host.dispatcher.sessionModule}.arrived`;
+    const told = this.host.bindings.resolveFor(hook, player) !== undefined;
+    log.info(`player ${player} arrived as a member of room "${room}" (node ${from ?? 'unknown'} lost the room's claim to this one)${told ? `; ${hook} runs` : `; no ${hook} hook: logic here is not told`}`);
+    if (!told) return;
+    try {
+      const result = this.host.dispatcher.invoke(hook, { room, from }, player, 'system');
+      if (result instanceof Promise) result.catch((err: unknown) => log.error(`${hook} failed for ${player} in room "${room}": ${(err as Error).message}`));
+    } catch (err) {
+      log.error(`${hook} failed for ${player} in room "${room}": ${(err as Error).message}`);
+    }
   }
 
   /** A node's record if it is live: this node's view of the last heartbeat, else Redis's (a node may have registered since). */

@@ -173,7 +173,7 @@ function countError(stats: HandlerStats, err: unknown): void {
 }
 
 /** The session module's hooks that the host runs for a player (net/lifecycle.ts). */
-const SESSION_HOOKS = new Set(['join', 'resume', 'drop', 'leave']);
+const SESSION_HOOKS = new Set(['join', 'resume', 'drop', 'leave', 'arrived']);
 
 const NO_OUTBOX: Outbox = {
   send() {},
