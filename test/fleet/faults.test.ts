@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import { TOKEN_FILE } from '../../server/admin/token.ts';
 import { adminRequest } from '../helpers/admin.ts';
-import { startFleet, type TestFleet } from '../helpers/fleet.ts';
+import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
 import { sleep, waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
@@ -42,7 +42,7 @@ describe.skipIf(!redisOrSkip())('fleet faults', () => {
 
   beforeAll(async () => {
     fleet = await startFleet({ nodes: 2, files: FLEET_GAME });
-    for (const node of fleet.nodes) await waitFor(() => fleet.nodes.every((o) => o === node || node.proc.output().includes(`node ${o.id} is live`)), 15_000, `node ${node.index} to see the other`);
+    await untilNodesSeeEachOther(fleet);
   }, 60_000);
   afterAll(async () => {
     for (const c of clients) c.close();

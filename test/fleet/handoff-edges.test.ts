@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RebindClient, RebindClientError } from '../../client/index.ts';
 import { adminRequest } from '../helpers/admin.ts';
-import { startFleet, type TestFleet } from '../helpers/fleet.ts';
+import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
 import { waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
@@ -57,7 +57,7 @@ describe.skipIf(!redisOrSkip())('fleet: moving a player, the edges', () => {
 
   beforeAll(async () => {
     fleet = await startFleet({ nodes: 2, files: { ...FLEET_GAME, 'logic/session.ts': SESSION, 'state/arrivals.ts': ARRIVALS, 'logic/game.ts': GAME }, env: { REBIND_ADMIN_TOKEN: TOKEN } });
-    for (const node of fleet.nodes) await waitFor(() => fleet.nodes.every((o) => o === node || node.proc.output().includes(`node ${o.id} is live`)), 15_000, `node ${node.index} to see the other`);
+    await untilNodesSeeEachOther(fleet);
   }, 60_000);
   afterAll(async () => {
     for (const c of clients) c.close();

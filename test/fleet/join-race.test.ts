@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import { adminRequest } from '../helpers/admin.ts';
-import { startFleet, type TestFleet } from '../helpers/fleet.ts';
+import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
 import { waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
@@ -24,7 +24,7 @@ describe.skipIf(!redisOrSkip())('fleet: back-to-back joins of a new room on thre
   beforeAll(async () => {
     // Grace 0: a closed client's session ends at once, so the rooms are left empty (still placed) for the status check.
     fleet = await startFleet({ nodes: 3, files: FLEET_GAME, args: ['--grace', '0'], env: { REBIND_ADMIN_TOKEN: TOKEN } });
-    for (const node of fleet.nodes) await waitFor(() => fleet.nodes.every((o) => o === node || node.proc.output().includes(`node ${o.id} is live`)), 20_000, `node ${node.index} to see the others`);
+    await untilNodesSeeEachOther(fleet);
   }, 90_000);
   afterAll(async () => {
     for (const c of clients) c.close();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import type { FleetPatchResult } from '../../server/fleet/patch-coordinator.ts';
 import { adminRequest } from '../helpers/admin.ts';
-import { startFleet, type TestFleet } from '../helpers/fleet.ts';
+import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
 import { waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
@@ -57,7 +57,7 @@ describe.skipIf(!redisOrSkip())('fleet: placement by logic (session.place)', () 
     IDS.forEach((id, i) => (files[`data-${i}/node-id`] = id + '\n'));
     fleet = await startFleet({ nodes: 3, files, env: { REBIND_ADMIN_TOKEN: TOKEN } });
     expect(fleet.nodes.map((n) => n.id)).toEqual(IDS);
-    for (const node of fleet.nodes) await waitFor(() => fleet.nodes.every((o) => o === node || node.proc.output().includes(`node ${o.id} is live`)), 15_000, `node ${node.index} to see the others`);
+    await untilNodesSeeEachOther(fleet);
   }, 90_000);
   afterAll(async () => {
     for (const c of clients) c.close();

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
-import { startFleet, type TestFleet } from '../helpers/fleet.ts';
+import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
 import { sleep, waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
@@ -42,7 +42,7 @@ describe.skipIf(!redisOrSkip())('rooms across a fleet of three nodes', () => {
   beforeAll(async () => {
     fleet = await startFleet({ nodes: 3, files: FLEET_GAME });
     // Every node sees the other two before anyone plays: placement reads the live nodes.
-    for (const node of fleet.nodes) await waitFor(() => fleet.nodes.every((o) => o === node || node.proc.output().includes(`node ${o.id} is live`)), 15_000, `node ${node.index} to see the others`);
+    await untilNodesSeeEachOther(fleet);
   }, 90_000);
   afterAll(async () => {
     for (const p of players) p.client.close();

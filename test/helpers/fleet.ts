@@ -1,6 +1,6 @@
 import { startLocalFleet, type LocalFleet } from '../../tools/local-fleet/fleet.ts';
 import type { LocalRedis } from '../../tools/local-fleet/redis-server.ts';
-import { TempProject } from './project.ts';
+import { TempProject, waitFor } from './project.ts';
 
 // A fleet of real node processes (tools/local-fleet) on a throwaway project
 // folder that the test writes its game into (and patches), removed with it.
@@ -39,4 +39,9 @@ export async function startFleet(setup: FleetSetup): Promise<TestFleet> {
       project.cleanup();
     },
   };
+}
+
+/** Waits until every node has logged every other node live: placement and cross-node pushes read the live nodes. */
+export async function untilNodesSeeEachOther(fleet: TestFleet, ms = 20_000): Promise<void> {
+  for (const node of fleet.nodes) await waitFor(() => fleet.nodes.every((o) => o === node || node.proc.output().includes(`node ${o.id} is live`)), ms, `node ${node.index} to see the others`);
 }
