@@ -33,7 +33,7 @@ export type NameOf<H> = Untyped<H> extends true ? string : { [K in keyof H]: K e
 export type ClientNameOf<H> = Untyped<H> extends true ? string : { [K in keyof H]: K extends string ? (H[K] extends ClientMark ? K : never) : never }[keyof H] | { [K in keyof SystemCalls]: K }[keyof SystemCalls];
 
 /** The session hooks the host runs for a player (with the default session module, `session`). */
-export type SessionHookName = `session.${'join' | 'resume' | 'drop' | 'leave'}`;
+export type SessionHookName = `session.${'join' | 'resume' | 'drop' | 'leave' | 'arrived'}`;
 
 /** True when a handler's ctx must have a player: a client() handler, a hook typed with SessionCtx, a session hook. */
 export type NeedsPlayer<H, K> = K extends SessionHookName ? true : K extends keyof H ? (H[K] extends ClientMark ? true : H[K] extends (ctx: infer C, ...rest: any) => any ? (C extends { readonly player: string } ? true : false) : false) : false;

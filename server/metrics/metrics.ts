@@ -48,7 +48,7 @@ function histogram(name: string, stats: CallStats, labels: Labels): Sample[] {
 }
 
 const HOOKS = ['init', 'dispose', 'tick'];
-const SESSION_HOOKS = ['auth', 'join', 'drop', 'resume', 'leave'];
+const SESSION_HOOKS = ['auth', 'join', 'drop', 'resume', 'leave', 'arrived'];
 
 /** The admin port's per-address backoff and audit of wrong tokens (AdminServer.refused / accepted). */
 export interface MetricsGate {
