@@ -24,7 +24,9 @@ const PRESENCE_CACHE_MS = 2000;
 const RETRY_HELD_MS = 250;
 
 export class Deliveries {
-  private readonly outgoing = new Map<string, Item[]>();
+  /** Per node, what goes in the next PUBLISH, with each push's place in this node's order of sending. */
+  private readonly outgoing = new Map<string, Array<{ item: Item; seq: number }>>();
+  private sent = 0;
   private flushing = false;
   private readonly whereIs = new Map<string, { node: string; at: number } | Promise<string | undefined>>();
   private readonly held = new HeldPushes();
@@ -43,9 +45,11 @@ export class Deliveries {
   }
 
   toPlayer(player: string, event: string, payload: unknown, hops = 0): void {
+    const item: Item = ['p', player, event, payload, hops];
+    const seq = this.sent++;
     const cached = this.whereIs.get(player);
-    if (!this.node.connected || this.held.holds(['p', player, event, payload, hops])) return this.hold(['p', player, event, payload, hops], cached && !(cached instanceof Promise) ? cached.node : undefined);
-    if (cached && !(cached instanceof Promise) && Date.now() - cached.at < PRESENCE_CACHE_MS) return this.queue(cached.node, ['p', player, event, payload, hops]);
+    if (!this.node.connected || this.held.holds(item)) return this.hold(item, cached && !(cached instanceof Promise) ? cached.node : undefined, seq);
+    if (cached && !(cached instanceof Promise) && Date.now() - cached.at < PRESENCE_CACHE_MS) return this.queue(cached.node, item, seq);
     // One lookup per player at a time; the pushes that wait for it keep their order.
     let lookup = cached instanceof Promise ? cached : undefined;
     if (!lookup) {
@@ -66,23 +70,24 @@ export class Deliveries {
       (node) => {
         if (node === undefined) log.debug(`ctx.send to ${player}: no node holds that player`);
         else if (node === this.node.id) this.gateway.send(player, event, payload);
-        else this.queue(node, ['p', player, event, payload, hops]);
+        else this.queue(node, item, seq);
       },
       // Redis went down while asking: held, to be looked up again when it is back.
-      () => this.hold(['p', player, event, payload, hops], undefined),
+      () => this.hold(item, undefined, seq),
     );
   }
 
   toRoom(node: string, room: string, event: string, payload: unknown): void {
     const item: Item = ['r', room, event, payload, 0];
-    if (!this.node.connected || this.held.holds(item)) return this.hold(item, node);
-    this.queue(node, item);
+    const seq = this.sent++;
+    if (!this.node.connected || this.held.holds(item)) return this.hold(item, node, seq);
+    this.queue(node, item, seq);
   }
 
-  private queue(node: string, item: Item): void {
+  private queue(node: string, item: Item, seq: number): void {
     let items = this.outgoing.get(node);
     if (!items) this.outgoing.set(node, (items = []));
-    items.push(item);
+    items.push({ item, seq });
     if (this.flushing) return;
     this.flushing = true;
     setImmediate(() => this.flush());
@@ -91,22 +96,24 @@ export class Deliveries {
   private flush(): void {
     this.flushing = false;
     for (const [node, items] of this.outgoing) {
-      this.node.publish(node, 'fleet.deliver', items).then(
+      this.node.publish(node, 'fleet.deliver', items.map((p) => p.item)).then(
         (listening) => {
           if (listening === 0) this.node.lostPushes.lost(items.length, `node ${node} is not in the fleet`, false);
         },
-        // Redis went down with these on their way: held, in order.
+        // Redis went down with these on their way: held, each in its place among those held meanwhile.
         () => {
-          for (const item of items) this.hold(item, node);
+          for (const { item, seq } of items) this.hold(item, node, seq);
         },
       );
     }
     this.outgoing.clear();
   }
 
-  private hold(item: Item, node: string | undefined): void {
-    const dropped = this.held.hold(item, node, Date.now());
-    this.node.lostPushes.lost(dropped, 'over the hold bound', true);
+  private hold(item: Item, node: string | undefined, seq: number): void {
+    const now = Date.now();
+    // While a drain is under way it expires what is old between its rounds, never a push on its way.
+    const dropped = this.held.hold(item, node, now, seq) + (this.draining ? 0 : this.held.expire(now));
+    this.node.lostPushes.lost(dropped, 'over the hold bounds', true);
     if (this.node.connected) void this.drain();
   }
 
@@ -118,7 +125,7 @@ export class Deliveries {
       while (this.held.size > 0 && this.node.connected) {
         this.node.lostPushes.lost(this.held.expire(Date.now()), 'held too long', true);
         const delivered = await this.deliverHeld(this.held.snapshot());
-        this.held.settle(delivered);
+        this.node.lostPushes.deliveredLate(this.held.settle(delivered));
         if (this.held.size > 0) await new Promise((r) => setTimeout(r, RETRY_HELD_MS));
       }
     } finally {
@@ -167,7 +174,6 @@ export class Deliveries {
         ),
       ),
     );
-    this.node.lostPushes.deliveredLate(delivered.length);
     return delivered;
   }
 

@@ -15,6 +15,8 @@ export interface Held {
   node: string | undefined;
   /** When it was held (ms): older than the age bound, it is lost. */
   at: number;
+  /** Order of sending on this node: a push held late (its PUBLISH failed as Redis went down) still takes its place. */
+  seq: number;
   bytes: number;
 }
 
@@ -51,26 +53,31 @@ export class HeldPushes {
     return this.targets.has(targetOf(item));
   }
 
-  /** Holds a push; returns how many of the oldest had to go to stay within the count and byte bounds. */
-  hold(item: Item, node: string | undefined, now: number): number {
+  /** Holds a push in its place by `seq`; returns how many of the oldest had to go to stay within the count and byte bounds. */
+  hold(item: Item, node: string | undefined, now: number, seq: number): number {
     const bytes = pack(item).length;
-    this.items.push({ item, node, at: now, bytes });
+    let at = this.items.length;
+    while (at > 0 && this.items[at - 1]!.seq > seq) at--;
+    this.items.splice(at, 0, { item, node, at: now, seq, bytes });
     this.bytes += bytes;
     const key = targetOf(item);
     this.targets.set(key, (this.targets.get(key) ?? 0) + 1);
     let dropped = 0;
     while (this.items.length > 0 && (this.items.length > this.limits.count || this.bytes > this.limits.bytes)) {
-      this.remove(this.items[0]!);
+      this.forget(this.items.shift()!);
       dropped++;
     }
     return dropped;
   }
 
-  /** Drops what is older than the age bound; returns how many. */
+  /** Drops the oldest while they are older than the age bound; returns how many. */
   expire(now: number): number {
-    const old = this.items.filter((h) => now - h.at > this.limits.ageMs);
-    for (const h of old) this.remove(h);
-    return old.length;
+    let dropped = 0;
+    while (this.items.length > 0 && now - this.items[0]!.at > this.limits.ageMs) {
+      this.forget(this.items.shift()!);
+      dropped++;
+    }
+    return dropped;
   }
 
   /** What is held, oldest first. It stays held (its targets still wait) until settled. */
@@ -78,15 +85,17 @@ export class HeldPushes {
     return [...this.items];
   }
 
-  /** These were delivered. */
-  settle(delivered: Iterable<Held>): void {
-    for (const h of delivered) this.remove(h);
+  /** These were delivered; returns how many of them were still held (one dropped meanwhile was counted lost already). */
+  settle(delivered: readonly Held[]): number {
+    if (delivered.length === 0) return 0;
+    const gone = new Set(delivered);
+    const before = this.items.length;
+    this.items = this.items.filter((h) => !gone.has(h) || (this.forget(h), false));
+    return before - this.items.length;
   }
 
-  private remove(h: Held): void {
-    const at = this.items.indexOf(h);
-    if (at < 0) return;
-    this.items.splice(at, 1);
+  /** Its bytes and its target's count, once it has left the list. */
+  private forget(h: Held): void {
     this.bytes -= h.bytes;
     const key = targetOf(h.item);
     const n = (this.targets.get(key) ?? 1) - 1;
