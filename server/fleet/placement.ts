@@ -1,4 +1,5 @@
 import type { PlaceCtx, PlaceRequest } from '../api.ts';
+import { isRebindError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import { createLogger } from '../log.ts';
 import { ErrorThrottle } from '../patch/error-throttle.ts';
@@ -39,7 +40,12 @@ export class Placement {
     try {
       answer = withoutWrites(`the placement hook ${this.hook}`, () => withTimeLimit(PLACE_TIME_LIMIT_MS, () => binding.fn(ctx as never, request)));
     } catch (err) {
-      const why = err instanceof TimeLimitExceeded ? `ran over its ${PLACE_TIME_LIMIT_MS} ms limit and was stopped` : `threw: ${err instanceof Error ? err.message : String(err)}`;
+      const why =
+        err instanceof TimeLimitExceeded
+          ? `ran over its ${PLACE_TIME_LIMIT_MS} ms limit and was stopped`
+          : isRebindError(err) && err.code === 'LOGIC_FORBIDDEN'
+            ? 'tried to write to a store: place only chooses a node (write in the handler that joins the room instead)'
+            : `threw: ${err instanceof Error ? err.message : String(err)}`;
       return this.refuse(`threw:${why}`, `${this.hook} ${why}`, room);
     }
     if (answer === undefined || answer === null) return undefined;

@@ -85,7 +85,7 @@ describe.skipIf(!redisOrSkip())('fleet: placement by logic (session.place)', () 
     const cases: Array<[string, RegExp]> = [
       ['bad-1', /PLACEMENT REFUSED: session\.place chose node "node-nowhere", which is not a live node of the fleet \(live: node-a, node-b, node-c\); room "bad-1" is placed by load instead/],
       ['boom-1', /PLACEMENT REFUSED: session\.place threw: no rule for boom-1; room "boom-1" is placed by load instead/],
-      ['write-1', /PLACEMENT REFUSED: session\.place threw: the placement hook session\.place may not write to stores.*room "write-1" is placed by load instead/],
+      ['write-1', /PLACEMENT REFUSED: session\.place tried to write to a store: place only chooses a node \(write in the handler that joins the room instead\); room "write-1" is placed by load instead/],
       ['slow-1', /PLACEMENT REFUSED: session\.place ran over its 50 ms limit and was stopped; room "slow-1" is placed by load instead/],
     ];
     for (const [room, line] of cases) {
