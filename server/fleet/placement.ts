@@ -22,6 +22,8 @@ export const PLACE_TIME_LIMIT_MS = 50;
 
 export class Placement {
   private readonly throttle = new ErrorThrottle();
+  /** The session module's logger, made once per module name (the hook's ctx.log). */
+  private readonly loggers = new Map<string, PlaceCtx['log']>();
 
   constructor(private readonly host: Host) {}
 
@@ -35,7 +37,10 @@ export class Placement {
     const binding = this.host.bindings.resolveFor(this.hook, player);
     if (!binding) return undefined;
     const request: PlaceRequest = { room, player, nodes: nodes.map((n) => ({ id: n.id, players: n.load.players, rooms: n.load.rooms, here: n.id === here })) };
-    const ctx: PlaceCtx = { player, module: binding.module.module, log: createLogger(binding.module.module) };
+    const module = binding.module.module;
+    let logger = this.loggers.get(module);
+    if (!logger) this.loggers.set(module, (logger = createLogger(module)));
+    const ctx: PlaceCtx = { player, module, log: logger };
     let answer: unknown;
     try {
       answer = withoutWrites(`the placement hook ${this.hook}`, () => withTimeLimit(PLACE_TIME_LIMIT_MS, () => binding.fn(ctx as never, request)));
