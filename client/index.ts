@@ -2,9 +2,13 @@ import { Packr } from 'msgpackr';
 import { readFrame, RoomReplicas, SyncError } from './room-replicas.ts';
 import type { ClientNameOf, KnownName, LooseName, MissingPayload, NotSystemName, PayloadArg, ReturnOf, SystemCalls, WrongPayload } from './handler-types.ts';
 import { PendingRequests, type ErrorBody, type Redirect } from './requests.ts';
+import { asClientError, RebindClientError, TRANSIENT } from './errors.ts';
+import type { ClientOptions, SocketConstructor, SocketLike } from './options.ts';
 
 export type { CodeVersions } from './handler-types.ts';
 export type { Redirect } from './requests.ts';
+export { RebindClientError } from './errors.ts';
+export type { ClientOptions } from './options.ts';
 
 // The rebind client, for browsers and Node: calls with promised replies,
 // pushes as events, automatic reconnection with the resume token, and a
@@ -19,53 +23,8 @@ const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObject
  */
 export interface Handlers {}
 
-export class RebindClientError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    /** In a fleet: where the server sends this player (the client follows it on its own). */
-    readonly redirect?: Redirect,
-  ) {
-    super(message);
-    this.name = 'RebindClientError';
-  }
-}
-
 /** How many nodes one call may be sent through before the client gives up (a loop would be a fleet bug). */
 const MAX_HOPS = 3;
-
-function asClientError(err: unknown): RebindClientError {
-  if (err instanceof RebindClientError) return err;
-  return new RebindClientError('CLIENT_ERROR', err instanceof Error ? err.message : String(err));
-}
-
-type SocketLike = {
-  binaryType: string;
-  readyState: number;
-  send(data: Uint8Array | string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-};
-type SocketConstructor = new (url: string) => SocketLike;
-
-export interface ClientOptions {
-  /** 'msgpack' (binary frames, the default) or 'json' (text frames). */
-  encoding?: 'msgpack' | 'json';
-  /** Reconnect and resume after an unexpected close (default true). */
-  reconnect?: boolean;
-  /** First and largest delay between reconnection attempts. */
-  backoffMs?: [number, number];
-  /** A WebSocket implementation; default: the global one, else the `ws` package. */
-  WebSocket?: SocketConstructor;
-  /** Other nodes of a fleet to reconnect through when the node this client is on, and the first address, stay away. */
-  fallbackUrls?: string[];
-}
-
-/** Failures that a later attempt can get past: the node is away, or the fleet has not noticed yet that it is. */
-const TRANSIENT = new Set(['CONNECT_FAILED', 'DISCONNECTED', 'FLEET_UNAVAILABLE', 'FLEET_TIMEOUT', 'ROOM_LOST', 'NODE_GONE', 'SHUTTING_DOWN']);
 
 export interface JoinResult {
   player: string;
