@@ -81,6 +81,8 @@ export class Rooms implements RoomSync {
 
   join(name: string, member: Member): void {
     const room = this.room(name);
+    // Already a member on this connection: its replica is current, and a fresh $state would resend the whole room.
+    if (room.seats.get(member.player)?.member === member) return;
     this.byPlayer.add(member.player, name);
     this.seat(room, member);
   }

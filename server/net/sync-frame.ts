@@ -59,8 +59,18 @@ export class RowPieces {
     const { ops, dict } = this;
     const blocked = blockedBy(ops);
     const rows = new Map<string, { store: number; row: number; fields: number[]; values: unknown[]; ops: SyncOp[] }>();
+    // Rows with a change below a field too (an item pushed to a list): a piece holds only their field sets, so such
+    // a row is not picked by its piece alone (rowsOf); its ops go through take(), which sends the rest beside it.
+    const mixed = new Map<string, Set<string>>();
     for (const op of ops) {
-      if (!groupable(op, blocked)) continue;
+      if (!groupable(op, blocked)) {
+        if (op.path.length > 1 && typeof op.path[0] === 'string') {
+          let ofStore = mixed.get(op.store);
+          if (!ofStore) mixed.set(op.store, (ofStore = new Set()));
+          ofStore.add(op.path[0]);
+        }
+        continue;
+      }
       const [store, row, field] = fieldIds(op, dict);
       const key = `${store}:${row}`;
       let entry = rows.get(key);
@@ -85,6 +95,7 @@ export class RowPieces {
       this.groupRows[group]![entry.row] = piece;
       for (const op of entry.ops) this.byOp.set(op, piece);
       const op = entry.ops[0]!;
+      if (mixed.get(op.store)?.has(op.path[0] as string)) continue;
       let rowsOf = this.byRow.get(op.store);
       if (!rowsOf) this.byRow.set(op.store, (rowsOf = new Map()));
       rowsOf.set(op.path[0] as string, piece);

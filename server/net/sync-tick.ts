@@ -87,6 +87,10 @@ export class TickOfRoom {
       const live = options.resolve?.(sight.name);
       const fn = typeof live === 'function' ? (live as RowFilter) : undefined;
       this.filterFns.set(store, { fn, changed: fn !== room.filters.get(store) });
+      // Said, not silent: a patch that renamed or removed the filter hides every row of the view from everyone.
+      if (!fn && (this.byStore.has(store) || [...room.seats.values()].some((seat) => seat.rows.get(store)?.recheck))) {
+        options.onFilterError?.(sight.name, new Error(`no live function is named ${sight.name} (renamed or removed by a patch?): every row of "${store}" stays hidden until one is, or the view changes`));
+      }
     }
   }
 
@@ -250,7 +254,10 @@ export class TickOfRoom {
     if (!fn) return false;
     const name = (this.view.get(store) as { name: string }).name;
     try {
-      return withoutWrites(`view filter ${name}`, () => fn(row, viewer)) === true;
+      const verdict: unknown = withoutWrites(`view filter ${name}`, () => fn(row, viewer));
+      if (verdict === true || verdict === false) return verdict;
+      if (verdict instanceof Promise) verdict.catch(() => undefined);
+      throw new Error(`returned ${describeVerdict(verdict)}, not true or false`);
     } catch (err) {
       this.options.onFilterError?.(name, err);
       return false;
@@ -267,4 +274,13 @@ function merge(a: readonly number[], b: readonly number[] | undefined, out: numb
   let i = 0;
   let j = 0;
   while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i]! < b[j]!) ? a[i++]! : b[j++]!);
+}
+
+/** What a filter returned instead of a boolean, for the log line. */
+function describeVerdict(verdict: unknown): string {
+  if (verdict instanceof Promise) return 'a promise (filters must be synchronous)';
+  if (verdict === undefined) return 'nothing';
+  if (verdict === null) return 'null';
+  if (typeof verdict === 'object') return 'an object';
+  return `${typeof verdict} ${JSON.stringify(verdict) ?? String(verdict)}`;
 }

@@ -1,14 +1,13 @@
 import fc from 'fast-check';
 import { afterEach, expect, it } from 'vitest';
-import { readFrame, RoomReplicas } from '../../client/room-replicas.ts';
 import type { RoomView } from '../../server/api.ts';
-import type { EncodedOnce, Encoding } from '../../server/net/codec.ts';
-import { Rooms, type Member } from '../../server/net/rooms.ts';
+import { Rooms } from '../../server/net/rooms.ts';
 import { viewSnapshot } from '../../server/net/view-snapshot.ts';
 import { StoreRegistry } from '../../server/store/registry.ts';
 import { Store } from '../../server/store/store.ts';
 import { Table } from '../../server/store/table.ts';
 import { onCommit, transact } from '../../server/store/transaction.ts';
+import { ReplicaReader } from './replica-reader.ts';
 
 // The client's replica equals the server's view of the room, after random
 // sequences of table and store changes, joins, leaves, view changes and
@@ -37,26 +36,11 @@ let rowsTable: Table<Row> | undefined;
 let off: (() => void) | undefined;
 afterEach(() => off?.());
 
-class Reader implements Member {
-  readonly replicas = new RoomReplicas();
-  constructor(
-    readonly player: string,
-    private readonly encoding: Encoding,
-  ) {}
-  deliver(message: EncodedOnce): boolean {
-    const m = readFrame(message.for(this.encoding)) as [string, number, unknown];
-    this.replicas.apply(m[0] as '$state' | '$delta', m[2]);
-    return true;
-  }
-  queued(): number {
-    return 0;
-  }
-}
-
 type Action =
   | { t: 'setRow'; id: string; row: Row }
   | { t: 'move'; id: string; x: number; y: number }
   | { t: 'tag'; id: string; tag: string }
+  | { t: 'hitAndTag'; id: string; hp: number; tag: string }
   | { t: 'untag'; id: string; n: number }
   | { t: 'deleteRow'; id: string }
   | { t: 'conf'; key: string; value: number }
@@ -76,6 +60,8 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ t: fc.constant('move' as const), id, x: coord, y: coord }),
   fc.record({ t: fc.constant('tag' as const), id, tag: fc.string({ maxLength: 4 }) }),
   fc.record({ t: fc.constant('untag' as const), id, n: fc.integer({ min: 1, max: 2 }) }),
+  // A field set and a change below another field of the same row, in one transaction.
+  fc.record({ t: fc.constant('hitAndTag' as const), id, hp: fc.integer({ min: -2, max: 3 }), tag: fc.string({ maxLength: 4 }) }),
   fc.record({ t: fc.constant('deleteRow' as const), id }),
   fc.record({ t: fc.constant('conf' as const), key: fc.constantFrom('a', 'b', 'c'), value: coord }),
   fc.record({ t: fc.constant('confList' as const), value: fc.integer(), drop: fc.integer({ min: 0, max: 2 }) }),
@@ -162,7 +148,7 @@ it.each([
       off = onCommit((changes) => rooms.onCommit(changes));
       let view = VIEWS[0]!;
       rooms.setView('r', view);
-      const members = new Map<string, Reader>();
+      const members = new Map<string, ReplicaReader>();
       const check = (partial: boolean) => {
         for (const [who, reader] of members) {
           const got = reader.replicas.rooms.get('r')!;
@@ -182,6 +168,12 @@ it.each([
             break;
           case 'tag':
             if (rows.has(a.id)) rows.update(a.id, (d) => void d.tags.push(a.tag));
+            break;
+          case 'hitAndTag':
+            if (rows.has(a.id)) rows.update(a.id, (d) => {
+              d.hp = a.hp;
+              d.tags.push(a.tag);
+            });
             break;
           case 'untag':
             if (rows.has(a.id)) rows.update(a.id, (d) => void d.tags.splice(0, a.n));
@@ -203,7 +195,7 @@ it.each([
             break;
           case 'join': {
             if (members.has(a.id)) break;
-            const reader = new Reader(a.id, a.json ? 'json' : 'msgpack');
+            const reader = new ReplicaReader(a.id, a.json ? 'json' : 'msgpack');
             members.set(a.id, reader);
             rooms.join('r', reader);
             break;
