@@ -52,6 +52,11 @@ export class CallStats {
     this.record(ms, failed);
   }
 
+  /** The async call `id` ended in a fleet's redirect: it runs again elsewhere and counts there, not here. */
+  withdraw(id: number): void {
+    this.inFlight.delete(id);
+  }
+
   /** Async calls started before `before` (ms, monotonic) that have not answered. */
   stalled(before: number): number {
     let n = 0;

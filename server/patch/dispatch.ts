@@ -157,6 +157,15 @@ function locationOf(err: unknown): SourceLocation | undefined {
 }
 
 /** Counts an error and remembers it; its time and location are worked out when read. */
+/**
+ * A fleet's redirect (the room or the player is on another node, or is being placed): the call is run again, here
+ * or on that node, and counts there. Not a failure of the handler: a patch's verification must not see one.
+ */
+function isRedirect(err: unknown): boolean {
+  // The host's own (a fail('ROOM_ELSEWHERE') from logic is logic's error like any other).
+  return isRebindError(err) && !(err instanceof GameError) && (err.code === 'ROOM_ELSEWHERE' || err.code === 'PLAYER_ELSEWHERE');
+}
+
 function countError(stats: HandlerStats, err: unknown): void {
   stats.errors++;
   const when = wallNow();
@@ -240,6 +249,10 @@ export class Dispatcher {
     try {
       result = transact(() => binding.fn(ctx, payload));
     } catch (err) {
+      if (isRedirect(err)) {
+        stats.calls--;
+        throw err;
+      }
       countError(stats, err);
       perVersion?.record(monoNow() - started, true);
       throw this.handlerError(name, err, binding.module, player);
@@ -255,6 +268,11 @@ export class Dispatcher {
           return value;
         },
         (err: unknown) => {
+          if (isRedirect(err)) {
+            stats.calls--;
+            perVersion?.withdraw(call);
+            throw err;
+          }
           countError(stats, err);
           perVersion?.settle(call, monoNow() - started, true);
           throw this.handlerError(name, err, binding.module, player);
