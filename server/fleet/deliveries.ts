@@ -1,6 +1,6 @@
 import { createLogger } from '../log.ts';
 import type { Gateway } from '../net/gateway.ts';
-import { HeldPushes, type Held, type Item } from './held-pushes.ts';
+import { HeldPushes, holdLimitsFrom, type Held, type Item } from './held-pushes.ts';
 import type { FleetNode } from './node.ts';
 import type { Presence } from './presence.ts';
 
@@ -29,7 +29,7 @@ export class Deliveries {
   private sent = 0;
   private flushing = false;
   private readonly whereIs = new Map<string, { node: string; at: number } | Promise<string | undefined>>();
-  private readonly held = new HeldPushes();
+  private readonly held: HeldPushes;
   private draining = false;
 
   constructor(
@@ -37,6 +37,9 @@ export class Deliveries {
     private readonly gateway: Gateway,
     private readonly presence: Presence,
   ) {
+    const { limits, problem } = holdLimitsFrom(process.env.REBIND_FLEET_HOLD_MS);
+    if (problem) log.error(`fleet: ${problem}`);
+    this.held = new HeldPushes(limits);
     node.on('fleet.deliver', (items) => {
       for (const item of items as Item[]) this.receive(item);
     });

@@ -26,14 +26,22 @@ export interface HoldLimits {
   ageMs: number;
 }
 
-export const HOLD_LIMITS: HoldLimits = {
-  count: 10_000,
-  bytes: 16 * 1024 * 1024,
-  ageMs: positive(Number(process.env.REBIND_FLEET_HOLD_MS)) ?? 30_000,
-};
+/** REBIND_FLEET_HOLD_MS's bounds: a hold shorter than a few retries cannot outlast a restart; a longer one only keeps pushes nobody waits for. */
+export const HOLD_MS_RANGE = { min: 1000, max: 600_000, fallback: 30_000 } as const;
 
-function positive(n: number): number | undefined {
-  return Number.isFinite(n) && n > 0 ? n : undefined;
+export const HOLD_LIMITS: HoldLimits = { count: 10_000, bytes: 16 * 1024 * 1024, ageMs: HOLD_MS_RANGE.fallback };
+
+/**
+ * The hold's limits with REBIND_FLEET_HOLD_MS (milliseconds) as its age
+ * bound. A value that is not a whole number within HOLD_MS_RANGE is not
+ * guessed at: the default is used and `problem` says why, for the node to log.
+ */
+export function holdLimitsFrom(text: string | undefined): { limits: HoldLimits; problem?: string } {
+  if (text === undefined || text.trim() === '') return { limits: HOLD_LIMITS };
+  const ms = Number(text);
+  const { min, max, fallback } = HOLD_MS_RANGE;
+  if (Number.isInteger(ms) && ms >= min && ms <= max) return { limits: { ...HOLD_LIMITS, ageMs: ms } };
+  return { limits: HOLD_LIMITS, problem: `REBIND_FLEET_HOLD_MS must be a whole number of milliseconds from ${min} to ${max}, got "${text}": the default ${fallback} ms is used` };
 }
 
 export class HeldPushes {
