@@ -47,6 +47,7 @@ export class RebindClient {
   url: string;
   /** A move to another node in progress: calls wait for it instead of starting a second one. */
   private moving: Promise<JoinResult> | undefined;
+  private reconnecting: Promise<void> | undefined;
   private readonly listeners = new Map<string, Set<Listener>>();
   private authPayload: unknown;
   private closedByUser = false;
@@ -122,12 +123,46 @@ export class RebindClient {
       this.pending.failAll(new RebindClientError('DISCONNECTED', `moved to node ${redirect.node}`));
       this.url = redirect.url;
       this.replicas.clear();
-      await this.connect();
-      const welcome = this.admitted(await this.request<JoinResult>('$resume', { token: redirect.ticket, player: redirect.player }));
+      let welcome: JoinResult;
+      try {
+        await this.connect();
+        welcome = this.admitted(await this.request<JoinResult>('$resume', { token: redirect.ticket, player: redirect.player }));
+      } catch (err) {
+        this.cameBackFrom(redirect);
+        throw err;
+      }
       this.emit('moved', { url: redirect.url, node: redirect.node, room: redirect.room ?? null, player: welcome.player });
       return welcome;
     })().finally(() => (this.moving = undefined));
     return this.moving;
+  }
+
+  /**
+   * The node a redirect named did not take the player (killed since the fleet chose it): the ticket is the
+   * player's token now (the fleet handed the player to that node), and the client comes back through its first
+   * address, where the fleet adopts the player from the dead node and places it again ('resumed', or 'rejoined').
+   */
+  private cameBackFrom(redirect: Redirect): void {
+    this.player = redirect.player;
+    this.token = redirect.ticket;
+    const socket = this.socket;
+    if (socket) {
+      socket.onclose = null;
+      socket.onmessage = null;
+      socket.close(1000, 'the node it was sent to did not take it');
+    }
+    this.url = this.homeUrl;
+    if (this.closedByUser || !this.options.reconnect) return;
+    this.emit('close', { code: 1006, reason: `node ${redirect.node} did not take the player` });
+    this.startReconnecting();
+  }
+
+  /** One reconnection loop at a time (a move that fails inside it must not start a second). */
+  private startReconnecting(): void {
+    this.reconnecting ??= this.reconnect()
+      // Nothing may escape as an unhandled rejection: in Node that ends the player's process.
+      .catch((err: unknown) => this.emit('error', asClientError(err)))
+      .finally(() => (this.reconnecting = undefined));
   }
 
   private admitted(result: JoinResult): JoinResult {
@@ -241,8 +276,7 @@ export class RebindClient {
     // 4001: replaced by a newer connection of this player. 4002 without a token: the
     // server closed a connection that never joined; reconnecting would only repeat it.
     if (this.closedByUser || !this.options.reconnect || ev.code === 4001 || (ev.code === 4002 && !this.token)) return;
-    // Nothing may escape as an unhandled rejection: in Node that ends the player's process.
-    this.reconnect().catch((err: unknown) => this.emit('error', asClientError(err)));
+    this.startReconnecting();
   }
 
   /**

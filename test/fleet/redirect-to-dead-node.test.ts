@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RebindClient } from '../../client/index.ts';
+import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
+import { waitFor } from '../helpers/project.ts';
+import { redisOrSkip } from '../helpers/redis.ts';
+import { FLEET_GAME } from './game.ts';
+
+// A player sent to a node that was killed a moment ago (the fleet has not
+// noticed yet, so placement still chose it): the move fails, and the client
+// was left for good on no connection, pointing at the dead node. Now it
+// comes back through its first address with the ticket it was given, the
+// fleet adopts it once the dead node is noticed, and it can enter the room.
+
+const IDS = ['node-a', 'node-b'];
+const SESSION = `
+import { fail, type Ctx, type PlaceCtx, type PlaceRequest } from '../server/api';
+export function auth(ctx: Ctx, p: { name?: string }) {
+  if (!p || typeof p.name !== 'string' || p.name.length === 0) fail('BAD_NAME', 'give a name');
+  return 'p-' + p.name;
+}
+export function join(ctx: Ctx) {}
+export function place(ctx: PlaceCtx, r: PlaceRequest) { return r.room.startsWith('b-') ? 'node-b' : undefined; }
+`;
+
+describe.skipIf(!redisOrSkip())('fleet: a redirect to a node that just died', () => {
+  let fleet: TestFleet;
+  const clients: RebindClient[] = [];
+  beforeAll(async () => {
+    const files: Record<string, string> = { ...FLEET_GAME, 'logic/session.ts': SESSION };
+    IDS.forEach((id, i) => (files[`data-${i}/node-id`] = id + '\n'));
+    fleet = await startFleet({ nodes: 2, files });
+    await untilNodesSeeEachOther(fleet);
+  }, 90_000);
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await fleet?.stop();
+  });
+
+  it('the client comes back through its first address, keeps its player id, and enters the room once the fleet noticed', async () => {
+    const client = new RebindClient(fleet.nodes[0]!.gameUrl, { backoffMs: [50, 400] });
+    clients.push(client);
+    await client.connect();
+    await client.join({ name: 'kd' });
+    const events: string[] = [];
+    for (const e of ['close', 'resumed', 'rejoined', 'moved', 'error']) client.on(e, () => events.push(e));
+    await fleet.kill(1);
+    // Within the heartbeat's lifetime the dead node still looks live: the hook's choice stands, the move fails.
+    const first = await client.call('game.enter', { room: 'b-1' }).then(
+      () => 'entered',
+      (err: { code: string }) => err.code,
+    );
+    expect(['CONNECT_FAILED', 'entered']).toContain(first);
+    // Back on its home node, with the same player, whatever the first answer was.
+    await waitFor(() => client.connected && client.url === fleet.nodes[0]!.gameUrl && (events.includes('resumed') || events.includes('rejoined') || first === 'entered'), 20_000, `the client back on node-a (events: ${events.join(', ')})`);
+    expect(client.player).toBe('p-kd');
+    // Once the fleet knows node-b is gone, the room is placed by load (the hook's node is refused): here.
+    await waitFor(async () => (await client.call('game.enter', { room: 'b-1' }).then(() => true, () => false)), 20_000, 'entering b-1 again');
+    expect(client.url).toBe(fleet.nodes[0]!.gameUrl);
+    expect(client.player).toBe('p-kd');
+  }, 60_000);
+});
