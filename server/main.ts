@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatLocation, isRebindError } from './errors.ts';
+import { fleetDatabaseRefusal, fleetUrlProblem } from './fleet/fleet-url.ts';
 import { createLogger } from './log.ts';
 import { DEFAULT_LIMITS } from './net/limits.ts';
 import { parseVerifyWindow } from './patch/verify-window.ts';
@@ -123,7 +124,8 @@ const verifyMs = verifyWindow?.ms;
 if (verifyMs && env.REBIND_METRICS === '0') fail('--verify needs the per-call counts, which REBIND_METRICS=0 turns off: start without one of them');
 
 const fleet = str('fleet', 'REBIND_FLEET') || undefined;
-if (fleet && !/^rediss?:\/\/[^\s]+$/.test(fleet)) fail(`--fleet must be a Redis URL such as redis://127.0.0.1:6379, got "${fleet}"`);
+const fleetProblem = fleet ? fleetUrlProblem(fleet) : undefined;
+if (fleetProblem) fail(fleetProblem);
 const publicUrl = str('public-url', 'REBIND_PUBLIC_URL') || undefined;
 if (publicUrl && !/^wss?:\/\/[^\s/]+/.test(publicUrl)) fail(`--public-url must be a ws:// or wss:// address such as ws://game1.example.com:8080, got "${publicUrl}"`);
 
@@ -169,6 +171,13 @@ if (!existsSync(path.join(root, 'logic'))) {
 }
 
 process.on('unhandledRejection', (reason) => log.error('unhandled rejection (kept running)', reason instanceof Error ? reason : String(reason)));
+
+// A database Redis does not have is not an outage: retrying cannot help (like credentials it refuses).
+const noDatabase = fleet ? await fleetDatabaseRefusal(fleet) : undefined;
+if (noDatabase) {
+  log.error(`could not start: this process cannot be a node of the fleet: ${noDatabase}`);
+  process.exit(1);
+}
 
 let server: GameServer;
 try {

@@ -1,0 +1,67 @@
+import { Redis } from 'ioredis';
+import { safeUrl } from './redis.ts';
+
+// The --fleet URL, checked before a node starts. ioredis reads the URL's path
+// as the database number and never checks it: "/abc" became SELECT NaN,
+// which Redis refused while the connection went on in database 0 (the real
+// fleet's, under a node that believed it was elsewhere), and "/99" on a Redis
+// with 16 databases was refused at every connect and read as an endless
+// outage. The shape is checked here (exit 2, like any bad flag); whether Redis
+// has that database only Redis can say, so it is asked once at the start.
+
+/** What is wrong with `url` as a --fleet URL, in one line naming the part; undefined when it is fine. */
+export function fleetUrlProblem(url: string): string | undefined {
+  if (!/^rediss?:\/\/[^\s]+$/.test(url)) return `--fleet must be a Redis URL such as redis://127.0.0.1:6379, got "${url}"`;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `--fleet must be a Redis URL such as redis://127.0.0.1:6379, got "${url}"`;
+  }
+  const shown = safeUrl(url);
+  if (!parsed.hostname) return `--fleet ${shown} names no host: write it as redis://host:port`;
+  if (parsed.hash) return `--fleet ${shown}: the part "${parsed.hash}" has no meaning in a Redis URL; remove it`;
+  if (!/^(\/(\d{1,9})?)?$/.test(parsed.pathname)) {
+    return `--fleet ${shown}: the path "${decodeURIComponent(parsed.pathname)}" must be a database number (redis://host:port/2), or nothing for database 0`;
+  }
+  const db = parsed.searchParams.getAll('db');
+  if (db.length > 1 || (db.length === 1 && !/^\d{1,9}$/.test(db[0]!))) return `--fleet ${shown}: "db=${db.join('&db=')}" must be one database number`;
+  return undefined;
+}
+
+/** The database the URL names (its path, else its db= parameter, as ioredis reads it), 0 if none. */
+export function fleetDatabase(url: string): number {
+  const parsed = new URL(url);
+  const fromPath = parsed.pathname.slice(1);
+  return Number(fromPath || parsed.searchParams.get('db') || 0);
+}
+
+/**
+ * Asks Redis once whether it has the URL's database: the reason it refused it (a line for the operator), or
+ * undefined if it has it, if the URL names database 0 (always there), or if Redis cannot be asked now (not up, wrong
+ * credentials: the node's own connection says those in its words, and an outage must not stop a start).
+ */
+export async function fleetDatabaseRefusal(url: string, timeoutMs = 3000): Promise<string | undefined> {
+  const db = fleetDatabase(url);
+  if (db === 0) return undefined;
+  const bare = new URL(url);
+  bare.pathname = '';
+  bare.searchParams.delete('db');
+  const probe = new Redis(bare.toString(), { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: timeoutMs, commandTimeout: timeoutMs, connectionName: 'rebind-url-check' });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+  } catch {
+    return undefined;
+  }
+  try {
+    await probe.select(db);
+    return undefined;
+  } catch (err) {
+    const why = (err as Error).message;
+    if (!/^ERR\b.*(DB index|out of range|invalid DB)/i.test(why)) return undefined;
+    return `Redis at ${safeUrl(bare.toString())} has no database ${db} (it answered "${why}"), the database --fleet ${safeUrl(url)} names: use a database it has (0 to 15 on a Redis with the default "databases 16"), or raise "databases" in its configuration`;
+  } finally {
+    probe.disconnect();
+  }
+}
