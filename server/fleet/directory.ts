@@ -7,8 +7,11 @@ import type { FleetNode } from './node.ts';
 // Redis, claimed with HSETNX so that two nodes can never both hold a room,
 // mirrored in every node's memory so that ctx.join can decide at once, inside
 // its transaction, whether the room is here. The mirror is kept current by
-// the claim and free messages every node publishes, and reloaded whole on
-// every heartbeat in case one was missed (Redis down, a restart).
+// the claim and free messages every node publishes, and reloaded from Redis
+// every 2 s in case one was missed (Redis down, a restart). A room an
+// emptied Redis no longer lists stays with its last holder until that node
+// frees it or is lost: the holder claims it back at its next reload, and a
+// broadcast sent before then must still go there (it used to reach nobody).
 //
 // A node also keeps the rooms it holds in its data folder (fleet-rooms.json):
 // restarted from that folder it claims them back.
@@ -39,6 +42,10 @@ export class RoomDirectory {
       // Another node may place a room here (it claims it for this node as it sends the player over).
       if (holder === node.id) this.own(room);
     });
+    // A node that is gone holds nothing: its rooms leave the mirror here even when Redis has nothing left to free (emptied).
+    node.events.on('node-lost', (id) => {
+      for (const [room, holder] of this.holders) if (holder === id) this.holders.delete(room);
+    });
     node.on('room.freed', (p) => {
       const { rooms, holder } = p as { rooms: string[]; holder: string };
       for (const room of rooms) if (this.holders.get(room) === holder) this.holders.delete(room);
@@ -66,7 +73,11 @@ export class RoomDirectory {
     // A process still waiting for its node id (or a copy refused it) must not take that node's rooms as its own.
     if (!this.node.holdsId) return;
     const all = await this.node.redis.run((r) => r.hgetall(this.key));
+    const before = new Map(this.holders);
     this.holders.clear();
+    // A room Redis forgot (emptied by a restart) is still where it was while its holder lives: that node claims it back
+    // at its next reload, and until then pushes and joins for it must still go there, not to nobody.
+    for (const [room, holder] of before) if (holder !== this.node.id && !Object.hasOwn(all, room)) this.holders.set(room, holder);
     for (const [room, holder] of Object.entries(all)) {
       this.holders.set(room, holder);
       if (holder === this.node.id) this.own(room);
