@@ -9,13 +9,15 @@ import { shipPlan, type ShippedBuild } from '../patch/shipped.ts';
 import { nextManifest } from './manifest.ts';
 import { FleetVerifier } from './patch-verify.ts';
 import type { VerifyReport } from '../patch/verify.ts';
+import { heardFromFailure, LostNodes, type Heard } from './patch-answers.ts';
 import { DECIDE_KIND, DECIDED_KIND, PREPARE_KIND, type FleetPatchNode, type NodeOutcome, type PrepareMessage } from './patch-node.ts';
 
 // A patch of the whole fleet, all or nothing, run by the node that was asked:
 // it builds once, ships the bytes to every live node (itself included) and asks
 // each to prepare; only if every one prepared within the deadline does it
 // write "commit" (with the fleet's new manifest, in one step) and tell every
-// node to swap. Any refusal, any silence: "abort", and no node changes.
+// node to swap. Any refusal, any silence: "abort", and no node changes; the
+// answer names a refusal before a silence (the refusal says what to fix).
 
 /** How long every node has to prepare (evaluate, migrate, init) before the patch is aborted. */
 export const DEFAULT_PREPARE_MS = 10_000;
@@ -30,6 +32,7 @@ export interface NodeReport {
   node: string;
   /** Whether it prepared; null if it did not answer. */
   prepared: boolean | null;
+  /** Why it refused; for a node that did not answer, why no answer came (NODE_GONE: reported lost, FLEET_TIMEOUT, FLEET_UNAVAILABLE). */
   error?: PatchError;
   /** What it did with the decision (absent if it did not say in time). */
   outcome?: NodeOutcome;
@@ -148,6 +151,7 @@ export class FleetPatcher {
     const meta = { origin: options.origin, by: options.by, kind, started, ...(extras.verify ? { verify: extras.verify } : {}) };
     const code = this.local.code;
     await this.lock(id, prepareMs + COMMIT_WAIT_MS + 30_000);
+    const lost = new LostNodes(this.local.node);
     const summary: FleetSummary = { id, decision: 'abort', nodes: [], timings: { buildMs: 0, prepareMs: 0, commitMs: 0, totalMs: 0 } };
     const finish = (record: PatchRecord, error?: FleetPatchResult['error']): FleetPatchResult => {
       summary.timings.totalMs = round(monoNow() - started);
@@ -176,10 +180,12 @@ export class FleetPatcher {
       nodes.add(this.local.node.id);
       const message: PrepareMessage = { shipped, holdMs: prepareMs + HOLD_MARGIN_MS, abortAfterMs: prepareMs + ABORT_MARGIN_MS };
       const prepareStarted = monoNow();
-      const answers = await Promise.all([...nodes].map(async (node) => ({ node, answer: await this.ask(node, message, prepareMs) })));
+      const heard = await this.askAll([...nodes], message, prepareMs, saved, lost);
       summary.timings.prepareMs = round(monoNow() - prepareStarted);
-      summary.nodes = answers.map(({ node, answer }) => ({ node, prepared: answer === null ? null : answer.ok, ...(answer && !answer.ok ? { error: answer.error } : {}) }));
-      let refused = summary.nodes.find((n) => n.prepared !== true);
+      summary.nodes = heard.map(({ node, heard: h }) => ('answer' in h ? { node, prepared: h.answer.ok, ...(h.answer.ok ? {} : { error: h.answer.error }) } : { node, prepared: null, error: h.silence }));
+      for (const n of summary.nodes) if (n.prepared === null) log.warn(`fleet patch ${id}: ${n.error!.message}`);
+      // A refusal says what to fix; a silence only that a node is away.
+      let refused = summary.nodes.find((n) => n.prepared === false) ?? summary.nodes.find((n) => n.prepared === null);
       try {
         await saved;
       } catch (err) {
@@ -203,7 +209,7 @@ export class FleetPatcher {
         throw rebindError('FLEET_UNAVAILABLE', `fleet patch ${id}: its decision (${wanted}) could not be confirmed in Redis (${(err as Error).message}); every node that prepared it follows the decision record, and writes "abort" there itself if none is there ${Math.round((prepareMs + ABORT_MARGIN_MS) / 1000)} s after the prepare: all nodes end alike; rebind status shows which code they run`, { cause: err });
       }
       summary.decision = decision;
-      const outcomes = await Promise.all(answers.filter((a) => a.answer !== null).map(async ({ node }) => ({ node, outcome: await this.tell(node, { id, decision }) })));
+      const outcomes = await Promise.all(summary.nodes.filter((n) => n.prepared !== null).map(async ({ node }) => ({ node, outcome: await this.tell(node, { id, decision }, lost) })));
       summary.timings.commitMs = round(monoNow() - commitStarted);
       for (const { node, outcome } of outcomes) {
         const report = summary.nodes.find((n) => n.node === node)!;
@@ -211,11 +217,12 @@ export class FleetPatcher {
       }
       void this.local.node.publish('all', DECIDED_KIND, { id, decision }).catch(() => undefined);
       const record = (await this.local.record(id)) ?? this.engine.history.fail(meta, [], rebindError('FLEET_ABORTED', `fleet patch ${id}: this node did not prepare it`));
-      log.info(`fleet patch ${id}: ${decision} on ${nodes.size} node(s) in ${round(monoNow() - started)} ms${refused ? ` (node ${refused.node} ${refused.prepared === null ? 'did not answer' : `refused: ${refused.error?.code}`})` : ''}`);
+      log.info(`fleet patch ${id}: ${decision} on ${nodes.size} node(s) in ${round(monoNow() - started)} ms${refused ? ` (node ${refused.node} ${refused.prepared === null ? 'did not answer' : 'refused'}: ${refused.error?.code})` : ''}`);
       if (!refused) return finish(record);
       const why = refused.error ?? { code: 'FLEET_TIMEOUT', message: `did not prepare within ${prepareMs} ms` };
       return finish(record, { ...why, node: refused.node, message: `node ${refused.node} ${refused.prepared === null ? 'did not answer' : 'refused'}: ${why.message}; the patch was not applied on any node` });
     } finally {
+      lost.stop();
       await code.unlock(id).catch(() => undefined);
     }
   }
@@ -239,25 +246,38 @@ export class FleetPatcher {
     throw rebindError('FLEET_BUSY', 'another fleet patch took the lock meanwhile; try again when it is done');
   }
 
-  /** Phase one on one node; null if it did not answer in time (or is gone). */
-  private async ask(node: string, message: PrepareMessage, prepareMs: number): Promise<PrepareAnswer | null> {
-    if (node === this.local.node.id) return this.local.prepare(message, node);
-    try {
-      return (await this.local.node.request(node, PREPARE_KIND, message, prepareMs)) as PrepareAnswer;
-    } catch (err) {
-      if (isRebindError(err) && (err.code === 'FLEET_TIMEOUT' || err.code === 'NODE_GONE' || err.code === 'FLEET_UNAVAILABLE')) {
-        log.warn(`fleet patch ${message.shipped.id}: node ${node} did not prepare (${err.code}: ${err.message})`);
-        return null;
-      }
-      return { ok: false, error: { code: isRebindError(err) ? err.code : 'HANDLER_ERROR', message: (err as Error).message } };
-    }
+  /**
+   * Phase one on every node, in the order of `nodes`. The other nodes are asked first, and this node prepares only once
+   * Redis has acknowledged those messages and the builds: its own prepare may keep the event loop busy for seconds
+   * (an init up to its time limit), and a PUBLISH whose reply waited behind it timed out although Redis had delivered
+   * it, which listed nodes that answered as silent.
+   */
+  private async askAll(nodes: string[], message: PrepareMessage, prepareMs: number, saved: Promise<void>, lost: LostNodes): Promise<Array<{ node: string; heard: Heard }>> {
+    const self = this.local.node.id;
+    const remote = new Map(nodes.filter((n) => n !== self).map((node) => [node, this.ask(node, message, prepareMs, lost)]));
+    // Replies come in order on the command connection: once PING's is in, every PUBLISH before it has its own.
+    await Promise.allSettled([saved, this.local.node.redis.run((r) => r.ping())]);
+    const own: Promise<Heard> = this.local.prepare(message, self).then((answer) => ({ answer }));
+    return Promise.all(nodes.map(async (node) => ({ node, heard: await (node === self ? own : remote.get(node)!) })));
+  }
+
+  /** Phase one on another node: its answer, or why none came (the deadline, or the fleet reported it lost first). */
+  private ask(node: string, message: PrepareMessage, prepareMs: number, lost: LostNodes): Promise<Heard> {
+    const asked = this.local.node.request(node, PREPARE_KIND, message, prepareMs).then(
+      (answer): Heard => ({ answer: answer as PrepareAnswer }),
+      (err: unknown) => heardFromFailure(node, err, prepareMs),
+    );
+    return Promise.race([asked, lost.until(node).then((atMs): Heard => ({ silence: LostNodes.silence(node, atMs, 'prepare') }))]);
   }
 
   /** Phase two on one node; undefined if it did not say in time what it did. */
-  private async tell(node: string, message: { id: string; decision: Decision }): Promise<NodeOutcome | undefined> {
+  private async tell(node: string, message: { id: string; decision: Decision }, lost: LostNodes): Promise<NodeOutcome | undefined> {
     try {
       if (node === this.local.node.id) return (await this.local.decide(message)) ?? undefined;
-      return ((await this.local.node.request(node, DECIDE_KIND, message, COMMIT_WAIT_MS)) as NodeOutcome | null) ?? undefined;
+      const told = this.local.node.request(node, DECIDE_KIND, message, COMMIT_WAIT_MS) as Promise<NodeOutcome | null>;
+      // A node lost meanwhile will not say: it learns the decision from the record when it comes back.
+      const gone = lost.until(node).then((atMs) => Promise.reject(new Error(LostNodes.silence(node, atMs, 'patch').message)));
+      return (await Promise.race([told, gone])) ?? undefined;
     } catch (err) {
       log.warn(`fleet patch ${message.id}: node ${node} did not confirm the ${message.decision} (${(err as Error).message}); it learns it from the decision record`);
       return undefined;

@@ -27,3 +27,10 @@ it('a no-op says nothing was changed; a refusal by a node still lists the nodes'
   expect(refused).toContain('aborted: no node changed on 2 node(s)');
   expect(refused).toContain('REFUSED (INIT_FAILED)');
 });
+
+it('a node that did not answer says why it gave no answer (lost, the deadline, Redis away)', () => {
+  const shown = text(formatFleetPatch(summary([{ node: 'n1', prepared: false, error: { code: 'PATCH_TIME_LIMIT', message: 'init ran over' } }, { node: 'n3', prepared: null, error: { code: 'NODE_GONE', message: 'node n3 was reported lost' } }, { node: 'n2', prepared: null }]), { ok: false }));
+  expect(shown).toContain('n1  REFUSED (PATCH_TIME_LIMIT)');
+  expect(shown).toContain('n3  did not answer (NODE_GONE)');
+  expect(shown).toMatch(/n2 {2}did not answer$/m);
+});

@@ -17,7 +17,7 @@ export function formatFleetPatch(f: FleetSummary, record: { ok: boolean; noop?: 
     `${paint('bold', 'fleet')} ${f.decision === 'commit' ? paint('green', 'committed') : paint('red', 'aborted: no node changed')} on ${f.nodes.length} node(s) (patch ${f.id}; build ${t.buildMs.toFixed(1)} ms, prepare ${t.prepareMs.toFixed(1)} ms, commit ${t.commitMs.toFixed(1)} ms)`,
   ];
   for (const n of f.nodes) {
-    const prepared = n.prepared === null ? paint('red', 'did not answer') : n.prepared ? 'prepared' : paint('red', `REFUSED (${n.error?.code ?? '?'})`);
+    const prepared = n.prepared === null ? paint('red', `did not answer${n.error ? ` (${n.error.code})` : ''}`) : n.prepared ? 'prepared' : paint('red', `REFUSED (${n.error?.code ?? '?'})`);
     let outcome = '';
     if (f.decision === 'abort') outcome = n.prepared ? (n.outcome ? 'aborted' : paint('yellow', 'did not confirm the abort')) : '';
     else if (n.outcome) outcome = n.outcome.ok ? paint('green', 'swapped') : paint('red', `FAILED TO SWAP (${n.outcome.error?.code ?? '?'}: ${n.outcome.error?.message ?? ''})`);
