@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatLocation, isRebindError } from './errors.ts';
-import { fleetDatabaseRefusal, fleetUrlProblem } from './fleet/fleet-url.ts';
+import { checkFleetDatabase, fleetDatabaseRefusalOnceUp, fleetUrlProblem } from './fleet/fleet-url.ts';
 import { createLogger } from './log.ts';
 import { DEFAULT_LIMITS } from './net/limits.ts';
 import { parseVerifyWindow } from './patch/verify-window.ts';
@@ -173,9 +173,9 @@ if (!existsSync(path.join(root, 'logic'))) {
 process.on('unhandledRejection', (reason) => log.error('unhandled rejection (kept running)', reason instanceof Error ? reason : String(reason)));
 
 // A database Redis does not have is not an outage: retrying cannot help (like credentials it refuses).
-const noDatabase = fleet ? await fleetDatabaseRefusal(fleet) : undefined;
-if (noDatabase) {
-  log.error(`could not start: this process cannot be a node of the fleet: ${noDatabase}`);
+const database = fleet ? await checkFleetDatabase(fleet) : { asked: true };
+if (database.refusal) {
+  log.error(`could not start: this process cannot be a node of the fleet: ${database.refusal}`);
   process.exit(1);
 }
 
@@ -218,6 +218,7 @@ const refused = (why: string) => {
 };
 if (server.fleet?.refusal) refused(server.fleet.refusal);
 server.fleet?.events.once('refused', refused);
+if (fleet && !database.asked) void fleetDatabaseRefusalOnceUp(fleet, () => stopping).then((why) => why && refused(why));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 

@@ -36,14 +36,19 @@ export function fleetDatabase(url: string): number {
   return Number(fromPath || parsed.searchParams.get('db') || 0);
 }
 
+/** Whether Redis could be asked, and the reason it refused the URL's database (a line for the operator), if it did. */
+export interface DatabaseCheck {
+  asked: boolean;
+  refusal?: string;
+}
+
 /**
- * Asks Redis once whether it has the URL's database: the reason it refused it (a line for the operator), or
- * undefined if it has it, if the URL names database 0 (always there), or if Redis cannot be asked now (not up, wrong
- * credentials: the node's own connection says those in its words, and an outage must not stop a start).
+ * Asks Redis once whether it has the URL's database. Database 0 is always there. Not asked: Redis is not up, or
+ * refused the credentials (the node's own connection says those in its words, and an outage must not stop a start).
  */
-export async function fleetDatabaseRefusal(url: string, timeoutMs = 3000): Promise<string | undefined> {
+export async function checkFleetDatabase(url: string, timeoutMs = 3000): Promise<DatabaseCheck> {
   const db = fleetDatabase(url);
-  if (db === 0) return undefined;
+  if (db === 0) return { asked: true };
   const bare = new URL(url);
   bare.pathname = '';
   bare.searchParams.delete('db');
@@ -52,16 +57,26 @@ export async function fleetDatabaseRefusal(url: string, timeoutMs = 3000): Promi
   try {
     await probe.connect();
   } catch {
-    return undefined;
+    probe.disconnect();
+    return { asked: false };
   }
   try {
     await probe.select(db);
-    return undefined;
+    return { asked: true };
   } catch (err) {
     const why = (err as Error).message;
-    if (!/^ERR\b.*(DB index|out of range|invalid DB)/i.test(why)) return undefined;
-    return `Redis at ${safeUrl(bare.toString())} has no database ${db} (it answered "${why}"), the database --fleet ${safeUrl(url)} names: use a database it has (0 to 15 on a Redis with the default "databases 16"), or raise "databases" in its configuration`;
+    if (!/^ERR\b.*(DB index|out of range|invalid DB)/i.test(why)) return { asked: false };
+    return { asked: true, refusal: `Redis at ${safeUrl(bare.toString())} has no database ${db} (it answered "${why}"), the database --fleet ${safeUrl(url)} names: use a database it has (0 to 15 on a Redis with the default "databases 16"), or raise "databases" in its configuration` };
   } finally {
     probe.disconnect();
+  }
+}
+
+/** For a Redis that was not up at the start: asks every second until it answers, then resolves with its refusal, if any. */
+export async function fleetDatabaseRefusalOnceUp(url: string, stopped: () => boolean): Promise<string | undefined> {
+  for (;;) {
+    const check = await checkFleetDatabase(url);
+    if (check.asked || stopped()) return check.refusal;
+    await new Promise((resolve) => setTimeout(resolve, 1000).unref());
   }
 }

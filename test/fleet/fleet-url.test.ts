@@ -74,6 +74,28 @@ describe.skipIf(!redisOrSkip())('fleet: the database in the --fleet URL', () => 
     expect(await nodesIn(0)).toEqual([]);
   }, 60_000);
 
+  it('a Redis that is down at the start and then has no such database: the node stops with exit 1 once Redis answers, instead of an endless outage', async () => {
+    const later = await startRedis();
+    try {
+      await later.stop();
+      const node = await start(`${later.url}/99`, 'data-99-later');
+      expect(node.proc, node.out).toBeDefined();
+      await waitFor(() => node.proc!.output().includes('FLEET REDIS DOWN'), 15_000, 'the node to see the outage');
+      await later.restart();
+      const proc = node.proc!.proc;
+      const code = await new Promise<number | null | string>((resolve) => {
+        if (proc.exitCode !== null) return resolve(proc.exitCode);
+        proc.once('exit', (c) => resolve(c));
+        setTimeout(() => resolve('still running'), 20_000).unref();
+      });
+      expect(code, node.proc!.output()).toBe(1);
+      expect(node.proc!.output()).toContain('stopping: this process cannot be a node of the fleet: Redis at');
+      expect(node.proc!.output()).toContain('has no database 99');
+    } finally {
+      await later.stop();
+    }
+  }, 60_000);
+
   it('"/3" is database 3: the node registers there, not in database 0', async () => {
     const good = await start(`${redis.url}/3`, 'data-3');
     expect(good.proc, good.out).toBeDefined();
