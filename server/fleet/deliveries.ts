@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { createLogger } from '../log.ts';
 import type { Gateway } from '../net/gateway.ts';
 import { HeldPushes, holdLimitsFrom, type Held, type Item } from './held-pushes.ts';
 import type { FleetNode } from './node.ts';
 import type { Presence } from './presence.ts';
+import { SeenPushes } from './seen-pushes.ts';
 
 // ctx.send and ctx.broadcast to players and rooms of other nodes, after the
 // commit. What one node sends another within one turn of the event loop goes
@@ -16,12 +18,22 @@ import type { Presence } from './presence.ts';
 // while any is held for a player or a room, new pushes for it queue behind
 // them, so that each target gets its pushes in order. A held push is sent until a node takes it (one that has
 // not subscribed again yet is tried again) or it is too old: then it is lost.
+// A push held after its PUBLISH got no answer may have been run by Redis
+// too (a frozen Redis runs it when it wakes): every push crosses with this
+// process's mark and its order of sending, and the receiver takes each once
+// (seen-pushes.ts).
 
 const log = createLogger('fleet');
 /** How long a player's node is trusted without asking Redis again. */
 const PRESENCE_CACHE_MS = 2000;
 /** Between two tries at delivering held pushes that found no taker (a node not listening again yet, presence not rewritten yet). */
 const RETRY_HELD_MS = 250;
+
+/** What one PUBLISH carries: the sending process's mark and each push with its place in that process's order of sending. */
+interface Batch {
+  from: string;
+  pushes: Array<[seq: number, item: Item]>;
+}
 
 export class Deliveries {
   /** Per node, what goes in the next PUBLISH, with each push's place in this node's order of sending. */
@@ -31,6 +43,9 @@ export class Deliveries {
   private readonly whereIs = new Map<string, { node: string; at: number } | Promise<string | undefined>>();
   private readonly held: HeldPushes;
   private draining = false;
+  /** This process's mark on its pushes (a restarted node sends from 0 again): a receiver takes each (mark, seq) once. */
+  private readonly mark = randomBytes(6).toString('base64url');
+  private readonly seen = new SeenPushes();
 
   constructor(
     private readonly node: FleetNode,
@@ -40,8 +55,9 @@ export class Deliveries {
     const { limits, problem } = holdLimitsFrom(process.env.REBIND_FLEET_HOLD_MS);
     if (problem) log.error(`fleet: ${problem}`);
     this.held = new HeldPushes(limits);
-    node.on('fleet.deliver', (items) => {
-      for (const item of items as Item[]) this.receive(item);
+    node.on('fleet.deliver', (batch, from) => {
+      const { from: mark, pushes } = batch as Batch;
+      for (const [seq, item] of pushes) if (this.seen.first(`${from} ${mark}`, seq)) this.receive(item);
     });
     node.lostPushes.held = () => this.held.size;
     node.events.on('redis-up', () => void this.drain());
@@ -99,7 +115,7 @@ export class Deliveries {
   private flush(): void {
     this.flushing = false;
     for (const [node, items] of this.outgoing) {
-      this.node.publish(node, 'fleet.deliver', items.map((p) => p.item)).then(
+      this.publish(node, items).then(
         (listening) => {
           if (listening === 0) this.node.lostPushes.lost(items.length, `node ${node} is not in the fleet`, false);
         },
@@ -167,7 +183,7 @@ export class Deliveries {
     }
     await Promise.all(
       [...byNode].map(([node, list]) =>
-        this.node.publish(node, 'fleet.deliver', list.map((h) => h.item)).then(
+        this.publish(node, list).then(
           (listening) => {
             if (listening > 0) return void delivered.push(...list);
             // Nobody listening there (yet): a player's push asks presence again next time (the player may have moved).
@@ -178,6 +194,11 @@ export class Deliveries {
       ),
     );
     return delivered;
+  }
+
+  private publish(node: string, pushes: ReadonlyArray<{ item: Item; seq: number }>): Promise<number> {
+    const batch: Batch = { from: this.mark, pushes: pushes.map((p) => [p.seq, p.item]) };
+    return this.node.publish(node, 'fleet.deliver', batch);
   }
 
   private receive([kind, target, event, payload, hops]: Item): void {

@@ -7,11 +7,22 @@ import { createLogger } from '../log.ts';
 // none is thrown at the process), and a command never waits for Redis to come
 // back (it fails at once with FLEET_UNAVAILABLE, so that a player's request is
 // answered and the caller decides what to do without Redis).
+//
+// Down means not answering, not only not connected: a Redis that is frozen
+// (kill -STOP, a stalled host) keeps its connections open while it answers
+// nothing. A PING that goes unanswered past a bound, or any command that
+// times out, makes it down exactly as if it were gone, until it answers a
+// PING again.
 
 const log = createLogger('fleet');
 
 /** How long one command may wait for Redis's answer before it is FLEET_UNAVAILABLE. */
 const COMMAND_TIMEOUT_MS = 2000;
+
+/** How often the command connection is asked PING while it is up (and while it is silent, to hear it back). */
+const PROBE_EVERY_MS = 500;
+/** A PING unanswered this long: Redis is down (a heartbeat's time; a healthy one answers in well under a millisecond). */
+export const SILENT_AFTER_MS = 1500;
 
 /** Backs off to one attempt a second, and never gives up. */
 const retryForever = (attempt: number): number => Math.min(50 * attempt, 1000);
@@ -49,6 +60,11 @@ export function redisWhy(cause: unknown): string {
   const why = cause instanceof Error ? cause.message : String(cause);
   if (/max retries per request/i.test(why)) return 'the connection to Redis was not up (connecting, or dropped before Redis answered)';
   return why;
+}
+
+/** ioredis's commandTimeout: the command was sent, and Redis did not answer in time (it may still run it later). */
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && /command timed out/i.test(err.message);
 }
 
 /** A refusal of the credentials in the URL: retrying cannot help. */
@@ -95,6 +111,47 @@ export function connectFleet(url: string, onReady: () => void, onRefused: (why: 
     downSince = Date.now();
     log.warn(`FLEET REDIS DOWN at ${safeUrl(url)}: ${why}; serving local rooms, retrying every second`);
   };
+  const up = () => {
+    if (downSince !== 0) log.info(`fleet Redis back at ${safeUrl(url)} after ${((Date.now() - downSince) / 1000).toFixed(1)} s`);
+    downSince = 0;
+    silent = false;
+    everReady = true;
+    onReady();
+  };
+  /** Connected, but Redis answers nothing (frozen, stalled): down until a PING is answered. */
+  let silent = false;
+  const silence = () => {
+    if (silent || closing || command.status !== 'ready') return;
+    silent = true;
+    down(`connected, but it did not answer within ${SILENT_AFTER_MS / 1000} s (frozen or stalled)`);
+  };
+  /** When the PING on its way was sent, 0 when none is. */
+  let probeSentAt = 0;
+  let lastTick = Date.now();
+  const probe = setInterval(() => {
+    const now = Date.now();
+    // This process was busy (a long patch, a stalled event loop): an answer may be waiting unread, so judge at the next tick.
+    const late = now - lastTick > 2 * PROBE_EVERY_MS;
+    lastTick = now;
+    if (closing || command.status !== 'ready' || late) return;
+    if (probeSentAt !== 0) {
+      if (now - probeSentAt > SILENT_AFTER_MS) silence();
+      return;
+    }
+    probeSentAt = now;
+    command.ping().then(
+      () => {
+        probeSentAt = 0;
+        // Answered: every command sent while it was silent has had its answer too, so what waited may go.
+        if (silent && command.status === 'ready') up();
+      },
+      () => {
+        // Timed out, or the connection dropped (its own 'close' says so).
+        probeSentAt = 0;
+      },
+    );
+  }, PROBE_EVERY_MS);
+  probe.unref();
   let everReady = false;
   command.on('error', (err: Error) => {
     if (!everReady && !closing && isAuthRefusal(err.message)) {
@@ -110,10 +167,8 @@ export function connectFleet(url: string, onReady: () => void, onRefused: (why: 
   // The subscriber's errors are the same outage; a listener keeps them from being thrown.
   subscriber.on('error', () => undefined);
   command.on('ready', () => {
-    if (downSince !== 0) log.info(`fleet Redis back at ${safeUrl(url)} after ${((Date.now() - downSince) / 1000).toFixed(1)} s`);
-    downSince = 0;
-    everReady = true;
-    onReady();
+    probeSentAt = 0;
+    up();
   });
   void command.connect().catch(() => undefined);
   void subscriber.connect().catch(() => undefined);
@@ -121,18 +176,21 @@ export function connectFleet(url: string, onReady: () => void, onRefused: (why: 
     command,
     subscriber,
     get ready() {
-      return command.status === 'ready';
+      return command.status === 'ready' && !silent;
     },
     async run<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
       if (command.status !== 'ready') throw fleetUnavailable(url, new Error(`connection ${command.status}`));
+      if (silent) throw fleetUnavailable(url, new Error(`no answer for ${SILENT_AFTER_MS / 1000} s or more`));
       try {
         return await fn(command);
       } catch (err) {
+        if (isTimeout(err)) silence();
         throw fleetUnavailable(url, err);
       }
     },
     async close() {
       closing = true;
+      clearInterval(probe);
       // quit() waits for Redis; when it is down, disconnect() is all there is to do.
       await Promise.all([command, subscriber].map((c) => (c.status === 'ready' ? c.quit().then(() => undefined, () => c.disconnect()) : c.disconnect())));
     },

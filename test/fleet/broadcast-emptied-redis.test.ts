@@ -1,10 +1,11 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RebindClient } from '../../client/index.ts';
+import type { RebindClient } from '../../client/index.ts';
 import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
 import { sleep, waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
+import { joinOn, metricOf } from './players.ts';
 
 // A broadcast to a room held by another node, sent after an emptied Redis
 // came back but before that node claimed its rooms again: the sending node
@@ -31,19 +32,8 @@ describe.skipIf(!redisOrSkip())('fleet: broadcasts while an emptied Redis refill
     await fleet?.stop();
   });
 
-  async function join(name: string, node: number): Promise<RebindClient> {
-    const client = new RebindClient(fleet.nodes[node]!.gameUrl, { reconnect: false });
-    clients.push(client);
-    await client.connect();
-    await client.join({ name });
-    return client;
-  }
-
-  async function lostTotal(node: number): Promise<number> {
-    const res = await fetch(`${fleet.nodes[node]!.adminUrl.replace(/^ws/, 'http')}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    const line = (await res.text()).split('\n').find((l) => l.startsWith('rebind_fleet_pushes_lost_total '));
-    return Number(line?.split(' ')[1]);
-  }
+  const join = (name: string, node: number) => joinOn(fleet, node, name, clients);
+  const lostTotal = (node: number) => metricOf(fleet, node, TOKEN, 'rebind_fleet_pushes_lost_total');
 
   it('reach the room on its node when the room map has lost the room and its holder has not claimed it again yet', async () => {
     const holder = fleet.nodes[1]!;
