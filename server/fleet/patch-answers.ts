@@ -35,9 +35,9 @@ export class LostNodes {
     return new Promise((resolve) => this.waiting.set(id, [...(this.waiting.get(id) ?? []), resolve]));
   }
 
-  /** The silence of a node reported lost `atMs` into the patch. */
-  static silence(id: string, atMs: number, phase: string): PatchError {
-    return { code: 'NODE_GONE', message: `node ${id} was reported lost by the fleet ${(atMs / 1000).toFixed(1)} s into the ${phase} (its heartbeat stopped), and was not waited for any longer` };
+  /** The silence of a node reported lost `atMs` into the patch (the message follows "node X did not answer: "). */
+  static silence(atMs: number, phase: string): PatchError {
+    return { code: 'NODE_GONE', message: `reported lost by the fleet ${(atMs / 1000).toFixed(1)} s into the ${phase} (its heartbeat stopped), and not waited for any longer` };
   }
 
   stop(): void {
@@ -46,12 +46,12 @@ export class LostNodes {
   }
 }
 
-/** What a failed request for a prepare means: a silence (no answer came, for this reason), or the node's own error. */
-export function heardFromFailure(node: string, err: unknown, prepareMs: number): Heard {
+/** What a failed request for a prepare means: a silence (no answer came, for this reason: it follows "node X did not answer: "), or the node's own error. */
+export function heardFromFailure(err: unknown, prepareMs: number): Heard {
   if (isRebindError(err)) {
-    if (err.code === 'FLEET_TIMEOUT') return { silence: { code: 'FLEET_TIMEOUT', message: `node ${node} did not prepare within ${prepareMs} ms` } };
-    if (err.code === 'NODE_GONE') return { silence: { code: 'NODE_GONE', message: `node ${node} was not in the fleet when asked (nobody listened on its channel)` } };
-    if (err.code === 'FLEET_UNAVAILABLE') return { silence: { code: 'FLEET_UNAVAILABLE', message: `node ${node} could not be asked: ${err.message}` } };
+    if (err.code === 'FLEET_TIMEOUT') return { silence: { code: 'FLEET_TIMEOUT', message: `did not prepare within ${prepareMs} ms` } };
+    if (err.code === 'NODE_GONE') return { silence: { code: 'NODE_GONE', message: 'not in the fleet when asked (nobody listened on its channel)' } };
+    if (err.code === 'FLEET_UNAVAILABLE') return { silence: { code: 'FLEET_UNAVAILABLE', message: `could not be asked: ${err.message}` } };
   }
   return { answer: { ok: false, error: { code: isRebindError(err) ? err.code : 'HANDLER_ERROR', message: (err as Error).message } } };
 }

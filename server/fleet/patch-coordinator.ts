@@ -183,7 +183,7 @@ export class FleetPatcher {
       const heard = await this.askAll([...nodes], message, prepareMs, saved, lost);
       summary.timings.prepareMs = round(monoNow() - prepareStarted);
       summary.nodes = heard.map(({ node, heard: h }) => ('answer' in h ? { node, prepared: h.answer.ok, ...(h.answer.ok ? {} : { error: h.answer.error }) } : { node, prepared: null, error: h.silence }));
-      for (const n of summary.nodes) if (n.prepared === null) log.warn(`fleet patch ${id}: ${n.error!.message}`);
+      for (const n of summary.nodes) if (n.prepared === null) log.warn(`fleet patch ${id}: node ${n.node} did not answer: ${n.error!.message}`);
       // A refusal says what to fix; a silence only that a node is away.
       let refused = summary.nodes.find((n) => n.prepared === false) ?? summary.nodes.find((n) => n.prepared === null);
       try {
@@ -265,9 +265,9 @@ export class FleetPatcher {
   private ask(node: string, message: PrepareMessage, prepareMs: number, lost: LostNodes): Promise<Heard> {
     const asked = this.local.node.request(node, PREPARE_KIND, message, prepareMs).then(
       (answer): Heard => ({ answer: answer as PrepareAnswer }),
-      (err: unknown) => heardFromFailure(node, err, prepareMs),
+      (err: unknown) => heardFromFailure(err, prepareMs),
     );
-    return Promise.race([asked, lost.until(node).then((atMs): Heard => ({ silence: LostNodes.silence(node, atMs, 'prepare') }))]);
+    return Promise.race([asked, lost.until(node).then((atMs): Heard => ({ silence: LostNodes.silence(atMs, 'prepare') }))]);
   }
 
   /** Phase two on one node; undefined if it did not say in time what it did. */
@@ -276,7 +276,7 @@ export class FleetPatcher {
       if (node === this.local.node.id) return (await this.local.decide(message)) ?? undefined;
       const told = this.local.node.request(node, DECIDE_KIND, message, COMMIT_WAIT_MS) as Promise<NodeOutcome | null>;
       // A node lost meanwhile will not say: it learns the decision from the record when it comes back.
-      const gone = lost.until(node).then((atMs) => Promise.reject(new Error(LostNodes.silence(node, atMs, 'patch').message)));
+      const gone = lost.until(node).then((atMs) => Promise.reject(new Error(LostNodes.silence(atMs, 'patch').message)));
       return (await Promise.race([told, gone])) ?? undefined;
     } catch (err) {
       log.warn(`fleet patch ${message.id}: node ${node} did not confirm the ${message.decision} (${(err as Error).message}); it learns it from the decision record`);

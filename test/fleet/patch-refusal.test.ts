@@ -37,6 +37,19 @@ describe.skipIf(!redisOrSkip())('fleet: a refused patch names a refusal, and eac
     await fleet?.stop();
   });
 
+  /** A fleet patch to `version` whose init spins `spinMs`, with node 2 killed -9 once it is preparing; its answer. */
+  async function patchKillingNode2(version: number, spinMs: number): Promise<FleetPatchResult> {
+    fleet.project.write('logic/slow.ts', slow(version, spinMs));
+    // A deadline far beyond the time the fleet takes to notice a dead node (a TTL of 3 s).
+    const patching = admin<FleetPatchResult>(0, 'patch', { modules: ['slow'], prepareMs: 30_000 });
+    await waitFor(() => fleet.nodes[2]!.proc.output().includes(`INIT SPINS v${version}`), 20_000, 'node 2 to be preparing');
+    await fleet.kill(2);
+    const r = await patching;
+    expect(r.fleet.decision).toBe('abort');
+    expect(r.fleet.timings.prepareMs, JSON.stringify(r.fleet.timings)).toBeLessThan(20_000);
+    return r;
+  }
+
   it('every node refuses: each is listed with its own refusal, and the headline is one of them', async () => {
     fleet.project.write('logic/slow.ts', slow(2, 4000));
     const r = await admin<FleetPatchResult>(0, 'patch', { modules: ['slow'] });
@@ -49,20 +62,26 @@ describe.skipIf(!redisOrSkip())('fleet: a refused patch names a refusal, and eac
   }, 60_000);
 
   it('a node killed -9 while it prepares: the headline is a refusal, not its silence; it is waited for only until the fleet reports it lost', async () => {
-    fleet.project.write('logic/slow.ts', slow(3, 4000));
     const killed = fleet.nodes[2]!;
-    // A deadline far beyond the time the fleet takes to notice a dead node (a TTL of 3 s).
-    const patching = admin<FleetPatchResult>(0, 'patch', { modules: ['slow'], prepareMs: 30_000 });
-    await waitFor(() => killed.proc.output().includes('INIT SPINS v3'), 20_000, 'node 2 to be preparing');
-    await fleet.kill(2);
-    const r = await patching;
-    expect(r.fleet.decision).toBe('abort');
+    const r = await patchKillingNode2(3, 4000);
     expect(r.error, JSON.stringify(r.fleet)).toMatchObject({ code: 'PATCH_TIME_LIMIT' });
     expect([fleet.nodes[0]!.id, fleet.nodes[1]!.id]).toContain(r.error!.node);
     const byNode = new Map(r.fleet.nodes.map((n) => [n.node, n]));
     for (const i of [0, 1]) expect(byNode.get(fleet.nodes[i]!.id), JSON.stringify(r.fleet)).toMatchObject({ prepared: false, error: { code: 'PATCH_TIME_LIMIT' } });
-    expect(byNode.get(killed.id), JSON.stringify(r.fleet)).toMatchObject({ prepared: null, error: { code: 'NODE_GONE', message: expect.stringMatching(new RegExp(`^node ${killed.id} was reported lost by the fleet [\\d.]+ s into the prepare`)) } });
-    expect(r.fleet.timings.prepareMs, JSON.stringify(r.fleet.timings)).toBeLessThan(20_000);
+    expect(byNode.get(killed.id), JSON.stringify(r.fleet)).toMatchObject({ prepared: null, error: { code: 'NODE_GONE', message: expect.stringMatching(/^reported lost by the fleet [\d.]+ s into the prepare/) } });
+    expect(r.error!.message).toMatch(/^node \S+ refused: logic\/slow\.ts:\d+:\d+: init of slow ran for more than 2600 ms/);
+    for (const i of [0, 1]) expect(await version(i)).toBe(1);
+  }, 90_000);
+
+  it('the others prepare and one is killed -9 while it prepares: the abort comes once the fleet reports it lost, and says so', async () => {
+    await fleet.restart(2);
+    await waitFor(async () => (await admin<{ fleet: FleetStatus }>(0, 'status')).fleet.nodes.length === 3, 20_000, 'node 2 back in the fleet');
+    const killed = fleet.nodes[2]!;
+    // Within the time limit: every node prepares, in about 1.5 s.
+    const r = await patchKillingNode2(4, 1500);
+    expect(r.error, JSON.stringify(r.fleet)).toMatchObject({ code: 'NODE_GONE', node: killed.id });
+    expect(r.error!.message).toMatch(new RegExp(`^node ${killed.id} did not answer: reported lost by the fleet [\\d.]+ s into the prepare \\(its heartbeat stopped\\)`));
+    for (const i of [0, 1]) expect(r.fleet.nodes.find((n) => n.node === fleet.nodes[i]!.id), JSON.stringify(r.fleet)).toMatchObject({ prepared: true, outcome: { ok: false } });
     for (const i of [0, 1]) expect(await version(i)).toBe(1);
   }, 90_000);
 });
