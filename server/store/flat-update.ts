@@ -1,0 +1,104 @@
+import { freeze, nothing, type Draft } from 'immer';
+import type { StorePatch } from './array-delta.ts';
+import { rebindError } from '../errors.ts';
+import { NEW_PROTO_KEY, plainDrafts } from './store.ts';
+
+// Most table rows are flat: every field a string, number, boolean or null (a
+// player's x, y, score). A recipe can then only add, change or delete fields,
+// so a shallow copy is a complete draft: run the recipe on it, compare it with
+// the row field by field, and the copy, frozen, is the new row. It gives what
+// immer's produceWithPatches gives (the same patches, the same row, the same
+// errors) at a fraction of the cost: no proxy, no scope, no finalize walk.
+// Measured on the arena's tick (a move of every player), about 1 us per update
+// instead of 4-5. Rows holding objects or arrays still go through immer.
+
+const IMMER_RETURNED_AND_MODIFIED =
+  '[Immer] An immer producer returned a new value *and* modified its draft. Either return a new value *or* modify the draft.';
+
+/** Whether every own field of `row` is a primitive (then a shallow copy is a complete draft). */
+function isFlat(row: object): boolean {
+  for (const key in row) {
+    const value = (row as Record<string, unknown>)[key];
+    if (typeof value === 'object' && value !== null) return false;
+  }
+  return true;
+}
+
+/** What immer's path says of a write through `__proto__` (store.ts), named as it names it. */
+function protoError(store: string): Error {
+  return rebindError('NOT_PLAIN_DATA', `${store}: ${NEW_PROTO_KEY}`, { details: { store } });
+}
+
+function notPlain(store: string, path: readonly string[], what: string): never {
+  throw rebindError('NOT_PLAIN_DATA', `${[store, ...path].join('.')}: ${what} is not plain data`, { details: { store, path: [...path] } });
+}
+
+/**
+ * Runs `recipe` on a copy of the flat object `base` and returns the new row
+ * and its patches (paths start with `id`), or undefined if `base` is not a
+ * flat plain object (the caller uses immer).
+ */
+export function updateFlatRow<Row>(store: string, id: string, base: Row, recipe: (draft: Draft<Row>) => Draft<Row> | void | undefined): { next: Row; patches: StorePatch[] } | undefined {
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) return undefined;
+  const proto = Object.getPrototypeOf(base);
+  if ((proto !== Object.prototype && proto !== null) || !isFlat(base)) return undefined;
+  // Spread defines own keys (an own "__proto__" stays a key); a row without a prototype keeps none.
+  const draft: Record<string, unknown> = proto === null ? Object.assign(Object.create(null), base) : { ...(base as object) };
+  plainDrafts.add(draft);
+  let result: unknown;
+  try {
+    result = recipe(draft as Draft<Row>);
+  } catch (err) {
+    if (err instanceof Error && err.message === NEW_PROTO_KEY) throw protoError(`${store}.${id}`);
+    throw err;
+  } finally {
+    plainDrafts.delete(draft);
+  }
+  // `d.__proto__ = x` is refused by the setter (store.ts); Object.setPrototypeOf is seen here.
+  if (Object.getPrototypeOf(draft) !== proto) throw protoError(`${store}.${id}`);
+  const old = base as Record<string, unknown>;
+  if (result !== undefined && result !== draft) {
+    // A new value replaces the row, as immer does; it may not also have changed the draft.
+    if (diff(store, id, old, draft, null)) throw new Error(IMMER_RETURNED_AND_MODIFIED);
+    const next = (result === nothing ? undefined : freeze(result, true)) as Row;
+    return { next, patches: [{ op: 'replace', path: [id], value: next }] };
+  }
+  const patches: StorePatch[] = [];
+  if (!diff(store, id, old, draft, patches)) return { next: base, patches };
+  Object.freeze(draft);
+  for (const p of patches) if (p.op !== 'remove' && typeof p.value === 'object' && p.value !== null) freeze(p.value, true);
+  return { next: draft as Row, patches };
+}
+
+/**
+ * Whether `draft` differs from `base` (by Object.is, as immer decides that a
+ * draft changed); into `patches` (unless null) what changed, a value equal by
+ * `===` not being a change (immer's rule for its patches). Fields defined with
+ * Object.defineProperty (an accessor, a hidden field) or named by symbols are
+ * refused, as immer's draft refuses them.
+ */
+function diff(store: string, id: string, base: Record<string, unknown>, draft: Record<string, unknown>, patches: StorePatch[] | null): boolean {
+  let modified = false;
+  let kept = 0;
+  for (const key of Reflect.ownKeys(draft)) {
+    if (typeof key === 'symbol') notPlain(store, [id], 'an object with symbol keys');
+    const field = Object.getOwnPropertyDescriptor(draft, key)!;
+    if (!field.enumerable || !('value' in field)) notPlain(store, [id, key], 'a property made with Object.defineProperty (an accessor or a hidden field)');
+    const value = field.value;
+    if (!Object.hasOwn(base, key)) {
+      modified = true;
+      patches?.push({ op: 'add', path: [id, key], value });
+      continue;
+    }
+    kept++;
+    const before = base[key];
+    if (Object.is(before, value)) continue;
+    modified = true;
+    if (before !== value) patches?.push({ op: 'replace', path: [id, key], value });
+  }
+  if (kept < Object.keys(base).length) {
+    modified = true;
+    if (patches) for (const key of Object.keys(base)) if (!Object.hasOwn(draft, key)) patches.push({ op: 'remove', path: [id, key] });
+  }
+  return modified;
+}
