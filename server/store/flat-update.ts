@@ -15,13 +15,15 @@ import { NEW_PROTO_KEY, plainDrafts } from './store.ts';
 const IMMER_RETURNED_AND_MODIFIED =
   '[Immer] An immer producer returned a new value *and* modified its draft. Either return a new value *or* modify the draft.';
 
-/** Whether every own field of `row` is a primitive (then a shallow copy is a complete draft). */
-function isFlat(row: object): boolean {
+/** How many fields `row` has if every one is a primitive (then a shallow copy is a complete draft), else -1. */
+function flatFields(row: object): number {
+  let count = 0;
   for (const key in row) {
     const value = (row as Record<string, unknown>)[key];
-    if (typeof value === 'object' && value !== null) return false;
+    if (typeof value === 'object' && value !== null) return -1;
+    count++;
   }
-  return true;
+  return count;
 }
 
 /** What immer's path says of a write through `__proto__` (store.ts), named as it names it. */
@@ -41,10 +43,14 @@ function notPlain(store: string, path: readonly string[], what: string): never {
 export function updateFlatRow<Row>(store: string, id: string, base: Row, recipe: (draft: Draft<Row>) => Draft<Row> | void | undefined): { next: Row; patches: StorePatch[] } | undefined {
   if (typeof base !== 'object' || base === null || Array.isArray(base)) return undefined;
   const proto = Object.getPrototypeOf(base);
-  if ((proto !== Object.prototype && proto !== null) || !isFlat(base)) return undefined;
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  const fields = flatFields(base);
+  if (fields < 0) return undefined;
   // Spread defines own keys (an own "__proto__" stays a key); a row without a prototype keeps none.
   const draft: Record<string, unknown> = proto === null ? Object.assign(Object.create(null), base) : { ...(base as object) };
-  plainDrafts.add(draft);
+  // A stack, cut back rather than popped: a recipe stopped by a time limit runs no `finally`, and its entry goes at the next update.
+  const depth = plainDrafts.length;
+  plainDrafts.push(draft);
   let result: unknown;
   try {
     result = recipe(draft as Draft<Row>);
@@ -52,39 +58,40 @@ export function updateFlatRow<Row>(store: string, id: string, base: Row, recipe:
     if (err instanceof Error && err.message === NEW_PROTO_KEY) throw protoError(`${store}.${id}`);
     throw err;
   } finally {
-    plainDrafts.delete(draft);
+    plainDrafts.length = depth;
   }
   // `d.__proto__ = x` is refused by the setter (store.ts); Object.setPrototypeOf is seen here.
   if (Object.getPrototypeOf(draft) !== proto) throw protoError(`${store}.${id}`);
   const old = base as Record<string, unknown>;
   if (result !== undefined && result !== draft) {
     // A new value replaces the row, as immer does; it may not also have changed the draft.
-    if (diff(store, id, old, draft, null)) throw new Error(IMMER_RETURNED_AND_MODIFIED);
+    if (diff(store, id, old, fields, draft, null)) throw new Error(IMMER_RETURNED_AND_MODIFIED);
     const next = (result === nothing ? undefined : freeze(result, true)) as Row;
     return { next, patches: [{ op: 'replace', path: [id], value: next }] };
   }
   const patches: StorePatch[] = [];
-  if (!diff(store, id, old, draft, patches)) return { next: base, patches };
+  if (!diff(store, id, old, fields, draft, patches)) return { next: base, patches };
   Object.freeze(draft);
   for (const p of patches) if (p.op !== 'remove' && typeof p.value === 'object' && p.value !== null) freeze(p.value, true);
   return { next: draft as Row, patches };
 }
 
 /**
- * Whether `draft` differs from `base` (by Object.is, as immer decides that a
- * draft changed); into `patches` (unless null) what changed, a value equal by
- * `===` not being a change (immer's rule for its patches). Fields defined with
- * Object.defineProperty (an accessor, a hidden field) or named by symbols are
- * refused, as immer's draft refuses them.
+ * Whether `draft` differs from `base` (of `fields` fields), by Object.is, as
+ * immer decides that a draft changed; into `patches` (unless null) what
+ * changed, a value equal by `===` not being a change (immer's rule for its
+ * patches). A changed draft becomes the row, so fields defined with
+ * Object.defineProperty (an accessor, a hidden field) or named by symbols
+ * are refused there, as immer's draft refuses them.
  */
-function diff(store: string, id: string, base: Record<string, unknown>, draft: Record<string, unknown>, patches: StorePatch[] | null): boolean {
+function diff(store: string, id: string, base: Record<string, unknown>, fields: number, draft: Record<string, unknown>, patches: StorePatch[] | null): boolean {
   let modified = false;
   let kept = 0;
-  for (const key of Reflect.ownKeys(draft)) {
-    if (typeof key === 'symbol') notPlain(store, [id], 'an object with symbol keys');
-    const field = Object.getOwnPropertyDescriptor(draft, key)!;
-    if (!field.enumerable || !('value' in field)) notPlain(store, [id, key], 'a property made with Object.defineProperty (an accessor or a hidden field)');
-    const value = field.value;
+  let count = 0;
+  // The draft's own keys (its prototype is Object.prototype or null: nothing enumerable is inherited).
+  for (const key in draft) {
+    count++;
+    const value = draft[key];
     if (!Object.hasOwn(base, key)) {
       modified = true;
       patches?.push({ op: 'add', path: [id, key], value });
@@ -96,9 +103,21 @@ function diff(store: string, id: string, base: Record<string, unknown>, draft: R
     modified = true;
     if (before !== value) patches?.push({ op: 'replace', path: [id, key], value });
   }
-  if (kept < Object.keys(base).length) {
+  if (kept < fields) {
     modified = true;
-    if (patches) for (const key of Object.keys(base)) if (!Object.hasOwn(draft, key)) patches.push({ op: 'remove', path: [id, key] });
+    if (patches) for (const key in base) if (!Object.hasOwn(draft, key)) patches.push({ op: 'remove', path: [id, key] });
   }
+  if (modified) onlyData(store, id, draft, count);
   return modified;
+}
+
+/** Refuses a draft with symbol keys, hidden fields or accessors: `count` is how many enumerable own keys it has. */
+function onlyData(store: string, id: string, draft: Record<string, unknown>, count: number): void {
+  if (Object.getOwnPropertySymbols(draft).length > 0) notPlain(store, [id], 'an object with symbol keys');
+  const names = Object.getOwnPropertyNames(draft);
+  for (const key of names) {
+    const field = Object.getOwnPropertyDescriptor(draft, key)!;
+    if (!field.enumerable || !('value' in field)) notPlain(store, [id, key], 'a property made with Object.defineProperty (an accessor or a hidden field)');
+  }
+  if (names.length !== count) notPlain(store, [id], 'a property made with Object.defineProperty (an accessor or a hidden field)');
 }

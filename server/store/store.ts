@@ -43,8 +43,8 @@ export function checkPatches(store: string, patches: readonly StorePatch[], pref
 export const NEW_PROTO_KEY =
   'a key named "__proto__" cannot be assigned through an update recipe (immer takes it for a prototype change); use a table for entities keyed by names players choose (table.set takes any id), or replace the object: d.map = { ...d.map, [key]: value }';
 
-/** The plain copies flat-update.ts hands recipes as drafts, while their recipe runs. */
-export const plainDrafts = new WeakSet<object>();
+/** The plain copies flat-update.ts hands recipes as drafts, while their recipe runs (innermost last). */
+export const plainDrafts: object[] = [];
 
 // `draft[key] = value` with key "__proto__" reaches Object.prototype's
 // __proto__ setter, which immer refuses for objects and which silently drops
@@ -57,7 +57,7 @@ if (protoAccessor?.set && protoAccessor.configurable) {
   Object.defineProperty(Object.prototype, '__proto__', {
     ...protoAccessor,
     set(this: unknown, value: unknown) {
-      if (isDraft(this) || plainDrafts.has(this as object)) throw rebindError('NOT_PLAIN_DATA', NEW_PROTO_KEY);
+      if (isDraft(this) || plainDrafts.includes(this as object)) throw rebindError('NOT_PLAIN_DATA', NEW_PROTO_KEY);
       set.call(this, value);
     },
   });
