@@ -2,6 +2,7 @@ import { WebSocket, type RawData } from 'ws';
 import type { RebindError } from '../errors.ts';
 import { decodeRequest, encode, peekSeq, replyError, type EncodedOnce, type Encoding, type Request } from './codec.ts';
 import { Backpressure, type Verdict } from './backpressure.ts';
+import { idleSocket } from './ws-frame.ts';
 import type { Pingable } from './heartbeat.ts';
 import { RateLimiter, WindowCounter, type NetLimits } from './limits.ts';
 import type { Link, Session } from './sessions.ts';
@@ -152,19 +153,28 @@ export class Connection implements Link, Pingable {
 
   /** `burst`: a room snapshot, which the server sends on its own (join, resume, a new view): see Backpressure. */
   deliver(message: EncodedOnce, burst = false): boolean {
+    if (this.encoding === 'msgpack' && this.open) {
+      // A push framed once for all its recipients, written to the socket as is (ws-frame.ts).
+      const socket = idleSocket(this.ws);
+      if (socket) {
+        const { frame, bytes } = message.framed();
+        return this.write(frame, burst, bytes, socket);
+      }
+    }
     return this.write(message.for(this.encoding), burst);
   }
 
-  private write(data: Buffer | string, burst = false): boolean {
+  /** `raw`: `data` is a whole frame, written to this socket instead of through ws; `bytes` is its payload. */
+  private write(data: Buffer | string, burst = false, bytes = byteLength(data), raw?: { write(data: Buffer): boolean }): boolean {
     if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
-    const bytes = byteLength(data);
     const verdict = this.backpressure.beforeWrite(bytes, burst);
     if (verdict !== 'ok') {
       this.tooSlow(verdict);
       return false;
     }
     this.cork();
-    this.ws.send(data);
+    if (raw) raw.write(data as Buffer);
+    else this.ws.send(data);
     this.backpressure.afterWrite(bytes);
     return true;
   }
