@@ -90,29 +90,41 @@ describe('flat rows are updated without immer, exactly as immer would', () => {
     expect(updateFlatRow('t', 'r', 5, () => undefined)).toBeUndefined();
   });
 
-  it('refuses what an immer draft refuses: a prototype, and in a changed row accessors, hidden fields, symbol keys', () => {
+  it('refuses a prototype change, as immer does', () => {
     const base = Object.freeze({ x: 1 });
-    const codeOf = (recipe: (d: Row) => void): string => {
+    const refusal = (recipe: (d: Row) => void): string => {
       try {
-        updateFlatRow('t', 'r', base, recipe);
+        updateFlatRow<Row>('t', 'r', base, recipe);
       } catch (err) {
         return isRebindError(err) ? `${err.code}: ${err.message}` : (err as Error).message;
       }
       return 'accepted';
     };
-    expect(codeOf((d) => void ((d as { __proto__: unknown }).__proto__ = { evil: 1 }))).toMatch(/^NOT_PLAIN_DATA: t\.r: a key named "__proto__"/);
-    expect(codeOf((d) => void ((d as { __proto__: unknown }).__proto__ = 5))).toMatch(/^NOT_PLAIN_DATA/);
-    expect(codeOf((d) => void Object.setPrototypeOf(d, { evil: 1 }))).toMatch(/^NOT_PLAIN_DATA/);
-    expect(codeOf((d) => void Object.defineProperty(d, 'x', { get: () => 2, enumerable: true }))).toMatch(/^NOT_PLAIN_DATA: t\.r\.x: a property made with Object\.defineProperty/);
-    // An accessor that reads as the old value changes nothing by itself; beside a change, the row would keep it.
-    expect(codeOf((d) => void Object.defineProperty(d, 'x', { get: () => 1, enumerable: true }))).toBe('accepted');
-    expect(codeOf((d) => void Object.assign(Object.defineProperty(d, 'x', { get: () => 1, enumerable: true }), { z: 1 }))).toMatch(/^NOT_PLAIN_DATA: t\.r\.x: a property made/);
-    expect(codeOf((d) => void Object.assign(Object.defineProperty(d, 'y', { value: 2, enumerable: false }), { x: 2 }))).toMatch(/^NOT_PLAIN_DATA/);
-    expect(codeOf((d) => void ((d[Symbol('s') as unknown as string] = 1), (d.x = 2)))).toMatch(/^NOT_PLAIN_DATA: t\.r: an object with symbol keys/);
+    expect(refusal((d) => void ((d as { __proto__: unknown }).__proto__ = { evil: 1 }))).toMatch(/^NOT_PLAIN_DATA: t\.r: a key named "__proto__"/);
+    expect(refusal((d) => void ((d as { __proto__: unknown }).__proto__ = 5))).toMatch(/^NOT_PLAIN_DATA/);
+    expect(refusal((d) => void Object.setPrototypeOf(d, { evil: 1 }))).toMatch(/^NOT_PLAIN_DATA/);
     expect(base).toEqual({ x: 1 });
   });
 
-  it('a draft kept after the recipe cannot change the stored row', () => {
+  it('stores exactly what its patches say when a recipe defines fields on its copy (an accessor, a hidden field, a symbol key)', () => {
+    const base = Object.freeze({ x: 1, y: 1 });
+    let reads = 0;
+    const { next, patches } = updateFlatRow<Row>('t', 'r', base, (d) => {
+      // A getter that changes at every read: the row holds the value the patch carries.
+      Object.defineProperty(d, 'x', { get: () => 10 + ++reads, enumerable: true, configurable: true });
+      Object.defineProperty(d, 'y', { value: 2, enumerable: false });
+      d[Symbol('s') as unknown as string] = 3;
+    })!;
+    expect(Object.getOwnPropertyDescriptor(next, 'x')).toEqual({ value: 11, writable: false, enumerable: true, configurable: false });
+    expect(Reflect.ownKeys(next as object)).toEqual(['x']);
+    expect(patches).toEqual([
+      { op: 'replace', path: ['r', 'x'], value: 11 },
+      { op: 'remove', path: ['r', 'y'] },
+    ]);
+    expect(Object.isFrozen(next)).toBe(true);
+  });
+
+  it('a draft kept after the recipe does not reach the stored row', () => {
     const table = defineTable<{ x: number }>('flat-kept');
     table.set('a', { x: 1 });
     let kept: { x: number } | undefined;
@@ -120,9 +132,7 @@ describe('flat rows are updated without immer, exactly as immer would', () => {
       d.x = 2;
       kept = d;
     });
-    expect(() => {
-      kept!.x = 3;
-    }).toThrow(TypeError);
+    kept!.x = 3;
     expect(table.get('a')).toEqual({ x: 2 });
     expect(Object.isFrozen(table.get('a'))).toBe(true);
   });
