@@ -68,6 +68,25 @@ export class TickOfRoom {
     private readonly pieces?: RowPieces,
   ) {
     this.firstSeq = ops.length > 0 ? ops[0]!.seq : Infinity;
+    for (const [store, sight] of view) {
+      if (sight.kind !== 'filter') continue;
+      const live = options.resolve?.(sight.name);
+      const fn = typeof live === 'function' ? (live as RowFilter) : undefined;
+      this.filterFns.set(store, { fn, changed: fn !== room.filters.get(store) });
+    }
+  }
+
+  private indexed = false;
+
+  /**
+   * Indexes the ops by store and row, the first time a member needs its own
+   * share: a room where everyone is sent the same never does (at 1,000
+   * players, a thousand arrays a tick for nothing).
+   */
+  private index(): void {
+    if (this.indexed) return;
+    this.indexed = true;
+    const ops = this.ops;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       let list = this.byStore.get(op.store);
@@ -81,12 +100,6 @@ export class TickOfRoom {
       let at = rows.get(row);
       if (!at) rows.set(row, (at = []));
       at.push(i);
-    }
-    for (const [store, sight] of view) {
-      if (sight.kind !== 'filter') continue;
-      const live = options.resolve?.(sight.name);
-      const fn = typeof live === 'function' ? (live as RowFilter) : undefined;
-      this.filterFns.set(store, { fn, changed: fn !== room.filters.get(store) });
     }
   }
 
@@ -105,6 +118,7 @@ export class TickOfRoom {
     let plain = seat.since < this.firstSeq;
     for (const sight of seat.rows.values()) plain &&= sight.known === null;
     if (plain) return { key: '*', ops: this.ops };
+    this.index();
     const out: SyncOp[] = [];
     // A member that joined mid-tick goes through ops, which say which commit made them.
     const pieces: RowPiece[] | undefined = seat.since < this.firstSeq && this.pieces ? [] : undefined;
