@@ -77,6 +77,8 @@ export class TickOfRoom {
   }
 
   private indexed = false;
+  /** What every member who gets the room's ops as they are is sent: one object for all of them. */
+  private everyone: { key: string; ops: readonly SyncOp[] } | undefined;
 
   /**
    * Indexes the ops by store and row, the first time a member needs its own
@@ -117,7 +119,7 @@ export class TickOfRoom {
   forSeat(seat: Seat): { key: string; ops: readonly SyncOp[]; pieces?: RowPiece[] } {
     let plain = seat.since < this.firstSeq;
     for (const sight of seat.rows.values()) plain &&= sight.known === null;
-    if (plain) return { key: '*', ops: this.ops };
+    if (plain) return (this.everyone ??= { key: '*', ops: this.ops });
     this.index();
     const out: SyncOp[] = [];
     // A member that joined mid-tick goes through ops, which say which commit made them.
