@@ -18,6 +18,8 @@ type Container = Record<string, unknown> | unknown[];
 /** Sets an own property, also for keys like "__proto__" (plain assignment would change the prototype). */
 export function setOwn(target: Container, key: string | number, value: unknown): void {
   if (Array.isArray(target)) target[Number(key)] = value;
+  // Only "__proto__" is an accessor on Object.prototype; any other key assigned is an own data property (and the object stays fast: a join's 1,000 rows were 1,000 defineProperty calls).
+  else if (key !== '__proto__' && Object.getPrototypeOf(target) === Object.prototype) target[key as string] = value;
   else Object.defineProperty(target, String(key), { value, writable: true, enumerable: true, configurable: true });
 }
 

@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { unpackOwnKeys } from '../../client/wire-keys.ts';
 import { rebindError } from '../errors.ts';
+import { binaryFrame } from './ws-frame.ts';
 
 // The wire protocol: a binary frame is MessagePack, a text frame is JSON,
 // with the same shapes.
@@ -30,6 +31,7 @@ export const pushCounters = { syncMessages: 0, syncBytes: 0, otherMessages: 0, o
 /** Encodes once for both kinds of client, lazily (most rooms use one kind). */
 export class EncodedOnce {
   private binary: Buffer | undefined;
+  private frame: Buffer | undefined;
   private text: string | undefined;
   private textBytes = 0;
   private readonly sync: boolean;
@@ -51,14 +53,24 @@ export class EncodedOnce {
   }
   /** Called once per recipient, so counting here counts what is sent (encoding stays once per message). */
   for(encoding: Encoding): Buffer | string {
-    let out: Buffer | string;
-    let bytes: number;
-    if (encoding === 'msgpack') bytes = (out = this.binary ??= this.pack(this.message)).length;
-    else {
-      if (this.text === undefined) this.textBytes = Buffer.byteLength((this.text = JSON.stringify(this.build ? this.build() : this.message)));
-      out = this.text;
-      bytes = this.textBytes;
+    if (encoding === 'msgpack') {
+      const out = (this.binary ??= this.pack(this.message));
+      this.count(out.length);
+      return out;
     }
+    if (this.text === undefined) this.textBytes = Buffer.byteLength((this.text = JSON.stringify(this.build ? this.build() : this.message)));
+    this.count(this.textBytes);
+    return this.text;
+  }
+
+  /** The binary form as one WebSocket frame (ws-frame.ts), framed once however many sockets it is written to; `bytes` is the payload's length. Counted like `for`. */
+  framed(): { frame: Buffer; bytes: number } {
+    const binary = (this.binary ??= this.pack(this.message));
+    this.count(binary.length);
+    return { frame: (this.frame ??= binaryFrame(binary)), bytes: binary.length };
+  }
+
+  private count(bytes: number): void {
     if (this.sync) {
       pushCounters.syncMessages++;
       pushCounters.syncBytes += bytes;
@@ -66,7 +78,6 @@ export class EncodedOnce {
       pushCounters.otherMessages++;
       pushCounters.otherBytes += bytes;
     }
-    return out;
   }
 }
 

@@ -2,6 +2,7 @@ import { WebSocket, type RawData } from 'ws';
 import type { RebindError } from '../errors.ts';
 import { decodeRequest, encode, peekSeq, replyError, type EncodedOnce, type Encoding, type Request } from './codec.ts';
 import { Backpressure, type Verdict } from './backpressure.ts';
+import { idleSocket } from './ws-frame.ts';
 import type { Pingable } from './heartbeat.ts';
 import { RateLimiter, WindowCounter, type NetLimits } from './limits.ts';
 import type { Link, Session } from './sessions.ts';
@@ -34,7 +35,8 @@ export class Connection implements Link, Pingable {
   private readonly badFrames: WindowCounter;
   private pending = 0;
   private closed = false;
-  private corked = false;
+  /** The socket corked in this turn (cork), or null. */
+  private corked: { uncork(): void } | null = null;
   private readonly backpressure: Backpressure;
   private authTimer: ReturnType<typeof setTimeout> | undefined;
   readonly openedAt = monoNow();
@@ -152,19 +154,28 @@ export class Connection implements Link, Pingable {
 
   /** `burst`: a room snapshot, which the server sends on its own (join, resume, a new view): see Backpressure. */
   deliver(message: EncodedOnce, burst = false): boolean {
+    if (this.encoding === 'msgpack' && this.open) {
+      // A push framed once for all its recipients, written to the socket as is (ws-frame.ts).
+      const socket = idleSocket(this.ws);
+      if (socket) {
+        const { frame, bytes } = message.framed();
+        return this.write(frame, burst, bytes, socket);
+      }
+    }
     return this.write(message.for(this.encoding), burst);
   }
 
-  private write(data: Buffer | string, burst = false): boolean {
+  /** `raw`: `data` is a whole frame, written to this socket instead of through ws; `bytes` is its payload. */
+  private write(data: Buffer | string, burst = false, bytes = byteLength(data), raw?: { write(data: Buffer): boolean }): boolean {
     if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
-    const bytes = byteLength(data);
     const verdict = this.backpressure.beforeWrite(bytes, burst);
     if (verdict !== 'ok') {
       this.tooSlow(verdict);
       return false;
     }
     this.cork();
-    this.ws.send(data);
+    if (raw) raw.write(data as Buffer);
+    else this.ws.send(data);
     this.backpressure.afterWrite(bytes);
     return true;
   }
@@ -182,18 +193,25 @@ export class Connection implements Link, Pingable {
   /**
    * Everything sent to this client in one turn of the event loop leaves in
    * one write: the replies to a burst of requests, a tick's pushes. Measured
-   * under load, the write syscalls were most of the server's time.
+   * under load, the write syscalls were most of the server's time. All the
+   * sockets corked in a turn are uncorked by one callback (a tick corks every
+   * member's socket: one callback, not one each).
    */
   private cork(): void {
-    if (this.corked) return;
+    if (this.corked !== null) return;
     const socket = this.socket();
     if (!socket) return;
-    this.corked = true;
+    this.corked = socket;
     socket.cork();
-    hostNextTick(() => {
-      this.corked = false;
-      socket.uncork();
-    });
+    corkedThisTurn.push(this);
+    if (corkedThisTurn.length === 1) hostNextTick(uncorkAll);
+  }
+
+  /** Lets what this turn corked leave (uncorkAll). */
+  uncork(): void {
+    const socket = this.corked;
+    this.corked = null;
+    socket?.uncork();
   }
 
   /** False once closing or closed: a join that finishes after that must not make a player of it. */
@@ -217,6 +235,15 @@ export class Connection implements Link, Pingable {
     // A client that does not read will not read the close frame either.
     hostSetTimeout(() => this.ws.terminate(), 2000).unref();
   }
+}
+
+/** Connections corked in this turn of the event loop, uncorked together at its end. */
+const corkedThisTurn: Connection[] = [];
+
+function uncorkAll(): void {
+  // A write made while uncorking (a socket's drain) corks again for the next turn: take this turn's list first.
+  const list = corkedThisTurn.splice(0);
+  for (const conn of list) conn.uncork();
 }
 
 function byteLength(data: Buffer | string): number {

@@ -33,11 +33,18 @@ interface Node {
 
 function kill(node: Node): void {
   if (node.op) node.op.dead = true;
-  for (const op of node.ordered ?? []) op.dead = true;
-  for (const child of node.children?.values() ?? []) kill(child);
+  // (Most nodes are a field's, with neither: no empty array made to loop over.)
+  if (node.ordered) for (const op of node.ordered) op.dead = true;
+  if (node.children) for (const child of node.children.values()) kill(child);
   node.op = undefined;
   node.ordered = undefined;
   node.children = undefined;
+}
+
+/** The index of the first array index on `path`, or -1. */
+function firstNumber(path: ReadonlyArray<string | number>): number {
+  for (let i = 0; i < path.length; i++) if (typeof path[i] === 'number') return i;
+  return -1;
 }
 
 export function opKind(patch: StorePatch): OpKind {
@@ -59,7 +66,7 @@ export class TickChanges {
     const kind = opKind(patch);
     const op: SyncOp = kind === 'remove' ? { store, kind, path: patch.path, seq } : { store, kind, path: patch.path, value: patch.value, seq };
     const path = patch.path;
-    const firstIndex = kind === 'trim' ? path.length : path.findIndex((key) => typeof key === 'number');
+    const firstIndex = kind === 'trim' ? path.length : firstNumber(path);
     let node: Node | undefined = this.roots.get(store);
     if (!node) this.roots.set(store, (node = {}));
     const depth = firstIndex === -1 ? path.length : firstIndex;

@@ -68,6 +68,31 @@ export class TickOfRoom {
     private readonly pieces?: RowPieces,
   ) {
     this.firstSeq = ops.length > 0 ? ops[0]!.seq : Infinity;
+    for (const [store, sight] of view) {
+      if (sight.kind !== 'filter') continue;
+      const live = options.resolve?.(sight.name);
+      const fn = typeof live === 'function' ? (live as RowFilter) : undefined;
+      this.filterFns.set(store, { fn, changed: fn !== room.filters.get(store) });
+      // Said, not silent: a patch that renamed or removed the filter hides every row of the view from everyone.
+      if (!fn && (ops.some((op) => op.store === store) || [...room.seats.values()].some((seat) => seat.rows.get(store)?.recheck))) {
+        options.onFilterError?.(sight.name, new Error(`no live function is named ${sight.name} (renamed or removed by a patch?): every row of "${store}" stays hidden until one is, or the view changes`));
+      }
+    }
+  }
+
+  private indexed = false;
+  /** What every member who gets the room's ops as they are is sent: one object for all of them. */
+  private everyone: { key: string; ops: readonly SyncOp[] } | undefined;
+
+  /**
+   * Indexes the ops by store and row, the first time a member needs its own
+   * share: a room where everyone is sent the same never does (at 1,000
+   * players, a thousand arrays a tick for nothing).
+   */
+  private index(): void {
+    if (this.indexed) return;
+    this.indexed = true;
+    const ops = this.ops;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       let list = this.byStore.get(op.store);
@@ -81,16 +106,6 @@ export class TickOfRoom {
       let at = rows.get(row);
       if (!at) rows.set(row, (at = []));
       at.push(i);
-    }
-    for (const [store, sight] of view) {
-      if (sight.kind !== 'filter') continue;
-      const live = options.resolve?.(sight.name);
-      const fn = typeof live === 'function' ? (live as RowFilter) : undefined;
-      this.filterFns.set(store, { fn, changed: fn !== room.filters.get(store) });
-      // Said, not silent: a patch that renamed or removed the filter hides every row of the view from everyone.
-      if (!fn && (this.byStore.has(store) || [...room.seats.values()].some((seat) => seat.rows.get(store)?.recheck))) {
-        options.onFilterError?.(sight.name, new Error(`no live function is named ${sight.name} (renamed or removed by a patch?): every row of "${store}" stays hidden until one is, or the view changes`));
-      }
     }
   }
 
@@ -108,7 +123,8 @@ export class TickOfRoom {
   forSeat(seat: Seat): { key: string; ops: readonly SyncOp[]; pieces?: RowPiece[] } {
     let plain = seat.since < this.firstSeq;
     for (const sight of seat.rows.values()) plain &&= sight.known === null;
-    if (plain) return { key: '*', ops: this.ops };
+    if (plain) return (this.everyone ??= { key: '*', ops: this.ops });
+    this.index();
     const out: SyncOp[] = [];
     // A member that joined mid-tick goes through ops, which say which commit made them.
     const pieces: RowPiece[] | undefined = seat.since < this.firstSeq && this.pieces ? [] : undefined;

@@ -33,46 +33,60 @@ function describeValue(value: unknown): string {
  * as an object property is allowed: both codecs drop or keep it harmlessly.
  */
 export function assertPlain(value: unknown, store: string, path: PathKey[] = [], insideArray = false): void {
-  const onStack = new Set<object>();
-  const visit = (v: unknown, inArray: boolean): void => {
-    switch (typeof v) {
-      case 'string':
-      case 'boolean':
-        return;
-      case 'number':
-        if (!Number.isFinite(v)) fail(store, path, describeValue(v));
-        return;
-      case 'undefined':
-        if (inArray) fail(store, path, 'undefined in an array');
-        return;
-      case 'object':
-        break;
-      default:
-        fail(store, path, describeValue(v));
-    }
-    if (v === null) return;
-    const obj = v as object;
-    if (onStack.has(obj)) fail(store, path, 'a cycle (a value that contains itself)');
-    if (Array.isArray(obj)) {
-      onStack.add(obj);
-      for (let i = 0; i < obj.length; i++) {
-        path.push(i);
-        visit(obj[i], true);
-        path.pop();
-      }
-      onStack.delete(obj);
+  // Most values checked are a field's new number or string: no walk, no set of the objects on the path.
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return;
+  if (typeof value === 'number' && Number.isFinite(value)) return;
+  visit({ store, path, onStack: new Set() }, value, insideArray);
+}
+
+interface Walk {
+  store: string;
+  path: PathKey[];
+  /** The objects between the root and the value visited: a value among them is a cycle. */
+  onStack: Set<object>;
+}
+
+// A function of the module, not a closure made per call: under tsx each
+// closure made per call is also named at run time (esbuild's keepNames),
+// which cost more than the check itself on a tick that writes many fields.
+function visit(walk: Walk, v: unknown, inArray: boolean): void {
+  const { store, path, onStack } = walk;
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
       return;
-    }
-    const proto = Object.getPrototypeOf(obj);
-    if (proto !== Object.prototype && proto !== null) fail(store, path, describeValue(obj));
-    if (Object.getOwnPropertySymbols(obj).length > 0) fail(store, path, 'an object with symbol keys');
+    case 'number':
+      if (!Number.isFinite(v)) fail(store, path, describeValue(v));
+      return;
+    case 'undefined':
+      if (inArray) fail(store, path, 'undefined in an array');
+      return;
+    case 'object':
+      break;
+    default:
+      fail(store, path, describeValue(v));
+  }
+  if (v === null) return;
+  const obj = v as object;
+  if (onStack.has(obj)) fail(store, path, 'a cycle (a value that contains itself)');
+  if (Array.isArray(obj)) {
     onStack.add(obj);
-    for (const key of Object.keys(obj)) {
-      path.push(key);
-      visit((obj as Record<string, unknown>)[key], false);
+    for (let i = 0; i < obj.length; i++) {
+      path.push(i);
+      visit(walk, obj[i], true);
       path.pop();
     }
     onStack.delete(obj);
-  };
-  visit(value, insideArray);
+    return;
+  }
+  const proto = Object.getPrototypeOf(obj);
+  if (proto !== Object.prototype && proto !== null) fail(store, path, describeValue(obj));
+  if (Object.getOwnPropertySymbols(obj).length > 0) fail(store, path, 'an object with symbol keys');
+  onStack.add(obj);
+  for (const key of Object.keys(obj)) {
+    path.push(key);
+    visit(walk, (obj as Record<string, unknown>)[key], false);
+    path.pop();
+  }
+  onStack.delete(obj);
 }

@@ -32,26 +32,32 @@ export interface StoreLike extends Participant {
 export function checkPatches(store: string, patches: readonly StorePatch[], prefix: readonly (string | number)[] = []): void {
   for (const p of patches) {
     if (p.op === 'remove' || p.op === 'trim') continue;
+    const v = p.value;
+    // A field's new number or string (most writes): nothing to walk, no path to build.
+    if (typeof v === 'string' || typeof v === 'boolean' || v === null || (typeof v === 'number' && Number.isFinite(v))) continue;
     const path = [...prefix, ...p.path];
     assertPlain(p.value, store, path, typeof path[path.length - 1] === 'number');
   }
 }
 
-const NEW_PROTO_KEY =
+export const NEW_PROTO_KEY =
   'a key named "__proto__" cannot be assigned through an update recipe (immer takes it for a prototype change); use a table for entities keyed by names players choose (table.set takes any id), or replace the object: d.map = { ...d.map, [key]: value }';
+
+/** The plain copies flat-update.ts hands recipes as drafts, while their recipe runs (innermost last). */
+export const plainDrafts: object[] = [];
 
 // `draft[key] = value` with key "__proto__" reaches Object.prototype's
 // __proto__ setter, which immer refuses for objects and which silently drops
 // any other value: a write would be lost without a word. The setter is
-// wrapped once so that on an immer draft it throws instead; on every other
-// object it does exactly what it did.
+// wrapped once so that on a draft (immer's, or a plain one) it throws
+// instead; on every other object it does exactly what it did.
 const protoAccessor = Object.getOwnPropertyDescriptor(Object.prototype, '__proto__');
 if (protoAccessor?.set && protoAccessor.configurable) {
   const set = protoAccessor.set;
   Object.defineProperty(Object.prototype, '__proto__', {
     ...protoAccessor,
     set(this: unknown, value: unknown) {
-      if (isDraft(this)) throw rebindError('NOT_PLAIN_DATA', NEW_PROTO_KEY);
+      if (isDraft(this) || plainDrafts.includes(this as object)) throw rebindError('NOT_PLAIN_DATA', NEW_PROTO_KEY);
       set.call(this, value);
     },
   });

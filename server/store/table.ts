@@ -3,6 +3,7 @@ import { applyWirePatches } from '../../client/replica.ts';
 import type { StorePatch } from './array-delta.ts';
 import { rebindError } from '../errors.ts';
 import { assertPlain } from './plain.ts';
+import { updateFlatRow } from './flat-update.ts';
 import { checkPatches, produceWithPatches, type StoreLike, type StoreOptions } from './store.ts';
 import { currentTransaction, transact } from './transaction.ts';
 
@@ -99,12 +100,18 @@ export class Table<Row> implements StoreLike {
     if (!overlay) return transact(() => this.update(id, recipe));
     const base = this.get(id);
     if (base === undefined) throw rebindError('UNKNOWN_ROW', `${this.name}.${id}: no such row to update`, { details: { store: this.name, id } });
-    const { next, patches } = produceWithPatches(`${this.name}.${id}`, base, recipe);
+    const { next, patches } = updateFlatRow(this.name, id, base, recipe) ?? this.produce(id, base, recipe);
     if (patches.length === 0) return next;
-    checkPatches(this.name, patches, [id]);
+    checkPatches(this.name, patches);
     this.put(overlay, id, next);
-    this.stagePatches(patches.map((p) => ({ ...p, path: [id, ...p.path] })));
+    this.stagePatches(patches);
     return next;
+  }
+
+  /** immer's path, for rows holding objects or arrays: its patches, their paths starting with the row's id. */
+  private produce(id: string, base: Row, recipe: (draft: Draft<Row>) => Draft<Row> | void | undefined): { next: Row; patches: StorePatch[] } {
+    const { next, patches } = produceWithPatches(`${this.name}.${id}`, base, recipe);
+    return { next, patches: patches.map((p) => ({ ...p, path: [id, ...p.path] })) };
   }
 
   delete(id: string): boolean {

@@ -2,6 +2,8 @@ import { enablePatches, produce, setAutoFreeze } from 'immer';
 import { defineTable } from '../../server/api.ts';
 import { allowStandaloneStores } from '../../server/store/define.ts';
 import { transact } from '../../server/store/transaction.ts';
+import { updateFlatRow } from '../../server/store/flat-update.ts';
+import { produceWithPatches } from '../../server/store/store.ts';
 import { median, us, type Row } from './table.ts';
 
 allowStandaloneStores(); // this file makes stores directly, with no server
@@ -49,5 +51,29 @@ export function benchStore(): Row[] {
     });
     rows.push({ section: 'store', what: `move one player among ${n.toLocaleString('en')}`, rebind: us(ours), baseline: `${us(plain)} (immer, keyed record)`, goal: '< 10 µs', met: ours < 10 });
   }
+  rows.push(flatRowUpdate());
   return rows;
+}
+
+/**
+ * The arena tick's write, without the table around it: x and y of one of 500
+ * rows of eight primitive fields, through the flat-row path (flat-update.ts)
+ * and through immer's produceWithPatches, each row a new frozen one each time.
+ */
+function flatRowUpdate(): Row {
+  const start = () => Array.from({ length: 500 }, (_, i) => Object.freeze({ name: `arena${i}`, x: i, y: i, dx: 1, dy: 1, score: 0, color: '#aabbcc', online: true }));
+  type Arena = ReturnType<typeof start>[number];
+  const moveAll = (update: (id: string, row: Arena, recipe: (d: { x: number; y: number }) => void) => Arena) => {
+    let rows = start();
+    return perOp(50, () => {
+      rows = rows.map((row, i) => {
+        const x = row.x + 0.5;
+        const y = row.y - 0.5;
+        return update(`p${i}`, row, (d) => void Object.assign(d, { x, y }));
+      });
+    }) / rows.length;
+  };
+  const flat = moveAll((id, row, recipe) => updateFlatRow('players', id, row, recipe)!.next);
+  const immer = moveAll((id, row, recipe) => produceWithPatches(`players.${id}`, row, recipe).next);
+  return { section: 'store', what: 'update x, y of a row of 8 primitive fields (the arena tick), per row', rebind: us(flat), baseline: `${us(immer)} (immer produceWithPatches)`, goal: 'below immer', met: flat < immer };
 }
