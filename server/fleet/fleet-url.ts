@@ -65,7 +65,8 @@ export async function checkFleetDatabase(url: string, timeoutMs = 3000): Promise
     return { asked: true };
   } catch (err) {
     const why = (err as Error).message;
-    if (!/^ERR\b.*(DB index|out of range|invalid DB)/i.test(why)) return { asked: false };
+    // Any other answer is Redis's to say on the node's own connection; only no answer at all is worth asking again.
+    if (!/^ERR\b.*(DB index|out of range|invalid DB)/i.test(why)) return { asked: !/timed out|connection/i.test(why) };
     return { asked: true, refusal: `Redis at ${safeUrl(bare.toString())} has no database ${db} (it answered "${why}"), the database --fleet ${safeUrl(url)} names: use a database it has (0 to 15 on a Redis with the default "databases 16"), or raise "databases" in its configuration` };
   } finally {
     probe.disconnect();
