@@ -51,6 +51,8 @@ export class Deliveries {
     private readonly node: FleetNode,
     private readonly gateway: Gateway,
     private readonly presence: Presence,
+    /** The node of a room's members, or undefined while this node cannot tell yet. */
+    private readonly roomNode: (room: string) => string | undefined,
   ) {
     const { limits, problem } = holdLimitsFrom(process.env.REBIND_FLEET_HOLD_MS);
     if (problem) log.error(`fleet: ${problem}`);
@@ -96,10 +98,11 @@ export class Deliveries {
     );
   }
 
-  toRoom(node: string, room: string, event: string, payload: unknown): void {
+  /** `node`: the room's holder, undefined while not known (held until it is). */
+  toRoom(node: string | undefined, room: string, event: string, payload: unknown): void {
     const item: Item = ['r', room, event, payload, 0];
     const seq = this.sent++;
-    if (!this.node.connected || this.held.holds(item)) return this.hold(item, node, seq);
+    if (node === undefined || !this.node.connected || this.held.holds(item)) return this.hold(item, node, seq);
     this.queue(node, item, seq);
   }
 
@@ -159,7 +162,7 @@ export class Deliveries {
    * waits for the next try, so that order holds.
    */
   private async deliverHeld(batch: Held[]): Promise<Held[]> {
-    const players = [...new Set(batch.filter((h) => h.node === undefined).map((h) => h.item[1]))];
+    const players = [...new Set(batch.filter((h) => h.node === undefined && h.item[0] === 'p').map((h) => h.item[1]))];
     const found = new Map<string, string | undefined>();
     await Promise.all(players.map(async (p) => found.set(p, (await this.presence.lookup(p).catch(() => undefined))?.node)));
     const delivered: Held[] = [];
@@ -167,7 +170,7 @@ export class Deliveries {
     const byNode = new Map<string, Held[]>();
     for (const h of batch) {
       const key = `${h.item[0]}:${h.item[1]}`;
-      const node = h.node ?? found.get(h.item[1]);
+      const node = h.node ?? (h.item[0] === 'p' ? found.get(h.item[1]) : this.roomNode(h.item[1]));
       if (node === undefined || waiting.has(key)) {
         waiting.add(key);
         continue;

@@ -33,6 +33,15 @@ export class RoomDirectory {
   onTaken: (room: string, holder: string) => void = () => undefined;
   private readonly reload: NodeJS.Timeout;
   private readonly file: string | undefined;
+  /** When this process first reached Redis (0: not yet). */
+  private firstUp = 0;
+  /**
+   * Whether a room missing from the map is nobody's. Not before a reload that
+   * began a full reload period after this process first reached Redis: a
+   * fresh process has no earlier map to keep (see refresh), and an emptied
+   * Redis lists a room again only once its node has reloaded and claimed it.
+   */
+  trusted = false;
 
   constructor(private readonly node: FleetNode) {
     this.file = node.options.dataDir ? path.join(node.options.dataDir, 'fleet-rooms.json') : undefined;
@@ -49,6 +58,9 @@ export class RoomDirectory {
     node.on('room.freed', (p) => {
       const { rooms, holder } = p as { rooms: string[]; holder: string };
       for (const room of rooms) if (this.holders.get(room) === holder) this.holders.delete(room);
+    });
+    node.events.on('redis-up', () => {
+      if (this.firstUp === 0) this.firstUp = Date.now();
     });
     this.reload = setInterval(() => void this.refresh().catch(() => undefined), RELOAD_MS);
     this.reload.unref();
@@ -72,7 +84,9 @@ export class RoomDirectory {
   async refresh(): Promise<void> {
     // A process still waiting for its node id (or a copy refused it) must not take that node's rooms as its own.
     if (!this.node.holdsId) return;
+    const began = Date.now();
     const all = await this.node.redis.run((r) => r.hgetall(this.key));
+    if (this.firstUp !== 0 && began - this.firstUp >= RELOAD_MS) this.trusted = true;
     const before = new Map(this.holders);
     this.holders.clear();
     // A room Redis forgot (emptied by a restart) is still where it was while its holder lives: that node claims it back

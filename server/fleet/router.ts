@@ -46,7 +46,8 @@ export class FleetRouter implements Outbox, NetFleet {
     private readonly directory: RoomDirectory,
     private readonly presence: Presence,
   ) {
-    this.deliveries = new Deliveries(node, gateway, presence);
+    // A held broadcast goes to the room's node once the map can tell; a room nobody holds is this node's (its members here, if any).
+    this.deliveries = new Deliveries(node, gateway, presence, (room) => directory.holder(room) ?? (directory.trusted ? node.id : undefined));
     this.placement = new Placement(host);
     node.on('room.call', (p) => {
       const { room, name, payload, player } = p as { room: string; name: string; payload: unknown; player: string | null };
@@ -67,7 +68,8 @@ export class FleetRouter implements Outbox, NetFleet {
 
   broadcast(room: string, event: string, payload: unknown): void {
     const holder = this.directory.holder(room);
-    if (holder === undefined || holder === this.node.id) return this.gateway.broadcast(room, event, payload);
+    if (holder === this.node.id || (holder === undefined && this.directory.trusted)) return this.gateway.broadcast(room, event, payload);
+    // Not known yet whether another node holds it (a fresh node, Redis down or just refilled): held until the map can tell.
     this.deliveries.toRoom(holder, room, event, payload);
   }
 

@@ -100,4 +100,25 @@ describe.skipIf(!redisOrSkip())('fleet: broadcasts while an emptied Redis refill
     expect(missing.length, `missing ${missing.join(', ')}; lost counted ${lost}`).toBe(lost);
     expect(ok.length).toBeGreaterThan(100);
   }, 90_000);
+
+  it('from a node started while Redis was down, reach the room on its node once the room map can tell where it is', async () => {
+    const s = await join('ds', 1);
+    const shouts: string[] = [];
+    s.on('shout', (m: { text: string }) => shouts.push(m.text));
+    await s.call('game.enter', { room: 'den' });
+    await waitFor(async () => (await redis.hget('rebind:rooms', 'den')) === fleet.nodes[1]!.id, 10_000, 'the room to be placed on node 1');
+    await fleet.redis.stop();
+    // Node 0 starts again with no Redis: it has no map of the rooms at all.
+    await fleet.kill(0);
+    await fleet.restart(0);
+    const p = await join('dp', 0);
+    for (let i = 0; i < 5; i++) await p.call('game.shout', { room: 'den', text: `dark ${i}` });
+    // An emptied Redis: node 1 claims its room again, node 0 reads the map for the first time.
+    await fleet.redis.restart();
+    await waitFor(() => shouts.includes('dark 4'), 20_000, `the broadcasts sent before node 0 knew the room's node (got ${shouts.join(', ')})`);
+    await p.call('game.shout', { room: 'den', text: 'after' });
+    await waitFor(() => shouts.includes('after'), 10_000, 'a broadcast after');
+    expect(shouts).toEqual(['dark 0', 'dark 1', 'dark 2', 'dark 3', 'dark 4', 'after']);
+    expect(await lostTotal(0)).toBe(0);
+  }, 90_000);
 });
