@@ -67,6 +67,11 @@ function isTimeout(err: unknown): boolean {
   return err instanceof Error && /command timed out/i.test(err.message);
 }
 
+/** Redis's answer to a SELECT of a database it does not have. */
+function isDatabaseRefusal(why: string): boolean {
+  return /^ERR\b.*(DB index is out of range|invalid DB index)/i.test(why);
+}
+
 /** A refusal of the credentials in the URL: retrying cannot help. */
 export function isAuthRefusal(why: string): boolean {
   return /^(WRONGPASS|NOAUTH)\b|AUTH\b.*without any password configured|invalid password/i.test(why);
@@ -153,14 +158,17 @@ export function connectFleet(url: string, onReady: () => void, onRefused: (why: 
   }, PROBE_EVERY_MS);
   probe.unref();
   let everReady = false;
+  const refuse = (why: string) => {
+    closing = true;
+    command.disconnect();
+    subscriber.disconnect();
+    onRefused(why);
+  };
   command.on('error', (err: Error) => {
-    if (!everReady && !closing && isAuthRefusal(err.message)) {
-      closing = true;
-      command.disconnect();
-      subscriber.disconnect();
-      onRefused(`Redis at ${safeUrl(url)} refused the credentials in --fleet (${err.message}): fix the user name or password in the URL`);
-      return;
-    }
+    if (closing) return;
+    if (!everReady && isAuthRefusal(err.message)) return refuse(`Redis at ${safeUrl(url)} refused the credentials in --fleet (${err.message}): fix the user name or password in the URL`);
+    // ioredis only reports a refused SELECT and goes on in database 0, another fleet's: at any (re)connect, stop before anything is written there.
+    if (isDatabaseRefusal(err.message)) return refuse(`Redis at ${safeUrl(url)} has no database ${new URL(url).pathname.slice(1) || new URL(url).searchParams.get('db')} (it answered "${err.message}"), the database --fleet ${safeUrl(url)} names: use a database it has, or raise "databases" in its configuration`);
     down(redisWhy(err));
   });
   command.on('close', () => down('connection closed'));
