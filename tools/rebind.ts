@@ -12,7 +12,7 @@ import { parseVerifyWindow } from '../server/patch/verify-window.ts';
 import { COMMANDS, COMMON_OPTIONS, LOCAL_OPTIONS, help } from './cli/commands.ts';
 import { findProjectRoot } from './cli/project-root.ts';
 import { readableArgError } from './cli/arg-errors.ts';
-import { formatHistory, formatPatch, formatStatus, paint, patchExitCode, type PatchRecord } from './cli/format.ts';
+import { formatHistory, formatPatch, formatStatus, paint, patchExitCode, statusExitCode, type PatchRecord } from './cli/format.ts';
 import { PATCH_PUSH } from '../server/admin/protocol.ts';
 
 const usage = (message: string) => new CliError(message, 2, 'USAGE');
@@ -177,7 +177,7 @@ async function run(argv: string[]): Promise<number> {
       case 'status': {
         const status = await client.request('status');
         out(json, status, () => formatStatus(status));
-        return 0;
+        return statusExitCode(status);
       }
       case 'patch': {
         // Said once the patch is applied (its record is pushed before the answer), not before a refusal arrives.

@@ -1,3 +1,4 @@
+import { isRebindError } from '../errors.ts';
 import type { Manifest } from '../patch/live-code.ts';
 import type { FleetPatcher } from './patch-coordinator.ts';
 import type { NodeRecord } from './node.ts';
@@ -22,8 +23,12 @@ export interface FleetNodeStatus {
   seenMsAgo: number;
 }
 
+/** Whether the fleet's Redis answers; while it does not, only this node is known (the answer is partial: `rebind status` exits 3). */
+export type FleetRedisStatus = { up: true } | { up: false; downSince: number; why: string };
+
 export interface FleetStatus {
   node: string;
+  redis: FleetRedisStatus;
   /** The fleet's manifest: the code every node should run (null before any node wrote one). */
   manifest: CodeVersions | null;
   nodes: FleetNodeStatus[];
@@ -49,30 +54,41 @@ export function differences(code: CodeVersions, wanted: CodeVersions): string[] 
 
 export async function fleetStatus(patcher: FleetPatcher): Promise<FleetStatus> {
   const node = patcher.local.node;
-  const [records, manifest, holder] = await Promise.all([node.liveNodes(), patcher.local.code.manifest(), patcher.local.code.lockHolder()]);
-  // The lock outlives the decision (the coordinator still gathers the nodes' outcomes, or died holding it): a decided patch is not under way.
-  const patching = holder && !(await patcher.local.code.decision(holder)) ? holder : null;
-  const wanted = manifest ? codeOf(manifest) : null;
-  const now = Date.now();
   // This node's own entry is read now, not from its last heartbeat.
   const own: NodeRecord = node.record();
+  const outage = node.redis.outage;
+  if (outage) return alone(node.id, own, outage);
+  let records: NodeRecord[], manifest: Manifest | null | undefined, patching: string | null;
+  try {
+    let holder: string | null;
+    [records, manifest, holder] = await Promise.all([node.liveNodes(), patcher.local.code.manifest(), patcher.local.code.lockHolder()]);
+    // The lock outlives the decision (the coordinator still gathers the nodes' outcomes, or died holding it): a decided patch is not under way.
+    patching = holder && !(await patcher.local.code.decision(holder)) ? holder : null;
+  } catch (err) {
+    // Redis went away (or froze) between the check and the reads: still this node's own status, never nothing.
+    if (!isRebindError(err) || err.code !== 'FLEET_UNAVAILABLE') throw err;
+    return alone(node.id, own, node.redis.outage ?? { since: Date.now(), why: err.message });
+  }
+  const wanted = manifest ? codeOf(manifest) : null;
   const all = [own, ...records.filter((r) => r.id !== own.id)];
+  return { node: node.id, redis: { up: true }, manifest: wanted, patching, nodes: all.map((r) => nodeStatus(r, own.id, wanted)).sort((a, b) => a.id.localeCompare(b.id)) };
+}
+
+/** Redis is down: this node only; the fleet's manifest, the other nodes and a patch under way are not known now. */
+function alone(id: string, own: NodeRecord, outage: { since: number; why: string }): FleetStatus {
+  return { node: id, redis: { up: false, downSince: outage.since, why: outage.why }, manifest: null, patching: null, nodes: [nodeStatus(own, own.id, null)] };
+}
+
+function nodeStatus(r: NodeRecord, self: string, wanted: CodeVersions | null): FleetNodeStatus {
   return {
-    node: node.id,
-    manifest: wanted,
-    patching,
-    nodes: all
-      .map((r) => ({
-        id: r.id,
-        self: r.id === own.id,
-        gameUrl: r.gameUrl,
-        adminUrl: r.adminUrl,
-        players: r.load.players,
-        rooms: r.load.rooms,
-        code: r.code,
-        differs: wanted ? differences(r.code, wanted) : [],
-        seenMsAgo: Math.max(0, now - r.at),
-      }))
-      .sort((a, b) => a.id.localeCompare(b.id)),
+    id: r.id,
+    self: r.id === self,
+    gameUrl: r.gameUrl,
+    adminUrl: r.adminUrl,
+    players: r.load.players,
+    rooms: r.load.rooms,
+    code: r.code,
+    differs: wanted ? differences(r.code, wanted) : [],
+    seenMsAgo: Math.max(0, Date.now() - r.at),
   };
 }

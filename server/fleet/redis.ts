@@ -84,6 +84,8 @@ export interface FleetConnections {
   /** Runs one command; any failure (down, timeout, refused) becomes FLEET_UNAVAILABLE. */
   run<T>(fn: (redis: Redis) => Promise<T>): Promise<T>;
   readonly ready: boolean;
+  /** Since when Redis has been down (epoch ms; 0 while it is up), and the first reason it was seen down. */
+  readonly outage: { since: number; why: string } | null;
   close(): Promise<void>;
 }
 
@@ -103,11 +105,13 @@ export function connectFleet(url: string, onReady: () => void, onRefused: (why: 
   // The subscriber queues its SUBSCRIBE until connected, and ioredis subscribes again after each reconnect.
   const subscriber = new Redis(url, options({ connectionName: 'rebind-node-sub', enableOfflineQueue: true }));
   let downSince = 0;
+  let downWhy = '';
   let closing = false;
   const down = (why: string) => {
     // Once per outage, with the reason: ioredis reports every failed attempt.
     if (downSince !== 0 || closing) return;
     downSince = Date.now();
+    downWhy = why;
     log.warn(`FLEET REDIS DOWN at ${safeUrl(url)}: ${why}; serving local rooms, retrying every second`);
   };
   const up = () => {
@@ -179,6 +183,11 @@ export function connectFleet(url: string, onReady: () => void, onRefused: (why: 
     subscriber,
     get ready() {
       return command.status === 'ready' && !silent;
+    },
+    get outage() {
+      if (command.status === 'ready' && !silent) return null;
+      // Not ready and not yet reported (the first attempt is still on its way): down since the start of this process's wait.
+      return { since: downSince || Date.now(), why: downWhy || `connection ${command.status}` };
     },
     async run<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
       if (command.status !== 'ready') throw fleetUnavailable(url, new Error(`connection ${command.status}`));

@@ -29,6 +29,15 @@ export function formatFleetPatch(f: FleetSummary, record: { ok: boolean; noop?: 
 
 /** The fleet section of `rebind status`. */
 export function formatFleetStatus(f: FleetStatus): string[] {
+  if (f.redis && !f.redis.up) {
+    const since = new Date(f.redis.downSince).toISOString().slice(11, 19);
+    const own = f.nodes[0];
+    return [
+      '',
+      `${paint('bold', 'fleet')}  ${paint('red', `the fleet's Redis is DOWN since ${since} UTC (${((Date.now() - f.redis.downSince) / 1000).toFixed(1)} s): ${f.redis.why}`)}`,
+      `  the other nodes, the fleet's code and any patch under way are not known now; this node serves its own rooms${own ? ` (${own.id}: ${own.players} player(s), ${own.rooms} room(s))` : ''}`,
+    ];
+  }
   const lines = ['', `${paint('bold', 'fleet')}  ${f.nodes.length} node(s)${f.patching ? paint('yellow', `, patch ${f.patching} under way`) : ''}`];
   const code = (c: FleetStatus['manifest']) => (c ? Object.entries(c).sort(([a], [b]) => a.localeCompare(b)).map(([m, v]) => `${m} v${v.version} ${v.hash.slice(0, 8)}`).join(', ') : '-');
   lines.push(`  fleet code: ${f.manifest ? code(f.manifest) : paint('yellow', 'none recorded yet')}`);

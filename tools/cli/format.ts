@@ -144,6 +144,11 @@ export function formatStatus(s: Status): string {
   return lines.join('\n');
 }
 
+/** The exit code of `rebind status`: 0 the whole answer, 3 a partial one (the fleet's Redis is down: this node only). */
+export function statusExitCode(s: AdminStatus): number {
+  return s.fleet?.redis && !s.fleet.redis.up ? 3 : 0;
+}
+
 /**
  * The exit code of `rebind patch`: 0 applied (and confirmed, or superseded), 1 refused or rolled back by its
  * verification, 3 applied but unverified (its window saw too few calls; a canary is then withdrawn).
