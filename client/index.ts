@@ -4,6 +4,7 @@ import type { ClientNameOf, KnownName, LooseName, MissingPayload, NotSystemName,
 import { PendingRequests, type ErrorBody, type Redirect } from './requests.ts';
 import { asClientError, RebindClientError, TRANSIENT } from './errors.ts';
 import type { ClientOptions, SocketConstructor, SocketLike } from './options.ts';
+import { detach, watchSilence } from './liveness.ts';
 
 export type { CodeVersions } from './handler-types.ts';
 export type { Redirect } from './requests.ts';
@@ -48,6 +49,8 @@ export class RebindClient {
   /** A move to another node in progress: calls wait for it instead of starting a second one. */
   private moving: Promise<JoinResult> | undefined;
   private reconnecting: Promise<void> | undefined;
+  /** When the server last sent anything (Date.now()). */
+  private heardAt = 0;
   private readonly listeners = new Map<string, Set<Listener>>();
   private authPayload: unknown;
   private closedByUser = false;
@@ -62,26 +65,49 @@ export class RebindClient {
     options: ClientOptions = {},
   ) {
     this.url = homeUrl;
-    this.options = { encoding: 'msgpack', reconnect: true, backoffMs: [100, 5000], fallbackUrls: [], ...options };
+    this.options = { encoding: 'msgpack', reconnect: true, backoffMs: [100, 5000], fallbackUrls: [], connectTimeoutMs: 5000, deadAfterMs: 10_000, ...options };
   }
 
   /** Opens the socket; resolves once it is open. */
   async connect(): Promise<void> {
     this.closedByUser = false;
     const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: SocketConstructor }).WebSocket ?? ((await import('ws')).default as unknown as SocketConstructor);
-    const socket = new Ctor(this.url);
+    const url = this.url;
+    const socket = new Ctor(url);
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     await new Promise<void>((resolve, reject) => {
-      socket.onopen = () => resolve();
-      socket.onerror = () => reject(new RebindClientError('CONNECT_FAILED', `could not connect to ${this.url}`));
-      socket.onclose = (ev) => reject(new RebindClientError('CONNECT_FAILED', `connection to ${this.url} closed: ${ev.code} ${ev.reason}`));
+      // A node that accepts the TCP connection and then answers nothing (frozen) must not hold the client for ever.
+      const timer = setTimeout(() => {
+        detach(socket);
+        reject(new RebindClientError('CONNECT_FAILED', `${url} did not answer within ${this.options.connectTimeoutMs} ms`));
+      }, this.options.connectTimeoutMs);
+      socket.onopen = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      socket.onerror = () => {
+        clearTimeout(timer);
+        reject(new RebindClientError('CONNECT_FAILED', `could not connect to ${url}`));
+      };
+      socket.onclose = (ev) => {
+        clearTimeout(timer);
+        reject(new RebindClientError('CONNECT_FAILED', `connection to ${url} closed: ${ev.code} ${ev.reason}`));
+      };
     });
     socket.onmessage = (ev) => this.onMessage(ev.data);
     socket.onerror = () => undefined;
     socket.onclose = (ev) => this.onClose(socket, ev);
+    this.heardAt = Date.now();
+    watchSilence(socket, this.options.deadAfterMs, {
+      current: () => socket === this.socket,
+      heardAt: () => this.heardAt,
+      ping: () => void this.request('$ping').catch(() => undefined),
+      gone: (silentMs) => this.onClose(socket, { code: 4008, reason: `the server sent nothing for ${Math.round(silentMs / 1000)} s` }),
+    });
     this.emit('open', null);
   }
+
 
   /** Joins as a player through the server's auth hook; the token is kept for resuming. In a fleet the join may land on another node (followed). */
   async join(payload: unknown): Promise<JoinResult> {
@@ -145,14 +171,10 @@ export class RebindClient {
   private cameBackFrom(redirect: Redirect): void {
     this.player = redirect.player;
     this.token = redirect.ticket;
-    const socket = this.socket;
-    if (socket) {
-      socket.onclose = null;
-      socket.onmessage = null;
-      socket.close(1000, 'the node it was sent to did not take it');
-    }
+    if (this.socket) detach(this.socket);
     this.url = this.homeUrl;
-    if (this.closedByUser || !this.options.reconnect) return;
+    // Inside a reconnection already (a resume there was sent on to the same node): it goes on, and says nothing new.
+    if (this.closedByUser || !this.options.reconnect || this.reconnecting) return;
     this.emit('close', { code: 1006, reason: `node ${redirect.node} did not take the player` });
     this.startReconnecting();
   }
@@ -249,6 +271,7 @@ export class RebindClient {
   }
 
   private onMessage(data: unknown): void {
+    this.heardAt = Date.now();
     const message = readFrame(data as string | ArrayBuffer) as unknown[];
     const incoming = this.pending.receive(message);
     if (incoming.kind === 'push') {

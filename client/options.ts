@@ -24,4 +24,12 @@ export interface ClientOptions {
   WebSocket?: SocketConstructor;
   /** Other nodes of a fleet to reconnect through when the node this client is on, and the first address, stay away. */
   fallbackUrls?: string[];
+  /** A connection not open this long after it was started fails with CONNECT_FAILED (default 5000). */
+  connectTimeoutMs?: number;
+  /**
+   * A server that sends nothing this long is taken for gone (frozen, or cut off without a close): the connection is
+   * dropped and the client reconnects as after any close. After half of it in silence the client sends `$ping`.
+   * Default 10000; 0 turns the check off.
+   */
+  deadAfterMs?: number;
 }

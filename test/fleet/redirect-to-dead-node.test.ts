@@ -58,4 +58,36 @@ describe.skipIf(!redisOrSkip())('fleet: a redirect to a node that just died', ()
     expect(client.url).toBe(fleet.nodes[0]!.gameUrl);
     expect(client.player).toBe('p-kd');
   }, 60_000);
+
+  it('the same for a node frozen (SIGSTOP: its sockets open, nothing answered): the move gives up after connectTimeoutMs', async () => {
+    const b = await fleet.restart(1);
+    await untilNodesSeeEachOther(fleet);
+    // Node-a places b-* rooms on node-b again (it sees it live): a probe player is sent there.
+    const probe = new RebindClient(fleet.nodes[0]!.gameUrl, { backoffMs: [50, 400] });
+    clients.push(probe);
+    await probe.connect();
+    await probe.join({ name: 'probe' });
+    await waitFor(async () => (await probe.call('game.enter', { room: `b-probe-${Date.now()}` }).then(() => probe.url === b.gameUrl, () => false)), 20_000, 'a b-* room placed on node-b');
+    const client = new RebindClient(fleet.nodes[0]!.gameUrl, { backoffMs: [50, 400], connectTimeoutMs: 1500 });
+    clients.push(client);
+    await client.connect();
+    await client.join({ name: 'frozen' });
+    const events: string[] = [];
+    for (const e of ['close', 'resumed', 'rejoined']) client.on(e, () => events.push(e));
+    b.proc.proc.kill('SIGSTOP');
+    try {
+      const first = await client.call('game.enter', { room: 'b-2' }).then(
+        () => 'entered',
+        (err: { code: string }) => err.code,
+      );
+      expect(first).toBe('CONNECT_FAILED');
+      await waitFor(() => client.connected && client.url === fleet.nodes[0]!.gameUrl && (events.includes('resumed') || events.includes('rejoined')), 20_000, `the client back on node-a (events: ${events.join(', ')})`);
+      expect(events.filter((e) => e === 'close').length).toBe(1);
+      await waitFor(async () => (await client.call('game.enter', { room: 'b-2' }).then(() => true, () => false)), 20_000, 'entering b-2 again');
+      expect(client.url).toBe(fleet.nodes[0]!.gameUrl);
+      expect(client.player).toBe('p-frozen');
+    } finally {
+      b.proc.proc.kill('SIGCONT');
+    }
+  }, 60_000);
 });
