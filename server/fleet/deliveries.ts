@@ -63,6 +63,38 @@ export class Deliveries {
     });
     node.lostPushes.held = () => this.held.size;
     node.events.on('redis-up', () => void this.drain());
+    node.events.on('node-lost', (id) => void this.settleFor(id));
+  }
+
+  /**
+   * A node reported lost takes nothing any more: what is held for it is
+   * settled now, not at the hold's end. A push for one of its players goes to
+   * the node presence names now (the player was adopted there), and is lost
+   * when presence still names the lost node or nobody; a broadcast to one of
+   * its rooms is lost (its rooms were freed with it: no node holds them).
+   */
+  private async settleFor(lost: string): Promise<void> {
+    const forIt = (h: Held) => (h.node ?? h.triedAt) === lost;
+    const players = [...new Set(this.held.snapshot().filter((h) => forIt(h) && h.item[0] === 'p').map((h) => h.item[1]))];
+    const found = new Map<string, string | undefined>();
+    try {
+      await Promise.all(players.map(async (p) => found.set(p, (await this.presence.lookup(p))?.node)));
+    } catch {
+      return; // Redis is down again: these wait for it like any held push (and for the hold's end).
+    }
+    const gone: Held[] = [];
+    for (const h of this.held.snapshot()) {
+      if (!forIt(h)) continue;
+      if (h.item[0] === 'r') gone.push(h);
+      else if (!found.has(h.item[1])) continue; // held after the lookup: the next drain asks presence itself
+      else {
+        const now = found.get(h.item[1]);
+        if (now === undefined || now === lost) gone.push(h);
+        else h.node = now;
+      }
+    }
+    this.node.lostPushes.lost(this.held.settle(gone), `for node ${lost}, reported lost`, true);
+    if (this.node.connected) void this.drain();
   }
 
   toPlayer(player: string, event: string, payload: unknown, hops = 0): void {
@@ -134,9 +166,13 @@ export class Deliveries {
   private hold(item: Item, node: string | undefined, seq: number): void {
     const now = Date.now();
     // While a drain is under way it expires what is old between its rounds, never a push on its way.
-    const dropped = this.held.hold(item, node, now, seq) + (this.draining ? 0 : this.held.expire(now));
-    this.node.lostPushes.lost(dropped, 'over the hold bounds', true);
+    this.node.lostPushes.lost(this.held.hold(item, node, now, seq), "over the hold's bounds", true);
+    if (!this.draining) this.expire(now);
     if (this.node.connected) void this.drain();
+  }
+
+  private expire(now: number): void {
+    this.node.lostPushes.lost(this.held.expire(now), `held longer than ${this.held.limits.ageMs / 1000} s`, true);
   }
 
   /** Delivers what is held, oldest first, until nothing is (or Redis is down again). */
@@ -145,7 +181,7 @@ export class Deliveries {
     this.draining = true;
     try {
       while (this.held.size > 0 && this.node.connected) {
-        this.node.lostPushes.lost(this.held.expire(Date.now()), 'held too long', true);
+        this.expire(Date.now());
         const delivered = await this.deliverHeld(this.held.snapshot());
         this.node.lostPushes.deliveredLate(this.held.settle(delivered));
         if (this.held.size > 0) await new Promise((r) => setTimeout(r, RETRY_HELD_MS));
@@ -153,7 +189,7 @@ export class Deliveries {
     } finally {
       this.draining = false;
     }
-    if (this.held.size === 0) this.node.lostPushes.outageOver(this.held.limits.ageMs);
+    if (this.held.size === 0) this.node.lostPushes.outageOver();
   }
 
   /**
@@ -190,7 +226,10 @@ export class Deliveries {
           (listening) => {
             if (listening > 0) return void delivered.push(...list);
             // Nobody listening there (yet): a player's push asks presence again next time (the player may have moved).
-            for (const h of list) if (h.item[0] === 'p') h.node = undefined;
+            for (const h of list) {
+              h.triedAt = node;
+              if (h.item[0] === 'p') h.node = undefined;
+            }
           },
           () => undefined,
         ),

@@ -13,6 +13,8 @@ export interface Held {
   item: Item;
   /** The node it goes to, when known as it was held (a room's holder, a player's cached node); else looked up at delivery. */
   node: string | undefined;
+  /** The node it was last sent to that did not take it (nobody listening there): a player's push then asks presence again. */
+  triedAt?: string;
   /** When it was held (ms): older than the age bound, it is lost. */
   at: number;
   /** Order of sending on this node: a push held late (its PUBLISH failed as Redis went down) still takes its place. */

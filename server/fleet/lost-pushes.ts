@@ -17,7 +17,8 @@ export class LostPushes {
   late = 0;
   /** Pushes held now: rebind_fleet_pushes_held (set by the deliveries). */
   held: () => number = () => 0;
-  private lostInOutage = 0;
+  /** Pushes of this outage lost so far, by why: its one line says each reason with its count. */
+  private readonly lostInOutage = new Map<string, number>();
   private lateInOutage = 0;
 
   /** `inOutage`: held during a Redis outage (said in the outage's line); otherwise worth a line of its own. */
@@ -25,7 +26,7 @@ export class LostPushes {
     if (count === 0) return;
     this.total += count;
     if (inOutage) {
-      this.lostInOutage += count;
+      this.lostInOutage.set(why, (this.lostInOutage.get(why) ?? 0) + count);
       return;
     }
     log.warn(`fleet: ${count} cross-node push(es) lost: ${why}`);
@@ -37,11 +38,13 @@ export class LostPushes {
   }
 
   /** Redis is back and nothing is held any more: the outage's counts, once. */
-  outageOver(ageMs: number): void {
-    if (this.lostInOutage === 0 && this.lateInOutage === 0) return;
-    const lost = this.lostInOutage > 0 ? `, ${this.lostInOutage} lost (held longer than ${ageMs / 1000} s, or over the hold's bounds)` : ', none lost';
+  outageOver(): void {
+    const lostCount = [...this.lostInOutage.values()].reduce((a, b) => a + b, 0);
+    if (lostCount === 0 && this.lateInOutage === 0) return;
+    const reasons = [...this.lostInOutage].map(([why, n]) => (this.lostInOutage.size > 1 ? `${n} ${why}` : why)).join('; ');
+    const lost = lostCount > 0 ? `, ${lostCount} lost (${reasons})` : ', none lost';
     log.warn(`fleet: ${this.lateInOutage} cross-node push(es) held while Redis was down were delivered late${lost}`);
-    this.lostInOutage = 0;
+    this.lostInOutage.clear();
     this.lateInOutage = 0;
   }
 }
