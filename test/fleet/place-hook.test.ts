@@ -29,6 +29,8 @@ export function place(ctx: PlaceCtx, r: PlaceRequest) {
   if (r.room.startsWith('boom-')) throw new Error('no rule for ' + r.room);
   if (r.room.startsWith('write-')) { tally.update((d) => { d.byRoom[r.room] = 1; }); return 'node-c'; }
   if (r.room.startsWith('slow-')) { for (;;) {} }
+  if (r.room.startsWith('loop-') || r.room === 'eu-6' || r.room === 'eu-7') ctx.log.info('place asked for ' + r.room);
+  if (r.room.startsWith('loop-')) { for (;;) {} }
   if (r.room.startsWith('busy-')) { const end = Date.now() + 150; while (Date.now() < end) {} return 'node-c'; }
   if (r.room.startsWith('eu-')) return ${rule};
   return undefined;
@@ -101,6 +103,33 @@ describe.skipIf(!redisOrSkip())('fleet: placement by logic (session.place)', () 
     const bumped = await adminRequest<{ result: unknown }>(fleet.nodes[0]!.adminUrl, TOKEN, 'call', { handler: 'game.bump', payload: { room: 'write-1' } });
     expect(bumped.result).toBe(1);
   }, 60_000);
+
+  it('a hook version stopped at its limit twice in a row is not called again until it is patched: one loud line, load decides', async () => {
+    // A new version of the hook (same rule), so that no earlier overrun counts.
+    // A different expression each time (a comment alone is not a new build).
+    const patch = async (field: string) => {
+      fleet.project.write('logic/session.ts', session(`(r.${field} ? 'node-b' : 'node-b')`));
+      const r = await adminRequest<FleetPatchResult>(fleet.nodes[0]!.adminUrl, TOKEN, 'patch', { modules: ['session'] });
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+    };
+    await patch('nodes');
+    const asked = () => said(0).split('\n').filter((l) => l.startsWith('place asked for loop-'));
+    for (const room of ['loop-1', 'loop-2', 'loop-3', 'loop-4']) expect(nodeOf(await enter(`x-${room}`, 0, room)), room).toBeGreaterThanOrEqual(0);
+    expect(asked()).toEqual(['place asked for loop-1', 'place asked for loop-2']);
+    const stopped = said(0).split('\n').filter((l) => l.startsWith('PLACEMENT HOOK STOPPED'));
+    expect(stopped).toHaveLength(1);
+    expect(stopped[0]).toMatch(/^PLACEMENT HOOK STOPPED: session\.place \(session v\d+ [0-9a-f]{8}\) ran over its 500 ms limit and was stopped \(an endless loop\?\) 2 times in a row, .*not called again until session is patched.*room "loop-2"/);
+    // The busy line names the hook, not only the handler it ran in.
+    expect(said(0)).toMatch(/session\.place kept the event loop busy for about \d+ ms/);
+    // Not called: a room it would send to node-b is placed by load, with no refusal.
+    expect(nodeOf(await enter('e6', 0, 'eu-6'))).toBeGreaterThanOrEqual(0);
+    expect(said(0)).not.toMatch(/place asked for eu-6/);
+    expect(said(0)).not.toMatch(/room "eu-6"/);
+    // Patched: called again, and it decides.
+    await patch('room');
+    expect(nodeOf(await enter('e7', 0, 'eu-7')), fleet.logs()).toBe(1);
+    expect(said(0)).toMatch(/place asked for eu-7/);
+  }, 90_000);
 
   it('a node that is gone is never chosen: the hook naming it is refused and load decides', async () => {
     await fleet.kill(1);
