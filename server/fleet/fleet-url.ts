@@ -22,10 +22,15 @@ export function fleetUrlProblem(url: string): string | undefined {
   if (!parsed.hostname) return `--fleet ${shown} names no host: write it as redis://host:port`;
   if (parsed.hash) return `--fleet ${shown}: the part "${parsed.hash}" has no meaning in a Redis URL; remove it`;
   if (!/^(\/(\d{1,9})?)?$/.test(parsed.pathname)) {
-    return `--fleet ${shown}: the path "${decodeURIComponent(parsed.pathname)}" must be a database number (redis://host:port/2), or nothing for database 0`;
+    // As written: decoded, "/%31" read "/1", which is a database number, and the line contradicted itself.
+    const written = /^rediss?:\/\/[^/?#]*([^?#]*)/.exec(url)?.[1] ?? parsed.pathname;
+    return `--fleet ${shown}: the path "${written}" must be a database number (redis://host:port/2), or nothing for database 0`;
   }
   const db = parsed.searchParams.getAll('db');
   if (db.length > 1 || (db.length === 1 && !/^\d{1,9}$/.test(db[0]!))) return `--fleet ${shown}: "db=${db.join('&db=')}" must be one database number`;
+  const fromPath = parsed.pathname.slice(1);
+  // ioredis takes the path and ignores db=: two different numbers would silently use the path's.
+  if (fromPath && db.length === 1 && Number(fromPath) !== Number(db[0])) return `--fleet ${shown}: the path names database ${fromPath} and "db=${db[0]}" names another; give the database once`;
   return undefined;
 }
 

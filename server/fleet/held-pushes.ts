@@ -40,10 +40,11 @@ export const HOLD_LIMITS: HoldLimits = { count: 10_000, bytes: 16 * 1024 * 1024,
  */
 export function holdLimitsFrom(text: string | undefined): { limits: HoldLimits; problem?: string } {
   if (text === undefined || text.trim() === '') return { limits: HOLD_LIMITS };
-  const ms = Number(text);
+  // Plain decimal digits only: Number() also reads "0x3e8", "1e3" and " 1000 " as numbers nobody meant to write here.
+  const ms = /^\d{1,9}$/.test(text) ? Number(text) : NaN;
   const { min, max, fallback } = HOLD_MS_RANGE;
-  if (Number.isInteger(ms) && ms >= min && ms <= max) return { limits: { ...HOLD_LIMITS, ageMs: ms } };
-  return { limits: HOLD_LIMITS, problem: `REBIND_FLEET_HOLD_MS must be a whole number of milliseconds from ${min} to ${max}, got "${text}": the default ${fallback} ms is used` };
+  if (ms >= min && ms <= max) return { limits: { ...HOLD_LIMITS, ageMs: ms } };
+  return { limits: HOLD_LIMITS, problem: `REBIND_FLEET_HOLD_MS must be a whole number of milliseconds in plain digits, from ${min} to ${max}, got "${text}": the default ${fallback} ms is used` };
 }
 
 export class HeldPushes {

@@ -20,6 +20,10 @@ it('a path that is not a database number is named; a database number, no path an
   expect(fleetUrlProblem('redis://u:secret@127.0.0.1:6379/x')).not.toContain('secret');
   expect(fleetUrlProblem('redis://127.0.0.1:6379/?db=x')).toMatch(/"db=x" must be one database number/);
   expect(fleetUrlProblem('http://127.0.0.1:6379')).toMatch(/must be a Redis URL/);
+  // Named as written (decoded, "/%31" read "/1", a database number); two databases named at once are refused.
+  expect(fleetUrlProblem('redis://127.0.0.1:6379/%31')).toBe('--fleet redis://127.0.0.1:6379/%31: the path "/%31" must be a database number (redis://host:port/2), or nothing for database 0');
+  expect(fleetUrlProblem('redis://127.0.0.1:6379/15?db=3')).toBe('--fleet redis://127.0.0.1:6379/15?db=3: the path names database 15 and "db=3" names another; give the database once');
+  expect(fleetUrlProblem('redis://127.0.0.1:6379/3?db=3')).toBeUndefined();
   for (const good of ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://127.0.0.1:6379/3', 'rediss://u:p@h.example:6380/15', 'redis://127.0.0.1:6379?db=2']) expect(fleetUrlProblem(good), good).toBeUndefined();
 });
 

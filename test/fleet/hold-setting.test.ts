@@ -18,7 +18,7 @@ describe('REBIND_FLEET_HOLD_MS', () => {
     expect(holdLimitsFrom('6000').limits.ageMs).toBe(6000);
     expect(holdLimitsFrom(String(HOLD_MS_RANGE.min)).limits.ageMs).toBe(HOLD_MS_RANGE.min);
     expect(holdLimitsFrom(String(HOLD_MS_RANGE.max)).limits.ageMs).toBe(HOLD_MS_RANGE.max);
-    for (const bad of ['abc', '-5', '0', '1e12', '999', '600001', '2.5', 'Infinity', 'NaN', '30s']) {
+    for (const bad of ['abc', '-5', '0', '1e12', '999', '600001', '2.5', 'Infinity', 'NaN', '30s', '0x3e8', '1e3', '1000.0', '+1000', ' 1000', '0b1111101000']) {
       const { limits, problem } = holdLimitsFrom(bad);
       expect(limits.ageMs, bad).toBe(HOLD_MS_RANGE.fallback);
       expect(problem, bad).toContain(`got "${bad}"`);
