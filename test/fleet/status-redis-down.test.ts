@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
@@ -16,12 +17,15 @@ const TOKEN = 'rebind_status_redis_down_token';
 
 describe.skipIf(!redisOrSkip())('fleet: rebind status while Redis is down', () => {
   let fleet: TestFleet;
+  let redisPid = 0;
   const clients: RebindClient[] = [];
+  const cli = (...args: string[]) => runCli(['status', ...args, '--server', fleet.nodes[0]!.adminUrl, '--token', TOKEN]);
   beforeAll(async () => {
     fleet = await startFleet({ nodes: 2, files: FLEET_GAME, env: { REBIND_ADMIN_TOKEN: TOKEN } });
     await untilNodesSeeEachOther(fleet);
   }, 60_000);
   afterAll(async () => {
+    if (redisPid) process.kill(redisPid, 'SIGCONT');
     for (const c of clients) c.close();
     await fleet?.stop();
   });
@@ -31,7 +35,6 @@ describe.skipIf(!redisOrSkip())('fleet: rebind status while Redis is down', () =
     clients.push(client);
     await client.connect();
     await client.join({ name: 'st' });
-    const cli = (...args: string[]) => runCli(['status', ...args, '--server', fleet.nodes[0]!.adminUrl, '--token', TOKEN]);
 
     const whole = await cli('--json');
     expect(whole.code, whole.stdout + whole.stderr).toBe(0);
@@ -60,5 +63,29 @@ describe.skipIf(!redisOrSkip())('fleet: rebind status while Redis is down', () =
     await fleet.redis.restart();
     await waitFor(async () => (await cli('--json')).code === 0, 20_000, 'status to be whole again');
     expect(JSON.parse((await cli('--json')).stdout).fleet.redis.up).toBe(true);
+  }, 90_000);
+
+  it('a frozen Redis (connected, answering nothing) alike: before the node has judged it down, and after', async () => {
+    const redis = new Redis(fleet.redis.url, { maxRetriesPerRequest: 0 });
+    redis.on('error', () => undefined);
+    redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))![1]);
+    redis.disconnect();
+    await waitFor(async () => (await cli('--json')).code === 0, 20_000, 'status to be whole');
+    const downLines = () => fleet.nodes[0]!.proc.output().split('\n').filter((l) => l.includes('FLEET REDIS DOWN')).length;
+    const before = downLines();
+    process.kill(redisPid, 'SIGSTOP');
+    try {
+      // At once: the node still takes Redis for up, and its reads for the fleet's section go unanswered.
+      const early = await cli('--json');
+      expect(early.code, early.stdout + early.stderr).toBe(3);
+      expect(JSON.parse(early.stdout).fleet.redis.up).toBe(false);
+      await waitFor(() => downLines() > before, 15_000, 'node 0 to judge the frozen Redis down');
+      const late = await cli();
+      expect(late.code, late.stdout + late.stderr).toBe(3);
+      expect(late.stdout).toMatch(/the fleet's Redis is DOWN since .*did not answer within/);
+    } finally {
+      process.kill(redisPid, 'SIGCONT');
+    }
+    await waitFor(async () => (await cli('--json')).code === 0, 20_000, 'status to be whole again');
   }, 90_000);
 });
