@@ -74,7 +74,8 @@ export class Deliveries {
    * its rooms is lost (its rooms were freed with it: no node holds them).
    */
   private async settleFor(lost: string): Promise<void> {
-    const forIt = (h: Held) => (h.node ?? h.triedAt) === lost;
+    // A player's push held before its node was known (Redis went down while asking) is the lost node's if presence says so.
+    const forIt = (h: Held) => (h.node ?? h.triedAt) === lost || (h.item[0] === 'p' && (h.node ?? h.triedAt) === undefined);
     const players = [...new Set(this.held.snapshot().filter((h) => forIt(h) && h.item[0] === 'p').map((h) => h.item[1]))];
     const found = new Map<string, string | undefined>();
     try {
@@ -89,8 +90,8 @@ export class Deliveries {
       else if (!found.has(h.item[1])) continue; // held after the lookup: the next drain asks presence itself
       else {
         const now = found.get(h.item[1]);
-        if (now === undefined || now === lost) gone.push(h);
-        else h.node = now;
+        if (now === lost || (now === undefined && (h.node ?? h.triedAt) === lost)) gone.push(h);
+        else if (now !== undefined) h.node = now;
       }
     }
     this.node.lostPushes.lost(this.held.settle(gone), `for node ${lost}, reported lost`, true);
