@@ -144,7 +144,9 @@ export class JournalWriter {
     if (this.mode === 'off' || this.durableSeq >= seq) return undefined;
     // `interval` acknowledges at once, unless the disk lags so far behind that a crash would lose more than promised.
     if (this.mode === 'interval') {
-      if (!this.lagging) return undefined;
+      // Judged now as well as at the tick: a busy event loop makes the tick late, and acknowledgements must not
+      // run ahead of the disk meanwhile.
+      if (!this.lagging && !(this.entries.length > 0 && monoNow() - this.lagSince > (this.options.lagLimitMs ?? 200))) return undefined;
       // Waiting for the disk: ask for the fsync now rather than at the next tick.
       this.syncWanted = true;
       this.kick();
