@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RebindClient } from '../../client/index.ts';
-import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
+import { describe, expect, it } from 'vitest';
+import { fleetForTests } from '../helpers/fleet.ts';
 import { waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
@@ -15,26 +14,11 @@ const TOKEN = 'rebind_held_for_lost_node_token';
 const outageLines = (log: string) => log.split('\n').filter((l) => /push\(es\) held while Redis was down/.test(l));
 
 describe.skipIf(!redisOrSkip())('fleet: pushes held for a node reported lost', () => {
-  let fleet: TestFleet;
-  const clients: RebindClient[] = [];
-  beforeAll(async () => {
-    // The default hold (30 s): settled at the hold's end would be far too late for the wait below.
-    fleet = await startFleet({ nodes: 2, files: FLEET_GAME, env: { REBIND_ADMIN_TOKEN: TOKEN } });
-    await untilNodesSeeEachOther(fleet);
-  }, 60_000);
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    await fleet?.stop();
-  });
+  const under = fleetForTests({ nodes: 2, files: FLEET_GAME, env: { REBIND_ADMIN_TOKEN: TOKEN } });
 
   it('are counted lost as soon as the node is reported lost, under that reason, in the one outage line', async () => {
-    const join = async (name: string, node: number) => {
-      const c = new RebindClient(fleet.nodes[node]!.gameUrl, { reconnect: false });
-      clients.push(c);
-      await c.connect();
-      await c.join({ name });
-      return c;
-    };
+    const join = (name: string, node: number) => under.join(name, node);
+    const fleet = under.fleet;
     const a = await join('ha', 0);
     const b = await join('hb', 1);
     const told: string[] = [];

@@ -1,7 +1,6 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RebindClient } from '../../client/index.ts';
-import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fleetForTests } from '../helpers/fleet.ts';
 import { runCli } from '../helpers/process.ts';
 import { waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
@@ -16,25 +15,17 @@ import { FLEET_GAME } from './game.ts';
 const TOKEN = 'rebind_status_redis_down_token';
 
 describe.skipIf(!redisOrSkip())('fleet: rebind status while Redis is down', () => {
-  let fleet: TestFleet;
   let redisPid = 0;
-  const clients: RebindClient[] = [];
-  const cli = (...args: string[]) => runCli(['status', ...args, '--server', fleet.nodes[0]!.adminUrl, '--token', TOKEN]);
-  beforeAll(async () => {
-    fleet = await startFleet({ nodes: 2, files: FLEET_GAME, env: { REBIND_ADMIN_TOKEN: TOKEN } });
-    await untilNodesSeeEachOther(fleet);
-  }, 60_000);
-  afterAll(async () => {
+  const under = fleetForTests({ nodes: 2, files: FLEET_GAME, env: { REBIND_ADMIN_TOKEN: TOKEN } });
+  const cli = (...args: string[]) => runCli(['status', ...args, '--server', under.fleet.nodes[0]!.adminUrl, '--token', TOKEN]);
+  // Before the fleet's own afterAll (hooks run in reverse): a frozen redis-server must wake to be stopped.
+  afterAll(() => {
     if (redisPid) process.kill(redisPid, 'SIGCONT');
-    for (const c of clients) c.close();
-    await fleet?.stop();
   });
 
   it("shows the node's own status, Redis down since when, and exits 3; whole again once Redis is back", async () => {
-    const client = new RebindClient(fleet.nodes[0]!.gameUrl, { reconnect: false });
-    clients.push(client);
-    await client.connect();
-    await client.join({ name: 'st' });
+    const fleet = under.fleet;
+    await under.join('st', 0);
 
     const whole = await cli('--json');
     expect(whole.code, whole.stdout + whole.stderr).toBe(0);
@@ -66,6 +57,7 @@ describe.skipIf(!redisOrSkip())('fleet: rebind status while Redis is down', () =
   }, 90_000);
 
   it('a frozen Redis (connected, answering nothing) alike: before the node has judged it down, and after', async () => {
+    const fleet = under.fleet;
     const redis = new Redis(fleet.redis.url, { maxRetriesPerRequest: 0 });
     redis.on('error', () => undefined);
     redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))![1]);
