@@ -59,7 +59,8 @@ export class Deliveries {
     this.held = new HeldPushes(limits);
     node.on('fleet.deliver', (batch, from) => {
       const { from: mark, pushes } = batch as Batch;
-      for (const [seq, item] of pushes) if (this.seen.first(`${from} ${mark}`, seq)) this.receive(item);
+      const seen = this.seen.of(`${from} ${mark}`);
+      for (const [seq, item] of pushes) if (seen.first(seq)) this.receive(item);
     });
     node.lostPushes.held = () => this.held.size;
     node.events.on('redis-up', () => void this.drain());
