@@ -84,7 +84,12 @@ function renderFleet(f: Status['fleet']): void {
   $('fleet-section').hidden = !f;
   if (!f) return;
   const code = (c: Record<string, { version: number; hash: string }> | null) => (c ? Object.entries(c).sort(([a], [b]) => a.localeCompare(b)).map(([m, v]) => `${m} v${v.version} ${v.hash.slice(0, 8)}`).join(', ') : 'none recorded yet');
-  $('fleet-code').textContent = `the fleet's code: ${code(f.manifest)}${f.patching ? `; patch ${f.patching} under way` : ''}`;
+  // While the fleet's Redis is down, only this node is known: say so rather than show a fleet of one.
+  const redis = f.redis;
+  $('fleet-code').textContent = redis.up
+    ? `the fleet's code: ${code(f.manifest)}${f.patching ? `; patch ${f.patching} under way` : ''}`
+    : `the fleet's Redis is DOWN since ${new Date(redis.downSince).toISOString().slice(11, 19)} UTC (${redis.why}): the other nodes and the fleet's code are not known now`;
+  $('fleet-code').className = redis.up ? 'handlers' : 'handlers fail';
   $('fleet').replaceChildren(
     ...f.nodes.map((n) =>
       el(
