@@ -61,7 +61,8 @@ export class HeldPushes {
 
   /** Whether pushes for this item's target are held (a new one must queue behind them). */
   holds(item: Item): boolean {
-    return this.targets.has(targetOf(item));
+    // Asked for every cross-node push: nothing held (nearly always) costs no key string.
+    return this.targets.size > 0 && this.targets.has(targetOf(item));
   }
 
   /** Holds a push in its place by `seq`; returns how many of the oldest had to go to stay within the count and byte bounds. */
