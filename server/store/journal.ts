@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { Packr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE } from 'msgpackr';
 import { unpackOwnKeys } from '../../client/wire-keys.ts';
 
 // The on-disk framing shared by snapshots and the journal: each record is
@@ -16,11 +16,13 @@ const PROTO = Buffer.from('__proto__');
 const HEADER = 8;
 
 export function frame(value: unknown): Buffer {
-  const payload = packr.pack(value);
-  const out = Buffer.allocUnsafe(HEADER + payload.length);
+  // The payload is encoded behind HEADER bytes msgpackr leaves free, and the
+  // header written into them: no second buffer and no copy (a journal record
+  // is framed for every committed transaction).
+  const out = packr.pack(value, RESERVE_START_SPACE | HEADER);
+  const payload = out.subarray(HEADER);
   out.writeUInt32LE(payload.length, 0);
   out.writeUInt32LE(crc32(payload), 4);
-  payload.copy(out, HEADER);
   return out;
 }
 
