@@ -59,7 +59,9 @@ export function updateFlatRow<Row>(store: string, id: string, base: Row, recipe:
     if (err instanceof Error && err.message === NEW_PROTO_KEY) throw protoError(`${store}.${id}`);
     throw err;
   } finally {
-    plainDrafts.length = depth;
+    // Popped when nothing was left behind (setting an array's length is a runtime call; this runs per update).
+    if (plainDrafts.length === depth + 1) plainDrafts.pop();
+    else plainDrafts.length = depth;
   }
   // `d.__proto__ = x` is refused by the setter (store.ts); Object.setPrototypeOf is seen here.
   if (Object.getPrototypeOf(draft) !== proto) throw protoError(`${store}.${id}`);

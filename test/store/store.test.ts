@@ -151,6 +151,27 @@ describe('tables', () => {
     ]);
   });
 
+  it('walks every row once while the loop writes to the table, before and after its first write', () => {
+    const t = defineTable<{ x: number }>('walk', { rows: { a: { x: 1 }, b: { x: 2 }, c: { x: 3 } } });
+    // A walk begun before any write (the committed rows), then one begun after writes (the staged view).
+    transact(() => {
+      const seen: Array<[string, number]> = [];
+      for (const [id, row] of t.entries()) {
+        seen.push([id, row.x]);
+        t.update(id, (d) => void (d.x *= 10));
+        if (id === 'a') t.set('d', { x: 4 });
+      }
+      expect(seen).toEqual([['a', 1], ['b', 2], ['c', 3]]);
+      expect([...t.values()].map((r) => r.x)).toEqual([10, 20, 30, 4]);
+      t.delete('b');
+      expect([...t.ids()]).toEqual(['a', 'c', 'd']);
+      expect([...t.entries()]).toEqual([['a', { x: 10 }], ['c', { x: 30 }], ['d', { x: 4 }]]);
+    });
+    expect([...t.values()].map((r) => r.x)).toEqual([10, 30, 4]);
+    expect([...t.ids()]).toEqual(['a', 'c', 'd']);
+    expect(Object.isFrozen([...t.values()][0])).toBe(true);
+  });
+
   it('refuses to update a missing row and non-plain rows', () => {
     const t = defineTable<{ x: number }>('strict');
     expect(errorOf(() => t.update('nope', (d) => void (d.x = 1))).code).toBe('UNKNOWN_ROW');
