@@ -3,7 +3,8 @@ import { verdict, type Point } from '../../tools/bench/arena.ts';
 
 // The arena bench's verdict: a run whose clients fell far behind the tick
 // rate proves nothing (it once said "met" at 2-4 updates/s), and the server's
-// CPU is judged against Colyseus's figures as well as the bytes.
+// CPU is judged against Colyseus's (measured in the same run, else issue 14's
+// table) as well as the bytes.
 
 const healthy: Point = { bytesPerClientPerTick: 11_000, bytesPerMovedPlayer: 11, updatesPerClientPerSecond: 19.8, movedSeenPerTick: 1000, joinSeconds: 1, open: 1000, cpu: 0.3, rss: 100 };
 
@@ -29,6 +30,20 @@ describe('arena bench verdict', () => {
       expect(over.note).toContain(`vs ${cores}: NOT met`);
       expect(verdict({ ...healthy, cpu: cores }, players).met).toBe(true);
     }
+  });
+
+  it('judges CPU against the Colyseus room measured in the same run when there is one', () => {
+    const colyseus = { ...healthy, cpu: 0.36 };
+    expect(verdict({ ...healthy, cpu: 0.36 }, 500, colyseus)).toMatchObject({ met: true, goal: expect.stringContaining("CPU <= 0.36 cores (Colyseus in this run; issue 14's table: 0.21)") });
+    const over = verdict({ ...healthy, cpu: 0.4 }, 500, colyseus);
+    expect(over.met).toBe(false);
+    expect(over.note).toContain('CPU 0.40 vs 0.36: NOT met');
+  });
+
+  it('judges no CPU against a Colyseus run whose clients fell behind, and does not call it met', () => {
+    const v = verdict({ ...healthy, cpu: 0.1 }, 1000, { ...healthy, cpu: 0.9, updatesPerClientPerSecond: 10 });
+    expect(v.met).toBe(false);
+    expect(v.note).toMatch(/CPU not judged: the Colyseus run was INVALID: clients got 10\.0 updates\/s/);
   });
 
   it('fails on bytes per moved player above 12', () => {

@@ -18,8 +18,9 @@ interface Child {
   stop(): Promise<void>;
 }
 
-export async function serve(args: string[], env: Record<string, string> = {}): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', SERVE, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, REBIND_LOG: 'error', ...env } });
+/** Starts serve.ts with `args`, or `script` (a plain .mjs server that prints READY <port> too). */
+export async function serve(args: string[], env: Record<string, string> = {}, script?: string): Promise<Child> {
+  const proc = spawn(process.execPath, [...(script ? [script] : ['--import', 'tsx', SERVE]), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, REBIND_LOG: 'error', ...env } });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d) => {
