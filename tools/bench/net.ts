@@ -11,6 +11,8 @@ import { ms, type Row } from './table.ts';
 // every 200 ms, and 1,000 players of the demo at 20 Hz with state sync.
 
 const SERVE = fileURLToPath(new URL('./serve.ts', import.meta.url));
+/** Node's flags for a rebind server, as `npm start` and the `rebind-server` bin give them (test/package/server-flags.test.ts). */
+export const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 interface Child {
   proc: ChildProcess;
@@ -20,7 +22,7 @@ interface Child {
 
 /** Starts serve.ts with `args`, or `script` (a plain .mjs server that prints READY <port> too). */
 export async function serve(args: string[], env: Record<string, string> = {}, script?: string): Promise<Child> {
-  const proc = spawn(process.execPath, [...(script ? [script] : ['--import', 'tsx', SERVE]), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, REBIND_LOG: 'error', ...env } });
+  const proc = spawn(process.execPath, [...(script ? [script] : [...SERVER_NODE_FLAGS, '--import', 'tsx', SERVE]), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, REBIND_LOG: 'error', ...env } });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d) => {
