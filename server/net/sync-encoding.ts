@@ -108,41 +108,46 @@ export function blockedBy(ops: readonly SyncOp[]): Map<string, Set<string | numb
 
 export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[] {
   const blocked = blockedBy(ops);
-  // store id -> row id -> field ids and values, in the order set
-  const rows = new Map<number, Map<number, { fields: number[]; values: unknown[] }>>();
+  const grouped: SyncOp[] = [];
   const rest: SyncOp[] = [];
   for (const op of ops) {
     if (!groupable(op, blocked)) {
       rest.push(op);
       continue;
     }
-    const [store, row, field] = fieldIds(op, dict);
-    let byRow = rows.get(store);
-    if (!byRow) rows.set(store, (byRow = new Map()));
-    const entry = byRow.get(row);
-    if (entry) {
-      entry.fields.push(field);
-      entry.values.push(op.value);
-    } else byRow.set(row, { fields: [field], values: [op.value] });
+    fieldIds(op, dict);
+    grouped.push(op);
   }
+  // Sorted by store, row and field (key ids): a row's fields side by side in the order its group names them,
+  // each group's rows ascending. One array sorted in place, instead of a map of rows with arrays that grow per
+  // field: this runs for every room at every tick, and was the sync's largest source of garbage.
+  grouped.sort(byKeyIds);
   const tokens: unknown[] = [];
-  for (const [store, byRow] of rows) {
-    const groups = new Map<string | number, { fields: number[]; rows: Array<[number, unknown[]]> }>();
-    for (const [row, entry] of byRow) {
-      const { fields, values } = sortedFields(entry.fields, entry.values);
+  let i = 0;
+  while (i < grouped.length) {
+    const store = grouped[i]!.ids![0];
+    const groups = new Map<string | number, { fields: number[]; rows: number[]; values: unknown[] }>();
+    while (i < grouped.length && grouped[i]!.ids![0] === store) {
+      const row = grouped[i]!.ids![1];
+      let end = i + 1;
+      while (end < grouped.length && grouped[end]!.ids![0] === store && grouped[end]!.ids![1] === row) end++;
       // Most rows change one or two fields: a number names the set without building a string.
-      const key = fields.length === 1 ? fields[0]! : fields.length === 2 ? fields[0]! * 0x100000 + fields[1]! : fields.join(',');
+      const width = end - i;
+      const first = grouped[i]!.ids![2];
+      const key = width === 1 ? first : width === 2 ? first * 0x100000 + grouped[i + 1]!.ids![2] : fieldsOf(grouped, i, end).join(',');
       let group = groups.get(key);
-      if (!group) groups.set(key, (group = { fields, rows: [] }));
-      group.rows.push([row, values]);
+      if (!group) groups.set(key, (group = { fields: fieldsOf(grouped, i, end), rows: [], values: [] }));
+      group.rows.push(row);
+      for (let k = i; k < end; k++) group.values.push(grouped[k]!.value);
+      i = end;
     }
-    for (const group of groups.values()) {
-      group.rows.sort((a, b) => a[0] - b[0]);
-      tokens.push(OP.rows, store, group.fields, group.rows.length);
+    for (const { fields, rows, values } of groups.values()) {
+      tokens.push(OP.rows, store, fields, rows.length);
       let previous = 0;
-      for (const [row, values] of group.rows) {
+      let v = 0;
+      for (const row of rows) {
         tokens.push(row - previous);
-        for (const v of values) tokens.push(v);
+        for (let k = 0; k < fields.length; k++) tokens.push(values[v++]);
         previous = row;
       }
     }
@@ -152,6 +157,18 @@ export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[
     if (op.kind !== 'remove') tokens.push(op.value);
   }
   return tokens;
+}
+
+function byKeyIds(a: SyncOp, b: SyncOp): number {
+  const x = a.ids!;
+  const y = b.ids!;
+  return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+}
+
+function fieldsOf(ops: readonly SyncOp[], from: number, to: number): number[] {
+  const fields: number[] = [];
+  for (let k = from; k < to; k++) fields.push(ops[k]!.ids![2]);
+  return fields;
 }
 
 export function sortedFields(fields: number[], values: unknown[]): { fields: number[]; values: unknown[] } {

@@ -39,6 +39,7 @@ afterEach(() => off?.());
 type Action =
   | { t: 'setRow'; id: string; row: Row }
   | { t: 'move'; id: string; x: number; y: number }
+  | { t: 'moveAndHit'; id: string; x: number; y: number; hp: number }
   | { t: 'tag'; id: string; tag: string }
   | { t: 'hitAndTag'; id: string; hp: number; tag: string }
   | { t: 'untag'; id: string; n: number }
@@ -58,6 +59,8 @@ const rowArb = fc.record({ x: coord, y: coord, hp: fc.integer({ min: -2, max: 3 
 const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ t: fc.constant('setRow' as const), id, row: rowArb }),
   fc.record({ t: fc.constant('move' as const), id, x: coord, y: coord }),
+  // Three fields of a row set in one tick: a row group of three fields.
+  fc.record({ t: fc.constant('moveAndHit' as const), id, x: coord, y: coord, hp: fc.integer({ min: -2, max: 3 }) }),
   fc.record({ t: fc.constant('tag' as const), id, tag: fc.string({ maxLength: 4 }) }),
   fc.record({ t: fc.constant('untag' as const), id, n: fc.integer({ min: 1, max: 2 }) }),
   // A field set and a change below another field of the same row, in one transaction.
@@ -165,6 +168,9 @@ it.each([
             break;
           case 'move':
             if (rows.has(a.id)) transact(() => rows.update(a.id, (d) => Object.assign(d, { x: a.x, y: a.y })));
+            break;
+          case 'moveAndHit':
+            if (rows.has(a.id)) rows.update(a.id, (d) => Object.assign(d, { x: a.x, y: a.y, hp: a.hp }));
             break;
           case 'tag':
             if (rows.has(a.id)) rows.update(a.id, (d) => void d.tags.push(a.tag));
