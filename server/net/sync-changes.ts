@@ -19,8 +19,10 @@ export interface SyncOp {
   /** The commit that made this op (the last one, for a coalesced write). */
   seq: number;
   dead?: boolean;
-  /** Its key ids in the dictionary `idsOf` (sync-encoding.ts keeps them, so that each room looks them up once). */
-  ids?: [number, number, number];
+  /** Its store's, row's and field's key ids in the dictionary `idsOf` (sync-encoding.ts keeps them, so that each room looks them up once; numbers, not an array: one less object per op). */
+  storeId?: number;
+  rowId?: number;
+  fieldId?: number;
   idsOf?: object;
 }
 

@@ -77,11 +77,15 @@ function encodePath(dict: KeyDictionary, store: string, path: ReadonlyArray<stri
   return out;
 }
 
-/** Key ids of an op's store, row and field, found once per room and tick however many members get the op. */
-export function fieldIds(op: SyncOp, dict: KeyDictionary): [number, number, number] {
-  if (op.idsOf === dict) return op.ids!;
-  op.idsOf = dict;
-  return (op.ids = [dict.id(op.store), dict.row(op.store, op.path[0] as string), dict.id(op.path[1] as string)]);
+/** Key ids of an op's store, row and field (op.storeId, rowId, fieldId), found once per room and tick however many members get the op. */
+export function fieldIds(op: SyncOp, dict: KeyDictionary): Required<Pick<SyncOp, 'storeId' | 'rowId' | 'fieldId'>> {
+  if (op.idsOf !== dict) {
+    op.idsOf = dict;
+    op.storeId = dict.id(op.store);
+    op.rowId = dict.row(op.store, op.path[0] as string);
+    op.fieldId = dict.id(op.path[1] as string);
+  }
+  return op as Required<SyncOp>;
 }
 
 /** A row field's set that may travel in a row group: nothing else this tick writes the row or the store itself. */
@@ -125,16 +129,16 @@ export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[
   const tokens: unknown[] = [];
   let i = 0;
   while (i < grouped.length) {
-    const store = grouped[i]!.ids![0];
+    const store = grouped[i]!.storeId!;
     const groups = new Map<string | number, { fields: number[]; rows: number[]; values: unknown[] }>();
-    while (i < grouped.length && grouped[i]!.ids![0] === store) {
-      const row = grouped[i]!.ids![1];
+    while (i < grouped.length && grouped[i]!.storeId! === store) {
+      const row = grouped[i]!.rowId!;
       let end = i + 1;
-      while (end < grouped.length && grouped[end]!.ids![0] === store && grouped[end]!.ids![1] === row) end++;
+      while (end < grouped.length && grouped[end]!.storeId! === store && grouped[end]!.rowId! === row) end++;
       // Most rows change one or two fields: a number names the set without building a string.
       const width = end - i;
-      const first = grouped[i]!.ids![2];
-      const key = width === 1 ? first : width === 2 ? first * 0x100000 + grouped[i + 1]!.ids![2] : fieldsOf(grouped, i, end).join(',');
+      const first = grouped[i]!.fieldId!;
+      const key = width === 1 ? first : width === 2 ? first * 0x100000 + grouped[i + 1]!.fieldId! : fieldsOf(grouped, i, end).join(',');
       let group = groups.get(key);
       if (!group) groups.set(key, (group = { fields: fieldsOf(grouped, i, end), rows: [], values: [] }));
       group.rows.push(row);
@@ -160,14 +164,12 @@ export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[
 }
 
 function byKeyIds(a: SyncOp, b: SyncOp): number {
-  const x = a.ids!;
-  const y = b.ids!;
-  return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+  return a.storeId! - b.storeId! || a.rowId! - b.rowId! || a.fieldId! - b.fieldId!;
 }
 
 function fieldsOf(ops: readonly SyncOp[], from: number, to: number): number[] {
   const fields: number[] = [];
-  for (let k = from; k < to; k++) fields.push(ops[k]!.ids![2]);
+  for (let k = from; k < to; k++) fields.push(ops[k]!.fieldId!);
   return fields;
 }
 

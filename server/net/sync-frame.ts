@@ -71,7 +71,7 @@ export class RowPieces {
         }
         continue;
       }
-      const [store, row, field] = fieldIds(op, dict);
+      const { storeId: store, rowId: row, fieldId: field } = fieldIds(op, dict);
       const key = `${store}:${row}`;
       let entry = rows.get(key);
       if (!entry) rows.set(key, (entry = { store, row, fields: [], values: [], ops: [] }));
