@@ -1,11 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RebindClient } from '../../client/index.ts';
-import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
+import { fleetForTests, type TestFleet } from '../helpers/fleet.ts';
 import { sleep, waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
-import { joinOn, metricOf } from './players.ts';
+import { metricOf } from './players.ts';
 
 // A broadcast to a room held by another node, sent after an emptied Redis
 // came back but before that node claimed its rooms again: the sending node
@@ -16,23 +15,21 @@ import { joinOn, metricOf } from './players.ts';
 const TOKEN = 'rebind_fleet_broadcast_test_token';
 
 describe.skipIf(!redisOrSkip())('fleet: broadcasts while an emptied Redis refills', () => {
+  const under = fleetForTests({ nodes: 2, files: FLEET_GAME, env: { REBIND_ADMIN_TOKEN: TOKEN } });
   let fleet: TestFleet;
   let redis: Redis;
-  const clients: RebindClient[] = [];
-  beforeAll(async () => {
-    fleet = await startFleet({ nodes: 2, files: FLEET_GAME, env: { REBIND_ADMIN_TOKEN: TOKEN } });
-    await untilNodesSeeEachOther(fleet);
+  beforeAll(() => {
+    fleet = under.fleet;
     redis = new Redis(fleet.redis.url, { maxRetriesPerRequest: 0, lazyConnect: true });
     redis.on('error', () => undefined);
-  }, 60_000);
-  afterAll(async () => {
-    for (const c of clients) c.close();
+  });
+  // Before the fleet's own afterAll (hooks run in reverse): a stopped node must wake to be stopped.
+  afterAll(() => {
     redis?.disconnect();
     for (const n of fleet?.nodes ?? []) if (n.proc.proc.exitCode === null) n.proc.proc.kill('SIGCONT');
-    await fleet?.stop();
   });
 
-  const join = (name: string, node: number) => joinOn(fleet, node, name, clients);
+  const join = (name: string, node: number) => under.join(name, node);
   const lostTotal = (node: number) => metricOf(fleet, node, TOKEN, 'rebind_fleet_pushes_lost_total');
 
   it('reach the room on its node when the room map has lost the room and its holder has not claimed it again yet', async () => {

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RebindClient } from '../../client/index.ts';
-import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fleetForTests, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
 import { waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
@@ -23,24 +22,16 @@ export function place(ctx: PlaceCtx, r: PlaceRequest) { return r.room.startsWith
 `;
 
 describe.skipIf(!redisOrSkip())('fleet: a redirect to a node that just died', () => {
+  const files: Record<string, string> = { ...FLEET_GAME, 'logic/session.ts': SESSION };
+  IDS.forEach((id, i) => (files[`data-${i}/node-id`] = id + '\n'));
+  const under = fleetForTests({ nodes: 2, files });
   let fleet: TestFleet;
-  const clients: RebindClient[] = [];
-  beforeAll(async () => {
-    const files: Record<string, string> = { ...FLEET_GAME, 'logic/session.ts': SESSION };
-    IDS.forEach((id, i) => (files[`data-${i}/node-id`] = id + '\n'));
-    fleet = await startFleet({ nodes: 2, files });
-    await untilNodesSeeEachOther(fleet);
-  }, 90_000);
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    await fleet?.stop();
+  beforeAll(() => {
+    fleet = under.fleet;
   });
 
   it('the client comes back through its first address, keeps its player id, and enters the room once the fleet noticed', async () => {
-    const client = new RebindClient(fleet.nodes[0]!.gameUrl, { backoffMs: [50, 400] });
-    clients.push(client);
-    await client.connect();
-    await client.join({ name: 'kd' });
+    const client = await under.join('kd', 0, { backoffMs: [50, 400] });
     const events: string[] = [];
     for (const e of ['close', 'resumed', 'rejoined', 'moved', 'error']) client.on(e, () => events.push(e));
     await fleet.kill(1);
@@ -63,15 +54,9 @@ describe.skipIf(!redisOrSkip())('fleet: a redirect to a node that just died', ()
     const b = await fleet.restart(1);
     await untilNodesSeeEachOther(fleet);
     // Node-a places b-* rooms on node-b again (it sees it live): a probe player is sent there.
-    const probe = new RebindClient(fleet.nodes[0]!.gameUrl, { backoffMs: [50, 400] });
-    clients.push(probe);
-    await probe.connect();
-    await probe.join({ name: 'probe' });
+    const probe = await under.join('probe', 0, { backoffMs: [50, 400] });
     await waitFor(async () => (await probe.call('game.enter', { room: `b-probe-${Date.now()}` }).then(() => probe.url === b.gameUrl, () => false)), 20_000, 'a b-* room placed on node-b');
-    const client = new RebindClient(fleet.nodes[0]!.gameUrl, { backoffMs: [50, 400], connectTimeoutMs: 1500 });
-    clients.push(client);
-    await client.connect();
-    await client.join({ name: 'frozen' });
+    const client = await under.join('frozen', 0, { backoffMs: [50, 400], connectTimeoutMs: 1500 });
     const events: string[] = [];
     for (const e of ['close', 'resumed', 'rejoined']) client.on(e, () => events.push(e));
     b.proc.proc.kill('SIGSTOP');

@@ -1,11 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RebindClient } from '../../client/index.ts';
-import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
+import { fleetForTests, type TestFleet } from '../helpers/fleet.ts';
 import { sleep, waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
-import { joinOn, metricOf } from './players.ts';
+import { metricOf } from './players.ts';
 
 // A Redis that stops answering but keeps its connections open (a frozen
 // process, kill -STOP; a stalled host) was not an outage to the nodes: no
@@ -20,26 +19,24 @@ const TOKEN = 'rebind_fleet_frozen_test_token';
 const FREEZE_MS = 8000;
 
 describe.skipIf(!redisOrSkip())('fleet: a frozen Redis', () => {
+  const under = fleetForTests({ nodes: 2, files: FLEET_GAME, env: { REBIND_ADMIN_TOKEN: TOKEN } });
   let fleet: TestFleet;
   let redis: Redis;
   let redisPid = 0;
-  const clients: RebindClient[] = [];
   beforeAll(async () => {
-    fleet = await startFleet({ nodes: 2, files: FLEET_GAME, env: { REBIND_ADMIN_TOKEN: TOKEN } });
-    await untilNodesSeeEachOther(fleet);
+    fleet = under.fleet;
     redis = new Redis(fleet.redis.url, { maxRetriesPerRequest: 0 });
     redis.on('error', () => undefined);
     // Which process to freeze: Redis says its own pid.
     redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))![1]);
-  }, 60_000);
-  afterAll(async () => {
-    for (const c of clients) c.close();
+  });
+  // Before the fleet's own afterAll (hooks run in reverse): a frozen redis-server must wake to be stopped.
+  afterAll(() => {
     if (redisPid) process.kill(redisPid, 'SIGCONT');
     redis?.disconnect();
-    await fleet?.stop();
   });
 
-  const join = (name: string, node: number) => joinOn(fleet, node, name, clients);
+  const join = (name: string, node: number) => under.join(name, node);
   const metric = (node: number, sample: string) => metricOf(fleet, node, TOKEN, sample);
 
   it('is down while it does not answer (line, metric, local placement, pushes held), back when it does; each push arrives once', async () => {
