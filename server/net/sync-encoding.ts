@@ -138,9 +138,10 @@ export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[
       // Most rows change one or two fields: a number names the set without building a string.
       const width = end - i;
       const first = grouped[i]!.fieldId!;
-      const key = width === 1 ? first : width === 2 ? first * 0x100000 + grouped[i + 1]!.fieldId! : fieldsOf(grouped, i, end).join(',');
+      const many = width > 2 ? fieldsOf(grouped, i, end) : undefined;
+      const key = width === 1 ? first : width === 2 ? first * 0x100000 + grouped[i + 1]!.fieldId! : many!.join(',');
       let group = groups.get(key);
-      if (!group) groups.set(key, (group = { fields: fieldsOf(grouped, i, end), rows: [], values: [] }));
+      if (!group) groups.set(key, (group = { fields: many ?? fieldsOf(grouped, i, end), rows: [], values: [] }));
       group.rows.push(row);
       for (let k = i; k < end; k++) group.values.push(grouped[k]!.value);
       i = end;

@@ -84,9 +84,9 @@ export function invalidBecause(p: Pick<Point, 'updatesPerClientPerSecond' | 'byt
  * run whose clients fell behind judges nothing.
  */
 export function verdict(p: Point, players: number, colyseus?: Point): { goal: string; met: boolean; note: string } {
-  const colyseusInvalid = colyseus && invalidBecause(colyseus);
-  const cpuGoal = colyseus ? (colyseusInvalid ? undefined : colyseus.cpu) : COLYSEUS_CPU[players];
   const table = COLYSEUS_CPU[players];
+  const colyseusInvalid = colyseus && invalidBecause(colyseus);
+  const cpuGoal = colyseus ? (colyseusInvalid ? undefined : colyseus.cpu) : table;
   const source = colyseus ? `Colyseus in this run${table === undefined ? '' : `; issue 14's table: ${table}`}` : "Colyseus, issue 14's table";
   const goal = `<= 12 B per moved player${cpuGoal === undefined ? '' : `, CPU <= ${cpuGoal.toFixed(2)} cores (${source})`}`;
   const invalid = invalidBecause(p);
