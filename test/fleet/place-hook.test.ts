@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RebindClient } from '../../client/index.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RebindClient } from '../../client/index.ts';
 import type { FleetPatchResult } from '../../server/fleet/patch-coordinator.ts';
 import { adminRequest } from '../helpers/admin.ts';
-import { startFleet, untilNodesSeeEachOther, type TestFleet } from '../helpers/fleet.ts';
+import { fleetForTests, type TestFleet } from '../helpers/fleet.ts';
 import { waitFor } from '../helpers/project.ts';
 import { redisOrSkip } from '../helpers/redis.ts';
 import { FLEET_GAME } from './game.ts';
@@ -38,33 +38,25 @@ export function place(ctx: PlaceCtx, r: PlaceRequest) {
 `;
 
 describe.skipIf(!redisOrSkip())('fleet: placement by logic (session.place)', () => {
+  // The node ids are fixed (data-i/node-id) so that the hook can name them.
+  const files: Record<string, string> = { ...FLEET_GAME, 'logic/session.ts': session(`'node-c'`) };
+  IDS.forEach((id, i) => (files[`data-${i}/node-id`] = id + '\n'));
+  const under = fleetForTests({ nodes: 3, files, env: { REBIND_ADMIN_TOKEN: TOKEN } });
   let fleet: TestFleet;
-  const clients: RebindClient[] = [];
   const nodeOf = (c: RebindClient) => fleet.nodes.findIndex((n) => n.gameUrl === c.url);
   /** A node's log messages (the log is JSON lines). */
   const said = (index: number) =>
     fleet.nodes[index]!.proc.output().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg).join('\n');
 
   async function enter(name: string, home: number, room: string): Promise<RebindClient> {
-    const client = new RebindClient(fleet.nodes[home]!.gameUrl, { backoffMs: [50, 500], fallbackUrls: fleet.nodes.map((n) => n.gameUrl) });
-    clients.push(client);
-    await client.connect();
-    await client.join({ name });
+    const client = await under.join(name, home, { backoffMs: [50, 500], fallbackUrls: fleet.nodes.map((n) => n.gameUrl) });
     expect(await client.call('game.enter', { room })).toEqual({ room, player: `p-${name}` });
     return client;
   }
 
-  beforeAll(async () => {
-    // The node ids are fixed (data-i/node-id) so that the hook can name them.
-    const files: Record<string, string> = { ...FLEET_GAME, 'logic/session.ts': session(`'node-c'`) };
-    IDS.forEach((id, i) => (files[`data-${i}/node-id`] = id + '\n'));
-    fleet = await startFleet({ nodes: 3, files, env: { REBIND_ADMIN_TOKEN: TOKEN } });
+  beforeAll(() => {
+    fleet = under.fleet;
     expect(fleet.nodes.map((n) => n.id)).toEqual(IDS);
-    await untilNodesSeeEachOther(fleet);
-  }, 90_000);
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    await fleet?.stop();
   });
 
   it('rooms named eu-* go where the hook says; patched, the next new room follows the new rule', async () => {
