@@ -62,24 +62,28 @@ export class Table<Row> implements StoreLike {
     return size;
   }
 
-  // With nothing written to the table in this transaction the committed rows
-  // are the answer, and Map's own iterators walk them (a tick's loops over
-  // every row cost a generator step each otherwise). A walk sees the same
-  // rows either way: the merged one, too, reads this transaction's writes
-  // only if the table had been written before the walk began.
+  // A walk looks at the current transaction when it starts (its first step),
+  // as a generator does: with nothing written to the table in that
+  // transaction, Map's own iterator walks the committed rows (a tick's loops
+  // over every row cost a generator step and a check each otherwise); else the
+  // committed rows merged with this transaction's writes.
   entries(): IterableIterator<[string, Row]> {
-    const overlay = this.overlay();
-    return overlay ? this.merged(overlay) : this.rows.entries();
+    return this.walk(() => this.rows.entries(), (overlay) => this.merged(overlay));
   }
 
   values(): IterableIterator<Row> {
-    const overlay = this.overlay();
-    return overlay ? mapIterator(this.merged(overlay), ([, row]) => row) : this.rows.values();
+    return this.walk(() => this.rows.values(), (overlay) => mapIterator(this.merged(overlay), ([, row]) => row));
   }
 
   ids(): IterableIterator<string> {
-    const overlay = this.overlay();
-    return overlay ? mapIterator(this.merged(overlay), ([id]) => id) : this.rows.keys();
+    return this.walk(() => this.rows.keys(), (overlay) => mapIterator(this.merged(overlay), ([id]) => id));
+  }
+
+  private walk<T>(committed: () => Iterator<T>, merged: (overlay: Overlay<Row>) => Iterator<T>): IterableIterator<T> {
+    return new LazyWalk(() => {
+      const overlay = this.overlay();
+      return overlay ? merged(overlay) : committed();
+    });
   }
 
   private *merged(overlay: Overlay<Row>): IterableIterator<[string, Row]> {
@@ -221,6 +225,18 @@ export class Table<Row> implements StoreLike {
     assertPlain(data, this.name);
     for (const id of [...this.ids()]) if (!Object.hasOwn(data as object, id)) this.delete(id);
     for (const [id, row] of Object.entries(data as Record<string, Row>)) this.set(id, row);
+  }
+}
+
+/** An iterator whose source is chosen at its first step. */
+class LazyWalk<T> implements IterableIterator<T> {
+  private source: Iterator<T> | undefined;
+  constructor(private readonly start: () => Iterator<T>) {}
+  next(): IteratorResult<T> {
+    return (this.source ??= this.start()).next();
+  }
+  [Symbol.iterator](): IterableIterator<T> {
+    return this;
   }
 }
 

@@ -172,6 +172,28 @@ describe('tables', () => {
     expect(Object.isFrozen([...t.values()][0])).toBe(true);
   });
 
+  it('decides what a walk sees at its first step, not when the iterator is made, as a generator does', () => {
+    const t = defineTable<{ v: number }>('lazy-walk', { rows: { a: { v: 1 }, b: { v: 2 }, c: { v: 3 } } });
+    transact(() => {
+      const ids = t.ids();
+      const values = t.values();
+      const entries = t.entries();
+      t.delete('b');
+      t.set('d', { v: 4 });
+      t.update('c', (r) => void (r.v = 30));
+      expect([...ids]).toEqual(['a', 'c', 'd']);
+      expect([...values].map((r) => r.v)).toEqual([1, 30, 4]);
+      expect([...entries]).toEqual([['a', { v: 1 }], ['c', { v: 30 }], ['d', { v: 4 }]]);
+    });
+    // Made in one transaction, first stepped in the next, after a delete there.
+    let kept: IterableIterator<string> | undefined;
+    transact(() => void (kept = t.ids()));
+    transact(() => {
+      t.delete('a');
+      expect([...kept!]).toEqual(['c', 'd']);
+    });
+  });
+
   it('refuses to update a missing row and non-plain rows', () => {
     const t = defineTable<{ x: number }>('strict');
     expect(errorOf(() => t.update('nope', (d) => void (d.x = 1))).code).toBe('UNKNOWN_ROW');
