@@ -5,6 +5,7 @@
 // measures it beside rebind in the same run. Prints "READY <port>".
 import { Room, Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
+import { Encoder } from '@colyseus/schema';
 import { ArenaState, Item, Player, Rank } from './arena-schema.mjs';
 
 const SPEED = 200;
@@ -88,6 +89,13 @@ class ArenaRoom extends Room {
     for (const p of top) now.push(new Rank(p.name, p.score));
   }
 }
+
+// Colyseus encodes into a buffer of this size and, when a tick's state does
+// not fit, warns and encodes again in a bigger one; in 0.16 the bigger one is
+// not kept, so every tick over the default (8 KB: above ~500 players here)
+// was encoded twice. Sized as its warning advises: the baseline is Colyseus
+// configured as its own message tells its users to.
+Encoder.BUFFER_SIZE = 256 * 1024;
 
 const transport = new WebSocketTransport({ maxPayload: 4096 });
 const server = new Server({ transport, greet: false, gracefullyShutdown: false });
