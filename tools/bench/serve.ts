@@ -71,8 +71,10 @@ export const hit = client((ctx: Ctx, payload: unknown) => {
       });
     }, every);
   }
+  // A debugging aid only: at 1 ms resolution it wakes the event loop 1,000 times a second,
+  // which costs the server more CPU than some of the workloads measured here.
   const delay = monitorEventLoopDelay({ resolution: 1 });
-  delay.enable();
+  if (process.env.REBIND_BENCH_DEBUG) delay.enable();
   const patchTimes: number[] = [];
   server.host.engine.history.onRecord((r) => patchTimes.push(r.durationMs));
   process.on('SIGINT', () => void server.stop().then(() => process.exit(0)));
