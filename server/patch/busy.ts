@@ -6,9 +6,9 @@ import { hostSetInterval, monoNow } from '../host-globals.ts';
 // for 3 s makes everyone wait 3 s. Reading the clock around every call costs
 // more than the call itself on some machines, so a watchdog thread does the
 // timing instead: the main thread only marks which run is in progress (a few
-// shared-memory writes), and the watchdog, polling every POLL_MS, flags a run
-// still in progress after BUSY_MS, and prints a line while one has been
-// running over STUCK_MS (an endless loop gets named even though the main
+// shared-memory writes), and the watchdog, looking every POLL_MS (every
+// IDLE_POLL_MS while no run is in progress), flags a run still in progress
+// after BUSY_MS, and prints a line while one has been running over STUCK_MS (an endless loop gets named even though the main
 // thread never comes back). When a flagged run ends it is logged with its
 // name (at most every few seconds per name) and remembered, so that the tick
 // loop can say which run made a tick late. Process-wide, like the event loop.
@@ -17,6 +17,8 @@ import { hostSetInterval, monoNow } from '../host-globals.ts';
 export const BUSY_MS = 250;
 const STUCK_MS = 2000;
 const POLL_MS = 25;
+/** Between looks while no run is in progress: most looks, so most of the watchdog's cost. */
+const IDLE_POLL_MS = 50;
 const LOG_EVERY_MS = 5000;
 
 // Shared slots: the run in progress (a sequence number and a name id, 0 when
@@ -40,17 +42,19 @@ const WAY_OUT_RUNNING =
   ' If it began right after a patch, the patch\'s module loops after an await at its top level or in a promise callback: kill the process, fix the module, and start with --from-disk (the patched code was saved as the live code and would come back).';
 
 const WATCHDOG = `
-const { workerData, parentPort } = require('node:worker_threads');
+const { workerData, parentPort, receiveMessageOnPort } = require('node:worker_threads');
 const { writeSync } = require('node:fs');
 const slots = new Int32Array(workerData.buffer);
 // The log's own shape on the log's one stream (log.ts): a pino JSON line when stdout is not a terminal.
 const warn = (msg) => workerData.quiet || writeSync(workerData.fd, workerData.json ? JSON.stringify({ level: 40, time: new Date().toISOString(), pid: workerData.pid, scope: 'busy', msg }) + '\\n' : 'warn  [busy] ' + msg + '\\n');
 const names = new Map();
-parentPort.on('message', ([id, name]) => names.set(id, name));
-let seenSeq = -1, since = 0, toldAt = 0, seenBeat = -1, beatAt = Date.now(), blockTold = 0;
+let seenSeq = -1, since = 0, toldAt = 0, seenBeat = -1, beatAt = Date.now(), blockTold = 0, polledAt = Date.now();
 const wayOut = () => Atomics.load(slots, ${STARTING}) === 1 ? ${JSON.stringify(WAY_OUT_STARTING)} : '';
-setInterval(() => {
+// Returns how long to sleep before the next look.
+function poll() {
   const seq = Atomics.load(slots, ${SEQ}), id = Atomics.load(slots, ${NAME}), now = Date.now();
+  const before = polledAt;
+  polledAt = now;
   const beat = Atomics.load(slots, ${BEAT});
   if (beat !== seenBeat) { seenBeat = beat; beatAt = now; blockTold = 0; }
   else if (id === 0 && beat !== 0 && now - beatAt >= ${STUCK_MS} && now - blockTold >= ${LOG_EVERY_MS}) {
@@ -58,16 +62,27 @@ setInterval(() => {
     blockTold = now;
     try { warn('the event loop has been blocked for ' + (now - beatAt) + ' ms by code outside any handler (most likely game logic run from a promise callback or after an await): every player and the tick loop are waiting.' + (wayOut() || ${JSON.stringify(WAY_OUT_RUNNING)})); } catch {}
   }
-  if (id === 0 || seq !== seenSeq) { seenSeq = seq; since = now; toldAt = 0; return; }
-  const ms = now - since + ${POLL_MS};
-  if (ms < ${BUSY_MS}) return;
+  if (id === 0) { seenSeq = seq; return ${IDLE_POLL_MS}; }
+  // A run seen for the first time began after the previous look: count from there (at most a look's interval too long).
+  if (seq !== seenSeq) { seenSeq = seq; since = before; toldAt = 0; return ${POLL_MS}; }
+  const ms = now - since;
+  if (ms < ${BUSY_MS}) return ${POLL_MS};
   Atomics.store(slots, ${FLAGGED_MS}, ms);
   Atomics.store(slots, ${FLAGGED}, seq);
   if (ms >= ${STUCK_MS} && now - toldAt >= ${LOG_EVERY_MS}) {
     toldAt = now;
     try { warn((names.get(id) || 'game logic') + ' has been running for ' + ms + ' ms and still is: every player and the tick loop are waiting.' + wayOut()); } catch {}
   }
-}, ${POLL_MS}).unref();
+  return ${POLL_MS};
+}
+// A loop asleep in Atomics.wait, not a timer: this thread has no event loop to turn, and
+// each wake-up costs half of what a libuv timer's does.
+const nap = new Int32Array(new SharedArrayBuffer(4));
+for (let sleep = ${POLL_MS}; ; ) {
+  Atomics.wait(nap, 0, 0, sleep);
+  for (let m; (m = receiveMessageOnPort(parentPort)); ) names.set(m.message[0], m.message[1]);
+  sleep = poll();
+}
 `;
 
 export interface BusyRun {

@@ -23,7 +23,7 @@ it('names a handler that kept the event loop busy and counts the late ticks it c
     expect(loop.stats.lastStall!.ms).toBeGreaterThanOrEqual(400);
     expect(loop.stats.loopDelayMaxMs).toBeGreaterThanOrEqual(400);
     expect(host.status().busy.last).toMatchObject({ name: 'slow.spin' });
-    expect(host.status().busy.last!.ms).toBeGreaterThanOrEqual(400); // measured by a watchdog polling every 25 ms
+    expect(host.status().busy.last!.ms).toBeGreaterThanOrEqual(400); // measured by a watchdog looking every 25-50 ms
   } finally {
     loop.stop();
   }
@@ -57,7 +57,7 @@ export function join(ctx: Ctx) { const until = Date.now() + 600; while (Date.now
     await client.connect();
     await client.join({ name: 'ann' });
     expect(t.server.host.status().busy.last).toMatchObject({ name: 'session.join' });
-    expect(t.server.host.status().busy.last!.ms).toBeGreaterThanOrEqual(400); // measured by a watchdog polling every 25 ms
+    expect(t.server.host.status().busy.last!.ms).toBeGreaterThanOrEqual(400); // measured by a watchdog looking every 25-50 ms
   } finally {
     client.close();
     await t.stop();

@@ -101,6 +101,9 @@ it('parses as Prometheus text, and its counts match the calls made', async () =>
   expect(value(samples, 'rebind_tick_duration_seconds_count', {})).toBeGreaterThan(0);
   expect(samples.some((s) => s.name.startsWith('nodejs_eventloop_lag'))).toBe(true);
   expect(samples.some((s) => s.name === 'process_cpu_user_seconds_total')).toBe(true);
+  // Scraped again at once: the event loop probe (every 50 ms) has no sample since the last scrape, so its mean is NaN, written as the format says.
+  const again = (await scrape()).samples;
+  expect(value(again, 'nodejs_eventloop_lag_mean_seconds', {})).toBeDefined();
 
   // A patch: the new version's calls are counted apart from the old one's.
   t.project.write('logic/shop.ts', `import { client } from '../server/api';\nexport const buy = client(() => 'v2');\n`);
