@@ -140,9 +140,37 @@ export interface PatchAttempt {
 const attempts = new AsyncLocalStorage<PatchAttempt>();
 let onDroppedWrite: (attempt: PatchAttempt) => void = () => undefined;
 
-/** Runs `fn` (and whatever it queues) as part of `attempt`. */
+/** Set at the first attempt that threw: from then on Node carries attempts along for good. */
+let refusedOnce = false;
+let attemptDepth = 0;
+
+/**
+ * Runs `fn` (and whatever it queues) as part of `attempt`. An attempt is
+ * refused only by a throw from `fn`; one that returned is never refused, and
+ * what it queued has nothing to be told apart from. So once every attempt so
+ * far has returned, carrying attempts along is switched off: on Node 20 an
+ * enabled AsyncLocalStorage runs a hook at every socket write, timer and
+ * promise, which cost the server a tenth of its CPU under load. After a
+ * refusal it stays on (what the refused attempt queued may run at any time).
+ */
 export function inPatchAttempt<T>(attempt: PatchAttempt, fn: () => T): T {
-  return attempts.run(attempt, fn);
+  let result: T;
+  attemptDepth++;
+  try {
+    result = attempts.run(attempt, fn);
+  } catch (err) {
+    refusedOnce = true;
+    throw err;
+  } finally {
+    attemptDepth--;
+  }
+  if (!refusedOnce && attemptDepth === 0) attempts.disable();
+  return result;
+}
+
+/** Whether Node carries attempts along now: during an attempt, and for good after the first refusal. */
+export function carryingAttempts(): boolean {
+  return attemptDepth > 0 || refusedOnce;
 }
 
 /** Where the host hears of a write dropped because it came from a refused attempt. */
