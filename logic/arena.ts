@@ -26,7 +26,7 @@ export const move = client((ctx, payload: { dx?: unknown; dy?: unknown }) => {
   const dy = direction(payload?.dy);
   const me = players.get(ctx.player);
   if (!me) return null;
-  if (me.dx !== dx || me.dy !== dy) players.update(ctx.player, (p) => Object.assign(p, { dx, dy }));
+  if (me.dx !== dx || me.dy !== dy) players.assign(ctx.player, { dx, dy });
   return { x: me.x, y: me.y };
 });
 
@@ -39,7 +39,7 @@ export function tick(ctx: Ctx, dt: number): void {
     const x = round1(clamp(p.x + p.dx * norm * SPEED * dt, 0, width));
     const y = round1(clamp(p.y + p.dy * norm * SPEED * dt, 0, height));
     if (x === p.x && y === p.y) continue;
-    players.update(id, (d) => Object.assign(d, { x, y }));
+    players.assign(id, { x, y });
     scored = pickUp(ctx, id, p, x, y) || scored;
   }
   if (scored) rankings(ctx);
@@ -72,7 +72,7 @@ export function rankings(ctx: Ctx): void {
 /** Puts a player somewhere (internal: for operators through `rebind call`, and for tests). */
 export function place(ctx: Ctx, payload: { player: string; x: number; y: number }): void {
   const { width, height } = world.get();
-  players.update(payload.player, (p) => Object.assign(p, { x: clamp(payload.x, 0, width), y: clamp(payload.y, 0, height) }));
+  players.assign(payload.player, { x: clamp(payload.x, 0, width), y: clamp(payload.y, 0, height) });
 }
 
 /** The code version a client can show: proves a patch landed. */

@@ -3,6 +3,7 @@ import { applyWirePatches } from '../../client/replica.ts';
 import type { StorePatch } from './array-delta.ts';
 import { rebindError } from '../errors.ts';
 import { assertPlain } from './plain.ts';
+import { assignable, assignFields } from './assign-fields.ts';
 import { updateFlatRow } from './flat-update.ts';
 import { checkPatches, produceWithPatches, type StoreLike, type StoreOptions } from './store.ts';
 import { currentTransaction, transact } from './transaction.ts';
@@ -116,6 +117,28 @@ export class Table<Row> implements StoreLike {
     const base = this.get(id);
     if (base === undefined) throw rebindError('UNKNOWN_ROW', `${this.name}.${id}: no such row to update`, { details: { store: this.name, id } });
     const { next, patches } = updateFlatRow(this.name, id, base, recipe) ?? this.produce(id, base, recipe);
+    if (patches.length === 0) return next;
+    checkPatches(this.name, patches);
+    this.put(overlay, id, next);
+    this.stagePatches(patches);
+    return next;
+  }
+
+  /**
+   * Sets some fields of one existing row: `players.assign(id, { x, y })`. As
+   * `update(id, (d) => Object.assign(d, fields))`, at a fraction of the cost.
+   */
+  assign(id: string, fields: Partial<Row>): Row {
+    this.checkId(id);
+    const overlay = this.writable();
+    if (!overlay) return transact(() => this.assign(id, fields));
+    if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
+      throw rebindError('NOT_PLAIN_DATA', `${this.name}.${id}: assign takes an object of fields, got ${Array.isArray(fields) ? 'an array' : fields === null ? 'null' : typeof fields}`, { details: { store: this.name, id } });
+    }
+    const base = this.get(id);
+    if (base === undefined) throw rebindError('UNKNOWN_ROW', `${this.name}.${id}: no such row to update`, { details: { store: this.name, id } });
+    if (!assignable(base)) return this.update(id, (d) => void Object.assign(d as object, fields));
+    const { next, patches } = assignFields(id, base, fields);
     if (patches.length === 0) return next;
     checkPatches(this.name, patches);
     this.put(overlay, id, next);

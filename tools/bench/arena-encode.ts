@@ -44,14 +44,14 @@ export function encodeCost(players: number, sync: 'delta' | 'patches', radius: n
   for (const m of members) m.bytes = 0;
   let ms = 0;
   for (let t = 0; t < ticks; t++) {
-    // The arena's tick: every player steps diagonally, 10 px a tick at most, x and y rounded to 0.1.
+    // The arena's tick (as logic/arena.ts writes it): every player steps diagonally, 10 px a tick at most, x and y rounded to 0.1.
     // Timed with the writes: the commit listener's share of sync (coalescing, or keeping patches) counts too.
     const t0 = performance.now();
     transact(() => {
       for (const [id, p] of table.entries()) {
         const x = Math.round(Math.min(800, Math.max(0, p.x + (Math.random() * 14 - 7))) * 10) / 10;
         const y = Math.round(Math.min(600, Math.max(0, p.y + (Math.random() * 14 - 7))) * 10) / 10;
-        table.update(id, (d) => Object.assign(d, { x, y }));
+        table.assign(id, { x, y });
       }
     });
     rooms.flush();
