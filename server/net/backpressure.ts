@@ -21,6 +21,9 @@ export interface BackpressureLimits {
 
 export type Verdict = 'ok' | 'too-slow' | 'queue-full';
 
+/** A WebSocket frame's header is at most 14 bytes (RFC 6455 5.2: 2, 8 for the length, 4 for a mask). */
+const MAX_FRAME_HEADER = 14;
+
 export class Backpressure {
   private timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
   /** Bytes handed to the socket since the start (the position in the stream). */
@@ -31,6 +34,8 @@ export class Backpressure {
   private burstOpen = false;
   /** What beforeWrite decided for the write that follows: exempt or not. */
   private nextExempt = false;
+  /** What was queued when beforeWrite looked. */
+  private queuedBefore = 0;
 
   constructor(
     private readonly limits: BackpressureLimits,
@@ -42,6 +47,7 @@ export class Backpressure {
 
   /** Exempt bytes not read yet (the stream is read in order: what was written first leaves first). */
   private exemptQueued(queued: number): number {
+    if (this.exempt.length === 0) return 0;
     const read = this.written - queued;
     this.exempt = this.exempt.filter(([end]) => end > read);
     let total = 0;
@@ -51,7 +57,7 @@ export class Backpressure {
 
   /** Before a write: may `bytes` more be queued? `burst`: part of a join or resume the server sends. */
   beforeWrite(bytes: number, burst = false): Verdict {
-    const queued = this.queued();
+    const queued = (this.queuedBefore = this.queued());
     const exempt = this.exemptQueued(queued);
     this.nextExempt = burst && (this.burstOpen || exempt === 0);
     if (this.nextExempt) return 'ok';
@@ -72,7 +78,9 @@ export class Backpressure {
         hostSetImmediate(() => (this.burstOpen = false));
       }
     }
-    if (this.timer || this.queued() <= this.limits.maxSendBuffer) return;
+    // What is queued now is at most what was before plus this write and its frame header:
+    // only near the limit is it worth asking the socket (once per write per member of a tick).
+    if (this.timer || this.queuedBefore + bytes + MAX_FRAME_HEADER <= this.limits.maxSendBuffer || this.queued() <= this.limits.maxSendBuffer) return;
     this.timer = hostSetTimeout(() => {
       // Judged after the I/O phase: after a stall of the server's own loop, the socket
       // gets its chance to write (and 'drain') before the client is blamed.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { verdict, type Point } from '../../tools/bench/arena.ts';
+import { medianRun, verdict, type Point } from '../../tools/bench/arena.ts';
 
 // The arena bench's verdict: a run whose clients fell far behind the tick
 // rate proves nothing (it once said "met" at 2-4 updates/s), and the server's
@@ -48,5 +48,13 @@ describe('arena bench verdict', () => {
 
   it('fails on bytes per moved player above 12', () => {
     expect(verdict({ ...healthy, bytesPerMovedPlayer: 12.5 }, 500)).toMatchObject({ met: false, note: expect.stringContaining('bytes NOT met') });
+  });
+
+  it('judges interleaved rounds on the run of median CPU, and shows every run', () => {
+    const runs = [0.31, 0.27, 0.35].map((cpu) => ({ ...healthy, cpu }));
+    const { median, spread } = medianRun(runs);
+    expect(median).toBe(runs[0]);
+    expect(spread).toBe(' (median of 3 interleaved runs: 0.27, 0.31, 0.35)');
+    expect(medianRun([runs[2]!])).toEqual({ median: runs[2], spread: '' });
   });
 });

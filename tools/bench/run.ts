@@ -36,8 +36,8 @@ if (!only || only === 'net') {
   rows.push(...(await benchNet(quick ? 2 : 8)));
 }
 if (!only || only === 'arena') {
-  step('arena sync at 100, 500 and 1,000 players, compact delta beside Colyseus and immer patches (child processes)');
-  rows.push(...(await benchArena(quick ? 2 : 5, quick ? [100] : [100, 500, 1000])));
+  step('arena sync at 100, 500 and 1,000 players, compact delta beside Colyseus (3 interleaved rounds) and immer patches (child processes)');
+  rows.push(...(await benchArena(quick ? 2 : 5, quick ? [100] : [100, 500, 1000], quick ? 1 : 3)));
 }
 if (!only || only === 'metrics') {
   step('metrics on the message path (child processes)');
