@@ -15,15 +15,24 @@ const NEEDLE = [...'__proto__'].map((c) => c.charCodeAt(0));
 const NodeBuffer = (globalThis as { Buffer?: { isBuffer(b: unknown): boolean; from(s: string): Uint8Array } }).Buffer;
 const NEEDLE_BUFFER = NodeBuffer?.from('__proto__');
 
+/** Below this many bytes (a player's request) a plain loop beats a search call, which costs more than the scan. */
+const SHORT = 256;
+
 function mentionsProto(bytes: Uint8Array): boolean {
-  if (NEEDLE_BUFFER && NodeBuffer!.isBuffer(bytes)) return bytes.indexOf(NEEDLE_BUFFER as unknown as number) !== -1;
   const first = NEEDLE[0]!;
-  for (let i = bytes.indexOf(first); i !== -1 && i <= bytes.length - NEEDLE.length; i = bytes.indexOf(first, i + 1)) {
-    let j = 1;
-    while (j < NEEDLE.length && bytes[i + j] === NEEDLE[j]) j++;
-    if (j === NEEDLE.length) return true;
+  const last = bytes.length - NEEDLE.length;
+  if (bytes.length < SHORT) {
+    for (let i = 0; i <= last; i++) if (bytes[i] === first && matchesAt(bytes, i)) return true;
+    return false;
   }
+  if (NEEDLE_BUFFER && NodeBuffer!.isBuffer(bytes)) return bytes.indexOf(NEEDLE_BUFFER as unknown as number) !== -1;
+  for (let i = bytes.indexOf(first); i !== -1 && i <= last; i = bytes.indexOf(first, i + 1)) if (matchesAt(bytes, i)) return true;
   return false;
+}
+
+function matchesAt(bytes: Uint8Array, at: number): boolean {
+  for (let j = 1; j < NEEDLE.length; j++) if (bytes[at + j] !== NEEDLE[j]) return false;
+  return true;
 }
 
 function withOwnKeys(value: unknown): unknown {

@@ -146,14 +146,18 @@ export class Gateway implements Outbox {
 
   /** `again`: a call whose room the fleet has just placed on this node (in Redis, before anything committed) runs once more, now that the room is here. */
   private run(conn: Connection, request: Request, arrivedAt: number | undefined, mark: number | undefined, again: boolean): unknown[] | Promise<unknown[]> {
-    const rerun = again ? () => this.run(conn, request, arrivedAt, this.options.writeMark?.(), false) : undefined;
     let result: unknown;
     try {
       result = request.name.startsWith('$') ? this.system(conn, request) : this.call(conn, request, arrivedAt);
     } catch (err) {
-      return this.errorReply(request, err, rerun);
+      return this.errorReply(request, err, this.rerun(conn, request, arrivedAt, again));
     }
-    return result instanceof Promise ? result.then((value) => this.afterDurable(request, value, mark), (err: unknown) => this.errorReply(request, err, rerun)) : this.afterDurable(request, result, mark);
+    return result instanceof Promise ? result.then((value) => this.afterDurable(request, value, mark), (err: unknown) => this.errorReply(request, err, this.rerun(conn, request, arrivedAt, again))) : this.afterDurable(request, result, mark);
+  }
+
+  /** How an erring request runs once more (made on an error, the only path that reruns, not for every request). */
+  private rerun(conn: Connection, request: Request, arrivedAt: number | undefined, again: boolean): (() => unknown[] | Promise<unknown[]>) | undefined {
+    return again ? () => this.run(conn, request, arrivedAt, this.options.writeMark?.(), false) : undefined;
   }
 
   /** The reply, once the writes this request committed are durable (only `--fsync always` makes it wait; a failing disk makes it PERSIST_ERROR). */
