@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SERVER_NODE_FLAGS } from '../../tools/bench/net.ts';
+import { SERVER_NODE_FLAGS } from '../../tools/server-flags.ts';
 
 // The server runs with Node flags of its own (a 64 MB young generation: see
 // docs/operating.md, "Memory"). `npm start`, the `rebind-server` bin and the
 // benchmarks must give the same ones, or the bench measures a server nobody
-// runs. (The scaffold test starts a game through the bin, shebang and all.)
+// runs. (The scaffold test starts a game through the bin, shebang and all; the
+// local fleet's nodes and the bench's servers take them from tools/server-flags.ts.)
 
 const root = new URL('../../', import.meta.url);
 

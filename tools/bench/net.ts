@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { runLoad, type LoadReport } from '../loadtest.ts';
+import { SERVER_NODE_FLAGS } from '../server-flags.ts';
 import { ms, type Row } from './table.ts';
 
 // The whole path under load, each server in a child process of its own:
@@ -11,8 +12,6 @@ import { ms, type Row } from './table.ts';
 // every 200 ms, and 1,000 players of the demo at 20 Hz with state sync.
 
 const SERVE = fileURLToPath(new URL('./serve.ts', import.meta.url));
-/** Node's flags for a rebind server, as `npm start` and the `rebind-server` bin give them (test/package/server-flags.test.ts). */
-export const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 interface Child {
   proc: ChildProcess;

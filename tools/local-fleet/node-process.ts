@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS } from '../server-flags.ts';
 
-// A real rebind server process (server/main.ts, as `npm start` runs it) on
+// A real rebind server process (server/main.ts, as `npm start` runs it, Node's flags included) on
 // ports the system chooses, read back from its log.
 
 const MAIN = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
@@ -19,7 +20,7 @@ export interface ServerProcess {
 
 /** `ready`: a log line that must also have appeared (e.g. a fleet node's registration) before it counts as started. */
 export async function startServerProcess(args: string[], env: Record<string, string> = {}, ready?: RegExp): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, '--port', '0', '--host', '127.0.0.1', '--admin-port', '0', ...args], {
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', MAIN, '--port', '0', '--host', '127.0.0.1', '--admin-port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
