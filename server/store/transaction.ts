@@ -264,8 +264,12 @@ function rollBack(tx: Transaction, point: Savepoint): void {
 
 /** Runs `effect` once the current transaction commits; never if it fails. */
 export function afterCommit(effect: () => void): void {
-  if (current) current.effects.push(effect);
-  else effect();
+  if (current) return void current.effects.push(effect);
+  // Outside a transaction an effect runs at once: unless a refused attempt queued it (a ctx.send or
+  // ctx.setRoomView from a refused init's promise callback), which is dropped as its writes are.
+  const attempt = attempts.getStore();
+  if (attempt?.refused) return onDroppedWrite(attempt);
+  effect();
 }
 
 /**

@@ -71,3 +71,36 @@ it('lets a version that was accepted write from its queued callbacks', async () 
   await new Promise((resolve) => setTimeout(resolve, 50));
   expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual(['later']);
 });
+
+it('drops what a refused init queued for players (ctx.send, ctx.broadcast, ctx.setRoomView, ctx.join), and lets an accepted one through', async () => {
+  const { host, project } = await openHost({ 'logic/m.ts': good(1) });
+  const said: string[] = [];
+  host.outbox = {
+    send: (player, event) => void said.push(`send ${player} ${event}`),
+    broadcast: (room, event) => void said.push(`broadcast ${room} ${event}`),
+    join: (room, player) => void said.push(`join ${room} ${player}`),
+    leave: (room, player) => void said.push(`leave ${room} ${player}`),
+    setRoomView: (room) => void said.push(`view ${room}`),
+  };
+  const module = (tag: string, refuse: boolean) => `import type { Ctx } from '../server/api';
+export function init(ctx: Ctx) {
+  Promise.resolve().then(() => {
+    ctx.send('p1', 'late-${tag}', {});
+    ctx.broadcast('arena', 'late-${tag}', {});
+    ctx.setRoomView('arena', {});
+    ctx.join('arena', 'p1');
+    ctx.leave('arena', 'p1');
+  });
+  ${refuse ? "throw new Error('init refuses');" : ''}
+}
+export function v() { return 2; }
+`;
+  project.write('logic/m.ts', module('refused', true));
+  expect((await host.patch(['m'])).ok).toBe(false);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(said).toEqual([]);
+  project.write('logic/m.ts', module('accepted', false));
+  expect((await host.patch(['m'])).ok).toBe(true);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(said).toEqual(['send p1 late-accepted', 'broadcast arena late-accepted', 'view arena', 'join arena p1', 'leave arena p1']);
+});
