@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
+import { conformingText } from '../../server/metrics/metrics.ts';
 
 // GET /metrics on the admin listener: the admin token as a Bearer token, the
 // Prometheus text format (checked line by line against the format's grammar),
@@ -101,7 +102,7 @@ it('parses as Prometheus text, and its counts match the calls made', async () =>
   expect(value(samples, 'rebind_tick_duration_seconds_count', {})).toBeGreaterThan(0);
   expect(samples.some((s) => s.name.startsWith('nodejs_eventloop_lag'))).toBe(true);
   expect(samples.some((s) => s.name === 'process_cpu_user_seconds_total')).toBe(true);
-  // Scraped again at once: the event loop probe (every 50 ms) has no sample since the last scrape, so its mean is NaN, written as the format says.
+  // Scraped again at once: the event loop probe (every 10 ms) may have no sample since the last scrape, its mean NaN then, written as the format says.
   const again = (await scrape()).samples;
   expect(value(again, 'nodejs_eventloop_lag_mean_seconds', {})).toBeDefined();
 
@@ -113,4 +114,31 @@ it('parses as Prometheus text, and its counts match the calls made', async () =>
   expect(value(after, 'rebind_handler_calls_total', { handler: 'shop.buy', version: '2' })).toBe(4);
   expect(value(after, 'rebind_handler_calls_total', { handler: 'shop.buy', version: '1' })).toBe(10);
   c.close();
+});
+
+it('says an empty event loop window as NaN in every figure, where prom-client writes "Nan", 2^63 ns and 0', () => {
+  const empty = [
+    'nodejs_eventloop_lag_seconds 0.001',
+    'nodejs_eventloop_lag_min_seconds 9223372036.854776',
+    'nodejs_eventloop_lag_max_seconds 0',
+    'nodejs_eventloop_lag_mean_seconds Nan',
+    'nodejs_eventloop_lag_stddev_seconds Nan',
+    'nodejs_eventloop_lag_p50_seconds 0',
+    'nodejs_eventloop_lag_p99_seconds 0',
+    'rebind_ticks_total 5',
+    '',
+  ].join('\n');
+  expect(conformingText(empty).split('\n')).toEqual([
+    'nodejs_eventloop_lag_seconds 0.001',
+    'nodejs_eventloop_lag_min_seconds NaN',
+    'nodejs_eventloop_lag_max_seconds NaN',
+    'nodejs_eventloop_lag_mean_seconds NaN',
+    'nodejs_eventloop_lag_stddev_seconds NaN',
+    'nodejs_eventloop_lag_p50_seconds NaN',
+    'nodejs_eventloop_lag_p99_seconds NaN',
+    'rebind_ticks_total 5',
+    '',
+  ]);
+  const full = 'nodejs_eventloop_lag_min_seconds 0.0101\nnodejs_eventloop_lag_mean_seconds 0.0102\n';
+  expect(conformingText(full)).toBe(full);
 });
