@@ -117,7 +117,8 @@ export class Table<Row> implements StoreLike {
     const base = this.get(id);
     if (base === undefined) throw rebindError('UNKNOWN_ROW', `${this.name}.${id}: no such row to update`, { details: { store: this.name, id } });
     const { next, patches } = updateFlatRow(this.name, id, base, recipe) ?? this.produce(id, base, recipe);
-    if (patches.length === 0) return next;
+    // No patch, no change anyone can see (0 written over -0): the stored row stays, and is what the caller gets.
+    if (patches.length === 0) return base;
     checkPatches(this.name, patches);
     this.put(overlay, id, next);
     this.stagePatches(patches);
@@ -139,7 +140,8 @@ export class Table<Row> implements StoreLike {
     if (base === undefined) throw rebindError('UNKNOWN_ROW', `${this.name}.${id}: no such row to update`, { details: { store: this.name, id } });
     if (!assignable(base)) return this.update(id, (d) => void Object.assign(d as object, fields));
     const { next, patches } = assignFields(id, base, fields);
-    if (patches.length === 0) return next;
+    // No patch, no change anyone can see (0 written over -0): the stored row stays, and is what the caller gets.
+    if (patches.length === 0) return base;
     checkPatches(this.name, patches);
     this.put(overlay, id, next);
     this.stagePatches(patches);

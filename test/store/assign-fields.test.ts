@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { isRebindError } from '../../server/errors.ts';
-import { defineTable } from '../../server/api.ts';
+import { defineStore, defineTable } from '../../server/api.ts';
 import { allowStandaloneStores } from '../../server/store/define.ts';
 import { onCommit, transact, type StoreChange } from '../../server/store/transaction.ts';
 
@@ -60,6 +60,15 @@ it('returns the stored row itself and commits nothing when no field changes', ()
   expect(seen).toEqual([]);
 });
 
+it('keeps the stored row, and returns it, when 0 is written over -0 (no patch, as immer decides)', () => {
+  const table = defineTable<{ z: number }>('assign-zero');
+  const stored = table.set('a', { z: -0 });
+  for (const write of [() => table.assign('a', { z: 0 }), () => table.update('a', (d) => void (d.z = 0))]) {
+    expect(write()).toBe(stored);
+    expect(Object.is(table.get('a')!.z, -0)).toBe(true);
+  }
+});
+
 it('refuses a missing row, a bad id and fields that are not an object, with their codes', () => {
   const table = defineTable<{ x: number }>('assign-bad');
   table.set('a', { x: 1 });
@@ -77,6 +86,28 @@ it('refuses a missing row, a bad id and fields that are not an object, with thei
   expect(code(() => table.assign('a', [1] as unknown as { x: number }))).toBe('NOT_PLAIN_DATA: assign-bad.a: assign takes an object of fields, got an array');
   expect(code(() => table.assign('a', { x: new Date() as unknown as number }))).toMatch(/^NOT_PLAIN_DATA/);
   expect(table.get('a')).toEqual({ x: 1 });
+});
+
+it('refuses a symbol-keyed property that a recipe writes, at any depth, in a table or a store, and stores nothing', () => {
+  const table = defineTable<Row>('symbol-rows');
+  table.set('flat', { x: 1 });
+  table.set('deep', { o: { a: 1 } });
+  const store = defineStore<Row>('symbol-store', { o: { a: 1 } });
+  const tag = Symbol('tag');
+  const code = (f: () => unknown) => {
+    try {
+      f();
+    } catch (err) {
+      return isRebindError(err) ? err.code : String(err);
+    }
+    return 'accepted';
+  };
+  expect(code(() => table.update('deep', (d) => void ((d as Record<symbol, unknown>)[tag] = 1)))).toBe('NOT_PLAIN_DATA');
+  expect(code(() => table.update('deep', (d) => void ((d.o as Record<symbol, unknown>)[tag] = 1)))).toBe('NOT_PLAIN_DATA');
+  expect(code(() => store.update((d) => void ((d.o as Record<symbol, unknown>)[tag] = 1)))).toBe('NOT_PLAIN_DATA');
+  expect(table.get('deep')).toEqual({ o: { a: 1 } });
+  expect(Object.getOwnPropertySymbols(table.get('deep')!.o as object)).toEqual([]);
+  expect(Object.getOwnPropertySymbols(store.get().o as object)).toEqual([]);
 });
 
 it('sets a field named "__proto__" as a field, where a recipe could not', () => {
