@@ -89,7 +89,7 @@ export class TickLoop {
       s.overruns++;
       s.late++;
       const culprit = longRunSince(due - this.period);
-      s.lastStall = { cause: culprit ? culprit.name : 'unknown (not game logic: the host, GC or the machine)', ms: Math.round(lateBy), at: new Date().toISOString() };
+      s.lastStall = { cause: culprit ? culprit.name : 'unknown: no handler, hook or timer was running (logic after an await or in a promise callback, the host, GC or the machine)', ms: Math.round(lateBy), at: new Date().toISOString() };
       this.warn(begin, `tick started ${lateBy.toFixed(0)} ms late: the event loop was busy${culprit ? ` with ${culprit.name} (${culprit.ms.toFixed(0)} ms)` : ''} (${s.overruns} overruns so far)`);
     }
     try {

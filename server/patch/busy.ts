@@ -48,7 +48,7 @@ const slots = new Int32Array(workerData.buffer);
 // The log's own shape on the log's one stream (log.ts): a pino JSON line when stdout is not a terminal.
 const warn = (msg) => workerData.quiet || writeSync(workerData.fd, workerData.json ? JSON.stringify({ level: 40, time: new Date().toISOString(), pid: workerData.pid, scope: 'busy', msg }) + '\\n' : 'warn  [busy] ' + msg + '\\n');
 const names = new Map();
-let seenSeq = -1, since = 0, toldAt = 0, seenBeat = -1, beatAt = Date.now(), blockTold = 0, polledAt = Date.now();
+let seenSeq = -1, since = 0, toldAt = 0, seenBeat = -1, beatAt = Date.now(), blockTold = 0, polledAt = Date.now(), runAt = 0;
 const wayOut = () => Atomics.load(slots, ${STARTING}) === 1 ? ${JSON.stringify(WAY_OUT_STARTING)} : '';
 // Returns how long to sleep before the next look.
 function poll() {
@@ -56,11 +56,15 @@ function poll() {
   const before = polledAt;
   polledAt = now;
   const beat = Atomics.load(slots, ${BEAT});
+  // A run in progress, or one that began since the last look: the loop was not blocked by other code until then
+  // (a long handler is named on its own; what follows it, a commit, is counted from its end).
+  if (id !== 0 || seq !== seenSeq) runAt = now;
+  const blocked = now - Math.max(beatAt, runAt);
   if (beat !== seenBeat) { seenBeat = beat; beatAt = now; blockTold = 0; }
-  else if (id === 0 && beat !== 0 && now - beatAt >= ${STUCK_MS} && now - blockTold >= ${LOG_EVERY_MS}) {
-    // Blocked, but by no handler, hook or timer the host called: code queued by logic (a promise callback, an await).
+  else if (id === 0 && beat !== 0 && blocked >= ${STUCK_MS} && now - blockTold >= ${LOG_EVERY_MS}) {
+    // Blocked, but by no handler, hook or timer the host called: code queued by logic (a promise callback, an await), or the host's own work.
     blockTold = now;
-    try { warn('the event loop has been blocked for ' + (now - beatAt) + ' ms by code outside any handler (most likely game logic run from a promise callback or after an await): every player and the tick loop are waiting.' + (wayOut() || ${JSON.stringify(WAY_OUT_RUNNING)})); } catch {}
+    try { warn('the event loop has been blocked for ' + blocked + ' ms by code outside any handler, hook or timer (most likely game logic run from a promise callback or after an await; else the server\\'s own work, such as committing or syncing a very large write): every player and the tick loop are waiting.' + (wayOut() || ${JSON.stringify(WAY_OUT_RUNNING)})); } catch {}
   }
   if (id === 0) { seenSeq = seq; return ${IDLE_POLL_MS}; }
   // A run seen for the first time began after the previous look: count from there (at most a look's interval too long).
