@@ -29,7 +29,8 @@ function describeValue(value: unknown): string {
 /**
  * Throws NOT_PLAIN_DATA naming `store.path.to.value` for the first thing that
  * is not plain data: functions, symbols, bigints, class instances (Date, Map,
- * ...), cycles, `undefined` inside arrays, NaN and the infinities. `undefined`
+ * ...), cycles, `undefined` inside arrays, NaN and the infinities, getters and
+ * setters, hidden properties, and arrays with named properties. `undefined`
  * as an object property is allowed: both codecs drop or keep it harmlessly.
  */
 export function assertPlain(value: unknown, store: string, path: PathKey[] = [], insideArray = false): void {
@@ -70,6 +71,8 @@ function visit(walk: Walk, v: unknown, inArray: boolean): void {
   const obj = v as object;
   if (onStack.has(obj)) fail(store, path, 'a cycle (a value that contains itself)');
   if (Array.isArray(obj)) {
+    // A named property on an array (a.extra = 5) is dropped by both codecs: memory and the journal would differ.
+    if (Object.getOwnPropertyNames(obj).length !== obj.length + 1) fail(store, path, 'an array with named properties');
     onStack.add(obj);
     for (let i = 0; i < obj.length; i++) {
       path.push(i);
@@ -83,9 +86,14 @@ function visit(walk: Walk, v: unknown, inArray: boolean): void {
   if (proto !== Object.prototype && proto !== null) fail(store, path, describeValue(obj));
   if (Object.getOwnPropertySymbols(obj).length > 0) fail(store, path, 'an object with symbol keys');
   onStack.add(obj);
-  for (const key of Object.keys(obj)) {
+  for (const key of Object.getOwnPropertyNames(obj)) {
     path.push(key);
-    visit(walk, (obj as Record<string, unknown>)[key], false);
+    // What the codecs would keep is each enumerable value as read once: a getter (stored live in a frozen
+    // row) or a hidden property would make memory differ from the journal and the replicas.
+    const property = Object.getOwnPropertyDescriptor(obj, key)!;
+    if (property.get || property.set) fail(store, path, 'an accessor (getter or setter)');
+    if (!property.enumerable) fail(store, path, 'a hidden (non-enumerable) property');
+    visit(walk, property.value, false);
     path.pop();
   }
   onStack.delete(obj);

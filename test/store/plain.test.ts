@@ -1,0 +1,33 @@
+import { expect, it } from 'vitest';
+import { isRebindError } from '../../server/errors.ts';
+import { assertPlain } from '../../server/store/plain.ts';
+
+// Plain data is what survives MessagePack and JSON unchanged: anything the
+// codecs would drop or change is refused, so memory, the journal and the
+// replicas hold the same value.
+
+const refusal = (value: unknown): string => {
+  try {
+    assertPlain(value, 'players', ['p1']);
+  } catch (err) {
+    return isRebindError(err) ? `${err.code}: ${err.message}` : String(err);
+  }
+  return 'accepted';
+};
+
+it('refuses getters, setters, hidden properties and named properties on arrays, naming where', () => {
+  const getter = { o: Object.defineProperty({}, 'hp', { get: () => 3, enumerable: true }) };
+  const setter = { o: Object.defineProperty({}, 'hp', { set: () => undefined, enumerable: true }) };
+  const hidden = { o: Object.defineProperty({ a: 1 }, 'secret', { value: 2, enumerable: false }) };
+  const named = Object.assign([1, 2], { extra: 5 });
+  expect(refusal(getter)).toBe('NOT_PLAIN_DATA: players.p1.o.hp: an accessor (getter or setter) is not plain data');
+  expect(refusal(setter)).toBe('NOT_PLAIN_DATA: players.p1.o.hp: an accessor (getter or setter) is not plain data');
+  expect(refusal(hidden)).toBe('NOT_PLAIN_DATA: players.p1.o.secret: a hidden (non-enumerable) property is not plain data');
+  expect(refusal({ list: named })).toBe('NOT_PLAIN_DATA: players.p1.list: an array with named properties is not plain data');
+});
+
+it('accepts what the codecs carry: frozen objects, null prototypes, an own "__proto__" key, nested arrays', () => {
+  const value = { a: Object.freeze({ b: [1, [2, { c: 'x' }]] }), n: Object.assign(Object.create(null), { k: true }), ...JSON.parse('{"__proto__": 1}') };
+  expect(refusal(value)).toBe('accepted');
+  expect(refusal([])).toBe('accepted');
+});
