@@ -1,5 +1,6 @@
 import { rebindError } from '../errors.ts';
 import { hostClearImmediate, hostQueueMicrotask, hostSetImmediate } from '../host-globals.ts';
+import { currentAttempt } from '../store/transaction.ts';
 
 // What the free names `process`, `globalThis` and `global` mean inside game
 // logic. Logic is trusted code and is not isolated, but a mistake in it must
@@ -44,10 +45,36 @@ function methodOf(fn: (...args: unknown[]) => unknown): unknown {
   return wrapped;
 }
 
+// A listener on `process` runs when the event comes, in the context of whoever emits it, not of
+// the code that added it. One added by a patch attempt (a module's top level or init) does nothing
+// once that attempt is refused: the refused version never serves, even through an event.
+const LISTENER_ADDERS = ['on', 'once', 'addListener', 'prependListener', 'prependOnceListener'] as const;
+const listenerAdders = new Map<PropertyKey, unknown>(
+  LISTENER_ADDERS.map((name) => [
+    name,
+    (event: string | symbol, listener: (...args: unknown[]) => void) => {
+      const add = realProcess[name] as (event: string | symbol, listener: (...args: unknown[]) => void) => unknown;
+      const attempt = typeof listener === 'function' ? currentAttempt() : undefined;
+      if (!attempt) {
+        Reflect.apply(add, realProcess, [event, listener]);
+        return logicProcess;
+      }
+      const guarded = function (this: unknown, ...args: unknown[]): void {
+        if (!attempt.refused) Reflect.apply(listener, this, args);
+      };
+      // process.off(event, listener) finds it by this, as it finds a once() wrapper.
+      (guarded as { listener?: unknown }).listener = listener;
+      Reflect.apply(add, realProcess, [event, guarded]);
+      return logicProcess;
+    },
+  ]),
+);
+
 /** The `process` that logic sees: everything readable, nothing that ends or changes the process. */
 export const logicProcess: NodeJS.Process = new Proxy(realProcess, {
   get(target, key) {
     if (processMethods.has(key)) return processMethods.get(key);
+    if (listenerAdders.has(key)) return listenerAdders.get(key);
     const value: unknown = Reflect.get(target, key, target);
     return typeof value === 'function' ? methodOf(value as (...args: unknown[]) => unknown) : value;
   },

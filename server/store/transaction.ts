@@ -168,6 +168,11 @@ export function inPatchAttempt<T>(attempt: PatchAttempt, fn: () => T): T {
   return result;
 }
 
+/** The patch attempt the code running now belongs to (its top level, init, or what they queued, while carried). */
+export function currentAttempt(): PatchAttempt | undefined {
+  return attempts.getStore();
+}
+
 /** Whether Node carries attempts along now: during an attempt, and for good after the first refusal. */
 export function carryingAttempts(): boolean {
   return attemptDepth > 0 || refusedOnce;

@@ -104,3 +104,28 @@ export function v() { return 2; }
   await new Promise((resolve) => setTimeout(resolve, 50));
   expect(said).toEqual(['send p1 late-accepted', 'broadcast arena late-accepted', 'view arena', 'join arena p1', 'leave arena p1']);
 });
+
+it('drops what a refused version writes from a listener it added on process, when the event comes later; an accepted version writes', async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': good(1), 'logic/warn.ts': `export function emit(ctx: unknown, tag: string) { process.emit('rebind-test-event' as never, tag as never); }\n` });
+  const module = (tag: string, refuse: boolean) => `import { counter } from '../state/counter';
+const listener = () => counter.update((d) => { d.log.push('${tag}'); });
+process.on('rebind-test-event' as never, listener);
+export function off() { process.off('rebind-test-event' as never, listener); }
+export function v() { return 2; }
+${refuse ? "export function init() { throw new Error('init refuses'); }" : ''}
+`;
+  project.write('logic/m.ts', module('refused', true));
+  expect((await host.patch(['m'])).ok).toBe(false);
+  host.call('warn.emit', 'a');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual([]);
+  project.write('logic/m.ts', module('accepted', false));
+  expect((await host.patch(['m'])).ok).toBe(true);
+  host.call('warn.emit', 'b');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual(['accepted']);
+  // Removed by the function it was added with.
+  host.call('m.off');
+  host.call('warn.emit', 'c');
+  expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual(['accepted']);
+});
