@@ -8,8 +8,9 @@ import { hostSetInterval, monoNow } from '../host-globals.ts';
 // timing instead: the main thread only marks which run is in progress (a few
 // shared-memory writes), and the watchdog, looking every POLL_MS (every
 // IDLE_POLL_MS while no run is in progress), flags a run still in progress
-// after BUSY_MS, and prints a line while one has been running over STUCK_MS (an endless loop gets named even though the main
-// thread never comes back). When a flagged run ends it is logged with its
+// after BUSY_MS, and prints a line while one has been running over STUCK_MS
+// (an endless loop gets named even though the main thread never comes
+// back). When a flagged run ends it is logged with its
 // name (at most every few seconds per name) and remembered, so that the tick
 // loop can say which run made a tick late. Process-wide, like the event loop.
 
