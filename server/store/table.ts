@@ -114,15 +114,8 @@ export class Table<Row> implements StoreLike {
     this.checkId(id);
     const overlay = this.writable();
     if (!overlay) return transact(() => this.update(id, recipe));
-    const base = this.get(id);
-    if (base === undefined) throw rebindError('UNKNOWN_ROW', `${this.name}.${id}: no such row to update`, { details: { store: this.name, id } });
-    const { next, patches } = updateFlatRow(this.name, id, base, recipe) ?? this.produce(id, base, recipe);
-    // No patch, no change anyone can see (0 written over -0): the stored row stays, and is what the caller gets.
-    if (patches.length === 0) return base;
-    checkPatches(this.name, patches);
-    this.put(overlay, id, next);
-    this.stagePatches(patches);
-    return next;
+    const base = this.existing(id);
+    return this.write(overlay, id, base, updateFlatRow(this.name, id, base, recipe) ?? this.produce(id, base, recipe));
   }
 
   /**
@@ -136,10 +129,20 @@ export class Table<Row> implements StoreLike {
     if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
       throw rebindError('NOT_PLAIN_DATA', `${this.name}.${id}: assign takes an object of fields, got ${Array.isArray(fields) ? 'an array' : fields === null ? 'null' : typeof fields}`, { details: { store: this.name, id } });
     }
+    const base = this.existing(id);
+    if (!assignable(base)) return this.update(id, (d) => void Object.assign(d as object, fields));
+    return this.write(overlay, id, base, assignFields(id, base, fields));
+  }
+
+  /** The row `update` or `assign` changes: it must exist. */
+  private existing(id: string): Row {
     const base = this.get(id);
     if (base === undefined) throw rebindError('UNKNOWN_ROW', `${this.name}.${id}: no such row to update`, { details: { store: this.name, id } });
-    if (!assignable(base)) return this.update(id, (d) => void Object.assign(d as object, fields));
-    const { next, patches } = assignFields(id, base, fields);
+    return base;
+  }
+
+  /** Stages an updated row and its patches; returns the row the table now holds. */
+  private write(overlay: Overlay<Row>, id: string, base: Row, { next, patches }: { next: Row; patches: StorePatch[] }): Row {
     // No patch, no change anyone can see (0 written over -0): the stored row stays, and is what the caller gets.
     if (patches.length === 0) return base;
     checkPatches(this.name, patches);
