@@ -75,10 +75,6 @@ export function produceWithPatches<T>(store: string, base: T, recipe: (draft: Dr
     const next = produce(base, recipe, (p) => {
       patches = p;
     }) as T;
-    // Normally already frozen (then this returns at once). But if logic was
-    // ever stopped by a time limit inside a recipe, immer's module-level scope
-    // was left behind and it believes every later produce is nested, which it
-    // does not freeze; freezing here keeps stores immutable regardless.
     // A symbol-keyed property set through a draft: immer makes a patch of it, which no journal or
     // client can carry (set refuses such a value; here the recipe wrote it field by field).
     for (const p of patches) {
@@ -88,6 +84,10 @@ export function produceWithPatches<T>(store: string, base: T, recipe: (draft: Dr
         throw rebindError('NOT_PLAIN_DATA', `${where}: a symbol-keyed property (${String(p.path[at])}) cannot be stored: state is plain data (string keys)`, { details: { store } });
       }
     }
+    // Normally already frozen (then this returns at once). But if logic was
+    // ever stopped by a time limit inside a recipe, immer's module-level scope
+    // was left behind and it believes every later produce is nested, which it
+    // does not freeze; freezing here keeps stores immutable regardless.
     return { next: freeze(next, true), patches: compactArrayPatches(base, next, patches) };
   } catch (err) {
     if (err instanceof Error && err.message === NEW_PROTO_KEY) throw rebindError('NOT_PLAIN_DATA', `${store}: ${NEW_PROTO_KEY}`, { details: { store } });
