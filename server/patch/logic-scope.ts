@@ -48,23 +48,26 @@ function methodOf(fn: (...args: unknown[]) => unknown): unknown {
 // A listener on `process` runs when the event comes, in the context of whoever emits it, not of
 // the code that added it. One added by a patch attempt (a module's top level or init) does nothing
 // once that attempt is refused: the refused version never serves, even through an event.
-const LISTENER_ADDERS = ['on', 'once', 'addListener', 'prependListener', 'prependOnceListener'] as const;
+type Listener = (...args: unknown[]) => void;
+/** Each adder, and the one that adds for good (a once() is a listener that removes itself). */
+const LISTENER_ADDERS = { on: 'on', addListener: 'addListener', prependListener: 'prependListener', once: 'on', prependOnceListener: 'prependListener' } as const;
 const listenerAdders = new Map<PropertyKey, unknown>(
-  LISTENER_ADDERS.map((name) => [
+  Object.entries(LISTENER_ADDERS).map(([name, adds]) => [
     name,
-    (event: string | symbol, listener: (...args: unknown[]) => void) => {
-      const add = realProcess[name] as (event: string | symbol, listener: (...args: unknown[]) => void) => unknown;
+    (event: string | symbol, listener: Listener) => {
       const attempt = typeof listener === 'function' ? currentAttempt() : undefined;
       if (!attempt) {
-        Reflect.apply(add, realProcess, [event, listener]);
+        Reflect.apply(realProcess[name as keyof typeof LISTENER_ADDERS] as Listener, realProcess, [event, listener]);
         return logicProcess;
       }
+      const once = adds !== name;
       const guarded = function (this: unknown, ...args: unknown[]): void {
+        if (once) realProcess.removeListener(event, guarded);
         if (!attempt.refused) Reflect.apply(listener, this, args);
       };
-      // process.off(event, listener) finds it by this, as it finds a once() wrapper.
+      // process.off(event, listener) finds it by this, once() or not.
       (guarded as { listener?: unknown }).listener = listener;
-      Reflect.apply(add, realProcess, [event, guarded]);
+      Reflect.apply(realProcess[adds] as Listener, realProcess, [event, guarded]);
       return logicProcess;
     },
   ]),

@@ -129,3 +129,23 @@ ${refuse ? "export function init() { throw new Error('init refuses'); }" : ''}
   host.call('warn.emit', 'c');
   expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual(['accepted']);
 });
+
+it('a once() listener a version adds on process runs once, and off() with its own function removes it before it runs', async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': good(1), 'logic/warn.ts': `export function emit(ctx: unknown) { process.emit('rebind-once-event' as never); }\n` });
+  const module = (tag: string) => `import { counter } from '../state/counter';
+const listener = () => counter.update((d) => { d.log.push('${tag}'); });
+process.once('rebind-once-event' as never, listener);
+export function off() { process.off('rebind-once-event' as never, listener); }
+export function v() { return 2; }
+`;
+  project.write('logic/m.ts', module('once'));
+  expect((await host.patch(['m'])).ok).toBe(true);
+  host.call('warn.emit');
+  host.call('warn.emit');
+  expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual(['once']);
+  project.write('logic/m.ts', module('removed'));
+  expect((await host.patch(['m'])).ok).toBe(true);
+  host.call('m.off');
+  host.call('warn.emit');
+  expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual(['once']);
+});
