@@ -71,12 +71,15 @@ function visit(walk: Walk, v: unknown, inArray: boolean): void {
   const obj = v as object;
   if (onStack.has(obj)) fail(store, path, 'a cycle (a value that contains itself)');
   if (Array.isArray(obj)) {
-    // A named property on an array (a.extra = 5) is dropped by both codecs: memory and the journal would differ.
-    if (Object.getOwnPropertyNames(obj).length !== obj.length + 1) fail(store, path, 'an array with named properties');
+    // Both codecs keep an array's elements as read, and nothing else: a subclass, a named property
+    // (a.extra = 5), a symbol key, a hidden or getter element would make memory differ from the journal.
+    if (Object.getPrototypeOf(obj) !== Array.prototype) fail(store, path, describeValue(obj));
+    if (Object.getOwnPropertyNames(obj).length > obj.length + 1) fail(store, path, 'an array with named properties');
+    if (Object.getOwnPropertySymbols(obj).length > 0) fail(store, path, 'an array with symbol keys');
     onStack.add(obj);
     for (let i = 0; i < obj.length; i++) {
       path.push(i);
-      visit(walk, obj[i], true);
+      visit(walk, plainValue(walk, obj, i), true);
       path.pop();
     }
     onStack.delete(obj);
@@ -88,13 +91,22 @@ function visit(walk: Walk, v: unknown, inArray: boolean): void {
   onStack.add(obj);
   for (const key of Object.getOwnPropertyNames(obj)) {
     path.push(key);
-    // What the codecs would keep is each enumerable value as read once: a getter (stored live in a frozen
-    // row) or a hidden property would make memory differ from the journal and the replicas.
-    const property = Object.getOwnPropertyDescriptor(obj, key)!;
-    if (property.get || property.set) fail(store, path, 'an accessor (getter or setter)');
-    if (!property.enumerable) fail(store, path, 'a hidden (non-enumerable) property');
-    visit(walk, property.value, false);
+    visit(walk, plainValue(walk, obj, key), false);
     path.pop();
   }
   onStack.delete(obj);
+}
+
+/**
+ * The value of an own property (an array's element too), refusing what the codecs would not keep as
+ * it is: a getter or setter (stored live in a frozen row), a hidden (non-enumerable) property. `walk.path`
+ * ends with `key`'s place for the message.
+ */
+function plainValue(walk: Walk, obj: object, key: string | number): unknown {
+  const property = Object.getOwnPropertyDescriptor(obj, key);
+  // A hole in an array: the walk says what it reads there (undefined in an array).
+  if (!property) return undefined;
+  if (property.get || property.set) fail(walk.store, walk.path, 'an accessor (getter or setter)');
+  if (!property.enumerable) fail(walk.store, walk.path, 'a hidden (non-enumerable) property');
+  return property.value;
 }

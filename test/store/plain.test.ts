@@ -31,3 +31,18 @@ it('accepts what the codecs carry: frozen objects, null prototypes, an own "__pr
   expect(refusal(value)).toBe('accepted');
   expect(refusal([])).toBe('accepted');
 });
+
+it('refuses what an array carries besides its elements: a getter or hidden element, a symbol key, a subclass; a hole is undefined in an array', () => {
+  const getterAt = [1, 2];
+  Object.defineProperty(getterAt, 1, { get: () => Date.now(), enumerable: true });
+  const hiddenAt = [1, 2, 5];
+  Object.defineProperty(hiddenAt, 2, { value: 5, enumerable: false });
+  const symbolKeyed = Object.assign([1], { [Symbol('s')]: 1 });
+  class Bag extends Array {}
+  expect(refusal({ list: getterAt })).toBe('NOT_PLAIN_DATA: players.p1.list.1: an accessor (getter or setter) is not plain data');
+  expect(refusal({ list: hiddenAt })).toBe('NOT_PLAIN_DATA: players.p1.list.2: a hidden (non-enumerable) property is not plain data');
+  expect(refusal({ list: symbolKeyed })).toBe('NOT_PLAIN_DATA: players.p1.list: an array with symbol keys is not plain data');
+  expect(refusal({ list: Bag.from([1, 2]) })).toBe('NOT_PLAIN_DATA: players.p1.list: an instance of Bag is not plain data');
+  // eslint-disable-next-line no-sparse-arrays
+  expect(refusal({ list: [1, , 3] })).toBe('NOT_PLAIN_DATA: players.p1.list.1: undefined in an array is not plain data');
+});
