@@ -73,6 +73,19 @@ const listenerAdders = new Map<PropertyKey, unknown>(
   ]),
 );
 
+/**
+ * A FinalizationRegistry whose cleanup callback, like a listener on `process`, runs outside any context its
+ * maker can pass on: one made by a patch attempt does nothing once the attempt is refused.
+ */
+function attemptBoundRegistry(): typeof FinalizationRegistry {
+  return class LogicFinalizationRegistry<T> extends FinalizationRegistry<T> {
+    constructor(cleanup: (held: T) => void) {
+      const attempt = typeof cleanup === 'function' ? currentAttempt() : undefined;
+      super(attempt ? (held: T) => void (attempt.refused || cleanup(held)) : cleanup);
+    }
+  };
+}
+
 /** The `process` that logic sees: everything readable, nothing that ends or changes the process. */
 export const logicProcess: NodeJS.Process = new Proxy(realProcess, {
   get(target, key) {
@@ -136,6 +149,7 @@ function readOnlyView<T extends object>(target: T, name: string, bind = false): 
  * timers, see evaluate.ts.)
  */
 export const logicBuiltins: Record<string, unknown> = {
+  FinalizationRegistry: attemptBoundRegistry(),
   setImmediate: hostSetImmediate,
   clearImmediate: hostClearImmediate,
   queueMicrotask: hostQueueMicrotask,

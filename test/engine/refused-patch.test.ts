@@ -149,3 +149,34 @@ export function v() { return 2; }
   host.call('warn.emit');
   expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual(['once']);
 });
+
+it('a FinalizationRegistry a refused version made does nothing when its objects are collected; an accepted one writes', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': good(1) });
+  const module = (tag: string, refuse: boolean) => `import { counter } from '../state/counter';
+const registry = new FinalizationRegistry(() => counter.update((d) => { d.log.push('${tag}'); }));
+for (let i = 0; i < 20; i++) registry.register({ i }, i);
+// Kept alive past the module's own life, as a registry kept anywhere would be.
+process.on('rebind-keep-registry' as never, () => registry);
+export function v() { return 2; }
+${refuse ? "export function init() { throw new Error('init refuses'); }" : ''}
+`;
+  const collect = async () => {
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  project.write('logic/m.ts', module('refused', true));
+  expect((await host.patch(['m'])).ok).toBe(false);
+  await collect();
+  expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual([]);
+  project.write('logic/m.ts', module('accepted', false));
+  expect((await host.patch(['m'])).ok).toBe(true);
+  await collect();
+  expect(valueOf<{ log: string[] }>(host, 'counter').log.length).toBeGreaterThan(0);
+  expect(new Set(valueOf<{ log: string[] }>(host, 'counter').log)).toEqual(new Set(['accepted']));
+});
