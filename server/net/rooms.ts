@@ -67,7 +67,7 @@ export class Rooms implements RoomSync {
 
   private room(name: string): Room {
     let room = this.rooms.get(name);
-    if (!room) this.rooms.set(name, (room = { name, seats: new Map(), view: null, dict: new KeyDictionary(), filters: new Map() }));
+    if (!room) this.rooms.set(name, (room = { name, seats: new Map(), view: null, dict: new KeyDictionary(), filters: new Map(), near: new Map() }));
     return room;
   }
 

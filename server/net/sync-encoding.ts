@@ -73,7 +73,10 @@ export class KeyDictionary {
 
 function encodePath(dict: KeyDictionary, store: string, path: ReadonlyArray<string | number>): number[] {
   const out = [dict.id(store)];
-  path.forEach((key, i) => out.push(typeof key === 'number' ? -1 - key : i === 0 ? dict.row(store, key) : dict.id(key)));
+  for (let i = 0; i < path.length; i++) {
+    const key = path[i]!;
+    out.push(typeof key === 'number' ? -1 - key : i === 0 ? dict.row(store, key) : dict.id(key));
+  }
   return out;
 }
 
@@ -111,6 +114,8 @@ export function blockedBy(ops: readonly SyncOp[]): Map<string, Set<string | numb
 }
 
 export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[] {
+  // Rows entering and leaving a member's view (and nothing below a row): no row groups to look for.
+  if (ops.every((op) => op.path.length <= 1)) return restTokens(ops, dict, []);
   const blocked = blockedBy(ops);
   const grouped: SyncOp[] = [];
   const rest: SyncOp[] = [];
@@ -157,7 +162,12 @@ export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[
       }
     }
   }
-  for (const op of rest) {
+  return restTokens(rest, dict, tokens);
+}
+
+/** Ops one by one, as [kind, path, value] tokens after `tokens`. */
+function restTokens(ops: readonly SyncOp[], dict: KeyDictionary, tokens: unknown[]): unknown[] {
+  for (const op of ops) {
     tokens.push(OP[op.kind], encodePath(dict, op.store, op.path));
     if (op.kind !== 'remove') tokens.push(op.value);
   }

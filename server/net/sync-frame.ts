@@ -46,6 +46,7 @@ export class RowPieces {
   private readonly groupRows: Piece[][] = [];
 
   private built = false;
+  private rowsByGroup: GroupRows = { rows: [], counts: new Uint32Array(0) };
 
   /** The tick's row field writes that any member may get as a row group, encoded once (at the first member that needs them). */
   constructor(
@@ -101,6 +102,7 @@ export class RowPieces {
       rowsOf.set(op.path[0] as string, piece);
     }
     this.bytes = w.finish();
+    this.rowsByGroup = { rows: [], counts: new Uint32Array(this.groupRows.length) };
   }
 
   /** The pieces of a store's rows, by row id. */
@@ -113,39 +115,72 @@ export class RowPieces {
   take(ops: readonly SyncOp[], dict: KeyDictionary, picked: readonly Piece[] = []): MemberDelta {
     this.build();
     const stamp = ++this.stamp;
-    const rowsByGroup: number[][] = [];
+    // Each group's rows for this member, in arrays the tick's members share (one member's share is sorted before the next is taken).
+    const rowsByGroup = this.rowsByGroup;
+    rowsByGroup.counts.fill(0);
     const rest: SyncOp[] = [];
-    const add = (piece: Piece) => {
-      if (piece.stamp === stamp) return;
-      piece.stamp = stamp;
-      (rowsByGroup[piece.group] ??= []).push(piece.row);
-    };
-    for (const piece of picked) add(piece);
+    for (const piece of picked) mark(piece, stamp, rowsByGroup);
     for (const op of ops) {
       const piece = this.byOp.get(op);
-      if (piece) add(piece);
+      if (piece) mark(piece, stamp, rowsByGroup);
       else rest.push(op);
     }
     const groups: Piece[][] = [];
-    rowsByGroup.forEach((rows, group) => {
-      // Rows ascending, by a typed array's native sort: a comparator per pair cost more than the rest of a member's frame.
-      const sorted = Float64Array.from(rows).sort();
-      const at = this.groupRows[group]!;
-      const list: Piece[] = new Array(sorted.length);
-      for (let i = 0; i < sorted.length; i++) list[i] = at[sorted[i]!]!;
-      groups.push(list);
-    });
+    for (let group = 0; group < rowsByGroup.counts.length; group++) {
+      const count = rowsByGroup.counts[group]!;
+      if (count > 0) groups.push(this.ascending(group, rowsByGroup.rows[group]!, count));
+    }
     return { groups, rest: rest.length > 0 ? encodeOps(rest, dict) : [], restOps: rest };
+  }
+
+  /** A bit per row key id, all clear between calls of `ascending`. */
+  private bits = new Uint32Array(0);
+
+  /**
+   * The pieces of a group's `rows` (distinct), rows ascending. Many rows of
+   * a small room's keys are put in order by a bit per key; a few rows of a
+   * large room's keys by a typed array's native sort. A comparator per pair
+   * cost more than the rest of a member's frame.
+   */
+  private ascending(group: number, rows: readonly number[], count: number): Piece[] {
+    const at = this.groupRows[group]!;
+    const list: Piece[] = new Array(count);
+    const words = (at.length >>> 5) + 1;
+    if (count * 8 < words) {
+      const sorted = new Float64Array(count);
+      for (let i = 0; i < count; i++) sorted[i] = rows[i]!;
+      sorted.sort();
+      for (let i = 0; i < count; i++) list[i] = at[sorted[i]!]!;
+      return list;
+    }
+    if (this.bits.length < words) this.bits = new Uint32Array(words);
+    const bits = this.bits;
+    for (let i = 0; i < count; i++) bits[rows[i]! >>> 5]! |= 1 << (rows[i]! & 31);
+    let n = 0;
+    for (let w = 0; w < words; w++) {
+      let word = bits[w]!;
+      if (word === 0) continue;
+      bits[w] = 0;
+      while (word !== 0) {
+        const low = word & -word;
+        list[n++] = at[(w << 5) + 31 - Math.clz32(low)]!;
+        word ^= low;
+      }
+    }
+    return list;
   }
 
   /** Whole rows entering view, encoded once per tick: a row that enters five members' views this tick is written once. Rows are frozen, so the same object is the same bytes. */
   private readonly encoded = new WeakMap<object, Buffer>();
+  /** Where such a row is encoded before its bytes are kept (one buffer for the tick's rows, not one each). */
+  private readonly alone = new SyncWriter();
 
   private value(w: SyncWriter, token: unknown): void {
     if (token === null || typeof token !== 'object' || Array.isArray(token)) return w.value(token);
     let bytes = this.encoded.get(token);
     if (!bytes) {
-      const alone = new SyncWriter();
+      const alone = this.alone;
+      alone.reset();
       alone.value(token);
       this.encoded.set(token, (bytes = alone.finish()));
     }
@@ -183,6 +218,19 @@ export class RowPieces {
     for (const token of rest) this.value(w, token);
     return EncodedOnce.prebuilt('$delta', w.finish(), () => ['$delta', 0, [room, added, ...tokensOf(groups), ...rest]]);
   }
+}
+
+/** Puts `piece`'s row in its group's list, once per member (`stamp`). A function of the module: a closure made per member costs a name-setting call under tsx. */
+function mark(piece: Piece, stamp: number, { rows, counts }: GroupRows): void {
+  if (piece.stamp === stamp) return;
+  piece.stamp = stamp;
+  (rows[piece.group] ??= [])[counts[piece.group]!++] = piece.row;
+}
+
+/** Rows by group: `counts[g]` of `rows[g]` are this member's. */
+interface GroupRows {
+  rows: number[][];
+  counts: Uint32Array;
 }
 
 function tokensOf(groups: Piece[][]): unknown[] {

@@ -4,8 +4,9 @@ import type { Member } from './rooms.ts';
 import type { SyncOp } from './sync-changes.ts';
 import type { KeyDictionary } from './sync-encoding.ts';
 import type { RowPiece, RowPieces } from './sync-frame.ts';
-import { PieceBudget } from './sync-joins.ts';
-import { asTable, Grid, type ParsedView, type RowFilter, type Sight } from './sync-views.ts';
+import { MemberShare, PieceBudget } from './sync-joins.ts';
+import { KnownRows, NearIndex, NearTick } from './sync-near.ts';
+import { asTable, type ParsedView, type RowFilter, type Sight } from './sync-views.ts';
 
 // One room's tick: which of the tick's changes each member gets, and which
 // rows enter or leave its replica (a table's rows still to send after a
@@ -46,7 +47,12 @@ export interface Room {
   dict: KeyDictionary;
   /** A filter's function as last seen, per store: a patch that changes it re-evaluates every row. */
   filters: Map<string, unknown>;
+  /** Row slots of the tables seen through a radius (sync-near.ts), kept across ticks. */
+  near: Map<string, NearIndex>;
 }
+
+/** Row slots a radius view's index may hold beyond twice its table's rows before it starts again. */
+const NEAR_SLACK = 8192;
 
 /** One room's tick: the ops every member sees, and each member's own share of rows. */
 export class TickOfRoom {
@@ -55,7 +61,7 @@ export class TickOfRoom {
   private readonly byStore = new Map<string, number[]>();
   private readonly byRow = new Map<string, Map<string, number[]>>();
   private readonly rowLevel = new Map<string, Map<string, number[]>>();
-  private readonly grids = new Map<string, Grid>();
+  private readonly nearTicks = new Map<string, NearTick>();
   private readonly filterFns = new Map<string, { fn: RowFilter | undefined; changed: boolean }>();
 
   constructor(
@@ -125,7 +131,8 @@ export class TickOfRoom {
     for (const sight of seat.rows.values()) plain &&= sight.known === null;
     if (plain) return (this.everyone ??= { key: '*', ops: this.ops });
     this.index();
-    const out: SyncOp[] = [];
+    const share = new MemberShare(new PieceBudget(seat.member.queued(), this.options.pieceBytes));
+    const out = share.out;
     // A member that joined mid-tick goes through ops, which say which commit made them.
     const pieces: RowPiece[] | undefined = seat.since < this.firstSeq && this.pieces ? [] : undefined;
     for (const i of this.candidates(seat, pieces)) {
@@ -135,23 +142,13 @@ export class TickOfRoom {
       if (sight && !this.passes(op, sight, this.view.get(op.store)!)) continue;
       out.push(op);
     }
-    const budget = new PieceBudget(seat.member.queued(), this.options.pieceBytes);
     for (const [store, sight] of seat.rows) {
       const spec = this.view.get(store)!;
       const table = asTable(this.registry.get(store));
-      const enter = (id: string, row: unknown): boolean => {
-        if (!budget.take(row)) return false;
-        sight.known!.add(id);
-        out.push({ store, kind: 'set', path: [id], value: row, seq: Infinity });
-        return true;
-      };
-      const leave = (id: string): void => {
-        sight.known!.delete(id);
-        out.push({ store, kind: 'remove', path: [id], seq: Infinity });
-      };
-      if (spec.kind === 'rows') this.sendPending(sight, table, enter);
-      else if (spec.kind === 'near') this.sortNear(seat, store, spec, sight, table, enter, leave);
-      else if (spec.kind === 'filter') this.sortFiltered(seat, store, sight, table, enter, leave);
+      share.at(store, sight);
+      if (spec.kind === 'rows') this.sendPending(sight, table, share);
+      else if (spec.kind === 'near') this.sortNear(seat, store, spec, sight, table, pieces, share);
+      else if (spec.kind === 'filter') this.sortFiltered(seat, store, sight, table, share);
     }
     // A member with a view or rows of its own is rarely sent what another is: encoded alone.
     return { key: `p:${seat.member.player}`, ops: out, pieces };
@@ -179,28 +176,34 @@ export class TickOfRoom {
    */
   private candidates(seat: Seat, pieces: RowPiece[] | undefined): number[] {
     const picked: number[] = [];
-    const add = (list: readonly number[] | undefined) => {
-      if (list) for (const i of list) picked.push(i);
-    };
     for (const [store, list] of this.byStore) {
       const known = seat.rows.get(store)?.known;
       if (!known) {
-        add(list);
+        for (const i of list) picked.push(i);
         continue;
       }
       const rows = this.byRow.get(store);
       const level = this.rowLevel.get(store);
       if (level) for (const [row, at] of level) merge(at, rows?.get(row), picked);
-      if (!rows) continue;
+      // A radius view picks its rows' changes as it sorts them (NearTick.sort).
+      if (!rows || this.view.get(store)?.kind === 'near') continue;
       const ofRow = pieces && this.pieces!.rowsOf(store);
-      const take = (id: string, at: readonly number[] | undefined) => {
-        const piece = ofRow?.get(id);
-        if (piece) pieces!.push(piece);
-        else add(at);
-      };
+      // (Loops written out: a closure made per member and store costs a name-setting call under tsx, more than the loop.)
       if (known.size < rows.size) {
-        for (const id of known) if (!level?.has(id)) take(id, rows.get(id));
-      } else for (const [id, at] of rows) if (known.has(id) && !level?.has(id)) take(id, at);
+        for (const id of known) {
+          if (level?.has(id)) continue;
+          const piece = ofRow?.get(id);
+          if (piece) pieces!.push(piece);
+          else for (const i of rows.get(id) ?? []) picked.push(i);
+        }
+      } else {
+        for (const [id, at] of rows) {
+          if (!known.has(id) || level?.has(id)) continue;
+          const piece = ofRow?.get(id);
+          if (piece) pieces!.push(piece);
+          else for (const i of at) picked.push(i);
+        }
+      }
     }
     return picked;
   }
@@ -219,34 +222,38 @@ export class TickOfRoom {
     return sight.known.has(row);
   }
 
-  private sendPending(sight: RowSight, table: ReturnType<typeof asTable>, enter: (id: string, row: unknown) => boolean): void {
+  private sendPending(sight: RowSight, table: ReturnType<typeof asTable>, share: MemberShare): void {
     sight.recheck = false;
     while (sight.pending.length > 0) {
       const id = sight.pending[sight.pending.length - 1]!;
       const row = table.get(id);
-      if (row !== undefined && !sight.known!.has(id) && !enter(id, row)) return;
+      if (row !== undefined && !sight.known!.has(id) && !share.enter(id, row)) return;
       sight.pending.pop();
     }
     sight.known = null;
   }
 
-  private sortNear(seat: Seat, store: string, spec: Extract<Sight, { kind: 'near' }>, sight: RowSight, table: ReturnType<typeof asTable>, enter: (id: string, row: unknown) => boolean, leave: (id: string) => void): void {
+  private sortNear(seat: Seat, store: string, spec: Extract<Sight, { kind: 'near' }>, sight: RowSight, table: ReturnType<typeof asTable>, picked: RowPiece[] | undefined, share: MemberShare): void {
     if (!sight.recheck && !this.touched(store)) return;
-    let grid = this.grids.get(store);
-    if (!grid) this.grids.set(store, (grid = new Grid(table, spec.cell)));
-    const visible = grid.around(table.get(seat.member.player), spec.radius);
-    for (const id of sight.known!) if (!visible.has(id)) leave(id);
-    sight.recheck = false;
-    for (const id of visible) {
-      if (sight.known!.has(id)) continue;
-      if (!enter(id, table.get(id))) {
-        sight.recheck = true;
-        return;
-      }
-    }
+    // A member seen through a filter before (the view changed) keeps its rows, now with their slots.
+    const known = sight.known instanceof KnownRows ? sight.known : (sight.known = KnownRows.from(sight.known ?? []));
+    sight.recheck = !this.nearTick(store, spec, table).sort(known, table.get(seat.member.player), spec.radius, seat.since, picked, share);
   }
 
-  private sortFiltered(seat: Seat, store: string, sight: RowSight, table: ReturnType<typeof asTable>, enter: (id: string, row: unknown) => boolean, leave: (id: string) => void): void {
+  /** The tick's radius index of `store`, built at the first member that needs it. */
+  private nearTick(store: string, spec: Extract<Sight, { kind: 'near' }>, table: ReturnType<typeof asTable>): NearTick {
+    let tick = this.nearTicks.get(store);
+    if (tick) return tick;
+    let index = this.room.near.get(store);
+    if (!index || index.outgrown(this.options.keysBeforeReset ?? NEAR_SLACK, table.size)) this.room.near.set(store, (index = new NearIndex()));
+    index.refresh(table, spec.cell);
+    this.index();
+    tick = new NearTick(index, table, this.ops, this.byRow.get(store), this.rowLevel.get(store), this.pieces?.rowsOf(store));
+    this.nearTicks.set(store, tick);
+    return tick;
+  }
+
+  private sortFiltered(seat: Seat, store: string, sight: RowSight, table: ReturnType<typeof asTable>, share: MemberShare): void {
     const { fn, changed } = this.filterFns.get(store)!;
     const viewer = seat.member.player;
     const touched = this.rowsChanged(store);
@@ -258,8 +265,8 @@ export class TickOfRoom {
       const row = table.get(id);
       const shown = row !== undefined && this.shows(fn, store, row, viewer);
       if (!shown) {
-        if (sight.known!.has(id)) leave(id);
-      } else if (!sight.known!.has(id) && !enter(id, row)) {
+        if (sight.known!.has(id)) share.leave(id);
+      } else if (!sight.known!.has(id) && !share.enter(id, row)) {
         sight.recheck = true;
         return;
       }

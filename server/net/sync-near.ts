@@ -1,0 +1,284 @@
+import type { Table } from '../store/table.ts';
+import type { SyncOp } from './sync-changes.ts';
+import type { RowPiece } from './sync-frame.ts';
+import type { MemberShare } from './sync-joins.ts';
+
+// Radius views ({ near: { radius } }) at a thousand players: every member
+// looks at the rows around it every tick, and each of those looks was a
+// string hashed into a Set. Here a table's rows get small integer slots that
+// stay theirs across ticks, positions sit in typed arrays by slot, and each
+// member's rows are a bitset by slot beside its Set of ids: a member's tick
+// is array reads, and ids are touched only for rows entering or leaving.
+
+/** A table's row ids by slot, and this tick's positions on a grid of cells. */
+export class NearIndex {
+  private readonly slotOf = new Map<string, number>();
+  readonly ids: string[] = [];
+  private xs = new Float64Array(64);
+  private ys = new Float64Array(64);
+  /** Per slot, the last look (`stamp`) that found it within reach. */
+  private marks = new Uint32Array(64);
+  private stamp = 0;
+  /** Cells by column, then row: each its rows' slots. */
+  private cells = new Map<number, Map<number, number[]>>();
+  private cell = 1;
+  /** The slots the last `around` found, `foundCount` of them (reused: copy what must outlive the next call). */
+  found: Int32Array<ArrayBuffer> = new Int32Array(64);
+  foundCount = 0;
+
+  /** The slot of `id`, given now if it has none. */
+  slot(id: string): number {
+    let slot = this.slotOf.get(id);
+    if (slot === undefined) {
+      slot = this.ids.length;
+      this.slotOf.set(id, slot);
+      this.ids.push(id);
+      if (slot >= this.xs.length) this.grow(slot + 1);
+    }
+    return slot;
+  }
+
+  slotIfAny(id: string): number | undefined {
+    return this.slotOf.get(id);
+  }
+
+  private grow(size: number): void {
+    const length = Math.max(size, this.xs.length * 2);
+    const copy = <T extends Float64Array | Uint32Array>(from: T, to: T): T => (to.set(from), to);
+    this.xs = copy(this.xs, new Float64Array(length));
+    this.ys = copy(this.ys, new Float64Array(length));
+    this.marks = copy(this.marks, new Uint32Array(length));
+  }
+
+  /** Slots given to rows no longer in the table, past `slack` beyond twice its `rows`: time for a new index. */
+  outgrown(slack: number, rows: number): boolean {
+    return this.ids.length > slack + 2 * rows;
+  }
+
+  /** Puts the table's rows as they are now on a grid of `cell`-sized cells: once per tick. */
+  refresh(table: Table<unknown>, cell: number): void {
+    this.cell = cell;
+    this.cells = new Map();
+    for (const [id, row] of table.entries()) {
+      const at = position(row);
+      if (!at) continue;
+      const slot = this.slot(id);
+      this.xs[slot] = at[0];
+      this.ys[slot] = at[1];
+      const i = Math.floor(at[0] / cell);
+      const j = Math.floor(at[1] / cell);
+      let column = this.cells.get(i);
+      if (!column) this.cells.set(i, (column = new Map()));
+      const list = column.get(j);
+      if (list) list.push(slot);
+      else column.set(j, [slot]);
+    }
+  }
+
+  /** The slots of the rows within `radius` of `viewer`'s position into `found` (none if it has none); `within(slot)` holds until the next call. */
+  around(viewer: unknown, radius: number): void {
+    let n = 0;
+    this.foundCount = 0;
+    const stamp = ++this.stamp;
+    const at = position(viewer);
+    if (!at) return;
+    const [x, y] = at;
+    const { xs, ys, marks, cell } = this;
+    const r2 = radius * radius;
+    const reach = Math.ceil(radius / cell);
+    const cx = Math.floor(x / cell);
+    const cy = Math.floor(y / cell);
+    for (let i = cx - reach; i <= cx + reach; i++) {
+      const column = this.cells.get(i);
+      if (!column) continue;
+      for (let j = cy - reach; j <= cy + reach; j++) {
+        const list = column.get(j);
+        if (!list) continue;
+        for (let k = 0; k < list.length; k++) {
+          const slot = list[k]!;
+          const dx = xs[slot]! - x;
+          const dy = ys[slot]! - y;
+          if (dx * dx + dy * dy > r2) continue;
+          marks[slot] = stamp;
+          if (n === this.found.length) this.found = grown(this.found, n + 1);
+          this.found[n++] = slot;
+        }
+      }
+    }
+    this.foundCount = n;
+  }
+
+  /** Whether the last `around` found `slot`. */
+  within(slot: number): boolean {
+    return this.marks[slot] === this.stamp;
+  }
+}
+
+/** `list` with room for `size` entries at least. */
+function grown(list: Int32Array<ArrayBuffer>, size: number): Int32Array<ArrayBuffer> {
+  const next = new Int32Array(Math.max(size, list.length * 2));
+  next.set(list);
+  return next;
+}
+
+function position(row: unknown): [number, number] | undefined {
+  if (row === null || typeof row !== 'object') return undefined;
+  const { x, y } = row as { x?: unknown; y?: unknown };
+  return typeof x === 'number' && typeof y === 'number' && Number.isFinite(x) && Number.isFinite(y) ? [x, y] : undefined;
+}
+
+/**
+ * The rows of a table a member's replica holds: a Set of ids, as for any
+ * per-member view, with a bitset by slot of one NearIndex kept beside it
+ * while the member is seen through a radius. Every change goes through
+ * add, delete and clear, so the two never disagree.
+ */
+export class KnownRows extends Set<string> {
+  private index: NearIndex | undefined;
+  private bits = new Uint32Array(0);
+  /** Slots that may be known: the last look's rows within reach (a superset of the known ones), `lastCount` of them. */
+  private lastFound: Int32Array<ArrayBuffer> = new Int32Array(0);
+  private lastCount = 0;
+
+  static from(ids: Iterable<string>): KnownRows {
+    const known = new KnownRows();
+    for (const id of ids) known.add(id);
+    return known;
+  }
+
+  override add(id: string): this {
+    super.add(id);
+    if (!this.index) return this;
+    const slot = this.index.slot(id);
+    if (this.hasSlot(slot)) return this;
+    this.setBit(slot);
+    // A row added outside a radius pass (seen through a filter, before the view switched back) must be looked at by the next one.
+    if (this.lastCount === this.lastFound.length) this.lastFound = grown(this.lastFound, this.lastCount + 1);
+    this.lastFound[this.lastCount++] = slot;
+    return this;
+  }
+
+  override delete(id: string): boolean {
+    const had = super.delete(id);
+    const slot = had && this.index ? this.index.slotIfAny(id) : undefined;
+    if (slot !== undefined && slot >>> 5 < this.bits.length) this.bits[slot >>> 5]! &= ~(1 << (slot & 31));
+    return had;
+  }
+
+  override clear(): void {
+    super.clear();
+    this.bits.fill(0);
+    this.lastCount = 0;
+  }
+
+  hasSlot(slot: number): boolean {
+    const word = slot >>> 5;
+    return word < this.bits.length && ((this.bits[word]! >>> (slot & 31)) & 1) === 1;
+  }
+
+  private setBit(slot: number): void {
+    const word = slot >>> 5;
+    if (word >= this.bits.length) {
+      const bits = new Uint32Array(Math.max(word + 1, this.bits.length * 2));
+      bits.set(this.bits);
+      this.bits = bits;
+    }
+    this.bits[word]! |= 1 << (slot & 31);
+  }
+
+  /** Keeps the bitset by `index`'s slots (rebuilt from the ids when the index is new to it). */
+  attach(index: NearIndex): void {
+    if (this.index === index) return;
+    this.index = index;
+    this.bits = new Uint32Array(0);
+    this.lastFound = new Int32Array(this.size);
+    this.lastCount = 0;
+    for (const id of this) {
+      const slot = index.slot(id);
+      this.setBit(slot);
+      this.lastFound[this.lastCount++] = slot;
+    }
+  }
+
+  /** Has `share` remove the known rows that `index`'s last look did not find, then remembers what it found. */
+  keepFound(index: NearIndex, share: { leave(id: string): void }): void {
+    const last = this.lastFound;
+    for (let i = 0; i < this.lastCount; i++) {
+      const slot = last[i]!;
+      if (this.hasSlot(slot) && !index.within(slot)) share.leave(index.ids[slot]!);
+    }
+    if (this.lastFound.length < index.foundCount) this.lastFound = new Int32Array(index.found.length);
+    this.lastFound.set(index.found.subarray(0, index.foundCount));
+    this.lastCount = index.foundCount;
+  }
+}
+
+/** One tick of a radius view of one table: what changed, by slot. */
+export class NearTick {
+  /** This tick's encoded change of each row that has one (sync-frame.ts). */
+  private readonly pieceAt: Array<RowPiece | undefined>;
+  /** Rows with ops this tick, and rows added, removed or replaced whole (their ops go through TickOfRoom's merge). */
+  private readonly changedAt: Uint8Array;
+  private readonly wholeAt: Uint8Array;
+
+  constructor(
+    readonly index: NearIndex,
+    private readonly table: Table<unknown>,
+    private readonly ops: readonly SyncOp[],
+    private readonly byRow: Map<string, number[]> | undefined,
+    rowLevel: Map<string, number[]> | undefined,
+    pieces: Map<string, RowPiece> | undefined,
+  ) {
+    const size = () => index.ids.length;
+    for (const id of byRow?.keys() ?? []) index.slot(id);
+    for (const id of rowLevel?.keys() ?? []) index.slot(id);
+    this.pieceAt = new Array<RowPiece | undefined>(size());
+    this.changedAt = new Uint8Array(size());
+    this.wholeAt = new Uint8Array(size());
+    for (const id of byRow?.keys() ?? []) this.changedAt[index.slot(id)] = 1;
+    for (const id of rowLevel?.keys() ?? []) this.wholeAt[index.slot(id)] = 1;
+    for (const [id, piece] of pieces ?? []) {
+      const slot = index.slotIfAny(id);
+      if (slot !== undefined) this.pieceAt[slot] = piece;
+    }
+  }
+
+  /**
+   * Sorts one member's rows: those that left its radius are removed, the
+   * changes of those it keeps go to `picked` (or their ops to `out`, for a
+   * member that takes ops), and those that came within reach enter whole
+   * while the share has room. Returns false when it ran out of room.
+   */
+  sort(known: KnownRows, viewer: unknown, radius: number, since: number, picked: RowPiece[] | undefined, share: MemberShare): boolean {
+    const { index } = this;
+    known.attach(index);
+    index.around(viewer, radius);
+    known.keepFound(index, share);
+    const { found, foundCount } = index;
+    let entering = 0;
+    for (let i = 0; i < foundCount; i++) {
+      const slot = found[i]!;
+      // (Those entering are gathered at the front of `found`, which is read from i on.)
+      if (!known.hasSlot(slot)) found[entering++] = slot;
+      // A row added, removed or replaced this tick was sorted with the room's ops (TickOfRoom.candidates).
+      else if (this.wholeAt[slot] !== 1 && this.changedAt[slot] === 1) this.changes(slot, since, picked, share.out);
+    }
+    for (let i = 0; i < entering; i++) {
+      const id = index.ids[found[i]!]!;
+      if (!share.enter(id, this.table.get(id))) return false;
+    }
+    return true;
+  }
+
+  private changes(slot: number, since: number, picked: RowPiece[] | undefined, out: SyncOp[]): void {
+    const piece = picked && this.pieceAt[slot];
+    if (piece) {
+      picked.push(piece);
+      return;
+    }
+    for (const i of this.byRow!.get(this.index.ids[slot]!)!) {
+      const op = this.ops[i]!;
+      if (op.seq > since) out.push(op);
+    }
+  }
+}
