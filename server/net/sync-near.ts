@@ -229,12 +229,13 @@ export class NearTick {
     rowLevel: Map<string, number[]> | undefined,
     pieces: Map<string, RowPiece> | undefined,
   ) {
-    const size = () => index.ids.length;
+    // Every changed row has its slot before the arrays by slot are sized (a row added this tick gets one here).
     for (const id of byRow?.keys() ?? []) index.slot(id);
     for (const id of rowLevel?.keys() ?? []) index.slot(id);
-    this.pieceAt = new Array<RowPiece | undefined>(size());
-    this.changedAt = new Uint8Array(size());
-    this.wholeAt = new Uint8Array(size());
+    const slots = index.ids.length;
+    this.pieceAt = new Array<RowPiece | undefined>(slots);
+    this.changedAt = new Uint8Array(slots);
+    this.wholeAt = new Uint8Array(slots);
     for (const id of byRow?.keys() ?? []) this.changedAt[index.slot(id)] = 1;
     for (const id of rowLevel?.keys() ?? []) this.wholeAt[index.slot(id)] = 1;
     for (const [id, piece] of pieces ?? []) {
