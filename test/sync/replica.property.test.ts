@@ -50,6 +50,7 @@ type Action =
   | { t: 'join'; id: string; json: boolean }
   | { t: 'leave'; id: string }
   | { t: 'view'; which: number }
+  | { t: 'swapSight' }
   | { t: 'patchFilter'; to: string }
   | { t: 'flush' };
 
@@ -71,7 +72,8 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ t: fc.constant('confReplace' as const), value: fc.integer() }),
   fc.record({ t: fc.constant('join' as const), id, json: fc.boolean() }),
   fc.record({ t: fc.constant('leave' as const), id }),
-  fc.record({ t: fc.constant('view' as const), which: fc.integer({ min: 0, max: 4 }) }),
+  fc.record({ t: fc.constant('view' as const), which: fc.integer({ min: 0, max: 5 }) }),
+  fc.constant({ t: 'swapSight' as const }),
   fc.record({ t: fc.constant('patchFilter' as const), to: fc.constantFrom(...Object.keys(FILTERS)) }),
   fc.constant({ t: 'flush' as const }),
   fc.constant({ t: 'flush' as const }),
@@ -83,6 +85,8 @@ const VIEWS: RoomView[] = [
   { rows: { near: { radius: 120 } }, conf: ['list'] },
   { rows: { near: { radius: 300, cell: 50 } } },
   { rows: ['p0', '__proto__.x'], conf: true },
+  // The radius view's stores seen the same way but through a filter: switching between the two keeps each member's rows.
+  { rows: { filter: 'views.visible' }, conf: ['list'] },
 ];
 
 interface Conf {
@@ -212,6 +216,11 @@ it.each([
             break;
           case 'view':
             view = VIEWS[a.which]!;
+            rooms.setView('r', view);
+            break;
+          case 'swapSight':
+            // The radius and the filter over the same stores, back and forth: members keep their rows across each switch.
+            view = view === VIEWS[2] ? VIEWS[5]! : VIEWS[2]!;
             rooms.setView('r', view);
             break;
           case 'patchFilter':
