@@ -5,7 +5,7 @@ import { EncodedOnce, push } from './codec.ts';
 import { PlayerRooms } from './player-rooms.ts';
 import { TickChanges, type SyncOp } from './sync-changes.ts';
 import { encodeOps, KeyDictionary } from './sync-encoding.ts';
-import { RowPieces, type RowPiece } from './sync-frame.ts';
+import { RowPieces, type MemberDelta, type PickedPieces } from './sync-frame.ts';
 import { firstPiece } from './sync-joins.ts';
 import { TickOfRoom, type Room, type Seat, type SyncOptions } from './sync-tick.ts';
 import { asTable, parseView, sameShape, startsWith, type ParsedView } from './sync-views.ts';
@@ -227,21 +227,23 @@ export class Rooms implements RoomSync {
     }
     const pieces = new RowPieces(shown, room.dict);
     const tick = new TickOfRoom(room, view, shown, this.registry, this.options, pieces);
-    const groups = new Map<string, { ops: readonly SyncOp[]; picked?: RowPiece[]; seats: Seat[] }>();
+    const shares: Array<{ share: MemberDelta; seats: Seat[] }> = [];
+    let everyone: { ops: readonly SyncOp[]; seats: Seat[] } | undefined;
+    let own: { ops: readonly SyncOp[]; picked?: PickedPieces; seat: Seat } | undefined;
     for (const seat of room.seats.values()) {
       const { key, ops: seen, pieces: picked } = tick.forSeat(seat);
-      let group = groups.get(key);
-      if (!group) groups.set(key, (group = { ops: seen, picked, seats: [] }));
-      group.seats.push(seat);
       if (tick.unfinished(seat)) this.dirty.add(room);
+      if (key === '*') (everyone ??= { ops: seen, seats: [] }).seats.push(seat);
+      // A member alone in a room is sent with one encoding (below); any other is taken now, while its pieces are its own.
+      else if (room.seats.size === 1) own = { ops: seen, picked, seat };
+      else shares.push({ share: pieces.take(seen, room.dict, picked), seats: [seat] });
     }
     tick.done();
-    if (groups.size === 1) {
-      const [{ ops: seen, picked, seats }] = groups.values();
-      // Everyone is sent the same (or there is one member): one encoding, nothing to share pieces with.
-      if (!picked || picked.length === 0) return this.sendOne(room, seen, seats);
-    }
-    const shares = [...groups.values()].map((g) => ({ share: pieces.take(g.ops, room.dict, g.picked), seats: g.seats }));
+    // Everyone is sent the same (or there is one member): one encoding, nothing to share pieces with.
+    if (everyone && shares.length === 0) return this.sendOne(room, everyone.ops, everyone.seats);
+    if (own && (!own.picked || own.picked.count === 0)) return this.sendOne(room, own.ops, [own.seat]);
+    if (own) shares.push({ share: pieces.take(own.ops, room.dict, own.picked), seats: [own.seat] });
+    if (everyone) shares.push({ share: pieces.take(everyone.ops, room.dict), seats: everyone.seats });
     const { added, revealed } = room.dict.takeNew();
     const shared: unknown[] = revealed.length > 0 ? [...added, ...revealed] : added;
     for (const { share, seats } of shares) {

@@ -28,6 +28,29 @@ interface Piece {
 /** A row's encoded change, as a member's candidate rows pick it (see TickOfRoom.candidates). */
 export type RowPiece = Piece;
 
+/**
+ * The pieces chosen for one member, in a list that the tick's members share
+ * (a list per member was most of the sync's garbage at a thousand members):
+ * `take` reads them before the next member's are chosen.
+ */
+export class PickedPieces {
+  private readonly list: Piece[] = [];
+  count = 0;
+
+  add(piece: Piece): void {
+    this.list[this.count++] = piece;
+  }
+
+  at(i: number): Piece {
+    return this.list[i]!;
+  }
+
+  clear(): this {
+    this.count = 0;
+    return this;
+  }
+}
+
 export interface MemberDelta {
   groups: Piece[][];
   rest: unknown[];
@@ -112,14 +135,14 @@ export class RowPieces {
   }
 
   /** A member's share: its ops' pieces and `picked` (pieces chosen by row) by row group, rows ascending; the rest encoded as tokens. */
-  take(ops: readonly SyncOp[], dict: KeyDictionary, picked: readonly Piece[] = []): MemberDelta {
+  take(ops: readonly SyncOp[], dict: KeyDictionary, picked?: PickedPieces): MemberDelta {
     this.build();
     const stamp = ++this.stamp;
     // Each group's rows for this member, in arrays the tick's members share (one member's share is sorted before the next is taken).
     const rowsByGroup = this.rowsByGroup;
     rowsByGroup.counts.fill(0);
     const rest: SyncOp[] = [];
-    for (const piece of picked) mark(piece, stamp, rowsByGroup);
+    for (let i = 0; i < (picked?.count ?? 0); i++) mark(picked!.at(i), stamp, rowsByGroup);
     for (const op of ops) {
       const piece = this.byOp.get(op);
       if (piece) mark(piece, stamp, rowsByGroup);

@@ -1,6 +1,6 @@
 import type { Table } from '../store/table.ts';
 import type { SyncOp } from './sync-changes.ts';
-import type { RowPiece } from './sync-frame.ts';
+import type { PickedPieces, RowPiece } from './sync-frame.ts';
 import type { MemberShare } from './sync-joins.ts';
 
 // Radius views ({ near: { radius } }) at a thousand players: every member
@@ -250,7 +250,7 @@ export class NearTick {
    * member that takes ops), and those that came within reach enter whole
    * while the share has room. Returns false when it ran out of room.
    */
-  sort(known: KnownRows, viewer: unknown, radius: number, since: number, picked: RowPiece[] | undefined, share: MemberShare): boolean {
+  sort(known: KnownRows, viewer: unknown, radius: number, since: number, picked: PickedPieces | undefined, share: MemberShare): boolean {
     const { index } = this;
     known.attach(index);
     index.around(viewer, radius);
@@ -271,10 +271,10 @@ export class NearTick {
     return true;
   }
 
-  private changes(slot: number, since: number, picked: RowPiece[] | undefined, out: SyncOp[]): void {
+  private changes(slot: number, since: number, picked: PickedPieces | undefined, out: SyncOp[]): void {
     const piece = picked && this.pieceAt[slot];
     if (piece) {
-      picked.push(piece);
+      picked.add(piece);
       return;
     }
     for (const i of this.byRow!.get(this.index.ids[slot]!)!) {

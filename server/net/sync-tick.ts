@@ -3,7 +3,7 @@ import { withoutWrites } from '../store/transaction.ts';
 import type { Member } from './rooms.ts';
 import type { SyncOp } from './sync-changes.ts';
 import type { KeyDictionary } from './sync-encoding.ts';
-import type { RowPiece, RowPieces } from './sync-frame.ts';
+import { PickedPieces, type RowPieces } from './sync-frame.ts';
 import { MemberShare, PieceBudget } from './sync-joins.ts';
 import { KnownRows, NearIndex, NearTick } from './sync-near.ts';
 import { asTable, type ParsedView, type RowFilter, type Sight } from './sync-views.ts';
@@ -88,7 +88,7 @@ export class TickOfRoom {
 
   private indexed = false;
   /** What every member who gets the room's ops as they are is sent: one object for all of them. */
-  private everyone: { key: string; ops: readonly SyncOp[] } | undefined;
+  private everyone: { key: '*'; ops: readonly SyncOp[] } | undefined;
 
   /**
    * Indexes the ops by store and row, the first time a member needs its own
@@ -125,8 +125,14 @@ export class TickOfRoom {
     return false;
   }
 
-  /** What `seat` is sent this tick, and a key equal for members sent the same (all those who get the room's ops as they are). */
-  forSeat(seat: Seat): { key: string; ops: readonly SyncOp[]; pieces?: RowPiece[] } {
+  /** The pieces of the member being sorted (one list for the tick's members). */
+  private readonly picked = new PickedPieces();
+
+  /**
+   * What `seat` is sent this tick: the room's ops as they are (key "*", the same object for all such members), or its
+   * own ops and pieces (no key). Its pieces are read before the next member's are sorted (they share a list).
+   */
+  forSeat(seat: Seat): { key?: '*'; ops: readonly SyncOp[]; pieces?: PickedPieces } {
     let plain = seat.since < this.firstSeq;
     for (const sight of seat.rows.values()) plain &&= sight.known === null;
     if (plain) return (this.everyone ??= { key: '*', ops: this.ops });
@@ -134,7 +140,7 @@ export class TickOfRoom {
     const share = new MemberShare(new PieceBudget(seat.member.queued(), this.options.pieceBytes));
     const out = share.out;
     // A member that joined mid-tick goes through ops, which say which commit made them.
-    const pieces: RowPiece[] | undefined = seat.since < this.firstSeq && this.pieces ? [] : undefined;
+    const pieces = seat.since < this.firstSeq && this.pieces ? this.picked.clear() : undefined;
     for (const i of this.candidates(seat, pieces)) {
       const op = this.ops[i]!;
       if (op.seq <= seat.since) continue;
@@ -151,7 +157,7 @@ export class TickOfRoom {
       else if (spec.kind === 'filter') this.sortFiltered(seat, store, sight, table, share);
     }
     // A member with a view or rows of its own is rarely sent what another is: encoded alone.
-    return { key: `p:${seat.member.player}`, ops: out, pieces };
+    return { ops: out, pieces };
   }
 
   private touched(store: string): boolean {
@@ -174,7 +180,7 @@ export class TickOfRoom {
    * room. Ops of different rows commute (their paths are apart), so only each
    * row's own ops keep their order.
    */
-  private candidates(seat: Seat, pieces: RowPiece[] | undefined): number[] {
+  private candidates(seat: Seat, pieces: PickedPieces | undefined): number[] {
     const picked: number[] = [];
     for (const [store, list] of this.byStore) {
       const known = seat.rows.get(store)?.known;
@@ -193,14 +199,14 @@ export class TickOfRoom {
         for (const id of known) {
           if (level?.has(id)) continue;
           const piece = ofRow?.get(id);
-          if (piece) pieces!.push(piece);
+          if (piece) pieces!.add(piece);
           else for (const i of rows.get(id) ?? []) picked.push(i);
         }
       } else {
         for (const [id, at] of rows) {
           if (!known.has(id) || level?.has(id)) continue;
           const piece = ofRow?.get(id);
-          if (piece) pieces!.push(piece);
+          if (piece) pieces!.add(piece);
           else for (const i of at) picked.push(i);
         }
       }
@@ -233,7 +239,7 @@ export class TickOfRoom {
     sight.known = null;
   }
 
-  private sortNear(seat: Seat, store: string, spec: Extract<Sight, { kind: 'near' }>, sight: RowSight, table: ReturnType<typeof asTable>, picked: RowPiece[] | undefined, share: MemberShare): void {
+  private sortNear(seat: Seat, store: string, spec: Extract<Sight, { kind: 'near' }>, sight: RowSight, table: ReturnType<typeof asTable>, picked: PickedPieces | undefined, share: MemberShare): void {
     if (!sight.recheck && !this.touched(store)) return;
     // A member seen through a filter before (the view changed) keeps its rows, now with their slots.
     const known = sight.known instanceof KnownRows ? sight.known : (sight.known = KnownRows.from(sight.known ?? []));
