@@ -398,11 +398,13 @@ export class PatchEngine {
     const rel = relativeToRoot(this.paths.root, old.file);
     const version = old.version;
     const log = this.log;
-    const intervals = old.timers.retire(TIMEOUT_GRACE_MS, (left) => {
+    const { intervals, listeners } = old.timers.retire(TIMEOUT_GRACE_MS, (left) => {
       log.warn(`${rel} v${version} still had ${left} timeout(s) pending ${TIMEOUT_GRACE_MS / 1000} s after it was replaced; cleared them (use ctx.schedule for timers that should outlive a patch)`);
     });
     if (intervals > 0) {
       log.warn(`${rel} v${version} left ${intervals} interval(s) running; cleared them (use ctx.schedule or tick for work that should outlive a patch)`);
     }
+    // Said at info: a listener added at the top level or in init is expected to be added again by the new version.
+    if (listeners > 0) log.info(`${rel} v${version}'s ${listeners} listener(s) on process removed (the new version's own listeners replace them)`);
   }
 }

@@ -1,7 +1,7 @@
 import vm from 'node:vm';
 import { isRebindError, rebindError, RebindError } from '../errors.ts';
 import { hostClearInterval, hostClearTimeout, hostSetInterval, hostSetTimeout } from '../host-globals.ts';
-import { guardRequire, logicBuiltins, logicGlobal, logicProcess } from './logic-scope.ts';
+import { guardRequire, logicBuiltins, OwnedListeners, versionScope } from './logic-scope.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
 import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
 
@@ -9,19 +9,21 @@ import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
 // 20: code compiled by vm.compileFunction is freed once nothing references
 // its functions, while vm.Script, `new Function`, require.cache tricks and
 // `import(url + '?v=N')` keep every version alive. The compiled function gets
-// its own setTimeout and setInterval, so each version's raw timers are known
-// and can be cleared when it is disposed.
+// its own setTimeout, setInterval and process, so each version's raw timers
+// and listeners on process are known and can be cleared when it is disposed.
 
 type TimerHandle = ReturnType<typeof setTimeout>;
 
 
 /**
- * The raw timers of one module version. When the version is retired, its
- * intervals stop at once; one-shot timeouts may still fire for a grace period,
- * so that a call that started on that version and awaits a delay can finish,
- * and after it every timer left is cleared and no new one starts.
+ * The raw timers of one module version, and its listeners on `process`. When
+ * the version is retired, its intervals stop and its listeners are removed at
+ * once; one-shot timeouts may still fire for a grace period, so that a call
+ * that started on that version and awaits a delay can finish, and after it
+ * every timer left is cleared and no new one starts.
  */
 export class TrackedTimers {
+  readonly listeners = new OwnedListeners();
   private readonly live = new Map<TimerHandle, 'timeout' | 'interval'>();
   private retired = false;
   private closed = false;
@@ -75,12 +77,13 @@ export class TrackedTimers {
   }
 
   /**
-   * Stops the intervals now and every other timer after `graceMs` (calling
-   * `onLeftover` with how many were still pending then); returns how many
-   * intervals were running.
+   * Stops the intervals and removes the listeners now, and every other timer
+   * after `graceMs` (calling `onLeftover` with how many were still pending
+   * then); returns how many intervals were running and listeners were left.
    */
-  retire(graceMs: number, onLeftover: (count: number) => void = () => undefined): number {
+  retire(graceMs: number, onLeftover: (count: number) => void = () => undefined): { intervals: number; listeners: number } {
     this.retired = true;
+    const listeners = this.listeners.removeAll();
     let intervals = 0;
     for (const [handle, kind] of this.live) {
       if (kind !== 'interval') continue;
@@ -94,13 +97,14 @@ export class TrackedTimers {
         const left = this.clearAll();
         if (left > 0) onLeftover(left);
       }, graceMs).unref();
-    return intervals;
+    return { intervals, listeners };
   }
 
-  /** Clears every timer still pending and refuses new ones; returns how many there were. */
+  /** Clears every timer still pending (and every listener) and refuses new ones; returns how many timers there were. */
   clearAll(): number {
     this.retired = true;
     this.closed = true;
+    this.listeners.removeAll();
     const n = this.live.size;
     for (const handle of this.live.keys()) hostClearTimeout(handle);
     this.live.clear();
@@ -135,9 +139,10 @@ export function evaluateBundle(code: string, url: string, sourceName: string, re
   const module = { exports: {} as Record<string, unknown> };
   try {
     const fn = vm.compileFunction(STRICT + code, PARAMS, { filename: url, lineOffset: -1 });
-    const guarded = guardRequire(require);
+    const scope = versionScope(timers.listeners);
+    const guarded = guardRequire(require, scope.process);
     withTimeLimit(timeLimitMs, () =>
-      fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, logicProcess, logicGlobal, logicGlobal, ...BUILTIN_VALUES),
+      fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, scope.process, scope.global, scope.global, ...BUILTIN_VALUES),
     );
   } catch (err) {
     if (err instanceof TimeLimitExceeded) {

@@ -46,32 +46,85 @@ function methodOf(fn: (...args: unknown[]) => unknown): unknown {
 }
 
 // A listener on `process` runs when the event comes, in the context of whoever emits it, not of
-// the code that added it. One added by a patch attempt (a module's top level or init) does nothing
-// once that attempt is refused: the refused version never serves, even through an event.
+// the code that added it. So a module version's listeners are its own (OwnedListeners): removed
+// when the version is replaced or refused, so that its code never runs again through an event.
+// One added by a patch attempt also does nothing once that attempt is refused (it may have been
+// added through the shared `process`, and the version's removal comes after the refusal).
 type Listener = (...args: unknown[]) => void;
 /** Each adder, and the one that adds for good (a once() is a listener that removes itself). */
 const LISTENER_ADDERS = { on: 'on', addListener: 'addListener', prependListener: 'prependListener', once: 'on', prependOnceListener: 'prependListener' } as const;
-const listenerAdders = new Map<PropertyKey, unknown>(
-  Object.entries(LISTENER_ADDERS).map(([name, adds]) => [
-    name,
-    (event: string | symbol, listener: Listener) => {
-      const attempt = typeof listener === 'function' ? currentAttempt() : undefined;
-      if (!attempt) {
-        Reflect.apply(realProcess[name as keyof typeof LISTENER_ADDERS] as Listener, realProcess, [event, listener]);
-        return logicProcess;
-      }
-      const once = adds !== name;
-      const guarded = function (this: unknown, ...args: unknown[]): void {
-        if (once) realProcess.removeListener(event, guarded);
-        if (!attempt.refused) Reflect.apply(listener, this, args);
-      };
-      // process.off(event, listener) finds it by this, once() or not.
-      (guarded as { listener?: unknown }).listener = listener;
-      Reflect.apply(realProcess[adds] as Listener, realProcess, [event, guarded]);
-      return logicProcess;
-    },
-  ]),
-);
+type Wrapped = Listener & { listener?: unknown };
+
+/** The listeners one module version added on `process`, removed all at once when the version stops. */
+export class OwnedListeners {
+  private readonly added = new Map<Wrapped, string | symbol>();
+  private closed = false;
+
+  /** False once the version has stopped: a late add (from a call still running on it) adds nothing. */
+  own(event: string | symbol, wrapped: Wrapped): boolean {
+    if (this.closed) return false;
+    this.added.set(wrapped, event);
+    return true;
+  }
+
+  forget(wrapped: Wrapped): void {
+    this.added.delete(wrapped);
+  }
+
+  /** The most recent of its listeners for `event` that wraps `listener` (which process.off removes). */
+  find(event: string | symbol, listener: unknown): Wrapped | undefined {
+    let found: Wrapped | undefined;
+    for (const [wrapped, on] of this.added) if (on === event && wrapped.listener === listener) found = wrapped;
+    return found;
+  }
+
+  /** Removes every listener it still has from `process` and refuses new ones; returns how many there were. */
+  removeAll(): number {
+    this.closed = true;
+    const n = this.added.size;
+    for (const [wrapped, event] of this.added) realProcess.removeListener(event, wrapped);
+    this.added.clear();
+    return n;
+  }
+}
+
+function listenerMethods(owner: OwnedListeners | undefined, self: () => NodeJS.Process): Map<PropertyKey, unknown> {
+  const methods = new Map<PropertyKey, unknown>(
+    Object.entries(LISTENER_ADDERS).map(([name, adds]) => [
+      name,
+      (event: string | symbol, listener: Listener) => {
+        const attempt = typeof listener === 'function' ? currentAttempt() : undefined;
+        if (typeof listener !== 'function' || (!attempt && !owner)) {
+          Reflect.apply(realProcess[name as keyof typeof LISTENER_ADDERS] as Listener, realProcess, [event, listener]);
+          return self();
+        }
+        const once = adds !== name;
+        const wrapped: Wrapped = function (this: unknown, ...args: unknown[]): void {
+          if (once) {
+            realProcess.removeListener(event, wrapped);
+            owner?.forget(wrapped);
+          }
+          if (!attempt?.refused) Reflect.apply(listener, this, args);
+        };
+        // process.off(event, listener) finds it by this, once() or not.
+        wrapped.listener = listener;
+        if (owner && !owner.own(event, wrapped)) return self();
+        Reflect.apply(realProcess[adds] as Listener, realProcess, [event, wrapped]);
+        return self();
+      },
+    ]),
+  );
+  if (!owner) return methods;
+  for (const name of ['off', 'removeListener']) {
+    methods.set(name, (event: string | symbol, listener: Listener) => {
+      const wrapped = owner.find(event, listener);
+      if (wrapped) owner.forget(wrapped);
+      realProcess.removeListener(event, wrapped ?? listener);
+      return self();
+    });
+  }
+  return methods;
+}
 
 /**
  * A FinalizationRegistry whose cleanup callback, like a listener on `process`, runs outside any context its
@@ -86,24 +139,34 @@ function attemptBoundRegistry(): typeof FinalizationRegistry {
   };
 }
 
-/** The `process` that logic sees: everything readable, nothing that ends or changes the process. */
-export const logicProcess: NodeJS.Process = new Proxy(realProcess, {
-  get(target, key) {
-    if (processMethods.has(key)) return processMethods.get(key);
-    if (listenerAdders.has(key)) return listenerAdders.get(key);
-    const value: unknown = Reflect.get(target, key, target);
-    return typeof value === 'function' ? methodOf(value as (...args: unknown[]) => unknown) : value;
-  },
-  set(_target, key) {
-    return forbidden(`set process.${String(key)}`, 'the process belongs to the host');
-  },
-  defineProperty(_target, key) {
-    return forbidden(`redefine process.${String(key)}`, 'the process belongs to the host');
-  },
-  deleteProperty(_target, key) {
-    return forbidden(`delete process.${String(key)}`, 'the process belongs to the host');
-  },
-});
+/**
+ * The `process` that logic sees: everything readable, nothing that ends or changes the process.
+ * With an `owner`, the listeners added through it belong to one module version (OwnedListeners).
+ */
+function processFor(owner?: OwnedListeners): NodeJS.Process {
+  const proxy: NodeJS.Process = new Proxy(realProcess, {
+    get(target, key) {
+      if (processMethods.has(key)) return processMethods.get(key);
+      if (listeners.has(key)) return listeners.get(key);
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? methodOf(value as (...args: unknown[]) => unknown) : value;
+    },
+    set(_target, key) {
+      return forbidden(`set process.${String(key)}`, 'the process belongs to the host');
+    },
+    defineProperty(_target, key) {
+      return forbidden(`redefine process.${String(key)}`, 'the process belongs to the host');
+    },
+    deleteProperty(_target, key) {
+      return forbidden(`delete process.${String(key)}`, 'the process belongs to the host');
+    },
+  });
+  const listeners = listenerMethods(owner, () => proxy);
+  return proxy;
+}
+
+/** The `process` of code that belongs to no module version (state/ files). */
+export const logicProcess: NodeJS.Process = processFor();
 
 const BUILTIN_WHY = 'the host and every other module share it (the host reads the clock, times and encodes through it); logic that needs another behaviour should call its own function';
 
@@ -160,26 +223,37 @@ export const logicBuiltins: Record<string, unknown> = {
 
 const GLOBAL_WHY = 'the host and every other module share the global object (its timers, tick loop and persistence use it); keep data in a store under state/';
 
-/** The global object as logic sees it: readable (its `process` is logicProcess), never written. */
-export const logicGlobal: typeof globalThis = new Proxy(globalThis, {
-  get(target, key) {
-    if (key === 'process') return logicProcess;
-    if (key === 'globalThis' || key === 'global') return logicGlobal;
-    if (typeof key === 'string' && Object.hasOwn(logicBuiltins, key)) return logicBuiltins[key];
-    return Reflect.get(target, key, target);
-  },
-  set(_target, key) {
-    return forbidden(`set the global "${String(key)}"`, GLOBAL_WHY);
-  },
-  defineProperty(_target, key) {
-    return forbidden(`define the global "${String(key)}"`, GLOBAL_WHY);
-  },
-  deleteProperty(_target, key) {
-    return forbidden(`delete the global "${String(key)}"`, GLOBAL_WHY);
-  },
-});
+/** The global object as logic sees it, with `process` as its `process`: readable, never written. */
+function globalFor(process: NodeJS.Process): typeof globalThis {
+  const proxy: typeof globalThis = new Proxy(globalThis, {
+    get(target, key) {
+      if (key === 'process') return process;
+      if (key === 'globalThis' || key === 'global') return proxy;
+      if (typeof key === 'string' && Object.hasOwn(logicBuiltins, key)) return logicBuiltins[key];
+      return Reflect.get(target, key, target);
+    },
+    set(_target, key) {
+      return forbidden(`set the global "${String(key)}"`, GLOBAL_WHY);
+    },
+    defineProperty(_target, key) {
+      return forbidden(`define the global "${String(key)}"`, GLOBAL_WHY);
+    },
+    deleteProperty(_target, key) {
+      return forbidden(`delete the global "${String(key)}"`, GLOBAL_WHY);
+    },
+  });
+  return proxy;
+}
 
-/** Logic's `require` of node:process gets logicProcess too. */
-export function guardRequire(require: (specifier: string) => unknown): (specifier: string) => unknown {
-  return (specifier) => (specifier === 'process' || specifier === 'node:process' ? logicProcess : require(specifier));
+export const logicGlobal = globalFor(logicProcess);
+
+/** Logic's `require` of node:process gets `process` too. */
+export function guardRequire(require: (specifier: string) => unknown, process: NodeJS.Process = logicProcess): (specifier: string) => unknown {
+  return (specifier) => (specifier === 'process' || specifier === 'node:process' ? process : require(specifier));
+}
+
+/** The free names `process`, `globalThis` and `global` of one module version, whose listeners on process `owner` keeps. */
+export function versionScope(owner: OwnedListeners): { process: NodeJS.Process; global: typeof globalThis } {
+  const process = processFor(owner);
+  return { process, global: globalFor(process) };
 }

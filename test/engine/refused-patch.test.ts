@@ -180,3 +180,37 @@ ${refuse ? "export function init() { throw new Error('init refuses'); }" : ''}
   expect(valueOf<{ log: string[] }>(host, 'counter').log.length).toBeGreaterThan(0);
   expect(new Set(valueOf<{ log: string[] }>(host, 'counter').log)).toEqual(new Set(['accepted']));
 });
+
+it("a replaced version's listeners on process are removed: after three patches only the newest runs, through process, globalThis.process and require('process') alike", async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': good(1), 'logic/warn.ts': `export function emit(ctx: unknown) { process.emit('rebind-replaced-event' as never); }\nexport function count() { return process.listenerCount('rebind-replaced-event'); }\n` });
+  const module = (tag: string) => `import { counter } from '../state/counter';
+import nodeProcess from 'process';
+const write = (how: string) => () => counter.update((d) => { d.log.push('${tag} ' + how); });
+process.on('rebind-replaced-event' as never, write('free name'));
+globalThis.process.prependListener('rebind-replaced-event' as never, write('globalThis'));
+nodeProcess.once('rebind-replaced-event' as never, write('require'));
+export function v() { return 2; }
+`;
+  for (const tag of ['v2', 'v3', 'v4']) {
+    project.write('logic/m.ts', module(tag));
+    expect((await host.patch(['m'])).ok).toBe(true);
+  }
+  expect(host.call('warn.count')).toBe(3);
+  host.call('warn.emit');
+  expect([...valueOf<{ log: string[] }>(host, 'counter').log].sort()).toEqual(['v4 free name', 'v4 globalThis', 'v4 require']);
+  // A refused version's listeners go at once too.
+  project.write('logic/m.ts', `${module('refused')}\nexport function init() { throw new Error('init refuses'); }\n`);
+  expect((await host.patch(['m'])).ok).toBe(false);
+  expect(host.call('warn.count')).toBe(2);
+});
+
+it('a call still running on a replaced version adds no listener on process when it goes on after the patch', async () => {
+  const { host, project } = await openHost({ 'logic/m.ts': good(1), 'logic/warn.ts': `export function count() { return process.listenerCount('rebind-late-event' as never); }\n` });
+  project.write('logic/m.ts', `export async function later() { await new Promise((resolve) => setTimeout(resolve, 100)); process.on('rebind-late-event' as never, () => undefined); return 'done'; }\nexport function v() { return 2; }\n`);
+  expect((await host.patch(['m'])).ok).toBe(true);
+  const running = host.call('m.later') as Promise<unknown>;
+  project.write('logic/m.ts', `export function v() { return 3; }\n`);
+  expect((await host.patch(['m'])).ok).toBe(true);
+  expect(await running).toBe('done');
+  expect(host.call('warn.count')).toBe(0);
+});
