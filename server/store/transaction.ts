@@ -140,18 +140,31 @@ export interface PatchAttempt {
 const attempts = new AsyncLocalStorage<PatchAttempt>();
 let onDroppedWrite: (attempt: PatchAttempt) => void = () => undefined;
 
-/** Set at the first attempt that threw: from then on Node carries attempts along for good. */
-let refusedOnce = false;
 let attemptDepth = 0;
+/**
+ * Refused attempts not yet garbage collected. Everything a refused attempt
+ * queued (a promise, a timer, an immediate) holds it, through the context
+ * Node carries along; so while one is alive its queued work may still run,
+ * and once none is, nothing it queued is left.
+ */
+let refusedAlive = 0;
+const refusedCollected = new FinalizationRegistry<undefined>(() => {
+  refusedAlive--;
+  stopCarryingIfIdle();
+});
+
+function stopCarryingIfIdle(): void {
+  if (refusedAlive === 0 && attemptDepth === 0) attempts.disable();
+}
 
 /**
  * Runs `fn` (and whatever it queues) as part of `attempt`. An attempt is
  * refused only by a throw from `fn`; one that returned is never refused, and
- * what it queued has nothing to be told apart from. So once every attempt so
- * far has returned, carrying attempts along is switched off: on Node 20 an
- * enabled AsyncLocalStorage runs a hook at every socket write, timer and
- * promise, which cost the server a tenth of its CPU under load. After a
- * refusal it stays on (what the refused attempt queued may run at any time).
+ * what it queued has nothing to be told apart from. So carrying attempts
+ * along is on only during an attempt and while a refused one may still have
+ * work queued: on Node 20 an enabled AsyncLocalStorage runs a hook at every
+ * socket write, timer and promise, which cost the server a tenth of its CPU
+ * under load. (A fleet's patch ends its trial run in a refusal, every time.)
  */
 export function inPatchAttempt<T>(attempt: PatchAttempt, fn: () => T): T {
   let result: T;
@@ -159,12 +172,13 @@ export function inPatchAttempt<T>(attempt: PatchAttempt, fn: () => T): T {
   try {
     result = attempts.run(attempt, fn);
   } catch (err) {
-    refusedOnce = true;
+    refusedAlive++;
+    refusedCollected.register(attempt, undefined);
     throw err;
   } finally {
     attemptDepth--;
   }
-  if (!refusedOnce && attemptDepth === 0) attempts.disable();
+  stopCarryingIfIdle();
   return result;
 }
 
@@ -173,9 +187,9 @@ export function currentAttempt(): PatchAttempt | undefined {
   return attempts.getStore();
 }
 
-/** Whether Node carries attempts along now: during an attempt, and for good after the first refusal. */
+/** Whether Node carries attempts along now: during an attempt, and while a refused one may still have work queued. */
 export function carryingAttempts(): boolean {
-  return attemptDepth > 0 || refusedOnce;
+  return attemptDepth > 0 || refusedAlive > 0;
 }
 
 /** Where the host hears of a write dropped because it came from a refused attempt. */

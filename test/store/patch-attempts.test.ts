@@ -44,8 +44,54 @@ it('carries attempts along only from the first refusal on, and still drops what 
   // Still carried: what the refused attempt queued knows it is the refused attempt's.
   expect(seenByRefused).toBe(refused);
 
-  // Once on, it stays on: a later good attempt does not switch it off.
+  // While the refused attempt is alive (here this test holds it), a later good attempt does not switch it off.
   inPatchAttempt({ label: 'm v4', refused: false }, () => transact(() => rows.set('now', { n: 3 })));
   expect(carryingAttempts()).toBe(true);
   expect(rows.get('now')).toEqual({ n: 3 });
+});
+
+it('stops carrying attempts once nothing a refused attempt queued is left, and not before', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const collect = async () => {
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await tick();
+    }
+  };
+  const registry = new StoreRegistry();
+  const rows = new Table<{ n: number }>('rows2');
+  registry.add(rows, 'test');
+  let fired = false;
+  // Made and refused in a function of its own: only what it queued holds the attempt afterwards.
+  const refuse = () => {
+    const attempt: PatchAttempt = { label: 'm v5', refused: false };
+    try {
+      inPatchAttempt(attempt, () => {
+        setTimeout(() => {
+          fired = true;
+          rows.set('late', { n: 1 });
+        }, 150);
+        throw new Error('init refuses');
+      });
+    } catch {
+      attempt.refused = true;
+    }
+  };
+  refuse();
+  await collect();
+  // Its timer is still pending: still carried, and the timer's write is still dropped when it fires.
+  expect(carryingAttempts()).toBe(true);
+  while (!fired) await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(rows.has('late')).toBe(false);
+  await collect();
+  expect(carryingAttempts()).toBe(false);
+  // Switched off: what a good attempt queues runs as no attempt's.
+  let seen: PatchAttempt | undefined | null = null;
+  inPatchAttempt({ label: 'm v6', refused: false }, () => setImmediate(() => (seen = currentAttempt())));
+  await tick();
+  expect(seen).toBeUndefined();
+  expect(carryingAttempts()).toBe(false);
 });
