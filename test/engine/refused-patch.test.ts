@@ -214,3 +214,21 @@ it('a call still running on a replaced version adds no listener on process when 
   expect(await running).toBe('done');
   expect(host.call('warn.count')).toBe(0);
 });
+
+it('after a refused patch has nothing queued left, the server stops carrying patch attempts along (they cost a hook at every socket write)', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  const { carryingAttempts } = await import('../../server/store/transaction.ts');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': good(1) });
+  project.write('logic/m.ts', `import { counter } from '../state/counter';\nexport function init() { setTimeout(() => counter.update((d) => { d.log.push('late'); }), 50); throw new Error('init refuses'); }\n`);
+  expect((await host.patch(['m'])).ok).toBe(false);
+  expect(carryingAttempts()).toBe(true);
+  for (let i = 0; i < 20 && carryingAttempts(); i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  expect(carryingAttempts()).toBe(false);
+  expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual([]);
+});
