@@ -231,12 +231,7 @@ export class RowPieces {
       w.number(first.store);
       w.value(first.fields);
       w.number(list.length);
-      let previous = 0;
-      for (const piece of list) {
-        w.number(piece.row - previous);
-        w.bytes(this.bytes, piece.start, piece.end);
-        previous = piece.row;
-      }
+      w.rowRun(list, this.bytes);
     }
     for (const token of rest) this.value(w, token);
     return EncodedOnce.prebuilt('$delta', w.finish(), () => ['$delta', 0, [room, added, ...tokensOf(groups), ...rest]]);

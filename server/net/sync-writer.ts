@@ -43,6 +43,37 @@ export class SyncWriter {
     }
   }
 
+  /**
+   * A row group's rows: for each, its row id as a gap from the one before
+   * (`rows[i]`, ascending) and its values' bytes already encoded
+   * (`source[starts[i], ends[i])`). One call for a group, where a call per
+   * row (a gap, then a copy) was the most of a member's frame at a thousand.
+   */
+  rowRun(rows: ArrayLike<{ row: number; start: number; end: number }>, source: Buffer): void {
+    let bytes = 0;
+    for (let i = 0; i < rows.length; i++) bytes += 9 + rows[i]!.end - rows[i]!.start;
+    this.room(bytes);
+    let b = this.buf;
+    let at = this.at;
+    let previous = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const { row, start, end } = rows[i]!;
+      const gap = row - previous;
+      previous = row;
+      // Gaps between ascending rows: 0 or more, 1 byte below 128.
+      if (gap < 0x80) b[at++] = gap;
+      else {
+        this.at = at;
+        this.number(gap);
+        at = this.at;
+        b = this.buf;
+      }
+      if (end - start <= 32) for (let k = start; k < end; k++) b[at++] = source[k]!;
+      else at += source.copy(b, at, start, end);
+    }
+    this.at = at;
+  }
+
   finish(): Buffer {
     return Buffer.from(this.buf.subarray(0, this.at));
   }

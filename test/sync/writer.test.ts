@@ -41,3 +41,37 @@ it('writes nested values, strings and keys as msgpack the client reads back whol
   const value = { a: [1, 2.5, 'x', null, true, false], 'é': { deep: [123.4, -7, 2 ** 40] }, s: 'ü'.repeat(40), big: 'y'.repeat(70000), list: Array.from({ length: 20 }, (_, i) => i) };
   expect(readFrame(packCompact(value))).toEqual(value);
 });
+
+it("writes a row group's rows in one run as a gap and a copy per row would, for any gaps and value lengths", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ gap: fc.oneof(fc.integer({ min: 0, max: 130 }), fc.integer({ min: 0, max: 100_000 })), values: fc.array(fc.oneof(fc.integer(), fc.double({ noNaN: true }), fc.string({ maxLength: 40 })), { maxLength: 4 }) }), { maxLength: 300 }),
+      (spec) => {
+        // The rows' values encoded once, as a tick's pieces are.
+        const source = new SyncWriter();
+        const rows: Array<{ row: number; start: number; end: number }> = [];
+        let row = 0;
+        for (const { gap, values } of spec) {
+          row += gap;
+          const start = source.length;
+          for (const v of values) source.value(v);
+          rows.push({ row, start, end: source.length });
+        }
+        const bytes = source.finish();
+        const oneByOne = new SyncWriter();
+        const inOneRun = new SyncWriter();
+        for (const w of [oneByOne, inOneRun]) w.string('before');
+        let previous = 0;
+        for (const r of rows) {
+          oneByOne.number(r.row - previous);
+          oneByOne.bytes(bytes, r.start, r.end);
+          previous = r.row;
+        }
+        inOneRun.rowRun(rows, bytes);
+        for (const w of [oneByOne, inOneRun]) w.string('after');
+        expect(inOneRun.finish()).toEqual(oneByOne.finish());
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
