@@ -77,33 +77,47 @@ export class NearIndex {
 
   /** The slots of the rows within `radius` of `viewer`'s position into `found` (none if it has none); `within(slot)` holds until the next call. */
   around(viewer: unknown, radius: number): void {
-    let n = 0;
     this.foundCount = 0;
     const stamp = ++this.stamp;
     const at = position(viewer);
     if (!at) return;
     const [x, y] = at;
-    const { xs, ys, marks, cell } = this;
-    const r2 = radius * radius;
-    const reach = Math.ceil(radius / cell);
-    const cx = Math.floor(x / cell);
-    const cy = Math.floor(y / cell);
-    for (let i = cx - reach; i <= cx + reach; i++) {
-      const column = this.cells.get(i);
-      if (!column) continue;
+    const reach = Math.ceil(radius / this.cell);
+    const cx = Math.floor(x / this.cell);
+    const cy = Math.floor(y / this.cell);
+    if (walkable(cx, reach, this.cells.size)) {
+      for (let i = cx - reach; i <= cx + reach; i++) {
+        const column = this.cells.get(i);
+        if (column) this.column(column, cy, reach, x, y, radius, stamp);
+      }
+    } else {
+      // More columns in reach than there are, or a position past where whole numbers are exact
+      // (counting up from cx - reach would never end): every column, each row's distance decides.
+      for (const [i, column] of this.cells) if (!Number.isSafeInteger(cx) || Math.abs(i - cx) <= reach) this.column(column, cy, reach, x, y, radius, stamp);
+    }
+  }
+
+  private column(column: Map<number, number[]>, cy: number, reach: number, x: number, y: number, radius: number, stamp: number): void {
+    if (walkable(cy, reach, column.size)) {
       for (let j = cy - reach; j <= cy + reach; j++) {
         const list = column.get(j);
-        if (!list) continue;
-        for (let k = 0; k < list.length; k++) {
-          const slot = list[k]!;
-          const dx = xs[slot]! - x;
-          const dy = ys[slot]! - y;
-          if (dx * dx + dy * dy > r2) continue;
-          marks[slot] = stamp;
-          if (n === this.found.length) this.found = grown(this.found, n + 1);
-          this.found[n++] = slot;
-        }
+        if (list) this.cellRows(list, x, y, radius, stamp);
       }
+    } else for (const [j, list] of column) if (!Number.isSafeInteger(cy) || Math.abs(j - cy) <= reach) this.cellRows(list, x, y, radius, stamp);
+  }
+
+  private cellRows(list: readonly number[], x: number, y: number, radius: number, stamp: number): void {
+    const { xs, ys, marks } = this;
+    const r2 = radius * radius;
+    let n = this.foundCount;
+    for (let k = 0; k < list.length; k++) {
+      const slot = list[k]!;
+      const dx = xs[slot]! - x;
+      const dy = ys[slot]! - y;
+      if (dx * dx + dy * dy > r2) continue;
+      marks[slot] = stamp;
+      if (n === this.found.length) this.found = grown(this.found, n + 1);
+      this.found[n++] = slot;
     }
     this.foundCount = n;
   }
@@ -112,6 +126,15 @@ export class NearIndex {
   within(slot: number): boolean {
     return this.marks[slot] === this.stamp;
   }
+}
+
+/**
+ * Whether the cells from `at - reach` to `at + reach` can be counted one by
+ * one: whole numbers that stay exact, and no more of them than the `occupied`
+ * cells there are to look up instead.
+ */
+function walkable(at: number, reach: number, occupied: number): boolean {
+  return Number.isSafeInteger(at - reach) && Number.isSafeInteger(at + reach) && 2 * reach + 1 <= occupied;
 }
 
 /** `list` with room for `size` entries at least. */

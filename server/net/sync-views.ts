@@ -33,18 +33,29 @@ function parseSight(store: string, spec: ViewSpec, isTable: boolean): Sight {
   }
   if (spec !== null && typeof spec === 'object') {
     if (!isTable) throw rebindError('BAD_REQUEST', `room view for "${store}": a filter or a radius needs a table (defineTable); "${store}" is a plain store`);
+    const keys = Object.keys(spec);
+    if (keys.length !== 1 || (keys[0] !== 'filter' && keys[0] !== 'near')) {
+      throw rebindError('BAD_REQUEST', `room view for "${store}": a table's view is one of { filter: "module.export" } or { near: { radius } }, got an object with ${keys.length === 0 ? 'no keys' : `the keys ${keys.map((k) => JSON.stringify(k)).join(', ')}`}`);
+    }
     if ('filter' in spec) {
-      if (typeof spec.filter !== 'string' || !HANDLER_NAME.test(spec.filter)) throw rebindError('BAD_REQUEST', `room view for "${store}": filter must name a function as "module.export", got ${JSON.stringify(spec.filter)}`);
+      if (typeof spec.filter !== 'string' || !HANDLER_NAME.test(spec.filter)) throw rebindError('BAD_REQUEST', `room view for "${store}": filter must name a function as "module.export", got ${shown(spec.filter)}`);
       return { kind: 'filter', name: spec.filter };
     }
-    if ('near' in spec && spec.near !== null && typeof spec.near === 'object') {
+    if ('near' in spec && spec.near !== null && typeof spec.near === 'object' && !Array.isArray(spec.near)) {
+      const unknown = Object.keys(spec.near).filter((key) => key !== 'radius' && key !== 'cell');
+      if (unknown.length > 0) throw rebindError('BAD_REQUEST', `room view for "${store}": near takes radius and cell, not ${unknown.map((k) => JSON.stringify(k)).join(', ')}`);
       const { radius, cell } = spec.near;
-      if (typeof radius !== 'number' || !(radius > 0) || !Number.isFinite(radius)) throw rebindError('BAD_REQUEST', `room view for "${store}": near.radius must be a number above 0, got ${JSON.stringify(radius)}`);
-      if (cell !== undefined && (typeof cell !== 'number' || !(cell > 0) || !Number.isFinite(cell))) throw rebindError('BAD_REQUEST', `room view for "${store}": near.cell must be a number above 0, got ${JSON.stringify(cell)}`);
+      if (typeof radius !== 'number' || !(radius > 0) || !Number.isFinite(radius)) throw rebindError('BAD_REQUEST', `room view for "${store}": near.radius must be a finite number above 0, got ${shown(radius)}`);
+      if (cell !== undefined && (typeof cell !== 'number' || !(cell > 0) || !Number.isFinite(cell))) throw rebindError('BAD_REQUEST', `room view for "${store}": near.cell must be a finite number above 0, got ${shown(cell)}`);
       return { kind: 'near', radius, cell: cell ?? radius };
     }
   }
   throw rebindError('BAD_REQUEST', `room view for "${store}" must be true, a list of dotted paths, { filter: "module.export" } or { near: { radius } }`);
+}
+
+/** A value as a message shows it: NaN and Infinity as themselves (JSON would say null). */
+function shown(value: unknown): string {
+  return typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
 }
 
 export function parseView(view: RoomView, registry: StoreRegistry): ParsedView {
