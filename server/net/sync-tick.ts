@@ -5,7 +5,8 @@ import type { SyncOp } from './sync-changes.ts';
 import type { KeyDictionary } from './sync-encoding.ts';
 import { PickedPieces, type RowPieces } from './sync-frame.ts';
 import { MemberShare, PieceBudget } from './sync-joins.ts';
-import { KnownRows, NearIndex, NearTick } from './sync-near.ts';
+import { KnownRows } from './known-rows.ts';
+import { NearIndex, NearTick } from './sync-near.ts';
 import { asTable, type ParsedView, type RowFilter, type Sight } from './sync-views.ts';
 
 // One room's tick: which of the tick's changes each member gets, and which

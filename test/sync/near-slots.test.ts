@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rooms } from '../../server/net/rooms.ts';
-import { KnownRows, NearIndex } from '../../server/net/sync-near.ts';
+import { KnownRows } from '../../server/net/known-rows.ts';
+import { NearIndex } from '../../server/net/sync-near.ts';
 import { StoreRegistry } from '../../server/store/registry.ts';
 import { Table } from '../../server/store/table.ts';
 import { onCommit, transact } from '../../server/store/transaction.ts';
