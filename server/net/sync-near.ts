@@ -111,12 +111,14 @@ export class NearIndex {
   private cellRows(list: readonly number[], x: number, y: number, radius: number, stamp: number): void {
     const { xs, ys, marks } = this;
     const r2 = radius * radius;
+    // A radius whose square overflows or underflows is compared by its length instead (slower, and exact).
+    const squares = radius >= 1e-150 && radius <= 1e150;
     let n = this.foundCount;
     for (let k = 0; k < list.length; k++) {
       const slot = list[k]!;
       const dx = xs[slot]! - x;
       const dy = ys[slot]! - y;
-      if (dx * dx + dy * dy > r2) continue;
+      if (squares ? dx * dx + dy * dy > r2 : Math.hypot(dx, dy) > radius) continue;
       marks[slot] = stamp;
       if (n === this.found.length) this.found = grown(this.found, n + 1);
       this.found[n++] = slot;

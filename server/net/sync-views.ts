@@ -53,9 +53,12 @@ function parseSight(store: string, spec: ViewSpec, isTable: boolean): Sight {
   throw rebindError('BAD_REQUEST', `room view for "${store}" must be true, a list of dotted paths, { filter: "module.export" } or { near: { radius } }`);
 }
 
-/** A value as a message shows it: NaN and Infinity as themselves (JSON would say null). */
+/** A value as a message shows it: NaN and Infinity as themselves (JSON would say null), a BigInt or a class instance by what it is. */
 function shown(value: unknown): string {
-  return typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'bigint') return `${value}n (a BigInt)`;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) !== Object.prototype) return `an object of class ${(value as { constructor?: { name?: string } }).constructor?.name ?? 'unknown'}`;
+  return JSON.stringify(value) ?? String(value);
 }
 
 export function parseView(view: RoomView, registry: StoreRegistry): ParsedView {

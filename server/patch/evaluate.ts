@@ -1,6 +1,7 @@
+import * as realTimerPromises from 'node:timers/promises';
 import vm from 'node:vm';
 import { isRebindError, rebindError, RebindError } from '../errors.ts';
-import { hostClearInterval, hostClearTimeout, hostSetInterval, hostSetTimeout } from '../host-globals.ts';
+import { hostClearImmediate, hostClearInterval, hostClearTimeout, hostSetImmediate, hostSetInterval, hostSetTimeout } from '../host-globals.ts';
 import { guardRequire, logicBuiltins, OwnedListeners, versionScope } from './logic-scope.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
 import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
@@ -25,6 +26,9 @@ type TimerHandle = ReturnType<typeof setTimeout>;
 export class TrackedTimers {
   readonly listeners = new OwnedListeners();
   private readonly live = new Map<TimerHandle, 'timeout' | 'interval'>();
+  // What node:timers/promises started for the version: its intervals end when it is retired, the rest after the grace.
+  private readonly intervalsStop = new AbortController();
+  private readonly allStop = new AbortController();
   private retired = false;
   private closed = false;
 
@@ -83,7 +87,8 @@ export class TrackedTimers {
    */
   retire(graceMs: number, onLeftover: (count: number) => void = () => undefined): { intervals: number; listeners: number } {
     this.retired = true;
-    const listeners = this.listeners.removeAll();
+    const listeners = this.listeners.close();
+    this.intervalsStop.abort(new Error('its module version was replaced: its intervals stopped'));
     let intervals = 0;
     for (const [handle, kind] of this.live) {
       if (kind !== 'interval') continue;
@@ -104,11 +109,31 @@ export class TrackedTimers {
   clearAll(): number {
     this.retired = true;
     this.closed = true;
-    this.listeners.removeAll();
+    this.listeners.close();
+    this.intervalsStop.abort(new Error('its module version stopped: its timers stopped'));
+    this.allStop.abort(new Error('its module version stopped: its timers stopped'));
     const n = this.live.size;
     for (const handle of this.live.keys()) hostClearTimeout(handle);
     this.live.clear();
     return n;
+  }
+
+  /** node:timers as the version sees it: its own tracked timers. */
+  timersModule(): Record<string, unknown> {
+    return { setTimeout: this.setTimeout, setInterval: this.setInterval, clearTimeout: this.clear, clearInterval: this.clear, setImmediate: hostSetImmediate, clearImmediate: hostClearImmediate, promises: this.timerPromises() };
+  }
+
+  /** node:timers/promises as the version sees it: what it starts is aborted when the version stops. */
+  timerPromises(): Record<string, unknown> {
+    type Options = { signal?: AbortSignal; ref?: boolean } | undefined;
+    const until = (options: Options, stop: AbortSignal): Options => ({ ...options, signal: options?.signal ? AbortSignal.any([options.signal, stop]) : stop });
+    const all = this.allStop.signal;
+    return {
+      setTimeout: (ms?: number, value?: unknown, options?: Options) => realTimerPromises.setTimeout(ms, value, until(options, all)),
+      setImmediate: (value?: unknown, options?: Options) => realTimerPromises.setImmediate(value, until(options, all)),
+      setInterval: (ms?: number, value?: unknown, options?: Options) => realTimerPromises.setInterval(ms, value, until(options, this.intervalsStop.signal)),
+      scheduler: { wait: (ms: number, options?: Options) => realTimerPromises.scheduler.wait(ms, until(options, all)), yield: () => realTimerPromises.scheduler.yield() },
+    };
   }
 }
 
@@ -140,7 +165,7 @@ export function evaluateBundle(code: string, url: string, sourceName: string, re
   try {
     const fn = vm.compileFunction(STRICT + code, PARAMS, { filename: url, lineOffset: -1 });
     const scope = versionScope(timers.listeners);
-    const guarded = guardRequire(require, scope.process);
+    const guarded = guardRequire(require, { process: scope.process, timers: timers.timersModule(), 'timers/promises': timers.timerPromises() });
     withTimeLimit(timeLimitMs, () =>
       fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, scope.process, scope.global, scope.global, ...BUILTIN_VALUES),
     );

@@ -78,43 +78,50 @@ export class OwnedListeners {
     return found;
   }
 
-  /** Removes every listener it still has from `process` and refuses new ones; returns how many there were. */
-  removeAll(): number {
-    this.closed = true;
-    const n = this.added.size;
-    for (const [wrapped, event] of this.added) realProcess.removeListener(event, wrapped);
-    this.added.clear();
+  /** Removes its listeners for `event` (all of them if none is named); returns how many there were. */
+  removeAll(event?: string | symbol): number {
+    let n = 0;
+    for (const [wrapped, on] of this.added) {
+      if (event !== undefined && on !== event) continue;
+      realProcess.removeListener(on, wrapped);
+      this.added.delete(wrapped);
+      n++;
+    }
     return n;
+  }
+
+  /** Removes every listener it still has and refuses new ones (its version has stopped); returns how many there were. */
+  close(): number {
+    this.closed = true;
+    return this.removeAll();
   }
 }
 
-function listenerMethods(owner: OwnedListeners | undefined, self: () => NodeJS.Process): Map<PropertyKey, unknown> {
+function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Process): Map<PropertyKey, unknown> {
   const methods = new Map<PropertyKey, unknown>(
     Object.entries(LISTENER_ADDERS).map(([name, adds]) => [
       name,
       (event: string | symbol, listener: Listener) => {
-        const attempt = typeof listener === 'function' ? currentAttempt() : undefined;
-        if (typeof listener !== 'function' || (!attempt && !owner)) {
+        if (typeof listener !== 'function') {
           Reflect.apply(realProcess[name as keyof typeof LISTENER_ADDERS] as Listener, realProcess, [event, listener]);
           return self();
         }
+        const attempt = currentAttempt();
         const once = adds !== name;
         const wrapped: Wrapped = function (this: unknown, ...args: unknown[]): void {
           if (once) {
             realProcess.removeListener(event, wrapped);
-            owner?.forget(wrapped);
+            owner.forget(wrapped);
           }
           if (!attempt?.refused) Reflect.apply(listener, this, args);
         };
         // process.off(event, listener) finds it by this, once() or not.
         wrapped.listener = listener;
-        if (owner && !owner.own(event, wrapped)) return self();
-        Reflect.apply(realProcess[adds] as Listener, realProcess, [event, wrapped]);
+        if (owner.own(event, wrapped)) Reflect.apply(realProcess[adds] as Listener, realProcess, [event, wrapped]);
         return self();
       },
     ]),
   );
-  if (!owner) return methods;
   for (const name of ['off', 'removeListener']) {
     methods.set(name, (event: string | symbol, listener: Listener) => {
       const wrapped = owner.find(event, listener);
@@ -123,6 +130,12 @@ function listenerMethods(owner: OwnedListeners | undefined, self: () => NodeJS.P
       return self();
     });
   }
+  // A module's dispose tidying up with removeAllListeners('SIGTERM') must not take the host's
+  // shutdown (or its unhandledRejection guard, or other modules' listeners) with its own.
+  methods.set('removeAllListeners', (event?: string | symbol) => {
+    owner.removeAll(event);
+    return self();
+  });
   return methods;
 }
 
@@ -140,10 +153,10 @@ function attemptBoundRegistry(): typeof FinalizationRegistry {
 }
 
 /**
- * The `process` that logic sees: everything readable, nothing that ends or changes the process.
- * With an `owner`, the listeners added through it belong to one module version (OwnedListeners).
+ * The `process` that a module version sees: everything readable, nothing that ends or changes the
+ * process, and the listeners added through it belong to the version (`owner`).
  */
-function processFor(owner?: OwnedListeners): NodeJS.Process {
+function processFor(owner: OwnedListeners): NodeJS.Process {
   const proxy: NodeJS.Process = new Proxy(realProcess, {
     get(target, key) {
       if (processMethods.has(key)) return processMethods.get(key);
@@ -164,9 +177,6 @@ function processFor(owner?: OwnedListeners): NodeJS.Process {
   const listeners = listenerMethods(owner, () => proxy);
   return proxy;
 }
-
-/** The `process` of code that belongs to no module version (state/ files). */
-export const logicProcess: NodeJS.Process = processFor();
 
 const BUILTIN_WHY = 'the host and every other module share it (the host reads the clock, times and encodes through it); logic that needs another behaviour should call its own function';
 
@@ -245,11 +255,12 @@ function globalFor(process: NodeJS.Process): typeof globalThis {
   return proxy;
 }
 
-export const logicGlobal = globalFor(logicProcess);
-
-/** Logic's `require` of node:process gets `process` too. */
-export function guardRequire(require: (specifier: string) => unknown, process: NodeJS.Process = logicProcess): (specifier: string) => unknown {
-  return (specifier) => (specifier === 'process' || specifier === 'node:process' ? process : require(specifier));
+/** Logic's `require` of node:process, node:timers and node:timers/promises gets the version's own. */
+export function guardRequire(require: (specifier: string) => unknown, own: Record<string, unknown>): (specifier: string) => unknown {
+  return (specifier) => {
+    const name = specifier.startsWith('node:') ? specifier.slice(5) : specifier;
+    return Object.hasOwn(own, name) ? own[name] : require(specifier);
+  };
 }
 
 /** The free names `process`, `globalThis` and `global` of one module version, whose listeners on process `owner` keeps. */

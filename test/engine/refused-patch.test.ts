@@ -232,3 +232,60 @@ it('after a refused patch has nothing queued left, the server stops carrying pat
   expect(carryingAttempts()).toBe(false);
   expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual([]);
 });
+
+it("removeAllListeners from logic removes only that version's own listeners on process, never the host's or another module's", async () => {
+  // Every listener this process has, to put back whatever happens: a logic call that reached the real
+  // removeAllListeners() would take the test runner's own with it.
+  const snapshot = () => new Map(process.eventNames().map((event) => [event, process.rawListeners(event as never)]));
+  const before = snapshot();
+  const hostListener = () => undefined;
+  process.on('rebind-host-event' as never, hostListener);
+  try {
+    const { host, project } = await openHost({ 'logic/other.ts': `process.on('rebind-host-event' as never, () => undefined);\nexport function v() { return 1; }\n`, 'logic/warn.ts': `export function count() { return process.listenerCount('rebind-host-event' as never); }\n` });
+    const tidy = (tag: string) => `process.on('rebind-host-event' as never, () => '${tag}');
+export function dispose() { process.removeAllListeners('rebind-host-event' as never); process.removeAllListeners(); }
+export function v() { return '${tag}'; }
+`;
+    project.write('logic/tidy.ts', tidy('v1'));
+    expect((await host.patch(['tidy'])).ok).toBe(true);
+    expect(host.call('warn.count')).toBe(3);
+    const others = [...snapshot()].filter(([event]) => event !== 'rebind-host-event');
+    project.write('logic/tidy.ts', tidy('v2'));
+    expect((await host.patch(['tidy'])).ok).toBe(true);
+    // The host's, the other module's and v2's: v1's dispose took only its own, of this event and of any other.
+    expect(host.call('warn.count')).toBe(3);
+    expect(process.listeners('rebind-host-event' as never)).toContain(hostListener);
+    expect([...snapshot()].filter(([event]) => event !== 'rebind-host-event')).toEqual(others);
+  } finally {
+    process.off('rebind-host-event' as never, hostListener);
+    for (const [event, listeners] of before) for (const listener of listeners) if (!process.rawListeners(event as never).includes(listener)) process.on(event as never, listener as never);
+  }
+});
+
+it('intervals and timers a version starts through node:timers and node:timers/promises stop when it is replaced', async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': good(1) });
+  const module = (tag: string) => `import { counter } from '../state/counter';
+import { setInterval as every } from 'node:timers';
+import { setInterval as ticks, setTimeout as later } from 'node:timers/promises';
+export function init() {
+  every(() => counter.update((d) => { d.log.push('${tag} timers'); }), 20);
+  void (async () => {
+    try {
+      for await (const _ of ticks(20)) counter.update((d) => { d.log.push('${tag} promises'); });
+    } catch {
+      // Aborted when the version is replaced.
+    }
+  })();
+  void later(30).then(() => counter.update((d) => { d.log.push('${tag} timeout'); }), () => undefined);
+}
+export function v() { return '${tag}'; }
+`;
+  for (const tag of ['v2', 'v3', 'v4']) {
+    project.write('logic/m.ts', module(tag));
+    expect((await host.patch(['m'])).ok).toBe(true);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const writers = () => new Set(valueOf<{ log: string[] }>(host, 'counter').log.slice(-8));
+  // A while after the last patch, only the newest version's intervals still write.
+  expect([...writers()].sort()).toEqual(['v4 promises', 'v4 timers']);
+});

@@ -9,7 +9,8 @@ import { Table } from '../../server/store/table.ts';
 // cells one by one never ended for a member whose x / cell was past 2^53 (or
 // overflowed), or whose radius was a billion cells: the whole server hung,
 // and hung again after a restart, from one coordinate a player's handler wrote.
-// Each case runs in a child process, so that a hang fails the test instead of
+// A radius so large (or small) that its square overflows let rows half a radius
+// beyond it in. Each case runs in a child process, so that a hang fails the test instead of
 // stopping the test run.
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -52,7 +53,7 @@ function expected(c: Case): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [viewer, me] of Object.entries(c.rows)) {
     out[viewer] = Object.entries(c.rows)
-      .filter(([, row]) => (row.x - me.x) ** 2 + (row.y - me.y) ** 2 <= c.radius ** 2)
+      .filter(([, row]) => Math.hypot(row.x - me.x, row.y - me.y) <= c.radius)
       .map(([id]) => id)
       .sort();
   }
@@ -66,6 +67,9 @@ describe('radius views with far coordinates and extreme radii finish each tick',
     ['a radius of a billion cells', { radius: 1e9, cell: 1, rows: { a: { x: 0, y: 0 }, b: { x: 5e8, y: 5e8 }, c: { x: 2e9, y: 0 } } }],
     ['a tiny radius near the origin (x / cell overflows)', { radius: 1e-320, rows: { a: { x: 10, y: 0 }, b: { x: 10, y: 0 }, c: { x: 11, y: 0 } } }],
     ['a cell of 1e-9 with ordinary coordinates', { radius: 150, cell: 1e-9, rows: { a: { x: 100, y: 100 }, b: { x: 200, y: 150 }, c: { x: 700, y: 500 } } }],
+    // The radius squared overflows (or underflows): rows in the next cell, half a radius beyond it, must stay out.
+    ['a radius of 1e200', { radius: 1e200, rows: { a: { x: 0, y: 0 }, b: { x: 1.5e200, y: 0 }, c: { x: 0, y: 0.5e200 } } }],
+    ['a radius of 1e-200', { radius: 1e-200, rows: { a: { x: 0, y: 0 }, b: { x: 1.5e-200, y: 0 }, c: { x: 0, y: 0.5e-200 } } }],
   ];
   it.each(cases)('%s', (_, c) => {
     expect(replicasOf(c)).toEqual(expected(c));
@@ -85,6 +89,8 @@ describe('radius and filter view specs are checked', () => {
     [{ near: { radius: Number.NaN } }, 'near.radius must be a finite number above 0, got NaN'],
     [{ near: { radius: 10, cell: Number.POSITIVE_INFINITY } }, 'near.cell must be a finite number above 0, got Infinity'],
     [{ near: [100] }, 'must be true, a list of dotted paths'],
+    [{ near: { radius: 100n } }, 'near.radius must be a finite number above 0, got 100n (a BigInt)'],
+    [{ near: { radius: new Number(100) } }, 'near.radius must be a finite number above 0, got an object of class Number'],
   ])('%o is refused with BAD_REQUEST saying what is wrong', (spec, message) => {
     expect(() => rooms().setView('r', { players: spec as never })).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', message: expect.stringContaining(message) }));
   });
