@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import * as realTimerPromises from 'node:timers/promises';
 import vm from 'node:vm';
 import { isRebindError, rebindError, RebindError } from '../errors.ts';
@@ -29,13 +30,17 @@ export class TrackedTimers {
   // What node:timers/promises started for the version: its intervals end when it is retired, the rest after the grace.
   private readonly intervalsStop = new AbortController();
   private readonly allStop = new AbortController();
-  private retired = false;
-  private closed = false;
 
   constructor(
     private readonly onError: (err: unknown) => void,
     private readonly onRefused: (kind: string) => void = () => undefined,
-  ) {}
+  ) {
+    // Each pending timer listens on these: a version awaiting more than ten at once is not a leak.
+    setMaxListeners(0, this.intervalsStop.signal, this.allStop.signal);
+  }
+
+  private retired = false;
+  private closed = false;
 
   private guard(fn: unknown, args: unknown[]): () => void {
     return () => {

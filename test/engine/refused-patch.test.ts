@@ -289,3 +289,19 @@ export function v() { return '${tag}'; }
   // A while after the last patch, only the newest version's intervals still write.
   expect([...writers()].sort()).toEqual(['v4 promises', 'v4 timers']);
 });
+
+it('a version awaiting many node:timers/promises timers at once gets them all, with no leak warning', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    const { host, project } = await openHost({ 'logic/m.ts': good(1) });
+    project.write('logic/m.ts', `import { setTimeout as later } from 'node:timers/promises';\nexport async function many() { const all = await Promise.all(Array.from({ length: 30 }, (_, i) => later(5, i))); return all.length; }\nexport function v() { return 2; }\n`);
+    expect((await host.patch(['m'])).ok).toBe(true);
+    expect(await host.call('m.many')).toBe(30);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings.filter((name) => name === 'MaxListenersExceededWarning')).toEqual([]);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
