@@ -3,6 +3,7 @@ import * as realTimerPromises from 'node:timers/promises';
 import vm from 'node:vm';
 import { isRebindError, rebindError, RebindError } from '../errors.ts';
 import { hostClearImmediate, hostClearInterval, hostClearTimeout, hostSetImmediate, hostSetInterval, hostSetTimeout } from '../host-globals.ts';
+import { channelsFor } from './logic-channels.ts';
 import { guardRequire, logicBuiltins, OwnedListeners, versionScope } from './logic-scope.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
 import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
@@ -170,7 +171,7 @@ export function evaluateBundle(code: string, url: string, sourceName: string, re
   try {
     const fn = vm.compileFunction(STRICT + code, PARAMS, { filename: url, lineOffset: -1 });
     const scope = versionScope(timers.listeners);
-    const guarded = guardRequire(require, { process: scope.process, timers: timers.timersModule(), 'timers/promises': timers.timerPromises() });
+    const guarded = guardRequire(require, { process: scope.process, timers: timers.timersModule(), 'timers/promises': timers.timerPromises(), diagnostics_channel: channelsFor(timers.listeners) });
     withTimeLimit(timeLimitMs, () =>
       fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, scope.process, scope.global, scope.global, ...BUILTIN_VALUES),
     );

@@ -53,17 +53,21 @@ function methodOf(fn: (...args: unknown[]) => unknown): unknown {
 type Listener = (...args: unknown[]) => void;
 /** Each adder, and the one that adds for good (a once() is a listener that removes itself). */
 const LISTENER_ADDERS = { on: 'on', addListener: 'addListener', prependListener: 'prependListener', once: 'on', prependOnceListener: 'prependListener' } as const;
-type Wrapped = Listener & { listener?: unknown };
+export type Wrapped = Listener & { listener?: unknown };
 
-/** The listeners one module version added on `process`, removed all at once when the version stops. */
+/**
+ * The listeners one module version added on `process` (and its other tracked subscriptions, such as
+ * diagnostics channels: logic-channels.ts), removed all at once when the version stops. Each is kept
+ * with where it was added (`source`, `event`) and how to take it off again.
+ */
 export class OwnedListeners {
-  private readonly added = new Map<Wrapped, string | symbol>();
+  private readonly added = new Map<Wrapped, { source: object; event: string | symbol; remove: () => void }>();
   private closed = false;
 
   /** False once the version has stopped: a late add (from a call still running on it) adds nothing. */
-  own(event: string | symbol, wrapped: Wrapped): boolean {
+  own(source: object, event: string | symbol, wrapped: Wrapped, remove: () => void): boolean {
     if (this.closed) return false;
-    this.added.set(wrapped, event);
+    this.added.set(wrapped, { source, event, remove });
     return true;
   }
 
@@ -71,19 +75,19 @@ export class OwnedListeners {
     this.added.delete(wrapped);
   }
 
-  /** The most recent of its listeners for `event` that wraps `listener` (which process.off removes). */
-  find(event: string | symbol, listener: unknown): Wrapped | undefined {
+  /** The most recent of its listeners on `source` for `event` that wraps `listener` (which process.off removes). */
+  find(source: object, event: string | symbol, listener: unknown): Wrapped | undefined {
     let found: Wrapped | undefined;
-    for (const [wrapped, on] of this.added) if (on === event && wrapped.listener === listener) found = wrapped;
+    for (const [wrapped, at] of this.added) if (at.source === source && at.event === event && wrapped.listener === listener) found = wrapped;
     return found;
   }
 
-  /** Removes its listeners for `event` (all of them if none is named); returns how many there were. */
-  removeAll(event?: string | symbol): number {
+  /** Removes its listeners on `source` for `event` (every one of them if neither is named); returns how many there were. */
+  removeAll(source?: object, event?: string | symbol): number {
     let n = 0;
-    for (const [wrapped, on] of this.added) {
-      if (event !== undefined && on !== event) continue;
-      realProcess.removeListener(on, wrapped);
+    for (const [wrapped, at] of this.added) {
+      if ((source !== undefined && at.source !== source) || (event !== undefined && at.event !== event)) continue;
+      at.remove();
       this.added.delete(wrapped);
       n++;
     }
@@ -97,6 +101,18 @@ export class OwnedListeners {
   }
 }
 
+/** `listener` wrapped so that it does nothing once the patch attempt adding it now (if any) is refused. */
+export function attemptBound(listener: Listener, extra?: (wrapped: Wrapped) => void): Wrapped {
+  const attempt = currentAttempt();
+  const wrapped: Wrapped = function (this: unknown, ...args: unknown[]): void {
+    extra?.(wrapped);
+    if (!attempt?.refused) Reflect.apply(listener, this, args);
+  };
+  // process.off(event, listener) and unsubscribe(name, listener) find it by this.
+  wrapped.listener = listener;
+  return wrapped;
+}
+
 function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Process): Map<PropertyKey, unknown> {
   const methods = new Map<PropertyKey, unknown>(
     Object.entries(LISTENER_ADDERS).map(([name, adds]) => [
@@ -106,25 +122,24 @@ function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Process): Map
           Reflect.apply(realProcess[name as keyof typeof LISTENER_ADDERS] as Listener, realProcess, [event, listener]);
           return self();
         }
-        const attempt = currentAttempt();
-        const once = adds !== name;
-        const wrapped: Wrapped = function (this: unknown, ...args: unknown[]): void {
-          if (once) {
-            realProcess.removeListener(event, wrapped);
-            owner.forget(wrapped);
-          }
-          if (!attempt?.refused) Reflect.apply(listener, this, args);
-        };
-        // process.off(event, listener) finds it by this, once() or not.
-        wrapped.listener = listener;
-        if (owner.own(event, wrapped)) Reflect.apply(realProcess[adds] as Listener, realProcess, [event, wrapped]);
+        // A once() is a listener that removes itself.
+        const wrapped = attemptBound(
+          listener,
+          adds === name
+            ? undefined
+            : (self) => {
+                realProcess.removeListener(event, self);
+                owner.forget(self);
+              },
+        );
+        if (owner.own(realProcess, event, wrapped, () => realProcess.removeListener(event, wrapped))) Reflect.apply(realProcess[adds] as Listener, realProcess, [event, wrapped]);
         return self();
       },
     ]),
   );
   for (const name of ['off', 'removeListener']) {
     methods.set(name, (event: string | symbol, listener: Listener) => {
-      const wrapped = owner.find(event, listener);
+      const wrapped = owner.find(realProcess, event, listener);
       if (wrapped) owner.forget(wrapped);
       realProcess.removeListener(event, wrapped ?? listener);
       return self();
@@ -133,7 +148,7 @@ function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Process): Map
   // A module's dispose tidying up with removeAllListeners('SIGTERM') must not take the host's
   // shutdown (or its unhandledRejection guard, or other modules' listeners) with its own.
   methods.set('removeAllListeners', (event?: string | symbol) => {
-    owner.removeAll(event);
+    owner.removeAll(realProcess, event);
     return self();
   });
   return methods;
@@ -255,7 +270,7 @@ function globalFor(process: NodeJS.Process): typeof globalThis {
   return proxy;
 }
 
-/** Logic's `require` of node:process, node:timers and node:timers/promises gets the version's own. */
+/** Logic's `require` of node:process, node:timers, node:timers/promises and node:diagnostics_channel gets the version's own. */
 export function guardRequire(require: (specifier: string) => unknown, own: Record<string, unknown>): (specifier: string) => unknown {
   return (specifier) => {
     const name = specifier.startsWith('node:') ? specifier.slice(5) : specifier;

@@ -305,3 +305,31 @@ it('a version awaiting many node:timers/promises timers at once gets them all, w
     process.off('warning', onWarning);
   }
 });
+
+it("diagnostics_channel subscriptions belong to their version: a refused one's write nothing, a replaced one's are removed, unsubscribe works", async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': good(1), 'logic/pub.ts': `import dc from 'node:diagnostics_channel';\nexport function publish() { dc.channel('rebind-test-channel').publish('hi'); }\n` });
+  const module = (tag: string, refuse: boolean) => `import { counter } from '../state/counter';
+import dc, { subscribe } from 'node:diagnostics_channel';
+const write = (how: string) => () => counter.update((d) => { d.log.push('${tag} ' + how); });
+const byChannel = write('channel');
+subscribe('rebind-test-channel', write('subscribe'));
+dc.channel('rebind-test-channel').subscribe(byChannel);
+export function stop() { dc.channel('rebind-test-channel').unsubscribe(byChannel); }
+export function v() { return '${tag}'; }
+${refuse ? "export function init() { throw new Error('init refuses'); }" : ''}
+`;
+  const log = () => [...valueOf<{ log: string[] }>(host, 'counter').log];
+  project.write('logic/m.ts', module('refused', true));
+  expect((await host.patch(['m'])).ok).toBe(false);
+  host.call('pub.publish');
+  expect(log()).toEqual([]);
+  for (const tag of ['v3', 'v4', 'v5']) {
+    project.write('logic/m.ts', module(tag, false));
+    expect((await host.patch(['m'])).ok).toBe(true);
+  }
+  host.call('pub.publish');
+  expect(log().sort()).toEqual(['v5 channel', 'v5 subscribe']);
+  host.call('m.stop');
+  host.call('pub.publish');
+  expect(log().sort()).toEqual(['v5 channel', 'v5 subscribe', 'v5 subscribe']);
+});
