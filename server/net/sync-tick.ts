@@ -20,7 +20,7 @@ export interface SyncOptions {
   onFilterError?: (name: string, err: unknown) => void;
   /** Bytes of whole rows a member gets per tick (sync-joins.ts). */
   pieceBytes?: number;
-  /** Keys a room's dictionary may hold beyond twice its tables' rows before it starts again (rooms.ts). */
+  /** Keys a room's dictionary may hold beyond twice its tables' rows before it starts again (rooms.ts); also the row slots a radius view's index may hold (sync-near.ts). */
   keysBeforeReset?: number;
 }
 

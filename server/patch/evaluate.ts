@@ -125,7 +125,7 @@ export class TrackedTimers {
   }
 
   /** node:timers as the version sees it: its own tracked timers. */
-  timersModule(): Record<string, unknown> {
+  timersModule(): Record<string, unknown> & { promises: Record<string, unknown> } {
     return { setTimeout: this.setTimeout, setInterval: this.setInterval, clearTimeout: this.clear, clearInterval: this.clear, setImmediate: hostSetImmediate, clearImmediate: hostClearImmediate, promises: this.timerPromises() };
   }
 
@@ -171,7 +171,8 @@ export function evaluateBundle(code: string, url: string, sourceName: string, re
   try {
     const fn = vm.compileFunction(STRICT + code, PARAMS, { filename: url, lineOffset: -1 });
     const scope = versionScope(timers.listeners);
-    const guarded = guardRequire(require, { process: scope.process, timers: timers.timersModule(), 'timers/promises': timers.timerPromises(), diagnostics_channel: channelsFor(timers.listeners) });
+    const timersModule = timers.timersModule();
+    const guarded = guardRequire(require, { process: scope.process, timers: timersModule, 'timers/promises': timersModule.promises, diagnostics_channel: channelsFor(timers.listeners) });
     withTimeLimit(timeLimitMs, () =>
       fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, scope.process, scope.global, scope.global, ...BUILTIN_VALUES),
     );

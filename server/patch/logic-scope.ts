@@ -48,8 +48,8 @@ function methodOf(fn: (...args: unknown[]) => unknown): unknown {
 // A listener on `process` runs when the event comes, in the context of whoever emits it, not of
 // the code that added it. So a module version's listeners are its own (OwnedListeners): removed
 // when the version is replaced or refused, so that its code never runs again through an event.
-// One added by a patch attempt also does nothing once that attempt is refused (it may have been
-// added through the shared `process`, and the version's removal comes after the refusal).
+// One added during a patch attempt also does nothing once that attempt is refused: it may belong
+// to a live version that the attempt called into, which the refusal does not remove.
 type Listener = (...args: unknown[]) => void;
 /** Each adder, and the one that adds for good (a once() is a listener that removes itself). */
 const LISTENER_ADDERS = { on: 'on', addListener: 'addListener', prependListener: 'prependListener', once: 'on', prependOnceListener: 'prependListener' } as const;
