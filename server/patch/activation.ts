@@ -148,7 +148,7 @@ export class Activator {
     const rel = relativeToRoot(this.paths.root, plan.file);
     registerSourceMap(url, plan.artifact.map, plan.artifact.outfile, this.paths.root);
     const timers = new TrackedTimers(
-      (err) => this.log.error(`a timer of ${rel} v${version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`),
+      (err) => this.log.error(`a timer or event listener of ${rel} v${version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`),
       (kind) => this.log.warn(`${rel} v${version} was replaced; its ${kind} was refused (use ctx.schedule for timers that should outlive a patch)`),
     );
     try {

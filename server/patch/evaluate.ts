@@ -26,7 +26,7 @@ type TimerHandle = ReturnType<typeof setTimeout>;
  * every timer left is cleared and no new one starts.
  */
 export class TrackedTimers {
-  readonly listeners = new OwnedListeners();
+  readonly listeners: OwnedListeners;
   private readonly live = new Map<TimerHandle, 'timeout' | 'interval'>();
   // What node:timers/promises started for the version: its intervals end when it is retired, the rest after the grace.
   private readonly intervalsStop = new AbortController();
@@ -36,6 +36,7 @@ export class TrackedTimers {
     private readonly onError: (err: unknown) => void,
     private readonly onRefused: (kind: string) => void = () => undefined,
   ) {
+    this.listeners = new OwnedListeners(onError);
     // Each pending timer listens on these: a version awaiting more than ten at once is not a leak.
     setMaxListeners(0, this.intervalsStop.signal, this.allStop.signal);
   }

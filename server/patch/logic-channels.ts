@@ -12,7 +12,7 @@ type OnMessage = (message: unknown, name: string | symbol) => void;
 export function channelsFor(owner: OwnedListeners): typeof dc {
   const subscribe = (name: string | symbol, onMessage: OnMessage): void => {
     if (typeof onMessage !== 'function') return dc.subscribe(name, onMessage);
-    const wrapped = attemptBound(onMessage as (...args: unknown[]) => void) as unknown as OnMessage;
+    const wrapped = attemptBound(onMessage as (...args: unknown[]) => void, owner.onError) as unknown as OnMessage;
     if (owner.own(dc, name, wrapped as never, () => dc.unsubscribe(name, wrapped))) dc.subscribe(name, wrapped);
   };
   const unsubscribe = (name: string | symbol, onMessage: OnMessage): boolean => {

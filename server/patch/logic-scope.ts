@@ -64,6 +64,9 @@ export class OwnedListeners {
   private readonly added = new Map<Wrapped, { source: object; event: string | symbol; remove: () => void }>();
   private closed = false;
 
+  /** `onError`: a listener of the version threw (reported, as a throwing timer is: the server goes on). */
+  constructor(readonly onError: (err: unknown) => void = () => undefined) {}
+
   /** False once the version has stopped: a late add (from a call still running on it) adds nothing. */
   own(source: object, event: string | symbol, wrapped: Wrapped, remove: () => void): boolean {
     if (this.closed) return false;
@@ -101,12 +104,21 @@ export class OwnedListeners {
   }
 }
 
-/** `listener` wrapped so that it does nothing once the patch attempt adding it now (if any) is refused. */
-export function attemptBound(listener: Listener, extra?: (wrapped: Wrapped) => void): Wrapped {
+/**
+ * `listener` wrapped so that it does nothing once the patch attempt adding it now (if any) is refused,
+ * and so that its throw goes to `onError`: Node rethrows a throwing listener on `process` or a
+ * diagnostics channel as an uncaught exception, which would end the server.
+ */
+export function attemptBound(listener: Listener, onError: (err: unknown) => void, extra?: (wrapped: Wrapped) => void): Wrapped {
   const attempt = currentAttempt();
   const wrapped: Wrapped = function (this: unknown, ...args: unknown[]): void {
     extra?.(wrapped);
-    if (!attempt?.refused) Reflect.apply(listener, this, args);
+    if (attempt?.refused) return;
+    try {
+      Reflect.apply(listener, this, args);
+    } catch (err) {
+      onError(err);
+    }
   };
   // process.off(event, listener) and unsubscribe(name, listener) find it by this.
   wrapped.listener = listener;
@@ -125,6 +137,7 @@ function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Process): Map
         // A once() is a listener that removes itself.
         const wrapped = attemptBound(
           listener,
+          owner.onError,
           adds === name
             ? undefined
             : (self) => {

@@ -61,7 +61,7 @@ export async function loadState(paths: ProjectPaths, builder: Builder, registry:
     }
   }
   const evaluating = new Set<string>();
-  const timers = new TrackedTimers((err) => createLogger('state').error('a timer in state/ failed', err));
+  const timers = new TrackedTimers((err) => createLogger('state').error('a timer or event listener in state/ failed', err));
   const require = registry.hostRequire(paths, (file) => evaluate(file) as never);
 
   function evaluate(file: string): Record<string, unknown> {

@@ -333,3 +333,20 @@ ${refuse ? "export function init() { throw new Error('init refuses'); }" : ''}
   host.call('pub.publish');
   expect(log().sort()).toEqual(['v5 channel', 'v5 subscribe', 'v5 subscribe']);
 });
+
+it('a listener on process or a diagnostics channel subscriber that throws is reported, and the server goes on', async () => {
+  const { host, project } = await openHost({ 'state/counter.ts': COUNTER_STATE, 'logic/m.ts': good(1) });
+  project.write('logic/m.ts', `import dc from 'node:diagnostics_channel';
+import { counter } from '../state/counter';
+process.on('rebind-throwing-event' as never, () => { throw new Error('listener bug'); });
+dc.subscribe('rebind-throwing-channel', () => { throw new Error('subscriber bug'); });
+export function fire() { process.emit('rebind-throwing-event' as never); dc.channel('rebind-throwing-channel').publish('x'); counter.update((d) => { d.log.push('after'); }); }
+export function v() { return 2; }
+`);
+  expect((await host.patch(['m'])).ok).toBe(true);
+  host.call('m.fire');
+  // Still serving, the call finished, and nothing waits to be thrown on a later tick.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(valueOf<{ log: string[] }>(host, 'counter').log).toEqual(['after']);
+  expect(host.call('m.v')).toBe(2);
+});
