@@ -238,11 +238,13 @@ it('rebind watch --verify: a saved version over budget is rolled back and the wa
   expect(players.counts.closes).toBe(0);
 }, 60_000);
 
+// Busy for at least busyMs: Date.now() counts whole milliseconds, so a loop to
+// now + busyMs can end up to 1 ms early (CI once measured 39.95 ms for 40).
 const slowShop = (busyMs: number, forMs = Infinity) => `import { client } from '../server/api';
 let since = 0;
 export function init() { since = Date.now(); }
 export const buy = client((ctx: unknown, p: { n: number }) => {
-  if (Date.now() - since < ${forMs === Infinity ? 'Infinity' : forMs}) { const end = Date.now() + ${busyMs}; while (Date.now() < end) {} }
+  if (Date.now() - since < ${forMs === Infinity ? 'Infinity' : forMs}) { const end = Date.now() + ${busyMs + 1}; while (Date.now() < end) {} }
   return 'slow';
 });
 `;
