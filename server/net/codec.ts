@@ -31,7 +31,7 @@ export const pushCounters = { syncMessages: 0, syncBytes: 0, otherMessages: 0, o
 /** Encodes once for both kinds of client, lazily (most rooms use one kind). */
 export class EncodedOnce {
   private binary: Buffer | undefined;
-  private frame: Buffer | undefined;
+  private frame: { frame: Buffer; bytes: number } | undefined;
   private text: string | undefined;
   private textBytes = 0;
   private readonly sync: boolean;
@@ -65,9 +65,14 @@ export class EncodedOnce {
 
   /** The binary form as one WebSocket frame (ws-frame.ts), framed once however many sockets it is written to; `bytes` is the payload's length. Counted like `for`. */
   framed(): { frame: Buffer; bytes: number } {
+    const framed = (this.frame ??= this.frameOnce());
+    this.count(framed.bytes);
+    return framed;
+  }
+
+  private frameOnce(): { frame: Buffer; bytes: number } {
     const binary = (this.binary ??= this.pack(this.message));
-    this.count(binary.length);
-    return { frame: (this.frame ??= binaryFrame(binary)), bytes: binary.length };
+    return { frame: binaryFrame(binary), bytes: binary.length };
   }
 
   private count(bytes: number): void {

@@ -173,9 +173,13 @@ export class Connection implements Link, Pingable {
       this.tooSlow(verdict);
       return false;
     }
-    this.cork();
+    // A whole frame goes straight to the socket unless this turn already corked it (its order kept):
+    // a tick's push is one write per member, and the cork's extra turn and writev buy it nothing.
     if (raw) raw.write(data as Buffer);
-    else this.ws.send(data);
+    else {
+      this.cork();
+      this.ws.send(data);
+    }
     this.backpressure.afterWrite(bytes);
     return true;
   }

@@ -26,6 +26,16 @@ export interface SyncOp {
   idsOf?: object;
 }
 
+/**
+ * An op with every field it will ever have, so that all ops share one shape:
+ * the encoder adds the key ids to each op of a tick, and adding fields to an
+ * object made without them gives it a new shape each time (the encoder then
+ * ran about a quarter slower).
+ */
+export function syncOp(store: string, kind: OpKind, path: ReadonlyArray<string | number>, value: unknown, seq: number): SyncOp {
+  return { store, kind, path, value, seq, dead: false, storeId: -1, rowId: -1, fieldId: -1, idsOf: undefined };
+}
+
 interface Node {
   op?: SyncOp;
   /** Changes of the array at this node, in order. */
@@ -66,7 +76,7 @@ export class TickChanges {
 
   add(store: string, patch: StorePatch, seq: number): void {
     const kind = opKind(patch);
-    const op: SyncOp = kind === 'remove' ? { store, kind, path: patch.path, seq } : { store, kind, path: patch.path, value: patch.value, seq };
+    const op = syncOp(store, kind, patch.path, kind === 'remove' ? undefined : patch.value, seq);
     const path = patch.path;
     const firstIndex = kind === 'trim' ? path.length : firstNumber(path);
     let node: Node | undefined = this.roots.get(store);

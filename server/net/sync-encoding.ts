@@ -37,7 +37,7 @@ export class KeyDictionary {
       id = this.keys.length;
       this.ids.set(key, id);
       this.keys.push(key);
-    } else if (this.hidden.delete(id) && id < this.told) this.revealed.push(id);
+    } else if (this.hidden.size > 0 && this.hidden.delete(id) && id < this.told) this.revealed.push(id);
     return id;
   }
 
@@ -117,52 +117,93 @@ export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[
   // Rows entering and leaving a member's view (and nothing below a row): no row groups to look for.
   if (ops.every((op) => op.path.length <= 1)) return restTokens(ops, dict, []);
   const blocked = blockedBy(ops);
-  const grouped: SyncOp[] = [];
+  const byStore = new Map<number, SyncOp[]>();
   const rest: SyncOp[] = [];
   for (const op of ops) {
     if (!groupable(op, blocked)) {
       rest.push(op);
       continue;
     }
-    fieldIds(op, dict);
-    grouped.push(op);
+    const store = fieldIds(op, dict).storeId;
+    let list = byStore.get(store);
+    if (!list) byStore.set(store, (list = []));
+    list.push(op);
   }
-  // Sorted by store, row and field (key ids): a row's fields side by side in the order its group names them,
-  // each group's rows ascending. One array sorted in place, instead of a map of rows with arrays that grow per
-  // field: this runs for every room at every tick, and was the sync's largest source of garbage.
-  grouped.sort(byKeyIds);
   const tokens: unknown[] = [];
-  let i = 0;
-  while (i < grouped.length) {
-    const store = grouped[i]!.storeId!;
-    const groups = new Map<string | number, { fields: number[]; rows: number[]; values: unknown[] }>();
-    while (i < grouped.length && grouped[i]!.storeId! === store) {
-      const row = grouped[i]!.rowId!;
-      let end = i + 1;
-      while (end < grouped.length && grouped[end]!.storeId! === store && grouped[end]!.rowId! === row) end++;
-      // Most rows change one or two fields: a number names the set without building a string.
-      const width = end - i;
-      const first = grouped[i]!.fieldId!;
-      const many = width > 2 ? fieldsOf(grouped, i, end) : undefined;
-      const key = width === 1 ? first : width === 2 ? first * 0x100000 + grouped[i + 1]!.fieldId! : many!.join(',');
-      let group = groups.get(key);
-      if (!group) groups.set(key, (group = { fields: many ?? fieldsOf(grouped, i, end), rows: [], values: [] }));
-      group.rows.push(row);
-      for (let k = i; k < end; k++) group.values.push(grouped[k]!.value);
-      i = end;
-    }
-    for (const { fields, rows, values } of groups.values()) {
-      tokens.push(OP.rows, store, fields, rows.length);
-      let previous = 0;
-      let v = 0;
-      for (const row of rows) {
-        tokens.push(row - previous);
-        for (let k = 0; k < fields.length; k++) tokens.push(values[v++]);
-        previous = row;
-      }
+  for (const store of [...byStore.keys()].sort((a, b) => a - b)) groupRows(store, byStore.get(store)!, dict.keys.length, tokens);
+  return restTokens(rest, dict, tokens);
+}
+
+// Reused between calls (the sync runs on one thread): for each row key id, the last
+// of its ops seen (an index into the store's ops, -1 for none), and each op's previous one.
+let lastOpOf = new Int32Array(0);
+let previousOp = new Int32Array(0);
+
+/**
+ * One store's row-field sets as row groups, rows ascending, each group's
+ * fields in key-id order. Ops are chained by row in typed arrays and only the
+ * distinct row ids are sorted (numbers, no comparator): this runs for every
+ * room at every tick, over every moved player's fields.
+ */
+function groupRows(store: number, ops: readonly SyncOp[], keys: number, tokens: unknown[]): void {
+  if (lastOpOf.length < keys) lastOpOf = new Int32Array(Math.max(keys, lastOpOf.length * 2)).fill(-1);
+  if (previousOp.length < ops.length) previousOp = new Int32Array(Math.max(ops.length, previousOp.length * 2));
+  const rows: number[] = [];
+  for (let j = 0; j < ops.length; j++) {
+    const row = ops[j]!.rowId!;
+    if (lastOpOf[row] === -1) rows.push(row);
+    previousOp[j] = lastOpOf[row]!;
+    lastOpOf[row] = j;
+  }
+  const ascending = Int32Array.from(rows).sort();
+  const groups = new Map<string | number, { fields: number[]; rows: number[]; values: unknown[] }>();
+  const row3: SyncOp[] = [];
+  for (const row of ascending) {
+    // The row's ops, newest first; coalescing left one per field.
+    let j = lastOpOf[row]!;
+    lastOpOf[row] = -1;
+    row3.length = 0;
+    for (; j !== -1; j = previousOp[j]!) row3.push(ops[j]!);
+    if (row3.length > 1) row3.sort(byField);
+    const width = row3.length;
+    const key = fieldSetKey(row3);
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { fields: row3.map((op) => op.fieldId!), rows: [], values: [] }));
+    group.rows.push(row);
+    for (let k = 0; k < width; k++) group.values.push(row3[k]!.value);
+  }
+  for (const { fields, rows: groupRows, values } of groups.values()) {
+    tokens.push(OP.rows, store, fields, groupRows.length);
+    let previous = 0;
+    let v = 0;
+    for (const row of groupRows) {
+      tokens.push(row - previous);
+      for (let k = 0; k < fields.length; k++) tokens.push(values[v++]);
+      previous = row;
     }
   }
-  return restTokens(rest, dict, tokens);
+}
+
+/** A name for a row's set of fields (in key-id order): a number while it fits one exactly (most rows change a few of a table's first keys), else a string. */
+function fieldSetKey(ops: readonly SyncOp[]): number | string {
+  if (ops.length <= 5) {
+    let key = 0;
+    for (let k = 0; k < ops.length; k++) {
+      const field = ops[k]!.fieldId!;
+      if (field >= 1023) return fieldsText(ops);
+      key = key * 1024 + field + 1;
+    }
+    return key;
+  }
+  return fieldsText(ops);
+}
+
+function fieldsText(ops: readonly SyncOp[]): string {
+  return ops.map((op) => op.fieldId!).join(',');
+}
+
+function byField(a: SyncOp, b: SyncOp): number {
+  return a.fieldId! - b.fieldId!;
 }
 
 /** Ops one by one, as [kind, path, value] tokens after `tokens`. */
@@ -172,16 +213,6 @@ function restTokens(ops: readonly SyncOp[], dict: KeyDictionary, tokens: unknown
     if (op.kind !== 'remove') tokens.push(op.value);
   }
   return tokens;
-}
-
-function byKeyIds(a: SyncOp, b: SyncOp): number {
-  return a.storeId! - b.storeId! || a.rowId! - b.rowId! || a.fieldId! - b.fieldId!;
-}
-
-function fieldsOf(ops: readonly SyncOp[], from: number, to: number): number[] {
-  const fields: number[] = [];
-  for (let k = from; k < to; k++) fields.push(ops[k]!.fieldId!);
-  return fields;
 }
 
 export function sortedFields(fields: number[], values: unknown[]): { fields: number[]; values: unknown[] } {

@@ -1,5 +1,5 @@
 import { setOwn } from '../../client/replica.ts';
-import type { SyncOp } from './sync-changes.ts';
+import { syncOp, type SyncOp } from './sync-changes.ts';
 import type { RowSight } from './sync-tick.ts';
 import type { Table } from '../store/table.ts';
 
@@ -75,13 +75,13 @@ export class MemberShare {
   enter(id: string, row: unknown): boolean {
     if (!this.budget.take(row)) return false;
     this.sight!.known!.add(id);
-    this.out.push({ store: this.store, kind: 'set', path: [id], value: row, seq: Infinity });
+    this.out.push(syncOp(this.store, 'set', [id], row, Infinity));
     return true;
   }
 
   leave(id: string): void {
     this.sight!.known!.delete(id);
-    this.out.push({ store: this.store, kind: 'remove', path: [id], seq: Infinity });
+    this.out.push(syncOp(this.store, 'remove', [id], undefined, Infinity));
   }
 }
 
