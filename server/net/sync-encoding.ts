@@ -41,6 +41,18 @@ export class KeyDictionary {
     return id;
   }
 
+  private lastStore: string | undefined;
+  private lastStoreId = -1;
+
+  /** A store name's key id: each op of a tick asks for one of the same few names, so the last one is kept. */
+  store(name: string): number {
+    if (name !== this.lastStore) {
+      this.lastStoreId = this.id(name);
+      this.lastStore = name;
+    }
+    return this.lastStoreId;
+  }
+
   /** A row's key id: hidden if its table is seen per member (until the same key is used anywhere else). */
   row(store: string, key: string): number {
     if (!this.hiddenStores.has(store)) return this.id(key);
@@ -84,7 +96,7 @@ function encodePath(dict: KeyDictionary, store: string, path: ReadonlyArray<stri
 export function fieldIds(op: SyncOp, dict: KeyDictionary): Required<Pick<SyncOp, 'storeId' | 'rowId' | 'fieldId'>> {
   if (op.idsOf !== dict) {
     op.idsOf = dict;
-    op.storeId = dict.id(op.store);
+    op.storeId = dict.store(op.store);
     op.rowId = dict.row(op.store, op.path[0] as string);
     op.fieldId = dict.id(op.path[1] as string);
   }
@@ -138,6 +150,8 @@ export function encodeOps(ops: readonly SyncOp[], dict: KeyDictionary): unknown[
 // of its ops seen (an index into the store's ops, -1 for none), and each op's previous one.
 let lastOpOf = new Int32Array(0);
 let previousOp = new Int32Array(0);
+/** One row's ops in key-id order (its first `width` entries). */
+const rowFields: SyncOp[] = [];
 
 /**
  * One store's row-field sets as row groups, rows ascending, each group's
@@ -157,20 +171,26 @@ function groupRows(store: number, ops: readonly SyncOp[], keys: number, tokens: 
   }
   const ascending = Int32Array.from(rows).sort();
   const groups = new Map<string | number, { fields: number[]; rows: number[]; values: unknown[] }>();
-  const row3: SyncOp[] = [];
+  const fields = rowFields;
   for (const row of ascending) {
-    // The row's ops, newest first; coalescing left one per field.
-    let j = lastOpOf[row]!;
+    // The row's ops (coalescing left one per field), put in key-id order as they are read: most rows have one to three.
+    let width = 0;
+    for (let j = lastOpOf[row]!; j !== -1; j = previousOp[j]!) {
+      const op = ops[j]!;
+      let k = width++;
+      for (; k > 0 && fields[k - 1]!.fieldId! > op.fieldId!; k--) fields[k] = fields[k - 1]!;
+      fields[k] = op;
+    }
     lastOpOf[row] = -1;
-    row3.length = 0;
-    for (; j !== -1; j = previousOp[j]!) row3.push(ops[j]!);
-    if (row3.length > 1) row3.sort(byField);
-    const width = row3.length;
-    const key = fieldSetKey(row3);
+    const key = fieldSetKey(fields, width);
     let group = groups.get(key);
-    if (!group) groups.set(key, (group = { fields: row3.map((op) => op.fieldId!), rows: [], values: [] }));
+    if (!group) {
+      const ids: number[] = [];
+      for (let k = 0; k < width; k++) ids.push(fields[k]!.fieldId!);
+      groups.set(key, (group = { fields: ids, rows: [], values: [] }));
+    }
     group.rows.push(row);
-    for (let k = 0; k < width; k++) group.values.push(row3[k]!.value);
+    for (let k = 0; k < width; k++) group.values.push(fields[k]!.value);
   }
   for (const { fields, rows: groupRows, values } of groups.values()) {
     tokens.push(OP.rows, store, fields, groupRows.length);
@@ -184,26 +204,22 @@ function groupRows(store: number, ops: readonly SyncOp[], keys: number, tokens: 
   }
 }
 
-/** A name for a row's set of fields (in key-id order): a number while it fits one exactly (most rows change a few of a table's first keys), else a string. */
-function fieldSetKey(ops: readonly SyncOp[]): number | string {
-  if (ops.length <= 5) {
-    let key = 0;
-    for (let k = 0; k < ops.length; k++) {
-      const field = ops[k]!.fieldId!;
-      if (field >= 1023) return fieldsText(ops);
-      key = key * 1024 + field + 1;
-    }
-    return key;
+/** A name for a row's set of fields (the first `width` of `ops`, in key-id order): a number while it fits one exactly (most rows change a few of a table's first keys), else a string. */
+function fieldSetKey(ops: readonly SyncOp[], width: number): number | string {
+  if (width > 5) return fieldsText(ops, width);
+  let key = 0;
+  for (let k = 0; k < width; k++) {
+    const field = ops[k]!.fieldId!;
+    if (field >= 1023) return fieldsText(ops, width);
+    key = key * 1024 + field + 1;
   }
-  return fieldsText(ops);
+  return key;
 }
 
-function fieldsText(ops: readonly SyncOp[]): string {
-  return ops.map((op) => op.fieldId!).join(',');
-}
-
-function byField(a: SyncOp, b: SyncOp): number {
-  return a.fieldId! - b.fieldId!;
+function fieldsText(ops: readonly SyncOp[], width: number): string {
+  let text = '';
+  for (let k = 0; k < width; k++) text += `${ops[k]!.fieldId!},`;
+  return text;
 }
 
 /** Ops one by one, as [kind, path, value] tokens after `tokens`. */
