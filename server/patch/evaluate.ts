@@ -3,8 +3,8 @@ import * as realTimerPromises from 'node:timers/promises';
 import vm from 'node:vm';
 import { isRebindError, rebindError, RebindError } from '../errors.ts';
 import { hostClearImmediate, hostClearInterval, hostClearTimeout, hostSetImmediate, hostSetInterval, hostSetTimeout } from '../host-globals.ts';
-import { channelsFor } from './logic-channels.ts';
-import { guardRequire, logicBuiltins, OwnedListeners, versionScope } from './logic-scope.ts';
+import { OwnedListeners } from './logic-process.ts';
+import { guardRequire, logicBuiltins, versionScope } from './logic-scope.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
 import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
 
@@ -132,14 +132,22 @@ export class TrackedTimers {
 
   /** node:timers/promises as the version sees it: what it starts is aborted when the version stops. */
   timerPromises(): Record<string, unknown> {
-    type Options = { signal?: AbortSignal; ref?: boolean } | undefined;
-    const until = (options: Options, stop: AbortSignal): Options => ({ ...options, signal: options?.signal ? AbortSignal.any([options.signal, stop]) : stop });
+    // Options Node would refuse (not an object, a signal that is not one) go to Node as they are, so
+    // that the promise rejects with Node's own error, as it would outside logic.
+    const until = (options: unknown, stop: AbortSignal): unknown => {
+      if (options === undefined) return { signal: stop };
+      if (typeof options !== 'object' || options === null) return options;
+      const signal = (options as { signal?: unknown }).signal;
+      if (signal === undefined) return { ...options, signal: stop };
+      return signal instanceof AbortSignal ? { ...options, signal: AbortSignal.any([signal, stop]) } : options;
+    };
+    type Options = Parameters<typeof realTimerPromises.setTimeout>[2];
     const all = this.allStop.signal;
     return {
-      setTimeout: (ms?: number, value?: unknown, options?: Options) => realTimerPromises.setTimeout(ms, value, until(options, all)),
-      setImmediate: (value?: unknown, options?: Options) => realTimerPromises.setImmediate(value, until(options, all)),
-      setInterval: (ms?: number, value?: unknown, options?: Options) => realTimerPromises.setInterval(ms, value, until(options, this.intervalsStop.signal)),
-      scheduler: { wait: (ms: number, options?: Options) => realTimerPromises.scheduler.wait(ms, until(options, all)), yield: () => realTimerPromises.scheduler.yield() },
+      setTimeout: (ms?: number, value?: unknown, options?: unknown) => realTimerPromises.setTimeout(ms, value, until(options, all) as Options),
+      setImmediate: (value?: unknown, options?: unknown) => realTimerPromises.setImmediate(value, until(options, all) as Options),
+      setInterval: (ms?: number, value?: unknown, options?: unknown) => realTimerPromises.setInterval(ms, value, until(options, this.intervalsStop.signal) as Options),
+      scheduler: { wait: (ms: number, options?: unknown) => realTimerPromises.scheduler.wait(ms, until(options, all) as Options), yield: () => realTimerPromises.scheduler.yield() },
     };
   }
 }
@@ -171,9 +179,8 @@ export function evaluateBundle(code: string, url: string, sourceName: string, re
   const module = { exports: {} as Record<string, unknown> };
   try {
     const fn = vm.compileFunction(STRICT + code, PARAMS, { filename: url, lineOffset: -1 });
-    const scope = versionScope(timers.listeners);
-    const timersModule = timers.timersModule();
-    const guarded = guardRequire(require, { process: scope.process, timers: timersModule, 'timers/promises': timersModule.promises, diagnostics_channel: channelsFor(timers.listeners) });
+    const scope = versionScope(timers.listeners, timers.timersModule());
+    const guarded = guardRequire(require, scope.builtins);
     withTimeLimit(timeLimitMs, () =>
       fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, scope.process, scope.global, scope.global, ...BUILTIN_VALUES),
     );

@@ -1,6 +1,8 @@
 import { rebindError } from '../errors.ts';
 import { hostClearImmediate, hostQueueMicrotask, hostSetImmediate } from '../host-globals.ts';
 import { currentAttempt } from '../store/transaction.ts';
+import { channelsFor } from './logic-channels.ts';
+import { listenerMethods, type OwnedListeners } from './logic-process.ts';
 
 // What the free names `process`, `globalThis` and `global` mean inside game
 // logic. Logic is trusted code and is not isolated, but a mistake in it must
@@ -45,128 +47,6 @@ function methodOf(fn: (...args: unknown[]) => unknown): unknown {
   return wrapped;
 }
 
-// A listener on `process` runs when the event comes, in the context of whoever emits it, not of
-// the code that added it. So a module version's listeners are its own (OwnedListeners): removed
-// when the version is replaced or refused, so that its code never runs again through an event.
-// One added during a patch attempt also does nothing once that attempt is refused: it may belong
-// to a live version that the attempt called into, which the refusal does not remove.
-type Listener = (...args: unknown[]) => void;
-/** Each adder, and the one that adds for good (a once() is a listener that removes itself). */
-const LISTENER_ADDERS = { on: 'on', addListener: 'addListener', prependListener: 'prependListener', once: 'on', prependOnceListener: 'prependListener' } as const;
-export type Wrapped = Listener & { listener?: unknown };
-
-/**
- * The listeners one module version added on `process` (and its other tracked subscriptions, such as
- * diagnostics channels: logic-channels.ts), removed all at once when the version stops. Each is kept
- * with where it was added (`source`, `event`) and how to take it off again.
- */
-export class OwnedListeners {
-  private readonly added = new Map<Wrapped, { source: object; event: string | symbol; remove: () => void }>();
-  private closed = false;
-
-  /** `onError`: a listener of the version threw (reported, as a throwing timer is: the server goes on). */
-  constructor(readonly onError: (err: unknown) => void = () => undefined) {}
-
-  /** False once the version has stopped: a late add (from a call still running on it) adds nothing. */
-  own(source: object, event: string | symbol, wrapped: Wrapped, remove: () => void): boolean {
-    if (this.closed) return false;
-    this.added.set(wrapped, { source, event, remove });
-    return true;
-  }
-
-  forget(wrapped: Wrapped): void {
-    this.added.delete(wrapped);
-  }
-
-  /** The most recent of its listeners on `source` for `event` that wraps `listener` (which process.off removes). */
-  find(source: object, event: string | symbol, listener: unknown): Wrapped | undefined {
-    let found: Wrapped | undefined;
-    for (const [wrapped, at] of this.added) if (at.source === source && at.event === event && wrapped.listener === listener) found = wrapped;
-    return found;
-  }
-
-  /** Removes its listeners on `source` for `event` (every one of them if neither is named); returns how many there were. */
-  removeAll(source?: object, event?: string | symbol): number {
-    let n = 0;
-    for (const [wrapped, at] of this.added) {
-      if ((source !== undefined && at.source !== source) || (event !== undefined && at.event !== event)) continue;
-      at.remove();
-      this.added.delete(wrapped);
-      n++;
-    }
-    return n;
-  }
-
-  /** Removes every listener it still has and refuses new ones (its version has stopped); returns how many there were. */
-  close(): number {
-    this.closed = true;
-    return this.removeAll();
-  }
-}
-
-/**
- * `listener` wrapped so that it does nothing once the patch attempt adding it now (if any) is refused,
- * and so that its throw goes to `onError`: Node rethrows a throwing listener on `process` or a
- * diagnostics channel as an uncaught exception, which would end the server.
- */
-export function attemptBound(listener: Listener, onError: (err: unknown) => void, extra?: (wrapped: Wrapped) => void): Wrapped {
-  const attempt = currentAttempt();
-  const wrapped: Wrapped = function (this: unknown, ...args: unknown[]): void {
-    extra?.(wrapped);
-    if (attempt?.refused) return;
-    try {
-      Reflect.apply(listener, this, args);
-    } catch (err) {
-      onError(err);
-    }
-  };
-  // process.off(event, listener) and unsubscribe(name, listener) find it by this.
-  wrapped.listener = listener;
-  return wrapped;
-}
-
-function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Process): Map<PropertyKey, unknown> {
-  const methods = new Map<PropertyKey, unknown>(
-    Object.entries(LISTENER_ADDERS).map(([name, adds]) => [
-      name,
-      (event: string | symbol, listener: Listener) => {
-        if (typeof listener !== 'function') {
-          Reflect.apply(realProcess[name as keyof typeof LISTENER_ADDERS] as Listener, realProcess, [event, listener]);
-          return self();
-        }
-        // A once() is a listener that removes itself.
-        const wrapped = attemptBound(
-          listener,
-          owner.onError,
-          adds === name
-            ? undefined
-            : (self) => {
-                realProcess.removeListener(event, self);
-                owner.forget(self);
-              },
-        );
-        if (owner.own(realProcess, event, wrapped, () => realProcess.removeListener(event, wrapped))) Reflect.apply(realProcess[adds] as Listener, realProcess, [event, wrapped]);
-        return self();
-      },
-    ]),
-  );
-  for (const name of ['off', 'removeListener']) {
-    methods.set(name, (event: string | symbol, listener: Listener) => {
-      const wrapped = owner.find(realProcess, event, listener);
-      if (wrapped) owner.forget(wrapped);
-      realProcess.removeListener(event, wrapped ?? listener);
-      return self();
-    });
-  }
-  // A module's dispose tidying up with removeAllListeners('SIGTERM') must not take the host's
-  // shutdown (or its unhandledRejection guard, or other modules' listeners) with its own.
-  methods.set('removeAllListeners', (event?: string | symbol) => {
-    owner.removeAll(realProcess, event);
-    return self();
-  });
-  return methods;
-}
-
 /**
  * A FinalizationRegistry whose cleanup callback, like a listener on `process`, runs outside any context its
  * maker can pass on: one made by a patch attempt does nothing once the attempt is refused.
@@ -182,13 +62,21 @@ function attemptBoundRegistry(): typeof FinalizationRegistry {
 
 /**
  * The `process` that a module version sees: everything readable, nothing that ends or changes the
- * process, and the listeners added through it belong to the version (`owner`).
+ * process, the listeners added through it belong to the version (`owner`, logic-process.ts), and
+ * getBuiltinModule gives the version's own `builtins` (Node's would hand out the host's timers,
+ * channels and process, around all ownership).
  */
-function processFor(owner: OwnedListeners): NodeJS.Process {
+function processFor(owner: OwnedListeners, builtins: () => Record<string, unknown>): NodeJS.Process {
+  const getBuiltinModule = (id: string): unknown => {
+    const own = builtins();
+    const name = typeof id === 'string' && id.startsWith('node:') ? id.slice(5) : id;
+    return typeof name === 'string' && Object.hasOwn(own, name) ? own[name] : realProcess.getBuiltinModule(id);
+  };
   const proxy: NodeJS.Process = new Proxy(realProcess, {
     get(target, key) {
       if (processMethods.has(key)) return processMethods.get(key);
       if (listeners.has(key)) return listeners.get(key);
+      if (key === 'getBuiltinModule' && typeof target.getBuiltinModule === 'function') return getBuiltinModule;
       const value: unknown = Reflect.get(target, key, target);
       return typeof value === 'function' ? methodOf(value as (...args: unknown[]) => unknown) : value;
     },
@@ -283,7 +171,7 @@ function globalFor(process: NodeJS.Process): typeof globalThis {
   return proxy;
 }
 
-/** Logic's `require` of node:process, node:timers, node:timers/promises and node:diagnostics_channel gets the version's own. */
+/** Logic's `require` of one of the version's own built-ins (`own`, named without `node:`) gets the version's. */
 export function guardRequire(require: (specifier: string) => unknown, own: Record<string, unknown>): (specifier: string) => unknown {
   return (specifier) => {
     const name = specifier.startsWith('node:') ? specifier.slice(5) : specifier;
@@ -291,8 +179,20 @@ export function guardRequire(require: (specifier: string) => unknown, own: Recor
   };
 }
 
-/** The free names `process`, `globalThis` and `global` of one module version, whose listeners on process `owner` keeps. */
-export function versionScope(owner: OwnedListeners): { process: NodeJS.Process; global: typeof globalThis } {
-  const process = processFor(owner);
-  return { process, global: globalFor(process) };
+export interface VersionScope {
+  process: NodeJS.Process;
+  global: typeof globalThis;
+  /** The built-ins that are the version's own, by name without `node:`: what its require and getBuiltinModule give. */
+  builtins: Record<string, unknown>;
+}
+
+/**
+ * The free names `process`, `globalThis` and `global` of one module version and its own built-ins:
+ * `process`, `timers` and `timers/promises` (`timers`, tracked: evaluate.ts) and
+ * `diagnostics_channel`, whose listeners and subscriptions `owner` keeps.
+ */
+export function versionScope(owner: OwnedListeners, timers: Record<string, unknown> & { promises: unknown }): VersionScope {
+  const process = processFor(owner, () => builtins);
+  const builtins: Record<string, unknown> = { process, timers, 'timers/promises': timers.promises, diagnostics_channel: channelsFor(owner) };
+  return { process, global: globalFor(process), builtins };
 }
