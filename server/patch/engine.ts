@@ -405,6 +405,6 @@ export class PatchEngine {
       log.warn(`${rel} v${version} left ${intervals} interval(s) running; cleared them (use ctx.schedule or tick for work that should outlive a patch)`);
     }
     // Said at info: a listener added at the top level or in init is expected to be added again by the new version.
-    if (listeners > 0) log.info(`${rel} v${version}'s ${listeners} listener(s) on process removed (the new version's own listeners replace them)`);
+    if (listeners > 0) log.info(`${rel} v${version}'s ${listeners} listener(s) on process and diagnostics channel subscription(s) removed (the new version's own replace them)`);
   }
 }
