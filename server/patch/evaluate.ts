@@ -1,4 +1,4 @@
-import { setMaxListeners } from 'node:events';
+import realEvents, { setMaxListeners } from 'node:events';
 import * as realTimerPromises from 'node:timers/promises';
 import vm from 'node:vm';
 import { isRebindError, rebindError, RebindError } from '../errors.ts';
@@ -132,24 +132,51 @@ export class TrackedTimers {
 
   /** node:timers/promises as the version sees it: what it starts is aborted when the version stops. */
   timerPromises(): Record<string, unknown> {
-    // Options Node would refuse (not an object, a signal that is not one) go to Node as they are, so
-    // that the promise rejects with Node's own error, as it would outside logic.
-    const until = (options: unknown, stop: AbortSignal): unknown => {
-      if (options === undefined) return { signal: stop };
-      if (typeof options !== 'object' || options === null) return options;
-      const signal = (options as { signal?: unknown }).signal;
-      if (signal === undefined) return { ...options, signal: stop };
-      return signal instanceof AbortSignal ? { ...options, signal: AbortSignal.any([signal, stop]) } : options;
-    };
     type Options = Parameters<typeof realTimerPromises.setTimeout>[2];
     const all = this.allStop.signal;
     return {
-      setTimeout: (ms?: number, value?: unknown, options?: unknown) => realTimerPromises.setTimeout(ms, value, until(options, all) as Options),
-      setImmediate: (value?: unknown, options?: unknown) => realTimerPromises.setImmediate(value, until(options, all) as Options),
-      setInterval: (ms?: number, value?: unknown, options?: unknown) => realTimerPromises.setInterval(ms, value, until(options, this.intervalsStop.signal) as Options),
-      scheduler: { wait: (ms: number, options?: unknown) => realTimerPromises.scheduler.wait(ms, until(options, all) as Options), yield: () => realTimerPromises.scheduler.yield() },
+      setTimeout: (ms?: number, value?: unknown, options?: unknown) => realTimerPromises.setTimeout(ms, value, withStop(options, all) as Options),
+      setImmediate: (value?: unknown, options?: unknown) => realTimerPromises.setImmediate(value, withStop(options, all) as Options),
+      setInterval: (ms?: number, value?: unknown, options?: unknown) => realTimerPromises.setInterval(ms, value, withStop(options, this.intervalsStop.signal) as Options),
+      scheduler: { wait: (ms: number, options?: unknown) => realTimerPromises.scheduler.wait(ms, withStop(options, all) as Options), yield: () => realTimerPromises.scheduler.yield() },
     };
   }
+
+  /**
+   * node:events as the version sees it: what its `once()` and `on()` wait for is given up when the
+   * version stops, as its timers are (`on()`'s stream of events at once, as an interval; `once()`
+   * after the grace, as a timeout): a call awaiting an event that the replaced version's listener will
+   * never hear (its listeners are removed) ends with an AbortError instead of hanging for good.
+   */
+  eventsModule(): typeof realEvents {
+    type OnceOptions = Parameters<typeof realEvents.once>[2];
+    type OnOptions = Parameters<typeof realEvents.on>[2];
+    const once = (emitter: never, name: string | symbol, options?: unknown) => realEvents.once(emitter, name, withStop(options, this.allStop.signal) as OnceOptions);
+    const on = (emitter: never, event: string | symbol, options?: unknown) => realEvents.on(emitter, event, withStop(options, this.intervalsStop.signal) as OnOptions);
+    // The module is EventEmitter itself: a view of it, so that `class Bus extends EventEmitter` and `new EventEmitter()` are Node's.
+    const view: typeof realEvents = new Proxy(realEvents, {
+      get(target, key) {
+        if (key === 'once') return once;
+        if (key === 'on') return on;
+        if (key === 'EventEmitter') return view;
+        return Reflect.get(target, key, target);
+      },
+    });
+    return view;
+  }
+}
+
+/**
+ * `options` with `stop` added to its signal. Options Node would refuse (not an object, a signal
+ * that is not one) go to Node as they are, so that the promise rejects with Node's own error, as it
+ * would outside logic.
+ */
+function withStop(options: unknown, stop: AbortSignal): unknown {
+  if (options === undefined) return { signal: stop };
+  if (typeof options !== 'object' || options === null) return options;
+  const signal = (options as { signal?: unknown }).signal;
+  if (signal === undefined) return { ...options, signal: stop };
+  return signal instanceof AbortSignal ? { ...options, signal: AbortSignal.any([signal, stop]) } : options;
 }
 
 export type HostRequire = (specifier: string) => unknown;
@@ -179,7 +206,7 @@ export function evaluateBundle(code: string, url: string, sourceName: string, re
   const module = { exports: {} as Record<string, unknown> };
   try {
     const fn = vm.compileFunction(STRICT + code, PARAMS, { filename: url, lineOffset: -1 });
-    const scope = versionScope(timers.listeners, timers.timersModule());
+    const scope = versionScope(timers.listeners, timers.timersModule(), timers.eventsModule());
     const guarded = guardRequire(require, scope.builtins);
     withTimeLimit(timeLimitMs, () =>
       fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, scope.process, scope.global, scope.global, ...BUILTIN_VALUES),

@@ -19,17 +19,38 @@ type Transform = (message: unknown) => unknown;
 const TRACE_EVENTS = ['start', 'end', 'asyncStart', 'asyncEnd', 'error'] as const;
 
 /**
- * The transform that logic bound last, per channel and store. A channel holds one transform per
- * store, so a new version binding the store its old version bound takes the binding over: the old
- * version's end must then leave it alone.
+ * The transforms that logic bound, per channel and store, in the order they were bound. A channel
+ * holds one transform per store, so the last one bound is the one that runs; when it goes (its
+ * version replaced, its patch attempt refused, unbound), the one before it that is still bound runs
+ * again: a refused attempt binding the store a live version bound must not leave that version
+ * without its binding.
  */
-const boundByLogic = new Map<string | symbol, Map<Store, Wrapped>>();
+const boundByLogic = new Map<string | symbol, Map<Store, Wrapped[]>>();
 
-function unbindIfCurrent(name: string | symbol, store: Store, bound: Wrapped): boolean {
+function bind(name: string | symbol, store: Store, bound: Wrapped): void {
+  let stores = boundByLogic.get(name);
+  if (!stores) boundByLogic.set(name, (stores = new Map()));
+  let stack = stores.get(store);
+  if (!stack) stores.set(store, (stack = []));
+  stack.push(bound);
+  dc.channel(name).bindStore(store, bound as unknown as Transform);
+}
+
+/** Takes `bound` off; if it was the one running, the previous one still bound runs again (or none). */
+function unbind(name: string | symbol, store: Store, bound: Wrapped): boolean {
   const stores = boundByLogic.get(name);
-  if (stores?.get(store) !== bound) return false;
-  stores.delete(store);
-  if (stores.size === 0) boundByLogic.delete(name);
+  const stack = stores?.get(store);
+  const at = stack?.indexOf(bound) ?? -1;
+  if (at === -1) return false;
+  stack!.splice(at, 1);
+  if (at < stack!.length) return true;
+  const previous = stack!.at(-1);
+  if (previous) {
+    dc.channel(name).bindStore(store, previous as unknown as Transform);
+    return true;
+  }
+  stores!.delete(store);
+  if (stores!.size === 0) boundByLogic.delete(name);
   return dc.channel(name).unbindStore(store);
 }
 
@@ -70,19 +91,19 @@ export function channelsFor(owner: OwnedListeners): typeof dc {
   const bindStore = (name: string | symbol, store: Store, transform?: Transform): void => {
     if (transform !== undefined && typeof transform !== 'function') return dc.channel(name).bindStore(store, transform);
     const bound = ownTransform(store, transform, owner.onError);
+    // Bound again by the same version: its new transform replaces its old one.
     const before = owner.find(boundByLogic, name, store);
-    if (before) owner.forget(before);
-    if (!owner.own(boundByLogic, name, bound, () => unbindIfCurrent(name, store, bound))) return;
-    dc.channel(name).bindStore(store, bound as unknown as Transform);
-    let stores = boundByLogic.get(name);
-    if (!stores) boundByLogic.set(name, (stores = new Map()));
-    stores.set(store, bound);
+    if (before) {
+      owner.forget(before);
+      unbind(name, store, before);
+    }
+    if (owner.own(boundByLogic, name, bound, () => unbind(name, store, bound))) bind(name, store, bound);
   };
   const unbindStore = (name: string | symbol, store: Store): boolean => {
     const bound = owner.find(boundByLogic, name, store);
     if (!bound) return false;
     owner.forget(bound);
-    return unbindIfCurrent(name, store, bound);
+    return unbind(name, store, bound);
   };
 
   // One view per name, as Node gives one channel per name: channel(name) === channel(name).

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { currentAttempt } from '../store/transaction.ts';
 
 // A listener on `process` runs when the event comes, in the context of whoever emits it, not of
@@ -17,7 +18,7 @@ type Listener = (...args: unknown[]) => void;
 /** Each adder, and the one that adds for good (a once() is a listener that removes itself). */
 const LISTENER_ADDERS = { on: 'on', addListener: 'addListener', prependListener: 'prependListener', once: 'on', prependOnceListener: 'prependListener' } as const;
 /** What a version registered in place of `listener` (the function it passed); `once` for a once(). */
-export type Wrapped = Listener & { listener?: unknown; once?: boolean };
+export type Wrapped = Listener & { listener?: unknown; once?: boolean; direct?: (args: unknown[]) => void };
 
 /** Every listener that logic added on `process`, of any version: all that logic's process.emit reaches. */
 const addedByLogic = new WeakSet<object>();
@@ -58,11 +59,11 @@ export class OwnedListeners {
     return found;
   }
 
-  /** Removes its listeners on `source` for `event` (every one of them if neither is named); returns how many there were. */
-  removeAll(source?: object, event?: string | symbol): number {
+  /** Removes its listeners on `source` for `event` (every one of them if neither is named; `event` undefined itself with `exactly`); returns how many there were. */
+  removeAll(source?: object, event?: string | symbol, exactly = false): number {
     let n = 0;
     for (const [wrapped, at] of this.added) {
-      if ((source !== undefined && at.source !== source) || (event !== undefined && at.event !== event)) continue;
+      if ((source !== undefined && at.source !== source) || ((exactly || event !== undefined) && at.event !== event)) continue;
       at.remove();
       this.added.delete(wrapped);
       n++;
@@ -77,32 +78,52 @@ export class OwnedListeners {
   }
 }
 
+/** How a listener is wrapped (attemptBound). */
+export interface BindOptions {
+  /** Runs first at each event (a once() removes itself here). */
+  before?: (wrapped: Wrapped) => void;
+  /** `this` for the listener, whatever the emitter passes: a version's listener on `process` gets the version's own `process`. */
+  self?: () => unknown;
+  /** What runs in its place (a filter in front of it); `listener` still names it for off() and unsubscribe(). */
+  runs?: Listener;
+}
+
 /**
  * `listener` wrapped so that it does nothing once the patch attempt adding it now (if any) is refused,
  * and so that its throw goes to `onError`: Node rethrows a throwing listener on `process` or a
- * diagnostics channel as an uncaught exception, which would end the server.
+ * diagnostics channel as an uncaught exception, which would end the server. `wrapped.direct` runs it
+ * the same way but lets a throw out, for logic's own process.emit (whose caller gets the throw, as
+ * from Node's emit).
  */
-export function attemptBound(listener: Listener, onError: (err: unknown) => void, extra?: (wrapped: Wrapped) => void): Wrapped {
+export function attemptBound(listener: Listener, onError: (err: unknown) => void, options: BindOptions = {}): Wrapped {
   const attempt = currentAttempt();
-  const wrapped: Wrapped = function (this: unknown, ...args: unknown[]): void {
-    extra?.(wrapped);
+  const { before, self, runs = listener } = options;
+  const direct = (that: unknown, args: unknown[]): void => {
+    before?.(wrapped);
     if (attempt?.refused) return;
+    Reflect.apply(runs, self ? self() : that, args);
+  };
+  const wrapped: Wrapped = function (this: unknown, ...args: unknown[]): void {
     try {
-      Reflect.apply(listener, this, args);
+      direct(this, args);
     } catch (err) {
       onError(err);
     }
   };
   // process.off(event, listener) and unsubscribe(name, listener) find it by this.
   wrapped.listener = listener;
+  wrapped.direct = (args) => direct(undefined, args);
   return wrapped;
 }
 
 /** Node's answer to emit('error') with no listener: the error is thrown at the emitter. */
 function unhandledError(arg: unknown): Error {
   if (arg instanceof Error) return arg;
-  return Object.assign(new Error(`Unhandled error. (${String(arg)})`), { code: 'ERR_UNHANDLED_ERROR', context: arg });
+  return Object.assign(new Error(`Unhandled error. (${inspect(arg)})`), { code: 'ERR_UNHANDLED_ERROR', context: arg });
 }
+
+/** Events Node emits about the emitter's listeners, with a listener as their argument: a version hears only of its own. */
+const ABOUT_LISTENERS = new Set<string | symbol>(['newListener', 'removeListener']);
 
 /**
  * process's EventEmitter methods as a module version sees them: what it adds is its own, what it
@@ -117,16 +138,22 @@ export function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Proces
         // Node's own ERR_INVALID_ARG_TYPE for a listener that is not a function.
         if (typeof listener !== 'function') return Reflect.apply(realProcess[name as keyof typeof LISTENER_ADDERS] as Listener, realProcess, [event, listener]);
         const once = adds !== name;
-        const wrapped = attemptBound(
-          listener,
-          owner.onError,
-          once
-            ? (self) => {
-                realProcess.removeListener(event, self);
-                owner.forget(self);
+        const wrapped = attemptBound(listener, owner.onError, {
+          self,
+          before: once
+            ? (wrapped) => {
+                realProcess.removeListener(event, wrapped);
+                owner.forget(wrapped);
               }
             : undefined,
-        );
+          // Node hands these the listener added or removed: the server's or another module's would let
+          // this version call or re-add code that is not its own (a replaced version's, say).
+          runs: ABOUT_LISTENERS.has(event)
+            ? function (this: unknown, ...[about, fn]: unknown[]) {
+                if (owner.find(realProcess, about as string | symbol, fn)) Reflect.apply(listener, this, [about, fn]);
+              }
+            : undefined,
+        });
         if (once) wrapped.once = true;
         addedByLogic.add(wrapped);
         if (owner.own(realProcess, event, wrapped, () => realProcess.removeListener(event, wrapped))) Reflect.apply(realProcess[adds] as Listener, realProcess, [event, wrapped]);
@@ -141,16 +168,19 @@ export function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Proces
       if (typeof listener !== 'function') return realProcess.removeListener(event, listener);
       const wrapped = owner.find(realProcess, event, listener);
       if (wrapped) {
-        owner.forget(wrapped);
+        // Removed while still its own, so that its 'removeListener' listener hears of it.
         realProcess.removeListener(event, wrapped);
+        owner.forget(wrapped);
       }
       return self();
     });
   }
   // A module's dispose tidying up with removeAllListeners('SIGTERM') must not take the host's
   // shutdown (or its unhandledRejection guard, or other modules' listeners) with its own.
-  methods.set('removeAllListeners', (event?: string | symbol) => {
-    owner.removeAll(realProcess, event);
+  // With no argument every event's; with one (even undefined, as Node reads it) that event's.
+  methods.set('removeAllListeners', (...event: Array<string | symbol>) => {
+    if (event.length === 0) owner.removeAll(realProcess);
+    else owner.removeAll(realProcess, event[0], true);
     return self();
   });
   // As Node reports them: listeners() gives the functions passed (a once() unwrapped), rawListeners()
@@ -163,12 +193,13 @@ export function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Proces
   // listeners; the host's never: an emitted SIGTERM, exit or uncaughtException would stop or confuse
   // the server. Returns whether a listener ran, as Node's emit does.
   methods.set('emit', (event: string | symbol, ...args: unknown[]) => {
-    const reached = realProcess.rawListeners(event).filter((fn) => addedByLogic.has(fn));
+    const reached = realProcess.rawListeners(event).filter((fn): fn is Wrapped => addedByLogic.has(fn));
     if (reached.length === 0) {
       if (event === 'error') throw unhandledError(args[0]);
       return false;
     }
-    for (const fn of reached) Reflect.apply(fn, realProcess, args);
+    // Each with its own version's `process` as `this`; a throw goes to the emitter, as from Node's emit.
+    for (const fn of reached) fn.direct!(args);
     return true;
   });
   return methods;

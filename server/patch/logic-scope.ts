@@ -25,7 +25,18 @@ function refuseExit(name: string): () => never {
   return () => forbidden(`call process.${name}()`, EXIT);
 }
 
+const SHARED = 'it changes the process for the server and every other module, and outlives the version that called it';
+
+function refuseShared(name: string, why = SHARED): () => never {
+  return () => forbidden(`call process.${name}()`, why);
+}
+
 const processMethods = new Map<PropertyKey, unknown>([
+  ...['chdir', 'setuid', 'setgid', 'seteuid', 'setegid', 'setgroups', 'initgroups', 'setSourceMapsEnabled'].map((name): [string, unknown] => [name, refuseShared(name)]),
+  ['setUncaughtExceptionCaptureCallback', refuseShared('setUncaughtExceptionCaptureCallback', `${SHARED}: it would take every uncaught exception in the server, and the next version could not set its own; a throw in logic is already caught and reported against its module`)],
+  ['setMaxListeners', refuseShared('setMaxListeners', `${SHARED} (it hides or raises the server's own leak warnings); a version's listeners on process are removed when it is replaced, so they do not pile up`)],
+  // Reading the mask is harmless; setting it changes every file the server creates from then on.
+  ['umask', (...mask: unknown[]) => (mask.length === 0 || mask[0] === undefined ? realProcess.umask() : forbidden('call process.umask(mask)', SHARED))],
   ['exit', refuseExit('exit')],
   ['reallyExit', refuseExit('reallyExit')],
   ['abort', refuseExit('abort')],
@@ -188,11 +199,12 @@ export interface VersionScope {
 
 /**
  * The free names `process`, `globalThis` and `global` of one module version and its own built-ins:
- * `process`, `timers` and `timers/promises` (`timers`, tracked: evaluate.ts) and
- * `diagnostics_channel`, whose listeners and subscriptions `owner` keeps.
+ * `process`, `timers` and `timers/promises` (`timers`, tracked: evaluate.ts), `events` (whose
+ * once() and on() give up when the version stops: evaluate.ts) and `diagnostics_channel`, whose
+ * listeners and subscriptions `owner` keeps.
  */
-export function versionScope(owner: OwnedListeners, timers: Record<string, unknown> & { promises: unknown }): VersionScope {
+export function versionScope(owner: OwnedListeners, timers: Record<string, unknown> & { promises: unknown }, events: unknown): VersionScope {
   const process = processFor(owner, () => builtins);
-  const builtins: Record<string, unknown> = { process, timers, 'timers/promises': timers.promises, diagnostics_channel: channelsFor(owner) };
+  const builtins: Record<string, unknown> = { process, timers, 'timers/promises': timers.promises, diagnostics_channel: channelsFor(owner), events };
   return { process, global: globalFor(process), builtins };
 }

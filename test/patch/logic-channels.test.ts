@@ -74,6 +74,35 @@ ${refused ? refuse : ''}
   expect(log(host)).toEqual(['v4 message']);
 });
 
+it("a refused attempt that binds a store a live version bound leaves the live version's binding running (a store from a package both import)", async () => {
+  const module = (tag: string, refused: boolean) => `import dc from 'node:diagnostics_channel';
+import { requestStore } from 'shared-als';
+dc.channel('rebind-shared-store').bindStore(requestStore, (message: any) => ({ v: '${tag}', id: message.id }));
+export function read() { return dc.channel('rebind-shared-store').runStores({ id: 1 }, () => requestStore.getStore()); }
+export function unbind() { return dc.channel('rebind-shared-store').unbindStore(requestStore); }
+${refused ? refuse : ''}
+`;
+  const { host, project } = await openHost({
+    'node_modules/shared-als/package.json': JSON.stringify({ name: 'shared-als', version: '1.0.0', main: 'index.js' }),
+    'node_modules/shared-als/index.js': "exports.requestStore = new (require('node:async_hooks').AsyncLocalStorage)();\n",
+    'logic/m.ts': module('v1', false),
+    'logic/other.ts': module('other', false).replace('export function read', 'export function readOther'),
+  });
+  // Two live modules bound the same store: the one bound last runs.
+  expect(host.call('m.read')).toEqual({ v: 'other', id: 1 });
+  project.write('logic/other.ts', module('other-refused', true).replace('export function read', 'export function readOther'));
+  expect((await host.patch(['other'])).ok).toBe(false);
+  expect(host.call('m.read')).toEqual({ v: 'other', id: 1 });
+  project.write('logic/m.ts', module('v2-refused', true));
+  expect((await host.patch(['m'])).ok).toBe(false);
+  expect(host.call('m.read')).toEqual({ v: 'other', id: 1 });
+  // other unbinds its own: m's v1, bound before it and still live, runs again; then m's own goes too.
+  expect(host.call('other.unbind')).toBe(true);
+  expect(host.call('m.read')).toEqual({ v: 'v1', id: 1 });
+  expect(host.call('m.unbind')).toBe(true);
+  expect(host.call('m.read')).toBeUndefined();
+});
+
 it('a channel is one object per name within a version, as in Node', async () => {
   const { host } = await openHost({
     'logic/m.ts': `import dc from 'node:diagnostics_channel';

@@ -1,0 +1,153 @@
+import { expect, it } from 'vitest';
+import { RebindClient } from '../../client/index.ts';
+import { listFiles, SNAPSHOT } from '../../server/store/data-files.ts';
+import { readSnapshot } from '../../server/store/snapshot.ts';
+import { openHost, valueOf } from '../engine/hosts.ts';
+import { startServerProcess } from '../helpers/process.ts';
+import { COUNTER_STATE, TempProject, waitFor } from '../helpers/project.ts';
+import { SESSION_MODULE, SESSION_STATE } from '../helpers/server.ts';
+
+// A version's listeners on `process` as Node would run them, without reaching the server
+// (logic-process.ts): `this` is the version's own process, logic's emit hands a throw back,
+// Node's newListener/removeListener tell a version only of its own, and what a replaced version
+// awaits through node:events ends. Each case was found by an outside attack.
+
+const log = (host: Parameters<typeof valueOf>[0]) => [...valueOf<{ log: string[] }>(host, 'counter').log];
+
+it("`this` in a listener is the version's own process: through it, a listener cannot exit, stop or strip the server (a real server, SIGTERM after a signal the listener heard)", async () => {
+  const project = new TempProject({
+    'state/counter.ts': COUNTER_STATE,
+    'state/session-log.ts': SESSION_STATE,
+    'logic/session.ts': SESSION_MODULE,
+    'logic/tidy.ts': `import { client } from '../server/api';
+import { counter } from '../state/counter';
+let seen = -1;
+process.on('round-over' as never, function (this: any, how: string) {
+  if (how === 'exit') this.exit(3);
+  if (how === 'emit') seen = Number(this.emit('SIGTERM'));
+  if (how === 'remove') this.removeAllListeners();
+  if (how === 'peek') seen = this.listeners('SIGTERM').length;
+} as never);
+// Node itself emits this one, with the real process as this.
+process.on('SIGUSR2' as never, function (this: any) { this.removeAllListeners(); this.emit('SIGTERM'); counter.update((d) => { d.log.push('usr2'); }); } as never);
+export const round = client((ctx: unknown, how: string) => { seen = -1; process.emit('round-over' as never, how as never); return seen; });
+export const bump = client(() => counter.update((d) => { d.n++; }).n);
+`,
+  });
+  const server = await startServerProcess(['--root', project.root, '--data', project.path('data')]);
+  try {
+    const c = new RebindClient(server.gameUrl, { reconnect: false });
+    await c.connect();
+    await c.join({ name: 'tidy' });
+    expect(await c.call('tidy.round', 'peek')).toBe(0);
+    expect(await c.call('tidy.round', 'emit')).toBe(0);
+    await expect(c.call('tidy.round', 'exit')).rejects.toThrow(/may not call process\.exit/);
+    // Its listener removes all it sees through this (its own, both of them) and emits SIGTERM (reaching none).
+    server.proc.kill('SIGUSR2');
+    await waitFor(async () => (await c.call('tidy.bump')) >= 1 && /usr2/.test(JSON.stringify(await c.call('tidy.round', 'remove'))) === false, 10_000, 'the server to answer after SIGUSR2');
+    expect(await c.call('tidy.round', 'peek')).toBe(-1);
+    c.close();
+    expect(await server.stop()).toBe(0);
+    const last = listFiles(project.path('data'), SNAPSHOT).at(-1);
+    expect(last).toBeDefined();
+    expect(readSnapshot(last!.file).data?.stores.get('counter')?.data).toMatchObject({ log: ['usr2'] });
+  } finally {
+    await server.kill();
+    project.cleanup();
+  }
+}, 60_000);
+
+it("logic's process.emit hands a listener's throw back to the emitter, as Node's does, so a failed half of a handler is not committed", async () => {
+  const { host } = await openHost({
+    'state/counter.ts': COUNTER_STATE,
+    'logic/shop.ts': `import { counter } from '../state/counter';
+process.on('purchase' as never, ((item: string) => { counter.update((d) => { d.log.push('granted ' + item); }); throw new Error('inventory full'); }) as never);
+export function buy(ctx: unknown, item: string) { counter.update((d) => { d.log.push('paid for ' + item); }); process.emit('purchase' as never, item as never); }
+export function buyCarefully(ctx: unknown, item: string) { try { process.emit('purchase' as never, item as never); return 'sold'; } catch (err) { return 'refunded: ' + (err as Error).message; } }
+`,
+  });
+  expect(() => host.call('shop.buy', 'sword')).toThrow(/inventory full/);
+  expect(log(host)).toEqual([]);
+  expect(host.call('shop.buyCarefully', 'shield')).toBe('refunded: inventory full');
+});
+
+it("newListener and removeListener tell a version only of its own listeners: another module's (or a replaced version's) function never reaches it", async () => {
+  const { host, project } = await openHost({
+    'state/counter.ts': COUNTER_STATE,
+    'logic/spy.ts': `import { counter } from '../state/counter';
+const note = (what: string) => (ev: unknown) => { if (ev === 'chat-bus') counter.update((d) => { d.log.push(what); }); };
+process.on('newListener' as never, note('spy saw an add') as never);
+process.on('removeListener' as never, ((ev: unknown, fn: any) => { note('spy saw a removal')(ev); if (ev === 'chat-bus') process.on(ev as never, fn); }) as never);
+export function mine() { const f = () => undefined; process.on('chat-bus' as never, f); process.off('chat-bus' as never, f); }
+`,
+    'logic/peer.ts': `import { counter } from '../state/counter';\nprocess.on('chat-bus' as never, ((m: string) => counter.update((d) => { d.log.push('peer-v1 got ' + m); })) as never);\nexport function send(ctx: unknown, m: string) { process.emit('chat-bus' as never, m as never); }\n`,
+  });
+  project.write('logic/peer.ts', `import { counter } from '../state/counter';\nprocess.on('chat-bus' as never, ((m: string) => counter.update((d) => { d.log.push('peer-v2 got ' + m); })) as never);\nexport function send(ctx: unknown, m: string) { process.emit('chat-bus' as never, m as never); }\n`);
+  expect((await host.patch(['peer'])).ok).toBe(true);
+  host.call('peer.send', 'b');
+  // Only the new version heard it: the spy was told of neither peer's add or removal, so it could not re-add v1.
+  expect(log(host)).toEqual(['peer-v2 got b']);
+  host.call('spy.mine');
+  // Its own add and removal it hears of; re-adding its own function on removal is its own business (a second add).
+  expect(log(host)).toEqual(['peer-v2 got b', 'spy saw an add', 'spy saw a removal', 'spy saw an add']);
+  expect(process.listenerCount('chat-bus' as never)).toBe(2);
+});
+
+it('removeAllListeners(undefined) removes nothing, as Node reads it; an unheard error names its value as Node does', async () => {
+  const { host } = await openHost({
+    'logic/m.ts': `process.on('rebind-kept' as never, () => undefined);
+export function clearUndefined() { process.removeAllListeners(undefined); return process.listenerCount('rebind-kept' as never); }
+export function clearAll() { process.removeAllListeners(); return process.listenerCount('rebind-kept' as never); }
+export function unheard() { try { process.emit('error' as never, 'str' as never); } catch (err) { return (err as Error).message; } }
+`,
+  });
+  expect(host.call('m.clearUndefined')).toBe(1);
+  expect(host.call('m.clearAll')).toBe(0);
+  let nodeMessage = '';
+  const { EventEmitter } = await import('node:events');
+  try {
+    new EventEmitter().emit('error', 'str');
+  } catch (err) {
+    nodeMessage = (err as Error).message;
+  }
+  expect(host.call('m.unheard')).toBe(nodeMessage);
+});
+
+it('process setters that change the whole server are refused with LOGIC_FORBIDDEN; reading the umask is not', async () => {
+  const { host } = await openHost({
+    'logic/m.ts': `export function tryIt(ctx: unknown, what: string) {
+  const p = process as any;
+  try {
+    if (what === 'capture') p.setUncaughtExceptionCaptureCallback(() => undefined);
+    if (what === 'max') p.setMaxListeners(1);
+    if (what === 'chdir') p.chdir('/');
+    if (what === 'umask') p.umask(0);
+    if (what === 'umask-read') return typeof p.umask();
+    return 'allowed';
+  } catch (err) { return (err as { code?: string }).code; }
+}
+`,
+  });
+  const cwd = process.cwd();
+  const max = process.getMaxListeners();
+  for (const what of ['capture', 'max', 'chdir', 'umask']) expect(host.call('m.tryIt', what), what).toBe('LOGIC_FORBIDDEN');
+  expect(host.call('m.tryIt', 'umask-read')).toBe('number');
+  expect(process.hasUncaughtExceptionCaptureCallback()).toBe(false);
+  expect(process.getMaxListeners()).toBe(max);
+  expect(process.cwd()).toBe(cwd);
+});
+
+it("a call awaiting node:events once() or on() of a replaced version ends with an AbortError instead of hanging", async () => {
+  const { host, project } = await openHost({
+    'logic/waiter.ts': `import { once, on } from 'node:events';
+export async function waitOnce() { try { await once(process as never, 'rebind-never'); return 'fired'; } catch (err) { return (err as Error).name; } }
+export async function iterate() { try { for await (const v of on(process as never, 'rebind-never-either')) return v; } catch (err) { return (err as Error).name; } }
+`,
+  });
+  const waiting = [host.call('waiter.waitOnce') as Promise<string>, host.call('waiter.iterate') as Promise<string>];
+  project.write('logic/waiter.ts', `export function v() { return 2; }\n`);
+  expect((await host.patch(['waiter'])).ok).toBe(true);
+  // on() gives up at once, as an interval does; once() after the 10 s grace a replaced version's timeouts get.
+  const settled = await Promise.race([Promise.all(waiting), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 20_000))]);
+  expect(settled).toEqual(['AbortError', 'AbortError']);
+}, 30_000);
