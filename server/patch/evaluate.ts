@@ -153,17 +153,28 @@ export class TrackedTimers {
     type OnOptions = Parameters<typeof realEvents.on>[2];
     const once = (emitter: never, name: string | symbol, options?: unknown) => realEvents.once(emitter, name, withStop(options, this.allStop.signal) as OnceOptions);
     const on = (emitter: never, event: string | symbol, options?: unknown) => realEvents.on(emitter, event, withStop(options, this.intervalsStop.signal) as OnOptions);
-    // The module is EventEmitter itself: a view of it, so that `class Bus extends EventEmitter` and `new EventEmitter()` are Node's.
+    // setMaxListeners(n) with no emitter sets the default of every emitter the server makes from then on.
+    const setMaxListeners = (n: number, ...targets: never[]) => (targets.length === 0 ? refuseShared('call events.setMaxListeners(n) without an emitter') : realEvents.setMaxListeners(n, ...targets));
+    // The module is EventEmitter itself: a view of it, so that `class Bus extends EventEmitter` and `new EventEmitter()` are Node's;
+    // its statics (defaultMaxListeners, captureRejections) are the server's too, so they are read, not written.
     const view: typeof realEvents = new Proxy(realEvents, {
       get(target, key) {
         if (key === 'once') return once;
         if (key === 'on') return on;
+        if (key === 'setMaxListeners') return setMaxListeners;
         if (key === 'EventEmitter') return view;
         return Reflect.get(target, key, target);
       },
+      set: (_target, key) => refuseShared(`set events.${String(key)}`),
+      defineProperty: (_target, key) => refuseShared(`redefine events.${String(key)}`),
+      deleteProperty: (_target, key) => refuseShared(`delete events.${String(key)}`),
     });
     return view;
   }
+}
+
+function refuseShared(what: string): never {
+  throw rebindError('LOGIC_FORBIDDEN', `game logic may not ${what}: node:events is the server's and every module's (its defaults apply to every emitter they make)`, { details: { what } });
 }
 
 /**

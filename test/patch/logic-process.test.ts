@@ -151,3 +151,24 @@ export async function iterate() { try { for await (const v of on(process as neve
   const settled = await Promise.race([Promise.all(waiting), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 20_000))]);
   expect(settled).toEqual(['AbortError', 'AbortError']);
 }, 30_000);
+
+it("node:events in logic is Node's EventEmitter to use and extend, but its server-wide defaults are read, not written", async () => {
+  const { host } = await openHost({
+    'logic/m.ts': `import events, { EventEmitter, setMaxListeners } from 'node:events';
+class Bus extends EventEmitter { ping() { return this.emit('ping', 1); } }
+export function use() { const bus = new Bus(); let got = 0; bus.on('ping', (n: number) => { got = n; }); bus.ping(); setMaxListeners(5, bus); return [got, bus.getMaxListeners(), bus instanceof events, events.EventEmitter === EventEmitter]; }
+export function tryIt(ctx: unknown, what: string) {
+  try {
+    if (what === 'default') (EventEmitter as any).defaultMaxListeners = 1;
+    if (what === 'subclass') (Bus as any).defaultMaxListeners = 1;
+    if (what === 'global') setMaxListeners(1);
+    return 'allowed';
+  } catch (err) { return (err as { code?: string }).code; }
+}
+`,
+  });
+  const before = (await import('node:events')).EventEmitter.defaultMaxListeners;
+  expect(host.call('m.use')).toEqual([1, 5, true, true]);
+  for (const what of ['default', 'subclass', 'global']) expect(host.call('m.tryIt', what), what).toBe('LOGIC_FORBIDDEN');
+  expect((await import('node:events')).EventEmitter.defaultMaxListeners).toBe(before);
+});
