@@ -236,13 +236,13 @@ export class Rooms implements RoomSync {
       if (key === '*') (everyone ??= { ops: seen, seats: [] }).seats.push(seat);
       // A member alone in a room is sent with one encoding (below); any other is taken now, while its pieces are its own.
       else if (room.seats.size === 1) own = { ops: seen, picked, seat };
-      else shares.push({ share: pieces.take(seen, room.dict, picked), seats: [seat] });
+      else shares.push({ share: pieces.take(seen, room.dict, picked, seat.since), seats: [seat] });
     }
     tick.done();
     // Everyone is sent the same (or there is one member): one encoding, nothing to share pieces with.
     if (everyone && shares.length === 0) return this.sendOne(room, everyone.ops, everyone.seats);
     if (own && (!own.picked || own.picked.count === 0)) return this.sendOne(room, own.ops, [own.seat]);
-    if (own) shares.push({ share: pieces.take(own.ops, room.dict, own.picked), seats: [own.seat] });
+    if (own) shares.push({ share: pieces.take(own.ops, room.dict, own.picked, own.seat.since), seats: [own.seat] });
     if (everyone) shares.push({ share: pieces.take(everyone.ops, room.dict), seats: everyone.seats });
     const { added, revealed } = room.dict.takeNew();
     const shared: unknown[] = revealed.length > 0 ? [...added, ...revealed] : added;

@@ -22,6 +22,8 @@ interface Piece {
   end: number;
   /** The last member it was taken for (a row's several ops give one piece). */
   stamp: number;
+  /** The commit of its earliest op: a member seated after it was not sent all of them (take). */
+  firstSeq: number;
 }
 
 /** What one member is sent this tick, before the tick's new keys are known. */
@@ -115,7 +117,9 @@ export class RowPieces {
         groupIds.set(name, (group = this.groupRows.length));
         this.groupRows.push([]);
       }
-      const piece: Piece = { store: entry.store, row: entry.row, fields, values, group, start, end: w.length, stamp: 0 };
+      let firstSeq = Infinity;
+      for (const op of entry.ops) firstSeq = Math.min(firstSeq, op.seq);
+      const piece: Piece = { store: entry.store, row: entry.row, fields, values, group, start, end: w.length, stamp: 0, firstSeq };
       this.groupRows[group]![entry.row] = piece;
       for (const op of entry.ops) this.byOp.set(op, piece);
       const op = entry.ops[0]!;
@@ -134,8 +138,14 @@ export class RowPieces {
     return this.byRow.get(store);
   }
 
-  /** A member's share: its ops' pieces and `picked` (pieces chosen by row) by row group, rows ascending; the rest encoded as tokens. */
-  take(ops: readonly SyncOp[], dict: KeyDictionary, picked?: PickedPieces): MemberDelta {
+  /**
+   * A member's share: its ops' pieces and `picked` (pieces chosen by row) by row group, rows
+   * ascending; the rest encoded as tokens. `since`: the commit the member was seated at. A piece
+   * holds every field its row was set to this tick, so a member seated after some of them gets its
+   * own ops of that row instead: the piece would send a field's value from before its snapshot and
+   * undo what the snapshot had (an item pushed to that field before the seat).
+   */
+  take(ops: readonly SyncOp[], dict: KeyDictionary, picked?: PickedPieces, since = -Infinity): MemberDelta {
     this.build();
     const stamp = ++this.stamp;
     // Each group's rows for this member, in arrays the tick's members share (one member's share is sorted before the next is taken).
@@ -145,7 +155,7 @@ export class RowPieces {
     for (let i = 0; i < (picked?.count ?? 0); i++) mark(picked!.at(i), stamp, rowsByGroup);
     for (const op of ops) {
       const piece = this.byOp.get(op);
-      if (piece) mark(piece, stamp, rowsByGroup);
+      if (piece && piece.firstSeq > since) mark(piece, stamp, rowsByGroup);
       else rest.push(op);
     }
     const groups: Piece[][] = [];
