@@ -6,6 +6,7 @@ import { formatLocation, isRebindError } from './errors.ts';
 import { checkFleetDatabase, fleetDatabaseRefusalOnceUp, fleetUrlProblem } from './fleet/fleet-url.ts';
 import { createLogger } from './log.ts';
 import { DEFAULT_LIMITS } from './net/limits.ts';
+import { locateError } from './patch/sourcemaps.ts';
 import { parseVerifyWindow } from './patch/verify-window.ts';
 import { GameServer } from './server.ts';
 
@@ -196,7 +197,8 @@ try {
 }
 
 let stopping = false;
-async function shutdown(signal: string): Promise<void> {
+/** `code`: the exit code when the stop itself goes well (a failed final snapshot makes it 1 anyway). */
+async function shutdown(signal: string, code = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info(`${signal}: closing clients and stopping`);
@@ -207,7 +209,7 @@ async function shutdown(signal: string): Promise<void> {
     process.exit(1);
   }
   // A final snapshot that failed was logged; the journal was kept, and a non-zero code tells the supervisor.
-  process.exit(server.persistence?.closedCleanly === false ? 1 : 0);
+  process.exit(server.persistence?.closedCleanly === false ? 1 : code);
 }
 // A copy of a live node's data folder (its node id is that node's), or credentials Redis refused: stop (exit 1) rather than serve half a node.
 const refused = (why: string) => {
@@ -221,6 +223,16 @@ server.fleet?.events.once('refused', refused);
 if (fleet && !database.asked) void fleetDatabaseRefusalOnceUp(fleet, () => stopping).then((why) => why && refused(why));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+// A throw nothing caught. From logic (an emitter of its own that captures rejections and has no
+// 'error' listener, a callback a package queued): reported against its module, and the server goes
+// on, as for a throwing timer. From the server itself: it stops as on SIGTERM (clients told, a final
+// snapshot of what committed) with exit code 1, rather than dying with neither.
+process.on('uncaughtException', (err, origin) => {
+  const at = locateError(err);
+  if (at) return log.error(`an uncaught exception in logic at ${formatLocation(at)} (kept running)`, err);
+  log.error(`an uncaught exception in the server (${origin}): stopping`, err);
+  void shutdown('uncaught exception', 1);
+});
 
 // Only now say that the server is up: whoever reads these lines may send a signal at once.
 const status = server.host.status();

@@ -2,7 +2,7 @@ import realEvents, { setMaxListeners } from 'node:events';
 import * as realTimerPromises from 'node:timers/promises';
 import vm from 'node:vm';
 import { isRebindError, rebindError, RebindError } from '../errors.ts';
-import { hostClearImmediate, hostClearInterval, hostClearTimeout, hostSetImmediate, hostSetInterval, hostSetTimeout } from '../host-globals.ts';
+import { hostClearImmediate, hostClearInterval, hostClearTimeout, hostNextTick, hostQueueMicrotask, hostSetImmediate, hostSetInterval, hostSetTimeout } from '../host-globals.ts';
 import { OwnedListeners } from './logic-process.ts';
 import { guardRequire, logicBuiltins, versionScope } from './logic-scope.ts';
 import { locateError, mapStack } from './sourcemaps.ts';
@@ -53,6 +53,12 @@ export class TrackedTimers {
       }
     };
   }
+
+  // What the version queues for right after the current run: a throw in it is reported against its
+  // module, as a throwing timer's is (Node would rethrow it as an uncaught exception).
+  readonly setImmediate = (fn: unknown, ...args: unknown[]): ReturnType<typeof hostSetImmediate> => hostSetImmediate(typeof fn === 'function' ? this.guard(fn, args) : (fn as () => void));
+  readonly queueMicrotask = (fn: unknown): void => hostQueueMicrotask(typeof fn === 'function' ? this.guard(fn, []) : (fn as () => void));
+  readonly nextTick = (fn: unknown, ...args: unknown[]): void => hostNextTick(typeof fn === 'function' ? this.guard(fn, args) : (fn as () => void));
 
   readonly setTimeout = (fn: unknown, ms?: number, ...args: unknown[]): TimerHandle | undefined => {
     if (this.closed) return this.refuse('setTimeout');
@@ -127,7 +133,7 @@ export class TrackedTimers {
 
   /** node:timers as the version sees it: its own tracked timers. */
   timersModule(): Record<string, unknown> & { promises: Record<string, unknown> } {
-    return { setTimeout: this.setTimeout, setInterval: this.setInterval, clearTimeout: this.clear, clearInterval: this.clear, setImmediate: hostSetImmediate, clearImmediate: hostClearImmediate, promises: this.timerPromises() };
+    return { setTimeout: this.setTimeout, setInterval: this.setInterval, clearTimeout: this.clear, clearInterval: this.clear, setImmediate: this.setImmediate, clearImmediate: hostClearImmediate, promises: this.timerPromises() };
   }
 
   /** node:timers/promises as the version sees it: what it starts is aborted when the version stops. */
@@ -151,8 +157,16 @@ export class TrackedTimers {
   eventsModule(): typeof realEvents {
     type OnceOptions = Parameters<typeof realEvents.once>[2];
     type OnOptions = Parameters<typeof realEvents.on>[2];
-    const once = (emitter: never, name: string | symbol, options?: unknown) => realEvents.once(emitter, name, withStop(options, this.allStop.signal) as OnceOptions);
-    const on = (emitter: never, event: string | symbol, options?: unknown) => realEvents.on(emitter, event, withStop(options, this.intervalsStop.signal) as OnOptions);
+    const once = (emitter: never, name: string | symbol, options?: unknown) => {
+      const { options: linked, release } = linkStop(options, this.allStop.signal);
+      const settled = realEvents.once(emitter, name, linked as OnceOptions);
+      return release ? settled.finally(release) : settled;
+    };
+    const on = (emitter: never, event: string | symbol, options?: unknown) => {
+      const { options: linked, release } = linkStop(options, this.intervalsStop.signal);
+      const events = realEvents.on(emitter, event, linked as OnOptions);
+      return release ? releasedAtEnd(events, release) : events;
+    };
     // setMaxListeners(n) with no emitter sets the default of every emitter the server makes from then on.
     const setMaxListeners = (n: number, ...targets: never[]) => (targets.length === 0 ? refuseShared('call events.setMaxListeners(n) without an emitter') : realEvents.setMaxListeners(n, ...targets));
     // The module is EventEmitter itself: a view of it, so that `class Bus extends EventEmitter` and `new EventEmitter()` are Node's;
@@ -171,6 +185,51 @@ export class TrackedTimers {
     });
     return view;
   }
+}
+
+/**
+ * `options` with `stop` added to its signal, for node:events. With a signal of logic's own, a
+ * controller aborted by either, whose two listeners `release` takes off once the wait is over
+ * (AbortSignal.any kept every combined signal until `stop` fired: 2-4 KB a call for as long as
+ * the version lived). Options Node would refuse go to Node as they are.
+ */
+function linkStop(options: unknown, stop: AbortSignal): { options: unknown; release?: () => void } {
+  const signal = typeof options === 'object' && options !== null ? (options as { signal?: unknown }).signal : undefined;
+  if (!(signal instanceof AbortSignal)) return { options: withStop(options, stop) };
+  const linked = new AbortController();
+  const fromSignal = () => linked.abort(signal.reason);
+  const fromStop = () => linked.abort(stop.reason);
+  if (signal.aborted) fromSignal();
+  else if (stop.aborted) fromStop();
+  signal.addEventListener('abort', fromSignal, { once: true });
+  stop.addEventListener('abort', fromStop, { once: true });
+  const release = () => {
+    signal.removeEventListener('abort', fromSignal);
+    stop.removeEventListener('abort', fromStop);
+  };
+  return { options: { ...(options as object), signal: linked.signal }, release };
+}
+
+/** `events` (an on() stream), calling `release` when it ends: done, returned from (a break) or thrown into. */
+function releasedAtEnd<T>(events: AsyncIterableIterator<T>, release: () => void): AsyncIterableIterator<T> {
+  return {
+    next: (...args) =>
+      events.next(...args).then(
+        (result) => {
+          if (result.done) release();
+          return result;
+        },
+        (err: unknown) => {
+          release();
+          throw err;
+        },
+      ),
+    return: (value?: unknown) => events.return!(value).finally(release),
+    throw: (err?: unknown) => events.throw!(err).finally(release),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }
 
 function refuseShared(what: string): never {
@@ -193,7 +252,6 @@ function withStop(options: unknown, stop: AbortSignal): unknown {
 export type HostRequire = (specifier: string) => unknown;
 
 const BUILTIN_NAMES = Object.keys(logicBuiltins);
-const BUILTIN_VALUES = BUILTIN_NAMES.map((name) => logicBuiltins[name]);
 const PARAMS = ['exports', 'require', 'module', '__filename', '__dirname', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'process', 'globalThis', 'global', ...BUILTIN_NAMES];
 
 // Bundles are CommonJS (esbuild), which would run in sloppy mode; game code is
@@ -217,10 +275,11 @@ export function evaluateBundle(code: string, url: string, sourceName: string, re
   const module = { exports: {} as Record<string, unknown> };
   try {
     const fn = vm.compileFunction(STRICT + code, PARAMS, { filename: url, lineOffset: -1 });
-    const scope = versionScope(timers.listeners, timers.timersModule(), timers.eventsModule());
+    const queued = { setImmediate: timers.setImmediate, queueMicrotask: timers.queueMicrotask, nextTick: timers.nextTick };
+    const scope = versionScope(timers.listeners, timers.timersModule(), timers.eventsModule(), queued);
     const guarded = guardRequire(require, scope.builtins);
     withTimeLimit(timeLimitMs, () =>
-      fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, scope.process, scope.global, scope.global, ...BUILTIN_VALUES),
+      fn.call(module.exports, module.exports, guarded, module, url, '', timers.setTimeout, timers.setInterval, timers.clear, timers.clear, scope.process, scope.global, scope.global, ...BUILTIN_NAMES.map((name) => (name === 'setImmediate' || name === 'queueMicrotask' ? queued[name] : logicBuiltins[name]))),
     );
   } catch (err) {
     if (err instanceof TimeLimitExceeded) {

@@ -1,4 +1,6 @@
+import { errorMonitor } from 'node:events';
 import { inspect } from 'node:util';
+import { rebindError } from '../errors.ts';
 import { currentAttempt } from '../store/transaction.ts';
 
 // A listener on `process` runs when the event comes, in the context of whoever emits it, not of
@@ -86,6 +88,8 @@ export interface BindOptions {
   self?: () => unknown;
   /** What runs in its place (a filter in front of it); `listener` still names it for off() and unsubscribe(). */
   runs?: Listener;
+  /** A once(): it runs at most once, also when the event is emitted again from inside a listener of the same emit. */
+  once?: boolean;
 }
 
 /**
@@ -97,8 +101,13 @@ export interface BindOptions {
  */
 export function attemptBound(listener: Listener, onError: (err: unknown) => void, options: BindOptions = {}): Wrapped {
   const attempt = currentAttempt();
-  const { before, self, runs = listener } = options;
+  const { before, self, runs = listener, once } = options;
+  let fired = false;
   const direct = (that: unknown, args: unknown[]): void => {
+    if (once) {
+      if (fired) return;
+      fired = true;
+    }
     before?.(wrapped);
     if (attempt?.refused) return;
     Reflect.apply(runs, self ? self() : that, args);
@@ -122,6 +131,13 @@ function unhandledError(arg: unknown): Error {
   return Object.assign(new Error(`Unhandled error. (${inspect(arg)})`), { code: 'ERR_UNHANDLED_ERROR', context: arg });
 }
 
+/**
+ * Events whose listeners would hear of every module's failures and the server's own, and change
+ * what the process does with them: the server catches a throw or a rejection in logic and reports
+ * it against its module, so logic has no need of them.
+ */
+const SERVER_FAILURES = new Set<string | symbol>(['uncaughtException', 'uncaughtExceptionMonitor', 'unhandledRejection']);
+
 /** Events Node emits about the emitter's listeners, with a listener as their argument: a version hears only of its own. */
 const ABOUT_LISTENERS = new Set<string | symbol>(['newListener', 'removeListener']);
 
@@ -137,9 +153,13 @@ export function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Proces
       (event: string | symbol, listener: Listener) => {
         // Node's own ERR_INVALID_ARG_TYPE for a listener that is not a function.
         if (typeof listener !== 'function') return Reflect.apply(realProcess[name as keyof typeof LISTENER_ADDERS] as Listener, realProcess, [event, listener]);
+        if (SERVER_FAILURES.has(event)) {
+          throw rebindError('LOGIC_FORBIDDEN', `game logic may not listen for process '${String(event)}': it would hear every module's failures and the server's, and change what the server does with them; a throw or rejection in logic is already caught and logged against its module (catch it where it happens to handle it)`, { details: { what: `process.${name}('${String(event)}')` } });
+        }
         const once = adds !== name;
         const wrapped = attemptBound(listener, owner.onError, {
           self,
+          once,
           before: once
             ? (wrapped) => {
                 realProcess.removeListener(event, wrapped);
@@ -150,7 +170,9 @@ export function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Proces
           // this version call or re-add code that is not its own (a replaced version's, say).
           runs: ABOUT_LISTENERS.has(event)
             ? function (this: unknown, ...[about, fn]: unknown[]) {
-                if (owner.find(realProcess, about as string | symbol, fn)) Reflect.apply(listener, this, [about, fn]);
+                // Node hands on what it was given, which for a removal of ours is our wrapper: logic gets its own function.
+                const named = typeof fn === 'function' && addedByLogic.has(fn) ? (fn as Wrapped).listener : fn;
+                if (owner.find(realProcess, about as string | symbol, named)) Reflect.apply(listener, this, [about, named]);
               }
             : undefined,
         });
@@ -193,7 +215,10 @@ export function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Proces
   // listeners; the host's never: an emitted SIGTERM, exit or uncaughtException would stop or confuse
   // the server. Returns whether a listener ran, as Node's emit does.
   methods.set('emit', (event: string | symbol, ...args: unknown[]) => {
-    const reached = realProcess.rawListeners(event).filter((fn): fn is Wrapped => addedByLogic.has(fn));
+    const ofLogic = (name: string | symbol) => realProcess.rawListeners(name).filter((fn): fn is Wrapped => addedByLogic.has(fn));
+    // As Node does, an 'error' goes to errorMonitor listeners first, heard or not.
+    if (event === 'error') for (const fn of ofLogic(errorMonitor)) fn.direct!(args);
+    const reached = ofLogic(event);
     if (reached.length === 0) {
       if (event === 'error') throw unhandledError(args[0]);
       return false;

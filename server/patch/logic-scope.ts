@@ -77,7 +77,14 @@ function attemptBoundRegistry(): typeof FinalizationRegistry {
  * getBuiltinModule gives the version's own `builtins` (Node's would hand out the host's timers,
  * channels and process, around all ownership).
  */
-function processFor(owner: OwnedListeners, builtins: () => Record<string, unknown>): NodeJS.Process {
+/** process.env to read: a write (TZ, say) changes it for the server and every module. */
+const env = new Proxy(realProcess.env, {
+  set: (_target, key) => forbidden(`set process.env.${String(key)}`, 'the environment is the server\'s and every module\'s (TZ would change every clock reading)'),
+  defineProperty: (_target, key) => forbidden(`define process.env.${String(key)}`, 'the environment is the server\'s and every module\'s'),
+  deleteProperty: (_target, key) => forbidden(`delete process.env.${String(key)}`, 'the environment is the server\'s and every module\'s'),
+});
+
+function processFor(owner: OwnedListeners, builtins: () => Record<string, unknown>, nextTick: unknown): NodeJS.Process {
   const getBuiltinModule = (id: string): unknown => {
     const own = builtins();
     const name = typeof id === 'string' && id.startsWith('node:') ? id.slice(5) : id;
@@ -88,6 +95,8 @@ function processFor(owner: OwnedListeners, builtins: () => Record<string, unknow
       if (processMethods.has(key)) return processMethods.get(key);
       if (listeners.has(key)) return listeners.get(key);
       if (key === 'getBuiltinModule' && typeof target.getBuiltinModule === 'function') return getBuiltinModule;
+      if (key === 'nextTick') return nextTick;
+      if (key === 'env') return env;
       const value: unknown = Reflect.get(target, key, target);
       return typeof value === 'function' ? methodOf(value as (...args: unknown[]) => unknown) : value;
     },
@@ -161,10 +170,11 @@ export const logicBuiltins: Record<string, unknown> = {
 const GLOBAL_WHY = 'the host and every other module share the global object (its timers, tick loop and persistence use it); keep data in a store under state/';
 
 /** The global object as logic sees it, with `process` as its `process`: readable, never written. */
-function globalFor(process: NodeJS.Process): typeof globalThis {
+function globalFor(process: NodeJS.Process, queued: QueuedByVersion): typeof globalThis {
   const proxy: typeof globalThis = new Proxy(globalThis, {
     get(target, key) {
       if (key === 'process') return process;
+      if (key === 'setImmediate' || key === 'queueMicrotask') return queued[key];
       if (key === 'globalThis' || key === 'global') return proxy;
       if (typeof key === 'string' && Object.hasOwn(logicBuiltins, key)) return logicBuiltins[key];
       return Reflect.get(target, key, target);
@@ -190,6 +200,13 @@ export function guardRequire(require: (specifier: string) => unknown, own: Recor
   };
 }
 
+/** The version's setImmediate, queueMicrotask and process.nextTick: a throw in what they run is reported against its module (evaluate.ts). */
+export interface QueuedByVersion {
+  setImmediate: unknown;
+  queueMicrotask: unknown;
+  nextTick: unknown;
+}
+
 export interface VersionScope {
   process: NodeJS.Process;
   global: typeof globalThis;
@@ -203,8 +220,8 @@ export interface VersionScope {
  * once() and on() give up when the version stops: evaluate.ts) and `diagnostics_channel`, whose
  * listeners and subscriptions `owner` keeps.
  */
-export function versionScope(owner: OwnedListeners, timers: Record<string, unknown> & { promises: unknown }, events: unknown): VersionScope {
-  const process = processFor(owner, () => builtins);
+export function versionScope(owner: OwnedListeners, timers: Record<string, unknown> & { promises: unknown }, events: unknown, queued: QueuedByVersion): VersionScope {
+  const process = processFor(owner, () => builtins, queued.nextTick);
   const builtins: Record<string, unknown> = { process, timers, 'timers/promises': timers.promises, diagnostics_channel: channelsFor(owner), events };
-  return { process, global: globalFor(process), builtins };
+  return { process, global: globalFor(process, queued), builtins };
 }

@@ -1,11 +1,7 @@
 import { expect, it } from 'vitest';
-import { RebindClient } from '../../client/index.ts';
-import { listFiles, SNAPSHOT } from '../../server/store/data-files.ts';
-import { readSnapshot } from '../../server/store/snapshot.ts';
 import { openHost, valueOf } from '../engine/hosts.ts';
-import { startServerProcess } from '../helpers/process.ts';
-import { COUNTER_STATE, TempProject, waitFor } from '../helpers/project.ts';
-import { SESSION_MODULE, SESSION_STATE } from '../helpers/server.ts';
+import { lastSnapshotOf, withGameProcess } from '../helpers/game-process.ts';
+import { COUNTER_STATE, waitFor } from '../helpers/project.ts';
 
 // A version's listeners on `process` as Node would run them, without reaching the server
 // (logic-process.ts): `this` is the version's own process, logic's emit hands a throw back,
@@ -15,10 +11,7 @@ import { SESSION_MODULE, SESSION_STATE } from '../helpers/server.ts';
 const log = (host: Parameters<typeof valueOf>[0]) => [...valueOf<{ log: string[] }>(host, 'counter').log];
 
 it("`this` in a listener is the version's own process: through it, a listener cannot exit, stop or strip the server (a real server, SIGTERM after a signal the listener heard)", async () => {
-  const project = new TempProject({
-    'state/counter.ts': COUNTER_STATE,
-    'state/session-log.ts': SESSION_STATE,
-    'logic/session.ts': SESSION_MODULE,
+  await withGameProcess({
     'logic/tidy.ts': `import { client } from '../server/api';
 import { counter } from '../state/counter';
 let seen = -1;
@@ -33,12 +26,7 @@ process.on('SIGUSR2' as never, function (this: any) { this.removeAllListeners();
 export const round = client((ctx: unknown, how: string) => { seen = -1; process.emit('round-over' as never, how as never); return seen; });
 export const bump = client(() => counter.update((d) => { d.n++; }).n);
 `,
-  });
-  const server = await startServerProcess(['--root', project.root, '--data', project.path('data')]);
-  try {
-    const c = new RebindClient(server.gameUrl, { reconnect: false });
-    await c.connect();
-    await c.join({ name: 'tidy' });
+  }, async (c, server, project) => {
     expect(await c.call('tidy.round', 'peek')).toBe(0);
     expect(await c.call('tidy.round', 'emit')).toBe(0);
     await expect(c.call('tidy.round', 'exit')).rejects.toThrow(/may not call process\.exit/);
@@ -48,13 +36,8 @@ export const bump = client(() => counter.update((d) => { d.n++; }).n);
     expect(await c.call('tidy.round', 'peek')).toBe(-1);
     c.close();
     expect(await server.stop()).toBe(0);
-    const last = listFiles(project.path('data'), SNAPSHOT).at(-1);
-    expect(last).toBeDefined();
-    expect(readSnapshot(last!.file).data?.stores.get('counter')?.data).toMatchObject({ log: ['usr2'] });
-  } finally {
-    await server.kill();
-    project.cleanup();
-  }
+    expect(lastSnapshotOf(project, 'counter')).toMatchObject({ log: ['usr2'] });
+  });
 }, 60_000);
 
 it("logic's process.emit hands a listener's throw back to the emitter, as Node's does, so a failed half of a handler is not committed", async () => {
@@ -172,3 +155,117 @@ export function tryIt(ctx: unknown, what: string) {
   for (const what of ['default', 'subclass', 'global']) expect(host.call('m.tryIt', what), what).toBe('LOGIC_FORBIDDEN');
   expect((await import('node:events')).EventEmitter.defaultMaxListeners).toBe(before);
 });
+
+it('a throw nothing catches in logic (an emitter capturing rejections, nextTick, queueMicrotask, setImmediate) is logged against its module and the server goes on; logic may not listen for uncaughtException (a real server)', async () => {
+  await withGameProcess({
+    'logic/oops.ts': `import { client } from '../server/api';
+import { EventEmitter } from 'node:events';
+import { counter } from '../state/counter';
+export const captured = client(() => { const e = new EventEmitter({ captureRejections: true }); e.on('x', async () => { throw new Error('captured rejection'); }); e.emit('x'); return 'emitted'; });
+export const later = client(() => { process.nextTick(() => { throw new Error('nextTick throw'); }); return 'queued'; });
+export const micro = client(() => { queueMicrotask(() => { throw new Error('microtask throw'); }); return 'queued'; });
+export const immediate = client(() => { setImmediate(() => { throw new Error('immediate throw'); }); return 'queued'; });
+export const listen = client(() => { try { process.on('uncaughtException', () => undefined); return 'listening'; } catch (err) { return (err as { code?: string }).code; } });
+export const bump = client(() => counter.update((d) => { d.n++; }).n);
+`,
+  }, async (c, server, project) => {
+    expect(await c.call('oops.listen')).toBe('LOGIC_FORBIDDEN');
+    let n = 0;
+    for (const what of ['captured', 'later', 'micro', 'immediate']) {
+      await c.call(`oops.${what}`);
+      // Still serving after each: the throw came and went.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await c.call('oops.bump')).toBe(++n);
+    }
+    expect(server.output()).toMatch(/captured rejection/);
+    expect(server.output()).toMatch(/logic\/oops\.ts.*nextTick throw|nextTick throw[\s\S]*logic\/oops\.ts/);
+    c.close();
+    expect(await server.stop()).toBe(0);
+    expect(lastSnapshotOf(project, 'counter')).toMatchObject({ n: 4 });
+  });
+}, 60_000);
+
+it('a once() listener runs once when its event is emitted again from a listener; removeListener hands logic its own function; errorMonitor hears an error first; process.env is read, not written', async () => {
+  const { host } = await openHost({
+    'logic/m.ts': `import { errorMonitor } from 'node:events';
+export function reentrant() {
+  let again = false;
+  let runs = 0;
+  process.on('rebind-re' as never, function (this: any) { if (!again) { again = true; this.emit('rebind-re'); } } as never);
+  process.once('rebind-re' as never, (() => { runs++; }) as never);
+  process.emit('rebind-re' as never);
+  return runs;
+}
+export function removal() {
+  const f = () => undefined;
+  const g = () => undefined;
+  let told: unknown;
+  process.on('removeListener' as never, ((ev: unknown, fn: unknown) => { if (ev === 'rebind-two') told = fn; }) as never);
+  process.on('rebind-two' as never, f);
+  process.on('rebind-two' as never, g);
+  process.off('rebind-two' as never, f);
+  return told === f;
+}
+export function monitored() {
+  const heard: string[] = [];
+  process.on(errorMonitor as never, (() => heard.push('monitor')) as never);
+  process.on('error' as never, (() => heard.push('error')) as never);
+  process.emit('error' as never, new Error('x') as never);
+  return heard;
+}
+export function env() {
+  const read = typeof process.env.PATH;
+  try { process.env.TZ = 'Asia/Tokyo'; return 'written'; } catch (err) { return read + ' ' + (err as { code?: string }).code; }
+}
+`,
+  });
+  expect(host.call('m.reentrant')).toBe(1);
+  expect(host.call('m.removal')).toBe(true);
+  expect(host.call('m.monitored')).toEqual(['monitor', 'error']);
+  const tz = process.env.TZ;
+  expect(host.call('m.env')).toBe('string LOGIC_FORBIDDEN');
+  expect(process.env.TZ).toBe(tz);
+});
+
+it('node:events once() and on() with a signal of logic\'s own settle as Node\'s do: resolved, aborted by that signal, broken out of', async () => {
+  const { host } = await openHost({
+    'logic/m.ts': `import { EventEmitter, once, on } from 'node:events';
+export async function run() {
+  const bus = new EventEmitter();
+  const own = new AbortController();
+  setImmediate(() => bus.emit('x', 1));
+  const [got] = await once(bus, 'x', { signal: own.signal });
+  const aborting = new AbortController();
+  setImmediate(() => aborting.abort(new Error('mine')));
+  let aborted = '';
+  try { await once(bus, 'never', { signal: aborting.signal }); } catch (err) { aborted = (err as Error).name + ' ' + ((err as { cause?: Error }).cause?.message ?? ''); }
+  setImmediate(() => { bus.emit('y', 'a'); bus.emit('y', 'b'); });
+  const seen: unknown[] = [];
+  for await (const [v] of on(bus, 'y', { signal: own.signal })) { seen.push(v); if (seen.length === 2) break; }
+  return [got, aborted, seen, bus.listenerCount('x') + bus.listenerCount('y') + bus.listenerCount('error')];
+}
+`,
+  });
+  expect(await host.call('m.run')).toEqual([1, 'AbortError mine', ['a', 'b'], 0]);
+});
+
+it('an exception nothing caught outside logic (here a package\'s own timer) stops the server as SIGTERM would, with exit code 1 and a final snapshot', async () => {
+  await withGameProcess({
+    'node_modules/boom/package.json': JSON.stringify({ name: 'boom', version: '1.0.0', main: 'index.js' }),
+    'node_modules/boom/index.js': "exports.later = () => setTimeout(() => { throw new Error('package bug'); }, 50);\n",
+    'logic/uses.ts': `import { client } from '../server/api';
+import { later } from 'boom';
+import { counter } from '../state/counter';
+export const bump = client(() => counter.update((d) => { d.n++; }).n);
+export const fuse = client(() => { later(); return 'lit'; });
+`,
+  }, async (c, server, project) => {
+    expect(await c.call('uses.bump')).toBe(1);
+    expect(await c.call('uses.fuse')).toBe('lit');
+    const code = await new Promise<number | null>((resolve) => server.proc.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(server.output()).toMatch(/an uncaught exception in the server \(uncaughtException\): stopping/);
+    expect(server.output()).toMatch(/package bug/);
+    expect(lastSnapshotOf(project, 'counter')).toMatchObject({ n: 1 });
+  });
+}, 60_000);

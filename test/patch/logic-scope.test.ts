@@ -1,12 +1,8 @@
 import * as nodeTimerPromises from 'node:timers/promises';
 import { expect, it } from 'vitest';
-import { RebindClient } from '../../client/index.ts';
-import { listFiles, SNAPSHOT } from '../../server/store/data-files.ts';
-import { readSnapshot } from '../../server/store/snapshot.ts';
 import { openHost, valueOf } from '../engine/hosts.ts';
-import { startServerProcess } from '../helpers/process.ts';
-import { COUNTER_STATE, TempProject } from '../helpers/project.ts';
-import { SESSION_MODULE, SESSION_STATE } from '../helpers/server.ts';
+import { lastSnapshotOf, withGameProcess } from '../helpers/game-process.ts';
+import { COUNTER_STATE } from '../helpers/project.ts';
 
 // What a module version sees of `process` (logic-scope.ts, logic-process.ts): its own listeners
 // only, an emit that reaches logic's listeners only, and its own built-ins however it asks for them.
@@ -14,10 +10,7 @@ import { SESSION_MODULE, SESSION_STATE } from '../helpers/server.ts';
 const log = (host: Parameters<typeof valueOf>[0]) => [...valueOf<{ log: string[] }>(host, 'counter').log];
 
 it("a real server still stops cleanly on SIGTERM (exit 0, final snapshot) after logic tried to remove the server's listeners and emitted its signals", async () => {
-  const project = new TempProject({
-    'state/counter.ts': COUNTER_STATE,
-    'state/session-log.ts': SESSION_STATE,
-    'logic/session.ts': SESSION_MODULE,
+  await withGameProcess({
     'logic/rogue.ts': `import { client } from '../server/api';
 import { counter } from '../state/counter';
 const EVENTS = ['SIGTERM', 'SIGINT', 'exit', 'beforeExit', 'uncaughtException', 'unhandledRejection'];
@@ -40,12 +33,7 @@ export const shout = client(() => [
 ]);
 export const bump = client(() => counter.update((d) => { d.n++; }).n);
 `,
-  });
-  const server = await startServerProcess(['--root', project.root, '--data', project.path('data')]);
-  try {
-    const c = new RebindClient(server.gameUrl, { reconnect: false });
-    await c.connect();
-    await c.join({ name: 'rogue' });
+  }, async (c, server, project) => {
     // No listener of logic's own: none ran, and the server's were not reached.
     expect(await c.call('rogue.shout')).toEqual([false, false, false, false, false, false]);
     expect(await c.call('rogue.bump')).toBe(1);
@@ -54,14 +42,8 @@ export const bump = client(() => counter.update((d) => { d.n++; }).n);
     c.close();
     expect(await server.stop()).toBe(0);
     expect(server.output()).toMatch(/SIGTERM: closing clients and stopping/);
-    const last = listFiles(project.path('data'), SNAPSHOT).at(-1);
-    expect(last).toBeDefined();
-    const { data } = readSnapshot(last!.file);
-    expect(data?.stores.get('counter')?.data).toMatchObject({ n: 2 });
-  } finally {
-    await server.kill();
-    project.cleanup();
-  }
+    expect(lastSnapshotOf(project, 'counter')).toMatchObject({ n: 2 });
+  });
 }, 60_000);
 
 it("listeners, rawListeners, listenerCount and eventNames show a version only its own; off with another's function is a no-op", async () => {
