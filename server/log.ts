@@ -1,5 +1,6 @@
 import { inspect, styleText } from 'node:util';
 import pino from 'pino';
+import { describeThrown, loggableError, thrownMessage } from './thrown.ts';
 import type { Logger } from './api.ts';
 
 // The one logger factory, on pino: JSON lines (one object per event, with
@@ -91,12 +92,26 @@ function write(level: Level, scope: string, message: string, rest: unknown[], fi
   if (!logger.isLevelEnabled(level)) return;
   let err: Error | undefined;
   let text = message;
-  for (const r of rest) {
-    if (r instanceof Error && !err) err = r;
-    // inspect, not JSON.stringify: logic may log anything, cycles and bigints included.
-    else text += ' ' + (r instanceof Error ? (r.stack ?? r.message) : typeof r === 'string' ? r : inspect(r, { depth: 4, breakLength: Infinity }));
+  try {
+    for (const r of rest) {
+      // Read through thrown.ts: an error logic made may throw when its stack or message is read.
+      if (r instanceof Error && !err) err = loggableError(r);
+      // inspect, not JSON.stringify: logic may log anything, cycles and bigints included.
+      else text += ' ' + (r instanceof Error ? describeThrown(r) : typeof r === 'string' ? r : (tryInspect(r) ?? thrownMessage(r)));
+    }
+  } catch {
+    // (A proxy whose every trap throws: `instanceof` itself throws.) A log call must never throw.
+    text += ' (and a value that cannot be read)';
   }
   logger[level]({ scope, ...fields, ...(err ? { err } : {}) }, text);
+}
+
+function tryInspect(value: unknown): string | undefined {
+  try {
+    return inspect(value, { depth: 4, breakLength: Infinity });
+  } catch {
+    return undefined;
+  }
 }
 
 export function createLogger(scope: string): HostLogger {

@@ -6,9 +6,11 @@ import { formatLocation, isRebindError } from './errors.ts';
 import { checkFleetDatabase, fleetDatabaseRefusalOnceUp, fleetUrlProblem } from './fleet/fleet-url.ts';
 import { createLogger } from './log.ts';
 import { DEFAULT_LIMITS } from './net/limits.ts';
-import { locateError } from './patch/sourcemaps.ts';
 import { parseVerifyWindow } from './patch/verify-window.ts';
 import { GameServer } from './server.ts';
+import { thrownMessage } from './thrown.ts';
+import { whoThrew } from './uncaught.ts';
+import { ErrorThrottle } from './patch/error-throttle.ts';
 
 // `npm start`: the game server. Every flag has an environment variable too.
 
@@ -171,7 +173,28 @@ if (!existsSync(path.join(root, 'logic'))) {
   log.warn(`NO GAME HERE: ${root} has no logic/ folder, so the server starts with no handlers at all. Run it in your game's folder (one made by \`npx rebind new <dir>\`), or pass --root <your game's folder>.`);
 }
 
-process.on('unhandledRejection', (reason) => log.error('unhandled rejection (kept running)', reason instanceof Error ? reason : String(reason)));
+process.on('unhandledRejection', (reason) => log.error('unhandled rejection (kept running)', reason));
+// A throw nothing caught (uncaught.ts): logic's, or from outside the server's code, is logged and the
+// server goes on; one in the server's own code stops it as SIGTERM would (clients told, a final
+// snapshot of what committed), with exit code 1. Set before the server starts: a callback an init
+// queued may throw while it is still starting. Nothing here may throw (thrown.ts): Node would end the
+// process at once.
+let stopOnServerFault: (() => void) | undefined;
+// One line per kind per 5 s: a callback that throws at every turn must not flood the log.
+const uncaughtThrottle = new ErrorThrottle();
+process.on('uncaughtException', (err, origin) => {
+  const thrower = whoThrew(err);
+  if (thrower.from !== 'server') {
+    const admitted = uncaughtThrottle.admit(thrower.from === 'logic' ? formatLocation(thrower.at) : thrownMessage(err));
+    if (!admitted.log) return;
+    const more = admitted.leftOut > 0 ? ` (and ${admitted.leftOut} more like it since the last line)` : '';
+    if (thrower.from === 'logic') return log.error(`an uncaught exception in logic at ${formatLocation(thrower.at)} (kept running)${more}`, err);
+    return log.error(`an uncaught exception outside the server's code, from a package or a callback of logic's (kept running)${more}`, err);
+  }
+  log.error(`an uncaught exception in the server (${origin}): stopping`, err);
+  if (stopOnServerFault) stopOnServerFault();
+  else process.exit(1);
+});
 
 // A database Redis does not have is not an outage: retrying cannot help (like credentials it refuses).
 const database = fleet ? await checkFleetDatabase(fleet) : { asked: true };
@@ -223,16 +246,7 @@ server.fleet?.events.once('refused', refused);
 if (fleet && !database.asked) void fleetDatabaseRefusalOnceUp(fleet, () => stopping).then((why) => why && refused(why));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
-// A throw nothing caught. From logic (an emitter of its own that captures rejections and has no
-// 'error' listener, a callback a package queued): reported against its module, and the server goes
-// on, as for a throwing timer. From the server itself: it stops as on SIGTERM (clients told, a final
-// snapshot of what committed) with exit code 1, rather than dying with neither.
-process.on('uncaughtException', (err, origin) => {
-  const at = locateError(err);
-  if (at) return log.error(`an uncaught exception in logic at ${formatLocation(at)} (kept running)`, err);
-  log.error(`an uncaught exception in the server (${origin}): stopping`, err);
-  void shutdown('uncaught exception', 1);
-});
+stopOnServerFault = () => void shutdown('uncaught exception', 1);
 
 // Only now say that the server is up: whoever reads these lines may send a signal at once.
 const status = server.host.status();

@@ -12,6 +12,7 @@ import { tokenMatches, type AdminToken } from './token.ts';
 import { trimForAudit } from './audit-trim.ts';
 import { answerBadRequest, neverThrows, refuseSocket, requestUrl } from '../net/http-safety.ts';
 import { hostSetTimeout } from '../host-globals.ts';
+import { describeThrown, thrownMessage } from '../thrown.ts';
 
 // The operators' channel: a WebSocket listener of its own, on loopback by
 // default, that accepts only connections presenting the admin token (header
@@ -147,7 +148,7 @@ export class AdminServer {
     try {
       await this.upgrade(req, socket, head);
     } catch (err) {
-      this.log.error(`an admin upgrade failed: ${(err as Error)?.stack ?? String(err)}`);
+      this.log.error(`an admin upgrade failed: ${describeThrown(err)}`);
       refuseSocket(socket, '500 Internal Server Error', 'internal error\n');
     }
   }
@@ -211,7 +212,7 @@ export class AdminServer {
         const applied = (r: unknown) => this.record({ action: name, origin, address, args, ok: (r as PatchRecord | null)?.ok !== false, result: { applied: summarize(r) } });
         result = await action(args, by, applied);
       } catch (err) {
-        this.record({ action: name, origin, address, args, ok: false, result: isRebindError(err) ? err.toJSON() : String(err) });
+        this.record({ action: name, origin, address, args, ok: false, result: isRebindError(err) ? err.toJSON() : thrownMessage(err) });
         throw err;
       }
       // A windowed patch that its verification rolled back (or could not) did not end well: its closing line says so.
@@ -220,9 +221,9 @@ export class AdminServer {
       const polled = this.options.readOnly?.has(name) && readsLogged.has(name);
       if (!polled || failedPatch) this.record({ action: name, origin, address, args, ok: !failedPatch, result: summarize(result) });
       if (this.options.readOnly?.has(name)) readsLogged.add(name);
-      if (seq !== 0) ws.send(JSON.stringify([seq, 0, result ?? null]));
+      if (seq !== 0) ws.send(replyText(seq, result));
     } catch (err) {
-      const e = isRebindError(err) ? err : rebindError('BAD_REQUEST', err instanceof Error ? err.message : String(err));
+      const e = isRebindError(err) ? err : rebindError('BAD_REQUEST', thrownMessage(err));
       if (seq !== 0 || e.code === 'BAD_FRAME') ws.send(JSON.stringify([seq, 1, e.toJSON()]));
     }
   }
@@ -250,4 +251,13 @@ function summarize(result: unknown): unknown {
   }
   const text = JSON.stringify(result);
   return text && text.length > 500 ? `${text.slice(0, 500)}...` : result;
+}
+
+/** The reply to an admin request; a result JSON cannot carry (a getter that throws, a cycle, a bigint) is a coded error, as on the game port. */
+function replyText(seq: number, result: unknown): string {
+  try {
+    return JSON.stringify([seq, 0, result ?? null]);
+  } catch (err) {
+    return JSON.stringify([seq, 1, rebindError('HANDLER_ERROR', `the reply could not be encoded: ${thrownMessage(err)}`).toJSON()]);
+  }
 }

@@ -7,6 +7,7 @@ import type { Pingable } from './heartbeat.ts';
 import { RateLimiter, WindowCounter, type NetLimits } from './limits.ts';
 import type { Link, Session } from './sessions.ts';
 import { hostClearTimeout, hostNextTick, hostSetImmediate, hostSetTimeout, monoNow } from '../host-globals.ts';
+import { thrownMessage } from '../thrown.ts';
 
 // One client connection: decodes frames, applies the per-connection limits,
 // hands requests to the gateway and writes replies in the encoding each
@@ -139,7 +140,7 @@ export class Connection implements Link, Pingable {
       data = encode(message, encoding);
     } catch (err) {
       // A handler returned something the codec cannot carry (a cycle, a bigint, ...).
-      data = encode(replyError(seq, 'HANDLER_ERROR', `the reply could not be encoded: ${(err as Error).message}`), encoding);
+      data = encode(replyError(seq, 'HANDLER_ERROR', `the reply could not be encoded: ${thrownMessage(err)}`), encoding);
     }
     const max = this.gateway.limits.maxReplyBytes;
     if (byteLength(data) > max) {

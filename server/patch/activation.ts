@@ -9,8 +9,10 @@ import type { Dispatcher } from './dispatch.ts';
 import { evaluateBundle, TrackedTimers } from './evaluate.ts';
 import { fingerprint, restoreIntrinsics, type Fingerprint } from './intrinsics.ts';
 import { runMigrations } from './migrate.ts';
-import { codeUrl, locateError, mapStack, registerSourceMap, unregisterSourceMap } from './sourcemaps.ts';
+import { codeUrl, locateError, mapStack, mapThrown, registerSourceMap, unregisterSourceMap } from './sourcemaps.ts';
 import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
+import { ErrorThrottle } from './error-throttle.ts';
+import { thrownMessage } from '../thrown.ts';
 
 // The all-or-nothing part of a patch. Every new version's top level, the
 // migrations and every init run inside ONE store transaction, so whatever any
@@ -147,8 +149,15 @@ export class Activator {
     const url = codeUrl('logic', plan.module, version);
     const rel = relativeToRoot(this.paths.root, plan.file);
     registerSourceMap(url, plan.artifact.map, plan.artifact.outfile, this.paths.root);
+    // A timer that throws every millisecond must not flood the log: one line per place it throws per 5 s (error-throttle.ts).
+    const throttle = new ErrorThrottle();
     const timers = new TrackedTimers(
-      (err) => this.log.error(`a timer or event listener of ${rel} v${version} threw: ${err instanceof Error && err.stack ? mapStack(err.stack) : String(err)}`),
+      (err) => {
+        const at = locateError(err);
+        const admitted = throttle.admit(at ? `${at.file}:${at.line}:${at.column}` : thrownMessage(err));
+        const more = admitted.leftOut > 0 ? ` (and ${admitted.leftOut} more like it since the last line)` : '';
+        if (admitted.log) this.log.error(`a timer or event listener of ${rel} v${version} threw${more}: ${mapThrown(err)}`);
+      },
       (kind) => this.log.warn(`${rel} v${version} was replaced; its ${kind} was refused (use ctx.schedule for timers that should outlive a patch)`),
     );
     try {

@@ -6,7 +6,8 @@ import { ErrorThrottle } from './error-throttle.ts';
 import { afterCommit, savepoint, transact } from '../store/transaction.ts';
 import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { runEnded, runId, runInProgress, runStarted } from './busy.ts';
-import { locateError, mapStack } from './sourcemaps.ts';
+import { locateError, mapStack, mapThrown } from './sourcemaps.ts';
+import { thrownMessage } from '../thrown.ts';
 import { monoNow, wallNow } from '../host-globals.ts';
 
 // Every call, from a client, another handler, a timer or the CLI, goes
@@ -355,9 +356,9 @@ export class Dispatcher {
       logged.add(err);
       return err;
     }
-    const message = err instanceof Error ? err.message : String(err);
+    const message = thrownMessage(err);
     if (admitted.log) {
-      const stack = err instanceof Error && err.stack ? mapStack(err.stack) : message;
+      const stack = mapThrown(err);
       this.log.event('error', `${name} threw${more}: ${stack}`, { ...fields, code, leftOut: admitted.leftOut });
     }
     const wrapped = rebindError('HANDLER_ERROR', `${name} failed: ${message}`, { details: { handler: name } });

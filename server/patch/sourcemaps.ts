@@ -1,6 +1,7 @@
 import { SourceMap, type SourceMapPayload } from 'node:module';
 import path from 'node:path';
 import type { SourceLocation } from '../errors.ts';
+import { thrownMessage, thrownStack } from '../thrown.ts';
 
 // Node applies no source map to code compiled by vm.compileFunction, so stack
 // frames of patched code are mapped here, back to the TypeScript under
@@ -51,8 +52,14 @@ export function mapStack(stack: string): string {
 }
 
 /** The TypeScript location of the innermost frame of patched code in an error's stack. */
+/** A thrown value for a log line: its stack mapped to logic's TypeScript, or its message (read without throwing: thrown.ts). */
+export function mapThrown(err: unknown): string {
+  const stack = thrownStack(err);
+  return stack ? mapStack(stack) : thrownMessage(err);
+}
+
 export function locateError(err: unknown): SourceLocation | undefined {
-  const stack = err instanceof Error ? err.stack : undefined;
+  const stack = thrownStack(err);
   if (!stack) return undefined;
   for (const match of stack.matchAll(FRAME)) {
     const loc = original(match[1]!, Number(match[2]), Number(match[3]));

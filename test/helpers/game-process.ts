@@ -10,9 +10,12 @@ import { SESSION_MODULE, SESSION_STATE } from './server.ts';
  * process, with one player joined: `run` gets the player's client, the process and the project.
  * The process is killed and the project removed afterwards, whatever happened.
  */
+/** The admin token the server of withGameProcess takes. */
+export const ADMIN_TOKEN = 'game-process-token-0123456789';
+
 export async function withGameProcess(files: Record<string, string>, run: (player: RebindClient, server: ServerProcess, project: TempProject) => Promise<void>): Promise<void> {
   const project = new TempProject({ 'state/counter.ts': COUNTER_STATE, 'state/session-log.ts': SESSION_STATE, 'logic/session.ts': SESSION_MODULE, ...files });
-  const server = await startServerProcess(['--root', project.root, '--data', project.path('data')]);
+  const server = await startServerProcess(['--root', project.root, '--data', project.path('data')], { REBIND_ADMIN_TOKEN: ADMIN_TOKEN });
   try {
     const player = new RebindClient(server.gameUrl, { reconnect: false });
     await player.connect();

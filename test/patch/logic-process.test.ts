@@ -1,6 +1,8 @@
 import { expect, it } from 'vitest';
 import { openHost, valueOf } from '../engine/hosts.ts';
-import { lastSnapshotOf, withGameProcess } from '../helpers/game-process.ts';
+import { whoThrew } from '../../server/uncaught.ts';
+import { ADMIN_TOKEN, lastSnapshotOf, withGameProcess } from '../helpers/game-process.ts';
+import { runCli } from '../helpers/process.ts';
 import { COUNTER_STATE, waitFor } from '../helpers/project.ts';
 
 // A version's listeners on `process` as Node would run them, without reaching the server
@@ -32,7 +34,7 @@ export const bump = client(() => counter.update((d) => { d.n++; }).n);
     await expect(c.call('tidy.round', 'exit')).rejects.toThrow(/may not call process\.exit/);
     // Its listener removes all it sees through this (its own, both of them) and emits SIGTERM (reaching none).
     server.proc.kill('SIGUSR2');
-    await waitFor(async () => (await c.call('tidy.bump')) >= 1 && /usr2/.test(JSON.stringify(await c.call('tidy.round', 'remove'))) === false, 10_000, 'the server to answer after SIGUSR2');
+    await waitFor(async () => Number(await c.call('tidy.bump')) >= 1 && /usr2/.test(JSON.stringify(await c.call('tidy.round', 'remove'))) === false, 10_000, 'the server to answer after SIGUSR2');
     expect(await c.call('tidy.round', 'peek')).toBe(-1);
     c.close();
     expect(await server.stop()).toBe(0);
@@ -249,23 +251,81 @@ export async function run() {
   expect(await host.call('m.run')).toEqual([1, 'AbortError mine', ['a', 'b'], 0]);
 });
 
-it('an exception nothing caught outside logic (here a package\'s own timer) stops the server as SIGTERM would, with exit code 1 and a final snapshot', async () => {
+it("throws nothing catches, from outside the server's code or unreadable, are logged and the server goes on: a package's timer, an fs callback's error, a stack getter that throws, objects with no prototype; an admin call whose result cannot be encoded gets a coded error (a real server)", async () => {
   await withGameProcess({
     'node_modules/boom/package.json': JSON.stringify({ name: 'boom', version: '1.0.0', main: 'index.js' }),
-    'node_modules/boom/index.js': "exports.later = () => setTimeout(() => { throw new Error('package bug'); }, 50);\n",
+    'node_modules/boom/index.js': "exports.later = () => setTimeout(() => { throw new Error('package bug'); }, 10);\n",
     'logic/uses.ts': `import { client } from '../server/api';
+import { readFile } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { later } from 'boom';
 import { counter } from '../state/counter';
+const evil = () => { const e = new Error('evil'); Object.defineProperty(e, 'stack', { get() { throw e; } }); return e; };
 export const bump = client(() => counter.update((d) => { d.n++; }).n);
-export const fuse = client(() => { later(); return 'lit'; });
+export const fuse = client((ctx: unknown, what: string) => {
+  if (what === 'package') later();
+  if (what === 'fs') readFile('/no/such/file/here', (err) => { if (err) throw err; });
+  if (what === 'stack-timer') setTimeout(() => { throw evil(); }, 0);
+  if (what === 'stack-callback') randomBytes(4, () => { throw evil(); });
+  if (what === 'stack-rejection') void Promise.reject(evil());
+  if (what === 'null-timer') setTimeout(() => { throw Object.create(null); }, 0);
+  if (what === 'null-rejection') void Promise.reject(Object.create(null));
+  if (what === 'string-callback') randomBytes(4, () => { throw 'a string'; });
+  return 'lit';
+});
+export function unencodable() { return { get x() { throw Object.create(null); } }; }
 `,
-  }, async (c, server, project) => {
-    expect(await c.call('uses.bump')).toBe(1);
-    expect(await c.call('uses.fuse')).toBe('lit');
-    const code = await new Promise<number | null>((resolve) => server.proc.once('exit', resolve));
-    expect(code).toBe(1);
-    expect(server.output()).toMatch(/an uncaught exception in the server \(uncaughtException\): stopping/);
+  }, async (c, server) => {
+    let n = 0;
+    for (const what of ['package', 'fs', 'stack-timer', 'stack-callback', 'stack-rejection', 'null-timer', 'null-rejection', 'string-callback']) {
+      expect(await c.call('uses.fuse', what), what).toBe('lit');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await c.call('uses.bump'), what).toBe(++n);
+    }
     expect(server.output()).toMatch(/package bug/);
-    expect(lastSnapshotOf(project, 'counter')).toMatchObject({ n: 1 });
+    expect(server.output()).not.toMatch(/in the server \(uncaughtException\): stopping/);
+    const admin = await runCli(['call', 'uses.unencodable', '--json', '--server', server.adminUrl, '--token', ADMIN_TOKEN]);
+    expect(admin.code).not.toBe(0);
+    expect(admin.stdout + admin.stderr).toMatch(/HANDLER_ERROR|could not be encoded/);
+    expect(await c.call('uses.bump')).toBe(++n);
+    c.close();
+    expect(await server.stop()).toBe(0);
+  });
+}, 60_000);
+
+it('a throw in a callback that an init queued does not stop a starting server (it would, at every restart)', async () => {
+  await withGameProcess({
+    'logic/early.ts': `import { randomBytes } from 'node:crypto';
+import { counter } from '../state/counter';
+export function init() { randomBytes(4, () => { throw new Error('early bug'); }); }
+export function bump() { return counter.update((d) => { d.n++; }).n; }
+`,
+  }, async (c, server) => {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(server.output()).toMatch(/early bug/);
+    c.close();
+    expect(await server.stop()).toBe(0);
+  });
+}, 60_000);
+
+it("an uncaught exception is the server's when a frame of its own code is on the stack, else logic's or from elsewhere", () => {
+  const at = (frame: string) => Object.assign(new Error('x'), { stack: `Error: x\n    at f (${frame})\n    at node:internal/timers:581:17` });
+  expect(whoThrew(at('/opt/game/node_modules/rebind/server/net/rooms.ts:10:5'), '/opt/game/node_modules/rebind/server/')).toEqual({ from: 'server' });
+  expect(whoThrew(at('/opt/game/node_modules/boom/index.js:1:48'), '/opt/game/node_modules/rebind/server/')).toEqual({ from: 'elsewhere' });
+  expect(whoThrew('a string', '/srv/')).toEqual({ from: 'elsewhere' });
+  expect(whoThrew(Object.create(null), '/srv/')).toEqual({ from: 'elsewhere' });
+  const evil = new Error('evil');
+  Object.defineProperty(evil, 'stack', { get: () => { throw evil; } });
+  expect(whoThrew(evil, '/srv/')).toEqual({ from: 'elsewhere' });
+});
+
+it('a timer that throws every millisecond writes one log line per 5 s, not one per throw (a real server)', async () => {
+  await withGameProcess({ 'logic/storm.ts': `export function init() { setInterval(() => { throw new Error('storm in a teacup'); }, 1); }\nexport function v() { return 1; }\n` }, async (c, server) => {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const lines = server.output().split('\n').filter((line) => line.includes('storm in a teacup'));
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    expect(lines.length).toBeLessThanOrEqual(2);
+    c.close();
+    expect(await server.stop()).toBe(0);
   });
 }, 60_000);
