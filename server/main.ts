@@ -10,7 +10,7 @@ import { parseVerifyWindow } from './patch/verify-window.ts';
 import { GameServer } from './server.ts';
 import { thrownMessage } from './thrown.ts';
 import { whoThrew } from './uncaught.ts';
-import { ErrorThrottle } from './patch/error-throttle.ts';
+import { ErrorThrottle, leftOutNote } from './patch/error-throttle.ts';
 
 // `npm start`: the game server. Every flag has an environment variable too.
 
@@ -187,7 +187,7 @@ process.on('uncaughtException', (err, origin) => {
   if (thrower.from !== 'server') {
     const admitted = uncaughtThrottle.admit(thrower.from === 'logic' ? formatLocation(thrower.at) : thrownMessage(err));
     if (!admitted.log) return;
-    const more = admitted.leftOut > 0 ? ` (and ${admitted.leftOut} more like it since the last line)` : '';
+    const more = leftOutNote(admitted.leftOut);
     if (thrower.from === 'logic') return log.error(`an uncaught exception in logic at ${formatLocation(thrower.at)} (kept running)${more}`, err);
     return log.error(`an uncaught exception outside the server's code, from a package or a callback of logic's (kept running)${more}`, err);
   }

@@ -5,7 +5,6 @@ import type { GameServer } from '../server.ts';
 import type { AdminAction } from './admin.ts';
 import { fleetStatus } from '../fleet/patch-status.ts';
 import { fleetPatch } from './fleet-patch.ts';
-import { thrownMessage } from '../thrown.ts';
 
 // What the CLI and the dashboard can do. Every action goes through the same
 // host API that the tests drive.
@@ -89,7 +88,7 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
       if (typeof handler !== 'string') throw rebindError('BAD_REQUEST', 'call needs a handler name');
       // Without --as, a client handler that reads ctx.player is refused with NEEDS_PLAYER (the dispatcher's rule).
       const player = typeof args.player === 'string' ? args.player : null;
-      return durably(async () => ({ result: encodable((await host.call(handler, args.payload ?? null, { origin: 'admin', player })) ?? null) }));
+      return durably(async () => ({ result: (await host.call(handler, args.payload ?? null, { origin: 'admin', player })) ?? null }));
     },
     drop: (args) => {
       if (typeof args.player !== 'string') throw rebindError('BAD_REQUEST', 'drop needs a player id');
@@ -105,12 +104,3 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
 
 export const READ_ONLY_ACTIONS = new Set(['status', 'history', 'series']);
 
-/** A handler's result, if the admin reply (JSON) can carry it; else HANDLER_ERROR, as on the game port (the audit log and the reply both read it). */
-function encodable(result: unknown): unknown {
-  try {
-    JSON.stringify(result);
-  } catch (err) {
-    throw rebindError('HANDLER_ERROR', `the reply could not be encoded: ${thrownMessage(err)}`);
-  }
-  return result;
-}

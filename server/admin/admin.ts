@@ -210,7 +210,8 @@ export class AdminServer {
       let result: unknown;
       try {
         const applied = (r: unknown) => this.record({ action: name, origin, address, args, ok: (r as PatchRecord | null)?.ok !== false, result: { applied: summarize(r) } });
-        result = await action(args, by, applied);
+        // Checked before the audit log or the reply reads it: both would throw on it.
+        result = encodable(await action(args, by, applied));
       } catch (err) {
         this.record({ action: name, origin, address, args, ok: false, result: isRebindError(err) ? err.toJSON() : thrownMessage(err) });
         throw err;
@@ -221,7 +222,7 @@ export class AdminServer {
       const polled = this.options.readOnly?.has(name) && readsLogged.has(name);
       if (!polled || failedPatch) this.record({ action: name, origin, address, args, ok: !failedPatch, result: summarize(result) });
       if (this.options.readOnly?.has(name)) readsLogged.add(name);
-      if (seq !== 0) ws.send(replyText(seq, result));
+      if (seq !== 0) ws.send(JSON.stringify([seq, 0, result ?? null]));
     } catch (err) {
       const e = isRebindError(err) ? err : rebindError('BAD_REQUEST', thrownMessage(err));
       if (seq !== 0 || e.code === 'BAD_FRAME') ws.send(JSON.stringify([seq, 1, e.toJSON()]));
@@ -253,11 +254,12 @@ function summarize(result: unknown): unknown {
   return text && text.length > 500 ? `${text.slice(0, 500)}...` : result;
 }
 
-/** The reply to an admin request; a result JSON cannot carry (a getter that throws, a cycle, a bigint) is a coded error, as on the game port. */
-function replyText(seq: number, result: unknown): string {
+/** A result the reply (JSON) can carry; else HANDLER_ERROR, as on the game port (a getter that throws, a cycle, a bigint). */
+function encodable(result: unknown): unknown {
   try {
-    return JSON.stringify([seq, 0, result ?? null]);
+    JSON.stringify(result);
   } catch (err) {
-    return JSON.stringify([seq, 1, rebindError('HANDLER_ERROR', `the reply could not be encoded: ${thrownMessage(err)}`).toJSON()]);
+    throw rebindError('HANDLER_ERROR', `the reply could not be encoded: ${thrownMessage(err)}`);
   }
+  return result;
 }

@@ -11,7 +11,7 @@ import { fingerprint, restoreIntrinsics, type Fingerprint } from './intrinsics.t
 import { runMigrations } from './migrate.ts';
 import { codeUrl, locateError, mapStack, mapThrown, registerSourceMap, unregisterSourceMap } from './sourcemaps.ts';
 import { TimeLimitExceeded, withTimeLimit } from './time-limit.ts';
-import { ErrorThrottle } from './error-throttle.ts';
+import { ErrorThrottle, leftOutNote } from './error-throttle.ts';
 import { thrownMessage } from '../thrown.ts';
 
 // The all-or-nothing part of a patch. Every new version's top level, the
@@ -155,7 +155,7 @@ export class Activator {
       (err) => {
         const at = locateError(err);
         const admitted = throttle.admit(at ? `${at.file}:${at.line}:${at.column}` : thrownMessage(err));
-        const more = admitted.leftOut > 0 ? ` (and ${admitted.leftOut} more like it since the last line)` : '';
+        const more = leftOutNote(admitted.leftOut);
         if (admitted.log) this.log.error(`a timer or event listener of ${rel} v${version} threw${more}: ${mapThrown(err)}`);
       },
       (kind) => this.log.warn(`${rel} v${version} was replaced; its ${kind} was refused (use ctx.schedule for timers that should outlive a patch)`),

@@ -2,7 +2,7 @@ import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
 import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { CallStatsBook, metricsEnabled } from '../metrics/call-stats.ts';
-import { ErrorThrottle } from './error-throttle.ts';
+import { ErrorThrottle, leftOutNote } from './error-throttle.ts';
 import { afterCommit, savepoint, transact } from '../store/transaction.ts';
 import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { runEnded, runId, runInProgress, runStarted } from './busy.ts';
@@ -350,7 +350,7 @@ export class Dispatcher {
     // One line per kind of failure per 5 s (error-throttle.ts): a handler failing on every call must not flood the log.
     const code = isRebindError(err) ? err.code : 'HANDLER_ERROR';
     const admitted = this.errorThrottle.admit(`${name}@${version.version}:${fields.location ?? ''}:${code}`);
-    const more = admitted.leftOut > 0 ? ` (and ${admitted.leftOut} more like it since the last line)` : '';
+    const more = leftOutNote(admitted.leftOut);
     if (isRebindError(err)) {
       if (admitted.log) this.log.event('warn', `${name} failed: ${err.code}: ${err.message}${more}`, { ...fields, code, leftOut: admitted.leftOut });
       logged.add(err);

@@ -27,3 +27,8 @@ export class ErrorThrottle {
     return { log: true, leftOut };
   }
 }
+
+/** What a log line admitted after others of its kind were left out adds to its message ('' when none were). */
+export function leftOutNote(leftOut: number): string {
+  return leftOut > 0 ? ` (and ${leftOut} more like it since the last line)` : '';
+}

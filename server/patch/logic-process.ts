@@ -121,6 +121,7 @@ export function attemptBound(listener: Listener, onError: (err: unknown) => void
   };
   // process.off(event, listener) and unsubscribe(name, listener) find it by this.
   wrapped.listener = listener;
+  if (once) wrapped.once = true;
   wrapped.direct = (args) => direct(undefined, args);
   return wrapped;
 }
@@ -176,7 +177,6 @@ export function listenerMethods(owner: OwnedListeners, self: () => NodeJS.Proces
               }
             : undefined,
         });
-        if (once) wrapped.once = true;
         addedByLogic.add(wrapped);
         if (owner.own(realProcess, event, wrapped, () => realProcess.removeListener(event, wrapped))) Reflect.apply(realProcess[adds] as Listener, realProcess, [event, wrapped]);
         return self();

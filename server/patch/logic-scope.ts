@@ -1,5 +1,5 @@
 import { rebindError } from '../errors.ts';
-import { hostClearImmediate, hostQueueMicrotask, hostSetImmediate } from '../host-globals.ts';
+import { hostClearImmediate } from '../host-globals.ts';
 import { currentAttempt } from '../store/transaction.ts';
 import { channelsFor } from './logic-channels.ts';
 import { listenerMethods, type OwnedListeners } from './logic-process.ts';
@@ -15,7 +15,7 @@ import { listenerMethods, type OwnedListeners } from './logic-process.ts';
 
 const realProcess = process;
 
-function forbidden(what: string, why: string): never {
+export function forbidden(what: string, why: string): never {
   throw rebindError('LOGIC_FORBIDDEN', `game logic may not ${what}: ${why}`, { details: { what } });
 }
 
@@ -71,12 +71,6 @@ function attemptBoundRegistry(): typeof FinalizationRegistry {
   };
 }
 
-/**
- * The `process` that a module version sees: everything readable, nothing that ends or changes the
- * process, the listeners added through it belong to the version (`owner`, logic-process.ts), and
- * getBuiltinModule gives the version's own `builtins` (Node's would hand out the host's timers,
- * channels and process, around all ownership).
- */
 /** process.env to read: a write (TZ, say) changes it for the server and every module. */
 const env = new Proxy(realProcess.env, {
   set: (_target, key) => forbidden(`set process.env.${String(key)}`, 'the environment is the server\'s and every module\'s (TZ would change every clock reading)'),
@@ -84,6 +78,12 @@ const env = new Proxy(realProcess.env, {
   deleteProperty: (_target, key) => forbidden(`delete process.env.${String(key)}`, 'the environment is the server\'s and every module\'s'),
 });
 
+/**
+ * The `process` that a module version sees: everything readable, nothing that ends or changes the
+ * process, the listeners added through it belong to the version (`owner`, logic-process.ts), and
+ * getBuiltinModule gives the version's own `builtins` (Node's would hand out the host's timers,
+ * channels and process, around all ownership).
+ */
 function processFor(owner: OwnedListeners, builtins: () => Record<string, unknown>, nextTick: unknown): NodeJS.Process {
   const getBuiltinModule = (id: string): unknown => {
     const own = builtins();
@@ -151,17 +151,15 @@ function readOnlyView<T extends object>(target: T, name: string, bind = false): 
 /**
  * The free names logic sees in place of the globals the host relies on. Each
  * module version's bundle gets them as parameters, so a bare
- * `setImmediate = …` (or `queueMicrotask = …`) in logic writes the module's
- * own binding and never the real global, and `Date.now = …`,
- * `performance.now = …` or `JSON.stringify = …` are refused with
- * LOGIC_FORBIDDEN. (setTimeout and setInterval are the version's tracked
- * timers, see evaluate.ts.)
+ * `clearImmediate = …` in logic writes the module's own binding and never the
+ * real global, and `Date.now = …`, `performance.now = …` or
+ * `JSON.stringify = …` are refused with LOGIC_FORBIDDEN. (setTimeout,
+ * setInterval, setImmediate and queueMicrotask are the version's own, see
+ * evaluate.ts.)
  */
 export const logicBuiltins: Record<string, unknown> = {
   FinalizationRegistry: attemptBoundRegistry(),
-  setImmediate: hostSetImmediate,
   clearImmediate: hostClearImmediate,
-  queueMicrotask: hostQueueMicrotask,
   Date: readOnlyView(Date, 'Date'),
   JSON: readOnlyView(JSON, 'JSON'),
   performance: readOnlyView(performance, 'performance', true),

@@ -51,13 +51,13 @@ export function mapStack(stack: string): string {
   });
 }
 
-/** The TypeScript location of the innermost frame of patched code in an error's stack. */
 /** A thrown value for a log line: its stack mapped to logic's TypeScript, or its message (read without throwing: thrown.ts). */
 export function mapThrown(err: unknown): string {
   const stack = thrownStack(err);
   return stack ? mapStack(stack) : thrownMessage(err);
 }
 
+/** The TypeScript location of the innermost frame of patched code in an error's stack. */
 export function locateError(err: unknown): SourceLocation | undefined {
   const stack = thrownStack(err);
   if (!stack) return undefined;
