@@ -1,3 +1,4 @@
+import { IdBits } from './id-bits.ts';
 import type { NearIndex } from './sync-near.ts';
 
 /**
@@ -8,7 +9,7 @@ import type { NearIndex } from './sync-near.ts';
  */
 export class KnownRows extends Set<string> {
   private index: NearIndex | undefined;
-  private bits = new Uint32Array(0);
+  private bits = new IdBits();
   /** Slots that may be known: the last look's rows within reach (a superset of the known ones), `lastCount` of them. */
   private lastFound: Int32Array<ArrayBuffer> = new Int32Array(0);
   private lastCount = 0;
@@ -24,7 +25,7 @@ export class KnownRows extends Set<string> {
     if (!this.index) return this;
     const slot = this.index.slot(id);
     if (this.hasSlot(slot)) return this;
-    this.setBit(slot);
+    this.bits.add(slot);
     // A row added outside a radius pass (seen through a filter, before the view switched back) must be looked at by the next one.
     if (this.lastCount === this.lastFound.length) this.lastFound = grown(this.lastFound, this.lastCount + 1);
     this.lastFound[this.lastCount++] = slot;
@@ -34,55 +35,67 @@ export class KnownRows extends Set<string> {
   override delete(id: string): boolean {
     const had = super.delete(id);
     const slot = had && this.index ? this.index.slotIfAny(id) : undefined;
-    if (slot !== undefined && slot >>> 5 < this.bits.length) this.bits[slot >>> 5]! &= ~(1 << (slot & 31));
+    if (slot !== undefined) this.bits.delete(slot);
     return had;
   }
 
   override clear(): void {
     super.clear();
-    this.bits.fill(0);
+    this.bits.clear();
     this.lastCount = 0;
   }
 
   hasSlot(slot: number): boolean {
-    const word = slot >>> 5;
-    return word < this.bits.length && ((this.bits[word]! >>> (slot & 31)) & 1) === 1;
-  }
-
-  private setBit(slot: number): void {
-    const word = slot >>> 5;
-    if (word >= this.bits.length) {
-      const bits = new Uint32Array(Math.max(word + 1, this.bits.length * 2));
-      bits.set(this.bits);
-      this.bits = bits;
-    }
-    this.bits[word]! |= 1 << (slot & 31);
+    return this.bits.has(slot);
   }
 
   /** Keeps the bitset by `index`'s slots (rebuilt from the ids when the index is new to it). */
   attach(index: NearIndex): void {
     if (this.index === index) return;
     this.index = index;
-    this.bits = new Uint32Array(0);
+    this.bits = new IdBits();
     this.lastFound = new Int32Array(this.size);
     this.lastCount = 0;
     for (const id of this) {
       const slot = index.slot(id);
-      this.setBit(slot);
+      this.bits.add(slot);
       this.lastFound[this.lastCount++] = slot;
     }
   }
 
-  /** Has `share` remove the known rows that `index`'s last look did not find, then remembers what it found. */
-  keepFound(index: NearIndex, share: { leave(id: string): void }): void {
+  /** The rows that the last `keepFound` took out for leaving reach: `leavingCount` slots (reused: read before the next call). */
+  leaving: Int32Array<ArrayBuffer> = new Int32Array(16);
+  leavingCount = 0;
+
+  /** Takes out the known rows that `index`'s last look did not find, into `leaving`, then remembers what it found. */
+  keepFound(index: NearIndex): void {
     const last = this.lastFound;
+    let n = 0;
     for (let i = 0; i < this.lastCount; i++) {
       const slot = last[i]!;
-      if (this.hasSlot(slot) && !index.within(slot)) share.leave(index.ids[slot]!);
+      if (!this.hasSlot(slot) || index.within(slot)) continue;
+      this.deleteAt(index.ids[slot]!, slot);
+      if (n === this.leaving.length) this.leaving = grown(this.leaving, n + 1);
+      this.leaving[n++] = slot;
     }
-    if (this.lastFound.length < index.foundCount) this.lastFound = new Int32Array(index.found.length);
-    this.lastFound.set(index.found.subarray(0, index.foundCount));
-    this.lastCount = index.foundCount;
+    this.leavingCount = n;
+    const { found, foundCount } = index;
+    if (this.lastFound.length < foundCount) this.lastFound = new Int32Array(found.length);
+    // (A loop: a subarray to copy from is an object per member and tick.)
+    const into = this.lastFound;
+    for (let i = 0; i < foundCount; i++) into[i] = found[i]!;
+    this.lastCount = foundCount;
+  }
+
+  /** `add` of a row whose slot in the attached index is known (a radius pass's row entering). */
+  addAt(id: string, slot: number): void {
+    super.add(id);
+    this.bits.add(slot);
+  }
+
+  private deleteAt(id: string, slot: number): void {
+    super.delete(id);
+    this.bits.delete(slot);
   }
 }
 

@@ -2,6 +2,7 @@ import type { RoomView } from '../api.ts';
 import type { StoreRegistry } from '../store/registry.ts';
 import type { StoreChange } from '../store/transaction.ts';
 import { EncodedOnce, push } from './codec.ts';
+import { IdBits } from './id-bits.ts';
 import { PlayerRooms } from './player-rooms.ts';
 import { TickChanges, type SyncOp } from './sync-changes.ts';
 import { encodeOps, KeyDictionary } from './sync-encoding.ts';
@@ -186,7 +187,7 @@ export class Rooms implements RoomSync {
 
   /** Puts a member in a room from scratch: a `$state`, and every row of its tables still to come. */
   private seat(room: Room, member: Member): void {
-    const seat: Seat = { member, since: this.commitSeq, rows: new Map(), taught: new Set() };
+    const seat: Seat = { member, since: this.commitSeq, rows: new Map(), taught: new IdBits() };
     room.seats.set(member.player, seat);
     if (!room.view) return;
     const stores: Record<string, unknown> = {};
@@ -271,7 +272,7 @@ export class Rooms implements RoomSync {
     for (const op of ops) {
       const row = op.path[0];
       if (typeof row !== 'string' || !dict.hiddenStores.has(op.store)) continue;
-      const id = dict.row(op.store, row);
+      const id = op.idsOf === dict && op.path.length === 1 ? op.rowId! : dict.row(op.store, row);
       if (!dict.isHidden(id) || seats[0]!.taught.has(id)) continue;
       out.push([id, row]);
       for (const seat of seats) seat.taught.add(id);

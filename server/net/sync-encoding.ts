@@ -1,4 +1,5 @@
-import type { SyncOp } from './sync-changes.ts';
+import { IdBits } from './id-bits.ts';
+import { syncOp, type SyncOp } from './sync-changes.ts';
 
 // The compact delta (docs/protocol.md, "$delta"): a flat list of tokens.
 // Every string of a path is a small integer from the room's dictionary (the
@@ -26,7 +27,7 @@ export class KeyDictionary {
   private readonly ids = new Map<string, number>();
   readonly keys: string[] = [];
   private told = 0;
-  private readonly hidden = new Set<number>();
+  private readonly hidden = new IdBits();
   private revealed: number[] = [];
   /** Tables whose rows each member sees its own share of. */
   hiddenStores: ReadonlySet<string> = new Set();
@@ -90,6 +91,19 @@ function encodePath(dict: KeyDictionary, store: string, path: ReadonlyArray<stri
     out.push(typeof key === 'number' ? -1 - key : i === 0 ? dict.row(store, key) : dict.id(key));
   }
   return out;
+}
+
+/**
+ * A whole row's op (`[id]`: a row entering or leaving radius views), made once per tick for every
+ * member that gets it, with its store's and row's key ids so that no member looks them up again.
+ * (Never a row field's op: fieldIds would take its missing field id for found.)
+ */
+export function wholeRowOp(store: string, kind: 'set' | 'remove', id: string, value: unknown, dict: KeyDictionary): SyncOp {
+  const op = syncOp(store, kind, [id], value, Infinity);
+  op.idsOf = dict;
+  op.storeId = dict.store(store);
+  op.rowId = dict.row(store, id);
+  return op;
 }
 
 /** Key ids of an op's store, row and field (op.storeId, rowId, fieldId), found once per room and tick however many members get the op. */
@@ -225,7 +239,7 @@ function fieldsText(ops: readonly SyncOp[], width: number): string {
 /** Ops one by one, as [kind, path, value] tokens after `tokens`. */
 function restTokens(ops: readonly SyncOp[], dict: KeyDictionary, tokens: unknown[]): unknown[] {
   for (const op of ops) {
-    tokens.push(OP[op.kind], encodePath(dict, op.store, op.path));
+    tokens.push(OP[op.kind], op.path.length === 1 && op.idsOf === dict ? [op.storeId!, op.rowId!] : encodePath(dict, op.store, op.path));
     if (op.kind !== 'remove') tokens.push(op.value);
   }
   return tokens;

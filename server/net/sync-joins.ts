@@ -46,8 +46,13 @@ export class PieceBudget {
   }
   /** Takes room for `row`; false when the tick's share is spent (one row always fits a fresh budget). */
   take(row: unknown): boolean {
+    return this.left > 0 && this.takeBytes(approxBytes(row, this.left + 1));
+  }
+
+  /** Takes room for a row of `bytes` (approxBytes) measured before. */
+  takeBytes(bytes: number): boolean {
     if (this.left <= 0) return false;
-    this.left -= approxBytes(row, this.left + 1);
+    this.left -= bytes;
     return true;
   }
 }
@@ -64,6 +69,11 @@ export class MemberShare {
   private sight: RowSight | undefined;
 
   constructor(private readonly budget: PieceBudget) {}
+
+  /** Takes room for a row of `bytes` that enters through an op of the caller's (a radius view's, made once per tick). */
+  fits(bytes: number): boolean {
+    return this.budget.takeBytes(bytes);
+  }
 
   at(store: string, sight: RowSight): this {
     this.store = store;

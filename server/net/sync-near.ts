@@ -2,7 +2,8 @@ import type { Table } from '../store/table.ts';
 import type { SyncOp } from './sync-changes.ts';
 import type { PickedPieces, RowPiece } from './sync-frame.ts';
 import { grown, type KnownRows } from './known-rows.ts';
-import type { MemberShare } from './sync-joins.ts';
+import { approxBytes, type MemberShare } from './sync-joins.ts';
+import { wholeRowOp, type KeyDictionary } from './sync-encoding.ts';
 
 // Radius views ({ near: { radius } }) at a thousand players: every member
 // looks at the rows around it every tick, and each of those looks was a
@@ -155,8 +156,15 @@ export class NearTick {
   private readonly changedAt: Uint8Array;
   private readonly wholeAt: Uint8Array;
 
+  /** Each row's op of entering or leaving a member's view, and its size for the budget: made once per tick, whoever gets them. */
+  private readonly enterOps: Array<SyncOp | undefined> = [];
+  private readonly leaveOps: Array<SyncOp | undefined> = [];
+  private readonly sizes: Float64Array;
+
   constructor(
     readonly index: NearIndex,
+    private readonly store: string,
+    private readonly dict: KeyDictionary,
     private readonly table: Table<unknown>,
     private readonly ops: readonly SyncOp[],
     private readonly byRow: Map<string, number[]> | undefined,
@@ -170,6 +178,7 @@ export class NearTick {
     this.pieceAt = new Array<RowPiece | undefined>(slots);
     this.changedAt = new Uint8Array(slots);
     this.wholeAt = new Uint8Array(slots);
+    this.sizes = new Float64Array(slots);
     for (const id of byRow?.keys() ?? []) this.changedAt[index.slot(id)] = 1;
     for (const id of rowLevel?.keys() ?? []) this.wholeAt[index.slot(id)] = 1;
     for (const [id, piece] of pieces ?? []) {
@@ -188,7 +197,11 @@ export class NearTick {
     const { index } = this;
     known.attach(index);
     index.around(viewer, radius);
-    known.keepFound(index, share);
+    known.keepFound(index);
+    for (let i = 0; i < known.leavingCount; i++) {
+      const slot = known.leaving[i]!;
+      share.out.push((this.leaveOps[slot] ??= wholeRowOp(this.store, 'remove', index.ids[slot]!, undefined, this.dict)));
+    }
     const { found, foundCount } = index;
     let entering = 0;
     for (let i = 0; i < foundCount; i++) {
@@ -199,8 +212,11 @@ export class NearTick {
       else if (this.wholeAt[slot] !== 1 && this.changedAt[slot] === 1) this.changes(slot, since, picked, share.out);
     }
     for (let i = 0; i < entering; i++) {
-      const id = index.ids[found[i]!]!;
-      if (!share.enter(id, this.table.get(id))) return false;
+      const slot = found[i]!;
+      const op = (this.enterOps[slot] ??= wholeRowOp(this.store, 'set', index.ids[slot]!, this.table.get(index.ids[slot]!), this.dict));
+      if (!share.fits((this.sizes[slot] ||= approxBytes(op.value)))) return false;
+      known.addAt(index.ids[slot]!, slot);
+      share.out.push(op);
     }
     return true;
   }

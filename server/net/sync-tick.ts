@@ -1,3 +1,4 @@
+import type { IdBits } from './id-bits.ts';
 import type { StoreRegistry } from '../store/registry.ts';
 import { withoutWrites } from '../store/transaction.ts';
 import type { Member } from './rooms.ts';
@@ -38,7 +39,7 @@ export interface Seat {
   since: number;
   rows: Map<string, RowSight>;
   /** Hidden key ids (rows of tables seen per member) this member has been told. */
-  taught: Set<number>;
+  taught: IdBits;
 }
 
 export interface Room {
@@ -255,7 +256,7 @@ export class TickOfRoom {
     if (!index || index.outgrown(this.options.keysBeforeReset ?? NEAR_SLACK, table.size)) this.room.near.set(store, (index = new NearIndex()));
     index.refresh(table, spec.cell);
     this.index();
-    tick = new NearTick(index, table, this.ops, this.byRow.get(store), this.rowLevel.get(store), this.pieces?.rowsOf(store));
+    tick = new NearTick(index, store, this.room.dict, table, this.ops, this.byRow.get(store), this.rowLevel.get(store), this.pieces?.rowsOf(store));
     this.nearTicks.set(store, tick);
     return tick;
   }
