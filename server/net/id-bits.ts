@@ -39,4 +39,15 @@ export class IdBits {
     this.words.fill(0);
     this.size = 0;
   }
+
+  /** The ids, ascending. */
+  *[Symbol.iterator](): IterableIterator<number> {
+    for (let w = 0; w < this.words.length; w++) {
+      for (let word = this.words[w]!; word !== 0; ) {
+        const low = word & -word;
+        yield (w << 5) + 31 - Math.clz32(low);
+        word ^= low;
+      }
+    }
+  }
 }

@@ -1,30 +1,49 @@
 import { IdBits } from './id-bits.ts';
 import type { NearIndex } from './sync-near.ts';
 
+/** What the sync asks of the rows a member's replica holds (a Set of ids, or KnownRows). */
+export interface KnownIds extends Iterable<string> {
+  readonly size: number;
+  has(id: string): boolean;
+  add(id: string): unknown;
+  delete(id: string): boolean;
+}
+
 /**
- * The rows of a table a member's replica holds: a Set of ids, as for any
- * per-member view, with a bitset by slot of one NearIndex kept beside it
- * while the member is seen through a radius. Every change goes through
- * add, delete and clear, so the two never disagree.
+ * The rows of a table a member's replica holds while it is seen through a
+ * radius: a bit per slot of a NearIndex. A radius pass asks and changes it
+ * by slot (a bit, where a Set of ids hashed a string for every row entering
+ * or leaving at every tick); by id it answers like a Set.
  */
-export class KnownRows extends Set<string> {
-  private index: NearIndex | undefined;
+export class KnownRows implements KnownIds {
   private bits = new IdBits();
   /** Slots that may be known: the last look's rows within reach (a superset of the known ones), `lastCount` of them. */
   private lastFound: Int32Array<ArrayBuffer> = new Int32Array(0);
   private lastCount = 0;
+  /** The rows that the last `keepFound` took out for leaving reach: `leavingCount` slots (reused: read before the next call). */
+  leaving: Int32Array<ArrayBuffer> = new Int32Array(16);
+  leavingCount = 0;
 
-  static from(ids: Iterable<string>): KnownRows {
-    const known = new KnownRows();
+  constructor(private index: NearIndex) {}
+
+  static from(ids: Iterable<string>, index: NearIndex): KnownRows {
+    const known = new KnownRows(index);
     for (const id of ids) known.add(id);
     return known;
   }
 
-  override add(id: string): this {
-    super.add(id);
-    if (!this.index) return this;
+  get size(): number {
+    return this.bits.size;
+  }
+
+  has(id: string): boolean {
+    const slot = this.index.slotIfAny(id);
+    return slot !== undefined && this.bits.has(slot);
+  }
+
+  add(id: string): this {
     const slot = this.index.slot(id);
-    if (this.hasSlot(slot)) return this;
+    if (this.bits.has(slot)) return this;
     this.bits.add(slot);
     // A row added outside a radius pass (seen through a filter, before the view switched back) must be looked at by the next one.
     if (this.lastCount === this.lastFound.length) this.lastFound = grown(this.lastFound, this.lastCount + 1);
@@ -32,40 +51,34 @@ export class KnownRows extends Set<string> {
     return this;
   }
 
-  override delete(id: string): boolean {
-    const had = super.delete(id);
-    const slot = had && this.index ? this.index.slotIfAny(id) : undefined;
-    if (slot !== undefined) this.bits.delete(slot);
-    return had;
+  delete(id: string): boolean {
+    const slot = this.index.slotIfAny(id);
+    return slot !== undefined && this.bits.delete(slot);
   }
 
-  override clear(): void {
-    super.clear();
+  clear(): void {
     this.bits.clear();
     this.lastCount = 0;
+  }
+
+  *[Symbol.iterator](): IterableIterator<string> {
+    for (const slot of this.bits) yield this.index.ids[slot]!;
   }
 
   hasSlot(slot: number): boolean {
     return this.bits.has(slot);
   }
 
-  /** Keeps the bitset by `index`'s slots (rebuilt from the ids when the index is new to it). */
+  /** Moves to `index`'s slots (the same ids, found again in a new index). */
   attach(index: NearIndex): void {
     if (this.index === index) return;
+    const ids = [...this];
     this.index = index;
     this.bits = new IdBits();
-    this.lastFound = new Int32Array(this.size);
+    this.lastFound = new Int32Array(ids.length);
     this.lastCount = 0;
-    for (const id of this) {
-      const slot = index.slot(id);
-      this.bits.add(slot);
-      this.lastFound[this.lastCount++] = slot;
-    }
+    for (const id of ids) this.add(id);
   }
-
-  /** The rows that the last `keepFound` took out for leaving reach: `leavingCount` slots (reused: read before the next call). */
-  leaving: Int32Array<ArrayBuffer> = new Int32Array(16);
-  leavingCount = 0;
 
   /** Takes out the known rows that `index`'s last look did not find, into `leaving`, then remembers what it found. */
   keepFound(index: NearIndex): void {
@@ -73,8 +86,8 @@ export class KnownRows extends Set<string> {
     let n = 0;
     for (let i = 0; i < this.lastCount; i++) {
       const slot = last[i]!;
-      if (!this.hasSlot(slot) || index.within(slot)) continue;
-      this.deleteAt(index.ids[slot]!, slot);
+      if (!this.bits.has(slot) || index.within(slot)) continue;
+      this.bits.delete(slot);
       if (n === this.leaving.length) this.leaving = grown(this.leaving, n + 1);
       this.leaving[n++] = slot;
     }
@@ -87,15 +100,9 @@ export class KnownRows extends Set<string> {
     this.lastCount = foundCount;
   }
 
-  /** `add` of a row whose slot in the attached index is known (a radius pass's row entering). */
-  addAt(id: string, slot: number): void {
-    super.add(id);
+  /** `add` of a row the last look found, by its slot. */
+  addAt(slot: number): void {
     this.bits.add(slot);
-  }
-
-  private deleteAt(id: string, slot: number): void {
-    super.delete(id);
-    this.bits.delete(slot);
   }
 }
 

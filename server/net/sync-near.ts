@@ -215,7 +215,7 @@ export class NearTick {
       const slot = found[i]!;
       const op = (this.enterOps[slot] ??= wholeRowOp(this.store, 'set', index.ids[slot]!, this.table.get(index.ids[slot]!), this.dict));
       if (!share.fits((this.sizes[slot] ||= approxBytes(op.value)))) return false;
-      known.addAt(index.ids[slot]!, slot);
+      known.addAt(slot);
       share.out.push(op);
     }
     return true;

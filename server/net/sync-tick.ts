@@ -6,7 +6,7 @@ import type { SyncOp } from './sync-changes.ts';
 import type { KeyDictionary } from './sync-encoding.ts';
 import { PickedPieces, type RowPieces } from './sync-frame.ts';
 import { MemberShare, PieceBudget } from './sync-joins.ts';
-import { KnownRows } from './known-rows.ts';
+import { KnownRows, type KnownIds } from './known-rows.ts';
 import { NearIndex, NearTick } from './sync-near.ts';
 import { asTable, type ParsedView, type RowFilter, type Sight } from './sync-views.ts';
 
@@ -27,7 +27,7 @@ export interface SyncOptions {
 
 /** A member's rows of one table: those its replica holds (null: all of them) and those still to send. */
 export interface RowSight {
-  known: Set<string> | null;
+  known: KnownIds | null;
   pending: string[];
   /** Evaluate every row again (a join, a view change, a tick cut short by the budget). */
   recheck: boolean;
@@ -244,8 +244,9 @@ export class TickOfRoom {
   private sortNear(seat: Seat, store: string, spec: Extract<Sight, { kind: 'near' }>, sight: RowSight, table: ReturnType<typeof asTable>, picked: PickedPieces | undefined, share: MemberShare): void {
     if (!sight.recheck && !this.touched(store)) return;
     // A member seen through a filter before (the view changed) keeps its rows, now with their slots.
-    const known = sight.known instanceof KnownRows ? sight.known : (sight.known = KnownRows.from(sight.known ?? []));
-    sight.recheck = !this.nearTick(store, spec, table).sort(known, table.get(seat.member.player), spec.radius, seat.since, picked, share);
+    const tick = this.nearTick(store, spec, table);
+    const known = sight.known instanceof KnownRows ? sight.known : (sight.known = KnownRows.from(sight.known ?? [], tick.index));
+    sight.recheck = !tick.sort(known, table.get(seat.member.player), spec.radius, seat.since, picked, share);
   }
 
   /** The tick's radius index of `store`, built at the first member that needs it. */

@@ -97,8 +97,7 @@ describe('radius views keep their row slots right', () => {
 describe('KnownRows', () => {
   it('keeps its slots equal to its ids through add, delete, clear and a new index', () => {
     const index = new NearIndex();
-    const known = KnownRows.from(['a', 'b']);
-    known.attach(index);
+    const known = KnownRows.from(['a', 'b'], index);
     const slot = (id: string) => index.slot(id);
     expect([slot('a'), slot('b')].map((s) => known.hasSlot(s))).toEqual([true, true]);
     known.add('c');
@@ -120,8 +119,7 @@ describe('KnownRows', () => {
 
   it('grows its bitset for slots past the first words', () => {
     const index = new NearIndex();
-    const known = new KnownRows();
-    known.attach(index);
+    const known = new KnownRows(index);
     for (let i = 0; i < 200; i++) index.slot(`r${i}`);
     known.add('r199');
     known.add('r31');
