@@ -24,6 +24,8 @@ export interface SyncOp {
   rowId?: number;
   fieldId?: number;
   idsOf?: object;
+  /** Its tokens' bytes in a `$delta`, for an op written into many members' frames (sync-encoding.ts, wholeRowOp). */
+  tokens?: Buffer;
 }
 
 /**
@@ -33,7 +35,7 @@ export interface SyncOp {
  * ran about a quarter slower).
  */
 export function syncOp(store: string, kind: OpKind, path: ReadonlyArray<string | number>, value: unknown, seq: number): SyncOp {
-  return { store, kind, path, value, seq, dead: false, storeId: -1, rowId: -1, fieldId: -1, idsOf: undefined };
+  return { store, kind, path, value, seq, dead: false, storeId: -1, rowId: -1, fieldId: -1, idsOf: undefined, tokens: undefined };
 }
 
 interface Node {

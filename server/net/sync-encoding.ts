@@ -1,4 +1,5 @@
 import { IdBits } from './id-bits.ts';
+import { SyncWriter } from './sync-writer.ts';
 import { syncOp, type SyncOp } from './sync-changes.ts';
 
 // The compact delta (docs/protocol.md, "$delta"): a flat list of tokens.
@@ -93,17 +94,29 @@ function encodePath(dict: KeyDictionary, store: string, path: ReadonlyArray<stri
   return out;
 }
 
+const wholeRowWriter = new SyncWriter();
+
 /**
  * A whole row's op (`[id]`: a row entering or leaving radius views), made once per tick for every
- * member that gets it, with its store's and row's key ids so that no member looks them up again.
- * (Never a row field's op: fieldIds would take its missing field id for found.)
+ * member that gets it: its key ids and its tokens' bytes, so that no member looks them up or
+ * encodes the row again. (Never a row field's op: fieldIds would take its missing field id for found.)
  */
 export function wholeRowOp(store: string, kind: 'set' | 'remove', id: string, value: unknown, dict: KeyDictionary): SyncOp {
   const op = syncOp(store, kind, [id], value, Infinity);
   op.idsOf = dict;
   op.storeId = dict.store(store);
   op.rowId = dict.row(store, id);
+  const w = wholeRowWriter;
+  w.reset();
+  for (const token of opTokens(op)) w.value(token);
+  op.tokens = w.finish();
   return op;
+}
+
+/** The tokens of a whole row's op as wholeRowOp made it: [kind, [store, row], value?]. */
+export function opTokens(op: SyncOp): unknown[] {
+  const path = [op.storeId!, op.rowId!];
+  return op.kind === 'remove' ? [OP.remove, path] : [OP[op.kind], path, op.value];
 }
 
 /** Key ids of an op's store, row and field (op.storeId, rowId, fieldId), found once per room and tick however many members get the op. */

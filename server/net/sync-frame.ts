@@ -1,6 +1,6 @@
 import { EncodedOnce } from './codec.ts';
 import type { SyncOp } from './sync-changes.ts';
-import { blockedBy, encodeOps, fieldIds, groupable, OP, sortedFields, type KeyDictionary } from './sync-encoding.ts';
+import { blockedBy, encodeOps, fieldIds, groupable, OP, opTokens, sortedFields, type KeyDictionary } from './sync-encoding.ts';
 import { SyncWriter } from './sync-writer.ts';
 
 // Each member of a room with a per-member view gets its own `$delta`, but
@@ -56,7 +56,9 @@ export class PickedPieces {
 export interface MemberDelta {
   groups: Piece[][];
   rest: unknown[];
-  /** The ops `rest` encodes (whole rows entering, removals, ...). */
+  /** Ops whose tokens are written once for every member (wholeRowOp's: rows entering and leaving radius views), after `rest`. */
+  shared: SyncOp[];
+  /** The ops `rest` and `shared` encode (whole rows entering, removals, ...). */
   restOps: SyncOp[];
 }
 
@@ -152,10 +154,13 @@ export class RowPieces {
     const rowsByGroup = this.rowsByGroup;
     rowsByGroup.counts.fill(0);
     const rest: SyncOp[] = [];
+    const shared: SyncOp[] = [];
     for (let i = 0; i < (picked?.count ?? 0); i++) mark(picked!.at(i), stamp, rowsByGroup);
     for (const op of ops) {
       const piece = this.byOp.get(op);
       if (piece && piece.firstSeq > since) mark(piece, stamp, rowsByGroup);
+      // (Written after the rest, as forSeat ordered them: a radius pass comes after the tick's changes it picked; other stores' ops commute with them.)
+      else if (op.tokens && op.idsOf === dict) shared.push(op);
       else rest.push(op);
     }
     const groups: Piece[][] = [];
@@ -163,7 +168,7 @@ export class RowPieces {
       const count = rowsByGroup.counts[group]!;
       if (count > 0) groups.push(this.ascending(group, rowsByGroup.rows[group]!, count));
     }
-    return { groups, rest: rest.length > 0 ? encodeOps(rest, dict) : [], restOps: rest };
+    return { groups, rest: rest.length > 0 ? encodeOps(rest, dict) : [], shared, restOps: shared.length > 0 ? [...rest, ...shared] : rest };
   }
 
   /** A bit per row key id, all clear between calls of `ascending`. */
@@ -222,9 +227,10 @@ export class RowPieces {
 
   /** The `$delta` of one member's share, its MessagePack bytes written from the pieces. */
   frame(room: string, added: readonly unknown[], share: MemberDelta): EncodedOnce | undefined {
-    const { groups, rest } = share;
-    if (groups.length === 0 && rest.length === 0 && added.length === 0) return undefined;
+    const { groups, rest, shared } = share;
+    if (groups.length === 0 && rest.length === 0 && shared.length === 0 && added.length === 0) return undefined;
     let tokens = 2 + rest.length;
+    for (const op of shared) tokens += op.kind === 'remove' ? 2 : 3;
     for (const list of groups) tokens += 4 + list.length * (1 + list[0]!.fields.length);
     const w = this.writer;
     w.reset();
@@ -244,7 +250,8 @@ export class RowPieces {
       w.rowRun(list, this.bytes);
     }
     for (const token of rest) this.value(w, token);
-    return EncodedOnce.prebuilt('$delta', w.finish(), () => ['$delta', 0, [room, added, ...tokensOf(groups), ...rest]]);
+    for (const op of shared) w.bytes(op.tokens!, 0, op.tokens!.length);
+    return EncodedOnce.prebuilt('$delta', w.finish(), () => ['$delta', 0, [room, added, ...tokensOf(groups), ...rest, ...shared.flatMap(opTokens)]]);
   }
 }
 
