@@ -1,5 +1,6 @@
+import { types } from 'node:util';
 import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
-import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
+import { rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { CallStatsBook, metricsEnabled } from '../metrics/call-stats.ts';
 import { ErrorThrottle, leftOutNote } from './error-throttle.ts';
@@ -157,22 +158,53 @@ function locationOf(err: unknown): SourceLocation | undefined {
   return location ?? undefined;
 }
 
-/** Counts an error and remembers it; its time and location are worked out when read. */
+/** What a thrown value is to the dispatcher, worked out once per failure and without throwing. */
+export interface Thrown {
+  /** The engine's coded error, when the value is one (a fail() from logic, a store's refusal); else a crash. */
+  coded?: RebindError;
+  /** A GameError: logic's own refusal, passed on quietly. */
+  game: boolean;
+}
+
+const CODED_FIELDS = ['code', 'message'] as const;
+
+/**
+ * Reads a thrown value as the dispatcher needs it. Logic may throw anything, and `instanceof` or a property read
+ * runs logic's code on a Proxy (its traps) or a revoked one (a TypeError), or on a getter: had that thrown here, the
+ * call's counters and its log line would be skipped and the caller would get the server's own TypeError. So a
+ * Proxy is never a coded error, the prototype walk is guarded, and a coded error's code and message must be its own
+ * plain strings (not getters): anything else is a crash, reported through thrown.ts.
+ */
+export function readThrown(err: unknown): Thrown {
+  if (typeof err !== 'object' || err === null || types.isProxy(err)) return { game: false };
+  try {
+    if (!(err instanceof RebindError)) return { game: false };
+    for (const field of CODED_FIELDS) {
+      const own = Object.getOwnPropertyDescriptor(err, field);
+      if (!own || !('value' in own) || typeof own.value !== 'string') return { game: false };
+    }
+    return { coded: err, game: err instanceof GameError };
+  } catch {
+    return { game: false };
+  }
+}
+
 /**
  * A fleet's redirect (the room or the player is on another node, or is being placed): the call is run again, here
  * or on that node, and counts there. Not a failure of the handler: a patch's verification must not see one.
  */
-function isRedirect(err: unknown): boolean {
+function isRedirect(thrown: Thrown): boolean {
   // The host's own (a fail('ROOM_ELSEWHERE') from logic is logic's error like any other).
-  return isRebindError(err) && !(err instanceof GameError) && (err.code === 'ROOM_ELSEWHERE' || err.code === 'PLAYER_ELSEWHERE');
+  return !thrown.game && (thrown.coded?.code === 'ROOM_ELSEWHERE' || thrown.coded?.code === 'PLAYER_ELSEWHERE');
 }
 
-function countError(stats: HandlerStats, err: unknown): void {
+/** Counts an error and remembers it; its time and location are worked out when read. */
+function countError(stats: HandlerStats, err: unknown, thrown: Thrown): void {
   stats.errors++;
   const when = wallNow();
   stats.lastError = {
-    code: isRebindError(err) ? err.code : 'HANDLER_ERROR',
-    message: err instanceof Error ? err.message : String(err),
+    code: thrown.coded?.code ?? 'HANDLER_ERROR',
+    message: thrownMessage(err),
     get at() {
       return new Date(when).toISOString();
     },
@@ -250,17 +282,19 @@ export class Dispatcher {
     try {
       result = transact(() => binding.fn(ctx, payload));
     } catch (err) {
-      if (isRedirect(err)) {
+      const thrown = readThrown(err);
+      if (isRedirect(thrown)) {
         stats.calls--;
         throw err;
       }
-      countError(stats, err);
+      countError(stats, err, thrown);
       perVersion?.record(monoNow() - started, true);
-      throw this.handlerError(name, err, binding.module, player);
+      throw this.handlerError(name, err, thrown, binding.module, player);
     } finally {
       if (run !== 0) runEnded(run, name);
     }
-    if (result instanceof Promise) {
+    // isPromise, not instanceof: a Proxy's getPrototypeOf trap would run (and throw) here, after the call counted.
+    if (types.isPromise(result)) {
       // Counted as in flight until it answers: a call that never does still counts (verify.ts, /metrics).
       const call = perVersion?.begin(started) ?? 0;
       return result.then(
@@ -269,14 +303,15 @@ export class Dispatcher {
           return value;
         },
         (err: unknown) => {
-          if (isRedirect(err)) {
+          const thrown = readThrown(err);
+          if (isRedirect(thrown)) {
             stats.calls--;
             perVersion?.withdraw(call);
             throw err;
           }
-          countError(stats, err);
+          countError(stats, err, thrown);
           perVersion?.settle(call, monoNow() - started, true);
-          throw this.handlerError(name, err, binding.module, player);
+          throw this.handlerError(name, err, thrown, binding.module, player);
         },
       );
     }
@@ -311,13 +346,13 @@ export class Dispatcher {
     try {
       result = transact(() => fn(ctx, ...args));
     } catch (err) {
-      countError(stats, err);
+      countError(stats, err, readThrown(err));
       perVersion.record(monoNow() - started, true);
       throw err;
     } finally {
       if (run !== 0) runEnded(run, name);
     }
-    if (result instanceof Promise) {
+    if (types.isPromise(result)) {
       const call = perVersion.begin(started);
       return result.then(
         (value) => {
@@ -325,7 +360,7 @@ export class Dispatcher {
           return value;
         },
         (err: unknown) => {
-          countError(stats, err);
+          countError(stats, err, readThrown(err));
           perVersion.settle(call, monoNow() - started, true);
           throw err;
         },
@@ -341,20 +376,21 @@ export class Dispatcher {
    * logged; a crash becomes HANDLER_ERROR, its stack logged. Each error is
    * logged once, however many ctx.call levels it crosses.
    */
-  private handlerError(name: string, err: unknown, version: ModuleVersion, player: string | null): RebindError {
-    if (err instanceof GameError) return err;
-    if (isRebindError(err) && logged.has(err)) return err; // logged where it was first raised
+  private handlerError(name: string, err: unknown, thrown: Thrown, version: ModuleVersion, player: string | null): RebindError {
+    const { coded } = thrown;
+    if (coded && thrown.game) return coded;
+    if (coded && logged.has(coded)) return coded; // logged where it was first raised
     // Fields a log search can use: which handler, which version of its code, whose call, and where in logic/.
     const location = locationOf(err);
     const fields = { handler: name, module: version.module, version: version.version, hash: version.hash.slice(0, 8), player, ...(location ? { location: `${location.file}:${location.line}:${location.column}` } : {}) };
     // One line per kind of failure per 5 s (error-throttle.ts): a handler failing on every call must not flood the log.
-    const code = isRebindError(err) ? err.code : 'HANDLER_ERROR';
+    const code = coded?.code ?? 'HANDLER_ERROR';
     const admitted = this.errorThrottle.admit(`${name}@${version.version}:${fields.location ?? ''}:${code}`);
     const more = leftOutNote(admitted.leftOut);
-    if (isRebindError(err)) {
-      if (admitted.log) this.log.event('warn', `${name} failed: ${err.code}: ${err.message}${more}`, { ...fields, code, leftOut: admitted.leftOut });
-      logged.add(err);
-      return err;
+    if (coded) {
+      if (admitted.log) this.log.event('warn', `${name} failed: ${coded.code}: ${coded.message}${more}`, { ...fields, code, leftOut: admitted.leftOut });
+      logged.add(coded);
+      return coded;
     }
     const message = thrownMessage(err);
     if (admitted.log) {
