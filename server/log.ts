@@ -1,6 +1,6 @@
-import { inspect, styleText } from 'node:util';
+import { styleText } from 'node:util';
 import pino from 'pino';
-import { describeThrown, loggableError, thrownMessage } from './thrown.ts';
+import { cut, describeValue, isThrownError, LOG_LIMITS, loggableError, plainData, type LoggedError } from './thrown.ts';
 import type { Logger } from './api.ts';
 
 // The one logger factory, on pino: JSON lines (one object per event, with
@@ -82,35 +82,30 @@ function rootLogger(): pino.Logger {
   // DEBUG is debug; a level that is none of them is said once, not silently taken as info.
   const wanted = given.trim().toLowerCase();
   const known = LEVELS.has(wanted);
-  root = pino({ level: known ? wanted : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination(stream));
+  // `err` is plain data thrown.ts built: pino's own serializer would read it again (and tag it with a symbol).
+  root = pino({ level: known ? wanted : 'info', serializers: { err: (err: unknown) => err }, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination(stream));
   if (!known) root.warn({ scope: 'log' }, `REBIND_LOG=${JSON.stringify(given)} is not a level (${[...LEVELS].join(', ')}); logging at info`);
   return root;
 }
 
 function write(level: Level, scope: string, message: string, rest: unknown[], fields?: LogFields): void {
-  const logger = rootLogger();
-  if (!logger.isLevelEnabled(level)) return;
-  let err: Error | undefined;
-  let text = message;
+  // A log call never throws, whatever it is given: it runs inside the uncaughtException handler too.
   try {
+    const logger = rootLogger();
+    if (!logger.isLevelEnabled(level)) return;
+    // pino is given only what thrown.ts built: its serializers never see a value of logic's.
+    let err: LoggedError | undefined;
+    let text = cut(String(message), LOG_LIMITS.message);
     for (const r of rest) {
-      // Read through thrown.ts: an error logic made may throw when its stack or message is read.
-      if (r instanceof Error && !err) err = loggableError(r);
-      // inspect, not JSON.stringify: logic may log anything, cycles and bigints included.
-      else text += ' ' + (r instanceof Error ? describeThrown(r) : typeof r === 'string' ? r : (tryInspect(r) ?? thrownMessage(r)));
+      if (!err && isThrownError(r)) err = loggableError(r);
+      else text += ' ' + describeValue(r);
     }
+    const event: LogFields = { scope };
+    for (const [key, value] of Object.entries(fields ?? {})) event[key] = plainData(value);
+    if (err) event.err = err;
+    logger[level](event, cut(text, LOG_LIMITS.stack));
   } catch {
-    // (A proxy whose every trap throws: `instanceof` itself throws.) A log call must never throw.
-    text += ' (and a value that cannot be read)';
-  }
-  logger[level]({ scope, ...fields, ...(err ? { err } : {}) }, text);
-}
-
-function tryInspect(value: unknown): string | undefined {
-  try {
-    return inspect(value, { depth: 4, breakLength: Infinity });
-  } catch {
-    return undefined;
+    // Nothing left to tell it with.
   }
 }
 

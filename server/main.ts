@@ -8,8 +8,7 @@ import { createLogger } from './log.ts';
 import { DEFAULT_LIMITS } from './net/limits.ts';
 import { parseVerifyWindow } from './patch/verify-window.ts';
 import { GameServer } from './server.ts';
-import { thrownMessage } from './thrown.ts';
-import { whoThrew } from './uncaught.ts';
+import { throwPlace, whoThrew, type Thrower } from './uncaught.ts';
 import { ErrorThrottle, leftOutNote } from './patch/error-throttle.ts';
 
 // `npm start`: the game server. Every flag has an environment variable too.
@@ -174,24 +173,38 @@ if (!existsSync(path.join(root, 'logic'))) {
 }
 
 process.on('unhandledRejection', (reason) => log.error('unhandled rejection (kept running)', reason));
-// A throw nothing caught (uncaught.ts): logic's, or from outside the server's code, is logged and the
-// server goes on; one in the server's own code stops it as SIGTERM would (clients told, a final
-// snapshot of what committed), with exit code 1. Set before the server starts: a callback an init
-// queued may throw while it is still starting. Nothing here may throw (thrown.ts): Node would end the
-// process at once.
+// Frames enough that logic's frame under the server's own (a store's checks, recursing into a
+// nested row) is still on the stack, where it says whose throw it was (uncaught.ts). Node's 10 cut it
+// off. Errors are rare, and a deeper stack costs only when one is made.
+Error.stackTraceLimit = Math.max(Error.stackTraceLimit, 50);
+// A throw nothing caught (uncaught.ts): logic's, a refusal the server made for logic's call, or one
+// from outside the server's code is logged and the server goes on; any other in the server's own
+// code stops it as SIGTERM would (clients told, a final snapshot of what committed), with exit code
+// 1. Set before the server starts: a callback an init queued may throw while it is still starting.
+// Nothing here may throw (the logger never does): Node would end the process at once.
 let stopOnServerFault: (() => void) | undefined;
-// One line per kind per 5 s: a callback that throws at every turn must not flood the log.
+let stopping = false;
+/** A fault in the server's own code, even one during a stop already under way: the exit code is 1. */
+let serverFaulted = false;
+// One line per place per 5 s: a callback that throws at every turn must not flood the log.
 const uncaughtThrottle = new ErrorThrottle();
 process.on('uncaughtException', (err, origin) => {
-  const thrower = whoThrew(err);
+  let thrower: Thrower;
+  try {
+    thrower = whoThrew(err);
+  } catch {
+    thrower = { from: 'elsewhere' };
+  }
   if (thrower.from !== 'server') {
-    const admitted = uncaughtThrottle.admit(thrower.from === 'logic' ? formatLocation(thrower.at) : thrownMessage(err));
+    const admitted = uncaughtThrottle.admit(throwPlace(err, thrower));
     if (!admitted.log) return;
     const more = leftOutNote(admitted.leftOut);
     if (thrower.from === 'logic') return log.error(`an uncaught exception in logic at ${formatLocation(thrower.at)} (kept running)${more}`, err);
+    if (thrower.from === 'refusal') return log.error(`an uncaught ${thrower.code} refusal made for logic's call, which logic let through a callback (kept running)${more}`, err);
     return log.error(`an uncaught exception outside the server's code, from a package or a callback of logic's (kept running)${more}`, err);
   }
-  log.error(`an uncaught exception in the server (${origin}): stopping`, err);
+  serverFaulted = true;
+  log.error(`an uncaught exception in the server (${origin}): stopping${stopping ? ' (already stopping; the exit code will be 1)' : ''}`, err);
   if (stopOnServerFault) stopOnServerFault();
   else process.exit(1);
 });
@@ -219,7 +232,6 @@ try {
   process.exit(1);
 }
 
-let stopping = false;
 /** `code`: the exit code when the stop itself goes well (a failed final snapshot makes it 1 anyway). */
 async function shutdown(signal: string, code = 0): Promise<void> {
   if (stopping) return;
@@ -232,7 +244,8 @@ async function shutdown(signal: string, code = 0): Promise<void> {
     process.exit(1);
   }
   // A final snapshot that failed was logged; the journal was kept, and a non-zero code tells the supervisor.
-  process.exit(server.persistence?.closedCleanly === false ? 1 : code);
+  // So was a fault in the server's own code, also one during this stop (the stop went on).
+  process.exit(server.persistence?.closedCleanly === false || serverFaulted ? 1 : code);
 }
 // A copy of a live node's data folder (its node id is that node's), or credentials Redis refused: stop (exit 1) rather than serve half a node.
 const refused = (why: string) => {

@@ -7,6 +7,8 @@
 const WINDOW_MS = 5000;
 /** Kinds remembered at once; the oldest is forgotten first (it will be logged again if it comes back). */
 const MAX_KINDS = 1000;
+/** The longest kind kept as a key: a kind is a place, but one made of a message must not keep megabytes. */
+const MAX_KIND_LENGTH = 512;
 
 export class ErrorThrottle {
   private readonly kinds = new Map<string, { loggedAt: number; leftOut: number }>();
@@ -14,7 +16,8 @@ export class ErrorThrottle {
   constructor(private readonly windowMs = WINDOW_MS) {}
 
   /** Whether to log this failure now, and how many of its kind were left out since the last line. */
-  admit(kind: string, now = performance.now()): { log: boolean; leftOut: number } {
+  admit(whole: string, now = performance.now()): { log: boolean; leftOut: number } {
+    const kind = whole.length > MAX_KIND_LENGTH ? whole.slice(0, MAX_KIND_LENGTH) : whole;
     const seen = this.kinds.get(kind);
     if (seen && now - seen.loggedAt < this.windowMs) {
       seen.leftOut++;
