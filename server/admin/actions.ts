@@ -5,6 +5,8 @@ import type { GameServer } from '../server.ts';
 import type { AdminAction } from './admin.ts';
 import { fleetStatus } from '../fleet/patch-status.ts';
 import { fleetPatch } from './fleet-patch.ts';
+import { readThrown } from '../patch/dispatch.ts';
+import { thrownMessage } from '../thrown.ts';
 
 // What the CLI and the dashboard can do. Every action goes through the same
 // host API that the tests drive.
@@ -43,6 +45,26 @@ function readState(server: GameServer, store: unknown, path: unknown): unknown {
   }
   if (value === undefined) throw rebindError('UNKNOWN_PATH', `${store} has nothing at ${String(path)}`, { details: { store, path } });
   return value;
+}
+
+/**
+ * What a handler answered, awaited. The dispatcher turns every failure of the handler into a coded error; anything
+ * else was thrown by reading the result itself (awaiting it reads its `then`: a Proxy's trap, a getter), which is
+ * the handler's result failing, not the request.
+ */
+async function settled(handler: string, result: unknown): Promise<unknown> {
+  try {
+    return await result;
+  } catch (err) {
+    if (readThrown(err).coded) throw err;
+    throw rebindError('HANDLER_ERROR', `the result of ${handler} could not be read: ${thrownMessage(err)}`);
+  }
+}
+
+/** The result as the reply carries it: nothing is null; a symbol or a function, which JSON would leave out (the CLI printed "undefined"), is HANDLER_ERROR. */
+function carried(handler: string, value: unknown): unknown {
+  if (typeof value === 'symbol' || typeof value === 'function') throw rebindError('HANDLER_ERROR', `${handler} returned a ${typeof value}, which the reply cannot carry (JSON has none)`);
+  return value ?? null;
 }
 
 export function adminActions(server: GameServer): Record<string, AdminAction> {
@@ -88,7 +110,7 @@ export function adminActions(server: GameServer): Record<string, AdminAction> {
       if (typeof handler !== 'string') throw rebindError('BAD_REQUEST', 'call needs a handler name');
       // Without --as, a client handler that reads ctx.player is refused with NEEDS_PLAYER (the dispatcher's rule).
       const player = typeof args.player === 'string' ? args.player : null;
-      return durably(async () => ({ result: (await host.call(handler, args.payload ?? null, { origin: 'admin', player })) ?? null }));
+      return durably(async () => ({ result: carried(handler, await settled(handler, host.call(handler, args.payload ?? null, { origin: 'admin', player }))) }));
     },
     drop: (args) => {
       if (typeof args.player !== 'string') throw rebindError('BAD_REQUEST', 'drop needs a player id');

@@ -2,7 +2,7 @@ import { PATCH_PUSH } from './protocol.ts';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
-import { isRebindError, rebindError } from '../errors.ts';
+import { rebindError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { DEFAULT_GUARD, guardedServer, listen, type GuardOptions } from '../net/guard.ts';
 import type { PatchRecord } from '../patch/history.ts';
@@ -13,6 +13,8 @@ import { trimForAudit } from './audit-trim.ts';
 import { answerBadRequest, neverThrows, refuseSocket, requestUrl } from '../net/http-safety.ts';
 import { hostSetTimeout } from '../host-globals.ts';
 import { describeThrown, thrownMessage } from '../thrown.ts';
+import { readThrown } from '../patch/dispatch.ts';
+import { errorBody, jsonOnce, parsedIfSmall } from './result-json.ts';
 
 // The operators' channel: a WebSocket listener of its own, on loopback by
 // default, that accepts only connections presenting the admin token (header
@@ -207,25 +209,29 @@ export class AdminServer {
       if (!action) throw rebindError('UNKNOWN_ACTION', `no admin action "${name}" (known: ${Object.keys(this.options.actions).join(', ')})`);
       const origin = claimedName(args.origin);
       const by = `${origin}@${address}`;
-      let result: unknown;
+      // The result is read once, into its JSON text (result-json.ts); the reply and the audit line are made from that.
+      let encoded: string;
       try {
-        const applied = (r: unknown) => this.record({ action: name, origin, address, args, ok: (r as PatchRecord | null)?.ok !== false, result: { applied: summarize(r) } });
-        // Checked before the audit log or the reply reads it: both would throw on it.
-        result = encodable(await action(args, by, applied));
+        const applied = (r: unknown) => this.record({ action: name, origin, address, args, ok: (r as PatchRecord | null)?.ok !== false, result: { applied: summarize(jsonOnce(r, 'the patch record')) } });
+        encoded = jsonOnce(await action(args, by, applied), 'the reply');
       } catch (err) {
-        this.record({ action: name, origin, address, args, ok: false, result: isRebindError(err) ? err.toJSON() : thrownMessage(err) });
+        // Audited however it failed, also after it took effect (a call that wrote, then returned what JSON cannot carry).
+        const { coded } = readThrown(err);
+        this.record({ action: name, origin, address, args, ok: false, result: coded ? errorBody(coded) : thrownMessage(err) });
         throw err;
       }
+      const result = parsedIfSmall(encoded) as { ok?: unknown; verification?: { outcome?: string } } | null | undefined;
       // A windowed patch that its verification rolled back (or could not) did not end well: its closing line says so.
-      const outcome = (result as { verification?: { outcome?: string } } | null)?.verification?.outcome;
-      const failedPatch = (result as PatchRecord | null)?.ok === false || outcome === 'rolled-back' || outcome === 'failed-to-roll-back';
+      const outcome = result?.verification?.outcome;
+      const failedPatch = result?.ok === false || outcome === 'rolled-back' || outcome === 'failed-to-roll-back';
       const polled = this.options.readOnly?.has(name) && readsLogged.has(name);
-      if (!polled || failedPatch) this.record({ action: name, origin, address, args, ok: !failedPatch, result: summarize(result) });
+      if (!polled || failedPatch) this.record({ action: name, origin, address, args, ok: !failedPatch, result: summarize(encoded, result) });
       if (this.options.readOnly?.has(name)) readsLogged.add(name);
-      if (seq !== 0) ws.send(JSON.stringify([seq, 0, result ?? null]));
+      if (seq !== 0) ws.send(`[${JSON.stringify(seq)},0,${encoded}]`);
     } catch (err) {
-      const e = isRebindError(err) ? err : rebindError('BAD_REQUEST', thrownMessage(err));
-      if (seq !== 0 || e.code === 'BAD_FRAME') ws.send(JSON.stringify([seq, 1, e.toJSON()]));
+      const { coded } = readThrown(err);
+      const body = coded ? errorBody(coded) : { code: 'BAD_REQUEST', message: thrownMessage(err) };
+      if (seq !== 0 || body.code === 'BAD_FRAME') ws.send(JSON.stringify([seq, 1, body]));
     }
   }
 
@@ -236,8 +242,8 @@ export class AdminServer {
   }
 }
 
-/** What the audit log keeps of a result: enough to know what happened, not a dump of state. */
-function summarize(result: unknown): unknown {
+/** What the audit log keeps of a result (its JSON text, and that text parsed back when small): enough to know what happened, not a dump of state. */
+function summarize(text: string, result: unknown = parsedIfSmall(text)): unknown {
   if (result && typeof result === 'object' && 'modules' in result && 'ok' in result) {
     const r = result as PatchRecord;
     const v = (result as { verification?: { outcome: string; reason?: string } }).verification;
@@ -250,16 +256,5 @@ function summarize(result: unknown): unknown {
       ...(v ? { verification: { outcome: v.outcome, ...(v.reason ? { reason: v.reason } : {}) } } : {}),
     };
   }
-  const text = JSON.stringify(result);
-  return text && text.length > 500 ? `${text.slice(0, 500)}...` : result;
-}
-
-/** A result the reply (JSON) can carry; else HANDLER_ERROR, as on the game port (a getter that throws, a cycle, a bigint). */
-function encodable(result: unknown): unknown {
-  try {
-    JSON.stringify(result);
-  } catch (err) {
-    throw rebindError('HANDLER_ERROR', `the reply could not be encoded: ${thrownMessage(err)}`);
-  }
-  return result;
+  return text.length > 500 ? `${text.slice(0, 500)}...` : result;
 }
