@@ -20,8 +20,6 @@ interface Piece {
   /** Its values' bytes in RowPieces.bytes. */
   start: number;
   end: number;
-  /** The last member it was taken for (a row's several ops give one piece). */
-  stamp: number;
   /** The commit of its earliest op: a member seated after it was not sent all of them (take). */
   firstSeq: number;
 }
@@ -31,30 +29,81 @@ interface Piece {
 export type RowPiece = Piece;
 
 /**
- * The pieces chosen for one member, in a list that the tick's members share
- * (a list per member was most of the sync's garbage at a thousand members):
- * `take` reads them before the next member's are chosen.
+ * The pieces chosen for one member: a bit per row in each row group, so a
+ * row picked twice (its piece by row and by op) is one bit, and its frame
+ * reads the rows in order from the bits, with no list to sort. One for the
+ * tick's members (a list per member was most of the sync's garbage at a
+ * thousand members): `take` reads and clears it before the next member's.
  */
 export class PickedPieces {
-  private readonly list: Piece[] = [];
+  private readonly bits: Uint32Array[] = [];
+  /** Rows picked in each group. */
+  private readonly counts: number[] = [];
+  /** Rows picked in all groups. */
   count = 0;
 
   add(piece: Piece): void {
-    this.list[this.count++] = piece;
+    const { group, row } = piece;
+    const word = row >>> 5;
+    let bits = this.bits[group];
+    if (!bits || word >= bits.length) bits = this.grow(group, word + 1);
+    const bit = 1 << (row & 31);
+    if ((bits[word]! & bit) !== 0) return;
+    bits[word]! |= bit;
+    this.counts[group] = (this.counts[group] ?? 0) + 1;
+    this.count++;
   }
 
-  at(i: number): Piece {
-    return this.list[i]!;
+  private grow(group: number, words: number): Uint32Array {
+    const old = this.bits[group];
+    const bits = new Uint32Array(Math.max(words, (old?.length ?? 0) * 2, 32));
+    if (old) bits.set(old);
+    return (this.bits[group] = bits);
+  }
+
+  groups(): number {
+    return this.counts.length;
+  }
+
+  /** Rows picked in `group`. */
+  countOf(group: number): number {
+    return this.counts[group] ?? 0;
+  }
+
+  /** The bits of `group` (row key ids), which the reader clears as it goes (takeGroup). */
+  bitsOf(group: number): Uint32Array {
+    return this.bits[group]!;
+  }
+
+  /** Marks `group` read: its bits were cleared by the reader. */
+  tookGroup(group: number): void {
+    this.count -= this.counts[group]!;
+    this.counts[group] = 0;
   }
 
   clear(): this {
+    for (let group = 0; group < this.counts.length; group++) if (this.counts[group]) this.bits[group]!.fill(0);
+    this.counts.fill(0);
     this.count = 0;
     return this;
   }
 }
 
+/** One row group of a member's frame: its rows, ascending, in `rows[from, to)` (for the JSON form). */
+interface GroupRun {
+  group: number;
+  from: number;
+  to: number;
+}
+
 export interface MemberDelta {
-  groups: Piece[][];
+  /** Its row groups, already written in the tick's `body` at [bodyStart, bodyEnd): `groupTokens` tokens. */
+  bodyStart: number;
+  bodyEnd: number;
+  groupTokens: number;
+  /** Which rows of which groups those are (the JSON form is built from them). */
+  runs: GroupRun[];
+  rows: Int32Array;
   rest: unknown[];
   /** Ops whose tokens are written once for every member (wholeRowOp's: rows entering and leaving radius views), after `rest`. */
   shared: SyncOp[];
@@ -67,13 +116,19 @@ export class RowPieces {
   /** Pieces by store name and row id. */
   private readonly byRow = new Map<string, Map<string, Piece>>();
   private bytes: Buffer = Buffer.alloc(0);
-  private stamp = 0;
   private readonly writer = new SyncWriter();
   /** Each group's pieces by row key id. */
   private readonly groupRows: Piece[][] = [];
+  /** Each group's pieces' bytes in `bytes` by row key id: [start, end) (typed arrays, read for every row of every member's frame). */
+  private readonly groupSpans: Int32Array[] = [];
+  /** Each group's store and fields (its pieces'). */
+  private readonly groupHeads: Array<{ store: number; fields: number[] }> = [];
+  /** The row groups of the members' frames, written as each member is taken (frames are written once all are, see frame). */
+  private readonly body = new SyncWriter();
+  /** Picks of a member taken by its ops alone. */
+  private readonly byOps = new PickedPieces();
 
   private built = false;
-  private rowsByGroup: GroupRows = { rows: [], counts: new Uint32Array(0) };
 
   /** The tick's row field writes that any member may get as a row group, encoded once (at the first member that needs them). */
   constructor(
@@ -118,10 +173,11 @@ export class RowPieces {
       if (group === undefined) {
         groupIds.set(name, (group = this.groupRows.length));
         this.groupRows.push([]);
+        this.groupHeads.push({ store: entry.store, fields });
       }
       let firstSeq = Infinity;
       for (const op of entry.ops) firstSeq = Math.min(firstSeq, op.seq);
-      const piece: Piece = { store: entry.store, row: entry.row, fields, values, group, start, end: w.length, stamp: 0, firstSeq };
+      const piece: Piece = { store: entry.store, row: entry.row, fields, values, group, start, end: w.length, firstSeq };
       this.groupRows[group]![entry.row] = piece;
       for (const op of entry.ops) this.byOp.set(op, piece);
       const op = entry.ops[0]!;
@@ -131,7 +187,11 @@ export class RowPieces {
       rowsOf.set(op.path[0] as string, piece);
     }
     this.bytes = w.finish();
-    this.rowsByGroup = { rows: [], counts: new Uint32Array(this.groupRows.length) };
+    for (const pieces of this.groupRows) {
+      const spans = new Int32Array(2 * pieces.length);
+      for (const piece of pieces) if (piece) (spans[2 * piece.row] = piece.start), (spans[2 * piece.row + 1] = piece.end);
+      this.groupSpans.push(spans);
+    }
   }
 
   /** The pieces of a store's rows, by row id. */
@@ -142,70 +202,43 @@ export class RowPieces {
 
   /**
    * A member's share: its ops' pieces and `picked` (pieces chosen by row) by row group, rows
-   * ascending; the rest encoded as tokens. `since`: the commit the member was seated at. A piece
-   * holds every field its row was set to this tick, so a member seated after some of them gets its
-   * own ops of that row instead: the piece would send a field's value from before its snapshot and
-   * undo what the snapshot had (an item pushed to that field before the seat).
+   * ascending, written now into the tick's body; the rest encoded as tokens. `since`: the commit the
+   * member was seated at. A piece holds every field its row was set to this tick, so a member seated
+   * after some of them gets its own ops of that row instead: the piece would send a field's value
+   * from before its snapshot and undo what the snapshot had (an item pushed to that field before the seat).
    */
   take(ops: readonly SyncOp[], dict: KeyDictionary, picked?: PickedPieces, since = -Infinity): MemberDelta {
     this.build();
-    const stamp = ++this.stamp;
-    // Each group's rows for this member, in arrays the tick's members share (one member's share is sorted before the next is taken).
-    const rowsByGroup = this.rowsByGroup;
-    rowsByGroup.counts.fill(0);
+    const chosen = picked ?? this.byOps.clear();
     const rest: SyncOp[] = [];
     const shared: SyncOp[] = [];
-    for (let i = 0; i < (picked?.count ?? 0); i++) mark(picked!.at(i), stamp, rowsByGroup);
     for (const op of ops) {
       const piece = this.byOp.get(op);
-      if (piece && piece.firstSeq > since) mark(piece, stamp, rowsByGroup);
+      if (piece && piece.firstSeq > since) chosen.add(piece);
       // (Written after the rest, as forSeat ordered them: a radius pass comes after the tick's changes it picked; other stores' ops commute with them.)
       else if (op.tokens && op.idsOf === dict) shared.push(op);
       else rest.push(op);
     }
-    const groups: Piece[][] = [];
-    for (let group = 0; group < rowsByGroup.counts.length; group++) {
-      const count = rowsByGroup.counts[group]!;
-      if (count > 0) groups.push(this.ascending(group, rowsByGroup.rows[group]!, count));
+    const { body } = this;
+    const bodyStart = body.length;
+    const rows = new Int32Array(chosen.count);
+    const runs: GroupRun[] = [];
+    let groupTokens = 0;
+    for (let group = 0; group < chosen.groups(); group++) {
+      const count = chosen.countOf(group);
+      if (count === 0) continue;
+      const { store, fields } = this.groupHeads[group]!;
+      body.number(OP.rows);
+      body.number(store);
+      body.value(fields);
+      body.number(count);
+      const from = runs.length > 0 ? runs[runs.length - 1]!.to : 0;
+      body.rowsByBits(chosen.bitsOf(group), this.groupSpans[group]!, this.bytes, rows, from);
+      chosen.tookGroup(group);
+      runs.push({ group, from, to: from + count });
+      groupTokens += 4 + count * (1 + fields.length);
     }
-    return { groups, rest: rest.length > 0 ? encodeOps(rest, dict) : [], shared, restOps: shared.length > 0 ? [...rest, ...shared] : rest };
-  }
-
-  /** A bit per row key id, all clear between calls of `ascending`. */
-  private bits = new Uint32Array(0);
-
-  /**
-   * The pieces of a group's `rows` (distinct), rows ascending. Many rows of
-   * a small room's keys are put in order by a bit per key; a few rows of a
-   * large room's keys by a typed array's native sort. A comparator per pair
-   * cost more than the rest of a member's frame.
-   */
-  private ascending(group: number, rows: readonly number[], count: number): Piece[] {
-    const at = this.groupRows[group]!;
-    const list: Piece[] = new Array(count);
-    const words = (at.length >>> 5) + 1;
-    if (count * 8 < words) {
-      const sorted = new Float64Array(count);
-      for (let i = 0; i < count; i++) sorted[i] = rows[i]!;
-      sorted.sort();
-      for (let i = 0; i < count; i++) list[i] = at[sorted[i]!]!;
-      return list;
-    }
-    if (this.bits.length < words) this.bits = new Uint32Array(words);
-    const bits = this.bits;
-    for (let i = 0; i < count; i++) bits[rows[i]! >>> 5]! |= 1 << (rows[i]! & 31);
-    let n = 0;
-    for (let w = 0; w < words; w++) {
-      let word = bits[w]!;
-      if (word === 0) continue;
-      bits[w] = 0;
-      while (word !== 0) {
-        const low = word & -word;
-        list[n++] = at[(w << 5) + 31 - Math.clz32(low)]!;
-        word ^= low;
-      }
-    }
-    return list;
+    return { bodyStart, bodyEnd: body.length, groupTokens, runs, rows, rest: rest.length > 0 ? encodeOps(rest, dict) : [], shared, restOps: shared.length > 0 ? [...rest, ...shared] : rest };
   }
 
   /** Whole rows entering view, encoded once per tick: a row that enters five members' views this tick is written once. Rows are frozen, so the same object is the same bytes. */
@@ -227,11 +260,10 @@ export class RowPieces {
 
   /** The `$delta` of one member's share, its MessagePack bytes written from the pieces. */
   frame(room: string, added: readonly unknown[], share: MemberDelta): EncodedOnce | undefined {
-    const { groups, rest, shared } = share;
-    if (groups.length === 0 && rest.length === 0 && shared.length === 0 && added.length === 0) return undefined;
-    let tokens = 2 + rest.length;
+    const { runs, rest, shared } = share;
+    if (runs.length === 0 && rest.length === 0 && shared.length === 0 && added.length === 0) return undefined;
+    let tokens = 2 + share.groupTokens + rest.length;
     for (const op of shared) tokens += op.kind === 'remove' ? 2 : 3;
-    for (const list of groups) tokens += 4 + list.length * (1 + list[0]!.fields.length);
     const w = this.writer;
     w.reset();
     // push('$delta', [room, added, ...tokens]): the same message encodeOps' tokens would make.
@@ -241,42 +273,25 @@ export class RowPieces {
     w.arrayHeader(tokens);
     w.string(room);
     w.value(added);
-    for (const list of groups) {
-      const first = list[0]!;
-      w.number(OP.rows);
-      w.number(first.store);
-      w.value(first.fields);
-      w.number(list.length);
-      w.rowRun(list, this.bytes);
-    }
+    w.copyOf(this.body, share.bodyStart, share.bodyEnd);
     for (const token of rest) this.value(w, token);
     for (const op of shared) w.bytes(op.tokens!, 0, op.tokens!.length);
-    return EncodedOnce.prebuilt('$delta', w.finish(), () => ['$delta', 0, [room, added, ...tokensOf(groups), ...rest, ...shared.flatMap(opTokens)]]);
+    return EncodedOnce.prebuilt('$delta', w.finish(), () => ['$delta', 0, [room, added, ...this.groupTokensOf(share), ...rest, ...shared.flatMap(opTokens)]]);
   }
-}
 
-/** Puts `piece`'s row in its group's list, once per member (`stamp`). A function of the module: a closure made per member costs a name-setting call under tsx. */
-function mark(piece: Piece, stamp: number, { rows, counts }: GroupRows): void {
-  if (piece.stamp === stamp) return;
-  piece.stamp = stamp;
-  (rows[piece.group] ??= [])[counts[piece.group]!++] = piece.row;
-}
-
-/** Rows by group: `counts[g]` of `rows[g]` are this member's. */
-interface GroupRows {
-  rows: number[][];
-  counts: Uint32Array;
-}
-
-function tokensOf(groups: Piece[][]): unknown[] {
-  const out: unknown[] = [];
-  for (const list of groups) {
-    out.push(OP.rows, list[0]!.store, list[0]!.fields, list.length);
-    let previous = 0;
-    for (const piece of list) {
-      out.push(piece.row - previous, ...piece.values);
-      previous = piece.row;
+  /** A member's row groups as tokens (its JSON form). */
+  private groupTokensOf({ runs, rows }: MemberDelta): unknown[] {
+    const out: unknown[] = [];
+    for (const { group, from, to } of runs) {
+      const { store, fields } = this.groupHeads[group]!;
+      out.push(OP.rows, store, fields, to - from);
+      let previous = 0;
+      for (let i = from; i < to; i++) {
+        const piece = this.groupRows[group]![rows[i]!]!;
+        out.push(piece.row - previous, ...piece.values);
+        previous = piece.row;
+      }
     }
+    return out;
   }
-  return out;
 }

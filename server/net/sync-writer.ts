@@ -44,34 +44,45 @@ export class SyncWriter {
   }
 
   /**
-   * A row group's rows: for each, its row id as a gap from the one before
-   * (`rows[i]`, ascending) and its values' bytes already encoded
-   * (`source[starts[i], ends[i])`). One call for a group, where a call per
-   * row (a gap, then a copy) was the most of a member's frame at a thousand.
+   * A row group's rows, ascending: the rows whose bits are set in `bits`
+   * (row key ids; cleared as they are read), each as its gap from the one
+   * before and its values' bytes already encoded (`source[spans[2 * row],
+   * spans[2 * row + 1])`). The rows go to `rows` from `at` on. One call for
+   * a group, where a call per row (a gap, then a copy) was the most of a
+   * member's frame at a thousand members.
    */
-  rowRun(rows: ArrayLike<{ row: number; start: number; end: number }>, source: Buffer): void {
-    let bytes = 0;
-    for (let i = 0; i < rows.length; i++) bytes += 9 + rows[i]!.end - rows[i]!.start;
-    this.room(bytes);
-    let b = this.buf;
-    let at = this.at;
+  rowsByBits(bits: Uint32Array, spans: Int32Array, source: Buffer, rows: Int32Array, at: number): void {
     let previous = 0;
-    for (let i = 0; i < rows.length; i++) {
-      const { row, start, end } = rows[i]!;
-      const gap = row - previous;
-      previous = row;
-      // Gaps between ascending rows: 0 or more, 1 byte below 128.
-      if (gap < 0x80) b[at++] = gap;
-      else {
-        this.at = at;
-        this.number(gap);
-        at = this.at;
-        b = this.buf;
+    let n = at;
+    for (let w = 0; w < bits.length; w++) {
+      let word = bits[w]!;
+      if (word === 0) continue;
+      bits[w] = 0;
+      while (word !== 0) {
+        const low = word & -word;
+        word ^= low;
+        const row = (w << 5) + 31 - Math.clz32(low);
+        const start = spans[2 * row]!;
+        const end = spans[2 * row + 1]!;
+        rows[n++] = row;
+        this.room(9 + end - start);
+        const gap = row - previous;
+        previous = row;
+        // Gaps between ascending rows: 0 or more, 1 byte below 128.
+        if (gap < 0x80) this.buf[this.at++] = gap;
+        else this.number(gap);
+        const b = this.buf;
+        let to = this.at;
+        if (end - start <= 32) for (let k = start; k < end; k++) b[to++] = source[k]!;
+        else to += source.copy(b, to, start, end);
+        this.at = to;
       }
-      if (end - start <= 32) for (let k = start; k < end; k++) b[at++] = source[k]!;
-      else at += source.copy(b, at, start, end);
     }
-    this.at = at;
+  }
+
+  /** Bytes another writer holds at [start, end) (a member's row groups, written when it was taken). */
+  copyOf(other: SyncWriter, start: number, end: number): void {
+    this.bytes(other.buf, start, end);
   }
 
   finish(): Buffer {
