@@ -7,7 +7,7 @@ import { servedProject } from '../helpers/served-project.ts';
 // once, and the reply and the audit line are made from that one reading; an
 // action that changed state and then failed is audited; a result JSON cannot
 // carry is HANDLER_ERROR; a thrown value or a result that cannot be read is the
-// handler's failure, not a BAD_REQUEST.
+// handler's failure, not a BAD_REQUEST; a reply over the CLI's limit says so.
 
 const TOKEN = 'rebind_result_once_token';
 
@@ -28,6 +28,7 @@ export function proxyResult() { return hostile(); }
 export async function rejectsHostile() { await null; throw hostile(); }
 export function internalNullProto() { throw Object.create(null); }
 export function nothing() { return undefined; }
+export function huge() { return 'y'.repeat(101 * 1024 * 1024); }
 `;
 
 const served = servedProject(TOKEN, { 'state/game.ts': STATE, 'logic/odd.ts': ODD });
@@ -94,3 +95,14 @@ it('a thrown value or a result that cannot be read is the handler failing (HANDL
   const handler = status.modules.find((m) => m.name === 'odd')!.handlers.find((h) => h.name === 'odd.internalNullProto')!;
   expect(handler).toMatchObject({ errors: 2, lastError: { code: 'HANDLER_ERROR' } });
 }, 60_000);
+
+it('a reply over the CLI 100 MiB limit: the CLI says the result was too big, exit 1 (not "the server closed the connection")', async () => {
+  const run = await cli('call', 'odd.huge');
+  expect(run.code).toBe(1);
+  expect(run.stdout).toBe('');
+  expect(run.stderr).toMatch(/larger than the 100 MiB the CLI accepts/);
+  expect(run.stderr).toMatch(/too big/);
+  expect(run.stderr).not.toMatch(/server closed the admin connection/);
+  // The server goes on.
+  expect(await cli('call', 'odd.nothing')).toMatchObject({ code: 0, stdout: 'null\n' });
+}, 120_000);

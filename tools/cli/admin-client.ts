@@ -15,6 +15,9 @@ export interface AdminTarget {
   tokenSource: string;
 }
 
+/** The largest reply the CLI takes (ws's own default, named here so that the message can say it). */
+const MAX_REPLY_BYTES = 100 * 1024 * 1024;
+
 export class AdminClient {
   private readonly requests = new PendingRequests((e) => this.refusal(e));
   private readonly listeners = new Set<(event: string, payload: unknown) => void>();
@@ -27,7 +30,18 @@ export class AdminClient {
       const incoming = this.requests.receive(JSON.parse(String(data)) as unknown[]);
       if (incoming.kind === 'push') for (const l of this.listeners) l(incoming.event, incoming.payload);
     });
-    ws.on('close', () => this.requests.failAll(new CliError('the server closed the admin connection', 2, 'DISCONNECTED')));
+    // A reply over the limit makes ws close the socket itself: that is a result too big, not a server that went away.
+    let tooBig = false;
+    ws.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') tooBig = true;
+    });
+    ws.on('close', () =>
+      this.requests.failAll(
+        tooBig
+          ? new CliError(`the reply was larger than the ${MAX_REPLY_BYTES / 1024 / 1024} MiB the CLI accepts, so the CLI closed the connection: the result is too big to print (the action itself ran on the server; ask for less: a row or path with rebind state, a handler that returns a part)`, 1, 'REPLY_TOO_LARGE')
+          : new CliError('the server closed the admin connection', 2, 'DISCONNECTED'),
+      ),
+    );
   }
 
   /** The server's refusal; the game port answers any request before $auth with NOT_JOINED: the operator gave the wrong port. */
@@ -41,7 +55,7 @@ export class AdminClient {
   static connect(target: AdminTarget): Promise<AdminClient> {
     return new Promise((resolve, reject) => {
       // Longer than the server's longest answer to a wrong token (5 s), so a bad token is reported as one, not as a timeout.
-      const ws = new WebSocket(target.url, { headers: { authorization: `Bearer ${target.token}` }, handshakeTimeout: 10_000 });
+      const ws = new WebSocket(target.url, { headers: { authorization: `Bearer ${target.token}` }, handshakeTimeout: 10_000, maxPayload: MAX_REPLY_BYTES });
       ws.once('open', () => resolve(new AdminClient(ws, target.url)));
       ws.once('unexpected-response', (_req, res) => {
         ws.terminate();
