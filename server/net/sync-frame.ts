@@ -43,7 +43,11 @@ export class PickedPieces {
   count = 0;
 
   add(piece: Piece): void {
-    const { group, row } = piece;
+    this.addRow(piece.group, piece.row);
+  }
+
+  /** Picks the piece of `row` (a key id) in `group`. */
+  addRow(group: number, row: number): void {
     const word = row >>> 5;
     let bits = this.bits[group];
     if (!bits || word >= bits.length) bits = this.grow(group, word + 1);

@@ -8,22 +8,20 @@ import { wholeRowOp, type KeyDictionary } from './sync-encoding.ts';
 // Radius views ({ near: { radius } }) at a thousand players: every member
 // looks at the rows around it every tick, and each of those looks was a
 // string hashed into a Set. Here a table's rows get small integer slots that
-// stay theirs across ticks, positions sit in typed arrays by slot, and each
-// member's rows are a bitset by slot beside its Set of ids (known-rows.ts):
-// a member's tick is array reads, and ids are touched only for rows entering
-// or leaving.
+// stay theirs across ticks, each cell of the grid keeps its rows' positions
+// side by side, and each member's rows are a bitset by slot (known-rows.ts):
+// a member's tick is array reads. A row entering or leaving views has its op
+// made once per tick, however many members it enters or leaves.
 
 /** A table's row ids by slot, and this tick's positions on a grid of cells. */
 export class NearIndex {
   private readonly slotOf = new Map<string, number>();
   readonly ids: string[] = [];
-  private xs = new Float64Array(64);
-  private ys = new Float64Array(64);
   /** Per slot, the last look (`stamp`) that found it within reach. */
   private marks = new Uint32Array(64);
   private stamp = 0;
-  /** Cells by column, then row: each its rows' slots. */
-  private cells = new Map<number, Map<number, number[]>>();
+  /** Cells by column, then row: each its rows' slots and positions, side by side (a look reads them in order). */
+  private cells = new Map<number, Map<number, Cell>>();
   private cell = 1;
   /** The slots the last `around` found, `foundCount` of them (reused: copy what must outlive the next call). */
   found: Int32Array<ArrayBuffer> = new Int32Array(64);
@@ -36,7 +34,7 @@ export class NearIndex {
       slot = this.ids.length;
       this.slotOf.set(id, slot);
       this.ids.push(id);
-      if (slot >= this.xs.length) this.grow(slot + 1);
+      if (slot >= this.marks.length) this.grow(slot + 1);
     }
     return slot;
   }
@@ -46,11 +44,9 @@ export class NearIndex {
   }
 
   private grow(size: number): void {
-    const length = Math.max(size, this.xs.length * 2);
-    const copy = <T extends Float64Array | Uint32Array>(from: T, to: T): T => (to.set(from), to);
-    this.xs = copy(this.xs, new Float64Array(length));
-    this.ys = copy(this.ys, new Float64Array(length));
-    this.marks = copy(this.marks, new Uint32Array(length));
+    const marks = new Uint32Array(Math.max(size, this.marks.length * 2));
+    marks.set(this.marks);
+    this.marks = marks;
   }
 
   /** Slots given to rows no longer in the table, past `slack` beyond twice its `rows`: time for a new index. */
@@ -66,15 +62,13 @@ export class NearIndex {
       const at = position(row);
       if (!at) continue;
       const slot = this.slot(id);
-      this.xs[slot] = at[0];
-      this.ys[slot] = at[1];
       const i = Math.floor(at[0] / cell);
       const j = Math.floor(at[1] / cell);
       let column = this.cells.get(i);
       if (!column) this.cells.set(i, (column = new Map()));
       const list = column.get(j);
-      if (list) list.push(slot);
-      else column.set(j, [slot]);
+      if (list) list.slots.push(slot), list.xs.push(at[0]), list.ys.push(at[1]);
+      else column.set(j, { slots: [slot], xs: [at[0]], ys: [at[1]] });
     }
   }
 
@@ -100,7 +94,7 @@ export class NearIndex {
     }
   }
 
-  private column(column: Map<number, number[]>, cy: number, reach: number, x: number, y: number, radius: number, stamp: number): void {
+  private column(column: Map<number, Cell>, cy: number, reach: number, x: number, y: number, radius: number, stamp: number): void {
     if (walkable(cy, reach, column.size)) {
       for (let j = cy - reach; j <= cy + reach; j++) {
         const list = column.get(j);
@@ -109,17 +103,17 @@ export class NearIndex {
     } else for (const [j, list] of column) if (!Number.isSafeInteger(cy) || Math.abs(j - cy) <= reach) this.cellRows(list, x, y, radius, stamp);
   }
 
-  private cellRows(list: readonly number[], x: number, y: number, radius: number, stamp: number): void {
-    const { xs, ys, marks } = this;
+  private cellRows({ slots: list, xs, ys }: Cell, x: number, y: number, radius: number, stamp: number): void {
+    const { marks } = this;
     const r2 = radius * radius;
     // A radius whose square overflows or underflows is compared by its length instead (slower, and exact).
     const squares = radius >= 1e-150 && radius <= 1e150;
     let n = this.foundCount;
     for (let k = 0; k < list.length; k++) {
-      const slot = list[k]!;
-      const dx = xs[slot]! - x;
-      const dy = ys[slot]! - y;
+      const dx = xs[k]! - x;
+      const dy = ys[k]! - y;
       if (squares ? dx * dx + dy * dy > r2 : Math.hypot(dx, dy) > radius) continue;
+      const slot = list[k]!;
       marks[slot] = stamp;
       if (n === this.found.length) this.found = grown(this.found, n + 1);
       this.found[n++] = slot;
@@ -131,6 +125,12 @@ export class NearIndex {
   within(slot: number): boolean {
     return this.marks[slot] === this.stamp;
   }
+}
+
+interface Cell {
+  slots: number[];
+  xs: number[];
+  ys: number[];
 }
 
 /**
@@ -150,8 +150,9 @@ function position(row: unknown): [number, number] | undefined {
 
 /** One tick of a radius view of one table: what changed, by slot. */
 export class NearTick {
-  /** This tick's encoded change of each row that has one (sync-frame.ts). */
-  private readonly pieceAt: Array<RowPiece | undefined>;
+  /** This tick's encoded change of each row that has one (sync-frame.ts), by slot: its row group (-1: none) and row key id. */
+  private readonly pieceGroupAt: Int32Array;
+  private readonly pieceRowAt: Int32Array;
   /** Rows with ops this tick, and rows added, removed or replaced whole (their ops go through TickOfRoom's merge). */
   private readonly changedAt: Uint8Array;
   private readonly wholeAt: Uint8Array;
@@ -175,7 +176,8 @@ export class NearTick {
     for (const id of byRow?.keys() ?? []) index.slot(id);
     for (const id of rowLevel?.keys() ?? []) index.slot(id);
     const slots = index.ids.length;
-    this.pieceAt = new Array<RowPiece | undefined>(slots);
+    this.pieceGroupAt = new Int32Array(slots).fill(-1);
+    this.pieceRowAt = new Int32Array(slots);
     this.changedAt = new Uint8Array(slots);
     this.wholeAt = new Uint8Array(slots);
     this.sizes = new Float64Array(slots);
@@ -183,7 +185,9 @@ export class NearTick {
     for (const id of rowLevel?.keys() ?? []) this.wholeAt[index.slot(id)] = 1;
     for (const [id, piece] of pieces ?? []) {
       const slot = index.slotIfAny(id);
-      if (slot !== undefined) this.pieceAt[slot] = piece;
+      if (slot === undefined) continue;
+      this.pieceGroupAt[slot] = piece.group;
+      this.pieceRowAt[slot] = piece.row;
     }
   }
 
@@ -222,9 +226,9 @@ export class NearTick {
   }
 
   private changes(slot: number, since: number, picked: PickedPieces | undefined, out: SyncOp[]): void {
-    const piece = picked && this.pieceAt[slot];
-    if (piece) {
-      picked.add(piece);
+    const group = picked ? this.pieceGroupAt[slot]! : -1;
+    if (group >= 0) {
+      picked!.addRow(group, this.pieceRowAt[slot]!);
       return;
     }
     for (const i of this.byRow!.get(this.index.ids[slot]!)!) {
