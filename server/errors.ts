@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 // One error type for the whole host, with stable codes that clients, the CLI
 // and tests can match on. Messages are for people; codes are for programs.
 
@@ -101,8 +102,14 @@ export function rebindError(code: ErrorCode, message: string, options?: Construc
   return new RebindError(code, message, options);
 }
 
+/** Whether `value` is one of the server's coded errors; never throws, whatever logic threw (a Proxy's getPrototypeOf trap, a revoked Proxy). */
 export function isRebindError(value: unknown): value is RebindError {
-  return value instanceof RebindError;
+  if (typeof value !== 'object' || value === null || types.isProxy(value)) return false;
+  try {
+    return value instanceof RebindError;
+  } catch {
+    return false;
+  }
 }
 
 /** `file:line:col` for a location, the way editors and terminals link it. */

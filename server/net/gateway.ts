@@ -1,9 +1,11 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { types } from 'node:util';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { RoomView } from '../api.ts';
 import { isRebindError, rebindError, type RebindError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import { createLogger } from '../log.ts';
+import { thrownMessage } from '../thrown.ts';
 import type { Outbox } from '../patch/dispatch.ts';
 import { CLOSE, Connection } from './connection.ts';
 import { EncodedOnce, push, replyError, replyOk, type Request } from './codec.ts';
@@ -152,7 +154,8 @@ export class Gateway implements Outbox {
     } catch (err) {
       return this.errorReply(request, err, this.rerun(conn, request, arrivedAt, again));
     }
-    return result instanceof Promise ? result.then((value) => this.afterDurable(request, value, mark), (err: unknown) => this.errorReply(request, err, this.rerun(conn, request, arrivedAt, again))) : this.afterDurable(request, result, mark);
+    // (util.types.isPromise: `instanceof` runs the getPrototypeOf trap of a Proxy a handler returned.)
+    return types.isPromise(result) ? result.then((value) => this.afterDurable(request, value, mark), (err: unknown) => this.errorReply(request, err, this.rerun(conn, request, arrivedAt, again))) : this.afterDurable(request, result, mark);
   }
 
   /** How an erring request runs once more (made on an error, the only path that reruns, not for every request). */
@@ -172,7 +175,7 @@ export class Gateway implements Outbox {
   }
 
   private errorReply(request: Request, err: unknown, rerun?: () => unknown[] | Promise<unknown[]>): unknown[] | Promise<unknown[]> {
-    const e: RebindError = isRebindError(err) ? err : rebindError('HANDLER_ERROR', err instanceof Error ? err.message : String(err));
+    const e: RebindError = isRebindError(err) ? err : rebindError('HANDLER_ERROR', thrownMessage(err));
     if (this.fleet && (e.code === 'ROOM_ELSEWHERE' || e.code === 'PLAYER_ELSEWHERE')) {
       // The client is told where to go, with a ticket that node accepts for this player; or the room is here now and the call runs again.
       return this.fleet.redirect(e).then(
@@ -184,7 +187,7 @@ export class Gateway implements Outbox {
         },
         (why: unknown) => {
           this.stats.errors++;
-          const plain = isRebindError(why) ? why : rebindError('FLEET_UNAVAILABLE', String(why));
+          const plain = isRebindError(why) ? why : rebindError('FLEET_UNAVAILABLE', thrownMessage(why));
           return replyError(request.seq, plain.code, plain.message);
         },
       );
