@@ -172,7 +172,6 @@ if (!existsSync(path.join(root, 'logic'))) {
   log.warn(`NO GAME HERE: ${root} has no logic/ folder, so the server starts with no handlers at all. Run it in your game's folder (one made by \`npx rebind new <dir>\`), or pass --root <your game's folder>.`);
 }
 
-process.on('unhandledRejection', (reason) => log.error('unhandled rejection (kept running)', reason));
 // Frames enough that logic's frame under the server's own (a store's checks, recursing into a
 // nested row) is still on the stack, where it says whose throw it was (uncaught.ts). Node's 10 cut it
 // off. Errors are rare, and a deeper stack costs only when one is made.
@@ -186,15 +185,21 @@ let stopOnServerFault: (() => void) | undefined;
 let stopping = false;
 /** A fault in the server's own code, even one during a stop already under way: the exit code is 1. */
 let serverFaulted = false;
-// One line per place per 5 s: a callback that throws at every turn must not flood the log.
+// One line per place per 5 s: a callback that throws (or a promise that rejects) at every turn must not flood the log.
 const uncaughtThrottle = new ErrorThrottle();
-process.on('uncaughtException', (err, origin) => {
-  let thrower: Thrower;
+function throwerOf(err: unknown): Thrower {
   try {
-    thrower = whoThrew(err);
+    return whoThrew(err);
   } catch {
-    thrower = { from: 'elsewhere' };
+    return { from: 'elsewhere' };
   }
+}
+process.on('unhandledRejection', (reason) => {
+  const admitted = uncaughtThrottle.admit(`rejection ${throwPlace(reason, throwerOf(reason))}`);
+  if (admitted.log) log.error(`unhandled rejection (kept running)${leftOutNote(admitted.leftOut)}`, reason);
+});
+process.on('uncaughtException', (err, origin) => {
+  const thrower = throwerOf(err);
   if (thrower.from !== 'server') {
     const admitted = uncaughtThrottle.admit(throwPlace(err, thrower));
     if (!admitted.log) return;

@@ -36,6 +36,10 @@ export const unique = client((ctx: unknown, p: { n: number; kb: number }) => {
   for (let i = 0; i < p.n; i++) fs.stat('/', () => { throw 'failed #' + i + ': ' + 'x'.repeat(p.kb * 1024); });
   return 'queued';
 });
+export const rejections = client((ctx: unknown, p: { n: number }) => {
+  for (let i = 0; i < p.n; i++) void Promise.reject(new Error('rejected #' + i));
+  return 'queued';
+});
 export const huge = client(() => { fs.stat('/', () => { throw new Error('m'.repeat(20 * 1024 * 1024)); }); return 'queued'; });
 `;
 
@@ -81,15 +85,18 @@ it('an error of logic\'s, however hostile its fields, is logged as readable plai
   });
 }, 120_000);
 
-it("uncaught throws from one place are throttled by place, not by their message, and a log line carries a bounded part of a long message, saying it was cut (a real server)", async () => {
+it("uncaught throws and unhandled rejections from one place are throttled by place, not by their message, and a log line carries a bounded part of a long message, saying it was cut (a real server)", async () => {
   await withGameProcess({ 'logic/hostile.ts': HOSTILE, 'state/notice.ts': NOTICE }, async (c, server) => {
     // 200 different messages of 64 KB, thrown from one place: one line (the next would come 5 s later).
     expect(await c.call('hostile.unique', { n: 200, kb: 64 })).toBe('queued');
     expect(await c.call('hostile.huge')).toBe('queued');
+    // Rejections nothing handles, from one place, likewise.
+    expect(await c.call('hostile.rejections', { n: 200 })).toBe('queued');
     await waitFor(() => /m{100}/.test(server.output()), 20_000, 'the 20 MB message to be logged');
     await waitFor(async () => (await c.call('hostile.bump')) === 1, 10_000, 'the server to answer');
     const out = server.output();
     expect(out.split('\n').filter((line) => line.includes('failed #')).length).toBe(1);
+    expect(out.split('\n').filter((line) => line.includes('rejected #')).length).toBe(1);
     const hugeLine = out.split('\n').find((line) => /m{100}/.test(line))!;
     expect(hugeLine.length).toBeLessThan(64 * 1024);
     expect(hugeLine).toMatch(/cut: 20971\d{3} characters in all/);
