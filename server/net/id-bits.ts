@@ -40,6 +40,15 @@ export class IdBits {
     this.size = 0;
   }
 
+  /** Words of 32 ids each, for a reader that walks them (id = 32 * word + bit). */
+  wordCount(): number {
+    return this.words.length;
+  }
+
+  word(index: number): number {
+    return this.words[index]!;
+  }
+
   /** The ids, ascending. */
   *[Symbol.iterator](): IterableIterator<number> {
     for (let w = 0; w < this.words.length; w++) {

@@ -17,9 +17,6 @@ export interface KnownIds extends Iterable<string> {
  */
 export class KnownRows implements KnownIds {
   private bits = new IdBits();
-  /** Slots that may be known: the last look's rows within reach (a superset of the known ones), `lastCount` of them. */
-  private lastFound: Int32Array<ArrayBuffer> = new Int32Array(0);
-  private lastCount = 0;
   /** The rows that the last `keepFound` took out for leaving reach: `leavingCount` slots (reused: read before the next call). */
   leaving: Int32Array<ArrayBuffer> = new Int32Array(16);
   leavingCount = 0;
@@ -42,12 +39,7 @@ export class KnownRows implements KnownIds {
   }
 
   add(id: string): this {
-    const slot = this.index.slot(id);
-    if (this.bits.has(slot)) return this;
-    this.bits.add(slot);
-    // A row added outside a radius pass (seen through a filter, before the view switched back) must be looked at by the next one.
-    if (this.lastCount === this.lastFound.length) this.lastFound = grown(this.lastFound, this.lastCount + 1);
-    this.lastFound[this.lastCount++] = slot;
+    this.bits.add(this.index.slot(id));
     return this;
   }
 
@@ -58,7 +50,6 @@ export class KnownRows implements KnownIds {
 
   clear(): void {
     this.bits.clear();
-    this.lastCount = 0;
   }
 
   *[Symbol.iterator](): IterableIterator<string> {
@@ -75,29 +66,25 @@ export class KnownRows implements KnownIds {
     const ids = [...this];
     this.index = index;
     this.bits = new IdBits();
-    this.lastFound = new Int32Array(ids.length);
-    this.lastCount = 0;
     for (const id of ids) this.add(id);
   }
 
-  /** Takes out the known rows that `index`'s last look did not find, into `leaving`, then remembers what it found. */
+  /** Takes out the known rows that `index`'s last look did not find, into `leaving`. */
   keepFound(index: NearIndex): void {
-    const last = this.lastFound;
+    const { bits } = this;
     let n = 0;
-    for (let i = 0; i < this.lastCount; i++) {
-      const slot = last[i]!;
-      if (!this.bits.has(slot) || index.within(slot)) continue;
-      this.bits.delete(slot);
-      if (n === this.leaving.length) this.leaving = grown(this.leaving, n + 1);
-      this.leaving[n++] = slot;
+    for (let w = 0; w < bits.wordCount(); w++) {
+      for (let word = bits.word(w); word !== 0; ) {
+        const low = word & -word;
+        word ^= low;
+        const slot = (w << 5) + 31 - Math.clz32(low);
+        if (index.within(slot)) continue;
+        bits.delete(slot);
+        if (n === this.leaving.length) this.leaving = grown(this.leaving, n + 1);
+        this.leaving[n++] = slot;
+      }
     }
     this.leavingCount = n;
-    const { found, foundCount } = index;
-    if (this.lastFound.length < foundCount) this.lastFound = new Int32Array(found.length);
-    // (A loop: a subarray to copy from is an object per member and tick.)
-    const into = this.lastFound;
-    for (let i = 0; i < foundCount; i++) into[i] = found[i]!;
-    this.lastCount = foundCount;
   }
 
   /** `add` of a row the last look found, by its slot. */

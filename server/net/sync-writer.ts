@@ -52,6 +52,10 @@ export class SyncWriter {
    * member's frame at a thousand members.
    */
   rowsByBits(bits: Uint32Array, spans: Int32Array, source: Buffer, rows: Int32Array, at: number): void {
+    // Room once for the most this can write: a gap of 9 bytes at most per row `rows` has room for, and the rows' bytes are among `source`'s.
+    this.room(9 * (rows.length - at) + source.length);
+    const b = this.buf;
+    let to = this.at;
     let previous = 0;
     let n = at;
     for (let w = 0; w < bits.length; w++) {
@@ -62,22 +66,23 @@ export class SyncWriter {
         const low = word & -word;
         word ^= low;
         const row = (w << 5) + 31 - Math.clz32(low);
-        const start = spans[2 * row]!;
-        const end = spans[2 * row + 1]!;
         rows[n++] = row;
-        this.room(9 + end - start);
         const gap = row - previous;
         previous = row;
         // Gaps between ascending rows: 0 or more, 1 byte below 128.
-        if (gap < 0x80) this.buf[this.at++] = gap;
-        else this.number(gap);
-        const b = this.buf;
-        let to = this.at;
+        if (gap < 0x80) b[to++] = gap;
+        else {
+          this.at = to;
+          this.number(gap);
+          to = this.at;
+        }
+        const start = spans[2 * row]!;
+        const end = spans[2 * row + 1]!;
         if (end - start <= 32) for (let k = start; k < end; k++) b[to++] = source[k]!;
         else to += source.copy(b, to, start, end);
-        this.at = to;
       }
     }
+    this.at = to;
   }
 
   /** Bytes another writer holds at [start, end) (a member's row groups, written when it was taken). */
@@ -161,6 +166,7 @@ export class SyncWriter {
   }
 
   string(s: string): void {
+    if (s.length < 32 && this.ascii(s)) return;
     const length = Buffer.byteLength(s);
     this.room(length + 5);
     const b = this.buf;
@@ -169,6 +175,21 @@ export class SyncWriter {
     else if (length < 0x10000) (b[this.at++] = 0xda), b.writeUInt16BE(length, this.at), (this.at += 2);
     else (b[this.at++] = 0xdb), b.writeUInt32BE(length, this.at), (this.at += 4);
     this.at += b.write(s, this.at, 'utf8');
+  }
+
+  /** A short string of ASCII characters written byte by byte (a row's keys, an id): two native calls cost more. False, and nothing written, for any other. */
+  private ascii(s: string): boolean {
+    this.room(s.length + 1);
+    const b = this.buf;
+    const at = this.at;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return false;
+      b[at + 1 + i] = c;
+    }
+    b[at] = 0xa0 | s.length;
+    this.at = at + 1 + s.length;
+    return true;
   }
 
   /** Any plain value: arrays and objects recursively, so numbers inside rows are compact too. */
