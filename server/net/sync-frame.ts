@@ -93,7 +93,7 @@ export class PickedPieces {
   }
 }
 
-/** One row group of a member's frame: its rows, ascending, in `rows[from, to)` (for the JSON form). */
+/** One row group of a member's frame: its rows, ascending, in the tick's `rowIds[from, to)` (for the JSON form). */
 interface GroupRun {
   group: number;
   from: number;
@@ -107,7 +107,6 @@ export interface MemberDelta {
   groupTokens: number;
   /** Which rows of which groups those are (the JSON form is built from them). */
   runs: GroupRun[];
-  rows: Int32Array;
   rest: unknown[];
   /** Ops whose tokens are written once for every member (wholeRowOp's: rows entering and leaving radius views), after `rest`. */
   shared: SyncOp[];
@@ -129,6 +128,9 @@ export class RowPieces {
   private readonly groupHeads: Array<{ store: number; fields: number[] }> = [];
   /** The row groups of the members' frames, written as each member is taken (frames are written once all are, see frame). */
   private readonly body = new SyncWriter();
+  /** The rows of the members' row groups, in the order written (one array for the tick, not one per member). */
+  private rowIds = new Int32Array(1024);
+  private rowIdsUsed = 0;
   /** Picks of a member taken by its ops alone. */
   private readonly byOps = new PickedPieces();
 
@@ -225,7 +227,11 @@ export class RowPieces {
     }
     const { body } = this;
     const bodyStart = body.length;
-    const rows = new Int32Array(chosen.count);
+    if (this.rowIds.length < this.rowIdsUsed + chosen.count) {
+      const grown = new Int32Array(Math.max(this.rowIdsUsed + chosen.count, 2 * this.rowIds.length));
+      grown.set(this.rowIds.subarray(0, this.rowIdsUsed));
+      this.rowIds = grown;
+    }
     const runs: GroupRun[] = [];
     let groupTokens = 0;
     for (let group = 0; group < chosen.groups(); group++) {
@@ -236,13 +242,14 @@ export class RowPieces {
       body.number(store);
       body.value(fields);
       body.number(count);
-      const from = runs.length > 0 ? runs[runs.length - 1]!.to : 0;
-      body.rowsByBits(chosen.bitsOf(group), this.groupSpans[group]!, this.bytes, rows, from);
+      const from = this.rowIdsUsed;
+      body.rowsByBits(chosen.bitsOf(group), count, this.groupSpans[group]!, this.bytes, this.rowIds, from);
       chosen.tookGroup(group);
-      runs.push({ group, from, to: from + count });
+      this.rowIdsUsed += count;
+      runs.push({ group, from, to: this.rowIdsUsed });
       groupTokens += 4 + count * (1 + fields.length);
     }
-    return { bodyStart, bodyEnd: body.length, groupTokens, runs, rows, rest: rest.length > 0 ? encodeOps(rest, dict) : [], shared, restOps: shared.length > 0 ? [...rest, ...shared] : rest };
+    return { bodyStart, bodyEnd: body.length, groupTokens, runs, rest: rest.length > 0 ? encodeOps(rest, dict) : [], shared, restOps: shared.length > 0 ? [...rest, ...shared] : rest };
   }
 
   /** Whole rows entering view, encoded once per tick: a row that enters five members' views this tick is written once. Rows are frozen, so the same object is the same bytes. */
@@ -284,14 +291,14 @@ export class RowPieces {
   }
 
   /** A member's row groups as tokens (its JSON form). */
-  private groupTokensOf({ runs, rows }: MemberDelta): unknown[] {
+  private groupTokensOf({ runs }: MemberDelta): unknown[] {
     const out: unknown[] = [];
     for (const { group, from, to } of runs) {
       const { store, fields } = this.groupHeads[group]!;
       out.push(OP.rows, store, fields, to - from);
       let previous = 0;
       for (let i = from; i < to; i++) {
-        const piece = this.groupRows[group]![rows[i]!]!;
+        const piece = this.groupRows[group]![this.rowIds[i]!]!;
         out.push(piece.row - previous, ...piece.values);
         previous = piece.row;
       }

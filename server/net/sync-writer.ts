@@ -44,16 +44,16 @@ export class SyncWriter {
   }
 
   /**
-   * A row group's rows, ascending: the rows whose bits are set in `bits`
-   * (row key ids; cleared as they are read), each as its gap from the one
+   * A row group's rows, ascending: the `count` rows whose bits are set in
+   * `bits` (row key ids; cleared as they are read), each as its gap from the one
    * before and its values' bytes already encoded (`source[spans[2 * row],
    * spans[2 * row + 1])`). The rows go to `rows` from `at` on. One call for
    * a group, where a call per row (a gap, then a copy) was the most of a
    * member's frame at a thousand members.
    */
-  rowsByBits(bits: Uint32Array, spans: Int32Array, source: Buffer, rows: Int32Array, at: number): void {
-    // Room once for the most this can write: a gap of 9 bytes at most per row `rows` has room for, and the rows' bytes are among `source`'s.
-    this.room(9 * (rows.length - at) + source.length);
+  rowsByBits(bits: Uint32Array, count: number, spans: Int32Array, source: Buffer, rows: Int32Array, at: number): void {
+    // Room once for the most this can write: a gap of 9 bytes at most per row (`count` bits are set), and the rows' bytes are among `source`'s.
+    this.room(9 * count + source.length);
     const b = this.buf;
     let to = this.at;
     let previous = 0;

@@ -70,7 +70,7 @@ it("writes a row group's rows from their bits as a gap and a copy per row would,
           previous = row;
         }
         const rows = new Int32Array(ascending.length + 2).fill(-1);
-        fromBits.rowsByBits(bits, spans, bytes, rows, 2);
+        fromBits.rowsByBits(bits, ascending.length, spans, bytes, rows, 2);
         for (const w of [oneByOne, fromBits]) w.string('after');
         expect(fromBits.finish()).toEqual(oneByOne.finish());
         expect([...rows]).toEqual([-1, -1, ...ascending]);
