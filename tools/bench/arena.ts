@@ -140,7 +140,7 @@ export async function benchArena(seconds: number, sizes = [100, 500, 1000], roun
     // Without sockets: the tick's store writes and the whole sync (commit listener and flush), and the bytes.
     const now = encodeCost(players, 'delta', 0);
     const before = encodeCost(players, 'patches', 0);
-    const near = encodeCost(players, 'delta', 150, players >= 1000 ? 10 : 30);
+    const near = encodeCost(players, 'delta', 150, 30);
     rows.push({
       section: 'arena',
       what: `${players} players, in-process (no sockets): tick + sync ms, bytes per member per tick`,
