@@ -272,7 +272,16 @@ export class RebindClient {
 
   private onMessage(data: unknown): void {
     this.heardAt = Date.now();
-    const message = readFrame(data as string | ArrayBuffer) as unknown[];
+    let message: unknown;
+    try {
+      message = readFrame(data as string | ArrayBuffer);
+    } catch (err) {
+      return this.emit('error', new RebindClientError('BAD_FRAME', `the server sent a frame that could not be read (ignored): ${err instanceof Error ? err.message : String(err)}`));
+    }
+    // A frame is [event, ...] or [seq, ...] (docs/protocol.md): anything else is said and ignored, never thrown out of the socket's handler.
+    if (!Array.isArray(message) || (typeof message[0] !== 'string' && typeof message[0] !== 'number')) {
+      return this.emit('error', new RebindClientError('BAD_FRAME', 'the server sent a frame that is neither [event, ...] nor [seq, ...] (ignored)'));
+    }
     const incoming = this.pending.receive(message);
     if (incoming.kind === 'push') {
       const { event, payload } = incoming;

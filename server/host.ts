@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BindingTable } from './patch/bindings.ts';
@@ -268,7 +269,7 @@ export class Host {
       if (!version.tick) continue;
       try {
         const result = this.dispatcher.lifecycle(version, 'tick', dt);
-        if (result instanceof Promise) result.catch((err: unknown) => onError(version.module, err));
+        if (types.isPromise(result)) result.catch((err: unknown) => onError(version.module, err));
       } catch (err) {
         onError(version.module, err);
       }

@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { pack, unpack } from 'msgpackr';
 import { isRebindError, rebindError, type RebindError } from '../errors.ts';
@@ -142,7 +143,7 @@ export class FleetBus {
       return;
     }
     if (!frame.i) {
-      if (result instanceof Promise) result.catch((err: Error) => log.warn(`fleet: handler of "${frame.k}" from ${frame.f} failed: ${err.message}`));
+      if (types.isPromise(result)) result.catch((err: Error) => log.warn(`fleet: handler of "${frame.k}" from ${frame.f} failed: ${err.message}`));
       return;
     }
     void Promise.resolve(result).then(

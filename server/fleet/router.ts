@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import type { RoomView } from '../api.ts';
 import { isRebindError, rebindError, type RebindError } from '../errors.ts';
 import type { Host } from '../host.ts';
@@ -207,7 +208,7 @@ export class FleetRouter implements Outbox, NetFleet {
     if (!told) return;
     try {
       const result = this.host.dispatcher.invoke(hook, { room, from }, player, 'system');
-      if (result instanceof Promise) result.catch((err: unknown) => log.error(`${hook} failed for ${player} in room "${room}": ${(err as Error).message}`));
+      if (types.isPromise(result)) result.catch((err: unknown) => log.error(`${hook} failed for ${player} in room "${room}": ${(err as Error).message}`));
     } catch (err) {
       log.error(`${hook} failed for ${player} in room "${room}": ${(err as Error).message}`);
     }

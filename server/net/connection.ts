@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { WebSocket, type RawData } from 'ws';
 import type { RebindError } from '../errors.ts';
 import { decodeRequest, encode, peekSeq, replyError, type EncodedOnce, type Encoding, type Request } from './codec.ts';
@@ -123,7 +124,7 @@ export class Connection implements Link, Pingable {
     }
     const reply = this.gateway.handle(this, request, this.limiter.last);
     const joining = request.name === '$auth' || request.name === '$resume';
-    if (reply instanceof Promise) {
+    if (types.isPromise(reply)) {
       this.pending++;
       void reply.then((r) => {
         this.pending--;

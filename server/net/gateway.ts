@@ -6,6 +6,7 @@ import { isRebindError, rebindError, type RebindError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import { createLogger } from '../log.ts';
 import { thrownMessage } from '../thrown.ts';
+import { whenSettled } from '../settle.ts';
 import type { Outbox } from '../patch/dispatch.ts';
 import { CLOSE, Connection } from './connection.ts';
 import { EncodedOnce, push, replyError, replyOk, type Request } from './codec.ts';
@@ -138,7 +139,7 @@ export class Gateway implements Outbox {
     this.stats.messages++;
     const mark = this.options.writeMark?.();
     const reply = this.run(conn, request, arrivedAt, mark, true);
-    if (reply instanceof Promise) {
+    if (types.isPromise(reply)) {
       // Shutdown waits for these: calls still running, and replies waiting for their fsync.
       this.inFlight.add(reply);
       void reply.finally(() => this.inFlight.delete(reply));
@@ -154,8 +155,8 @@ export class Gateway implements Outbox {
     } catch (err) {
       return this.errorReply(request, err, this.rerun(conn, request, arrivedAt, again));
     }
-    // (util.types.isPromise: `instanceof` runs the getPrototypeOf trap of a Proxy a handler returned.)
-    return types.isPromise(result) ? result.then((value) => this.afterDurable(request, value, mark), (err: unknown) => this.errorReply(request, err, this.rerun(conn, request, arrivedAt, again))) : this.afterDurable(request, result, mark);
+    // (util.types.isPromise: `instanceof` runs the getPrototypeOf trap of a Proxy a handler returned; whenSettled: the promise's own `then` is never run.)
+    return types.isPromise(result) ? whenSettled(result, (value) => this.afterDurable(request, value, mark), (err: unknown) => this.errorReply(request, err, this.rerun(conn, request, arrivedAt, again))) : this.afterDurable(request, result, mark);
   }
 
   /** How an erring request runs once more (made on an error, the only path that reruns, not for every request). */

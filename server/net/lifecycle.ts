@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { rebindError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import { createLogger } from '../log.ts';
@@ -37,7 +38,7 @@ export class SessionLifecycle {
     if (!this.host.bindings.resolve(handler)) return;
     try {
       const result = this.host.dispatcher.invoke(handler, null, player, 'system');
-      if (result instanceof Promise) result.catch((err: unknown) => this.log.error(`${handler} failed: ${(err as Error).message}`));
+      if (types.isPromise(result)) result.catch((err: unknown) => this.log.error(`${handler} failed: ${(err as Error).message}`));
     } catch (err) {
       this.log.error(`${handler} failed: ${(err as Error).message}`);
     }
@@ -58,7 +59,7 @@ export class SessionLifecycle {
       const fleet = this.sessions.get(player)?.link ? undefined : this.fleet();
       return fleet ? fleet.mayJoinHere(player).then(() => this.admit(conn, player)) : this.admit(conn, player);
     };
-    return result instanceof Promise ? result.then(admit) : admit(result);
+    return types.isPromise(result) ? result.then(admit) : admit(result);
   }
 
   private admit(conn: Connection, player: string): unknown {
@@ -85,7 +86,7 @@ export class SessionLifecycle {
       this.refuse(conn, session);
       throw err;
     }
-    if (!(joined instanceof Promise)) return this.welcome(session, false);
+    if (!types.isPromise(joined)) return this.welcome(session, false);
     return joined.then(
       () => this.welcome(session, false),
       (err: unknown) => {

@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import path from 'node:path';
 import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
@@ -223,7 +224,7 @@ export class Activator {
     } catch (err) {
       throw this.hookError('PATCH_INIT_ERROR', version, 'init', err);
     }
-    if (result instanceof Promise) {
+    if (types.isPromise(result)) {
       result.catch(() => undefined);
       throw this.hookError('PATCH_INIT_ERROR', version, 'init', new Error('init must be synchronous (start async work with ctx.schedule)'));
     }
@@ -239,7 +240,7 @@ export class Activator {
     try {
       const result = transact(() => withTimeLimit(this.timeLimitMs, () => this.dispatcher.lifecycle(old, 'dispose')));
       // An async dispose that rejects is counted by the dispatcher and logged here, never left unhandled.
-      if (result instanceof Promise) result.catch(failed);
+      if (types.isPromise(result)) result.catch(failed);
     } catch (err) {
       failed(err);
     }

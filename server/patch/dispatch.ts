@@ -1,4 +1,5 @@
 import { types } from 'node:util';
+import { whenSettled } from '../settle.ts';
 import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
 import { rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
@@ -297,7 +298,8 @@ export class Dispatcher {
     if (types.isPromise(result)) {
       // Counted as in flight until it answers: a call that never does still counts (verify.ts, /metrics).
       const call = perVersion?.begin(started) ?? 0;
-      return result.then(
+      return whenSettled(
+        result,
         (value) => {
           perVersion?.settle(call, monoNow() - started, false);
           return value;
@@ -354,7 +356,8 @@ export class Dispatcher {
     }
     if (types.isPromise(result)) {
       const call = perVersion.begin(started);
-      return result.then(
+      return whenSettled(
+        result,
         (value) => {
           perVersion.settle(call, monoNow() - started, false);
           return value;

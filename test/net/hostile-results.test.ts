@@ -5,8 +5,11 @@ import { startServer, type TestServer } from '../helpers/server.ts';
 // A client handler may return anything, a Proxy whose traps throw included.
 // The gateway asks whether a result is a promise before it waits for it:
 // asked with `instanceof`, a returned Proxy's getPrototypeOf trap threw out of
-// the server's own request path. The caller gets HANDLER_ERROR, and the server
-// goes on answering.
+// the server's own request path. And a promise may carry its own `then`:
+// called as result.then(...), it ran outside any try, the call was never
+// answered, the connection stopped answering and SIGTERM never finished. The
+// caller gets an answer (the promise's real value, or HANDLER_ERROR), the
+// connection goes on, and the server stops when told.
 
 const LOGIC = `import { client } from '../server/api';
 const trap = () => { throw new Error('trap'); };
@@ -14,6 +17,13 @@ export const trapProxy = client(() => new Proxy({}, { get: trap, has: trap, ownK
 export const revokedProxy = client(() => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy; });
 export const asyncTrap = client(async () => new Proxy({}, { get: trap, getPrototypeOf: trap }));
 export const fine = client(() => 'fine');
+// A real promise carrying a 'then' of its own: a getter that throws, or one that returns another such promise.
+function ownThen(then: unknown) { const p = Promise.resolve(1); Object.defineProperty(p, 'then', { value: then }); return p; }
+function thenGetter() { const p = Promise.resolve(2); Object.defineProperty(p, 'then', { get() { throw new Error('then getter'); } }); return p; }
+export const thenGetterThrows = client(() => thenGetter());
+export const twoLevelThenGetter = client(() => ownThen(() => thenGetter()));
+export const twoLevelProxy = client(() => ownThen(() => ownThen(() => new Proxy({}, { get: trap, getPrototypeOf: trap }))));
+export const twoLevelObject = client(() => ownThen(() => ownThen(() => ({ not: 'a reply' }))));
 `;
 
 let t: TestServer | undefined;
@@ -37,3 +47,24 @@ it('a client handler returning a hostile Proxy answers HANDLER_ERROR, and the se
   expect(await c.call('odd.fine', {})).toBe('fine');
   c.close();
 });
+
+it('a promise with a then of its own is waited for by its real outcome: every call is answered, the connection goes on, the server stops', async () => {
+  t = await startServer({ 'logic/odd.ts': LOGIC });
+  for (const encoding of ['msgpack', 'json'] as const) {
+    const c = new RebindClient(t.url, { reconnect: false, encoding });
+    const errors: unknown[] = [];
+    c.on('error', (err) => errors.push(err));
+    await c.connect();
+    await c.join({ name: `ann-${encoding}` });
+    // The promises' own values (1 and 2): their own 'then' never runs.
+    for (const [handler, value] of [['odd.thenGetterThrows', 2], ['odd.twoLevelThenGetter', 1], ['odd.twoLevelProxy', 1], ['odd.twoLevelObject', 1]] as const) {
+      expect(await c.call(handler, {}), `${handler} ${encoding}`).toBe(value);
+    }
+    expect(await c.call('odd.fine', {})).toBe('fine');
+    expect(errors).toEqual([]);
+    c.close();
+  }
+  const stopped = t.stop().then(() => 'stopped');
+  t = undefined;
+  expect(await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 10_000, 'still running'))])).toBe('stopped');
+}, 30_000);
