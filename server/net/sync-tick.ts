@@ -270,16 +270,16 @@ export class TickOfRoom {
     if (!all && !touched) return;
     sight.recheck = false;
     const candidates = all ? [...table.ids(), ...sight.known!] : touched!;
+    // Once the budget is spent, rows stop coming in (the next tick goes on), but every row the filter hides still leaves now.
+    let full = false;
     for (const id of candidates) {
       const row = table.get(id);
       const shown = row !== undefined && this.shows(fn, store, row, viewer);
       if (!shown) {
         if (sight.known!.has(id)) share.leave(id);
-      } else if (!sight.known!.has(id) && !share.enter(id, row)) {
-        sight.recheck = true;
-        return;
-      }
+      } else if (!full && !sight.known!.has(id) && !share.enter(id, row)) full = true;
     }
+    if (full) sight.recheck = true;
   }
 
   private shows(fn: RowFilter | undefined, store: string, row: unknown, viewer: string): boolean {
