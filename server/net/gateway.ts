@@ -6,6 +6,7 @@ import { isRebindError, rebindError, type RebindError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import { createLogger } from '../log.ts';
 import { thrownMessage } from '../thrown.ts';
+import { assertPlain } from '../store/plain.ts';
 import { whenSettled } from '../settle.ts';
 import type { Outbox } from '../patch/dispatch.ts';
 import { CLOSE, Connection } from './connection.ts';
@@ -166,8 +167,14 @@ export class Gateway implements Outbox {
 
   /** The reply, once the writes this request committed are durable (only `--fsync always` makes it wait; a failing disk makes it PERSIST_ERROR). */
   private afterDurable(request: Request, value: unknown, mark: number | undefined): unknown[] | Promise<unknown[]> {
+    const system = request.name.startsWith('$');
+    const refused = system ? undefined : notPlainReply(request.name, value);
+    if (refused) {
+      this.stats.errors++;
+      return replyError(request.seq, 'HANDLER_ERROR', refused);
+    }
     // System requests ($auth, $ping, ...) answer about the connection, not about data: they never wait for the disk.
-    const gate = mark === undefined || request.name.startsWith('$') ? undefined : this.options.beforeReply?.(mark);
+    const gate = mark === undefined || system ? undefined : this.options.beforeReply?.(mark);
     if (!gate) return replyOk(request.seq, value);
     return gate.then(
       () => replyOk(request.seq, value),
@@ -307,5 +314,20 @@ export class Gateway implements Outbox {
     for (const conn of this.connections) conn.close(CLOSE.goingAway, 'server shutting down');
     for (const session of this.sessions.all()) hostClearTimeout(session.graceTimer);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+/**
+ * Why a handler's result cannot be its reply, if it cannot: a reply carries plain data, as stores do
+ * (store/plain.ts). A BigInt, a Map, a Date, a function or a toJSON used to reach a MessagePack
+ * client as one value and a JSON client as another, or as nothing.
+ */
+function notPlainReply(handler: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    assertPlain(value, 'result');
+    return undefined;
+  } catch (err) {
+    return `${handler} returned what a reply cannot carry (${thrownMessage(err)}): return plain data (objects, arrays, strings, finite numbers, booleans, null)`;
   }
 }

@@ -24,6 +24,16 @@ export const thenGetterThrows = client(() => thenGetter());
 export const twoLevelThenGetter = client(() => ownThen(() => thenGetter()));
 export const twoLevelProxy = client(() => ownThen(() => ownThen(() => new Proxy({}, { get: trap, getPrototypeOf: trap }))));
 export const twoLevelObject = client(() => ownThen(() => ownThen(() => ({ not: 'a reply' }))));
+// What MessagePack and JSON carried differently, or not at all.
+export const bigint = client(() => ({ a: [1, 2n] }));
+export const map = client(() => new Map([[1, 2]]));
+export const set = client(() => ({ s: new Set([1]) }));
+export const date = client(() => new Date(0));
+export const fn = client(() => () => 1);
+export const symbol = client(() => Symbol('s'));
+export const toJSON = client(() => ({ toJSON() { return 1; } }));
+export const nothing = client(() => undefined);
+export const plain = client(() => Object.freeze({ a: [1, 'two', null, { b: true }] }));
 `;
 
 let t: TestServer | undefined;
@@ -68,3 +78,31 @@ it('a promise with a then of its own is waited for by its real outcome: every ca
   t = undefined;
   expect(await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 10_000, 'still running'))])).toBe('stopped');
 }, 30_000);
+
+it('a result that is not plain data is HANDLER_ERROR naming where, the same in MessagePack and JSON', async () => {
+  t = await startServer({ 'logic/odd.ts': LOGIC });
+  for (const encoding of ['msgpack', 'json'] as const) {
+    const c = new RebindClient(t.url, { reconnect: false, encoding });
+    await c.connect();
+    await c.join({ name: `bo-${encoding}` });
+    const expected: Record<string, RegExp> = {
+      'odd.bigint': /^odd\.bigint returned what a reply cannot carry \(result\.a\.1: a bigint is not plain data\)/,
+      'odd.map': /\(result: an instance of Map is not plain data\)/,
+      'odd.set': /\(result\.s: an instance of Set is not plain data\)/,
+      'odd.date': /\(result: an instance of Date is not plain data\)/,
+      'odd.fn': /\(result: a function/,
+      'odd.symbol': /\(result: a symbol is not plain data\)/,
+      'odd.toJSON': /\(result\.toJSON: a function/,
+    };
+    for (const [handler, message] of Object.entries(expected)) {
+      const outcome = await c.call(handler, {}).then(
+        (value) => ({ value }),
+        (err: { code?: string; message?: string }) => ({ code: err.code, message: err.message }),
+      );
+      expect(outcome, `${handler} ${encoding}`).toMatchObject({ code: 'HANDLER_ERROR', message: expect.stringMatching(message) });
+    }
+    expect(await c.call('odd.nothing', {})).toBe(null);
+    expect(await c.call('odd.plain', {})).toEqual({ a: [1, 'two', null, { b: true }] });
+    c.close();
+  }
+});
