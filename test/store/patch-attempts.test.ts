@@ -73,7 +73,8 @@ it('stops carrying attempts once nothing a refused attempt queued is left, and n
         setTimeout(() => {
           fired = true;
           rows.set('late', { n: 1 });
-        }, 150);
+          // Long enough to outlast the collections below on a loaded machine (at 150 ms, a CI run saw it fire first).
+        }, 2000);
         throw new Error('init refuses');
       });
     } catch {
