@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import { readFrame, RoomReplicas, SyncError } from './room-replicas.ts';
 import type { ClientNameOf, KnownName, LooseName, MissingPayload, NotSystemName, PayloadArg, ReturnOf, SystemCalls, WrongPayload } from './handler-types.ts';
-import { PendingRequests, type ErrorBody, type Redirect } from './requests.ts';
+import { isRedirect, PendingRequests, type ErrorBody, type Redirect } from './requests.ts';
 import { asClientError, RebindClientError, TRANSIENT } from './errors.ts';
 import type { ClientOptions, SocketConstructor, SocketLike } from './options.ts';
 import { detach, watchSilence } from './liveness.ts';
@@ -286,19 +286,21 @@ export class RebindClient {
     if (incoming.kind === 'push') {
       const { event, payload } = incoming;
       if (event === '$redirect') {
-        // The room this player is in moved to another node: follow it there.
-        this.moveTo(payload as Redirect).catch((err: unknown) => this.emit('error', asClientError(err)));
+        // The room this player is in moved to another node: follow it there (a redirect that names none is a bad frame, and ignored).
+        if (!isRedirect(payload)) return this.emit('error', new RebindClientError('BAD_FRAME', 'the server sent a $redirect that is not {url, node, player, ticket} (ignored)'));
+        this.moveTo(payload).catch((err: unknown) => this.emit('error', asClientError(err)));
       } else if (event === '$state' || event === '$patch' || event === '$delta') {
+        let room: string | undefined;
         try {
-          const room = this.replicas.apply(event, payload);
-          if (room) this.emit('state', { room, stores: this.replicas.rooms.get(room) });
+          room = this.replicas.apply(event, payload);
         } catch (err) {
-          if (!(err instanceof SyncError)) throw err;
-          this.emit('error', new RebindClientError('BAD_SYNC', err.message));
+          // A frame of the wrong shape (a TypeError in the replica's reader) is as bad as one that does not fit: said, and ignored.
+          return this.emit('error', new RebindClientError('BAD_SYNC', err instanceof SyncError ? err.message : `the server sent a ${event} the replica cannot read (ignored): ${err instanceof Error ? err.message : String(err)}`));
         }
+        if (room) this.emit('state', { room, stores: this.replicas.rooms.get(room) });
       }
       this.emit(event, payload);
-    } else if (!incoming.matched && incoming.error) this.emit('error', incoming.error);
+    } else if (!incoming.matched && incoming.error) this.emit('error', this.pending.error(incoming.error));
   }
 
   private onClose(socket: SocketLike, ev: { code: number; reason: string }): void {

@@ -48,12 +48,17 @@ export class PendingRequests {
     const waiter = this.waiting.get(head as number);
     if (!waiter) {
       this.unmatched++;
-      return flag === 1 ? { kind: 'reply', matched: false, error: body as ErrorBody } : { kind: 'reply', matched: false };
+      return flag === 1 ? { kind: 'reply', matched: false, error: errorBody(body) } : { kind: 'reply', matched: false };
     }
     this.waiting.delete(head as number);
     if (flag === 0) waiter.resolve(body);
-    else waiter.reject(this.toError(body as ErrorBody));
+    else waiter.reject(this.toError(errorBody(body)));
     return { kind: 'reply', matched: true };
+  }
+
+  /** An error body as this channel's Error (a reply that settled no request, say). */
+  error(body: ErrorBody): Error {
+    return this.toError(body);
   }
 
   /** Rejects every request still waiting (the connection is gone). */
@@ -65,4 +70,26 @@ export class PendingRequests {
   get size(): number {
     return this.waiting.size;
   }
+}
+
+/** An error reply's body as {code, message}; one that is not (a server that breaks the protocol) says so, as BAD_FRAME. */
+function errorBody(body: unknown): ErrorBody {
+  if (body !== null && typeof body === 'object' && typeof (body as ErrorBody).code === 'string') {
+    const { code, message, redirect } = body as ErrorBody;
+    return { code, message: typeof message === 'string' ? message : '', ...(isRedirect(redirect) ? { redirect } : {}) };
+  }
+  let shown: string;
+  try {
+    shown = JSON.stringify(body)?.slice(0, 200) ?? String(body);
+  } catch {
+    shown = typeof body;
+  }
+  return { code: 'BAD_FRAME', message: `the server answered with an error that is not {code, message}: ${shown}` };
+}
+
+/** Whether a value is a redirect the client can follow: {url, node, player, ticket} (docs/protocol.md). */
+export function isRedirect(value: unknown): value is Redirect {
+  if (value === null || typeof value !== 'object') return false;
+  const { url, node, player, ticket } = value as Record<string, unknown>;
+  return typeof url === 'string' && typeof node === 'string' && typeof player === 'string' && typeof ticket === 'string';
 }

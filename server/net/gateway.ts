@@ -176,8 +176,10 @@ export class Gateway implements Outbox {
     // System requests ($auth, $ping, ...) answer about the connection, not about data: they never wait for the disk.
     const gate = mark === undefined || system ? undefined : this.options.beforeReply?.(mark);
     if (!gate) return replyOk(request.seq, value);
+    // What was checked is what is sent: logic may change the object it returned while the disk is awaited.
+    const checked = system || value === undefined || value === null || typeof value !== 'object' ? value : structuredClone(value);
     return gate.then(
-      () => replyOk(request.seq, value),
+      () => replyOk(request.seq, checked),
       (err: unknown) => this.errorReply(request, err),
     );
   }

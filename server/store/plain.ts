@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { rebindError } from '../errors.ts';
 
 // Stores accept only what survives a trip through MessagePack and JSON
@@ -69,6 +70,8 @@ function visit(walk: Walk, v: unknown, inArray: boolean): void {
   }
   if (v === null) return;
   const obj = v as object;
+  // A Proxy answers the encoders' reads through its traps, not what is checked here.
+  if (types.isProxy(obj)) fail(store, path, 'a proxy');
   if (onStack.has(obj)) fail(store, path, 'a cycle (a value that contains itself)');
   if (Array.isArray(obj)) {
     // Both codecs keep an array's elements as read, and nothing else: a subclass, a named property

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
@@ -32,6 +35,14 @@ export const date = client(() => new Date(0));
 export const fn = client(() => () => 1);
 export const symbol = client(() => Symbol('s'));
 export const toJSON = client(() => ({ toJSON() { return 1; } }));
+export const proxyBig = client(() => new Proxy({ a: 1 }, { get: (t, k) => (k === 'a' ? 10n : (t as Record<PropertyKey, unknown>)[k]) }));
+export const proxyArray = client(() => new Proxy([1, 2], { get: (t, k) => (k === '0' ? 99n : (t as unknown as Record<PropertyKey, unknown>)[k]) }));
+// Promises whose constructor's Symbol.species is logic's: the intrinsic then makes its result with it.
+function withSpecies(value: unknown, species: unknown) { const p = Promise.resolve(value); Object.defineProperty(p, 'constructor', { value: { [Symbol.species]: species } }); return p; }
+export const speciesNotPromise = client(() => withSpecies(7, function (exec: (a: unknown, b: unknown) => void) { exec(() => {}, () => {}); return {}; }));
+export const speciesSwallows = client(() => withSpecies(7, function (exec: (a: unknown, b: unknown) => void) { exec(() => {}, () => {}); return new Promise(() => {}); }));
+function ownThenThrows(exec: never) { const q = new Promise(exec); Object.defineProperty(q, 'then', { get() { throw new Error('own then, level 2'); } }); return q; }
+export const speciesTwoLevels = client(() => withSpecies(1, function (exec: never) { const q = new Promise(exec); Object.defineProperty(q, 'constructor', { value: { [Symbol.species]: ownThenThrows } }); return q; }));
 export const nothing = client(() => undefined);
 export const plain = client(() => Object.freeze({ a: [1, 'two', null, { b: true }] }));
 `;
@@ -58,7 +69,7 @@ it('a client handler returning a hostile Proxy answers HANDLER_ERROR, and the se
   c.close();
 });
 
-it('a promise with a then of its own is waited for by its real outcome: every call is answered, the connection goes on, the server stops', async () => {
+it('a promise with a then or a species of its own is waited for by its real outcome: every call is answered, the connection goes on, the server stops', async () => {
   t = await startServer({ 'logic/odd.ts': LOGIC });
   for (const encoding of ['msgpack', 'json'] as const) {
     const c = new RebindClient(t.url, { reconnect: false, encoding });
@@ -67,7 +78,7 @@ it('a promise with a then of its own is waited for by its real outcome: every ca
     await c.connect();
     await c.join({ name: `ann-${encoding}` });
     // The promises' own values (1 and 2): their own 'then' never runs.
-    for (const [handler, value] of [['odd.thenGetterThrows', 2], ['odd.twoLevelThenGetter', 1], ['odd.twoLevelProxy', 1], ['odd.twoLevelObject', 1]] as const) {
+    for (const [handler, value] of [['odd.thenGetterThrows', 2], ['odd.twoLevelThenGetter', 1], ['odd.twoLevelProxy', 1], ['odd.twoLevelObject', 1], ['odd.speciesNotPromise', 7], ['odd.speciesSwallows', 7], ['odd.speciesTwoLevels', 1]] as const) {
       expect(await c.call(handler, {}), `${handler} ${encoding}`).toBe(value);
     }
     expect(await c.call('odd.fine', {})).toBe('fine');
@@ -93,6 +104,9 @@ it('a result that is not plain data is HANDLER_ERROR naming where, the same in M
       'odd.fn': /\(result: a function/,
       'odd.symbol': /\(result: a symbol is not plain data\)/,
       'odd.toJSON': /\(result\.toJSON: a function/,
+      // A Proxy's traps answer the encoders, not the check: refused whole.
+      'odd.proxyBig': /\(result: a proxy is not plain data\)/,
+      'odd.proxyArray': /\(result: a proxy is not plain data\)/,
     };
     for (const [handler, message] of Object.entries(expected)) {
       const outcome = await c.call(handler, {}).then(
@@ -104,5 +118,27 @@ it('a result that is not plain data is HANDLER_ERROR naming where, the same in M
     expect(await c.call('odd.nothing', {})).toBe(null);
     expect(await c.call('odd.plain', {})).toEqual({ a: [1, 'two', null, { b: true }] });
     c.close();
+  }
+});
+
+it('with --fsync always, the reply is the result as checked, not as logic changed it while the disk was awaited', async () => {
+  const changing = `import { client } from '../server/api';
+import { counter } from '../state/counter';
+export const flip = client(() => { counter.update((d) => { d.n++; }); const o: Record<string, unknown> = { a: 1 }; setImmediate(() => { o.a = 5n; o.m = new Map([[1, 2]]); }); return o; });
+`;
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'rebind-hostile-'));
+  t = await startServer({ 'logic/changing.ts': changing, 'state/counter.ts': `import { defineStore } from '../server/api';\nexport const counter = defineStore('counter', { n: 0 });\n` }, { dataDir, fsync: 'always' });
+  try {
+    for (const encoding of ['msgpack', 'json'] as const) {
+      const c = new RebindClient(t.url, { reconnect: false, encoding });
+      await c.connect();
+      await c.join({ name: `fs-${encoding}` });
+      expect(await c.call('changing.flip', {}), encoding).toEqual({ a: 1 });
+      c.close();
+    }
+  } finally {
+    await t.stop();
+    t = undefined;
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
