@@ -7,8 +7,11 @@ import { idleSocket } from './ws-frame.ts';
 import type { Pingable } from './heartbeat.ts';
 import { RateLimiter, WindowCounter, type NetLimits } from './limits.ts';
 import type { Link, Session } from './sessions.ts';
+import { createLogger } from '../log.ts';
 import { hostClearTimeout, hostNextTick, hostSetImmediate, hostSetTimeout, monoNow } from '../host-globals.ts';
 import { thrownMessage } from '../thrown.ts';
+
+const log = createLogger('net');
 
 // One client connection: decodes frames, applies the per-connection limits,
 // hands requests to the gateway and writes replies in the encoding each
@@ -122,14 +125,29 @@ export class Connection implements Link, Pingable {
       this.reply(replyError(request.seq, 'RATE_LIMITED', `${limits.maxInFlight} calls already in flight; wait for replies`), encoding);
       return;
     }
-    const reply = this.gateway.handle(this, request, this.limiter.last);
     const joining = request.name === '$auth' || request.name === '$resume';
+    let reply: ReturnType<RequestHandler['handle']>;
+    try {
+      reply = this.gateway.handle(this, request, this.limiter.last);
+    } catch (err) {
+      // Never out of ws's message handler: a throw there leaves the socket unable to close, and the server's stop waits for it.
+      log.error(`a request could not be answered (${request.name})`, err);
+      if (request.seq !== 0) this.reply(replyError(request.seq, 'HANDLER_ERROR', `${request.name} could not be answered: ${thrownMessage(err)}`), encoding);
+      return;
+    }
     if (types.isPromise(reply)) {
       this.pending++;
-      void reply.then((r) => {
-        this.pending--;
-        if (request.seq !== 0) this.reply(r, encoding, joining);
-      });
+      void reply.then(
+        (r) => {
+          this.pending--;
+          if (request.seq !== 0) this.reply(r, encoding, joining);
+        },
+        (err: unknown) => {
+          this.pending--;
+          log.error(`a request could not be answered (${request.name})`, err);
+          if (request.seq !== 0) this.reply(replyError(request.seq, 'HANDLER_ERROR', `${request.name} could not be answered: ${thrownMessage(err)}`), encoding);
+        },
+      );
     } else if (reply && request.seq !== 0) this.reply(reply, encoding, joining);
   }
 

@@ -157,7 +157,10 @@ export class Gateway implements Outbox {
       return this.errorReply(request, err, this.rerun(conn, request, arrivedAt, again));
     }
     // (util.types.isPromise: `instanceof` runs the getPrototypeOf trap of a Proxy a handler returned; whenSettled: the promise's own `then` is never run.)
-    return types.isPromise(result) ? whenSettled(result, (value) => this.afterDurable(request, value, mark), (err: unknown) => this.errorReply(request, err, this.rerun(conn, request, arrivedAt, again))) : this.afterDurable(request, result, mark);
+    if (!types.isPromise(result)) return this.afterDurable(request, result, mark);
+    const onError = (err: unknown) => this.errorReply(request, err, this.rerun(conn, request, arrivedAt, again));
+    // A reply is made whatever happens on the way to it (a throw while it is made is answered too, never left waiting).
+    return whenSettled(result, (value) => this.afterDurable(request, value, mark), onError).catch((err: unknown) => this.errorReply(request, err));
   }
 
   /** How an erring request runs once more (made on an error, the only path that reruns, not for every request). */
@@ -177,7 +180,16 @@ export class Gateway implements Outbox {
     const gate = mark === undefined || system ? undefined : this.options.beforeReply?.(mark);
     if (!gate) return replyOk(request.seq, value);
     // What was checked is what is sent: logic may change the object it returned while the disk is awaited.
-    const checked = system || value === undefined || value === null || typeof value !== 'object' ? value : structuredClone(value);
+    let checked: unknown = value;
+    if (!system && value !== null && typeof value === 'object') {
+      try {
+        checked = structuredClone(value);
+      } catch (err) {
+        // Nested deeper than a copy can go (the check recurses with smaller frames than structuredClone).
+        this.stats.errors++;
+        return replyError(request.seq, 'HANDLER_ERROR', `${request.name} returned what a reply cannot carry (${thrownMessage(err)}): return plain data, less deeply nested`);
+      }
+    }
     return gate.then(
       () => replyOk(request.seq, checked),
       (err: unknown) => this.errorReply(request, err),

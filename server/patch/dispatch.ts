@@ -3,6 +3,7 @@ import { whenSettled } from '../settle.ts';
 import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
 import { rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { assertPlain } from '../store/plain.ts';
 import { CallStatsBook, metricsEnabled } from '../metrics/call-stats.ts';
 import { ErrorThrottle, leftOutNote } from './error-throttle.ts';
 import { afterCommit, savepoint, transact } from '../store/transaction.ts';
@@ -71,12 +72,14 @@ class CallContext implements Ctx {
 
   send(player: string, event: string, payload?: unknown): void {
     const outbox = this.dispatcher.outbox;
-    afterCommit(() => outbox.send(player, event, payload ?? null));
+    const checked = pushable('send', event, payload);
+    afterCommit(() => outbox.send(player, event, checked));
   }
 
   broadcast(room: string, event: string, payload?: unknown): void {
     const outbox = this.dispatcher.outbox;
-    afterCommit(() => outbox.broadcast(room, event, payload ?? null));
+    const checked = pushable('broadcast', event, payload);
+    afterCommit(() => outbox.broadcast(room, event, checked));
   }
 
   join(room: string, player?: string): void {
@@ -403,5 +406,28 @@ export class Dispatcher {
     const wrapped = rebindError('HANDLER_ERROR', `${name} failed: ${message}`, { details: { handler: name } });
     logged.add(wrapped);
     return wrapped;
+  }
+}
+
+/** The client library's own events: a push named so would reach the listeners of the connection's life, not the game's. */
+const CLIENT_EVENTS = new Set(['open', 'close', 'error', 'state', 'resumed', 'rejoined', 'moved']);
+
+/**
+ * A push's payload as it will be sent (a copy of plain data, checked now: it goes out after the
+ * commit, and logic may change its object before then), or a refusal naming what is wrong. An event
+ * that is a number would be read by clients as the reply to their call of that number; "$" names
+ * are the protocol's.
+ */
+function pushable(how: 'send' | 'broadcast', event: unknown, payload: unknown): unknown {
+  if (typeof event !== 'string' || event === '' || event.startsWith('$') || CLIENT_EVENTS.has(event)) {
+    throw rebindError('BAD_REQUEST', `ctx.${how}: the event is a string, not empty, not starting with "$" (the protocol's) and none of the client library's own (${[...CLIENT_EVENTS].join(', ')}); got ${typeof event === 'string' ? JSON.stringify(event) : typeof event}`);
+  }
+  if (payload === undefined || payload === null) return null;
+  assertPlain(payload, `ctx.${how} "${event}"`);
+  if (typeof payload !== 'object') return payload;
+  try {
+    return structuredClone(payload);
+  } catch (err) {
+    throw rebindError('NOT_PLAIN_DATA', `ctx.${how} "${event}": the payload cannot be copied (${thrownMessage(err)}): send plain data, less deeply nested`);
   }
 }

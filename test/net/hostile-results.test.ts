@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { RebindClient } from '../../client/index.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/project.ts';
 
 // A client handler may return anything, a Proxy whose traps throw included.
 // The gateway asks whether a result is a promise before it waits for it:
@@ -142,3 +143,48 @@ export const flip = client(() => { counter.update((d) => { d.n++; }); const o: R
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+it('fourth attack: a result too deep to copy, a promise whose value gains a then, and pushes that are not events or not data are each answered with an error; the server goes on', async () => {
+  const logic = `import { client } from '../server/api';
+import { counter } from '../state/counter';
+function nested(n: number) { let a: unknown[] = []; for (let i = 0; i < n; i++) a = [a]; return a; }
+export const deep = client((ctx: unknown, n: number) => { counter.update((d) => { d.n++; }); return nested(n); });
+export const deepAsync = client(async (ctx: unknown, n: number) => { counter.update((d) => { d.n++; }); await null; return nested(n); });
+export const thenLater = client(() => { const o: Record<string, unknown> = { a: 1 }; const p = Promise.resolve(o); o.then = (resolve: (v: unknown) => void) => resolve('swapped'); return p; });
+export const thenLaterNever = client(() => { const o: Record<string, unknown> = { a: 1 }; const p = Promise.resolve(o); o.then = () => undefined; return p; });
+export const push = client((ctx: { send(p: string, e: unknown, v?: unknown): void; player: string }, p: { event: unknown; big?: boolean }) => { ctx.send(ctx.player, p.event, p.big ? { n: 10n } : { ok: true }); return 'sent'; });
+export const fine = client(() => 'fine');
+`;
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'rebind-hostile-'));
+  t = await startServer({ 'logic/d.ts': logic, 'state/counter.ts': `import { defineStore } from '../server/api';\nexport const counter = defineStore('counter', { n: 0 });\n` }, { dataDir, fsync: 'always' });
+  try {
+    const c = new RebindClient(t.url, { reconnect: false });
+    const pushes: unknown[] = [];
+    c.on('told', (payload) => pushes.push(payload));
+    await c.connect();
+    await c.join({ name: 'deep' });
+    const outcome = (handler: string, payload: unknown) =>
+      c.call(handler as never, payload as never).then(
+        (value: unknown) => ({ value }),
+        (err: { code?: string; message?: string }) => ({ code: err.code, message: err.message }),
+      );
+    // Deep enough to pass the check and overflow a copy (between about 3,500 and 5,000): an answer, not a stop.
+    for (const handler of ['d.deep', 'd.deepAsync']) expect(await outcome(handler, 4000), handler).toMatchObject({ code: 'HANDLER_ERROR' });
+    expect(await outcome('d.thenLater', {})).toMatchObject({ code: 'HANDLER_ERROR', message: expect.stringContaining('then of its own') });
+    expect(await outcome('d.thenLaterNever', {})).toMatchObject({ code: 'HANDLER_ERROR', message: expect.stringContaining('then of its own') });
+    for (const event of [2, '$state', 'error', 'close', '']) expect(await outcome('d.push', { event }), String(event)).toMatchObject({ code: 'BAD_REQUEST' });
+    expect(await outcome('d.push', { event: 'told', big: true })).toMatchObject({ code: 'NOT_PLAIN_DATA' });
+    expect(await outcome('d.push', { event: 'told' })).toEqual({ value: 'sent' });
+    await waitFor(() => pushes.length === 1, 5000, 'the good push');
+    expect(pushes).toEqual([{ ok: true }]);
+    expect(await c.call('d.fine' as never, {} as never)).toBe('fine');
+    c.close();
+    const stopped = t.stop().then(() => 'stopped');
+    t = undefined;
+    expect(await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 10_000, 'still running'))])).toBe('stopped');
+  } finally {
+    await t?.stop();
+    t = undefined;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}, 60_000);
