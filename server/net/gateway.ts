@@ -6,7 +6,7 @@ import { isRebindError, rebindError, type RebindError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import { createLogger } from '../log.ts';
 import { thrownMessage } from '../thrown.ts';
-import { assertPlain } from '../store/plain.ts';
+import { assertPlain, assertShallow } from '../store/plain.ts';
 import { whenSettled } from '../settle.ts';
 import type { Outbox } from '../patch/dispatch.ts';
 import { CLOSE, Connection } from './connection.ts';
@@ -340,6 +340,7 @@ function notPlainReply(handler: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   try {
     assertPlain(value, 'result');
+    assertShallow(value, 'result');
     return undefined;
   } catch (err) {
     return `${handler} returned what a reply cannot carry (${thrownMessage(err)}): return plain data (objects, arrays, strings, finite numbers, booleans, null)`;

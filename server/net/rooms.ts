@@ -136,7 +136,16 @@ export class Rooms implements RoomSync {
   }
 
   broadcast(name: string, message: EncodedOnce): void {
-    for (const seat of this.rooms.get(name)?.seats.values() ?? []) seat.member.deliver(message);
+    // One member's failure (a message its encoding cannot carry) is not the others': each is tried.
+    let failure: unknown;
+    for (const seat of this.rooms.get(name)?.seats.values() ?? []) {
+      try {
+        seat.member.deliver(message);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) throw failure;
   }
 
   readonly onCommit = (changes: StoreChange[]): void => {

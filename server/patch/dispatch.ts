@@ -3,7 +3,7 @@ import { whenSettled } from '../settle.ts';
 import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
 import { rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { assertPlain } from '../store/plain.ts';
+import { assertPlain, assertShallow } from '../store/plain.ts';
 import { CallStatsBook, metricsEnabled } from '../metrics/call-stats.ts';
 import { ErrorThrottle, leftOutNote } from './error-throttle.ts';
 import { afterCommit, savepoint, transact } from '../store/transaction.ts';
@@ -424,6 +424,7 @@ function pushable(how: 'send' | 'broadcast', event: unknown, payload: unknown): 
   }
   if (payload === undefined || payload === null) return null;
   assertPlain(payload, `ctx.${how} "${event}"`);
+  assertShallow(payload, `ctx.${how} "${event}"`);
   if (typeof payload !== 'object') return payload;
   try {
     return structuredClone(payload);

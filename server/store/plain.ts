@@ -113,3 +113,20 @@ function plainValue(walk: Walk, obj: object, key: string | number): unknown {
   if (!property.enumerable) fail(walk.store, walk.path, 'a hidden (non-enumerable) property');
   return property.value;
 }
+
+/** How deep a reply or a push may nest: past about 1,300 levels MessagePack's encoder runs out of stack, after the commit. */
+export const MAX_MESSAGE_DEPTH = 500;
+
+/**
+ * Throws NOT_PLAIN_DATA when `value` nests deeper than `max` objects and arrays (walked with a stack
+ * of its own, so that the check itself never runs out of one). For what is sent, not stored.
+ */
+export function assertShallow(value: unknown, label: string, max = MAX_MESSAGE_DEPTH): void {
+  if (typeof value !== 'object' || value === null) return;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [at, depth] = stack.pop()!;
+    if (depth > max) throw rebindError('NOT_PLAIN_DATA', `${label}: nested more than ${max} levels deep; send less deeply nested data`, { details: { store: label } });
+    for (const child of Object.values(at as object)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+}

@@ -153,6 +153,7 @@ export const deepAsync = client(async (ctx: unknown, n: number) => { counter.upd
 export const thenLater = client(() => { const o: Record<string, unknown> = { a: 1 }; const p = Promise.resolve(o); o.then = (resolve: (v: unknown) => void) => resolve('swapped'); return p; });
 export const thenLaterNever = client(() => { const o: Record<string, unknown> = { a: 1 }; const p = Promise.resolve(o); o.then = () => undefined; return p; });
 export const push = client((ctx: { send(p: string, e: unknown, v?: unknown): void; player: string }, p: { event: unknown; big?: boolean }) => { ctx.send(ctx.player, p.event, p.big ? { n: 10n } : { ok: true }); return 'sent'; });
+export const pushDeep = client((ctx: { send(p: string, e: string, v?: unknown): void; player: string }, n: number) => { ctx.send(ctx.player, 'told', nested(n)); return 'sent'; });
 export const fine = client(() => 'fine');
 `;
   const dataDir = mkdtempSync(path.join(tmpdir(), 'rebind-hostile-'));
@@ -174,6 +175,9 @@ export const fine = client(() => 'fine');
     expect(await outcome('d.thenLaterNever', {})).toMatchObject({ code: 'HANDLER_ERROR', message: expect.stringContaining('then of its own') });
     for (const event of [2, '$state', 'error', 'close', '']) expect(await outcome('d.push', { event }), String(event)).toMatchObject({ code: 'BAD_REQUEST' });
     expect(await outcome('d.push', { event: 'told', big: true })).toMatchObject({ code: 'NOT_PLAIN_DATA' });
+    // Deep enough to pass the checks and the copy but not MessagePack's encoder, after the commit: refused when sent (attack 16e).
+    expect(await outcome('d.pushDeep', 1500)).toMatchObject({ code: 'NOT_PLAIN_DATA', message: expect.stringContaining('nested more than 500 levels deep') });
+    expect(await outcome('d.deep', 1500)).toMatchObject({ code: 'HANDLER_ERROR', message: expect.stringContaining('nested more than 500 levels deep') });
     expect(await outcome('d.push', { event: 'told' })).toEqual({ value: 'sent' });
     await waitFor(() => pushes.length === 1, 5000, 'the good push');
     expect(pushes).toEqual([{ ok: true }]);
