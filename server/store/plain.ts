@@ -28,6 +28,16 @@ function describeValue(value: unknown): string {
 }
 
 /**
+ * A string with half of a surrogate pair alone: MessagePack (the journal, snapshots, most clients)
+ * writes UTF-8, which cannot carry it, so it would come back as U+FFFD after a restart, and reach a
+ * MessagePack client otherwise than a JSON one.
+ */
+function wellFormed(text: string, store: string, path: readonly PathKey[]): void {
+  // (String.prototype.isWellFormed is Node 20's; the TypeScript lib in use predates it.)
+  if (!(text as string & { isWellFormed(): boolean }).isWellFormed()) fail(store, path, 'a string with an unpaired surrogate (not well-formed UTF-16)');
+}
+
+/**
  * Throws NOT_PLAIN_DATA naming `store.path.to.value` for the first thing that
  * is not plain data: functions, symbols, bigints, class instances (Date, Map,
  * ...), cycles, `undefined` inside arrays, NaN and the infinities, getters and
@@ -36,7 +46,8 @@ function describeValue(value: unknown): string {
  */
 export function assertPlain(value: unknown, store: string, path: PathKey[] = [], insideArray = false): void {
   // Most values checked are a field's new number or string: no walk, no set of the objects on the path.
-  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return;
+  if (typeof value === 'string') return wellFormed(value, store, path);
+  if (typeof value === 'boolean' || value === null) return;
   if (typeof value === 'number' && Number.isFinite(value)) return;
   visit({ store, path, onStack: new Set() }, value, insideArray);
 }
@@ -55,6 +66,7 @@ function visit(walk: Walk, v: unknown, inArray: boolean): void {
   const { store, path, onStack } = walk;
   switch (typeof v) {
     case 'string':
+      return wellFormed(v, store, path);
     case 'boolean':
       return;
     case 'number':
@@ -93,6 +105,7 @@ function visit(walk: Walk, v: unknown, inArray: boolean): void {
   if (Object.getOwnPropertySymbols(obj).length > 0) fail(store, path, 'an object with symbol keys');
   onStack.add(obj);
   for (const key of Object.getOwnPropertyNames(obj)) {
+    wellFormed(key, store, path);
     path.push(key);
     visit(walk, plainValue(walk, obj, key), false);
     path.pop();

@@ -46,3 +46,11 @@ it('refuses what an array carries besides its elements: a getter or hidden eleme
   // eslint-disable-next-line no-sparse-arrays
   expect(refusal({ list: [1, , 3] })).toBe('NOT_PLAIN_DATA: players.p1.list.1: undefined in an array is not plain data');
 });
+
+it('refuses a string with an unpaired surrogate, as a value or a key, naming where; accepts any well-formed one (attack 16e)', () => {
+  // MessagePack writes UTF-8: such a string came back as U+FFFD after a restart, and reached MessagePack and JSON clients differently.
+  expect(refusal('a\uD800b')).toBe('NOT_PLAIN_DATA: players.p1: a string with an unpaired surrogate (not well-formed UTF-16) is not plain data');
+  expect(refusal({ name: 'x\uDC00' })).toBe('NOT_PLAIN_DATA: players.p1.name: a string with an unpaired surrogate (not well-formed UTF-16) is not plain data');
+  expect(refusal({ ['k\uD800']: 1 })).toBe('NOT_PLAIN_DATA: players.p1: a string with an unpaired surrogate (not well-formed UTF-16) is not plain data');
+  expect(refusal({ tags: ['ok', 'é', '🙂', '\uD83D\uDE42', ''] })).toBe('accepted');
+});
