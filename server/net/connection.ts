@@ -126,14 +126,17 @@ export class Connection implements Link, Pingable {
       return;
     }
     const joining = request.name === '$auth' || request.name === '$resume';
+    // Never out of ws's message handler (a throw there leaves the socket unable to close, and the server's stop waits
+    // for it), and never a call left unanswered with its in-flight slot taken.
+    const failed = (err: unknown): void => {
+      log.error(`a request could not be answered (${request.name})`, err);
+      if (request.seq !== 0) this.reply(replyError(request.seq, 'HANDLER_ERROR', `${request.name} could not be answered: ${thrownMessage(err)}`), encoding);
+    };
     let reply: ReturnType<RequestHandler['handle']>;
     try {
       reply = this.gateway.handle(this, request, this.limiter.last);
     } catch (err) {
-      // Never out of ws's message handler: a throw there leaves the socket unable to close, and the server's stop waits for it.
-      log.error(`a request could not be answered (${request.name})`, err);
-      if (request.seq !== 0) this.reply(replyError(request.seq, 'HANDLER_ERROR', `${request.name} could not be answered: ${thrownMessage(err)}`), encoding);
-      return;
+      return failed(err);
     }
     if (types.isPromise(reply)) {
       this.pending++;
@@ -144,8 +147,7 @@ export class Connection implements Link, Pingable {
         },
         (err: unknown) => {
           this.pending--;
-          log.error(`a request could not be answered (${request.name})`, err);
-          if (request.seq !== 0) this.reply(replyError(request.seq, 'HANDLER_ERROR', `${request.name} could not be answered: ${thrownMessage(err)}`), encoding);
+          failed(err);
         },
       );
     } else if (reply && request.seq !== 0) this.reply(reply, encoding, joining);

@@ -339,6 +339,7 @@ export class Gateway implements Outbox {
 function notPlainReply(handler: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   try {
+    // The plain-data check first: it refuses a cycle, which the depth walk would follow to its limit.
     assertPlain(value, 'result');
     assertShallow(value, 'result');
     return undefined;

@@ -1,7 +1,7 @@
 import { types } from 'node:util';
 import { whenSettled } from '../settle.ts';
 import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
-import { rebindError, RebindError, type SourceLocation } from '../errors.ts';
+import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { assertPlain, assertShallow } from '../store/plain.ts';
 import { CallStatsBook, metricsEnabled } from '../metrics/call-stats.ts';
@@ -180,9 +180,9 @@ const CODED_FIELDS = ['code', 'message'] as const;
  * plain strings (not getters): anything else is a crash, reported through thrown.ts.
  */
 export function readThrown(err: unknown): Thrown {
-  if (typeof err !== 'object' || err === null || types.isProxy(err)) return { game: false };
+  // isRebindError never runs a Proxy's trap and never throws.
+  if (!isRebindError(err)) return { game: false };
   try {
-    if (!(err instanceof RebindError)) return { game: false };
     for (const field of CODED_FIELDS) {
       const own = Object.getOwnPropertyDescriptor(err, field);
       if (!own || !('value' in own) || typeof own.value !== 'string') return { game: false };
@@ -423,6 +423,7 @@ function pushable(how: 'send' | 'broadcast', event: unknown, payload: unknown): 
     throw rebindError('BAD_REQUEST', `ctx.${how}: the event is a string, not empty, not starting with "$" (the protocol's) and none of the client library's own (${[...CLIENT_EVENTS].join(', ')}); got ${typeof event === 'string' ? JSON.stringify(event) : typeof event}`);
   }
   if (payload === undefined || payload === null) return null;
+  // The plain-data check first: it refuses a cycle, which the depth walk would follow to its limit.
   assertPlain(payload, `ctx.${how} "${event}"`);
   assertShallow(payload, `ctx.${how} "${event}"`);
   if (typeof payload !== 'object') return payload;
