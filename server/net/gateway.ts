@@ -47,6 +47,8 @@ export { CLOSE };
 
 /** How long a connection may sit without joining before, on a full server, its seat is given away. */
 const IDLE_EVICT_AFTER_MS = 1000;
+/** What a request with seq 0 is answered: nothing is sent (the connection sends no reply for seq 0). */
+const NO_REPLY: unknown[] = Object.freeze([0, 0, null]) as unknown[];
 
 export class Gateway implements Outbox {
   readonly rooms: RoomSync;
@@ -170,6 +172,8 @@ export class Gateway implements Outbox {
 
   /** The reply, once the writes this request committed are durable (only `--fsync always` makes it wait; a failing disk makes it PERSIST_ERROR). */
   private afterDurable(request: Request, value: unknown, mark: number | undefined): unknown[] | Promise<unknown[]> {
+    // Seq 0 asks for no reply (a player's moves): there is nothing to check, copy or hold back for the disk.
+    if (request.seq === 0) return NO_REPLY;
     const system = request.name.startsWith('$');
     const refused = system ? undefined : notPlainReply(request.name, value);
     if (refused) {

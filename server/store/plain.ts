@@ -33,8 +33,21 @@ function describeValue(value: unknown): string {
  * MessagePack client otherwise than a JSON one.
  */
 function wellFormed(text: string, store: string, path: readonly PathKey[]): void {
+  if (!isWellFormed(text)) fail(store, path, 'a string with an unpaired surrogate (not well-formed UTF-16)');
+}
+
+/** Whether `text` has no unpaired surrogate: MessagePack writes UTF-8, so one would come back as U+FFFD. */
+export function isWellFormed(text: string): boolean {
   // (String.prototype.isWellFormed is Node 20's; the TypeScript lib in use predates it.)
-  if (!(text as string & { isWellFormed(): boolean }).isWellFormed()) fail(store, path, 'a string with an unpaired surrogate (not well-formed UTF-16)');
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/** Throws NOT_PLAIN_DATA for the first key of `path` (a row id, a field) that is a string with an unpaired surrogate. */
+export function assertKeysWellFormed(store: string, path: readonly PathKey[]): void {
+  for (let i = 0; i < path.length; i++) {
+    const key = path[i];
+    if (typeof key === 'string' && !isWellFormed(key)) fail(store, path.slice(0, i), `the key ${JSON.stringify(key)}, a string with an unpaired surrogate (not well-formed UTF-16),`);
+  }
 }
 
 /**

@@ -2,7 +2,7 @@ import { enablePatches, freeze, isDraft, produce, type Draft, type Patch } from 
 import { applyWirePatches } from '../../client/replica.ts';
 import { compactArrayPatches, type StorePatch } from './array-delta.ts';
 import { rebindError } from '../errors.ts';
-import { assertPlain } from './plain.ts';
+import { assertKeysWellFormed, assertPlain, isWellFormed } from './plain.ts';
 import { currentTransaction, transact, type Participant } from './transaction.ts';
 
 enablePatches();
@@ -32,9 +32,11 @@ export interface StoreLike extends Participant {
 export function checkPatches(store: string, patches: readonly StorePatch[], prefix: readonly (string | number)[] = []): void {
   for (const p of patches) {
     if (p.op === 'remove' || p.op === 'trim') continue;
+    // A new key (a row id, a field) is data too: the snapshot and the journal carry it. A replaced one was checked when added.
+    if (p.op === 'add') assertKeysWellFormed(store, p.path);
     const v = p.value;
     // A field's new number or string (most writes): nothing to walk, no path to build.
-    if (typeof v === 'string' || typeof v === 'boolean' || v === null || (typeof v === 'number' && Number.isFinite(v))) continue;
+    if (typeof v === 'boolean' || v === null || (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && isWellFormed(v))) continue;
     const path = [...prefix, ...p.path];
     assertPlain(p.value, store, path, typeof path[path.length - 1] === 'number');
   }

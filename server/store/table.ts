@@ -2,7 +2,7 @@ import { freeze, type Draft } from 'immer';
 import { applyWirePatches } from '../../client/replica.ts';
 import type { StorePatch } from './array-delta.ts';
 import { rebindError } from '../errors.ts';
-import { assertPlain } from './plain.ts';
+import { assertKeysWellFormed, assertPlain } from './plain.ts';
 import { assignable, assignFields } from './assign-fields.ts';
 import { updateFlatRow } from './flat-update.ts';
 import { checkPatches, produceWithPatches, type StoreLike, type StoreOptions } from './store.ts';
@@ -101,6 +101,7 @@ export class Table<Row> implements StoreLike {
     this.checkId(id);
     const overlay = this.writable();
     if (!overlay) return transact(() => this.set(id, row));
+    assertKeysWellFormed(this.name, [id]);
     assertPlain(row, this.name, [id]);
     const frozen = freeze(row, true);
     const op = this.has(id) ? 'replace' : 'add';

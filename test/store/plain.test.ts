@@ -54,3 +54,35 @@ it('refuses a string with an unpaired surrogate, as a value or a key, naming whe
   expect(refusal({ ['k\uD800']: 1 })).toBe('NOT_PLAIN_DATA: players.p1: a string with an unpaired surrogate (not well-formed UTF-16) is not plain data');
   expect(refusal({ tags: ['ok', 'é', '🙂', '\uD83D\uDE42', ''] })).toBe('accepted');
 });
+
+it('every write path of a table and a store refuses a string with an unpaired surrogate, as a value, a key or a row id', async () => {
+  const { Table } = await import('../../server/store/table.ts');
+  const { Store } = await import('../../server/store/store.ts');
+  const code = (write: () => unknown): string => {
+    try {
+      write();
+    } catch (err) {
+      return isRebindError(err) ? err.code : String(err);
+    }
+    return 'accepted';
+  };
+  const players = new Table<Record<string, unknown>>('players');
+  players.set('p1', { name: 'x', bag: {} });
+  const world = new Store<Record<string, unknown>>('world', { motd: 'hi' });
+  const bad = 'a\uD800b';
+  const writes: Record<string, () => unknown> = {
+    'table.assign, a value': () => players.assign('p1', { name: bad }),
+    'table.assign, a key': () => players.assign('p1', { [bad]: 1 }),
+    'table.update, a value': () => players.update('p1', (d) => void (d.name = bad)),
+    'table.update, a nested key': () => players.update('p1', (d) => void ((d.bag as Record<string, number>)[bad] = 1)),
+    'table.set, a value': () => players.set('p2', { name: bad }),
+    'table.set, a row id': () => players.set(bad, { name: 'x' }),
+    'store.update, a value': () => world.update((d) => void (d.motd = bad)),
+    'store.update, a new key': () => world.update((d) => void (d[bad] = 1)),
+  };
+  for (const [what, write] of Object.entries(writes)) expect(`${what}: ${code(write)}`).toBe(`${what}: NOT_PLAIN_DATA`);
+  expect(players.get('p1')).toEqual({ name: 'x', bag: {} });
+  expect([...players.ids()]).toEqual(['p1']);
+  expect(world.get()).toEqual({ motd: 'hi' });
+  expect(code(() => players.assign('p1', { name: '🙂é' }))).toBe('accepted');
+});
