@@ -64,8 +64,12 @@ function firstNumber(path: ReadonlyArray<string | number>): number {
 export function opKind(patch: StorePatch): OpKind {
   if (patch.op === 'trim') return 'trim';
   if (patch.op === 'remove') return 'remove';
+  const last = patch.path[patch.path.length - 1];
   // An `add` at an array index inserts (shifting what follows); anywhere else add and replace both set.
-  return patch.op === 'add' && typeof patch.path[patch.path.length - 1] === 'number' ? 'insert' : 'set';
+  if (typeof last === 'number') return patch.op === 'add' ? 'insert' : 'set';
+  // A key set to undefined is sent as removed: JSON has no undefined (a set would reach JSON members as null), and a
+  // missing key reads as undefined in every encoding, as in a $state (plain data has no undefined in arrays).
+  return patch.value === undefined && last !== undefined ? 'remove' : 'set';
 }
 
 export class TickChanges {

@@ -204,8 +204,11 @@ export class SyncWriter {
         this.buf[this.at++] = v ? 0xc3 : 0xc2;
         return;
       case 'undefined':
-        this.room(1);
-        this.buf[this.at++] = 0xc0;
+        // As msgpackr writes it (fixext 1 of type 0), so that it reads back as undefined, as in a $state, not as null.
+        this.room(3);
+        this.buf[this.at++] = 0xd4;
+        this.buf[this.at++] = 0;
+        this.buf[this.at++] = 0;
         return;
     }
     if (v === null) {
