@@ -149,7 +149,15 @@ export function replyOk(seq: number, result: unknown): unknown[] {
 
 /** `redirect`: in a fleet, the node to go to (ROOM_ELSEWHERE, PLAYER_ELSEWHERE; see fleet-hooks.ts). */
 export function replyError(seq: number, code: string, message: string, redirect?: object): unknown[] {
-  return [seq, 1, redirect ? { code, message, redirect } : { code, message }];
+  // Logic chooses codes and messages (fail(code, message)): an unpaired surrogate in one would reach MessagePack
+  // clients (UTF-8) as U+FFFD and JSON clients as itself. Both get U+FFFD.
+  const text = { code: wellFormed(code), message: wellFormed(message) };
+  return [seq, 1, redirect ? { ...text, redirect } : text];
+}
+
+function wellFormed(text: string): string {
+  // (String.prototype.toWellFormed is Node 20's; the TypeScript lib in use predates it.)
+  return typeof text === 'string' ? (text as string & { toWellFormed(): string }).toWellFormed() : text;
 }
 
 export function push(event: string, payload: unknown): unknown[] {

@@ -122,7 +122,8 @@ export class Connection implements Link, Pingable {
       return;
     }
     if (this.pending >= limits.maxInFlight) {
-      this.reply(replyError(request.seq, 'RATE_LIMITED', `${limits.maxInFlight} calls already in flight; wait for replies`), encoding);
+      // (Seq 0 asked for no reply, and gets none: as over the rate.)
+      if (request.seq !== 0) this.reply(replyError(request.seq, 'RATE_LIMITED', `${limits.maxInFlight} calls already in flight; wait for replies`), encoding);
       return;
     }
     const joining = request.name === '$auth' || request.name === '$resume';

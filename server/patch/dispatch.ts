@@ -3,7 +3,6 @@ import { whenSettled } from '../settle.ts';
 import { GameError, type Ctx, type Logger, type RoomView } from '../api.ts';
 import { isRebindError, rebindError, RebindError, type SourceLocation } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { assertPlain, assertShallow } from '../store/plain.ts';
 import { CallStatsBook, metricsEnabled } from '../metrics/call-stats.ts';
 import { ErrorThrottle, leftOutNote } from './error-throttle.ts';
 import { afterCommit, savepoint, transact } from '../store/transaction.ts';
@@ -11,6 +10,7 @@ import type { BindingTable, ModuleVersion } from './bindings.ts';
 import { runEnded, runId, runInProgress, runStarted } from './busy.ts';
 import { locateError, mapStack, mapThrown } from './sourcemaps.ts';
 import { thrownMessage } from '../thrown.ts';
+import { pushable, roomName } from './outbox-checks.ts';
 import { monoNow, wallNow } from '../host-globals.ts';
 
 // Every call, from a client, another handler, a timer or the CLI, goes
@@ -78,11 +78,13 @@ class CallContext implements Ctx {
 
   broadcast(room: string, event: string, payload?: unknown): void {
     const outbox = this.dispatcher.outbox;
+    roomName(room, 'broadcast');
     const checked = pushable('broadcast', event, payload);
     afterCommit(() => outbox.broadcast(room, event, checked));
   }
 
   join(room: string, player?: string): void {
+    roomName(room, 'join');
     const who = this.target(player, 'join');
     const outbox = this.dispatcher.outbox;
     outbox.placeRoom?.(room, who);
@@ -90,12 +92,14 @@ class CallContext implements Ctx {
   }
 
   leave(room: string, player?: string): void {
+    roomName(room, 'leave');
     const who = this.target(player, 'leave');
     const outbox = this.dispatcher.outbox;
     afterCommit(() => outbox.leave(room, who));
   }
 
   callRoom<R>(room: string, name: string, payload?: unknown): Promise<R> {
+    roomName(room, 'callRoom');
     const { outbox } = this.dispatcher;
     if (outbox.callRoom) return outbox.callRoom(room, name, payload ?? null, this.player) as Promise<R>;
     // One process holds every room: the same promise, the same separate transaction, here.
@@ -103,6 +107,7 @@ class CallContext implements Ctx {
   }
 
   setRoomView(room: string, view: RoomView): void {
+    roomName(room, 'setRoomView');
     const outbox = this.dispatcher.outbox;
     outbox.checkRoomView?.(view);
     afterCommit(() => outbox.setRoomView(room, view));
@@ -406,30 +411,5 @@ export class Dispatcher {
     const wrapped = rebindError('HANDLER_ERROR', `${name} failed: ${message}`, { details: { handler: name } });
     logged.add(wrapped);
     return wrapped;
-  }
-}
-
-/** The client library's own events: a push named so would reach the listeners of the connection's life, not the game's. */
-const CLIENT_EVENTS = new Set(['open', 'close', 'error', 'state', 'resumed', 'rejoined', 'moved']);
-
-/**
- * A push's payload as it will be sent (a copy of plain data, checked now: it goes out after the
- * commit, and logic may change its object before then), or a refusal naming what is wrong. An event
- * that is a number would be read by clients as the reply to their call of that number; "$" names
- * are the protocol's.
- */
-function pushable(how: 'send' | 'broadcast', event: unknown, payload: unknown): unknown {
-  if (typeof event !== 'string' || event === '' || event.startsWith('$') || CLIENT_EVENTS.has(event)) {
-    throw rebindError('BAD_REQUEST', `ctx.${how}: the event is a string, not empty, not starting with "$" (the protocol's) and none of the client library's own (${[...CLIENT_EVENTS].join(', ')}); got ${typeof event === 'string' ? JSON.stringify(event) : typeof event}`);
-  }
-  if (payload === undefined || payload === null) return null;
-  // The plain-data check first: it refuses a cycle, which the depth walk would follow to its limit.
-  assertPlain(payload, `ctx.${how} "${event}"`);
-  assertShallow(payload, `ctx.${how} "${event}"`);
-  if (typeof payload !== 'object') return payload;
-  try {
-    return structuredClone(payload);
-  } catch (err) {
-    throw rebindError('NOT_PLAIN_DATA', `ctx.${how} "${event}": the payload cannot be copied (${thrownMessage(err)}): send plain data, less deeply nested`);
   }
 }
