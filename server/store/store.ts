@@ -131,6 +131,8 @@ export class Store<T> implements StoreLike {
     if (!tx) return transact(() => this.update(recipe));
     const { next, patches } = produceWithPatches(this.name, this.get(), recipe);
     if (patches.length === 0) return next;
+    // As at creation: JSON has no undefined (a JSON member would read null where a MessagePack one reads undefined).
+    if (next === undefined) throw rebindError('NOT_PLAIN_DATA', `${this.name}: a store's value cannot be undefined (an update recipe returned immer's nothing): set it to null or an empty value`);
     checkPatches(this.name, patches);
     tx.stage(this, next, patches);
     return next;

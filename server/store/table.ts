@@ -102,6 +102,7 @@ export class Table<Row> implements StoreLike {
     const overlay = this.writable();
     if (!overlay) return transact(() => this.set(id, row));
     assertKeysWellFormed(this.name, [id]);
+    refuseEmptyRow(this.name, id, row);
     assertPlain(row, this.name, [id]);
     const frozen = freeze(row, true);
     const op = this.has(id) ? 'replace' : 'add';
@@ -146,6 +147,7 @@ export class Table<Row> implements StoreLike {
   private write(overlay: Overlay<Row>, id: string, base: Row, { next, patches }: { next: Row; patches: StorePatch[] }): Row {
     // No patch, no change anyone can see (0 written over -0): the stored row stays, and is what the caller gets.
     if (patches.length === 0) return base;
+    refuseEmptyRow(this.name, id, next);
     checkPatches(this.name, patches);
     this.put(overlay, id, next);
     this.stagePatches(patches);
@@ -255,6 +257,16 @@ export class Table<Row> implements StoreLike {
     for (const id of [...this.ids()]) if (!Object.hasOwn(data as object, id)) this.delete(id);
     for (const [id, row] of Object.entries(data as Record<string, Row>)) this.set(id, row);
   }
+}
+
+/**
+ * A row is never undefined or null: reads take a staged undefined for "not written here" and fall back to the
+ * committed row, so the transaction, the journal and the members' replicas would each hold another row (and a
+ * journal so written could not be replayed).
+ */
+function refuseEmptyRow(table: string, id: string, row: unknown): void {
+  if (row !== undefined && row !== null) return;
+  throw rebindError('NOT_PLAIN_DATA', `${table}.${id}: a row cannot be ${row} (an update recipe returning immer's nothing makes it undefined): remove it with ${table}.delete(id)`, { details: { store: table, id } });
 }
 
 /** An iterator whose source is chosen at its first step. */
