@@ -1,10 +1,6 @@
 import { expect, it } from 'vitest';
-import type { RoomView } from '../../server/api.ts';
-import { Rooms } from '../../server/net/rooms.ts';
-import { StoreRegistry } from '../../server/store/registry.ts';
-import { Table } from '../../server/store/table.ts';
-import { onCommit, transact } from '../../server/store/transaction.ts';
-import { ReplicaReader } from './replica-reader.ts';
+import { transact } from '../../server/store/transaction.ts';
+import { ReplicaReader, TABLE_VIEWS, withSyncedTable } from './replica-reader.ts';
 
 // A tick that sets a field of a row and also changes something below another
 // (or the same) field of it: members who see the room through a filter or a
@@ -12,12 +8,6 @@ import { ReplicaReader } from './replica-reader.ts';
 // from pieces of the tick's field sets). Each case, each kind of view.
 
 type Row = { x: number; y: number; hp: number; log: number[]; o: Record<string, unknown> };
-
-const VIEWS: Array<[string, RoomView[string]]> = [
-  ['a filter', { filter: 'views.all' }],
-  ['a radius', { near: { radius: 100 } }],
-  ['everyone sees everyone', true],
-];
 
 const CASES: Array<[string, (d: Row) => void]> = [
   ['a field set and items pushed to a list', (d) => {
@@ -40,14 +30,9 @@ const CASES: Array<[string, (d: Row) => void]> = [
   }],
 ];
 
-for (const [viewName, spec] of VIEWS) {
+for (const [viewName, spec] of TABLE_VIEWS) {
   it.each(CASES)(`${viewName}: %s arrives whole`, (_, change) => {
-    const registry = new StoreRegistry();
-    const rows = new Table<Row>('rows');
-    registry.add(rows, 'test');
-    const rooms = new Rooms(registry, { resolve: (name) => (name === 'views.all' ? () => true : undefined) });
-    const off = onCommit((changes) => rooms.onCommit(changes));
-    try {
+    withSyncedTable<Row>((rows, rooms) => {
       rooms.setView('r', { rows: spec });
       rows.set('me', { x: 0, y: 0, hp: 1, log: [1], o: { a: 0 } });
       rows.set('other', { x: 10, y: 10, hp: 1, log: [1], o: { a: 0 } });
@@ -58,8 +43,6 @@ for (const [viewName, spec] of VIEWS) {
       for (const id of ['other', 'me']) transact(() => rows.update(id, change));
       rooms.flush();
       expect(reader.replicas.rooms.get('r')!.rows).toEqual(rows.current());
-    } finally {
-      off();
-    }
+    });
   });
 }

@@ -1,10 +1,5 @@
 import { expect, it } from 'vitest';
-import type { RoomView } from '../../server/api.ts';
-import { Rooms } from '../../server/net/rooms.ts';
-import { StoreRegistry } from '../../server/store/registry.ts';
-import { Table } from '../../server/store/table.ts';
-import { onCommit } from '../../server/store/transaction.ts';
-import { ReplicaReader } from './replica-reader.ts';
+import { ReplicaReader, TABLE_VIEWS, withSyncedTable } from './replica-reader.ts';
 
 // A field set to `undefined` is stored as such (an own key; the journal's
 // MessagePack keeps it). Every member must read it as undefined, whether the
@@ -14,20 +9,9 @@ import { ReplicaReader } from './replica-reader.ts';
 
 type Row = { x: number; y: number; tag?: string; bag: Record<string, unknown> };
 
-const VIEWS: Array<[string, RoomView[string]]> = [
-  ['everyone sees everyone', true],
-  ['a filter', { filter: 'views.all' }],
-  ['a radius', { near: { radius: 100 } }],
-];
-
-for (const [viewName, spec] of VIEWS) {
+for (const [viewName, spec] of TABLE_VIEWS) {
   it(`${viewName}: a field set to undefined reads as undefined for every member, however its row reached it`, () => {
-    const registry = new StoreRegistry();
-    const rows = new Table<Row>('rows');
-    registry.add(rows, 'test');
-    const rooms = new Rooms(registry, { resolve: (name) => (name === 'views.all' ? () => true : undefined) });
-    const off = onCommit((changes) => rooms.onCommit(changes));
-    try {
+    withSyncedTable<Row>((rows, rooms) => {
       rows.set('a', { x: 1, y: 0, tag: 'red', bag: { k: 1 } });
       rooms.setView('room', { rows: spec });
       const early = new ReplicaReader('a');
@@ -53,8 +37,6 @@ for (const [viewName, spec] of VIEWS) {
         expect({ who, tags: [seen.a!.tag, seen.b!.tag, seen.a!.bag.k] }).toStrictEqual({ who, tags: [undefined, undefined, undefined] });
         expect({ who, rows: JSON.parse(JSON.stringify(seen)) }).toStrictEqual({ who, rows: { a: { x: 1, y: 0, bag: {} }, b: { x: 2, y: 0, bag: {} } } });
       }
-    } finally {
-      off();
-    }
+    });
   });
 }
