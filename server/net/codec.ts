@@ -157,7 +157,7 @@ export function replyError(seq: number, code: string, message: string, redirect?
 
 function wellFormed(text: string): string {
   // (String.prototype.toWellFormed is Node 20's; the TypeScript lib in use predates it.)
-  return typeof text === 'string' ? (text as string & { toWellFormed(): string }).toWellFormed() : text;
+  return (text as string & { toWellFormed(): string }).toWellFormed();
 }
 
 export function push(event: string, payload: unknown): unknown[] {
